@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package that the Kiln build and its tests need.
+# Idempotent: installs only what is missing and runs `apt-get update` at most once.
+# `make deps` runs it; `make` runs it when root and packages are missing.
+set -euo pipefail
+
+# Build: the kernel (make, gcc and friends) from Debian's pinned source package.
+# Boot: QEMU, OVMF, swtpm, systemd-boot + systemd-stub.
+# Oracles: the real tools that check what our Go writers produce.
+PACKAGES=(
+	build-essential bc bison flex libelf-dev libssl-dev dwarves cpio kmod rsync xz-utils zstd
+	linux-source-6.1
+	qemu-system-x86 qemu-utils ovmf swtpm swtpm-tools
+	systemd-boot-efi systemd-boot systemd
+	squashfs-tools dosfstools mtools gdisk fdisk xorriso sbsigntool osslsigncode
+	binutils e2fsprogs git ca-certificates
+)
+
+missing() {
+	local pkg
+	for pkg in "${PACKAGES[@]}"; do
+		dpkg-query -W -f='${Status}\n' "$pkg" 2>/dev/null | grep -q '^install ok installed$' || echo "$pkg"
+	done
+}
+
+case "${1:-}" in
+--missing)
+	missing
+	exit 0
+	;;
+--print)
+	todo=$(missing | tr '\n' ' ')
+	[ -z "$todo" ] || echo "apt-get install -y --no-install-recommends $todo"
+	exit 0
+	;;
+esac
+
+todo=$(missing)
+if [ -z "$todo" ]; then
+	echo "deps: all ${#PACKAGES[@]} packages present"
+	exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+	echo "deps: missing packages; run as root:" >&2
+	echo "  apt-get update && apt-get install -y --no-install-recommends $(echo $todo)" >&2
+	exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+# shellcheck disable=SC2086
+apt-get install -y -q --no-install-recommends $todo

@@ -1,0 +1,109 @@
+// Package eventsink is where machined's events go: a JSON line to the virtio-serial port
+// named kiln.events when the machine has one, a human line on the console, and an
+// in-memory history that the API replays later.
+//
+// Writes to the port happen on their own goroutine behind a bounded queue, so a host that
+// stops reading can never block PID 1; when the queue is full, events are dropped from the
+// port (never from the history) and the drop is counted.
+package eventsink
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kiln-os/kiln/initd/events"
+)
+
+// Sink receives events. The zero value is not usable; use New.
+type Sink struct {
+	mu      sync.Mutex
+	console io.Writer
+	history []events.Event
+	queue   chan []byte
+	dropped int
+	now     func() time.Time
+	done    chan struct{}
+}
+
+// New returns a sink writing human lines to console and JSON lines to port (nil: none).
+func New(console io.Writer, port io.WriteCloser) *Sink {
+	s := &Sink{console: console, now: time.Now, done: make(chan struct{})}
+	if port == nil {
+		close(s.done)
+		return s
+	}
+	s.queue = make(chan []byte, 1024)
+	go s.drain(port)
+	return s
+}
+
+func (s *Sink) drain(port io.WriteCloser) {
+	defer close(s.done)
+	defer port.Close()
+	for line := range s.queue {
+		if _, err := port.Write(line); err != nil {
+			s.mu.Lock()
+			s.dropped++
+			s.mu.Unlock()
+		}
+	}
+}
+
+// Emit records an event, stamping its time when unset.
+func (s *Sink) Emit(e events.Event) {
+	if e.Time.IsZero() {
+		e.Time = s.now().UTC()
+	}
+	s.mu.Lock()
+	s.history = append(s.history, e)
+	if s.console != nil {
+		io.WriteString(s.console, "kiln: "+e.String()+"\n")
+	}
+	s.mu.Unlock()
+	if s.queue == nil {
+		return
+	}
+	select {
+	case s.queue <- e.Marshal():
+	default:
+		s.mu.Lock()
+		s.dropped++
+		s.mu.Unlock()
+	}
+}
+
+// History returns a copy of every event so far.
+func (s *Sink) History() []events.Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]events.Event(nil), s.history...)
+}
+
+// Close flushes the port queue, waiting at most timeout.
+func (s *Sink) Close(timeout time.Duration) {
+	if s.queue != nil {
+		close(s.queue)
+		s.queue = nil
+	}
+	select {
+	case <-s.done:
+	case <-time.After(timeout):
+	}
+}
+
+// FindPort returns the device of the virtio-serial port with the given name, looking the
+// name up in sysfs (/sys/class/virtio-ports/vportNpM/name), or "" when there is none.
+func FindPort(sysClass, devDir, name string) string {
+	dirs, _ := filepath.Glob(filepath.Join(sysClass, "vport*"))
+	for _, d := range dirs {
+		got, err := os.ReadFile(filepath.Join(d, "name"))
+		if err == nil && strings.TrimSpace(string(got)) == name {
+			return filepath.Join(devDir, filepath.Base(d))
+		}
+	}
+	return ""
+}

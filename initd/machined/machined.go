@@ -1,0 +1,168 @@
+// Package machined is PID 1 after the switch root: it boots the machine as named phases of
+// concurrent tasks, supervises services, reaps orphans and shuts down cleanly on the ACPI
+// power button or a signal.
+//
+// Boot, in order (DESIGN.md "PID 1"; phases for storage, config and network arrive with
+// the features that need them):
+//
+//  1. EnforceKSPPRequirements: required kernel parameters present, hardening sysctls
+//     written and read back (package hardening, table kernel/kspp).
+//  2. EarlyMounts: /run, /system, /tmp, /dev/pts, /dev/shm, cgroup2, securityfs, efivarfs.
+//  3. WaitForUSB: let USB storage settle, bounded.
+//  4. StartServices: the supervisor starts every service and waits until they are healthy.
+//  5. Ready: the boot is done; emit {"type":"boot","state":"ready"}.
+//
+// A failed phase stops the boot: the failure is on the console and in the event stream,
+// no later phase runs, and machined waits for the power button. It never exits: shutdown
+// travels up as a *ShutdownError to the caller, which performs it.
+package machined
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+
+	"github.com/kiln-os/kiln/initd/events"
+	"github.com/kiln-os/kiln/initd/eventsink"
+	"github.com/kiln-os/kiln/initd/phase"
+	"github.com/kiln-os/kiln/initd/supervisor"
+	"github.com/kiln-os/kiln/internal/version"
+)
+
+// Stage1UptimeEnv carries the uptime at which stage 1 started, for boot timing events.
+const Stage1UptimeEnv = "KILN_STAGE1_UPTIME"
+
+// ShutdownError asks the caller to power off (or reboot) the machine.
+type ShutdownError struct {
+	Reboot bool
+	Reason string
+}
+
+func (e *ShutdownError) Error() string {
+	if e.Reboot {
+		return "reboot: " + e.Reason
+	}
+	return "power off: " + e.Reason
+}
+
+// Machined is the running PID 1.
+type Machined struct {
+	Log    *logrus.Logger
+	Sink   *eventsink.Sink
+	Reaper *supervisor.Reaper
+	// Console receives service output.
+	Console io.Writer
+
+	supervisor *supervisor.Supervisor
+	bootErr    error
+}
+
+// Run boots the machine and then waits for a shutdown request; it returns only a
+// *ShutdownError (or ctx's error).
+func (m *Machined) Run(ctx context.Context) error {
+	requests := m.watchRequests(ctx)
+	m.emit(events.Event{Type: events.TypeBoot, Name: "machined", State: events.StateStarted, Fields: m.bootFields()})
+	runner := &phase.Runner{Phases: m.phases(), Emit: m.Sink.Emit, Log: m.Log}
+	if err := runner.Run(ctx); err != nil {
+		m.bootErr = err
+		m.Log.WithError(err).Error("boot failed; waiting for the power button (no services run)")
+		m.emit(events.Event{Type: events.TypeBoot, Name: "machined", State: events.StateFailed, Error: err.Error(), Fields: uptimeField()})
+	}
+	select {
+	case req := <-requests:
+		return m.shutdown(req)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (m *Machined) emit(e events.Event) { m.Sink.Emit(e) }
+
+// phases is the boot, in order.
+func (m *Machined) phases() []phase.Phase {
+	return []phase.Phase{
+		{Name: "EnforceKSPPRequirements", Tasks: []phase.Task{
+			{Name: "CheckCmdline", Run: checkCmdline},
+			{Name: "WriteSysctls", Run: writeSysctls},
+		}},
+		{Name: "EarlyMounts", Tasks: earlyMountTasks()},
+		{Name: "WaitForUSB", Tasks: []phase.Task{
+			{Name: "SettleUSB", Run: settleUSB, Timeout: 15 * time.Second},
+		}},
+		{Name: "StartServices", Tasks: []phase.Task{
+			{Name: "Supervise", Run: m.startServices, Timeout: 2 * time.Minute},
+		}},
+		{Name: "Ready", Tasks: []phase.Task{
+			{Name: "ReportReady", Run: m.reportReady},
+		}},
+	}
+}
+
+func (m *Machined) reportReady(ctx context.Context, log logrus.FieldLogger) error {
+	fields := uptimeField()
+	fields["version"] = version.Version
+	fields["kernel"] = kernelRelease()
+	m.emit(events.Event{Type: events.TypeBoot, Name: "machined", State: events.StateReady, Fields: fields})
+	return nil
+}
+
+// bootFields reports when stage 1 and machined started, in seconds since the kernel started.
+func (m *Machined) bootFields() map[string]string {
+	f := uptimeField()
+	f["machinedUptime"] = f["uptime"]
+	if s := os.Getenv(Stage1UptimeEnv); s != "" {
+		f["stage1Uptime"] = s
+	}
+	f["version"] = version.Version
+	f["go"] = runtime.Version()
+	return f
+}
+
+// Uptime is the time since the kernel started (CLOCK_BOOTTIME).
+func Uptime() time.Duration {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
+		return 0
+	}
+	return time.Duration(ts.Nano())
+}
+
+func uptimeField() map[string]string {
+	return map[string]string{"uptime": fmt.Sprintf("%.3f", Uptime().Seconds())}
+}
+
+func kernelRelease() string {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return ""
+	}
+	return unix.ByteSliceToString(u.Release[:])
+}
+
+// request is a shutdown request from the power button or a signal.
+type request struct {
+	reboot bool
+	reason string
+}
+
+// watchRequests turns the power button and signals into shutdown requests:
+// power button and SIGTERM power off; SIGUSR1 and SIGINT (Ctrl-Alt-Del) reboot.
+func (m *Machined) watchRequests(ctx context.Context) <-chan request {
+	out := make(chan request, 4)
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, unix.SIGTERM, unix.SIGUSR1, unix.SIGINT)
+	go func() {
+		for s := range sigs {
+			out <- request{reboot: s != unix.SIGTERM, reason: "signal " + s.String()}
+		}
+	}()
+	go m.watchPowerButtons(ctx, out)
+	return out
+}

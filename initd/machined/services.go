@@ -1,0 +1,61 @@
+package machined
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/kiln-os/kiln/initd/events"
+	"github.com/kiln-os/kiln/initd/supervisor"
+	"github.com/kiln-os/kiln/initd/watchdog"
+)
+
+// Self is the path of the machined binary in the root filesystem; services that are
+// modes of the multi-call binary run it with their name as the first argument.
+const Self = "/sbin/init"
+
+// services returns the services of this machine. Only services whose hardware exists are
+// returned: a machine without a watchdog runs no watchdogd.
+func (m *Machined) services() ([]supervisor.Service, error) {
+	var out []supervisor.Service
+	if _, err := os.Stat(watchdog.DefaultDevice); err == nil {
+		svc, err := supervisor.NewProcess(supervisor.ProcessSpec{
+			Name:   "watchdogd",
+			Argv:   []string{Self, "watchdogd"},
+			Env:    []string{"PATH=/sbin:/usr/sbin:/bin:/usr/bin"},
+			Output: m.Console,
+			Reaper: m.Reaper,
+		})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, svc)
+	} else {
+		m.emit(events.Event{Type: events.TypeInfo, Name: "watchdogd", State: "absent",
+			Fields: map[string]string{"reason": "no " + watchdog.DefaultDevice}})
+	}
+	return out, nil
+}
+
+// startServices starts the supervisor and waits until every service is healthy.
+func (m *Machined) startServices(ctx context.Context, log logrus.FieldLogger) error {
+	services, err := m.services()
+	if err != nil {
+		return err
+	}
+	sup, err := supervisor.New(supervisor.Config{Log: log, Emit: m.Sink.Emit}, services...)
+	if err != nil {
+		return err
+	}
+	if err := sup.Start(); err != nil {
+		return err
+	}
+	m.supervisor = sup
+	if err := sup.WaitHealthy(ctx); err != nil {
+		return fmt.Errorf("services not healthy: %w", err)
+	}
+	log.WithField("services", len(services)).Info("services healthy")
+	return nil
+}

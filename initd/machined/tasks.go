@@ -1,0 +1,95 @@
+package machined
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+
+	"github.com/kiln-os/kiln/initd/hardening"
+	"github.com/kiln-os/kiln/initd/mount"
+	"github.com/kiln-os/kiln/initd/phase"
+)
+
+func checkCmdline(ctx context.Context, log logrus.FieldLogger) error {
+	return hardening.CheckCmdline("/proc/cmdline")
+}
+
+func writeSysctls(ctx context.Context, log logrus.FieldLogger) error {
+	return hardening.ApplySysctls("/proc/sys", func(f string, a ...any) { log.Debugf(f, a...) })
+}
+
+// earlyMounts is the table of EarlyMounts. Every mount point exists in the read-only root
+// (rootfs.MountPoints) or on a filesystem mounted earlier in the same group.
+var earlyMounts = [][]mount.Mount{
+	{
+		{Source: "tmpfs", Target: "/run", FSType: "tmpfs", Flags: mount.NoSuidDevExec, Data: "mode=0755"},
+	},
+	{
+		{Source: "tmpfs", Target: "/system", FSType: "tmpfs", Flags: mount.NoSuidDevExec, Data: "mode=0700"},
+	},
+	{
+		{Source: "tmpfs", Target: "/tmp", FSType: "tmpfs", Flags: mount.NoSuidDev, Data: "mode=1777"},
+	},
+	{
+		{Source: "devpts", Target: "/dev/pts", FSType: "devpts", Flags: unix.MS_NOSUID | unix.MS_NOEXEC, Data: "mode=0620,ptmxmode=0666"},
+		{Source: "tmpfs", Target: "/dev/shm", FSType: "tmpfs", Flags: mount.NoSuidDevExec, Data: "mode=1777"},
+	},
+	{
+		{Source: "cgroup2", Target: "/sys/fs/cgroup", FSType: "cgroup2", Flags: mount.NoSuidDevExec, Data: "nsdelegate,memory_recursiveprot"},
+	},
+	{
+		{Source: "securityfs", Target: "/sys/kernel/security", FSType: "securityfs", Flags: mount.NoSuidDevExec},
+	},
+	{
+		{Source: "efivarfs", Target: "/sys/firmware/efi/efivars", FSType: "efivarfs", Flags: mount.NoSuidDevExec, Optional: true},
+	},
+}
+
+// earlyMountTasks runs each group of the table as its own task, concurrently.
+func earlyMountTasks() []phase.Task {
+	tasks := make([]phase.Task, 0, len(earlyMounts))
+	for _, group := range earlyMounts {
+		tasks = append(tasks, phase.Task{
+			Name: "Mount" + filepath.Base(group[0].Target),
+			Run: func(ctx context.Context, log logrus.FieldLogger) error {
+				return mount.All(group, func(f string, a ...any) { log.Infof(f, a...) })
+			},
+		})
+	}
+	return tasks
+}
+
+// settleUSB waits until the set of USB devices stops changing for a second, so that a USB
+// install disk is there before storage is looked at. A machine without USB returns at once;
+// the task's timeout bounds a bus that never settles.
+func settleUSB(ctx context.Context, log logrus.FieldLogger) error {
+	const dir = "/sys/bus/usb/devices"
+	if _, err := os.Stat(dir); err != nil {
+		log.Info("no USB bus")
+		return nil
+	}
+	const quiet = time.Second
+	last, stableSince := -1, time.Now()
+	for {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			return err
+		}
+		if n := len(entries); n != last {
+			last, stableSince = n, time.Now()
+		} else if time.Since(stableSince) >= quiet {
+			log.WithField("devices", n).Info("USB settled")
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("USB did not settle: %w", ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}

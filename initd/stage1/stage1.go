@@ -1,0 +1,114 @@
+// Package stage1 is /init in the initramfs: mount /dev, /proc and /sys with hardened flags,
+// attach /rootfs.sqsh to a loop device read-only, mount it, move the early mounts into it,
+// switch root and exec /sbin/init (machined).
+//
+// It runs as PID 1 for a second or so and must not fail silently: every error reaches the
+// console, and the caller halts instead of letting the kernel panic-loop.
+package stage1
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/kiln-os/kiln/initd/mount"
+)
+
+// Paths of the initramfs layout written by the rootfs package.
+const (
+	RootImage = "/rootfs.sqsh"
+	NewRoot   = "/newroot"
+	Init      = "/sbin/init"
+)
+
+// earlyMounts are what stage 1 needs before it can find the root image; they move into the
+// new root unchanged.
+var earlyMounts = []mount.Mount{
+	{Source: "devtmpfs", Target: "/dev", FSType: "devtmpfs", Flags: unix.MS_NOSUID | unix.MS_NOEXEC, Data: "mode=0755"},
+	{Source: "proc", Target: "/proc", FSType: "proc", Flags: mount.NoSuidDevExec},
+	{Source: "sysfs", Target: "/sys", FSType: "sysfs", Flags: mount.NoSuidDevExec},
+}
+
+// SwitchRootError is returned by Run when everything is ready: the caller (PID 1's one exit
+// path) execs Init in the new root.
+type SwitchRootError struct{ Init string }
+
+func (e *SwitchRootError) Error() string { return "switch root: exec " + e.Init }
+
+// Run prepares the new root and returns *SwitchRootError on success.
+func Run(logf func(format string, args ...any)) error {
+	if err := mount.All(earlyMounts, logf); err != nil {
+		return err
+	}
+	dev, err := attachLoop(RootImage)
+	if err != nil {
+		return err
+	}
+	root := mount.Mount{Source: dev, Target: NewRoot, FSType: "squashfs", Flags: unix.MS_RDONLY | unix.MS_NODEV}
+	if err := root.Do(); err != nil {
+		return err
+	}
+	logf("mounted %s", root)
+	for _, m := range earlyMounts {
+		if err := mount.Move(m.Target, filepath.Join(NewRoot, m.Target)); err != nil {
+			return err
+		}
+	}
+	if err := switchRoot(NewRoot); err != nil {
+		return err
+	}
+	return &SwitchRootError{Init: Init}
+}
+
+// switchRoot makes dir the root: chdir, move it over /, chroot. The initramfs stays in
+// memory underneath: the loop device still reads rootfs.sqsh from it.
+func switchRoot(dir string) error {
+	if err := unix.Chdir(dir); err != nil {
+		return &os.PathError{Op: "chdir", Path: dir, Err: err}
+	}
+	if err := unix.Mount(".", "/", "", unix.MS_MOVE, ""); err != nil {
+		return fmt.Errorf("move %s to /: %w", dir, &os.PathError{Op: "mount", Path: "/", Err: err})
+	}
+	if err := unix.Chroot("."); err != nil {
+		return &os.PathError{Op: "chroot", Path: dir, Err: err}
+	}
+	if err := unix.Chdir("/"); err != nil {
+		return &os.PathError{Op: "chdir", Path: "/", Err: err}
+	}
+	return nil
+}
+
+// attachLoop binds image to a free loop device, read-only, and returns the device path.
+func attachLoop(image string) (string, error) {
+	backing, err := os.Open(image)
+	if err != nil {
+		return "", fmt.Errorf("root image: %w", err)
+	}
+	defer backing.Close()
+	ctl, err := os.OpenFile("/dev/loop-control", os.O_RDWR, 0)
+	if err != nil {
+		return "", fmt.Errorf("loop devices (CONFIG_BLK_DEV_LOOP): %w", err)
+	}
+	defer ctl.Close()
+	n, err := unix.IoctlRetInt(int(ctl.Fd()), unix.LOOP_CTL_GET_FREE)
+	if err != nil {
+		return "", &os.PathError{Op: "ioctl LOOP_CTL_GET_FREE", Path: ctl.Name(), Err: err}
+	}
+	dev := fmt.Sprintf("/dev/loop%d", n)
+	loop, err := os.OpenFile(dev, os.O_RDONLY, 0)
+	if err != nil {
+		return "", err
+	}
+	defer loop.Close()
+	if err := unix.IoctlSetInt(int(loop.Fd()), unix.LOOP_SET_FD, int(backing.Fd())); err != nil {
+		return "", &os.PathError{Op: "ioctl LOOP_SET_FD " + image, Path: dev, Err: err}
+	}
+	info := &unix.LoopInfo64{Flags: unix.LO_FLAGS_READ_ONLY}
+	copy(info.File_name[:], image)
+	if err := unix.IoctlLoopSetStatus64(int(loop.Fd()), info); err != nil {
+		return "", &os.PathError{Op: "ioctl LOOP_SET_STATUS64", Path: dev, Err: err}
+	}
+	return dev, nil
+}

@@ -1,0 +1,266 @@
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// DefaultStopTimeout is how long a process has between SIGTERM and SIGKILL by default.
+const DefaultStopTimeout = 10 * time.Second
+
+// killWait bounds the wait for a process to be reaped after SIGKILL; only a process stuck
+// in the kernel (state D) takes longer.
+const killWait = 5 * time.Second
+
+// ProcessSpec describes a service that is one command.
+type ProcessSpec struct {
+	Name      string
+	DependsOn []string
+	Argv      []string // Argv[0] is looked up in PATH unless it contains a slash
+	Env       []string // nil inherits machined's environment
+	Dir       string
+	// Output receives stdout and stderr; nil discards them. A slow sink blocks the
+	// process once the pipe is full, so it should buffer (a ring buffer, not a console).
+	// A sink shared by several services must be safe for concurrent use.
+	Output io.Writer
+	// Health checks the service beyond "its process runs"; nil means running is healthy.
+	Health      func(ctx context.Context) error
+	StopTimeout time.Duration // SIGTERM to SIGKILL; DefaultStopTimeout when zero
+	// Reaper collects the exit status. PID 1 must set it (see the package doc); nil makes
+	// the service wait for its own pid.
+	Reaper *Reaper
+}
+
+// ProcessService runs a ProcessSpec in its own process group. It is safe for concurrent
+// use; Start after an exit starts a new process.
+type ProcessService struct {
+	spec    ProcessSpec
+	starter starter
+
+	mu    sync.Mutex
+	child *Child // the process of the last Start
+}
+
+// NewProcess checks the spec and returns the service.
+func NewProcess(spec ProcessSpec) (*ProcessService, error) {
+	if spec.Name == "" {
+		return nil, errors.New("supervisor: process service has no name")
+	}
+	if len(spec.Argv) == 0 {
+		return nil, fmt.Errorf("service %s: empty Argv", spec.Name)
+	}
+	if spec.StopTimeout <= 0 {
+		spec.StopTimeout = DefaultStopTimeout
+	}
+	p := &ProcessService{spec: spec, starter: selfWaiter{}}
+	if spec.Reaper != nil {
+		p.starter = spec.Reaper
+	}
+	return p, nil
+}
+
+// Name returns the service name.
+func (p *ProcessService) Name() string { return p.spec.Name }
+
+// DependsOn returns the names of the services this one needs healthy first.
+func (p *ProcessService) DependsOn() []string { return p.spec.DependsOn }
+
+// Start starts the process; it does not tie the process's life to ctx.
+func (p *ProcessService) Start(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.child != nil && !exited(p.child) {
+		return fmt.Errorf("service %s: already running as pid %d", p.spec.Name, p.child.Pid)
+	}
+	path, err := exec.LookPath(p.spec.Argv[0])
+	if err != nil {
+		return err
+	}
+	child, err := p.spawn(path)
+	if err != nil {
+		return err
+	}
+	p.child = child
+	return nil
+}
+
+// spawn starts the child with stdin on /dev/null and its output copied to the sink.
+func (p *ProcessService) spawn(path string) (*Child, error) {
+	devNull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer devNull.Close()
+	stdout, out, err := p.outputPipe(devNull)
+	if err != nil {
+		return nil, err
+	}
+	attr := &os.ProcAttr{
+		Dir:   p.spec.Dir,
+		Env:   p.spec.Env,
+		Files: []*os.File{devNull, stdout, stdout},
+		Sys:   &syscall.SysProcAttr{Setpgid: true},
+	}
+	child, err := p.starter.Start(path, p.spec.Argv, attr)
+	if stdout != devNull {
+		stdout.Close() // the child holds its own copy; EOF comes when the group closes it
+	}
+	if err != nil {
+		if out != nil {
+			out.Close()
+		}
+		return nil, err
+	}
+	if out != nil {
+		go copyOutput(p.spec.Output, out)
+	}
+	return child, nil
+}
+
+// outputPipe returns the file the child writes to and the end machined reads from, or
+// /dev/null and nil when there is no sink. A pipe is used rather than handing the sink to
+// exec.Cmd, whose copying goroutines only finish in Cmd.Wait, which the Reaper replaces.
+func (p *ProcessService) outputPipe(devNull *os.File) (*os.File, *os.File, error) {
+	if p.spec.Output == nil {
+		return devNull, nil, nil
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	return w, r, nil
+}
+
+func copyOutput(sink io.Writer, r *os.File) {
+	defer r.Close()
+	_, _ = io.Copy(sink, r) // a failing sink must not block or kill the service
+}
+
+// Stop sends SIGTERM to the process group, SIGKILL after StopTimeout (or when ctx ends),
+// and waits until the process is reaped. SIGKILL goes to the group even when the main
+// process exited on SIGTERM, so no grandchild survives the service.
+func (p *ProcessService) Stop(ctx context.Context) error {
+	child := p.current()
+	if child == nil {
+		return nil
+	}
+	if !exited(child) {
+		if err := signalGroup(child.Pid, unix.SIGTERM); err != nil {
+			return fmt.Errorf("service %s: %w", p.spec.Name, err)
+		}
+		timer := time.NewTimer(p.spec.StopTimeout)
+		defer timer.Stop()
+		select {
+		case <-child.Done():
+		case <-timer.C:
+		case <-ctx.Done():
+		}
+	}
+	if err := signalGroup(child.Pid, unix.SIGKILL); err != nil {
+		return fmt.Errorf("service %s: %w", p.spec.Name, err)
+	}
+	if err := p.awaitKilled(child); err != nil {
+		return err
+	}
+	p.forget(child)
+	return nil
+}
+
+// forget drops a child whose group has been killed, so that a later Stop does not signal
+// its process group id again: once the group is empty, the kernel may reuse that id.
+func (p *ProcessService) forget(child *Child) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.child == child {
+		p.child = nil
+	}
+}
+
+func (p *ProcessService) awaitKilled(child *Child) error {
+	timer := time.NewTimer(killWait)
+	defer timer.Stop()
+	select {
+	case <-child.Done():
+		return nil
+	case <-timer.C:
+		return fmt.Errorf("service %s: pid %d not reaped %s after SIGKILL", p.spec.Name, child.Pid, killWait)
+	}
+}
+
+// signalGroup signals the process group led by pid; a group that is already gone is fine.
+func signalGroup(pid int, sig unix.Signal) error {
+	err := unix.Kill(-pid, sig)
+	if err == nil || errors.Is(err, unix.ESRCH) {
+		return nil
+	}
+	return fmt.Errorf("signal %s to process group %d: %w", sig, pid, os.NewSyscallError("kill", err))
+}
+
+// Health reports ErrNotRunning (or the exit) when the process is gone, else the result of
+// the spec's Health.
+func (p *ProcessService) Health(ctx context.Context) error {
+	child := p.current()
+	if child == nil {
+		return ErrNotRunning
+	}
+	if exited(child) {
+		return exitError(child.Err())
+	}
+	if p.spec.Health == nil {
+		return nil
+	}
+	return p.spec.Health(ctx)
+}
+
+// Wait blocks until the process of the last Start exits or ctx ends.
+func (p *ProcessService) Wait(ctx context.Context) error {
+	child := p.current()
+	if child == nil {
+		return ErrNotRunning
+	}
+	return child.Wait(ctx)
+}
+
+// Pid returns the pid (and process group) of the running process, or 0.
+func (p *ProcessService) Pid() int {
+	child := p.current()
+	if child == nil || exited(child) {
+		return 0
+	}
+	return child.Pid
+}
+
+func (p *ProcessService) current() *Child {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.child
+}
+
+func exited(c *Child) bool {
+	select {
+	case <-c.Done():
+		return true
+	default:
+		return false
+	}
+}
+
+// exitError wraps an exit status (nil for status 0) in ErrExited.
+func exitError(err error) error {
+	if err == nil {
+		return fmt.Errorf("%w with status 0", ErrExited)
+	}
+	return fmt.Errorf("%w: %w", ErrExited, err)
+}

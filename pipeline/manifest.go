@@ -1,0 +1,109 @@
+package pipeline
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/kiln-os/kiln/internal/atomicfile"
+)
+
+// ManifestName is the manifest's file name in the output directory.
+const ManifestName = "manifest.json"
+
+// Manifest names every artifact of a build. Tests and tools find artifacts only through it.
+type Manifest struct {
+	Name            string              `json:"name"`
+	Version         string              `json:"version"`
+	SourceDateEpoch int64               `json:"sourceDateEpoch"`
+	Cmdline         string              `json:"cmdline"`
+	Kernel          KernelInfo          `json:"kernel"`
+	Artifacts       map[string]Artifact `json:"artifacts"`
+}
+
+// KernelInfo describes the kernel that was built.
+type KernelInfo struct {
+	Release   string `json:"release"`
+	Source    string `json:"source"`
+	SourceSHA string `json:"sourceSha256"`
+	BuildKey  string `json:"buildKey"`
+}
+
+// Artifact is one output file; Path is relative to the output directory.
+type Artifact struct {
+	Path   string `json:"path"`
+	SHA256 string `json:"sha256"`
+	Size   int64  `json:"size"`
+}
+
+func newManifest(spec Spec, epoch int64, st *state) (*Manifest, error) {
+	m := &Manifest{
+		Name: spec.Name, Version: spec.Version, SourceDateEpoch: epoch, Cmdline: spec.Kernel.Cmdline,
+		Artifacts: map[string]Artifact{},
+	}
+	if st.kernel != nil {
+		m.Kernel = KernelInfo{Release: st.kernel.Release, Source: st.kernelSource(), SourceSHA: st.kernelSHA(), BuildKey: st.kernel.Key}
+	}
+	for name, path := range st.artifacts {
+		sum, size, err := FileSHA256(path)
+		if err != nil {
+			return nil, err
+		}
+		rel, err := filepath.Rel(st.staging, path)
+		if err != nil {
+			return nil, err
+		}
+		m.Artifacts[name] = Artifact{Path: filepath.ToSlash(rel), SHA256: sum, Size: size}
+	}
+	return m, nil
+}
+
+// ReadManifest loads dir/manifest.json.
+func ReadManifest(dir string) (*Manifest, error) {
+	data, err := os.ReadFile(filepath.Join(dir, ManifestName))
+	if err != nil {
+		return nil, fmt.Errorf("read manifest (run `make` first): %w", err)
+	}
+	var m Manifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, ManifestName), err)
+	}
+	return &m, nil
+}
+
+// Path returns the absolute path of a named artifact in dir, or an error naming what exists.
+func (m *Manifest) Path(dir, name string) (string, error) {
+	a, ok := m.Artifacts[name]
+	if !ok {
+		names := make([]string, 0, len(m.Artifacts))
+		for n := range m.Artifacts {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		return "", fmt.Errorf("manifest has no artifact %q (has %v)", name, names)
+	}
+	return filepath.Join(dir, filepath.FromSlash(a.Path)), nil
+}
+
+// publish moves every staged artifact into out, then writes the manifest atomically, so a
+// reader of the manifest never finds an artifact it does not describe.
+func publish(out, staging string, m *Manifest) error {
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	if err := os.Remove(filepath.Join(out, ManifestName)); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	for _, a := range m.Artifacts {
+		if err := os.Rename(filepath.Join(staging, a.Path), filepath.Join(out, a.Path)); err != nil {
+			return err
+		}
+	}
+	data, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	return atomicfile.Write(filepath.Join(out, ManifestName), append(data, '\n'), 0o644)
+}

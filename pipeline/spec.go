@@ -1,0 +1,253 @@
+package pipeline
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"regexp"
+	"sort"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// DefaultCmdline is the kernel command line of an image whose spec names none: the KSPP
+// boot parameters (kernel/kspp) plus the serial console and a reboot 10 s after a panic,
+// which is what lets systemd-boot's boot counting fall back to the previous UKI.
+const DefaultCmdline = "console=ttyS0 panic=10 oops=panic slab_nomerge init_on_alloc=1 init_on_free=1 " +
+	"page_alloc.shuffle=1 pti=on randomize_kstack_offset=on vsyscall=none debugfs=off " +
+	"lockdown=confidentiality iommu.strict=1 iommu.passthrough=0"
+
+// Spec is kiln.yaml: what image to build. Every field has a default.
+type Spec struct {
+	// Name is the OS name written to os-release (ID) and artifact names.
+	Name string `yaml:"name"`
+	// Version is the image version: os-release VERSION_ID, machined's version, UKI names.
+	Version string `yaml:"version"`
+	// SourceDateEpoch fixes every timestamp the build writes; 0 means SOURCE_DATE_EPOCH from
+	// the environment, else the time of the last git commit.
+	SourceDateEpoch int64      `yaml:"sourceDateEpoch"`
+	Kernel          KernelSpec `yaml:"kernel"`
+	Rootfs          RootfsSpec `yaml:"rootfs"`
+	Output          string     `yaml:"output"`
+}
+
+// KernelSpec says how to build and boot the kernel.
+type KernelSpec struct {
+	// Fragments is the directory of Kconfig fragments.
+	Fragments string `yaml:"fragments"`
+	// Cmdline is the kernel command line baked into the image.
+	Cmdline string `yaml:"cmdline"`
+}
+
+// RootfsSpec says how to pack the root filesystem and the initramfs.
+type RootfsSpec struct {
+	// Compression of the squashfs root: zstd.
+	Compression string `yaml:"compression"`
+}
+
+// Defaults returns the spec of an empty kiln.yaml.
+func Defaults() Spec {
+	return Spec{
+		Name:    "kiln",
+		Version: "0.1.0",
+		Kernel:  KernelSpec{Fragments: "kernel/config", Cmdline: DefaultCmdline},
+		Rootfs:  RootfsSpec{Compression: "zstd"},
+		Output:  "_out",
+	}
+}
+
+// SpecError is a problem with one place of the spec file.
+type SpecError struct {
+	File  string
+	Line  int
+	Field string
+	Msg   string
+}
+
+func (e *SpecError) Error() string {
+	if e.Field == "" {
+		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
+	}
+	return fmt.Sprintf("%s:%d: %s: %s", e.File, e.Line, e.Field, e.Msg)
+}
+
+// LoadSpec reads and validates a spec file.
+func LoadSpec(path string) (Spec, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return Spec{}, fmt.Errorf("%s: no such spec file (create it or pass -f FILE)", path)
+		}
+		return Spec{}, err
+	}
+	return ParseSpec(path, data)
+}
+
+// ParseSpec decodes strictly (unknown fields and wrong types are errors that name the field
+// and line) over the defaults, then validates.
+func ParseSpec(name string, data []byte) (Spec, error) {
+	spec := Defaults()
+	var doc yaml.Node
+	if err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&doc); err != nil {
+		if err.Error() == "EOF" {
+			return spec, nil // an empty file is all defaults
+		}
+		return Spec{}, yamlSyntaxError(name, err)
+	}
+	if len(doc.Content) == 0 {
+		return spec, nil
+	}
+	if err := decodeStrict(name, "", doc.Content[0], reflect.ValueOf(&spec).Elem()); err != nil {
+		return Spec{}, err
+	}
+	if err := spec.validate(name, doc.Content[0]); err != nil {
+		return Spec{}, err
+	}
+	return spec, nil
+}
+
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+func yamlSyntaxError(name string, err error) error {
+	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+		var line int
+		fmt.Sscan(m[1], &line)
+		return &SpecError{File: name, Line: line, Msg: "YAML syntax: " + m[2]}
+	}
+	return &SpecError{File: name, Line: 1, Msg: "YAML syntax: " + strings.TrimPrefix(err.Error(), "yaml: ")}
+}
+
+// decodeStrict walks a mapping node into a struct by yaml tags.
+func decodeStrict(file, path string, node *yaml.Node, dst reflect.Value) error {
+	if node.Kind != yaml.MappingNode {
+		return &SpecError{File: file, Line: node.Line, Field: orRoot(path), Msg: fmt.Sprintf("want a mapping, got %s", kindName(node))}
+	}
+	fields := yamlFields(dst)
+	for i := 0; i+1 < len(node.Content); i += 2 {
+		key, val := node.Content[i], node.Content[i+1]
+		field := joinPath(path, key.Value)
+		fv, ok := fields[key.Value]
+		if !ok {
+			return &SpecError{File: file, Line: key.Line, Field: field, Msg: "unknown field (known: " + strings.Join(sortedKeys(fields), ", ") + ")"}
+		}
+		if fv.Kind() == reflect.Struct {
+			if err := decodeStrict(file, field, val, fv); err != nil {
+				return err
+			}
+			continue
+		}
+		if val.Kind != yaml.ScalarNode {
+			return &SpecError{File: file, Line: val.Line, Field: field, Msg: fmt.Sprintf("want a %s, got %s", fv.Kind(), kindName(val))}
+		}
+		if err := val.Decode(fv.Addr().Interface()); err != nil {
+			return &SpecError{File: file, Line: val.Line, Field: field, Msg: fmt.Sprintf("want a %s, got %q", typeName(fv), val.Value)}
+		}
+	}
+	return nil
+}
+
+func yamlFields(v reflect.Value) map[string]reflect.Value {
+	out := map[string]reflect.Value{}
+	for i := 0; i < v.NumField(); i++ {
+		tag, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("yaml"), ",")
+		if tag != "" && tag != "-" {
+			out[tag] = v.Field(i)
+		}
+	}
+	return out
+}
+
+func typeName(v reflect.Value) string {
+	switch v.Kind() {
+	case reflect.Int, reflect.Int64, reflect.Int32:
+		return "integer"
+	case reflect.Bool:
+		return "boolean"
+	}
+	return v.Kind().String()
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		return fmt.Sprintf("%q", n.Value)
+	}
+	return "something else"
+}
+
+func joinPath(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func orRoot(path string) string {
+	if path == "" {
+		return "(document)"
+	}
+	return path
+}
+
+func sortedKeys(m map[string]reflect.Value) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+var (
+	versionRe = regexp.MustCompile(`^[0-9A-Za-z][0-9A-Za-z.~^_-]*$`)
+	nameRe    = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
+)
+
+// validate checks values; errors point at the line of the offending field.
+func (s Spec) validate(file string, root *yaml.Node) error {
+	bad := func(field, msg string) error {
+		return &SpecError{File: file, Line: lineOf(root, field), Field: field, Msg: msg}
+	}
+	switch {
+	case !nameRe.MatchString(s.Name):
+		return bad("name", fmt.Sprintf("%q must be lower-case letters, digits, '.', '_' or '-'", s.Name))
+	case !versionRe.MatchString(s.Version) || strings.Contains(s.Version, "+"):
+		return bad("version", fmt.Sprintf("%q must be letters, digits, '.', '~', '^', '_' or '-' (no '+': it is the boot counter's separator)", s.Version))
+	case s.SourceDateEpoch < 0:
+		return bad("sourceDateEpoch", "must be >= 0 (0 = from SOURCE_DATE_EPOCH or the last commit)")
+	case strings.TrimSpace(s.Kernel.Cmdline) == "":
+		return bad("kernel.cmdline", "must not be empty")
+	case s.Kernel.Fragments == "":
+		return bad("kernel.fragments", "must name the directory of Kconfig fragments")
+	case s.Rootfs.Compression != "zstd":
+		return bad("rootfs.compression", fmt.Sprintf("%q is not supported (supported: zstd)", s.Rootfs.Compression))
+	case s.Output == "":
+		return bad("output", "must name the output directory")
+	}
+	return nil
+}
+
+// lineOf finds the line of a dotted field in the document, or the document's line.
+func lineOf(root *yaml.Node, field string) int {
+	node := root
+	for _, key := range strings.Split(field, ".") {
+		next := (*yaml.Node)(nil)
+		for i := 0; node.Kind == yaml.MappingNode && i+1 < len(node.Content); i += 2 {
+			if node.Content[i].Value == key {
+				next = node.Content[i+1]
+			}
+		}
+		if next == nil {
+			return node.Line
+		}
+		node = next
+	}
+	return node.Line
+}

@@ -1,0 +1,206 @@
+package qemu
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/kiln-os/kiln/initd/events"
+)
+
+// Chardev and device ids on the command line.
+const (
+	qmpChardev    = "qmp"
+	serialChardev = "serial0"
+	eventsChardev = "events"
+	virtioSerial  = "virtio-serial0"
+)
+
+// runtimePaths are the files Start makes for one VM; args only names them.
+type runtimePaths struct {
+	qmpSocket    string
+	eventsSocket string // empty without WithEvents
+	varsFile     string // empty without WithUEFI
+}
+
+func (c *config) validate() error {
+	var errs []error
+	if c.memoryMiB < 16 {
+		errs = append(errs, fmt.Errorf("memory %d MiB: want at least 16", c.memoryMiB))
+	}
+	if c.cpus < 1 {
+		errs = append(errs, fmt.Errorf("cpus %d: want at least 1", c.cpus))
+	}
+	if c.accel != "" && c.accel != "kvm" && c.accel != "tcg" {
+		errs = append(errs, fmt.Errorf("accel %q: want kvm or tcg", c.accel))
+	}
+	if c.kernel != nil && c.kernel.vmlinuz == "" {
+		errs = append(errs, errors.New("WithKernel: empty vmlinuz path"))
+	}
+	for _, f := range c.userNetForwards() {
+		if !validPort(f.HostPort) || !validPort(f.GuestPort) {
+			errs = append(errs, fmt.Errorf("forward %d->%d: ports must be 1-65535", f.HostPort, f.GuestPort))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func validPort(p int) bool { return p > 0 && p < 65536 }
+
+func (c *config) userNetForwards() []Forward {
+	if c.userNet == nil {
+		return nil
+	}
+	return c.userNet.forwards
+}
+
+// args is the full QEMU argv (without the binary) for accel and the runtime files.
+func (c *config) args(accel string, p runtimePaths) []string {
+	var a []string
+	a = append(a, c.machineArgs(accel)...)
+	a = append(a, controlArgs(p.qmpSocket)...)
+	a = append(a, c.firmwareArgs(p.varsFile)...)
+	a = append(a, c.kernelArgs()...)
+	a = append(a, eventArgs(p.eventsSocket)...)
+	a = append(a, c.driveArgs()...)
+	a = append(a, c.netArgs()...)
+	if c.noReboot {
+		a = append(a, "-no-reboot")
+	}
+	return append(a, c.extraArgs...)
+}
+
+// machineArgs: a q35 machine with nothing implicit (-nodefaults), no display, and a
+// hardware RNG so the guest's entropy pool fills without waiting.
+func (c *config) machineArgs(accel string) []string {
+	machine := "q35"
+	if c.uefi != nil {
+		// SMM keeps the Secure Boot variables out of the OS's reach.
+		machine += ",smm=on"
+	}
+	return []string{
+		"-name", c.name,
+		"-machine", machine,
+		"-accel", accel,
+		"-cpu", cpuModel(accel),
+		"-smp", strconv.Itoa(c.cpus),
+		"-m", strconv.Itoa(c.memoryMiB),
+		"-nodefaults",
+		"-no-user-config",
+		"-display", "none",
+		"-device", "virtio-rng-pci",
+	}
+}
+
+func cpuModel(accel string) string {
+	if accel == "kvm" {
+		return "host"
+	}
+	return "max"
+}
+
+// controlArgs: QMP and the serial console. QEMU connects to the harness's QMP socket as a
+// client during start-up, so the harness never polls for a socket file. The serial
+// console goes to QEMU's stdout, which the harness reads until EOF at exit.
+func controlArgs(qmpSocket string) []string {
+	return []string{
+		"-chardev", "socket,id=" + qmpChardev + ",path=" + escapeOpt(qmpSocket),
+		"-mon", "chardev=" + qmpChardev + ",mode=control",
+		"-chardev", "stdio,id=" + serialChardev + ",signal=off",
+		"-serial", "chardev:" + serialChardev,
+	}
+}
+
+func (c *config) firmwareArgs(varsFile string) []string {
+	if c.uefi == nil {
+		return nil
+	}
+	return []string{
+		"-global", "driver=cfi.pflash01,property=secure,value=on",
+		// OVMF's SMM build does not support S3 resume.
+		"-global", "ICH9-LPC.disable_s3=1",
+		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file=" + escapeOpt(c.uefi.code),
+		"-drive", "if=pflash,format=raw,unit=1,file=" + escapeOpt(varsFile),
+	}
+}
+
+func (c *config) kernelArgs() []string {
+	k := c.kernel
+	if k == nil {
+		return nil
+	}
+	a := []string{"-kernel", k.vmlinuz}
+	if k.initrd != "" {
+		a = append(a, "-initrd", k.initrd)
+	}
+	if k.cmdline != "" {
+		a = append(a, "-append", k.cmdline)
+	}
+	return a
+}
+
+// eventArgs: the kiln.events port. Like QMP, QEMU connects to the harness's socket at
+// start-up, before the guest runs, so no event can be written before someone reads.
+func eventArgs(socket string) []string {
+	if socket == "" {
+		return nil
+	}
+	return []string{
+		"-chardev", "socket,id=" + eventsChardev + ",path=" + escapeOpt(socket),
+		"-device", "virtio-serial-pci,id=" + virtioSerial,
+		"-device", "virtserialport,bus=" + virtioSerial + ".0,chardev=" + eventsChardev +
+			",name=" + events.PortName,
+	}
+}
+
+// driveArgs gives each drive a bootindex in option order.
+func (c *config) driveArgs() []string {
+	var a []string
+	for i, d := range c.drives {
+		id := fmt.Sprintf("drive%d", i)
+		boot := fmt.Sprintf(",bootindex=%d", i+1)
+		file := "file=" + escapeOpt(d.path)
+		switch d.kind {
+		case driveDisk:
+			a = append(a,
+				"-drive", "if=none,id="+id+",format=raw,"+file,
+				"-device", "virtio-blk-pci,drive="+id+boot)
+		case driveCDROM:
+			a = append(a,
+				"-drive", "if=none,id="+id+",format=raw,media=cdrom,readonly=on,"+file,
+				"-device", "ide-cd,drive="+id+boot)
+		}
+	}
+	return a
+}
+
+func (c *config) netArgs() []string {
+	if c.userNet == nil {
+		return nil
+	}
+	netdev := "user,id=net0"
+	for _, f := range c.userNet.forwards {
+		netdev += fmt.Sprintf(",hostfwd=tcp:127.0.0.1:%d-:%d", f.HostPort, f.GuestPort)
+	}
+	return []string{"-netdev", netdev, "-device", "virtio-net-pci,netdev=net0"}
+}
+
+// escapeOpt escapes a value inside a QEMU option string, where ',' separates options.
+func escapeOpt(v string) string { return strings.ReplaceAll(v, ",", ",,") }
+
+// commandLine renders argv for a log file, quoting what a shell would need quoted.
+func commandLine(argv []string) string {
+	quoted := make([]string, len(argv))
+	for i, s := range argv {
+		quoted[i] = shellQuote(s)
+	}
+	return strings.Join(quoted, " ")
+}
+
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_=,.:/+@%") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

@@ -1,0 +1,174 @@
+package qemu
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+var testPaths = runtimePaths{qmpSocket: "/run/q/qmp.sock", eventsSocket: "/run/q/events.sock", varsFile: "/logs/vm.vars.fd"}
+
+func TestArgsDefault(t *testing.T) {
+	cfg := defaultConfig()
+	cfg.name = "vm"
+	got := cfg.args("tcg", runtimePaths{qmpSocket: "/run/q/qmp.sock"})
+	want := []string{
+		"-name", "vm",
+		"-machine", "q35",
+		"-accel", "tcg",
+		"-cpu", "max",
+		"-smp", "2",
+		"-m", "1024",
+		"-nodefaults",
+		"-no-user-config",
+		"-display", "none",
+		"-device", "virtio-rng-pci",
+		"-chardev", "socket,id=qmp,path=/run/q/qmp.sock",
+		"-mon", "chardev=qmp,mode=control",
+		"-chardev", "stdio,id=serial0,signal=off",
+		"-serial", "chardev:serial0",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("args:\n got %q\nwant %q", got, want)
+	}
+}
+
+func TestArgsOptions(t *testing.T) {
+	tests := []struct {
+		name    string
+		opts    []Option
+		accel   string
+		want    []string // must appear in this order, contiguously
+		wantNot []string
+	}{
+		{"kvm uses the host CPU", nil, "kvm", []string{"-accel", "kvm", "-cpu", "host"}, nil},
+		{"memory and cpus", []Option{WithMemory(512), WithCPUs(1)}, "tcg", []string{"-smp", "1", "-m", "512"}, nil},
+		{"kernel with initrd and cmdline",
+			[]Option{WithKernel("/k/vmlinuz", "/k/initrd", "console=ttyS0 panic=10")}, "tcg",
+			[]string{"-kernel", "/k/vmlinuz", "-initrd", "/k/initrd", "-append", "console=ttyS0 panic=10"}, nil},
+		{"kernel alone", []Option{WithKernel("/k/vmlinuz", "", "")}, "tcg",
+			[]string{"-kernel", "/k/vmlinuz"}, []string{"-initrd", "-append"}},
+		{"events port",
+			[]Option{WithEvents()}, "tcg",
+			[]string{
+				"-chardev", "socket,id=events,path=/run/q/events.sock",
+				"-device", "virtio-serial-pci,id=virtio-serial0",
+				"-device", "virtserialport,bus=virtio-serial0.0,chardev=events,name=kiln.events",
+			}, nil},
+		{"uefi secure boot",
+			[]Option{WithUEFI("/fw/CODE.fd", "/fw/VARS.fd")}, "tcg",
+			[]string{
+				"-global", "driver=cfi.pflash01,property=secure,value=on",
+				"-global", "ICH9-LPC.disable_s3=1",
+				"-drive", "if=pflash,format=raw,unit=0,readonly=on,file=/fw/CODE.fd",
+				"-drive", "if=pflash,format=raw,unit=1,file=/logs/vm.vars.fd",
+			}, nil},
+		{"uefi turns on smm", []Option{WithUEFI("/fw/CODE.fd", "/fw/VARS.fd")}, "tcg",
+			[]string{"-machine", "q35,smm=on"}, nil},
+		{"drives boot in option order",
+			[]Option{WithCDROM("/img/kiln.iso"), WithDisk("/img/disk.raw")}, "tcg",
+			[]string{
+				"-drive", "if=none,id=drive0,format=raw,media=cdrom,readonly=on,file=/img/kiln.iso",
+				"-device", "ide-cd,drive=drive0,bootindex=1",
+				"-drive", "if=none,id=drive1,format=raw,file=/img/disk.raw",
+				"-device", "virtio-blk-pci,drive=drive1,bootindex=2",
+			}, nil},
+		{"commas in paths are escaped", []Option{WithDisk("/img/a,b.raw")}, "tcg",
+			[]string{"-drive", "if=none,id=drive0,format=raw,file=/img/a,,b.raw"}, nil},
+		{"user network with forwards",
+			[]Option{WithUserNet(Forward{HostPort: 50000, GuestPort: 50000}, Forward{HostPort: 8443, GuestPort: 443})}, "tcg",
+			[]string{
+				"-netdev", "user,id=net0,hostfwd=tcp:127.0.0.1:50000-:50000,hostfwd=tcp:127.0.0.1:8443-:443",
+				"-device", "virtio-net-pci,netdev=net0",
+			}, nil},
+		{"no reboot only when asked", nil, "tcg", nil, []string{"-no-reboot"}},
+		{"no reboot", []Option{WithNoReboot()}, "tcg", []string{"-no-reboot"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := defaultConfig()
+			cfg.name = "vm"
+			for _, o := range tt.opts {
+				o(&cfg)
+			}
+			paths := testPaths
+			if !cfg.events {
+				paths.eventsSocket = ""
+			}
+			got := cfg.args(tt.accel, paths)
+			if len(tt.want) > 0 && !containsRun(got, tt.want) {
+				t.Errorf("args lack %q:\n%q", tt.want, got)
+			}
+			for _, a := range tt.wantNot {
+				if slices.Contains(got, a) {
+					t.Errorf("args have %q:\n%q", a, got)
+				}
+			}
+		})
+	}
+}
+
+func TestArgsExtraLast(t *testing.T) {
+	cfg := defaultConfig()
+	WithExtraArgs("-S")(&cfg)
+	WithExtraArgs("-device", "foo")(&cfg)
+	WithNoReboot()(&cfg)
+	got := cfg.args("tcg", testPaths)
+	if tail := got[len(got)-4:]; !slices.Equal(tail, []string{"-no-reboot", "-S", "-device", "foo"}) {
+		t.Errorf("extra args are not last: %q", got)
+	}
+}
+
+func TestArgsNoEventsWithoutOption(t *testing.T) {
+	cfg := defaultConfig()
+	got := strings.Join(cfg.args("tcg", runtimePaths{qmpSocket: "/q"}), " ")
+	for _, s := range []string{"virtio-serial", "kiln.events", "pflash", "-kernel", "-netdev"} {
+		if strings.Contains(got, s) {
+			t.Errorf("default args mention %q: %s", s, got)
+		}
+	}
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		opt     Option
+		wantErr string
+	}{
+		{WithMemory(8), "memory 8 MiB"},
+		{WithCPUs(0), "cpus 0"},
+		{WithAccel("hvf"), `accel "hvf"`},
+		{WithKernel("", "initrd", ""), "empty vmlinuz"},
+		{WithUserNet(Forward{HostPort: 0, GuestPort: 22}), "forward 0->22"},
+		{WithUserNet(Forward{HostPort: 2222, GuestPort: 70000}), "forward 2222->70000"},
+		{WithMemory(64), ""},
+	}
+	for _, tt := range tests {
+		cfg := defaultConfig()
+		tt.opt(&cfg)
+		err := cfg.validate()
+		switch {
+		case tt.wantErr == "" && err != nil:
+			t.Errorf("validate: %v", err)
+		case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+			t.Errorf("validate: got %v, want an error with %q", err, tt.wantErr)
+		}
+	}
+}
+
+func TestCommandLine(t *testing.T) {
+	got := commandLine([]string{"qemu-system-x86_64", "-append", "console=ttyS0 panic=10", "-name", "it's", "-m", "1024"})
+	want := `qemu-system-x86_64 -append 'console=ttyS0 panic=10' -name 'it'\''s' -m 1024`
+	if got != want {
+		t.Errorf("commandLine:\n got %s\nwant %s", got, want)
+	}
+}
+
+// containsRun reports whether run appears in s as a contiguous subsequence.
+func containsRun(s, run []string) bool {
+	for i := 0; i+len(run) <= len(s); i++ {
+		if slices.Equal(s[i:i+len(run)], run) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,124 @@
+// Package rootfs assembles Kiln's root filesystem and initramfs from the machined binary:
+// the tree (machined as /sbin/init, os-release, the CA bundle, empty mount points) packed
+// as squashfs, and the initramfs (/init + /rootfs.sqsh + /dev/console) as a zstd newc cpio.
+//
+// It is builder-side. Every entry is owned by root and stamped with SOURCE_DATE_EPOCH; the
+// writers (rootfs/squashfs, rootfs/cpio) sort entries, so the same inputs give the same bytes.
+package rootfs
+
+import (
+	"bytes"
+	"fmt"
+	"io/fs"
+	"os"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/kiln-os/kiln/internal/atomicfile"
+	"github.com/kiln-os/kiln/rootfs/cpio"
+	"github.com/kiln-os/kiln/rootfs/squashfs"
+)
+
+// DefaultCABundle is Debian's CA bundle (package ca-certificates), copied into the image.
+const DefaultCABundle = "/etc/ssl/certs/ca-certificates.crt"
+
+// MountPoints are the empty directories of the read-only root that early boot mounts over.
+var MountPoints = []struct {
+	Path string
+	Mode fs.FileMode
+}{
+	{"dev", 0o755}, {"proc", 0o555}, {"sys", 0o555}, {"run", 0o755}, {"system", 0o700},
+	{"tmp", fs.ModeSticky | 0o777}, {"var", 0o755}, {"mnt", 0o755},
+}
+
+// Tree is the content of the root filesystem.
+type Tree struct {
+	// Machined is the path of the machined binary; it becomes /sbin/init.
+	Machined  string
+	OSRelease []byte
+	// CABundle is the path of the PEM bundle installed as /etc/ssl/certs/ca-certificates.crt.
+	CABundle string
+}
+
+// OSRelease renders /etc/os-release (os-release(5)).
+func OSRelease(name, version string) []byte {
+	return fmt.Appendf(nil, `NAME="Kiln"
+ID=%s
+VERSION_ID=%s
+PRETTY_NAME="Kiln %s"
+HOME_URL="https://github.com/kiln-os/kiln"
+`, name, version, version)
+}
+
+// WriteSquashfs writes the tree as a squashfs image to path (atomically).
+func (t Tree) WriteSquashfs(path string, mtime time.Time) error {
+	machined, err := os.ReadFile(t.Machined)
+	if err != nil {
+		return err
+	}
+	ca, err := os.ReadFile(t.CABundle)
+	if err != nil {
+		return err
+	}
+	var img bytes.Buffer
+	w := squashfs.NewWriter(&img, squashfs.Options{Compression: squashfs.ZSTD, ModTime: mtime})
+	w.AddDir(".", 0o755)
+	for _, mp := range MountPoints {
+		w.AddDir(mp.Path, mp.Mode)
+	}
+	for _, d := range []string{"sbin", "etc", "etc/ssl", "etc/ssl/certs", "usr", "usr/lib"} {
+		w.AddDir(d, 0o755)
+	}
+	w.AddFile("sbin/init", 0o755, bytes.NewReader(machined))
+	w.AddFile("usr/lib/os-release", 0o644, bytes.NewReader(t.OSRelease))
+	w.AddSymlink("etc/os-release", "../usr/lib/os-release")
+	w.AddFile("etc/ssl/certs/ca-certificates.crt", 0o644, bytes.NewReader(ca))
+	if err := w.Close(); err != nil { // the writer's error is sticky: Close reports the first
+		return fmt.Errorf("rootfs: %w", err)
+	}
+	return atomicfile.Write(path, img.Bytes(), 0o644)
+}
+
+// WriteInitramfs writes the initramfs to path: /init (machined), /rootfs.sqsh, the console
+// device the kernel opens for /init's stdio, and the mount points stage 1 uses; newc cpio,
+// zstd-compressed (CONFIG_RD_ZSTD).
+func WriteInitramfs(path, machined, rootfsImage string, mtime time.Time) error {
+	initBin, err := os.ReadFile(machined)
+	if err != nil {
+		return err
+	}
+	sqsh, err := os.ReadFile(rootfsImage)
+	if err != nil {
+		return err
+	}
+	var archive bytes.Buffer
+	w := cpio.NewWriter(&archive, cpio.Options{ModTime: mtime})
+	w.AddDir("dev", 0o755)
+	w.AddCharDev("dev/console", 0o600, 5, 1)
+	w.AddDir("newroot", 0o755)
+	w.AddDir("proc", 0o555)
+	w.AddDir("sys", 0o555)
+	w.AddFile("init", 0o755, initBin)
+	w.AddFile("rootfs.sqsh", 0o444, sqsh)
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("initramfs: %w", err)
+	}
+	compressed, err := compressZstd(archive.Bytes())
+	if err != nil {
+		return err
+	}
+	return atomicfile.Write(path, compressed, 0o644)
+}
+
+// compressZstd compresses deterministically: one goroutine, fixed level, no dictionary. The
+// checksum lets the kernel's decompressor catch a corrupt initramfs.
+func compressZstd(data []byte) ([]byte, error) {
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(zstd.SpeedBetterCompression),
+		zstd.WithEncoderCRC(true), zstd.WithWindowSize(1<<20))
+	if err != nil {
+		return nil, err
+	}
+	defer enc.Close()
+	return enc.EncodeAll(data, nil), nil
+}
