@@ -13,7 +13,7 @@ PACKAGES=(
 	qemu-system-x86 qemu-utils ovmf swtpm swtpm-tools
 	systemd-boot-efi systemd-boot systemd
 	squashfs-tools dosfstools mtools gdisk fdisk xorriso sbsigntool osslsigncode
-	binutils e2fsprogs git ca-certificates
+	binutils e2fsprogs git ca-certificates jq time
 )
 
 missing() {

@@ -34,7 +34,7 @@ type Builder struct {
 	Jobs int
 	// RefreshResolved writes the resolved config to ResolvedPath instead of failing on drift.
 	RefreshResolved bool
-	Log logrus.FieldLogger
+	Log             logrus.FieldLogger
 
 	toolchain toolchain
 }

@@ -25,7 +25,7 @@ type Build struct {
 	RepoDir string
 	// CacheDir is $KILN_CACHE.
 	CacheDir string
-	Log logrus.FieldLogger
+	Log      logrus.FieldLogger
 
 	// Manifest is what Run wrote to OutDir/manifest.json.
 	Manifest *Manifest

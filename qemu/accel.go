@@ -50,7 +50,9 @@ func detectAccel() (string, error) {
 
 // ProbeKVM says why KVM cannot be used, or nil when it can: /dev/kvm opens read-write and a
 // q35 guest with SMM (which Secure Boot needs) runs SeaBIOS to its end within
-// kvmProbeBudget (or ctx's deadline, if sooner). The probe costs one short QEMU run.
+// kvmProbeBudget (or ctx's deadline, if sooner). The probe costs one short QEMU run. It
+// reads SeaBIOS's debug port (0x402, on in SeaBIOS's default build); a firmware without
+// it makes the probe fail, which errs on the safe side (TCG).
 func ProbeKVM(ctx context.Context) error {
 	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
 	if err != nil {
@@ -66,7 +68,7 @@ func runKVMProbe(ctx context.Context) error {
 	cmd := exec.CommandContext(ctx, defaultBinary, kvmProbeArgs()...)
 	stderr := newTailBuffer(4 << 10)
 	cmd.Stderr = stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	cmd.WaitDelay = time.Second
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

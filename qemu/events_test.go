@@ -213,3 +213,22 @@ func TestWaitSerial(t *testing.T) {
 		t.Errorf("WaitSerial after exit = %v, want ErrExited", err)
 	}
 }
+
+// FuzzEventLogReadFrom feeds arbitrary guest bytes to the reader: it must not panic, must
+// read to the end, and must keep every non-blank line in the raw copy.
+func FuzzEventLogReadFrom(f *testing.F) {
+	f.Add([]byte(line("boot", "kiln", "ready")))
+	f.Add([]byte("{\"type\":\"phase\",\"state\":\"done\",\"fields\":{\"a\":\"b\"}}\r\n\n\x00\xff{"))
+	f.Fuzz(func(t *testing.T, stream []byte) {
+		r := bytes.NewReader(stream)
+		var raw bytes.Buffer
+		l := newEventLog()
+		l.readFrom(r, &raw, func(string, ...any) {})
+		if r.Len() != 0 {
+			t.Fatalf("%d bytes left unread", r.Len())
+		}
+		if len(l.snapshot())+l.bad > strings.Count(raw.String(), "\n") {
+			t.Fatalf("%d events and %d bad lines from %d raw lines", len(l.snapshot()), l.bad, strings.Count(raw.String(), "\n"))
+		}
+	})
+}

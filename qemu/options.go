@@ -37,6 +37,8 @@ type config struct {
 	serialTee io.Writer
 	extraArgs []string
 	logf      func(format string, args ...any)
+	// Room for what comes next: a swtpm (its own process, started before QEMU and
+	// reaped with it) and more NICs. Each is one field here and one function in args.go.
 }
 
 // directKernel is a kernel booted by QEMU itself (-kernel), without firmware boot manager.
@@ -103,7 +105,8 @@ func WithCPUs(n int) Option { return func(c *config) { c.cpus = n } }
 func WithLogDir(dir string) Option { return func(c *config) { c.logDir = dir } }
 
 // WithName names the VM: QEMU's -name and the log file names. Characters other than
-// letters, digits, '.', '_' and '-' become '_' (so t.Name() works).
+// letters, digits, '.', '_' and '-' become '_' (so t.Name() works). Two VMs running at
+// once in one log folder need different names. Default: vm-<pid>-<n>.
 func WithName(name string) Option { return func(c *config) { c.name = name } }
 
 // WithEvents adds the virtio-serial port kiln.events and collects its events.

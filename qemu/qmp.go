@@ -126,9 +126,21 @@ func (c *qmpClient) bound(ctx context.Context) (release func()) {
 		deadline = time.Now().Add(qmpTimeout)
 	}
 	c.conn.SetDeadline(deadline)
-	stop := context.AfterFunc(ctx, func() { c.conn.SetDeadline(time.Unix(1, 0)) })
+	// released keeps a late cancellation from touching the next exchange's deadline.
+	var mu sync.Mutex
+	released := false
+	stop := context.AfterFunc(ctx, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if !released {
+			c.conn.SetDeadline(time.Unix(1, 0))
+		}
+	})
 	return func() {
 		stop()
+		mu.Lock()
+		released = true
+		mu.Unlock()
 		c.conn.SetDeadline(time.Time{})
 	}
 }

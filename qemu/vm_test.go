@@ -112,6 +112,9 @@ func TestVMStartQuit(t *testing.T) {
 		t.Errorf("query-status = %s, want running", ret)
 	}
 	assertChardevs(t, ctx, vm, "qmp", "serial0", "events")
+	if pgid, err := syscall.Getpgid(vm.Pid()); err != nil || pgid == syscall.Getpgrp() {
+		t.Errorf("qemu in process group %d (%v), same as the harness: Ctrl-C would kill it", pgid, err)
+	}
 
 	waitErr := make(chan error, 1)
 	go func() {
@@ -208,8 +211,8 @@ func TestVMStartErrorQuotesQEMU(t *testing.T) {
 	if err == nil {
 		t.Fatal("Start with a bogus device succeeded")
 	}
-	if !strings.Contains(err.Error(), "no-such-device") {
-		t.Errorf("error does not quote QEMU's complaint: %v", err)
+	if !errors.Is(err, ErrExited) || !strings.Contains(err.Error(), "'no-such-device' is not a valid device model name") {
+		t.Errorf("error is not ErrExited quoting QEMU's complaint: %v", err)
 	}
 	if kids := childProcesses(t); len(kids) > 0 {
 		t.Errorf("child processes left after a failed Start: %v", kids)
@@ -226,7 +229,8 @@ func TestVMUEFISerial(t *testing.T) {
 		}
 	}
 	ctx := vmCtx(t, 20*time.Second)
-	vm := startTestVM(t, ctx, WithUEFI(ovmfCode, ovmfVars), WithMemory(256))
+	var tee strings.Builder // written under the serial log's lock, read after exit
+	vm := startTestVM(t, ctx, WithUEFI(ovmfCode, ovmfVars), WithMemory(256), WithSerialStdout(&tee))
 	assertSameFile(t, vm.VarsPath(), ovmfVars)
 	// OVMF writes its boot manager's progress to the serial port.
 	if err := vm.WaitSerial(ctx, "BdsDxe"); err != nil {
@@ -240,6 +244,9 @@ func TestVMUEFISerial(t *testing.T) {
 	}
 	if !strings.Contains(vm.SerialLog(), "BdsDxe") {
 		t.Error("SerialLog lacks what WaitSerial saw")
+	}
+	if tee.String() != vm.SerialLog() {
+		t.Errorf("serial tee has %d bytes, SerialLog %d", tee.Len(), len(vm.SerialLog()))
 	}
 }
 

@@ -22,7 +22,8 @@ commands:
   kernel  build [-f kiln.yaml]      build (or fetch from the cache) the kernel only
   kernel  check [--config FILE]     check a kernel .config against the KSPP rules
   kernel  config [-f kiln.yaml]     resolve the fragments and rewrite the checked-in resolved config
-  run     [--out _out] [--timeout D] boot the built image in QEMU, serial console on stdout
+  run     [--out _out] [--timeout D] [--cmdline S]
+                                    boot the built image in QEMU, serial console on stdout
 
 environment:
   KILN_CACHE          cache directory (default ~/.cache/kiln)

@@ -55,7 +55,7 @@ func tool(args []string) int {
 	case "watchdogd":
 		ctx, stop := signal.NotifyContext(context.Background(), unix.SIGTERM, unix.SIGINT)
 		defer stop()
-		err := watchdog.Run(ctx, watchdog.DefaultDevice, 30*time.Second, func(f string, a ...any) {
+		err := watchdog.Run(ctx, watchdog.DefaultDevice, watchdog.ArmedFile, 30*time.Second, func(f string, a ...any) {
 			fmt.Fprintf(os.Stderr, "watchdogd: "+f+"\n", a...)
 		})
 		if err != nil {
@@ -77,7 +77,7 @@ func runStage1() error {
 func runMachined() error {
 	log := logrus.New()
 	log.SetOutput(os.Stdout)
-	log.SetFormatter(&logrus.TextFormatter{DisableTimestamp: true})
+	log.SetFormatter(&logrus.TextFormatter{DisableTimestamp: true, DisableColors: true})
 	// Ctrl-Alt-Del sends SIGINT to PID 1 instead of rebooting at once.
 	unix.Reboot(unix.LINUX_REBOOT_CMD_CAD_OFF)
 	ctx := context.Background()
@@ -140,4 +140,3 @@ func recovery() {
 		halt(fmt.Errorf("panic: %v\n%s", r, debug.Stack()))
 	}
 }
-

@@ -68,3 +68,21 @@ func applySysctl(procSys string, rule kspp.Rule) error {
 	}
 	return nil
 }
+
+// ReadSysctls returns the current value of every sysctl the table names (required or not),
+// "(absent)" for those the kernel does not have.
+func ReadSysctls(procSys string) map[string]string {
+	out := map[string]string{}
+	for _, rule := range kspp.Rules() {
+		if rule.Kind != kspp.Sysctl {
+			continue
+		}
+		got, err := os.ReadFile(filepath.Join(procSys, strings.ReplaceAll(rule.Name, ".", "/")))
+		if err != nil {
+			out[rule.Name] = "(absent)"
+			continue
+		}
+		out[rule.Name] = strings.TrimSpace(string(got))
+	}
+	return out
+}

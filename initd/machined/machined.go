@@ -89,8 +89,8 @@ func (m *Machined) emit(e events.Event) { m.Sink.Emit(e) }
 func (m *Machined) phases() []phase.Phase {
 	return []phase.Phase{
 		{Name: "EnforceKSPPRequirements", Tasks: []phase.Task{
-			{Name: "CheckCmdline", Run: checkCmdline},
-			{Name: "WriteSysctls", Run: writeSysctls},
+			{Name: "CheckCmdline", Run: m.checkCmdline},
+			{Name: "WriteSysctls", Run: m.writeSysctls},
 		}},
 		{Name: "EarlyMounts", Tasks: earlyMountTasks()},
 		{Name: "WaitForUSB", Tasks: []phase.Task{

@@ -27,6 +27,7 @@ func (m *Machined) services() ([]supervisor.Service, error) {
 			Env:    []string{"PATH=/sbin:/usr/sbin:/bin:/usr/bin"},
 			Output: m.Console,
 			Reaper: m.Reaper,
+			Health: func(context.Context) error { return watchdog.Healthy(watchdog.ArmedFile) },
 		})
 		if err != nil {
 			return nil, err

@@ -24,9 +24,21 @@ const (
 // DefaultDevice is the first watchdog.
 const DefaultDevice = "/dev/watchdog0"
 
-// Run arms the watchdog at dev with the given timeout and feeds it every timeout/3 until ctx
-// ends; then it disarms it.
-func Run(ctx context.Context, dev string, timeout time.Duration, logf func(string, ...any)) error {
+// ArmedFile exists while the watchdog is armed and fed; machined's health check for the
+// service reads it, so "healthy" means "the hardware is being fed", not "a process runs".
+const ArmedFile = "/run/watchdogd.armed"
+
+// Healthy reports whether a watchdogd has armed the watchdog.
+func Healthy(armedFile string) error {
+	if _, err := os.Stat(armedFile); err != nil {
+		return fmt.Errorf("watchdog not armed yet: %w", err)
+	}
+	return nil
+}
+
+// Run arms the watchdog at dev with the given timeout, creates armedFile, and feeds it
+// every timeout/3 until ctx ends; then it disarms it and removes armedFile.
+func Run(ctx context.Context, dev, armedFile string, timeout time.Duration, logf func(string, ...any)) error {
 	f, err := os.OpenFile(dev, os.O_WRONLY, 0)
 	if err != nil {
 		return err
@@ -36,6 +48,11 @@ func Run(ctx context.Context, dev string, timeout time.Duration, logf func(strin
 		logf("watchdog %s: cannot set timeout %ds, keeping the driver's: %v", dev, secs, err)
 	}
 	logf("watchdog %s armed, timeout %ds", dev, secs)
+	if err := os.WriteFile(armedFile, []byte(dev+"\n"), 0o644); err != nil {
+		disarm(f)
+		return err
+	}
+	defer os.Remove(armedFile)
 	tick := time.NewTicker(timeout / 3)
 	defer tick.Stop()
 	for {

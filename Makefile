@@ -1,0 +1,54 @@
+# Kiln: `make` builds the default image (kiln.yaml) into _out/, `make test` runs every test.
+# Run `make help` for the rest.
+
+SHELL        := /bin/bash
+GO           ?= go
+KILN         := $(GO) run ./cmd/kiln
+export KILN_CACHE ?= $(HOME)/.cache/kiln
+# Packages whose tests boot QEMU; `make qemu-test` runs them, `make test` runs them last.
+E2E_PKGS     := ./qemu/e2e/...
+UNIT_PKGS     = $(shell $(GO) list ./... | grep -v /qemu/e2e)
+
+.DEFAULT_GOAL := image
+.PHONY: image deps check-deps kernel kernel-config test unit-test qemu-test repro bench clean help
+
+image: check-deps ## build the default image into _out/ (kernel cached under $KILN_CACHE)
+	$(KILN) build -f kiln.yaml
+
+deps: ## install every Debian package the build and the tests need (root)
+	bash ci/deps.sh
+
+check-deps:
+	@missing="$$(bash ci/deps.sh --missing)"; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then bash ci/deps.sh; \
+		else echo "missing host packages; run as root:"; \
+		     echo "  apt-get update && $$(bash ci/deps.sh --print)"; exit 1; fi; \
+	fi
+
+kernel: check-deps ## build only the kernel (a cache hit takes under a second)
+	$(KILN) kernel build -f kiln.yaml
+
+kernel-config: check-deps ## re-resolve the Kconfig fragments into kernel/config/resolved-x86_64.config
+	$(KILN) kernel config -f kiln.yaml
+
+test: check-deps unit-test qemu-test ## unit, oracle and QEMU end-to-end tests
+
+unit-test: ## unit and oracle tests (no VM)
+	$(GO) vet ./...
+	$(GO) test -count=1 $(UNIT_PKGS)
+
+qemu-test: image ## boot _out/ in QEMU and check it end to end (serial logs in _out/qemu-logs/)
+	KILN_E2E=1 $(GO) test -count=1 -timeout 60m -v $(E2E_PKGS)
+
+repro: check-deps ## build twice in two directories with fresh caches (kernel shared) and compare
+	bash ci/repro.sh
+
+bench: image ## measure build times, artifact sizes and boot timings (see docs/benchmarks.md)
+	bash ci/bench.sh
+
+clean: ## remove _out/ (the cache under $KILN_CACHE stays)
+	rm -rf _out
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16

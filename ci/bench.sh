@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# make bench: the numbers in docs/benchmarks.md, measured on this machine.
+#   1. `kiln build` with an empty cache except the kernel ("cold, kernel cached")
+#   2. `kiln build` again after a one-line Go change in machined
+#   3. artifact sizes from the manifest
+#   4. boot timing under the accelerator the harness picks (TCG here), from machined's events
+set -euo pipefail
+cd "$(dirname "$0")/.."
+KILN_CACHE=${KILN_CACHE:-$HOME/.cache/kiln}
+work=$(mktemp -d /tmp/kiln-bench.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+git clone -q . "$work/src"
+mkdir -p "$work/cache"
+ln -s "$KILN_CACHE/kernel" "$work/cache/kernel"
+go build -o "$work/kiln" ./cmd/kiln
+
+timed() { /usr/bin/time -f "%e" -o "$work/t" "$@" >/dev/null 2>&1; cat "$work/t"; }
+cd "$work/src"
+cold=$(KILN_CACHE="$work/cache" timed "$work/kiln" build -f kiln.yaml)
+echo 'var benchTouch = 1 // bench: a one-line change' >> cmd/machined/main.go
+warm=$(KILN_CACHE="$work/cache" timed "$work/kiln" build -f kiln.yaml)
+hit=$(KILN_CACHE="$KILN_CACHE" timed "$work/kiln" kernel build -f kiln.yaml)
+cd - >/dev/null
+
+echo "| what | value | command |"
+echo "|---|---|---|"
+echo "| build, empty cache except kernel | ${cold} s | \`kiln build\` (KILN_CACHE empty but kernel/) |"
+echo "| build after a one-line Go change | ${warm} s | \`kiln build\` after editing cmd/machined |"
+echo "| kernel cache hit | ${hit} s | \`kiln kernel build\` |"
+jq -r '.artifacts | to_entries[] | select(.key|test("^(machined|rootfs|initramfs|vmlinuz)$")) | "| size of \(.key) | \(.value.size) bytes | manifest.json |"' _out/manifest.json
+
+KILN_E2E=1 go test -count=1 -run TestBootReadyAndPowerOff ./qemu/e2e/ >/dev/null
+jq -r 'to_entries[] | "| boot: \(.key) | \(.value*1000|floor/1000) s | TestBootReadyAndPowerOff |"' _out/qemu-logs/boot-timing.json
