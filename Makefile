@@ -10,7 +10,7 @@ E2E_PKGS     := ./qemu/e2e/...
 UNIT_PKGS     = $(shell $(GO) list ./... | grep -v /qemu/e2e)
 
 .DEFAULT_GOAL := image
-.PHONY: image deps check-deps kernel kernel-config test unit-test qemu-test repro bench clean help
+.PHONY: image deps check-deps kernel kernel-config kernel-repro test unit-test qemu-test repro bench clean help
 
 image: check-deps ## build the default image into _out/ (kernel cached under $KILN_CACHE)
 	$(KILN) build -f kiln.yaml
@@ -43,6 +43,9 @@ qemu-test: image ## boot _out/ in QEMU and check it end to end (serial logs in _
 
 repro: check-deps ## build twice in two directories with fresh caches (kernel shared) and compare
 	bash ci/repro.sh
+
+kernel-repro: check-deps ## two cold kernel builds in two fresh caches must give the same vmlinuz (~20 min)
+	bash ci/kernel-repro.sh
 
 bench: image ## measure build times, artifact sizes and boot timings (see docs/benchmarks.md)
 	bash ci/bench.sh
