@@ -1,0 +1,139 @@
+package rootfs
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+var epoch = time.Unix(1700000000, 0)
+
+func fakeInputs(t *testing.T) (dir, machined, ca string) {
+	dir = t.TempDir()
+	machined = filepath.Join(dir, "machined")
+	ca = filepath.Join(dir, "ca.pem")
+	os.WriteFile(machined, bytes.Repeat([]byte("\x7fELF machined "), 20000), 0o755)
+	os.WriteFile(ca, []byte("-----BEGIN CERTIFICATE-----\n...\n"), 0o644)
+	return dir, machined, ca
+}
+
+func buildImages(t *testing.T) (sqsh, initramfs string) {
+	dir, machined, ca := fakeInputs(t)
+	tree := Tree{Machined: machined, OSRelease: OSRelease("kiln", "1.2.3"), CABundle: ca}
+	sqsh = filepath.Join(dir, "rootfs.sqsh")
+	if err := tree.WriteSquashfs(sqsh, epoch); err != nil {
+		t.Fatal(err)
+	}
+	initramfs = filepath.Join(dir, "initramfs.cpio.zst")
+	if err := WriteInitramfs(initramfs, machined, sqsh, epoch); err != nil {
+		t.Fatal(err)
+	}
+	return sqsh, initramfs
+}
+
+// unsquashfs -lls reads the root tree back with the expected entries, modes and owners.
+func TestRootfsOracleUnsquashfs(t *testing.T) {
+	if _, err := exec.LookPath("unsquashfs"); err != nil {
+		t.Skip("unsquashfs not found (install squashfs-tools: make deps)")
+	}
+	sqsh, _ := buildImages(t)
+	out, err := exec.Command("unsquashfs", "-lls", "-n", sqsh).CombinedOutput()
+	if err != nil {
+		t.Fatalf("unsquashfs: %v\n%s", err, out)
+	}
+	listing := string(out)
+	want := map[string]string{
+		"squashfs-root/sbin/init":                         "-rwxr-xr-x root/root",
+		"squashfs-root/etc/ssl/certs/ca-certificates.crt": "-rw-r--r-- root/root",
+		"squashfs-root/usr/lib/os-release":                "-rw-r--r-- root/root",
+		"squashfs-root/etc/os-release":                    "lrwxrwxrwx root/root",
+		"squashfs-root/tmp":                               "drwxrwxrwt root/root",
+		"squashfs-root/system":                            "drwx------ root/root",
+		"squashfs-root/proc":                              "dr-xr-xr-x root/root",
+	}
+	for path, prefix := range want {
+		found := false
+		for _, line := range strings.Split(listing, "\n") {
+			if strings.HasSuffix(line, " "+path) || strings.Contains(line, " "+path+" -> ") {
+				found = true
+				if !strings.HasPrefix(line, prefix) {
+					t.Errorf("%s: %q, want prefix %q", path, line, prefix)
+				}
+				if !strings.Contains(line, "2023-11-14 22:13") {
+					t.Errorf("%s: mtime not SOURCE_DATE_EPOCH: %q", path, line)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("%s missing from:\n%s", path, listing)
+		}
+	}
+	for _, mp := range MountPoints {
+		if !strings.Contains(listing, "squashfs-root/"+mp.Path+"\n") {
+			t.Errorf("mount point /%s missing", mp.Path)
+		}
+	}
+}
+
+// cpio -t reads the initramfs back (after zstd) with /init, /rootfs.sqsh and /dev/console.
+func TestInitramfsOracleCpio(t *testing.T) {
+	if _, err := exec.LookPath("cpio"); err != nil {
+		t.Skip("cpio not found (install cpio: make deps)")
+	}
+	sqsh, initramfs := buildImages(t)
+	compressed, _ := os.ReadFile(initramfs)
+	dec, _ := zstd.NewReader(nil)
+	archive, err := dec.DecodeAll(compressed, nil)
+	if err != nil {
+		t.Fatalf("initramfs is not zstd: %v", err)
+	}
+	cmd := exec.Command("cpio", "-itv", "--quiet", "--numeric-uid-gid")
+	cmd.Stdin = bytes.NewReader(archive)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("cpio: %v\n%s", err, out)
+	}
+	want := map[string]string{"init": "-rwxr-xr-x", "rootfs.sqsh": "-r--r--r--", "dev/console": "crw-------", "newroot": "drwxr-xr-x", "dev": "drwxr-xr-x"}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != 7 {
+		t.Errorf("cpio lists %d entries, want 7:\n%s", len(lines), out)
+	}
+	for _, line := range lines {
+		f := strings.Fields(line)
+		name := f[len(f)-1]
+		if mode, ok := want[name]; ok && f[0] != mode {
+			t.Errorf("%s mode %s, want %s", name, f[0], mode)
+		}
+		if f[2] != "0" || f[3] != "0" {
+			t.Errorf("%s owned by %s:%s, want 0:0", name, f[2], f[3])
+		}
+	}
+	// /rootfs.sqsh inside is the squashfs byte for byte.
+	extract := exec.Command("cpio", "-i", "--quiet", "--to-stdout", "rootfs.sqsh")
+	extract.Stdin = bytes.NewReader(archive)
+	got, err := extract.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want, _ := os.ReadFile(sqsh); !bytes.Equal(got, want) {
+		t.Error("rootfs.sqsh in the initramfs differs from the squashfs")
+	}
+}
+
+func TestImagesAreReproducible(t *testing.T) {
+	sqsh1, init1 := buildImages(t)
+	sqsh2, init2 := buildImages(t)
+	for _, pair := range [][2]string{{sqsh1, sqsh2}, {init1, init2}} {
+		a, _ := os.ReadFile(pair[0])
+		b, _ := os.ReadFile(pair[1])
+		if !bytes.Equal(a, b) {
+			t.Errorf("%s differs between two builds", filepath.Base(pair[0]))
+		}
+	}
+}
