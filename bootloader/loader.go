@@ -1,6 +1,7 @@
 package bootloader
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -68,7 +69,7 @@ type ESP struct {
 // the parents of the paths.
 func (e ESP) Files() ([]File, error) {
 	if !IsSystemdBoot(e.SystemdBoot) {
-		return nil, fmt.Errorf("bootloader: SystemdBoot is not a systemd-boot EFI binary")
+		return nil, errors.New("bootloader: ESP.SystemdBoot is not a systemd-boot EFI binary (sign SystemdBootSource with SignSystemdBoot)")
 	}
 	files := []File{
 		{BootX64Path, e.SystemdBoot},

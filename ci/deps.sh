@@ -12,7 +12,7 @@ PACKAGES=(
 	linux-source-6.1
 	qemu-system-x86 qemu-utils ovmf swtpm swtpm-tools
 	systemd-boot-efi systemd-boot systemd
-	squashfs-tools dosfstools mtools gdisk fdisk xorriso sbsigntool osslsigncode
+	squashfs-tools dosfstools mtools gdisk fdisk xorriso genisoimage sbsigntool osslsigncode efitools
 	binutils e2fsprogs git ca-certificates jq time
 )
 

@@ -28,7 +28,10 @@
 // 2022.11) rejects an authenticated write unless the SignedData's second byte
 // is 0x82 (a two-byte length) and the SHA-256 OID sits at offset 13, which
 // holds only without the ContentInfo wrapper; later EDK2 also looks at offset
-// 32, the wrapped form. The parsers here accept both forms.
+// 32, the wrapped form. Checked on that OVMF: with the wrapper, systemd-boot's
+// enrolment fails with "Failed to write PK secure boot variable: Security
+// Policy Violation"; without it, bootloader's TestOracleOVMFEnrolment enrols
+// and boots. The parsers here accept both forms.
 //
 // Output is deterministic: the same inputs and key give the same bytes
 // (PKCS#1 v1.5 signatures are deterministic; there is no signing-time

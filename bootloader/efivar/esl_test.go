@@ -36,13 +36,13 @@ func TestX509ListLayout(t *testing.T) {
 }
 
 func TestParseSignatureListsRoundTrip(t *testing.T) {
-	pk, kek := loadTestPair(t, "PK"), loadTestPair(t, "KEK")
+	pk, db := loadTestPair(t, "PK"), loadTestPair(t, "db")
 	two := SignatureList{Type: CertX509, Header: []byte{1, 2, 3}, Signatures: []SignatureData{
-		{Owner: testOwner, Data: pk.cert.Raw}, {Owner: GlobalVariable, Data: kek.cert.Raw},
+		{Owner: testOwner, Data: pk.cert.Raw}, {Owner: GlobalVariable, Data: db.cert.Raw},
 	}}
 	twoBytes, err := two.MarshalBinary()
 	if err != nil {
-		t.Fatal(err) // PK and KEK certificates have the same length (see testdata/README.md)
+		t.Fatal(err) // the PK and db test certificates have the same length
 	}
 	all := append(testESL(t, pk), twoBytes...)
 	lists, err := ParseSignatureLists(all)
@@ -64,7 +64,7 @@ func TestParseSignatureListsRoundTrip(t *testing.T) {
 		t.Error("parse + marshal changed the bytes")
 	}
 	certs, err := Certificates(lists)
-	if err != nil || len(certs) != 3 || !certs[0].Equal(pk.cert) || !certs[2].Equal(kek.cert) {
+	if err != nil || len(certs) != 3 || !certs[0].Equal(pk.cert) || !certs[2].Equal(db.cert) {
 		t.Errorf("Certificates: %d certs, %v", len(certs), err)
 	}
 	if lists[1].Signatures[1].Owner != GlobalVariable {

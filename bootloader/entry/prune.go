@@ -18,8 +18,8 @@ var ErrBooted = errors.New("entry: booted entry not in directory")
 // matched without case as FAT does; after Bless, the blessed name), nor a bad
 // entry newer than the kept ones (the evidence of a failed upgrade, replaced
 // by the next one), nor files that are not Kiln UKIs. With fewer than keep
-// good entries it removes nothing. It returns the names removed, oldest last,
-// and fsyncs the directory.
+// good entries it removes nothing. It returns the names removed, in
+// systemd-boot's order, and fsyncs the directory.
 //
 // machined calls it after blessing with keep 2: the running UKI and the
 // previous good one stay, so the fallback survives.

@@ -6,29 +6,27 @@ import (
 )
 
 // CompareVersions orders two version strings as systemd's
-// strverscmp_improved() (systemd 252, src/fundamental/string-util-fundamental.c)
-// does, returning -1, 0 or +1 (a older, equal, newer than b). The strings are
-// cut into numeric and alphabetic segments; characters other than letters,
-// digits and ~ - ^ . separate segments and are otherwise ignored. Numeric
-// segments compare as numbers (leading zeros ignored), alphabetic ones as
-// bytes, a longer segment is newer. Prefixes rank: "~" (pre-release) older
-// than anything, then "-" older than "^" older than "." older than none; a
-// string with more segments is newer. So
+// strverscmp_improved() (src/fundamental/string-util-fundamental.c) does in
+// the systemd 252.39 that Kiln ships, returning -1, 0 or +1 (a older, equal,
+// newer than b); `systemd-analyze compare-versions` is the same function and
+// the oracle tests compare against it. The strings are cut into numeric and
+// alphabetic segments; characters other than letters, digits and ~ - ^ .
+// separate segments and are otherwise ignored. Numeric segments compare as
+// numbers (leading zeros ignored) and are newer than alphabetic ones, which
+// compare as bytes; a longer segment is newer. Prefixes rank: "~"
+// (pre-release) older than anything, even the end of a string; then "-"
+// older than "^" older than "." older than none; otherwise a string with
+// more segments is newer. So
 //
-//	122.1 < 123~rc1-1 < 123 < 123-a < 123-a.1 < 123-1 < 123-1.1 < 123^post1 < 123.a-1 < 123.1-1 < 123a-1 < 124-1
-//
-// An empty string is older than any other.
+//	~1 < "" < ab < 0001 < 122.9 < 123~rc1 < 123 < 123-a < 123-a.1 < 123-3 < 123^patch1 < 123.a-1 < 123.1-1 < 123a-1 < 124
 func CompareVersions(a, b string) int {
-	if a == "" || b == "" {
-		return strings.Compare(a, b)
-	}
 	for {
 		a, b = trimInvalid(a), trimInvalid(b)
 		if r, done := comparePrefix(&a, &b, '~'); done {
 			return r
 		}
 		if a == "" || b == "" {
-			return strings.Compare(a, b)
+			return cmp.Compare(first(a), first(b))
 		}
 		for _, sep := range []byte{'-', '^', '.'} {
 			if r, done := comparePrefix(&a, &b, sep); done {
@@ -65,7 +63,12 @@ func comparePrefix(a, b *string, sep byte) (r int, done bool) {
 	return 0, false
 }
 
+// compareNumeric compares the leading digit runs; a string without one
+// (an alphabetic segment or nothing) is older.
 func compareNumeric(a, b string) (int, string, string) {
+	if r := cmpBool(span(a, isDigit) > 0, span(b, isDigit) > 0); r != 0 {
+		return r, a, b
+	}
 	a, b = strings.TrimLeft(a, "0"), strings.TrimLeft(b, "0")
 	na, nb := span(a, isDigit), span(b, isDigit)
 	if r := cmp.Compare(na, nb); r != 0 {

@@ -1,7 +1,7 @@
 package keys
 
 import (
-	"crypto/rand"
+	cryptorand "crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -30,6 +30,7 @@ const validity = 30 * 365 * 24 * time.Hour
 // PCR key. rand is the entropy for serial numbers and signatures (Go 1.26
 // ignores it for key generation and always uses a secure source); notBefore
 // is the certificates' start, normally the time `kiln keys generate` runs.
+// A nil rand means crypto/rand.Reader.
 //
 // dir is created with mode 0700 if missing. Generate refuses (ErrExist) if
 // any of the files exists, so it never replaces a key that machines trust;
@@ -40,6 +41,9 @@ func Generate(dir, commonNamePrefix string, rand io.Reader, notBefore time.Time)
 	}
 	if commonNamePrefix == "" {
 		commonNamePrefix = "Kiln"
+	}
+	if rand == nil {
+		rand = cryptorand.Reader
 	}
 	files, err := generateFiles(commonNamePrefix, rand, notBefore)
 	if err != nil {
@@ -98,7 +102,7 @@ func generateFiles(prefix string, random io.Reader, notBefore time.Time) ([]pemF
 // selfSigned makes the certificate for role: PK and KEK are CAs (they
 // certify the next link of the enrolment chain), db signs code.
 func selfSigned(role Role, prefix string, key *rsa.PrivateKey, random io.Reader, notBefore time.Time) ([]byte, error) {
-	serial, err := rand.Int(random, new(big.Int).Lsh(big.NewInt(1), 127))
+	serial, err := cryptorand.Int(random, new(big.Int).Lsh(big.NewInt(1), 127))
 	if err != nil {
 		return nil, fmt.Errorf("serial for %s: %w", role, err)
 	}

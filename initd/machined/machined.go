@@ -13,8 +13,10 @@
 //  5. Ready: the boot is done; emit {"type":"boot","state":"ready"}.
 //
 // A failed phase stops the boot: the failure is on the console and in the event stream,
-// no later phase runs, and machined waits for the power button. It never exits: shutdown
-// travels up as a *ShutdownError to the caller, which performs it.
+// no later phase runs, and after FailureRebootDelay machined reboots (sooner if the power
+// button is pressed), so that systemd-boot's boot counting can fall back to the previous
+// UKI. It never exits: shutdown travels up as a *ShutdownError to the caller, which
+// performs it.
 package machined
 
 import (
@@ -35,6 +37,10 @@ import (
 	"github.com/kiln-os/kiln/initd/supervisor"
 	"github.com/kiln-os/kiln/internal/version"
 )
+
+// FailureRebootDelay is how long a failed boot keeps its error on the console before it
+// reboots.
+const FailureRebootDelay = 30 * time.Second
 
 // Stage1UptimeEnv carries the uptime at which stage 1 started, for boot timing events.
 const Stage1UptimeEnv = "KILN_STAGE1_UPTIME"
@@ -61,7 +67,6 @@ type Machined struct {
 	Console io.Writer
 
 	supervisor *supervisor.Supervisor
-	bootErr    error
 }
 
 // Run boots the machine and then waits for a shutdown request; it returns only a
@@ -70,14 +75,17 @@ func (m *Machined) Run(ctx context.Context) error {
 	requests := m.watchRequests(ctx)
 	m.emit(events.Event{Type: events.TypeBoot, Name: "machined", State: events.StateStarted, Fields: m.bootFields()})
 	runner := &phase.Runner{Phases: m.phases(), Emit: m.Sink.Emit, Log: m.Log}
+	var rebootAfterFailure <-chan time.Time
 	if err := runner.Run(ctx); err != nil {
-		m.bootErr = err
-		m.Log.WithError(err).Error("boot failed; waiting for the power button (no services run)")
+		m.Log.WithError(err).Errorf("boot failed; rebooting in %s (no services run)", FailureRebootDelay)
 		m.emit(events.Event{Type: events.TypeBoot, Name: "machined", State: events.StateFailed, Error: err.Error(), Fields: uptimeField()})
+		rebootAfterFailure = time.After(FailureRebootDelay)
 	}
 	select {
 	case req := <-requests:
 		return m.shutdown(req)
+	case <-rebootAfterFailure:
+		return m.shutdown(request{reboot: true, reason: "boot failed"})
 	case <-ctx.Done():
 		return ctx.Err()
 	}

@@ -59,9 +59,9 @@ func requireImage(t *testing.T) image {
 	return img
 }
 
-func start(t *testing.T, ctx context.Context, img image, name, cmdline string) *qemu.VM {
+func start(t *testing.T, ctx context.Context, img image, name, cmdline string, extra ...qemu.Option) *qemu.VM {
 	t.Helper()
-	vm, err := qemu.Start(ctx,
+	opts := append([]qemu.Option{
 		qemu.WithName(name),
 		qemu.WithLogDir(filepath.Join(img.out, "qemu-logs")),
 		qemu.WithKernel(img.vmlinuz, img.initramfs, cmdline),
@@ -69,7 +69,8 @@ func start(t *testing.T, ctx context.Context, img image, name, cmdline string) *
 		qemu.WithMemory(1024),
 		qemu.WithExtraArgs("-device", "i6300esb"),
 		qemu.WithLogf(t.Logf),
-	)
+	}, extra...)
+	vm, err := qemu.Start(ctx, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +114,8 @@ func TestBootReadyAndPowerOff(t *testing.T) {
 }
 
 // TestMissingKSPPParameterStopsBoot boots with slab_nomerge removed: the boot must stop in
-// EnforceKSPPRequirements with an error naming it, and no service may start.
+// EnforceKSPPRequirements with an error naming it, no service may start, and after its
+// bounded delay machined reboots (QEMU runs with -no-reboot, so the reboot ends it).
 func TestMissingKSPPParameterStopsBoot(t *testing.T) {
 	t.Parallel()
 	img := requireImage(t)
@@ -123,7 +125,7 @@ func TestMissingKSPPParameterStopsBoot(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), bootTimeout)
 	defer cancel()
-	vm := start(t, ctx, img, "kspp-missing", cmdline)
+	vm := start(t, ctx, img, "kspp-missing", cmdline, qemu.WithNoReboot())
 	e, err := waitFor(ctx, vm, bootTimeout, qemu.Any(
 		qemu.Match(events.TypeBoot, "machined", events.StateFailed),
 		qemu.Match(events.TypeBoot, "machined", events.StateReady)))
@@ -151,8 +153,13 @@ func TestMissingKSPPParameterStopsBoot(t *testing.T) {
 	if !phaseFailed {
 		t.Errorf("no failed EnforceKSPPRequirements phase event; events:\n%s", dump(vm.Events()))
 	}
-	if err := vm.Quit(ctx); err != nil {
-		t.Log(err)
+	if _, err := waitFor(ctx, vm, 2*time.Minute, qemu.Match(events.TypeBoot, "machined", events.StateReboot)); err != nil {
+		t.Fatalf("no reboot after the failed boot: %v", err)
+	}
+	waitCtx, waitCancel := context.WithTimeout(ctx, shutdownTimeout)
+	defer waitCancel()
+	if err := vm.Wait(waitCtx); err != nil {
+		t.Fatalf("QEMU did not exit at the guest's reboot: %v", err)
 	}
 }
 

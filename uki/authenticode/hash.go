@@ -33,7 +33,9 @@ type certTable struct {
 }
 
 // Hash returns the SHA-256 Authenticode image hash of a PE image, signed or
-// not: the digest that a signature of the image signs.
+// not: the digest that a signature of the image signs. (Sign first pads an
+// unsigned image to a multiple of 8 bytes, so what it signs is the Hash of
+// the padded image.)
 func Hash(image []byte) ([]byte, error) {
 	f, err := pe.Parse(image)
 	if err != nil {

@@ -34,10 +34,22 @@ type signerInfo struct {
 	sig       []byte
 }
 
-// contentInfoASN1 is a PKCS#7 ContentInfo with its content still encoded.
+// contentInfoASN1 is a PKCS#7 ContentInfo with its content still encoded
+// and still wrapped in its [0] EXPLICIT tag (encoding/asn1 does not strip
+// explicit tags from a RawValue); see explicitContent.
 type contentInfoASN1 struct {
 	ContentType asn1.ObjectIdentifier
-	Content     asn1.RawValue `asn1:"explicit,tag:0"`
+	Content     asn1.RawValue
+}
+
+// explicitContent returns the one element inside the [0] EXPLICIT tag of a
+// ContentInfo's content.
+func (ci contentInfoASN1) explicitContent(what string) (asn1.RawValue, error) {
+	var inner asn1.RawValue
+	if !is(ci.Content, asn1.ClassContextSpecific, 0) {
+		return inner, formatErr("%s: content is not tagged [0]", what)
+	}
+	return inner, unmarshal(ci.Content.Bytes, &inner, what)
 }
 
 type spcIndirectDataASN1 struct {
@@ -108,6 +120,8 @@ func pkcs7Blob(table []byte) ([]byte, error) {
 		return nil, formatErr("WIN_CERTIFICATE of %d bytes in a table of %d (only one signature is supported)", length, len(table))
 	case revision != winCertRevision || kind != winCertTypePKCSSignedData:
 		return nil, fmt.Errorf("%w: WIN_CERTIFICATE revision %#x type %#x", ErrUnsupported, revision, kind)
+	case !allZero(table[length:]):
+		return nil, formatErr("WIN_CERTIFICATE padding is not zero")
 	}
 	return table[winCertHeaderLen:length], nil
 }
@@ -126,7 +140,11 @@ func parseSignature(blob []byte) (*signature, error) {
 	if !ci.ContentType.Equal(oidSignedData) {
 		return nil, fmt.Errorf("%w: content type %v, want SignedData", ErrUnsupported, ci.ContentType)
 	}
-	return parseSignedData(ci.Content)
+	sd, err := ci.explicitContent("SignedData")
+	if err != nil {
+		return nil, err
+	}
+	return parseSignedData(sd)
 }
 
 // parseSignedData parses SignedData: version, digestAlgorithms, contentInfo,
@@ -150,7 +168,7 @@ func parseSignedData(v asn1.RawValue) (*signature, error) {
 		return nil, err
 	}
 	infos := kids[len(kids)-1]
-	if len(kids) == 6 && !is(kids[4], asn1.ClassContextSpecific, 1) || len(kids) > 6 || !is(infos, asn1.ClassUniversal, asn1.TagSet) {
+	if (len(kids) == 6 && !is(kids[4], asn1.ClassContextSpecific, 1)) || len(kids) > 6 || !is(infos, asn1.ClassUniversal, asn1.TagSet) {
 		return nil, formatErr("SignedData fields out of order")
 	}
 	return s, s.parseSignerInfos(infos)
@@ -162,11 +180,15 @@ func (s *signature) parseContent(v asn1.RawValue) error {
 	if err := unmarshal(v.FullBytes, &ci, "contentInfo"); err != nil {
 		return err
 	}
-	if !ci.ContentType.Equal(oidSPCIndirectData) || !is(ci.Content, asn1.ClassUniversal, asn1.TagSequence) {
+	content, err := ci.explicitContent("SpcIndirectDataContent")
+	if err != nil {
+		return err
+	}
+	if !ci.ContentType.Equal(oidSPCIndirectData) || !is(content, asn1.ClassUniversal, asn1.TagSequence) {
 		return fmt.Errorf("%w: content type %v, want SpcIndirectDataContent", ErrUnsupported, ci.ContentType)
 	}
 	var ind spcIndirectDataASN1
-	if err := unmarshal(ci.Content.FullBytes, &ind, "SpcIndirectDataContent"); err != nil {
+	if err := unmarshal(content.FullBytes, &ind, "SpcIndirectDataContent"); err != nil {
 		return err
 	}
 	if !ind.Data.Type.Equal(oidSPCPEImageData) {
@@ -175,7 +197,7 @@ func (s *signature) parseContent(v asn1.RawValue) error {
 	if alg := ind.MessageDigest.Algorithm.Algorithm; !alg.Equal(oidSHA256) {
 		return fmt.Errorf("%w: image hash algorithm %v, want SHA-256", ErrUnsupported, alg)
 	}
-	s.indirect = ci.Content.Bytes
+	s.indirect = content.Bytes
 	s.imageDigest = ind.MessageDigest.Digest
 	return nil
 }

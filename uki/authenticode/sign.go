@@ -38,6 +38,10 @@ func Sign(image []byte, cert *x509.Certificate, signer crypto.Signer) ([]byte, e
 	return appendSignature(unsigned, blob)
 }
 
+// signatureRoom is enough for a WIN_CERTIFICATE with a 4096-bit RSA
+// signature and a certificate of a few kilobytes.
+const signatureRoom = 16 << 10
+
 // checkKey checks that signer holds the RSA key of cert.
 func checkKey(cert *x509.Certificate, signer crypto.Signer) error {
 	if cert == nil || signer == nil {
@@ -68,7 +72,7 @@ func unsignedImage(image []byte) ([]byte, error) {
 		return nil, err
 	}
 	padded := (ct.start + certTableAlign - 1) / certTableAlign * certTableAlign
-	out := make([]byte, padded)
+	out := make([]byte, padded, padded+signatureRoom) // room to append the signature without a copy
 	copy(out, image[:ct.start])
 	setCertTable(f, out, 0, 0)
 	return out, nil
@@ -94,18 +98,19 @@ func appendSignature(unsigned, blob []byte) ([]byte, error) {
 	if uint64(len(unsigned))+uint64(len(entry)) > math.MaxUint32 {
 		return nil, fmt.Errorf("%w: signed image would exceed 4 GiB", ErrUnsupported)
 	}
-	out := slices.Concat(unsigned, entry)
+	out := append(unsigned, entry...)
 	setCertTable(f, out, uint32(len(unsigned)), uint32(len(entry)))
 	pe.UpdateChecksum(out, f.CheckSumOffset())
 	return out, nil
 }
 
-// winCertificate wraps a PKCS#7 blob in a WIN_CERTIFICATE padded with zeros
-// to a multiple of 8 bytes; dwLength counts the padding, as signtool does.
+// winCertificate wraps a PKCS#7 blob in a WIN_CERTIFICATE, padded with
+// zeros to a multiple of 8 bytes. dwLength leaves the padding out and the
+// directory entry's Size counts it, as sbsign does (EDK2 accepts both).
 func winCertificate(blob []byte) []byte {
-	n := (winCertHeaderLen + len(blob) + certTableAlign - 1) / certTableAlign * certTableAlign
-	entry := make([]byte, n)
-	binary.LittleEndian.PutUint32(entry[0:], uint32(n))
+	length := winCertHeaderLen + len(blob)
+	entry := make([]byte, (length+certTableAlign-1)/certTableAlign*certTableAlign)
+	binary.LittleEndian.PutUint32(entry[0:], uint32(length))
 	binary.LittleEndian.PutUint16(entry[4:], winCertRevision)
 	binary.LittleEndian.PutUint16(entry[6:], winCertTypePKCSSignedData)
 	copy(entry[winCertHeaderLen:], blob)
@@ -126,7 +131,7 @@ func signedData(digest []byte, cert *x509.Certificate, signer crypto.Signer) ([]
 	if err != nil {
 		return nil, err
 	}
-	info := signerInfo(&e, cert, e.context(0, attrs...), sig)
+	info := encodeSignerInfo(&e, cert, e.context(0, attrs...), sig)
 	sd := e.sequence(
 		e.marshal(1), // version
 		e.set(e.algorithm(oidSHA256)),
@@ -176,7 +181,7 @@ func signAttributes(attrSet []byte, cert *x509.Certificate, signer crypto.Signer
 	return sig, nil
 }
 
-func signerInfo(e *encoder, cert *x509.Certificate, attrs, sig []byte) []byte {
+func encodeSignerInfo(e *encoder, cert *x509.Certificate, attrs, sig []byte) []byte {
 	return e.sequence(
 		e.marshal(1), // version
 		e.sequence(cert.RawIssuer, e.marshal(cert.SerialNumber)),

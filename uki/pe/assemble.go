@@ -49,6 +49,7 @@ func Assemble(opts Options) ([]byte, error) {
 	if err := a.checkSections(opts.Sections); err != nil {
 		return nil, err
 	}
+	a.reserve(opts.Sections)
 	for _, s := range opts.Sections {
 		if err := a.add(s); err != nil {
 			return nil, err
@@ -94,16 +95,27 @@ func (f *File) directory(i int) (DataDirectory, bool) {
 }
 
 // stubEnd returns where the stub's sections end, after dropping a trailing
-// COFF symbol table; any other data after the sections is an error.
+// COFF symbol table; any other data after the sections is an error. A
+// symbol table pointer is cleared either way: nothing of it is kept.
 func stubEnd(stub *File) (end int, strippedSymbols bool, err error) {
 	end = stub.RawEnd()
 	if end == len(stub.data) {
-		return end, false, nil
+		return end, stub.FileHeader.PointerToSymbolTable != 0, nil
 	}
 	if start, ok := stub.symbolTableAtEnd(); ok && start == uint64(end) {
 		return end, true, nil
 	}
 	return 0, false, fmt.Errorf("%w: %d bytes after offset %#x that are not a COFF symbol table", ErrTrailingData, len(stub.data)-end, end)
+}
+
+// reserve grows the output buffer once for all the sections to add.
+func (a *assembler) reserve(list []Section) {
+	align := int(a.stub.OptionalHeader.FileAlignment)
+	extra := 0
+	for _, s := range list {
+		extra += len(s.Data) + 2*align // padding before and after
+	}
+	a.out = slices.Grow(a.out, extra)
 }
 
 // checkSections checks the list of sections to add against the stub before

@@ -26,7 +26,9 @@
 // # Assembling a UKI
 //
 // Assemble takes the systemd-stub bytes and appends sections in the order
-// given, the way systemd's ukify does, and deterministically:
+// given, the way systemd's ukify does, and deterministically. Only the names
+// in KnownSections are accepted, each once, non-empty, and not already in
+// the stub (except .sbat, below).
 //
 //   - each new section's VirtualAddress is page-aligned (a multiple of
 //     PageSize, and of the stub's SectionAlignment if that is larger), its
@@ -51,8 +53,8 @@
 // systemd lines), and an image must have exactly one. A .sbat passed to
 // Assemble is merged with the stub's: the stub's lines first, then the new
 // component lines (any "sbat," header line in them is dropped, exact
-// duplicates are dropped, and a component the stub already names is an
-// error), terminated by a NUL like the stub's. The stub 252 leaves no room to
+// duplicates are dropped, and a component that the stub names with other
+// fields is an error), terminated by a NUL like the stub's. The stub 252 leaves no room to
 // grow .sbat in place (its .sbat gets 0x100 bytes of address space before
 // .sdmagic), so the merged section takes the position the caller gave it: the
 // stub's .sbat header and raw data are removed and the later raw data moves

@@ -2,6 +2,7 @@ package pe
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"slices"
@@ -161,7 +162,7 @@ func (f *File) checkSection(i int) error {
 
 // checkRawOverlap fails if the raw data of two sections overlap in the file.
 func (f *File) checkRawOverlap() error {
-	byOffset := f.sectionsByOffset()
+	byOffset := f.SectionsByOffset()
 	for i := 1; i < len(byOffset); i++ {
 		prev, s := byOffset[i-1], byOffset[i]
 		if prev.rawEnd() > uint64(s.PointerToRawData) {
@@ -171,8 +172,9 @@ func (f *File) checkRawOverlap() error {
 	return nil
 }
 
-// sectionsByOffset returns the sections that have raw data, in file order.
-func (f *File) sectionsByOffset() []SectionHeader {
+// SectionsByOffset returns the sections that have raw data, sorted by
+// PointerToRawData: the order in which Authenticode hashes them.
+func (f *File) SectionsByOffset() []SectionHeader {
 	var out []SectionHeader
 	for _, s := range f.Sections {
 		if s.SizeOfRawData > 0 {
@@ -180,15 +182,9 @@ func (f *File) sectionsByOffset() []SectionHeader {
 		}
 	}
 	slices.SortStableFunc(out, func(a, b SectionHeader) int {
-		return int(int64(a.PointerToRawData) - int64(b.PointerToRawData))
+		return cmp.Compare(a.PointerToRawData, b.PointerToRawData)
 	})
 	return out
-}
-
-// SectionsByOffset returns the sections that have raw data, sorted by
-// PointerToRawData: the order in which Authenticode hashes them.
-func (f *File) SectionsByOffset() []SectionHeader {
-	return f.sectionsByOffset()
 }
 
 // Section returns the last section named name, as systemd-stub would find

@@ -31,5 +31,8 @@
 //
 // Write makes a sparse file: it truncates the target to the disk size and
 // writes only the tables and the partitions' contents, skipping the all-zero
-// 64 KiB blocks of a content, so empty space costs no disk blocks.
+// 64 KiB blocks of a content, so empty space costs no disk blocks. A file
+// system writer can also fill a partition in place afterwards, with no
+// intermediate file: leave Content nil and give it
+// io.NewOffsetWriter(disk, extent.Offset).
 package gpt
