@@ -117,27 +117,40 @@ func (s *Supervisor) runOnce(ctx context.Context, u *unit) (time.Duration, error
 	return healthyFor, err
 }
 
-// watch checks health every HealthInterval until the process exits, the checks give up
-// or ctx ends (then the error is nil).
+// startProbeInterval is how often health is checked until the first success: the boot
+// waits for services to become healthy, so finding out late costs boot time.
+const startProbeInterval = 200 * time.Millisecond
+
+// watch checks health (every startProbeInterval until the first success, then every
+// HealthInterval) until the process exits, the checks give up or ctx ends (then the
+// error is nil).
 func (s *Supervisor) watch(ctx context.Context, u *unit) (time.Duration, error) {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	exitc := watchExit(runCtx, u.svc)
 	health := healthTracker{started: time.Now(), startTimeout: s.cfg.StartTimeout, threshold: s.cfg.FailureThreshold}
-	ticker := time.NewTicker(s.cfg.HealthInterval)
-	defer ticker.Stop()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
 	for {
 		if err := s.checkHealth(runCtx, u, &health); err != nil {
 			return health.healthyFor(time.Now()), err
 		}
+		timer.Reset(s.nextCheck(&health))
 		select {
 		case <-ctx.Done():
 			return health.healthyFor(time.Now()), nil
 		case err := <-exitc:
 			return health.healthyFor(time.Now()), exitError(err)
-		case <-ticker.C:
+		case <-timer.C:
 		}
 	}
+}
+
+func (s *Supervisor) nextCheck(health *healthTracker) time.Duration {
+	if !health.everHealthy && startProbeInterval < s.cfg.HealthInterval {
+		return startProbeInterval
+	}
+	return s.cfg.HealthInterval
 }
 
 // checkHealth runs one bounded check and reports transitions; an error ends the run.

@@ -90,6 +90,10 @@ func TestBootReadyAndPowerOff(t *testing.T) {
 	vm := start(t, ctx, img, "boot-ready", img.cmdline)
 	waitReady(t, ctx, vm)
 	readyAt := time.Now()
+	// The ready event comes from inside the Ready phase; its done event follows.
+	if _, err := waitFor(ctx, vm, 30*time.Second, qemu.Match(events.TypePhase, "Ready", events.StateDone)); err != nil {
+		t.Fatal(err)
+	}
 	checkPhases(t, vm.Events())
 	checkKSPPInside(t, vm.Events())
 	if _, err := waitFor(ctx, vm, 30*time.Second, qemu.Match(events.TypeService, "watchdogd", "healthy")); err != nil {
