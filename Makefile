@@ -13,7 +13,7 @@ UNIT_PKGS     = $(shell $(GO) list ./... | grep -v /qemu/e2e)
 .PHONY: image deps check-deps kernel kernel-config kernel-repro test unit-test qemu-test repro bench clean help
 
 image: check-deps ## build the default image into _out/ (kernel cached under $KILN_CACHE)
-	$(KILN) build -f kiln.yaml
+	$(KILN) build -f kiln.yaml --generate-keys
 
 deps: ## install every Debian package the build and the tests need (root)
 	bash ci/deps.sh

@@ -14,8 +14,10 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/kiln-os/kiln/bootloader/keys"
 	"github.com/kiln-os/kiln/kernel"
 	"github.com/kiln-os/kiln/kernel/kspp"
+	"github.com/kiln-os/kiln/uki/pe"
 )
 
 // Build is one run of the pipeline. Inputs are exported; Run fills Manifest.
@@ -25,7 +27,11 @@ type Build struct {
 	RepoDir string
 	// CacheDir is $KILN_CACHE.
 	CacheDir string
-	Log      logrus.FieldLogger
+	// KeysDir holds the signing keys (default RepoDir/_keys); never inside the cache or _out.
+	KeysDir string
+	// GenerateKeys makes a new key set when KeysDir has none, instead of failing.
+	GenerateKeys bool
+	Log          logrus.FieldLogger
 
 	// Manifest is what Run wrote to OutDir/manifest.json.
 	Manifest *Manifest
@@ -43,14 +49,18 @@ type step struct {
 
 // state carries the outputs of earlier steps to later ones and the artifacts to publish.
 type state struct {
-	b         *Build
-	epoch     int64
-	staging   string
-	artifacts map[string]string // artifact name → path in staging
-	kernel    *kernel.Result
-	machined  string
-	rootfs    string
-	initramfs string
+	b           *Build
+	epoch       int64
+	staging     string
+	artifacts   map[string]string // artifact name → path in staging
+	kernel      *kernel.Result
+	machined    string
+	rootfs      string
+	initramfs   string
+	keys        *keys.Set
+	uki         string
+	ukiSections []pe.Section
+	systemdBoot string
 }
 
 // steps is the pipeline, in order.
@@ -59,6 +69,11 @@ var steps = []step{
 	{"binaries", stepBinaries},
 	{"rootfs", stepRootfs},
 	{"initramfs", stepInitramfs},
+	{"keys", stepKeys},
+	{"uki", stepUKI},
+	{"bootloader", stepBootloader},
+	{"disk", stepDisk},
+	{"iso", stepISO},
 }
 
 // Run builds every artifact into a staging directory beside the output directory, then

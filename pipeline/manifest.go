@@ -20,7 +20,24 @@ type Manifest struct {
 	SourceDateEpoch int64               `json:"sourceDateEpoch"`
 	Cmdline         string              `json:"cmdline"`
 	Kernel          KernelInfo          `json:"kernel"`
+	UKI             *UKIInfo            `json:"uki,omitempty"`
 	Artifacts       map[string]Artifact `json:"artifacts"`
+}
+
+// UKIInfo describes the unified kernel image: the stub it was built on and the SHA-256 of
+// each section, in the order systemd-stub measures them.
+type UKIInfo struct {
+	Stub       string          `json:"stub"`
+	StubSHA256 string          `json:"stubSha256"`
+	Sections   []SectionDigest `json:"sections"`
+	Signer     string          `json:"signerCertSha256"`
+}
+
+// SectionDigest is one UKI section.
+type SectionDigest struct {
+	Name   string `json:"name"`
+	SHA256 string `json:"sha256"`
+	Size   int    `json:"size"`
 }
 
 // KernelInfo describes the kernel that was built.
@@ -45,6 +62,12 @@ func newManifest(spec Spec, epoch int64, st *state) (*Manifest, error) {
 	}
 	if st.kernel != nil {
 		m.Kernel = KernelInfo{Release: st.kernel.Release, Source: st.kernelSource(), SourceSHA: st.kernelSHA(), BuildKey: st.kernel.Key}
+	}
+	if st.ukiSections != nil {
+		m.UKI = &UKIInfo{Stub: StubPackage, StubSHA256: StubSHA256, Signer: certFingerprint(st.keys.DB.Cert.Raw)}
+		for _, sec := range st.ukiSections {
+			m.UKI.Sections = append(m.UKI.Sections, SectionDigest{Name: sec.Name, SHA256: sha256Hex(sec.Data), Size: len(sec.Data)})
+		}
 	}
 	for name, path := range st.artifacts {
 		sum, size, err := FileSHA256(path)

@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"path/filepath"
+	"time"
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/kiln-os/kiln/bootloader/keys"
 	"github.com/kiln-os/kiln/kernel"
 	"github.com/kiln-os/kiln/kernel/kspp"
 	"github.com/kiln-os/kiln/pipeline"
@@ -16,6 +19,7 @@ import (
 func cmdBuild(ctx context.Context, args []string, log *logrus.Logger) error {
 	fs := newFlagSet("build")
 	specPath := fs.String("f", "kiln.yaml", "image spec")
+	generate := fs.Bool("generate-keys", false, "create a new key set in _keys/ when there is none")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -23,6 +27,7 @@ func cmdBuild(ctx context.Context, args []string, log *logrus.Logger) error {
 	if err != nil {
 		return err
 	}
+	b.GenerateKeys = *generate
 	return b.Run(ctx)
 }
 
@@ -49,6 +54,23 @@ func cmdKernel(ctx context.Context, args []string, stdout io.Writer, log *logrus
 		return kernelBuild(ctx, args[0], args[1:], stdout, log)
 	}
 	return fmt.Errorf("%w: unknown kernel command %q", errUsage, args[0])
+}
+
+// cmdKeys creates the signing keys: PK, KEK, db (X.509) and the PCR key, mode 0600.
+func cmdKeys(args []string, stdout io.Writer) error {
+	if len(args) == 0 || args[0] != "generate" {
+		return fmt.Errorf("%w: keys needs generate", errUsage)
+	}
+	fs := newFlagSet("keys generate")
+	dir := fs.String("dir", "_keys", "directory for the keys (created 0700; never inside _out or the cache)")
+	if err := parseFlags(fs, args[1:]); err != nil {
+		return err
+	}
+	if err := keys.Generate(*dir, "Kiln", rand.Reader, time.Now()); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "keys written to %s: %v\n", *dir, keys.Files())
+	return nil
 }
 
 // kernelCheck prints every KSPP rule against a .config (default: the checked-in resolved

@@ -18,7 +18,9 @@ import (
 const usage = `usage: kiln <command> [flags]
 
 commands:
-  build   [-f kiln.yaml]            build the image into the spec's output directory (_out)
+  build   [-f kiln.yaml] [--generate-keys]
+                                    build the image into the spec's output directory (_out)
+  keys    generate [--dir _keys]    create the Secure Boot keys (PK, KEK, db) and the PCR key
   kernel  build [-f kiln.yaml]      build (or fetch from the cache) the kernel only
   kernel  check [--config FILE]     check a kernel .config against the KSPP rules
   kernel  config [-f kiln.yaml]     resolve the fragments and rewrite the checked-in resolved config
@@ -60,6 +62,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdKernel(ctx, args[1:], stdout, log)
 	case "run":
 		return cmdRun(ctx, args[1:], stdout, log)
+	case "keys":
+		return cmdKeys(args[1:], stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -100,7 +100,7 @@ func (m *Machined) phases() []phase.Phase {
 			{Name: "CheckCmdline", Run: m.checkCmdline},
 			{Name: "WriteSysctls", Run: m.writeSysctls},
 		}},
-		{Name: "EarlyMounts", Tasks: earlyMountTasks()},
+		{Name: "EarlyMounts", Tasks: m.earlyMountTasks()},
 		{Name: "WaitForUSB", Tasks: []phase.Task{
 			{Name: "SettleUSB", Run: settleUSB, Timeout: 15 * time.Second},
 		}},
@@ -113,8 +113,16 @@ func (m *Machined) phases() []phase.Phase {
 	}
 }
 
+// reportReady blesses the boot, then announces ready: a boot that cannot bless is not ready.
 func (m *Machined) reportReady(ctx context.Context, log logrus.FieldLogger) error {
+	blessed, err := m.blessBoot(ctx, log)
+	if err != nil {
+		return fmt.Errorf("bless the booted UKI: %w", err)
+	}
 	fields := uptimeField()
+	if blessed != "" {
+		fields["blessed"] = blessed
+	}
 	fields["version"] = version.Version
 	fields["kernel"] = kernelRelease()
 	m.emit(events.Event{Type: events.TypeBoot, Name: "machined", State: events.StateReady, Fields: fields})

@@ -67,13 +67,20 @@ var earlyMounts = []struct {
 	}},
 }
 
-func earlyMountTasks() []phase.Task {
+// earlyMountTasks runs each group as a task; the efivarfs task then reports Secure Boot.
+func (m *Machined) earlyMountTasks() []phase.Task {
 	tasks := make([]phase.Task, 0, len(earlyMounts))
 	for _, group := range earlyMounts {
 		tasks = append(tasks, phase.Task{
 			Name: group.task,
 			Run: func(ctx context.Context, log logrus.FieldLogger) error {
-				return mount.All(group.mounts, func(f string, a ...any) { log.Infof(f, a...) })
+				if err := mount.All(group.mounts, func(f string, a ...any) { log.Infof(f, a...) }); err != nil {
+					return err
+				}
+				if group.task == "MountEfivarfs" {
+					m.reportSecureBoot(log)
+				}
+				return nil
 			},
 		})
 	}

@@ -1,0 +1,115 @@
+package machined
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+
+	"github.com/kiln-os/kiln/bootloader/efivar"
+	"github.com/kiln-os/kiln/bootloader/entry"
+	"github.com/kiln-os/kiln/initd/events"
+	"github.com/kiln-os/kiln/initd/mount"
+)
+
+// Where the ESP is mounted while machined blesses the boot; it is unmounted right after.
+const (
+	espLabel    = "EFI"
+	espMount    = "/run/kiln/esp"
+	keepEntries = 2
+)
+
+// reportSecureBoot emits the firmware's Secure Boot state, read from efivarfs. A machine
+// booted without UEFI (direct kernel boot) reports "no-efi".
+func (m *Machined) reportSecureBoot(log logrus.FieldLogger) {
+	dir := efivar.EfivarsDir
+	if _, err := os.Stat(dir); err != nil {
+		m.emit(events.Event{Type: events.TypeInfo, Name: "secureboot", State: "no-efi"})
+		return
+	}
+	sb, sbErr := efivar.SecureBootEnabled(dir)
+	setup, setupErr := efivar.SetupMode(dir)
+	fields := map[string]string{"SecureBoot": boolField(sb, sbErr), "SetupMode": boolField(setup, setupErr)}
+	state := "disabled"
+	if sb && sbErr == nil {
+		state = "enabled"
+	}
+	log.WithFields(logrus.Fields{"SecureBoot": fields["SecureBoot"], "SetupMode": fields["SetupMode"]}).Info("secure boot")
+	m.emit(events.Event{Type: events.TypeInfo, Name: "secureboot", State: state, Fields: fields})
+}
+
+func boolField(v bool, err error) string {
+	switch {
+	case err != nil:
+		return "unknown"
+	case v:
+		return "1"
+	}
+	return "0"
+}
+
+// blessBoot makes the booted UKI permanent: systemd-boot names the entry it tried in
+// LoaderBootCountPath; renaming it without the counter tells systemd-boot it is good.
+// Then UKIs older than the previous good one are removed. Without boot counting (ISO, a
+// blessed entry, no UEFI) there is nothing to do.
+func (m *Machined) blessBoot(ctx context.Context, log logrus.FieldLogger) (string, error) {
+	countPath, err := efivar.LoaderBootCountPath(efivar.EfivarsDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	dev, err := findPartition("/sys/class/block", espLabel)
+	if err != nil {
+		return "", err
+	}
+	esp := mount.Mount{Source: dev, Target: espMount, FSType: "vfat", Flags: mount.NoSuidDevExec, Data: "umask=0077,flush"}
+	if err := esp.Do(); err != nil {
+		return "", err
+	}
+	defer unix.Unmount(espMount, 0)
+	linuxDir := filepath.Join(espMount, "EFI", "Linux")
+	name, err := entry.Bless(linuxDir, countPath)
+	if err != nil {
+		return "", err
+	}
+	removed, err := entry.Prune(linuxDir, keepEntries, name)
+	if err != nil {
+		log.WithError(err).Warn("prune old UKIs")
+	}
+	log.WithFields(logrus.Fields{"entry": name, "removed": removed}).Info("boot blessed")
+	unix.Sync()
+	return name, nil
+}
+
+// findPartition returns /dev/NAME of the partition whose GPT name is label, from the
+// PARTNAME lines of sysfs uevent files.
+func findPartition(sysClassBlock, label string) (string, error) {
+	uevents, _ := filepath.Glob(filepath.Join(sysClassBlock, "*", "uevent"))
+	for _, path := range uevents {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		var name, part string
+		for _, line := range strings.Split(string(data), "\n") {
+			if v, ok := strings.CutPrefix(line, "DEVNAME="); ok {
+				name = v
+			}
+			if v, ok := strings.CutPrefix(line, "PARTNAME="); ok {
+				part = v
+			}
+		}
+		if part == label && name != "" {
+			return "/dev/" + name, nil
+		}
+	}
+	return "", fmt.Errorf("no partition named %q (looked in %s)", label, sysClassBlock)
+}

@@ -1,0 +1,158 @@
+package pipeline
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/kiln-os/kiln/bootloader"
+	"github.com/kiln-os/kiln/bootloader/entry"
+	"github.com/kiln-os/kiln/pipeline/disk/fat"
+	"github.com/kiln-os/kiln/pipeline/disk/gpt"
+	"github.com/kiln-os/kiln/pipeline/disk/iso"
+)
+
+// Disk layout (DESIGN.md "Disk layout"). EPHEMERAL takes the rest of the image; a machine
+// grows it to the rest of its disk at first boot.
+const (
+	DiskSize      = 1 << 30
+	ESPSize       = 512 << 20
+	StateSize     = 100 << 20
+	LabelESP      = "EFI"
+	LabelState    = "STATE"
+	LabelEphemral = "EPHEMERAL"
+)
+
+// espFiles is the ESP tree: signed systemd-boot, loader.conf, the enrolment files, and the
+// UKI under ukiName.
+func (st *state) espFiles(ukiName string) ([]fat.File, error) {
+	systemdBoot, err := os.ReadFile(st.systemdBoot)
+	if err != nil {
+		return nil, err
+	}
+	uki, err := os.ReadFile(st.uki)
+	if err != nil {
+		return nil, err
+	}
+	esp := bootloader.ESP{
+		SystemdBoot: systemdBoot,
+		Keys:        st.keys,
+		Owner:       bootloader.OwnerGUID,
+		Timestamp:   time.Unix(st.epoch, 0).UTC(),
+		UKIs:        []bootloader.UKI{{Name: ukiName, Data: uki}},
+	}
+	files, err := esp.Files()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]fat.File, len(files))
+	for i, f := range files {
+		out[i] = fat.File{Path: f.Path, Data: f.Data}
+	}
+	return out, nil
+}
+
+// seed derives every identifier of the images (GPT GUIDs, FAT volume IDs) from the spec, so
+// that they are stable across builds of one version and differ between versions.
+func (st *state) seed() []byte {
+	return fmt.Appendf(nil, "kiln-image:%s:%s:%d", st.b.Spec.Name, st.b.Spec.Version, st.epoch)
+}
+
+func (st *state) volumeID(what string) uint32 {
+	sum := sha256.Sum256(append(st.seed(), what...))
+	return binary.LittleEndian.Uint32(sum[:4])
+}
+
+// stepDisk writes disk.raw: GPT with EFI (FAT32, the UKI in a fresh boot-counting slot),
+// STATE and EPHEMERAL (left unformatted: machined formats them).
+func stepDisk(ctx context.Context, st *state) error {
+	files, err := st.espFiles(entry.Fresh(st.b.Spec.Version))
+	if err != nil {
+		return err
+	}
+	layout := gpt.Layout{Partitions: []gpt.Partition{
+		{Name: LabelESP, Type: gpt.EFISystem, Size: ESPSize},
+		{Name: LabelState, Type: gpt.LinuxFilesystem, Size: StateSize},
+		{Name: LabelEphemral, Type: gpt.LinuxFilesystem},
+	}}
+	path := filepath.Join(st.staging, "disk.raw")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	table, err := layout.Write(f, DiskSize, st.seed())
+	if err != nil {
+		return fmt.Errorf("disk.raw: %w", err)
+	}
+	espExtent := table.Partitions[0]
+	opts := fat.Options{Size: espExtent.Size, Type: fat.FAT32, Label: "KILN-EFI", VolumeID: st.volumeID("esp"), ModTime: time.Unix(st.epoch, 0).UTC()}
+	if err := fat.Write(io.NewOffsetWriter(f, espExtent.Offset), opts, files); err != nil {
+		return fmt.Errorf("disk.raw ESP: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	st.artifacts["disk"] = path
+	return nil
+}
+
+// stepISO writes kiln.iso: an El Torito UEFI boot image holding the same ESP tree. The
+// medium is read-only, so the UKI carries its blessed name: there is nothing to count.
+func stepISO(ctx context.Context, st *state) error {
+	files, err := st.espFiles(st.b.ukiName())
+	if err != nil {
+		return err
+	}
+	var total int64
+	for _, f := range files {
+		total += int64(len(f.Data))
+	}
+	// Room for the files, FAT overhead and a little slack, in whole MiB.
+	size := (total*11/10 + 4<<20 + 1<<20 - 1) &^ (1<<20 - 1)
+	img := make(writerAtBuffer, size)
+	opts := fat.Options{Size: size, Label: "KILN-ISO", VolumeID: st.volumeID("iso-esp"), ModTime: time.Unix(st.epoch, 0).UTC()}
+	if err := fat.Write(img, opts, files); err != nil {
+		return fmt.Errorf("kiln.iso boot image: %w", err)
+	}
+	path := filepath.Join(st.staging, "kiln.iso")
+	isoOpts := iso.Options{VolumeID: isoVolumeID(st.b.Spec), ModTime: time.Unix(st.epoch, 0).UTC(), EFIBootImage: "EFI/EFIBOOT.IMG", HybridMBR: true}
+	if err := iso.WriteFile(path, isoOpts, []iso.File{{Path: "EFI/EFIBOOT.IMG", Data: img}}); err != nil {
+		return fmt.Errorf("kiln.iso: %w", err)
+	}
+	st.artifacts["iso"] = path
+	return nil
+}
+
+// isoVolumeID is KILN_<VERSION> in ISO 9660 d-characters.
+func isoVolumeID(spec Spec) string {
+	id := strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '_':
+			return r
+		case r >= 'a' && r <= 'z':
+			return r - 'a' + 'A'
+		}
+		return '_'
+	}, spec.Name+"_"+spec.Version)
+	if len(id) > 32 {
+		id = id[:32]
+	}
+	return id
+}
+
+// writerAtBuffer is an in-memory io.WriterAt of fixed size.
+type writerAtBuffer []byte
+
+func (b writerAtBuffer) WriteAt(p []byte, off int64) (int, error) {
+	if off < 0 || off+int64(len(p)) > int64(len(b)) {
+		return 0, fmt.Errorf("write of %d bytes at %d past the end of a %d-byte image", len(p), off, len(b))
+	}
+	return copy(b[off:], p), nil
+}
