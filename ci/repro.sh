@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # make repro: build the committed HEAD twice, from two clones at different absolute paths,
 # each with an empty cache except the kernel (shared, since a cold kernel build takes many
-# minutes and has its own reproducibility check), then compare every artifact's SHA-256
-# in the two manifests.
+# minutes and has its own check, make kernel-repro), then compare every artifact's SHA-256
+# in the two manifests. Both builds sign with this checkout's _keys (made if missing):
+# signing is deterministic, keys are not.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 KILN_CACHE=${KILN_CACHE:-$HOME/.cache/kiln}
 work=$(mktemp -d /tmp/kiln-repro.XXXXXX)
+keys="$PWD/_keys"
+[ -f "$keys/db.crt" ] || go run ./cmd/kiln keys generate --dir "$keys"
 trap 'rm -rf "$work"' EXIT
 
 for n in a b; do
@@ -19,7 +22,7 @@ for src in "$work"/src-*; do
 	mkdir -p "$cache"
 	[ -d "$KILN_CACHE/kernel" ] && ln -s "$KILN_CACHE/kernel" "$cache/kernel"
 	echo "repro: build $i in $src"
-	(cd "$src" && KILN_CACHE="$cache" go run ./cmd/kiln build -f kiln.yaml)
+	(cd "$src" && KILN_CACHE="$cache" go run ./cmd/kiln build -f kiln.yaml --keys "$keys")
 	jq -r '.artifacts | to_entries[] | "\(.key) \(.value.sha256)"' "$src/_out/manifest.json" | sort > "$work/sums-$i"
 done
 if ! diff -u "$work/sums-1" "$work/sums-2"; then

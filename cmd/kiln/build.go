@@ -20,6 +20,7 @@ func cmdBuild(ctx context.Context, args []string, log *logrus.Logger) error {
 	fs := newFlagSet("build")
 	specPath := fs.String("f", "kiln.yaml", "image spec")
 	generate := fs.Bool("generate-keys", false, "create a new key set in _keys/ when there is none")
+	keysDir := fs.String("keys", "", "directory of the signing keys (default _keys next to the spec)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -27,7 +28,7 @@ func cmdBuild(ctx context.Context, args []string, log *logrus.Logger) error {
 	if err != nil {
 		return err
 	}
-	b.GenerateKeys = *generate
+	b.GenerateKeys, b.KeysDir = *generate, *keysDir
 	return b.Run(ctx)
 }
 

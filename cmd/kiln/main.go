@@ -18,14 +18,14 @@ import (
 const usage = `usage: kiln <command> [flags]
 
 commands:
-  build   [-f kiln.yaml] [--generate-keys]
+  build   [-f kiln.yaml] [--generate-keys] [--keys DIR]
                                     build the image into the spec's output directory (_out)
   keys    generate [--dir _keys]    create the Secure Boot keys (PK, KEK, db) and the PCR key
   kernel  build [-f kiln.yaml]      build (or fetch from the cache) the kernel only
   kernel  check [--config FILE]     check a kernel .config against the KSPP rules
   kernel  config [-f kiln.yaml]     resolve the fragments and rewrite the checked-in resolved config
-  run     [--out _out] [--timeout D] [--cmdline S]
-                                    boot the built image in QEMU, serial console on stdout
+  run     [--out _out] [--fresh] [--direct [--cmdline S]] [--timeout D]
+                                    boot the built image in QEMU (UEFI, Secure Boot), serial on stdout
 
 environment:
   KILN_CACHE          cache directory (default ~/.cache/kiln)
