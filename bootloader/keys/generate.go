@@ -14,6 +14,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/kiln-os/kiln/internal/atomicfile"
 )
 
 // rsaBits is the size of every key: RSA 2048 is what the UEFI specification
@@ -142,7 +144,7 @@ func writeAll(dir string, files []pemFile) error {
 		}
 		written = append(written, path)
 	}
-	return syncDir(dir)
+	return atomicfile.SyncDir(dir)
 }
 
 func writeExclusive(path string, mode os.FileMode, data []byte) error {
@@ -162,13 +164,4 @@ func writeExclusive(path string, mode os.FileMode, data []byte) error {
 		return err
 	}
 	return f.Close()
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/kiln-os/kiln/internal/sparse"
 	"github.com/kiln-os/kiln/pipeline"
 	"github.com/kiln-os/kiln/qemu"
 )
@@ -126,49 +126,10 @@ func uefiBoot(m *pipeline.Manifest, out string, fresh bool, log *logrus.Logger) 
 		if _, err := os.Stat(pair[1]); err == nil && !fresh {
 			continue
 		}
-		if err := copySparse(pair[0], pair[1]); err != nil {
+		if err := sparse.Copy(pair[0], pair[1]); err != nil {
 			return nil, fmt.Errorf("prepare %s (install ovmf: make deps): %w", pair[1], err)
 		}
 		log.WithField("file", pair[1]).Info("new machine state")
 	}
 	return []qemu.Option{qemu.WithUEFIVars(ovmfCode, vars), qemu.WithDisk(machineDisk)}, nil
-}
-
-// copySparse copies src to dst, leaving all-zero 64 KiB blocks as holes.
-func copySparse(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	fi, err := in.Stat()
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return err
-	}
-	out, err := os.Create(dst)
-	if err != nil {
-		return err
-	}
-	buf := make([]byte, 64<<10)
-	for off := int64(0); off < fi.Size(); off += int64(len(buf)) {
-		n, rerr := in.ReadAt(buf, off)
-		if n > 0 && !bytes.Equal(buf[:n], make([]byte, n)) {
-			if _, err := out.WriteAt(buf[:n], off); err != nil {
-				out.Close()
-				return err
-			}
-		}
-		if rerr != nil && rerr != io.EOF {
-			out.Close()
-			return rerr
-		}
-	}
-	if err := out.Truncate(fi.Size()); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }

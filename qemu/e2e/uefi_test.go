@@ -7,7 +7,6 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"io"
 	"math/big"
 	"os"
 	"os/exec"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/kiln-os/kiln/bootloader/entry"
 	"github.com/kiln-os/kiln/initd/events"
+	"github.com/kiln-os/kiln/internal/sparse"
 	"github.com/kiln-os/kiln/qemu"
 	"github.com/kiln-os/kiln/uki/authenticode"
 	"github.com/kiln-os/kiln/uki/pe"
@@ -260,37 +260,9 @@ func mtools(t *testing.T, args ...string) string {
 	return string(out)
 }
 
-// copySparse copies a disk image, leaving all-zero blocks as holes.
 func copySparse(t *testing.T, src, dst string) {
 	t.Helper()
-	in, err := os.Open(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	fi, _ := in.Stat()
-	out, err := os.Create(dst)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer out.Close()
-	buf := make([]byte, 1<<16)
-	zero := make([]byte, len(buf))
-	for off := int64(0); ; off += int64(len(buf)) {
-		n, err := in.ReadAt(buf, off)
-		if n > 0 && !bytes.Equal(buf[:n], zero[:n]) {
-			if _, err := out.WriteAt(buf[:n], off); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := out.Truncate(fi.Size()); err != nil {
+	if err := sparse.Copy(src, dst); err != nil {
 		t.Fatal(err)
 	}
 }
