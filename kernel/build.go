@@ -30,7 +30,7 @@ type Builder struct {
 	LogPath string
 	// Tarball and TarballSHA256 default to the pin in source.go.
 	Tarball, TarballSHA256 string
-	// Jobs is make's -j (default: number of CPUs).
+	// Jobs is make's -j (default: number of CPUs + 1).
 	Jobs int
 	// RefreshResolved writes the resolved config to ResolvedPath instead of failing on drift.
 	RefreshResolved bool
@@ -65,7 +65,8 @@ func (b *Builder) defaults() {
 		b.Tarball, b.TarballSHA256 = SourceTarball, SourceSHA256
 	}
 	if b.Jobs == 0 {
-		b.Jobs = numCPU()
+		// One job more than CPUs keeps both busy while the other waits on I/O.
+		b.Jobs = numCPU() + 1
 	}
 	if b.Log == nil {
 		b.Log = logrus.StandardLogger()

@@ -98,6 +98,7 @@ var kconfigRules = []Rule{
 	n("CONFIG_LEGACY_PTYS", "no BSD-style ptys"),
 	n("CONFIG_LDISC_AUTOLOAD", "no line discipline loading by unprivileged users"),
 	n("CONFIG_USELIB", "removes the uselib syscall"),
+	n("CONFIG_IO_URING", "io_uring has had many privilege escalations; nothing in Kiln needs it"),
 	n("CONFIG_INET_DIAG", "hides socket details used to find kernel addresses"),
 	n("CONFIG_ACPI_CUSTOM_METHOD", "no ACPI method injection"),
 	n("CONFIG_MAGIC_SYSRQ", "no SysRq on a machine without a local operator"),
