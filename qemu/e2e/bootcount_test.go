@@ -53,7 +53,10 @@ func TestBootCountingFallsBack(t *testing.T) {
 			defer cancel()
 			// Enrolment reset, the failing try (panic=10 or machined's 30 s delay), then the
 			// good entry: the ready event must come from a boot with nothing to bless.
-			ready := waitReadyEvent(t, ctx, vm)
+			ready, err := vm.WaitEvent(ctx, qemu.Match(events.TypeBoot, "machined", events.StateReady))
+			if err != nil {
+				t.Fatalf("no ready after the fallback: %v (serial %s)", err, vm.LogPath())
+			}
 			if ready.Fields["blessed"] != "" {
 				t.Errorf("the fallback boot blessed %q: it should have booted the already good entry", ready.Fields["blessed"])
 			}
