@@ -55,7 +55,7 @@ func tool(args []string) int {
 	case "watchdogd":
 		ctx, stop := signal.NotifyContext(context.Background(), unix.SIGTERM, unix.SIGINT)
 		defer stop()
-		err := watchdog.Run(ctx, watchdog.DefaultDevice, watchdog.ArmedFile, 30*time.Second, func(f string, a ...any) {
+		err := watchdog.Run(ctx, watchdog.DefaultDevice, watchdog.ArmedFile, watchdog.DefaultTimeout, func(f string, a ...any) {
 			fmt.Fprintf(os.Stderr, "watchdogd: "+f+"\n", a...)
 		})
 		if err != nil {

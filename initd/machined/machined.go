@@ -2,6 +2,9 @@
 // concurrent tasks, supervises services, reaps orphans and shuts down cleanly on the ACPI
 // power button or a signal.
 //
+// Before the phases, machined arms the hardware watchdog and feeds it until BootDeadline
+// (package watchdog); StartServices hands it to the watchdogd service.
+//
 // Boot, in order (DESIGN.md "PID 1"; phases for storage, config and network arrive with
 // the features that need them):
 //
@@ -67,6 +70,7 @@ type Machined struct {
 	Console io.Writer
 
 	supervisor *supervisor.Supervisor
+	wd         *bootWatchdog
 }
 
 // Run boots the machine and then waits for a shutdown request; it returns only a
@@ -74,6 +78,7 @@ type Machined struct {
 func (m *Machined) Run(ctx context.Context) error {
 	requests := m.watchRequests(ctx)
 	m.emit(events.Event{Type: events.TypeBoot, Name: "machined", State: events.StateStarted, Fields: m.bootFields()})
+	m.armWatchdog()
 	runner := &phase.Runner{Phases: m.phases(), Emit: m.Sink.Emit, Log: m.Log}
 	var rebootAfterFailure <-chan time.Time
 	if err := runner.Run(ctx); err != nil {

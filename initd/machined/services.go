@@ -50,6 +50,7 @@ func (m *Machined) startServices(ctx context.Context, log logrus.FieldLogger) er
 	if err != nil {
 		return err
 	}
+	m.releaseWatchdog(true) // watchdogd feeds it from here on
 	if err := sup.Start(); err != nil {
 		return err
 	}

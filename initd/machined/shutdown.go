@@ -77,6 +77,7 @@ func (m *Machined) shutdown(req request) error {
 		}
 		cancel()
 	}
+	m.releaseWatchdog(false)
 	m.killAll()
 	unix.Sync()
 	m.remountReadOnly()

@@ -1,9 +1,14 @@
-// Package watchdog keeps the hardware watchdog fed. machined runs it as the service
-// "watchdogd" (a child process), so that a machine whose kernel or userspace hangs is reset
-// by the hardware and systemd-boot's boot counting can fall back to the previous UKI.
+// Package watchdog drives the hardware watchdog so that a machine that hangs is reset by
+// the hardware, and systemd-boot's boot counting can then fall back to the previous UKI.
 //
-// Linux watchdog API: Documentation/watchdog/watchdog-api.rst. Stopping writes the magic
-// 'V' before closing, which disarms the timer on drivers without NOWAYOUT.
+// Two owners take turns. machined arms the watchdog as its first act and feeds it during
+// the boot, but only until a boot deadline: a boot stuck in a phase stops being fed and the
+// hardware resets it. When services start, machined hands the still-armed device over
+// (closing it without the magic character keeps the timer running) to the service
+// "watchdogd", which feeds it while the machine runs and disarms it on a clean stop.
+//
+// Linux watchdog API: Documentation/watchdog/watchdog-api.rst. Any write feeds the timer;
+// writing 'V' before close disarms it on drivers without NOWAYOUT.
 package watchdog
 
 import (
@@ -15,18 +20,55 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Linux watchdog ioctls (include/uapi/linux/watchdog.h).
-const (
-	wdiocKeepalive  = 0x80045705
-	wdiocSetTimeout = 0xc0045706
-)
+// wdiocSetTimeout is WDIOC_SETTIMEOUT (include/uapi/linux/watchdog.h).
+const wdiocSetTimeout = 0xc0045706
 
 // DefaultDevice is the first watchdog.
 const DefaultDevice = "/dev/watchdog0"
 
-// ArmedFile exists while the watchdog is armed and fed; machined's health check for the
-// service reads it, so "healthy" means "the hardware is being fed", not "a process runs".
+// DefaultTimeout is how long the machine may go unfed before the hardware resets it.
+const DefaultTimeout = 60 * time.Second
+
+// ArmedFile exists while watchdogd has the watchdog armed and fed; machined's health check
+// for the service reads it, so "healthy" means "the hardware is being fed".
 const ArmedFile = "/run/watchdogd.armed"
+
+// Device is an open, therefore armed, watchdog.
+type Device struct {
+	f    *os.File
+	path string
+}
+
+// Open arms the watchdog at path and asks for timeout (drivers that cannot keep theirs).
+func Open(path string, timeout time.Duration) (*Device, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	// Best effort: a regular file (tests) or a driver with a fixed timeout refuses.
+	unix.IoctlSetPointerInt(int(f.Fd()), wdiocSetTimeout, int(timeout/time.Second))
+	return &Device{f: f, path: path}, nil
+}
+
+// Feed restarts the timer.
+func (d *Device) Feed() error {
+	if _, err := d.f.Write([]byte{0}); err != nil {
+		return fmt.Errorf("feed watchdog %s: %w", d.path, err)
+	}
+	return nil
+}
+
+// Disarm stops the timer (magic close) and closes the device.
+func (d *Device) Disarm() error {
+	if _, err := d.f.Write([]byte("V")); err != nil {
+		d.f.Close()
+		return fmt.Errorf("watchdog %s: magic close: %w", d.path, err)
+	}
+	return d.f.Close()
+}
+
+// Release closes the device and leaves the timer running, for the next owner to feed.
+func (d *Device) Release() error { return d.f.Close() }
 
 // Healthy reports whether a watchdogd has armed the watchdog.
 func Healthy(armedFile string) error {
@@ -36,42 +78,44 @@ func Healthy(armedFile string) error {
 	return nil
 }
 
-// Run arms the watchdog at dev with the given timeout, creates armedFile, and feeds it
-// every timeout/3 until ctx ends; then it disarms it and removes armedFile.
+// Run is the watchdogd service: open dev, create armedFile, feed every timeout/3 until ctx
+// ends, then disarm and remove armedFile.
 func Run(ctx context.Context, dev, armedFile string, timeout time.Duration, logf func(string, ...any)) error {
-	f, err := os.OpenFile(dev, os.O_WRONLY, 0)
+	d, err := Open(dev, timeout)
 	if err != nil {
 		return err
 	}
-	secs := int(timeout / time.Second)
-	if err := unix.IoctlSetPointerInt(int(f.Fd()), wdiocSetTimeout, secs); err != nil {
-		logf("watchdog %s: cannot set timeout %ds, keeping the driver's: %v", dev, secs, err)
-	}
-	logf("watchdog %s armed, timeout %ds", dev, secs)
 	if err := os.WriteFile(armedFile, []byte(dev+"\n"), 0o644); err != nil {
-		disarm(f)
+		d.Disarm()
 		return err
 	}
 	defer os.Remove(armedFile)
-	tick := time.NewTicker(timeout / 3)
+	logf("watchdog %s armed, timeout %s", dev, timeout)
+	if err := Feed(ctx, d, timeout/3, time.Time{}); err != nil {
+		return err
+	}
+	return d.Disarm()
+}
+
+// Feed feeds d every interval until ctx ends (nil) or, when deadline is set, until the
+// deadline passes (ErrDeadline): the timer then runs out and the hardware resets the machine.
+func Feed(ctx context.Context, d *Device, interval time.Duration, deadline time.Time) error {
+	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
-		if _, err := unix.IoctlRetInt(int(f.Fd()), wdiocKeepalive); err != nil {
-			f.Close()
-			return &os.PathError{Op: "ioctl WDIOC_KEEPALIVE", Path: dev, Err: err}
+		if !deadline.IsZero() && !time.Now().Before(deadline) {
+			return ErrDeadline
+		}
+		if err := d.Feed(); err != nil {
+			return err
 		}
 		select {
 		case <-ctx.Done():
-			return disarm(f)
+			return nil
 		case <-tick.C:
 		}
 	}
 }
 
-func disarm(f *os.File) error {
-	if _, err := f.Write([]byte("V")); err != nil {
-		f.Close()
-		return fmt.Errorf("watchdog %s: magic close: %w", f.Name(), err)
-	}
-	return f.Close()
-}
+// ErrDeadline is returned by Feed when it stopped feeding at its deadline.
+var ErrDeadline = fmt.Errorf("watchdog: boot deadline passed, feeding stopped")

@@ -96,6 +96,9 @@ func TestBootReadyAndPowerOff(t *testing.T) {
 	}
 	checkPhases(t, vm.Events())
 	checkKSPPInside(t, vm.Events())
+	if findEvent(vm.Events(), events.TypeInfo, "watchdog") == nil {
+		t.Errorf("machined did not arm the watchdog during the boot")
+	}
 	if _, err := waitFor(ctx, vm, 30*time.Second, qemu.Match(events.TypeService, "watchdogd", "healthy")); err != nil {
 		t.Errorf("watchdogd never healthy: %v", err)
 	}
