@@ -10,14 +10,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/kiln-os/kiln/internal/oracle"
 )
 
-func requireTool(t *testing.T, tool, pkg string) {
-	t.Helper()
-	if _, err := exec.LookPath(tool); err != nil {
-		t.Skipf("%s not on PATH: apt-get install %s to run this oracle test", tool, pkg)
-	}
-}
+func requireTool(t *testing.T, tool, pkg string) { oracle.Require(t, tool, pkg) }
 
 func run(t *testing.T, name string, args ...string) []byte {
 	t.Helper()

@@ -19,15 +19,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kiln-os/kiln/internal/oracle"
 	"github.com/kiln-os/kiln/uki/pe"
 )
 
-func requireTool(t *testing.T, tool, pkg string) {
-	t.Helper()
-	if _, err := exec.LookPath(tool); err != nil {
-		t.Skipf("%s not on PATH: apt-get install %s to run this oracle test", tool, pkg)
-	}
-}
+func requireTool(t *testing.T, tool, pkg string) { oracle.Require(t, tool, pkg) }
 
 func writeTemp(t *testing.T, b []byte) string {
 	t.Helper()

@@ -15,14 +15,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/kiln-os/kiln/internal/oracle"
 )
 
-func requireTool(t *testing.T, name, pkg string) {
-	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		t.Skipf("%s not on PATH: install %s to run the oracle tests", name, pkg)
-	}
-}
+func requireTool(t *testing.T, name, pkg string) { oracle.Require(t, name, pkg) }
 
 func run(t *testing.T, name string, args ...string) string {
 	t.Helper()
