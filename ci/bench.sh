@@ -34,5 +34,6 @@ echo "| UKI assembly + Authenticode signing | ${sign} | \`kiln build\` log line 
 jq -r '.artifacts | to_entries[] | select(.key|test("^(machined|rootfs|initramfs|vmlinuz|uki|disk|iso|bootloader)$")) | "| size of \(.key) | \(.value.size) bytes | manifest.json |"' _out/manifest.json
 echo "| disk.raw blocks in use | $(du -k _out/disk.raw | cut -f1) KiB | du -k (sparse file) |"
 
-KILN_E2E=1 go test -count=1 -run TestBootReadyAndPowerOff ./qemu/e2e/ >/dev/null
-jq -r 'to_entries[] | "| boot: \(.key) | \(.value*1000|floor/1000) s | TestBootReadyAndPowerOff |"' _out/qemu-logs/boot-timing.json
+KILN_E2E=1 go test -count=1 -run 'TestBootReadyAndPowerOff|TestUEFISecureBoot' ./qemu/e2e/ >/dev/null
+jq -r 'to_entries[] | "| direct boot: \(.key) | \(.value*1000|floor/1000) s | TestBootReadyAndPowerOff |"' _out/qemu-logs/boot-timing.json
+jq -r 'to_entries[] | "| UEFI Secure Boot (ISO, keys enrolled): \(.key) | \(.value*1000|floor/1000) s | TestUEFISecureBoot/ISOBootsUnderSecureBoot |"' _out/qemu-logs/uefi-iso-timing.json

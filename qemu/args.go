@@ -15,6 +15,8 @@ const (
 	serialChardev = "serial0"
 	eventsChardev = "events"
 	virtioSerial  = "virtio-serial0"
+	tpmChardev    = "chrtpm"
+	tpmBackend    = "tpm0"
 )
 
 // runtimePaths are the files Start makes for one VM; args only names them.
@@ -22,6 +24,7 @@ type runtimePaths struct {
 	qmpSocket    string
 	eventsSocket string // empty without WithEvents
 	varsFile     string // empty without WithUEFI
+	tpmSocket    string // swtpm's control socket; empty without WithTPM
 }
 
 func (c *config) validate() error {
@@ -34,6 +37,9 @@ func (c *config) validate() error {
 	}
 	if c.accel != "" && c.accel != "kvm" && c.accel != "tcg" {
 		errs = append(errs, fmt.Errorf("accel %q: want kvm or tcg", c.accel))
+	}
+	if c.tpm != nil && c.tpm.stateDir == "" {
+		errs = append(errs, errors.New("WithTPM: empty state folder"))
 	}
 	if c.kernel != nil && c.kernel.vmlinuz == "" {
 		errs = append(errs, errors.New("WithKernel: empty vmlinuz path"))
@@ -61,6 +67,7 @@ func (c *config) args(accel string, p runtimePaths) []string {
 	a = append(a, c.machineArgs(accel)...)
 	a = append(a, controlArgs(p.qmpSocket)...)
 	a = append(a, c.firmwareArgs(p.varsFile)...)
+	a = append(a, tpmArgs(p.tpmSocket)...)
 	a = append(a, c.kernelArgs()...)
 	a = append(a, eventArgs(p.eventsSocket)...)
 	a = append(a, c.driveArgs()...)
@@ -122,6 +129,19 @@ func (c *config) firmwareArgs(varsFile string) []string {
 		"-global", "ICH9-LPC.disable_s3=1",
 		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file=" + escapeOpt(c.uefi.code),
 		"-drive", "if=pflash,format=raw,unit=1,file=" + escapeOpt(varsFile),
+	}
+}
+
+// tpmArgs: a TIS TPM (the interface OVMF and Linux find without ACPI tweaks) backed by
+// swtpm through its control socket; QEMU passes the data channel over that socket.
+func tpmArgs(socket string) []string {
+	if socket == "" {
+		return nil
+	}
+	return []string{
+		"-chardev", "socket,id=" + tpmChardev + ",path=" + escapeOpt(socket),
+		"-tpmdev", "emulator,id=" + tpmBackend + ",chardev=" + tpmChardev,
+		"-device", "tpm-tis,tpmdev=" + tpmBackend,
 	}
 }
 

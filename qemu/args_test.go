@@ -6,7 +6,8 @@ import (
 	"testing"
 )
 
-var testPaths = runtimePaths{qmpSocket: "/run/q/qmp.sock", eventsSocket: "/run/q/events.sock", varsFile: "/logs/vm.vars.fd"}
+var testPaths = runtimePaths{qmpSocket: "/run/q/qmp.sock", eventsSocket: "/run/q/events.sock",
+	varsFile: "/logs/vm.vars.fd", tpmSocket: "/run/q/swtpm.sock"}
 
 func TestArgsDefault(t *testing.T) {
 	cfg := defaultConfig()
@@ -81,6 +82,13 @@ func TestArgsOptions(t *testing.T) {
 				"-netdev", "user,id=net0,hostfwd=tcp:127.0.0.1:50000-:50000,hostfwd=tcp:127.0.0.1:8443-:443",
 				"-device", "virtio-net-pci,netdev=net0",
 			}, nil},
+		{"tpm",
+			[]Option{WithTPM("/state/tpm")}, "tcg",
+			[]string{
+				"-chardev", "socket,id=chrtpm,path=/run/q/swtpm.sock",
+				"-tpmdev", "emulator,id=tpm0,chardev=chrtpm",
+				"-device", "tpm-tis,tpmdev=tpm0",
+			}, nil},
 		{"no reboot only when asked", nil, "tcg", nil, []string{"-no-reboot"}},
 		{"no reboot", []Option{WithNoReboot()}, "tcg", []string{"-no-reboot"}, nil},
 	}
@@ -94,6 +102,9 @@ func TestArgsOptions(t *testing.T) {
 			paths := testPaths
 			if !cfg.events {
 				paths.eventsSocket = ""
+			}
+			if cfg.tpm == nil {
+				paths.tpmSocket = ""
 			}
 			got := cfg.args(tt.accel, paths)
 			if len(tt.want) > 0 && !containsRun(got, tt.want) {
@@ -122,7 +133,7 @@ func TestArgsExtraLast(t *testing.T) {
 func TestArgsNoEventsWithoutOption(t *testing.T) {
 	cfg := defaultConfig()
 	got := strings.Join(cfg.args("tcg", runtimePaths{qmpSocket: "/q"}), " ")
-	for _, s := range []string{"virtio-serial", "kiln.events", "pflash", "-kernel", "-netdev"} {
+	for _, s := range []string{"virtio-serial", "kiln.events", "pflash", "-kernel", "-netdev", "tpm"} {
 		if strings.Contains(got, s) {
 			t.Errorf("default args mention %q: %s", s, got)
 		}
@@ -140,6 +151,7 @@ func TestValidate(t *testing.T) {
 		{WithKernel("", "initrd", ""), "empty vmlinuz"},
 		{WithUserNet(Forward{HostPort: 0, GuestPort: 22}), "forward 0->22"},
 		{WithUserNet(Forward{HostPort: 2222, GuestPort: 70000}), "forward 2222->70000"},
+		{WithTPM(""), "WithTPM: empty state folder"},
 		{WithMemory(64), ""},
 	}
 	for _, tt := range tests {
@@ -151,6 +163,33 @@ func TestValidate(t *testing.T) {
 			t.Errorf("validate: %v", err)
 		case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
 			t.Errorf("validate: got %v, want an error with %q", err, tt.wantErr)
+		}
+	}
+}
+
+func TestArgsTPMComesWithFirmware(t *testing.T) {
+	cfg := defaultConfig()
+	WithTPM("/state/tpm")(&cfg)
+	WithUEFI("/fw/CODE.fd", "/fw/VARS.fd")(&cfg)
+	got := cfg.args("tcg", testPaths)
+	tpm := slices.Index(got, "-tpmdev")
+	if tpm < 0 || tpm < slices.Index(got, "if=pflash,format=raw,unit=1,file=/logs/vm.vars.fd") {
+		t.Errorf("-tpmdev missing or before the firmware: %q", got)
+	}
+}
+
+func TestSwtpmArgs(t *testing.T) {
+	s := &swtpm{binary: "swtpm", stateDir: "/state/a,b"}
+	want := []string{"socket", "--tpm2", "--ctrl", "type=unixio,fd=3", "--log", "fd=2,level=1"}
+	if got := s.args(); !slices.Equal(got, want) {
+		t.Errorf("swtpm args:\n got %q\nwant %q", got, want)
+	}
+	if got := s.env(); !slices.Equal(got, []string{"TPM_PATH=/state/a,b"}) {
+		t.Errorf("swtpm env = %q", got)
+	}
+	for _, a := range s.args() {
+		if strings.Contains(a, "startup") {
+			t.Errorf("swtpm args send TPM2_Startup (%q): that is the firmware's job", a)
 		}
 	}
 }

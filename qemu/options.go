@@ -14,6 +14,7 @@ const (
 	DefaultCPUs      = 2
 	DefaultLogDir    = "_out/qemu-logs"
 	defaultBinary    = "qemu-system-x86_64"
+	defaultSwtpm     = "swtpm"
 )
 
 // Option configures a VM before Start.
@@ -35,10 +36,11 @@ type config struct {
 	userNet   *userNet
 	events    bool
 	serialTee io.Writer
+	tpm       *softTPM
 	extraArgs []string
 	logf      func(format string, args ...any)
-	// Room for what comes next: a swtpm (its own process, started before QEMU and
-	// reaped with it) and more NICs. Each is one field here and one function in args.go.
+	// Room for what comes next: more NICs. Each is one field here and one function in
+	// args.go.
 }
 
 // directKernel is a kernel booted by QEMU itself (-kernel), without firmware boot manager.
@@ -66,6 +68,13 @@ const (
 type drive struct {
 	kind driveKind
 	path string
+}
+
+// softTPM is a TPM 2.0 emulated by swtpm, a process of its own started before QEMU and
+// stopped after it. Its state lives in stateDir, which outlives the VM.
+type softTPM struct {
+	binary   string
+	stateDir string
 }
 
 // userNet is QEMU's user-mode network (slirp) on a virtio NIC.
@@ -160,4 +169,14 @@ func WithCDROM(path string) Option {
 // QEMU) with the given TCP forwards from 127.0.0.1 on the host.
 func WithUserNet(forwards ...Forward) Option {
 	return func(c *config) { c.userNet = &userNet{forwards: forwards} }
+}
+
+// WithTPM gives the VM a TPM 2.0 (a tpm-tis device backed by swtpm) whose state lives in
+// stateDir. The folder is created if missing and kept: a later VM with the same stateDir
+// sees the same TPM (its keys, NV indexes and sealed objects), as after a reboot. An empty
+// folder is a new TPM, manufactured on first use. Two VMs running at once need different
+// folders (swtpm locks it). The firmware sends TPM2_Startup, so PCRs start afresh each
+// boot; OVMF measures the boot into them.
+func WithTPM(stateDir string) Option {
+	return func(c *config) { c.tpm = &softTPM{binary: defaultSwtpm, stateDir: stateDir} }
 }

@@ -14,6 +14,13 @@ import (
 
 // launch starts the process and connects QMP; on error nothing is left running.
 func (vm *VM) launch(ctx context.Context, cfg *config) error {
+	if vm.tpm != nil {
+		if err := vm.tpm.start(ctx); err != nil {
+			vm.release()
+			return fmt.Errorf("qemu %s: %w%s", vm.name, err, vm.tpm.note())
+		}
+		vm.logf("qemu %s: swtpm pid %d, state %s, log %s", vm.name, vm.tpm.cmd.Process.Pid, vm.tpm.stateDir, vm.tpm.logPath)
+	}
 	argv := cfg.args(vm.accel, vm.runtimePaths())
 	line := commandLine(append([]string{cfg.binary}, argv...))
 	fmt.Fprintf(vm.files.qemu, "%s\n\n", line)
@@ -30,6 +37,7 @@ func (vm *VM) launch(ctx context.Context, cfg *config) error {
 	}
 	vm.cmd.WaitDelay = 5 * time.Second
 	if err := vm.cmd.Start(); err != nil {
+		vm.stopTPM()
 		vm.release()
 		return fmt.Errorf("qemu %s: %w", vm.name, err)
 	}
@@ -106,6 +114,7 @@ func (vm *VM) reap() {
 	}
 	vm.connMu.Unlock()
 	fmt.Fprintf(vm.files.qemu, "\nexit: %s\n", exitStatus(err))
+	vm.stopTPM()
 	vm.release()
 	vm.logf("qemu %s: exited: %s", vm.name, exitStatus(err))
 	close(vm.exited)
@@ -126,6 +135,14 @@ func (vm *VM) drainEvents() {
 	<-vm.eventsDone
 }
 
+// stopTPM stops swtpm, if any, before the socket folder goes and before the VM counts as
+// exited: a caller that starts the next VM on the same TPM state must find it unlocked.
+func (vm *VM) stopTPM() {
+	if vm.tpm != nil {
+		vm.tpm.stop()
+	}
+}
+
 // release closes the log files and listeners and removes the socket folder.
 func (vm *VM) release() {
 	vm.files.close()
@@ -133,6 +150,9 @@ func (vm *VM) release() {
 		if l != nil {
 			l.Close()
 		}
+	}
+	if vm.tpm != nil {
+		vm.tpm.closeListener()
 	}
 	if vm.runDir != "" {
 		os.RemoveAll(vm.runDir)

@@ -39,6 +39,7 @@ type VM struct {
 	events *eventLog // nil without WithEvents
 	stderr *tailBuffer
 	qmp    *qmpClient
+	tpm    *swtpm // nil without WithTPM
 
 	qmpListener    *net.UnixListener
 	eventsListener *net.UnixListener // nil without WithEvents
@@ -116,6 +117,11 @@ func (vm *VM) prepareFiles(cfg *config, logDir string) error {
 	if vm.qmpListener, err = listenUnix(filepath.Join(vm.runDir, "qmp.sock")); err != nil {
 		return err
 	}
+	if cfg.tpm != nil {
+		if vm.tpm, err = prepareTPM(cfg.tpm, vm.runDir, logDir, vm.name); err != nil {
+			return err
+		}
+	}
 	if cfg.events {
 		vm.events = newEventLog()
 		if vm.eventsListener, err = listenUnix(filepath.Join(vm.runDir, "events.sock")); err != nil {
@@ -150,6 +156,9 @@ func (vm *VM) runtimePaths() runtimePaths {
 	if vm.eventsListener != nil {
 		p.eventsSocket = vm.eventsListener.Addr().String()
 	}
+	if vm.tpm != nil {
+		p.tpmSocket = vm.tpm.socket
+	}
 	return p
 }
 
@@ -169,13 +178,17 @@ func (vm *VM) hasExited() bool {
 	}
 }
 
-// stderrNote is QEMU's stderr for an error message, or nothing when it said nothing.
+// stderrNote is QEMU's stderr for an error message (nothing when it said nothing), and
+// with WithTPM the tail of swtpm's log, which often says why the TPM failed.
 func (vm *VM) stderrNote() string {
-	s := strings.TrimSpace(vm.stderr.String())
-	if s == "" {
-		return ""
+	var note string
+	if s := strings.TrimSpace(vm.stderr.String()); s != "" {
+		note = "\nqemu stderr:\n" + s
 	}
-	return "\nqemu stderr:\n" + s
+	if vm.tpm != nil {
+		note += vm.tpm.note()
+	}
+	return note
 }
 
 // Name is the VM's sanitized name, as used for its log files.
@@ -189,6 +202,22 @@ func (vm *VM) LogPath() string { return vm.logPath }
 
 // VarsPath is the UEFI vars file of this VM, empty without WithUEFI.
 func (vm *VM) VarsPath() string { return vm.varsPath }
+
+// TPMLogPath is swtpm's log file (<logdir>/<name>.swtpm.log), empty without WithTPM.
+func (vm *VM) TPMLogPath() string {
+	if vm.tpm == nil {
+		return ""
+	}
+	return vm.tpm.logPath
+}
+
+// TPMStateDir is the absolute path of the TPM state folder, empty without WithTPM.
+func (vm *VM) TPMStateDir() string {
+	if vm.tpm == nil {
+		return ""
+	}
+	return vm.tpm.stateDir
+}
 
 // SerialLog returns the serial console so far.
 func (vm *VM) SerialLog() string { return vm.serial.String() }

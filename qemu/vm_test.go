@@ -48,12 +48,17 @@ func startTestVM(t *testing.T, ctx context.Context, opts ...Option) *VM {
 	return vm
 }
 
-// assertGone checks that QEMU was reaped, no child process of the test is left, and the
+// assertGone checks that QEMU and swtpm were reaped, no child process of the test is left, and the
 // socket folder was removed.
 func assertGone(t *testing.T, vm *VM) {
 	t.Helper()
 	if err := syscall.Kill(vm.Pid(), 0); !errors.Is(err, syscall.ESRCH) {
 		t.Errorf("qemu pid %d still exists (kill 0: %v)", vm.Pid(), err)
+	}
+	if vm.tpm != nil && vm.tpm.cmd.Process != nil {
+		if err := syscall.Kill(vm.tpm.cmd.Process.Pid, 0); !errors.Is(err, syscall.ESRCH) {
+			t.Errorf("swtpm pid %d still exists (kill 0: %v)", vm.tpm.cmd.Process.Pid, err)
+		}
 	}
 	if kids := childProcesses(t); len(kids) > 0 {
 		t.Errorf("child processes left: %v", kids)

@@ -123,10 +123,16 @@ func handle(err error) {
 	}
 }
 
-// halt prints why the machine stopped and keeps PID 1 alive (the kernel would panic if it
-// exited), reaping orphans, so the message stays on the console instead of a panic loop.
+// halt prints why the boot cannot go on, keeps it on the console for
+// machined.FailureRebootDelay and reboots, so that systemd-boot's boot counting can fall
+// back to the previous UKI. PID 1 never exits (the kernel would panic): if even the
+// reboot fails, it stays, reaping orphans.
 func halt(err error) {
-	fmt.Fprintf(os.Stdout, "\nkiln: FATAL: %v\nkiln: the machine is halted; power it off or fix the image.\n", err)
+	fmt.Fprintf(os.Stdout, "\nkiln: FATAL: %v\nkiln: rebooting in %s\n", err, machined.FailureRebootDelay)
+	time.Sleep(machined.FailureRebootDelay)
+	unix.Sync()
+	rerr := unix.Reboot(unix.LINUX_REBOOT_CMD_RESTART)
+	fmt.Fprintf(os.Stdout, "kiln: reboot: %v; halted\n", rerr)
 	for {
 		var status unix.WaitStatus
 		if _, werr := unix.Wait4(-1, &status, 0, nil); werr != nil {

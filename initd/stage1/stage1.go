@@ -3,7 +3,8 @@
 // switch root and exec /sbin/init (machined).
 //
 // It runs as PID 1 for a second or so and must not fail silently: every error reaches the
-// console, and the caller halts instead of letting the kernel panic-loop.
+// console, and the caller shows it for a while, then reboots (boot counting then falls back
+// to the previous UKI) instead of exiting and letting the kernel panic.
 package stage1
 
 import (

@@ -4,6 +4,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -15,10 +16,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
+
 	"github.com/kiln-os/kiln/initd/events"
 	"github.com/kiln-os/kiln/kernel/kspp"
 	"github.com/kiln-os/kiln/pipeline"
 	"github.com/kiln-os/kiln/qemu"
+	"github.com/kiln-os/kiln/rootfs/cpio"
 )
 
 // Timeouts under TCG: a boot to ready takes tens of seconds; KVM is far faster.
@@ -271,4 +275,56 @@ func dump(evs []events.Event) string {
 		b.WriteString(e.String() + "\n")
 	}
 	return b.String()
+}
+
+// TestStage1FailureReboots boots an initramfs without /rootfs.sqsh: stage 1 must say why on
+// the console and reboot after its delay (QEMU runs with -no-reboot, so the reboot ends it)
+// rather than exit and let the kernel panic.
+func TestStage1FailureReboots(t *testing.T) {
+	t.Parallel()
+	img := requireImage(t)
+	machined, err := img.manifest.Path(img.out, "machined")
+	if err != nil {
+		t.Fatal(err)
+	}
+	broken := filepath.Join(t.TempDir(), "broken.cpio.zst")
+	writeInitOnlyInitramfs(t, machined, broken)
+	ctx, cancel := context.WithTimeout(context.Background(), bootTimeout)
+	defer cancel()
+	vm, err := qemu.Start(ctx, qemu.WithName("stage1-broken"), qemu.WithLogDir(filepath.Join(img.out, "qemu-logs")),
+		qemu.WithKernel(img.vmlinuz, broken, img.cmdline), qemu.WithMemory(512), qemu.WithNoReboot(), qemu.WithLogf(t.Logf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(vm.Kill)
+	// Stage 1 runs before any event port is open: the console and QEMU's exit are the signals.
+	if err := vm.WaitSerial(ctx, "kiln: FATAL: root image"); err != nil {
+		t.Fatalf("no FATAL message naming the root image: %v", err)
+	}
+	if err := vm.Wait(ctx); err != nil {
+		t.Fatalf("QEMU did not exit at the guest's reboot: %v", err)
+	}
+	if strings.Contains(vm.SerialLog(), "Kernel panic") {
+		t.Errorf("the kernel panicked (serial %s)", vm.LogPath())
+	}
+}
+
+func writeInitOnlyInitramfs(t *testing.T, machined, path string) {
+	t.Helper()
+	init, err := os.ReadFile(machined)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var archive bytes.Buffer
+	w := cpio.NewWriter(&archive, cpio.Options{ModTime: time.Unix(1, 0)})
+	w.AddDir("dev", 0o755)
+	w.AddCharDev("dev/console", 0o600, 5, 1)
+	w.AddFile("init", 0o755, init)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	enc, _ := zstd.NewWriter(nil)
+	if err := os.WriteFile(path, enc.EncodeAll(archive.Bytes(), nil), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
