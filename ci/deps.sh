@@ -10,7 +10,7 @@ set -euo pipefail
 PACKAGES=(
 	build-essential bc bison flex libelf-dev libssl-dev dwarves cpio kmod rsync xz-utils zstd
 	linux-source-6.1
-	qemu-system-x86 qemu-utils ovmf swtpm swtpm-tools
+	qemu-system-x86 qemu-utils ovmf swtpm swtpm-tools libtss2-esys-3.0.2-0 libtss2-tcti-swtpm0 libtss2-rc0 libtss2-mu0
 	systemd-boot-efi systemd-boot systemd
 	squashfs-tools dosfstools mtools gdisk fdisk xorriso genisoimage sbsigntool osslsigncode efitools
 	binutils e2fsprogs git ca-certificates jq time

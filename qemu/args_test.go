@@ -180,7 +180,7 @@ func TestArgsTPMComesWithFirmware(t *testing.T) {
 
 func TestSwtpmArgs(t *testing.T) {
 	s := &swtpm{binary: "swtpm", stateDir: "/state/a,b"}
-	want := []string{"socket", "--tpm2", "--ctrl", "type=unixio,fd=3", "--log", "fd=2,level=1"}
+	want := []string{"socket", "--tpm2", "--ctrl", "type=unixio,fd=3", "--log", "fd=4,level=1"}
 	if got := s.args(); !slices.Equal(got, want) {
 		t.Errorf("swtpm args:\n got %q\nwant %q", got, want)
 	}

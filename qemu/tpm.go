@@ -55,14 +55,15 @@ func prepareTPM(t *softTPM, runDir, logDir, name string) (*swtpm, error) {
 }
 
 // args is swtpm's argv. The control socket is fd 3, already listening: QEMU may connect
-// as soon as swtpm is started, with no socket file to poll for. No --flags startup-*:
+// as soon as swtpm is started, with no socket file to poll for. The log is fd 4, the file
+// its stderr also goes to (swtpm 0.7.1 exits at once, silently, with --log fd=2). No --flags startup-*:
 // the firmware sends TPM2_Startup, as on real hardware. The state folder comes in
 // TPM_PATH (see env), which needs no escaping of commas.
 func (s *swtpm) args() []string {
 	return []string{
 		"socket", "--tpm2",
 		"--ctrl", "type=unixio,fd=3",
-		"--log", fmt.Sprintf("fd=2,level=%d", swtpmLogLevel),
+		"--log", fmt.Sprintf("fd=4,level=%d", swtpmLogLevel),
 	}
 }
 
@@ -84,7 +85,7 @@ func (s *swtpm) start(ctx context.Context) error {
 	fmt.Fprintf(s.log, "%s\n\n", commandLine(append(s.env(), append([]string{s.binary}, s.args()...)...)))
 	s.cmd = exec.CommandContext(ctx, s.binary, s.args()...)
 	s.cmd.Env = append(os.Environ(), s.env()...)
-	s.cmd.ExtraFiles = []*os.File{sock}
+	s.cmd.ExtraFiles = []*os.File{sock, s.log} // fds 3 and 4
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	// Like QEMU: dies with the harness, deaf to the terminal's Ctrl-C.
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}

@@ -85,6 +85,7 @@ func TestVMTPM(t *testing.T) {
 	if err == nil {
 		t.Fatal("Start on a TPM state folder in use succeeded")
 	}
+	t.Logf("Start on a locked state folder: %v", err)
 	if !strings.Contains(err.Error(), "third.swtpm.log") || !strings.Contains(err.Error(), "lock") {
 		t.Errorf("error does not quote swtpm's log: %v", err)
 	}

@@ -29,7 +29,7 @@ var bankNames = map[crypto.Hash]string{
 // entry is one signed policy of a bank, fields in systemd's order.
 type entry struct {
 	PCRs []int  `json:"pcrs"` // the PCRs of the policy: [11]
-	PKFP string `json:"pkfp"` // hex SHA-256 of the DER SubjectPublicKeyInfo
+	PKFP string `json:"pkfp"` // hex SHA-256 of the PKCS#1 DER RSAPublicKey
 	Pol  string `json:"pol"`  // hex TPM2_PolicyPCR digest that was signed
 	Sig  string `json:"sig"`  // base64 RSA PKCS#1 v1.5 signature
 }
@@ -112,7 +112,8 @@ func signPolicy(key crypto.Signer, pub *rsa.PublicKey, bank crypto.Hash, policy 
 	return sig, nil
 }
 
-// rsaPublic returns the RSA public key of key and its systemd fingerprint.
+// rsaPublic returns the RSA public key of key and its fingerprint as
+// systemd computes it (pkfp).
 func rsaPublic(key crypto.Signer) (*rsa.PublicKey, []byte, error) {
 	if key == nil {
 		return nil, nil, fmt.Errorf("%w: no key", ErrKey)
@@ -121,11 +122,9 @@ func rsaPublic(key crypto.Signer) (*rsa.PublicKey, []byte, error) {
 	if !ok {
 		return nil, nil, fmt.Errorf("%w: %T (systemd's PolicyAuthorize needs RSA)", ErrKey, key.Public())
 	}
-	der, err := x509.MarshalPKIXPublicKey(pub)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %w", ErrKey, err)
-	}
-	fingerprint := sha256.Sum256(der)
+	// systemd's pubkey_fingerprint hashes i2d_PublicKey, which for RSA is
+	// the PKCS#1 RSAPublicKey, not the SubjectPublicKeyInfo of the PEM.
+	fingerprint := sha256.Sum256(x509.MarshalPKCS1PublicKey(pub))
 	return pub, fingerprint[:], nil
 }
 
