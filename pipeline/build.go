@@ -17,6 +17,7 @@ import (
 	"github.com/kiln-os/kiln/bootloader/keys"
 	"github.com/kiln-os/kiln/kernel"
 	"github.com/kiln-os/kiln/kernel/kspp"
+	"github.com/kiln-os/kiln/uki/pcrsig"
 	"github.com/kiln-os/kiln/uki/pe"
 )
 
@@ -60,6 +61,7 @@ type state struct {
 	keys        *keys.Set
 	uki         string
 	ukiSections []pe.Section
+	pcr11       pcrsig.Predictions
 	systemdBoot string
 }
 

@@ -1,6 +1,8 @@
 package pipeline
 
 import (
+	"crypto"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -8,6 +10,7 @@ import (
 	"sort"
 
 	"github.com/kiln-os/kiln/internal/atomicfile"
+	"github.com/kiln-os/kiln/uki/pcrsig"
 )
 
 // ManifestName is the manifest's file name in the output directory.
@@ -15,13 +18,16 @@ const ManifestName = "manifest.json"
 
 // Manifest names every artifact of a build. Tests and tools find artifacts only through it.
 type Manifest struct {
-	Name            string              `json:"name"`
-	Version         string              `json:"version"`
-	SourceDateEpoch int64               `json:"sourceDateEpoch"`
-	Cmdline         string              `json:"cmdline"`
-	Kernel          KernelInfo          `json:"kernel"`
-	UKI             *UKIInfo            `json:"uki,omitempty"`
-	Artifacts       map[string]Artifact `json:"artifacts"`
+	Name            string     `json:"name"`
+	Version         string     `json:"version"`
+	SourceDateEpoch int64      `json:"sourceDateEpoch"`
+	Cmdline         string     `json:"cmdline"`
+	Kernel          KernelInfo `json:"kernel"`
+	UKI             *UKIInfo   `json:"uki,omitempty"`
+	// PCR11 is the predicted PCR 11 by bank ("sha256", "sha384") and phase ("uki" after
+	// the stub's measurements, then "enter-initrd", "leave-initrd", "ready"), in hex.
+	PCR11     map[string]map[string]string `json:"pcr11,omitempty"`
+	Artifacts map[string]Artifact          `json:"artifacts"`
 }
 
 // UKIInfo describes the unified kernel image: the stub it was built on and the SHA-256 of
@@ -69,6 +75,7 @@ func newManifest(spec Spec, epoch int64, st *state) (*Manifest, error) {
 			m.UKI.Sections = append(m.UKI.Sections, SectionDigest{Name: sec.Name, SHA256: sha256Hex(sec.Data), Size: len(sec.Data)})
 		}
 	}
+	m.PCR11 = pcr11JSON(st.pcr11)
 	for name, path := range st.artifacts {
 		sum, size, err := FileSHA256(path)
 		if err != nil {
@@ -129,4 +136,23 @@ func publish(out, staging string, m *Manifest) error {
 		return err
 	}
 	return atomicfile.Write(filepath.Join(out, ManifestName), append(data, '\n'), 0o644)
+}
+
+func pcr11JSON(pred pcrsig.Predictions) map[string]map[string]string {
+	if pred == nil {
+		return nil
+	}
+	names := map[crypto.Hash]string{crypto.SHA256: "sha256", crypto.SHA384: "sha384"}
+	out := map[string]map[string]string{}
+	for bank, phases := range pred {
+		byPhase := map[string]string{}
+		for phase, value := range phases {
+			if phase == pcrsig.PhaseUKI {
+				phase = "uki"
+			}
+			byPhase[phase] = hex.EncodeToString(value)
+		}
+		out[names[bank]] = byPhase
+	}
+	return out
 }

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"crypto"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -18,6 +19,7 @@ import (
 	"github.com/kiln-os/kiln/bootloader/keys"
 	"github.com/kiln-os/kiln/rootfs"
 	"github.com/kiln-os/kiln/uki/authenticode"
+	"github.com/kiln-os/kiln/uki/pcrsig"
 	"github.com/kiln-os/kiln/uki/pe"
 )
 
@@ -75,6 +77,10 @@ func stepUKI(ctx context.Context, st *state) error {
 		return err
 	}
 	sections, err := st.buildUKISections(stub)
+	if err != nil {
+		return err
+	}
+	sections, err = st.addPCRSignature(sections)
 	if err != nil {
 		return err
 	}
@@ -142,6 +148,35 @@ func (st *state) sbat(stub []byte) ([]byte, error) {
 		stubSBAT = f.SectionData(s)
 	}
 	return pe.MergeSBAT(stubSBAT, fmt.Appendf(nil, kilnSBAT, st.b.Spec.Version))
+}
+
+// UnsealPhase is the boot phase whose PCR 11 value the .pcrsig authorises: machined unseals
+// STATE after leave-initrd and extends "ready" afterwards, so nothing after the boot can
+// unseal again (DESIGN.md "Measured boot").
+const UnsealPhase = "leave-initrd"
+
+// pcrBanks are the PCR banks predicted; the policy is signed for both.
+var pcrBanks = []crypto.Hash{crypto.SHA256, crypto.SHA384}
+
+// addPCRSignature adds .pcrpkey (the PCR public key, measured) and .pcrsig (the signed
+// PolicyPCR digest of PCR 11 in UnsealPhase, not measured) and keeps the predictions for
+// the manifest.
+func (st *state) addPCRSignature(sections []pe.Section) ([]pe.Section, error) {
+	pem, err := pcrsig.PublicKeyPEM(st.keys.PCR)
+	if err != nil {
+		return nil, err
+	}
+	sections = append(sections, pe.Section{Name: ".pcrpkey", Data: pem})
+	pred, err := pcrsig.Predict(sections, pcrBanks)
+	if err != nil {
+		return nil, fmt.Errorf("predict PCR 11: %w", err)
+	}
+	sig, err := pcrsig.Sign(pred, st.keys.PCR, []string{UnsealPhase})
+	if err != nil {
+		return nil, fmt.Errorf("sign PCR 11 policy: %w", err)
+	}
+	st.pcr11 = pred
+	return append(sections, pe.Section{Name: ".pcrsig", Data: sig}), nil
 }
 
 // stepBootloader signs systemd-boot with db.

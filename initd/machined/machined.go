@@ -79,6 +79,7 @@ func (m *Machined) Run(ctx context.Context) error {
 	requests := m.watchRequests(ctx)
 	m.emit(events.Event{Type: events.TypeBoot, Name: "machined", State: events.StateStarted, Fields: m.bootFields()})
 	m.armWatchdog()
+	m.reportPCR11()
 	runner := &phase.Runner{Phases: m.phases(), Emit: m.Sink.Emit, Log: m.Log}
 	var rebootAfterFailure <-chan time.Time
 	if err := runner.Run(ctx); err != nil {

@@ -92,6 +92,27 @@ func TestUEFISecureBoot(t *testing.T) {
 		expectRefusal(t, img, work, disk, enrolledVars, "uefi-tampered", tamperCmdline(t, readArtifact(t, img, "uki")))
 	})
 
+	t.Run("MeasuredBootMatchesPrediction", func(t *testing.T) {
+		vars := filepath.Join(work, "tpm.vars.fd")
+		copyFile(t, enrolledVars, vars)
+		vm := startUEFI(t, img, "uefi-tpm", qemu.WithUEFIVars(ovmfCode, vars), qemu.WithDisk(disk),
+			qemu.WithTPM(filepath.Join(work, "tpm-state")))
+		ctx, cancel := context.WithTimeout(context.Background(), uefiTimeout)
+		defer cancel()
+		waitReadyEvent(t, ctx, vm)
+		got := findEvent(vm.Events(), events.TypeInfo, "pcr11")
+		if got == nil || got.State != "read" {
+			t.Fatalf("no PCR 11 reading from inside the VM: %+v", got)
+		}
+		for _, bank := range []string{"sha256", "sha384"} {
+			want := img.manifest.PCR11[bank]["uki"]
+			if want == "" || got.Fields[bank] != want {
+				t.Errorf("PCR 11 %s inside the VM = %s, manifest predicts %s", bank, got.Fields[bank], want)
+			}
+		}
+		powerOff(t, ctx, vm)
+	})
+
 	t.Run("ISOBootsUnderSecureBoot", func(t *testing.T) {
 		vars := filepath.Join(work, "iso.vars.fd")
 		copyFile(t, enrolledVars, vars)
