@@ -107,6 +107,7 @@ func handle(err error) {
 	switch {
 	case errors.As(err, &switchRoot):
 		env := append(os.Environ(), fmt.Sprintf("%s=%.3f", machined.Stage1UptimeEnv, machined.Uptime().Seconds()))
+		env = append(env, switchRoot.Env...)
 		err = unix.Exec(switchRoot.Init, []string{switchRoot.Init}, env)
 		halt(fmt.Errorf("exec %s: %w", switchRoot.Init, err))
 	case errors.As(err, &shutdown):

@@ -13,7 +13,8 @@
 //  2. EarlyMounts: /run, /system, /tmp, /dev/pts, /dev/shm, cgroup2, securityfs, efivarfs.
 //  3. WaitForUSB: let USB storage settle, bounded.
 //  4. StartServices: the supervisor starts every service and waits until they are healthy.
-//  5. Ready: the boot is done; emit {"type":"boot","state":"ready"}.
+//  5. Ready: extend PCR 11 with "ready", bless the booted UKI, emit
+//     {"type":"boot","state":"ready"}.
 //
 // A failed phase stops the boot: the failure is on the console and in the event stream,
 // no later phase runs, and after FailureRebootDelay machined reboots (sooner if the power
@@ -79,7 +80,7 @@ func (m *Machined) Run(ctx context.Context) error {
 	requests := m.watchRequests(ctx)
 	m.emit(events.Event{Type: events.TypeBoot, Name: "machined", State: events.StateStarted, Fields: m.bootFields()})
 	m.armWatchdog()
-	m.reportPCR11()
+	m.reportStage1PCR11()
 	runner := &phase.Runner{Phases: m.phases(), Emit: m.Sink.Emit, Log: m.Log}
 	var rebootAfterFailure <-chan time.Time
 	if err := runner.Run(ctx); err != nil {
@@ -121,6 +122,9 @@ func (m *Machined) phases() []phase.Phase {
 
 // reportReady blesses the boot, then announces ready: a boot that cannot bless is not ready.
 func (m *Machined) reportReady(ctx context.Context, log logrus.FieldLogger) error {
+	if err := m.measureReady(); err != nil {
+		return fmt.Errorf("measure ready: %w", err)
+	}
 	blessed, err := m.blessBoot(ctx, log)
 	if err != nil {
 		return fmt.Errorf("bless the booted UKI: %w", err)

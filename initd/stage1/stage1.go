@@ -1,6 +1,7 @@
 // Package stage1 is /init in the initramfs: mount /dev, /proc and /sys with hardened flags,
-// attach /rootfs.sqsh to a loop device read-only, mount it, move the early mounts into it,
-// switch root and exec /sbin/init (machined).
+// extend PCR 11 with "enter-initrd", attach /rootfs.sqsh to a loop device read-only, mount
+// it, extend "leave-initrd", move the early mounts into it, switch root and exec /sbin/init
+// (machined).
 //
 // It runs as PID 1 for a second or so and must not fail silently: every error reaches the
 // console, and the caller shows it for a while, then reboots (boot counting then falls back
@@ -11,10 +12,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/kiln-os/kiln/initd/mount"
+	"github.com/kiln-os/kiln/initd/pcrphase"
 )
 
 // Paths of the initramfs layout written by the rootfs package.
@@ -33,8 +36,11 @@ var earlyMounts = []mount.Mount{
 }
 
 // SwitchRootError is returned by Run when everything is ready: the caller (PID 1's one exit
-// path) execs Init in the new root.
-type SwitchRootError struct{ Init string }
+// path) execs Init in the new root, adding Env to its environment.
+type SwitchRootError struct {
+	Init string
+	Env  []string
+}
 
 func (e *SwitchRootError) Error() string { return "switch root: exec " + e.Init }
 
@@ -43,6 +49,8 @@ func Run(logf func(format string, args ...any)) error {
 	if err := mount.All(earlyMounts, logf); err != nil {
 		return err
 	}
+	var env []string
+	env = append(env, measurePhase("enter-initrd", logf)...)
 	dev, err := attachLoop(RootImage)
 	if err != nil {
 		return err
@@ -52,6 +60,7 @@ func Run(logf func(format string, args ...any)) error {
 		return err
 	}
 	logf("mounted %s", root)
+	env = append(env, measurePhase("leave-initrd", logf)...)
 	for _, m := range earlyMounts {
 		if err := mount.Move(m.Target, filepath.Join(NewRoot, m.Target)); err != nil {
 			return err
@@ -60,7 +69,32 @@ func Run(logf func(format string, args ...any)) error {
 	if err := switchRoot(NewRoot); err != nil {
 		return err
 	}
-	return &SwitchRootError{Init: Init}
+	return &SwitchRootError{Init: Init, Env: env}
+}
+
+// PCR11Env names the variable that carries PCR 11 after a stage-1 phase to machined, which
+// reports it: "KILN_PCR11_ENTER_INITRD=sha256=<hex>,sha384=<hex>".
+func PCR11Env(phase string) string {
+	return "KILN_PCR11_" + strings.ToUpper(strings.ReplaceAll(phase, "-", "_"))
+}
+
+// measurePhase extends PCR 11 with the phase word and returns the values it reads back as
+// an environment entry. A machine without a TPM measures nothing (machined warns).
+func measurePhase(phase string, logf func(string, ...any)) []string {
+	bankNames := pcrphase.Banks(pcrphase.Sysfs)
+	if len(bankNames) == 0 {
+		return nil
+	}
+	if err := pcrphase.Extend(pcrphase.Device, bankNames, phase); err != nil {
+		logf("measure %s: %v", phase, err)
+		return nil
+	}
+	var parts []string
+	for _, bank := range bankNames {
+		parts = append(parts, bank+"="+pcrphase.Read(pcrphase.Sysfs)[bank])
+	}
+	logf("measured %s into PCR 11", phase)
+	return []string{PCR11Env(phase) + "=" + strings.Join(parts, ",")}
 }
 
 // switchRoot makes dir the root: chdir, move it over /, chroot. The initramfs stays in

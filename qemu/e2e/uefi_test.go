@@ -100,14 +100,18 @@ func TestUEFISecureBoot(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), uefiTimeout)
 		defer cancel()
 		waitReadyEvent(t, ctx, vm)
-		got := findEvent(vm.Events(), events.TypeInfo, "pcr11")
-		if got == nil || got.State != "read" {
-			t.Fatalf("no PCR 11 reading from inside the VM: %+v", got)
-		}
-		for _, bank := range []string{"sha256", "sha384"} {
-			want := img.manifest.PCR11[bank]["uki"]
-			if want == "" || got.Fields[bank] != want {
-				t.Errorf("PCR 11 %s inside the VM = %s, manifest predicts %s", bank, got.Fields[bank], want)
+		// PCR 11 read inside the VM after each phase equals the build's prediction.
+		for _, phase := range []string{"enter-initrd", "leave-initrd", "ready"} {
+			got := findState(vm.Events(), events.TypeInfo, "pcr11", phase)
+			if got == nil {
+				t.Errorf("no PCR 11 reading for phase %s", phase)
+				continue
+			}
+			for _, bank := range []string{"sha256", "sha384"} {
+				want := img.manifest.PCR11[bank][phase]
+				if want == "" || got.Fields[bank] != want {
+					t.Errorf("PCR 11 %s after %s = %s, manifest predicts %s", bank, phase, got.Fields[bank], want)
+				}
 			}
 		}
 		powerOff(t, ctx, vm)

@@ -1,0 +1,58 @@
+package pcrphase
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestExtendCommandLayout(t *testing.T) {
+	cmd, err := extendCommand(11, []string{"sha256"}, []byte("ready"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte("ready"))
+	want := []byte{0x80, 0x02, 0, 0, 0, 0, 0, 0, 0x01, 0x82, // tag, size (patched), PCR_Extend
+		0, 0, 0, 11, // PCR handle
+		0, 0, 0, 9, 0x40, 0, 0, 9, 0, 0, 0, 0, 0, // password session, empty
+		0, 0, 0, 1, 0, 0x0B} // one digest, SHA-256
+	want = append(want, sum[:]...)
+	binary.BigEndian.PutUint32(want[2:], uint32(len(want)))
+	if !bytes.Equal(cmd, want) {
+		t.Errorf("command\n got %x\nwant %x", cmd, want)
+	}
+	if _, err := extendCommand(11, []string{"md5"}, nil); err == nil {
+		t.Error("unknown bank accepted")
+	}
+}
+
+func TestResponseCode(t *testing.T) {
+	ok := []byte{0x80, 0x01, 0, 0, 0, 10, 0, 0, 0, 0}
+	if err := readResponse(bytes.NewReader(ok), "tpm"); err != nil {
+		t.Errorf("success: %v", err)
+	}
+	bad := []byte{0x80, 0x01, 0, 0, 0, 10, 0, 0, 0x09, 0x22}
+	if err := readResponse(bytes.NewReader(bad), "tpm"); err == nil {
+		t.Error("error response accepted")
+	}
+}
+
+func TestBanksAndRead(t *testing.T) {
+	sys := t.TempDir()
+	for bank, v := range map[string]string{"sha256": "AB12\n", "sha384": "CD34\n", "sm3": "x"} {
+		os.MkdirAll(filepath.Join(sys, "pcr-"+bank), 0o755)
+		os.WriteFile(filepath.Join(sys, "pcr-"+bank, "11"), []byte(v), 0o644)
+	}
+	if got := Banks(sys); len(got) != 2 || got[0] != "sha256" || got[1] != "sha384" {
+		t.Errorf("Banks = %v", got)
+	}
+	if got := Read(sys); got["sha256"] != "ab12" || got["sha384"] != "cd34" {
+		t.Errorf("Read = %v", got)
+	}
+	if err := Extend("/nonexistent", nil, "ready"); err != ErrNoTPM {
+		t.Errorf("no banks: %v", err)
+	}
+}
