@@ -1,12 +1,14 @@
 package machined
 
 import (
+	"fmt"
 	"os"
 	"strings"
 
 	"github.com/kiln-os/kiln/initd/events"
 	"github.com/kiln-os/kiln/initd/pcrphase"
 	"github.com/kiln-os/kiln/initd/stage1"
+	"github.com/kiln-os/kiln/measure/eventlog"
 )
 
 // reportStage1PCR11 emits PCR 11 as stage 1 read it after each of its phases, so that a test
@@ -45,4 +47,37 @@ func (m *Machined) measureReady() error {
 	}
 	m.emit(events.Event{Type: events.TypeInfo, Name: "pcr11", State: "ready", Fields: pcrphase.Read(pcrphase.Sysfs)})
 	return nil
+}
+
+// eventLog is the firmware's TCG event log, readable once securityfs is mounted.
+const eventLog = "/sys/kernel/security/tpm0/binary_bios_measurements"
+
+// verifyEventLog replays the firmware event log for PCRs 0-7 (SHA-256) and compares the
+// result with the TPM: a mismatch means the log does not explain what the firmware measured,
+// and is reported as an event for the operator. It never stops the boot: the PCRs, not the
+// log, are what sealing and attestation rely on.
+func (m *Machined) verifyEventLog() {
+	data, err := os.ReadFile(eventLog)
+	if err != nil {
+		return // no TPM or no UEFI: nothing to verify
+	}
+	evs, err := eventlog.Parse(data)
+	if err != nil {
+		m.emit(events.Event{Type: events.TypeInfo, Name: "eventlog", State: "invalid", Error: err.Error()})
+		return
+	}
+	pcrs := []int{0, 1, 2, 3, 4, 5, 6, 7}
+	replayed := eventlog.Replay(evs, eventlog.AlgSHA256, 32, pcrs)
+	actual := pcrphase.ReadPCRs(pcrphase.Sysfs, "sha256", pcrs)
+	mismatches := eventlog.Compare(replayed, actual)
+	fields := map[string]string{"events": fmt.Sprint(len(evs)), "pcrs": "0-7", "bank": "sha256"}
+	if len(mismatches) == 0 {
+		m.emit(events.Event{Type: events.TypeInfo, Name: "eventlog", State: "verified", Fields: fields})
+		return
+	}
+	for _, mm := range mismatches {
+		fields[fmt.Sprintf("pcr%d", mm.PCR)] = fmt.Sprintf("log %x, tpm %x", mm.Replayed, mm.Actual)
+	}
+	m.Log.WithField("mismatches", len(mismatches)).Warn("firmware event log does not match the TPM")
+	m.emit(events.Event{Type: events.TypeInfo, Name: "eventlog", State: "mismatch", Fields: fields})
 }

@@ -67,7 +67,8 @@ var earlyMounts = []struct {
 	}},
 }
 
-// earlyMountTasks runs each group as a task; the efivarfs task then reports Secure Boot.
+// earlyMountTasks runs each group as a task; the efivarfs task then reports Secure Boot and
+// the securityfs task checks the firmware event log against the TPM.
 func (m *Machined) earlyMountTasks() []phase.Task {
 	tasks := make([]phase.Task, 0, len(earlyMounts))
 	for _, group := range earlyMounts {
@@ -77,8 +78,11 @@ func (m *Machined) earlyMountTasks() []phase.Task {
 				if err := mount.All(group.mounts, func(f string, a ...any) { log.Infof(f, a...) }); err != nil {
 					return err
 				}
-				if group.task == "MountEfivarfs" {
+				switch group.task {
+				case "MountEfivarfs":
 					m.reportSecureBoot(log)
+				case "MountSecurityfs":
+					m.verifyEventLog()
 				}
 				return nil
 			},

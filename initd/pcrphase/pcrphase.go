@@ -15,6 +15,7 @@ import (
 	_ "crypto/sha256"
 	_ "crypto/sha512"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -136,6 +137,21 @@ func Read(sysfs string) map[string]string {
 		value, err := os.ReadFile(filepath.Join(sysfs, "pcr-"+bank, fmt.Sprint(PCR)))
 		if err == nil {
 			out[bank] = strings.ToLower(strings.TrimSpace(string(value)))
+		}
+	}
+	return out
+}
+
+// ReadPCRs returns the given PCRs of one bank from sysfs, decoded; unreadable ones are left out.
+func ReadPCRs(sysfs, bank string, pcrs []int) map[int][]byte {
+	out := map[int][]byte{}
+	for _, n := range pcrs {
+		value, err := os.ReadFile(filepath.Join(sysfs, "pcr-"+bank, fmt.Sprint(n)))
+		if err != nil {
+			continue
+		}
+		if b, err := hex.DecodeString(strings.TrimSpace(string(value))); err == nil {
+			out[n] = b
 		}
 	}
 	return out

@@ -56,3 +56,13 @@ func TestBanksAndRead(t *testing.T) {
 		t.Errorf("no banks: %v", err)
 	}
 }
+
+func TestReadPCRs(t *testing.T) {
+	sys := t.TempDir()
+	os.MkdirAll(filepath.Join(sys, "pcr-sha256"), 0o755)
+	os.WriteFile(filepath.Join(sys, "pcr-sha256", "7"), []byte("0A0B\n"), 0o644)
+	got := ReadPCRs(sys, "sha256", []int{0, 7})
+	if len(got) != 1 || !bytes.Equal(got[7], []byte{0x0a, 0x0b}) {
+		t.Errorf("ReadPCRs = %v", got)
+	}
+}

@@ -100,6 +100,9 @@ func TestUEFISecureBoot(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), uefiTimeout)
 		defer cancel()
 		waitReadyEvent(t, ctx, vm)
+		if e := findEvent(vm.Events(), events.TypeInfo, "eventlog"); e == nil || e.State != "verified" {
+			t.Errorf("firmware event log not verified against the TPM: %+v", e)
+		}
 		// PCR 11 read inside the VM after each phase equals the build's prediction.
 		for _, phase := range []string{"enter-initrd", "leave-initrd", "ready"} {
 			got := findState(vm.Events(), events.TypeInfo, "pcr11", phase)
