@@ -148,11 +148,7 @@ func (r *reader) data() ([]byte, error) {
 // header reads the TCG_PCR_EVENT that opens the log and checks that it is
 // a Spec ID event, leaving the table itself to parseSpecID.
 func (r *reader) header() (Event, error) {
-	index, err := r.u32("PCR index")
-	if err != nil {
-		return Event{}, err
-	}
-	typ, err := r.u32("event type")
+	index, typ, err := r.indexType()
 	if err != nil {
 		return Event{}, err
 	}
@@ -172,13 +168,18 @@ func (r *reader) header() (Event, error) {
 	return ev, nil
 }
 
+// indexType reads the PCR index and event type that start every event.
+func (r *reader) indexType() (index, typ uint32, err error) {
+	if index, err = r.u32("PCR index"); err != nil {
+		return 0, 0, err
+	}
+	typ, err = r.u32("event type")
+	return index, typ, err
+}
+
 // event2 reads one TCG_PCR_EVENT2, sizing digests from algs.
 func (r *reader) event2(algs []algSize) (Event, error) {
-	index, err := r.u32("PCR index")
-	if err != nil {
-		return Event{}, err
-	}
-	typ, err := r.u32("event type")
+	index, typ, err := r.indexType()
 	if err != nil {
 		return Event{}, err
 	}
