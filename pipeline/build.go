@@ -65,13 +65,14 @@ type state struct {
 	systemdBoot string
 }
 
-// steps is the pipeline, in order.
+// steps is the pipeline, in order. Keys come first: a build without them must fail before
+// a ten-minute kernel build, not after.
 var steps = []step{
+	{"keys", stepKeys},
 	{"kernel", stepKernel},
 	{"binaries", stepBinaries},
 	{"rootfs", stepRootfs},
 	{"initramfs", stepInitramfs},
-	{"keys", stepKeys},
 	{"uki", stepUKI},
 	{"bootloader", stepBootloader},
 	{"disk", stepDisk},

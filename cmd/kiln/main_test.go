@@ -91,3 +91,21 @@ func TestUsage(t *testing.T) {
 		t.Error("unknown command accepted")
 	}
 }
+
+// Without keys the build stops at once, says how to make them, and creates no _out.
+func TestBuildWithoutKeysFailsBeforeBuilding(t *testing.T) {
+	dir := t.TempDir()
+	spec := filepath.Join(dir, "kiln.yaml")
+	os.WriteFile(spec, []byte("sourceDateEpoch: 1700000000\n"), 0o644)
+	t.Setenv("KILN_CACHE", filepath.Join(dir, "cache"))
+	_, err := runKiln(t, "build", "-f", spec)
+	if err == nil || !strings.Contains(err.Error(), "kiln keys generate") {
+		t.Fatalf("err = %v, want one saying how to make keys", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "_out")); !os.IsNotExist(err) {
+		t.Errorf("_out created by a build that could not sign: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "cache", "kernel")); !os.IsNotExist(err) {
+		t.Errorf("kernel step ran before the keys check: %v", err)
+	}
+}
