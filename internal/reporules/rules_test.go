@@ -85,4 +85,3 @@ func hasPrefixAny(s string, prefixes []string) bool {
 	}
 	return false
 }
-
