@@ -9,8 +9,6 @@ import (
 	"encoding/binary"
 	"io"
 	"net"
-	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -20,26 +18,13 @@ import (
 // startSwtpm runs swtpm for the test and returns a connection to it.
 func startSwtpm(t *testing.T) net.Conn {
 	t.Helper()
-	oracle.Require(t, "swtpm", "swtpm")
-	dir := t.TempDir()
-	sock := filepath.Join(dir, "sock")
-	cmd := exec.Command("swtpm", "socket", "--tpm2", "--tpmstate", "dir="+dir,
-		"--server", "type=unixio,path="+sock, "--ctrl", "type=unixio,path="+sock+".ctrl",
-		"--flags", "not-need-init,startup-clear")
-	if err := cmd.Start(); err != nil {
+	conn, err := net.Dial("unix", oracle.Swtpm(t))
+	if err != nil {
 		t.Fatalf("swtpm: %v", err)
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		conn, err := net.Dial("unix", sock)
-		if err == nil {
-			t.Cleanup(func() { conn.Close() })
-			conn.SetDeadline(time.Now().Add(30 * time.Second))
-			return conn
-		}
-	}
-	t.Fatal("swtpm did not open its socket within 10s")
-	return nil
+	t.Cleanup(func() { conn.Close() })
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	return conn
 }
 
 // tpmCall sends a command without sessions and returns the response

@@ -8,13 +8,11 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/kiln-os/kiln/internal/oracle"
 	"github.com/kiln-os/kiln/uki/pe"
@@ -101,27 +99,7 @@ func TestOracleCalculate(t *testing.T) {
 }
 
 // startSwtpm runs swtpm for the test and returns its TCTI for systemd.
-func startSwtpm(t *testing.T) string {
-	t.Helper()
-	oracle.Require(t, "swtpm", "swtpm")
-	dir := t.TempDir()
-	sock := filepath.Join(dir, "sock")
-	cmd := exec.Command("swtpm", "socket", "--tpm2", "--tpmstate", "dir="+dir,
-		"--server", "type=unixio,path="+sock, "--ctrl", "type=unixio,path="+sock+".ctrl",
-		"--flags", "not-need-init,startup-clear")
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("swtpm: %v", err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if conn, err := net.Dial("unix", sock+".ctrl"); err == nil {
-			conn.Close()
-			return "swtpm:path=" + sock
-		}
-	}
-	t.Fatal("swtpm did not open its sockets within 10s")
-	return ""
-}
+func startSwtpm(t *testing.T) string { return "swtpm:path=" + oracle.Swtpm(t) }
 
 func TestOracleSign(t *testing.T) {
 	requireSystemdMeasure(t)
