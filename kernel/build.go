@@ -3,8 +3,6 @@ package kernel
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -15,6 +13,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/kiln-os/kiln/internal/atomicfile"
+	"github.com/kiln-os/kiln/internal/digest"
 	"github.com/kiln-os/kiln/kernel/kspp"
 )
 
@@ -152,7 +151,7 @@ func (b *Builder) checkDrift(resolved Config, raw []byte) error {
 // resolve runs allnoconfig with the merged fragments, then olddefconfig, in a scratch
 // output directory. The result is cached by the hash of the source, fragments and toolchain.
 func (b *Builder) resolve(ctx context.Context, tc toolchain, merged Config) ([]byte, bool, error) {
-	key := hashOf("config-v1", b.TarballSHA256, string(merged.Bytes()), tc.id)
+	key := digest.Key("config-v1", b.TarballSHA256, string(merged.Bytes()), tc.id)
 	cached := filepath.Join(b.CacheDir, "kernel", "config", key+".config")
 	if raw, err := os.ReadFile(cached); err == nil {
 		return raw, true, nil
@@ -196,7 +195,7 @@ func buildEnv() []string {
 }
 
 func (b *Builder) compile(ctx context.Context, tc toolchain, resolved []byte) (*Result, error) {
-	key := hashOf("build-v1", b.TarballSHA256, string(resolved), tc.id, strings.Join(buildEnv(), "\n"), "bzImage")
+	key := digest.Key("build-v1", b.TarballSHA256, string(resolved), tc.id, strings.Join(buildEnv(), "\n"), "bzImage")
 	dir := filepath.Join(b.CacheDir, "kernel", "build", key)
 	if res, err := loadResult(dir, key); err == nil {
 		b.Log.WithFields(logrus.Fields{"cache": "hit", "key": key[:12], "release": res.Release}).Info("kernel: bzImage")
@@ -282,14 +281,6 @@ func loadResult(dir, key string) (*Result, error) {
 		return nil, err
 	}
 	return res, nil
-}
-
-func hashOf(parts ...string) string {
-	h := sha256.New()
-	for _, p := range parts {
-		fmt.Fprintf(h, "%d:%s\n", len(p), p)
-	}
-	return hex.EncodeToString(h.Sum(nil))
 }
 
 func hitWord(hit bool) string {

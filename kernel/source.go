@@ -9,16 +9,14 @@
 package kernel
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 
 	"github.com/kiln-os/kiln/internal/atomicfile"
+	"github.com/kiln-os/kiln/internal/digest"
 )
 
 // The pinned kernel source: Debian's linux-source-6.1 package. Changing the package means
@@ -53,7 +51,7 @@ func verifySource(path, cacheDir, wantSHA string) error {
 	memos := readMemo(memo)
 	sum, ok := memos[key]
 	if !ok {
-		if sum, err = fileSHA256(path); err != nil {
+		if sum, _, err = digest.File(path); err != nil {
 			return fmt.Errorf("%w: %v", ErrSource, err)
 		}
 		memos[key] = sum
@@ -78,17 +76,4 @@ func readMemo(path string) map[string]string {
 func writeMemo(path string, m map[string]string) {
 	b, _ := json.Marshal(m)
 	_ = atomicfile.Write(path, b, 0o644) // best effort: the memo is an optimisation
-}
-
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("hash %s: %w", path, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }

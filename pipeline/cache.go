@@ -1,12 +1,10 @@
 package pipeline
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"fmt"
-	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/kiln-os/kiln/internal/digest"
 )
 
 // Cache is the content-addressed step cache: CacheDir/steps/<step>/<key>/ holds what a step
@@ -42,27 +40,8 @@ func (c Cache) Step(step, key string, produce func(dir string) error) (dir strin
 	return final, false, nil
 }
 
-// Key hashes the named inputs of a step; each part is length-prefixed so that no two
-// different lists of parts hash alike.
-func Key(parts ...string) string {
-	h := sha256.New()
-	for _, p := range parts {
-		fmt.Fprintf(h, "%d:%s\n", len(p), p)
-	}
-	return hex.EncodeToString(h.Sum(nil))
-}
+// Key hashes the named inputs of a step (see digest.Key).
+func Key(parts ...string) string { return digest.Key(parts...) }
 
 // FileSHA256 returns the hex SHA-256 and size of a file.
-func FileSHA256(path string) (string, int64, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", 0, err
-	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
-	if err != nil {
-		return "", 0, fmt.Errorf("hash %s: %w", path, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), n, nil
-}
+func FileSHA256(path string) (string, int64, error) { return digest.File(path) }

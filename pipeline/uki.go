@@ -4,8 +4,6 @@ import (
 	"context"
 	"crypto"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -17,6 +15,7 @@ import (
 	"github.com/kiln-os/kiln/bootloader"
 	"github.com/kiln-os/kiln/bootloader/entry"
 	"github.com/kiln-os/kiln/bootloader/keys"
+	"github.com/kiln-os/kiln/internal/digest"
 	"github.com/kiln-os/kiln/rootfs"
 	"github.com/kiln-os/kiln/uki/authenticode"
 	"github.com/kiln-os/kiln/uki/pcrsig"
@@ -214,9 +213,6 @@ func readPinned(path, wantSHA, pkg string) ([]byte, error) {
 	return data, nil
 }
 
-func sha256Hex(b []byte) string {
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
-}
+func sha256Hex(b []byte) string { return digest.Bytes(b) }
 
 func certFingerprint(der []byte) string { return sha256Hex(der) }
