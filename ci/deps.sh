@@ -7,6 +7,7 @@ set -euo pipefail
 # Build: the kernel (make, gcc and friends) from Debian's pinned source package.
 # Boot: QEMU, OVMF, swtpm, systemd-boot + systemd-stub.
 # Oracles: the real tools that check what our Go writers produce.
+# API: protoc for `make generate` and the test that the generated code is current.
 PACKAGES=(
 	build-essential bc bison flex libelf-dev libssl-dev dwarves cpio kmod rsync xz-utils zstd
 	linux-source-6.1
@@ -14,6 +15,7 @@ PACKAGES=(
 	systemd-boot-efi systemd-boot systemd
 	squashfs-tools dosfstools mtools gdisk fdisk xorriso genisoimage sbsigntool osslsigncode efitools
 	binutils e2fsprogs git ca-certificates jq time
+	protobuf-compiler
 )
 
 missing() {
