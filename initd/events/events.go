@@ -41,6 +41,8 @@ const PortName = "kiln.events"
 
 // Event is one transition. Fields carries extra facts (e.g. "secureboot": "1").
 type Event struct {
+	// Seq numbers the events of one boot from 1, so a client can resume a stream.
+	Seq    uint64            `json:"seq,omitempty"`
 	Time   time.Time         `json:"time"`
 	Type   string            `json:"type"`
 	Name   string            `json:"name"`

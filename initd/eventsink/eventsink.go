@@ -25,6 +25,7 @@ type Sink struct {
 	history []events.Event
 	queue   chan []byte
 	dropped int
+	subs    map[*subscriber]struct{}
 	now     func() time.Time
 	done    chan struct{}
 }
@@ -59,10 +60,12 @@ func (s *Sink) Emit(e events.Event) {
 		e.Time = s.now().UTC()
 	}
 	s.mu.Lock()
+	e.Seq = uint64(len(s.history)) + 1
 	s.history = append(s.history, e)
 	if s.console != nil {
 		io.WriteString(s.console, "kiln: "+e.String()+"\n")
 	}
+	s.publish(e)
 	s.mu.Unlock()
 	if s.queue == nil {
 		return

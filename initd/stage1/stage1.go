@@ -9,6 +9,7 @@
 package stage1
 
 import (
+	"encoding/base64"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -61,6 +62,7 @@ func Run(logf func(format string, args ...any)) error {
 	}
 	logf("mounted %s", root)
 	env = append(env, measurePhase("leave-initrd", logf)...)
+	env = append(env, pcrPolicyEnv(logf)...)
 	for _, m := range earlyMounts {
 		if err := mount.Move(m.Target, filepath.Join(NewRoot, m.Target)); err != nil {
 			return err
@@ -95,6 +97,36 @@ func measurePhase(phase string, logf func(string, ...any)) []string {
 	}
 	logf("measured %s into PCR 11", phase)
 	return []string{PCR11Env(phase) + "=" + strings.Join(parts, ",")}
+}
+
+// What systemd-stub 252 hands the initrd from the UKI's .pcrsig and .pcrpkey sections
+// (its cpio of /.extra, see the strings in linuxx64.efi.stub), and the variables that carry
+// them to machined, which unseals STATE with them. Both are public: the signature and the
+// public key are also readable in the signed UKI on the ESP.
+const (
+	ExtraPCRSignature = "/.extra/tpm2-pcr-signature.json"
+	ExtraPCRPublicKey = "/.extra/tpm2-pcr-public-key.pem"
+	PCRSignatureEnv   = "KILN_PCR_SIGNATURE"
+	PCRPublicKeyEnv   = "KILN_PCR_PUBLIC_KEY"
+	maxExtraFile      = 64 << 10
+)
+
+// pcrPolicyEnv reads the signed PCR policy and its key from /.extra, which stays behind in
+// the initramfs after the switch root, and returns them base64-encoded as environment
+// entries. A UKI without them (direct kernel boot) yields none.
+func pcrPolicyEnv(logf func(string, ...any)) []string {
+	var env []string
+	for _, f := range []struct{ path, name string }{{ExtraPCRSignature, PCRSignatureEnv}, {ExtraPCRPublicKey, PCRPublicKeyEnv}} {
+		data, err := os.ReadFile(f.path)
+		if err != nil || len(data) > maxExtraFile {
+			continue
+		}
+		env = append(env, f.name+"="+base64.StdEncoding.EncodeToString(data))
+	}
+	if len(env) > 0 {
+		logf("signed PCR policy from the UKI: %d of 2 files", len(env))
+	}
+	return env
 }
 
 // switchRoot makes dir the root: chdir, move it over /, chroot. The initramfs stays in
