@@ -76,4 +76,3 @@ func TestSlowSubscriberIsDroppedNotWaitedFor(t *testing.T) {
 		t.Errorf("got %d events, end %v; want %d and ErrSlowSubscriber", n, why(), SubscriberBuffer)
 	}
 }
-
