@@ -10,7 +10,7 @@ E2E_PKGS     := ./qemu/e2e/...
 UNIT_PKGS     = $(shell $(GO) list ./... | grep -v /qemu/e2e)
 
 .DEFAULT_GOAL := image
-.PHONY: image deps check-deps kernel kernel-config kernel-repro test unit-test qemu-test repro bench clean help
+.PHONY: image deps check-deps kernel kernel-config kernel-repro test unit-test qemu-test repro bench generate clean help
 
 image: check-deps ## build the default image into _out/ (kernel cached under $KILN_CACHE)
 	$(KILN) build -f kiln.yaml --generate-keys
@@ -49,6 +49,9 @@ kernel-repro: check-deps ## two cold kernel builds in two fresh caches must give
 
 bench: image ## measure build times, artifact sizes and boot timings (see docs/benchmarks.md)
 	bash ci/bench.sh
+
+generate: ## regenerate the gRPC Go code from api/**/*.proto (protoc + plugins pinned in go.mod)
+	bash api/generate.sh
 
 clean: ## remove _out/ (the cache under $KILN_CACHE stays)
 	rm -rf _out
