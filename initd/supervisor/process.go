@@ -28,6 +28,9 @@ type ProcessSpec struct {
 	Argv      []string // Argv[0] is looked up in PATH unless it contains a slash
 	Env       []string // nil inherits machined's environment
 	Dir       string
+	// Credential, when set, runs the process as that uid/gid with no supplementary groups
+	// and NoNewPrivs semantics left to the binary; nil runs it as machined's user (root).
+	Credential *syscall.Credential
 	// Output receives stdout and stderr; nil discards them. A slow sink blocks the
 	// process once the pipe is full, so it should buffer (a ring buffer, not a console).
 	// A sink shared by several services must be safe for concurrent use.
@@ -111,7 +114,7 @@ func (p *ProcessService) spawn(path string) (*Child, error) {
 		Dir:   p.spec.Dir,
 		Env:   p.spec.Env,
 		Files: []*os.File{devNull, stdout, stdout},
-		Sys:   &syscall.SysProcAttr{Setpgid: true},
+		Sys:   &syscall.SysProcAttr{Setpgid: true, Credential: p.spec.Credential},
 	}
 	child, err := p.starter.Start(path, p.spec.Argv, attr)
 	if stdout != devNull {

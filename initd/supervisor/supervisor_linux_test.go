@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -234,5 +235,27 @@ func TestStopKillsProcessGroup(t *testing.T) {
 	waitUntil(t, "the grandchild to be killed and reaped", func() bool { return gone(grandchild) })
 	if ev := rec.first("stubborn", StateStopped); ev.Error != "" {
 		t.Errorf("stopped event error = %q, want none", ev.Error)
+	}
+}
+
+// TestCredentialDropsPrivileges: a service with a Credential runs as that uid/gid.
+func TestCredentialDropsPrivileges(t *testing.T) {
+	if unix.Geteuid() != 0 {
+		t.Skip("changing a child's uid needs root")
+	}
+	reaper, _ := startReaper(t)
+	out := &syncBuffer{}
+	svc := newProcess(t, ProcessSpec{
+		Name:       "unprivileged",
+		Argv:       sh(`echo "ids=$(id -u):$(id -g)"; exec sleep 30`),
+		Output:     out,
+		Credential: &syscall.Credential{Uid: 65534, Gid: 65534},
+		Reaper:     reaper,
+	})
+	sup := startSupervisor(t, testConfig(t, &recorder{}), svc)
+	waitHealthy(t, sup)
+	waitUntil(t, "the ids line", func() bool { return strings.Contains(out.String(), "ids=") })
+	if !strings.Contains(out.String(), "ids=65534:65534") {
+		t.Errorf("service output %q, want ids=65534:65534", out.String())
 	}
 }
