@@ -1,0 +1,96 @@
+// Package rbac is apid's authorization table: the least role each gRPC method needs, and
+// the roles a verified client certificate carries (its Subject.Organization).
+//
+// Roles nest: os:admin can do what os:operator can, which can do what os:reader can. A
+// method missing from the table is denied to everyone, so a new RPC stays closed until
+// someone decides who may call it. The package decides only; it does not log, count or
+// talk gRPC status codes (apid does, at the edge), and it never verifies certificates:
+// the TLS handshake has done that before a certificate reaches Roles.
+package rbac
+
+import (
+	"crypto/x509"
+	"fmt"
+
+	"google.golang.org/grpc/reflection/grpc_reflection_v1"
+	"google.golang.org/grpc/reflection/grpc_reflection_v1alpha"
+
+	"github.com/kiln-os/kiln/api/machine"
+)
+
+// Role is a client certificate Organization value that grants rights.
+type Role string
+
+// The roles, least to most.
+const (
+	Reader   Role = "os:reader"
+	Operator Role = "os:operator"
+	Admin    Role = "os:admin"
+)
+
+// rank orders the roles; a role includes every role of a lower or equal rank.
+var rank = map[Role]int{Reader: 1, Operator: 2, Admin: 3}
+
+// Methods maps a full gRPC method name to the least role allowed to call it.
+var Methods = map[string]Role{
+	machine.MachineService_Version_FullMethodName:       Reader,
+	machine.MachineService_ServiceList_FullMethodName:   Reader,
+	machine.MachineService_Logs_FullMethodName:          Reader,
+	machine.MachineService_Dmesg_FullMethodName:         Reader,
+	machine.MachineService_Events_FullMethodName:        Reader,
+	machine.MachineService_ResourceGet_FullMethodName:   Reader,
+	machine.MachineService_ResourceList_FullMethodName:  Reader,
+	machine.MachineService_ResourceWatch_FullMethodName: Reader,
+	machine.MachineService_PCRRead_FullMethodName:       Reader,
+
+	machine.MachineService_ServiceRestart_FullMethodName: Operator,
+	machine.MachineService_Reboot_FullMethodName:         Operator,
+	machine.MachineService_Shutdown_FullMethodName:       Operator,
+
+	machine.MachineService_ApplyConfiguration_FullMethodName: Admin,
+	machine.MachineService_Reset_FullMethodName:              Admin,
+	// Reflection lists every service and message: useful to an administrator debugging
+	// with grpcurl, nothing a reader needs.
+	grpc_reflection_v1.ServerReflection_ServerReflectionInfo_FullMethodName:      Admin,
+	grpc_reflection_v1alpha.ServerReflection_ServerReflectionInfo_FullMethodName: Admin,
+}
+
+// Includes reports whether r grants everything need grants. Unknown roles include nothing.
+func (r Role) Includes(need Role) bool {
+	have, ok := rank[r]
+	return ok && have >= rank[need]
+}
+
+// Roles returns the known roles in cert's Subject.Organization, in the certificate's
+// order; unknown Organization values are ignored.
+func Roles(cert *x509.Certificate) []Role {
+	var roles []Role
+	for _, org := range cert.Subject.Organization {
+		if _, ok := rank[Role(org)]; ok {
+			roles = append(roles, Role(org))
+		}
+	}
+	return roles
+}
+
+// Authorize returns nil when one of roles may call method, and otherwise an error that
+// names the role needed (or that the method is not in the table).
+func Authorize(method string, roles []Role) error {
+	need, ok := Methods[method]
+	if !ok {
+		return fmt.Errorf("method %s is not in the RBAC table: denied to every role", method)
+	}
+	for _, r := range roles {
+		if r.Includes(need) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s needs role %s (or higher); the client certificate has %s", method, need, describe(roles))
+}
+
+func describe(roles []Role) string {
+	if len(roles) == 0 {
+		return "no role (Subject.Organization names none of os:reader, os:operator, os:admin)"
+	}
+	return fmt.Sprintf("%v", roles)
+}
