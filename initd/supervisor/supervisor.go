@@ -203,6 +203,28 @@ func (s *Supervisor) unhealthy(names []string) []string {
 	return pending
 }
 
+// errRestartRequested ends a run because Restart asked for it; the service starts again at
+// once, without backoff.
+var errRestartRequested = errors.New("restart requested")
+
+// ErrUnknownService is returned by Restart for a name the supervisor does not run.
+var ErrUnknownService = errors.New("supervisor: unknown service")
+
+// Restart stops the named service and starts it again, without backoff; it returns once
+// the request is queued. Dependents keep running.
+func (s *Supervisor) Restart(name string) error {
+	for _, u := range s.units {
+		if u.name == name {
+			select {
+			case u.restart <- struct{}{}:
+			default: // a restart is already pending
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("%w %q", ErrUnknownService, name)
+}
+
 // Snapshot returns every service's status, dependencies first.
 func (s *Supervisor) Snapshot() []Status {
 	s.mu.Lock()

@@ -259,3 +259,26 @@ func TestCredentialDropsPrivileges(t *testing.T) {
 		t.Errorf("service output %q, want ids=65534:65534", out.String())
 	}
 }
+
+// TestRestartStartsANewProcessWithoutBackoff: Restart replaces the process at once.
+func TestRestartStartsANewProcessWithoutBackoff(t *testing.T) {
+	reaper, _ := startReaper(t)
+	rec := &recorder{}
+	svc := newProcess(t, ProcessSpec{Name: "api", Argv: sh("exec sleep 30"), Reaper: reaper})
+	cfg := testConfig(t, rec)
+	cfg.BackoffBase = time.Hour // a restart that went through backoff would never come back
+	sup := startSupervisor(t, cfg, svc)
+	waitHealthy(t, sup)
+	first := svc.Pid()
+	if err := sup.Restart("api"); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "a new process", func() bool { p := svc.Pid(); return p != 0 && p != first })
+	waitHealthy(t, sup)
+	if !gone(first) {
+		t.Errorf("old process %d still runs", first)
+	}
+	if err := sup.Restart("nope"); !errors.Is(err, ErrUnknownService) {
+		t.Errorf("Restart(nope) = %v", err)
+	}
+}

@@ -22,6 +22,7 @@ type unit struct {
 	backoff    backoff
 	cancel     context.CancelFunc // ends supervision; set by Start
 	finished   chan struct{}      // closed when supervision has ended and the service is stopped
+	restart    chan struct{}      // a pending Restart request (buffered, one slot)
 
 	// Guarded by Supervisor.mu.
 	state    string
@@ -37,6 +38,7 @@ func (s *Supervisor) newUnit(svc Service) *unit {
 		log:      s.cfg.Log.WithField("service", svc.Name()),
 		backoff:  backoff{base: s.cfg.BackoffBase, max: s.cfg.BackoffMax, reset: s.cfg.BackoffReset},
 		finished: make(chan struct{}),
+		restart:  make(chan struct{}, 1),
 		state:    StateStopped,
 	}
 }
@@ -53,6 +55,10 @@ func (s *Supervisor) supervise(ctx context.Context, u *unit) {
 		if ctx.Err() != nil {
 			s.setState(u, StateStopped, err, nil)
 			return
+		}
+		if errors.Is(err, errRestartRequested) {
+			s.setState(u, StateRestarting, nil, map[string]string{"reason": "requested"})
+			continue
 		}
 		delay := u.backoff.next(healthyFor)
 		s.setState(u, StateFailed, err, nil)
@@ -101,6 +107,10 @@ func pendingDependencies(u *unit) []string {
 // runOnce starts the service, watches it until the run ends, and stops it. It returns
 // why the run ended (when ctx ended: the Stop error) and how long it was healthy.
 func (s *Supervisor) runOnce(ctx context.Context, u *unit) (time.Duration, error) {
+	select {
+	case <-u.restart: // the run this asked to end is already over
+	default:
+	}
 	s.setState(u, StateStarting, nil, nil)
 	if err := protect(u.log, func() error { return u.svc.Start(ctx) }); err != nil {
 		s.stopService(u) // a half-started service may have left something behind
@@ -141,6 +151,8 @@ func (s *Supervisor) watch(ctx context.Context, u *unit) (time.Duration, error) 
 			return health.healthyFor(time.Now()), nil
 		case err := <-exitc:
 			return health.healthyFor(time.Now()), exitError(err)
+		case <-u.restart:
+			return health.healthyFor(time.Now()), errRestartRequested
 		case <-timer.C:
 		}
 	}
