@@ -1,0 +1,168 @@
+package resources
+
+import "time"
+
+// Namespaces group resource types by the part of machined that produces them.
+const (
+	NamespaceConfig  = "config"
+	NamespaceNetwork = "network"
+	NamespaceRuntime = "runtime"
+	NamespaceSecrets = "secrets"
+)
+
+// Resource types. A type lives in one namespace (see Definitions).
+const (
+	TypeMachineConfig    = "MachineConfig"
+	TypeLinkStatus       = "LinkStatus"
+	TypeAddressStatus    = "AddressStatus"
+	TypeHostnameStatus   = "HostnameStatus"
+	TypeResolverStatus   = "ResolverStatus"
+	TypeService          = "Service"
+	TypeAPICertificate   = "API"
+	TypeSecureBootStatus = "SecureBootStatus"
+	TypeMachineStatus    = "MachineStatus"
+	TypePCR11            = "PCR11"
+)
+
+// IDs of the types that have exactly one resource.
+const (
+	MachineConfigID    = "v1alpha1"
+	HostnameStatusID   = "hostname"
+	ResolverStatusID   = "resolvers"
+	APICertificateID   = "api"
+	SecureBootStatusID = "secureboot"
+	MachineStatusID    = "machine"
+)
+
+// Where the machine config came from (DESIGN.md "LoadConfig").
+const (
+	ConfigSourceState = "state"
+	ConfigSourceURL   = "url"
+	ConfigSourceFwCfg = "fw_cfg"
+	ConfigSourceAPI   = "api"
+)
+
+// MachineConfigSpec is the machine config in force, as text (id MachineConfigID).
+type MachineConfigSpec struct {
+	YAML    string `json:"yaml"`
+	SHA256  string `json:"sha256"`  // hex digest of YAML
+	Version string `json:"version"` // the config's own version field, e.g. "v1alpha1"
+	Source  string `json:"source"`  // one of the ConfigSource constants
+}
+
+// LinkStatusSpec is one network link as the kernel reports it (id: the link name).
+type LinkStatusSpec struct {
+	Name         string `json:"name"`
+	Index        int    `json:"index"`
+	Kind         string `json:"kind"` // "ether", "loopback", ...
+	HardwareAddr string `json:"hardwareAddr,omitempty"`
+	MTU          int    `json:"mtu"`
+	AdminUp      bool   `json:"adminUp"`
+	Carrier      bool   `json:"carrier"`
+	OperState    string `json:"operState"` // RFC 2863 names: "up", "down", "unknown", ...
+}
+
+// AddressStatusSpec is one address on a link (id: "link/address/prefix").
+type AddressStatusSpec struct {
+	Link    string `json:"link"`
+	Address string `json:"address"` // CIDR form, "10.0.2.15/24"
+	Family  string `json:"family"`  // "inet" or "inet6"
+	Scope   string `json:"scope"`   // "global", "link", "host"
+	Source  string `json:"source"`  // "dhcp", "static", "kernel"
+}
+
+// HostnameStatusSpec is the node's name (id HostnameStatusID).
+type HostnameStatusSpec struct {
+	Hostname   string `json:"hostname"`
+	Domainname string `json:"domainname,omitempty"`
+	Source     string `json:"source"` // "config", "dhcp", "default"
+}
+
+// ResolverStatusSpec is the DNS resolvers in use (id ResolverStatusID).
+type ResolverStatusSpec struct {
+	Nameservers   []string `json:"nameservers"`
+	SearchDomains []string `json:"searchDomains,omitempty"`
+	Source        string   `json:"source"` // "config", "dhcp", "default"
+}
+
+// ServiceSpec is one supervised service (id: the service name).
+type ServiceSpec struct {
+	Name      string    `json:"name"`
+	State     string    `json:"state"` // the supervisor's state names
+	Healthy   bool      `json:"healthy"`
+	Restarts  int       `json:"restarts"`
+	PID       int       `json:"pid,omitempty"`
+	Since     time.Time `json:"since"` // when State was entered
+	LastError string    `json:"lastError,omitempty"`
+}
+
+// APICertificateSpec is the public half of apid's serving certificate (id
+// APICertificateID). The private key never becomes a resource: resources are readable
+// by every API role.
+type APICertificateSpec struct {
+	CertificatePEM string    `json:"certificatePEM"`
+	DNSNames       []string  `json:"dnsNames,omitempty"`
+	IPAddresses    []string  `json:"ipAddresses,omitempty"`
+	NotAfter       time.Time `json:"notAfter"`
+}
+
+// SecureBootStatusSpec is the firmware's Secure Boot state (id SecureBootStatusID).
+type SecureBootStatusSpec struct {
+	SecureBoot bool   `json:"secureBoot"`
+	SetupMode  bool   `json:"setupMode"`
+	Source     string `json:"source"` // "efivars", or "none" on a machine without EFI
+}
+
+// Machine stages (MachineStatusSpec.Stage).
+const (
+	StageBooting      = "booting"
+	StageMaintenance  = "maintenance"
+	StageRunning      = "running"
+	StageUpgrading    = "upgrading"
+	StageRebooting    = "rebooting"
+	StageShuttingDown = "shuttingDown"
+	StageResetting    = "resetting"
+)
+
+// MachineStatusSpec is where the machine is in its life (id MachineStatusID).
+type MachineStatusSpec struct {
+	Stage string `json:"stage"`
+	Ready bool   `json:"ready"` // the boot reached Ready: config, API and services up
+}
+
+// PCR11Spec is PCR 11 after one boot phase (id: the phase, "enter-initrd",
+// "leave-initrd" or "ready").
+type PCR11Spec struct {
+	Phase  string            `json:"phase"`
+	Values map[string]string `json:"values"` // bank ("sha256", "sha384") → hex value
+}
+
+// Definition ties a type to its namespace and its spec.
+type Definition struct {
+	Namespace, Type string
+	NewSpec         func() any // a pointer to a zero spec, to decode JSON into
+}
+
+// Definitions lists every resource type machined produces, sorted by namespace and type.
+var Definitions = []Definition{
+	{NamespaceConfig, TypeMachineConfig, func() any { return new(MachineConfigSpec) }},
+	{NamespaceNetwork, TypeAddressStatus, func() any { return new(AddressStatusSpec) }},
+	{NamespaceNetwork, TypeHostnameStatus, func() any { return new(HostnameStatusSpec) }},
+	{NamespaceNetwork, TypeLinkStatus, func() any { return new(LinkStatusSpec) }},
+	{NamespaceNetwork, TypeResolverStatus, func() any { return new(ResolverStatusSpec) }},
+	{NamespaceRuntime, TypeMachineStatus, func() any { return new(MachineStatusSpec) }},
+	{NamespaceRuntime, TypePCR11, func() any { return new(PCR11Spec) }},
+	{NamespaceRuntime, TypeSecureBootStatus, func() any { return new(SecureBootStatusSpec) }},
+	{NamespaceRuntime, TypeService, func() any { return new(ServiceSpec) }},
+	{NamespaceSecrets, TypeAPICertificate, func() any { return new(APICertificateSpec) }},
+}
+
+// Lookup returns the definition of a namespace and type.
+func Lookup(namespace, typ string) (Definition, bool) {
+	for _, d := range Definitions {
+		if d.Namespace == namespace && d.Type == typ {
+			return d, true
+		}
+	}
+	return Definition{}, false
+}
