@@ -1,0 +1,28 @@
+// Package config is the Kiln machine config, version v1alpha1: the Go types, strict
+// decoding (every unknown field, wrong type and duplicate key is reported with its line and
+// field path), semantic validation, stable encoding, atomic persistence, RFC 6902 JSON
+// patches and strategic merge patches, and the generation of cluster secrets (the OS API CA,
+// the Kubernetes CA, the join token) and of the controlplane and worker configs built from
+// them.
+//
+// The room: the config is shared by the node and its clients. kilnctl generates and
+// patches configs, machined loads and persists them, apid and trustd read their PKI from
+// them. So this package is a leaf: it imports the standard library, yaml.v3 and
+// internal/atomicfile only, and must never import initd/, the api/ servers or the builder
+// packages (kernel, rootfs, uki, bootloader, pipeline). It holds no clock (time is passed
+// in) and no logger.
+//
+// # Flow
+//
+// Bytes from a user or the network go Decode, then Validate; Load does both. Patches
+// (ApplyJSONPatch, ApplyStrategicMerge) work on the YAML document and return YAML bytes:
+// they do not decode or validate their result, so callers must run Decode and Validate on
+// it before using or saving it. Save refuses a config that fails Validate, so a rejected
+// config never reaches disk.
+//
+// The JSON Schema in schema.json is generated from the types in this package (descriptions
+// from the field doc comments, constraints from the enum, pattern, min, max, default and
+// required struct tags); run go generate ./config after changing a type.
+package config
+
+//go:generate go run ./internal/schemagen -src . -o schema.json

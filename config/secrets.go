@@ -1,0 +1,194 @@
+package config
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"net/netip"
+	"slices"
+	"time"
+)
+
+// Roles a client certificate carries as its Organization; apid maps each RPC to one.
+const (
+	RoleAdmin    = "os:admin"
+	RoleOperator = "os:operator"
+	RoleReader   = "os:reader"
+)
+
+// CALifetime is how long a generated CA is valid.
+const CALifetime = 10 * 365 * 24 * time.Hour
+
+// clockSkew back-dates every certificate so that a node whose clock runs a little behind
+// the machine that issued it still accepts it.
+const clockSkew = 5 * time.Minute
+
+// Secrets are what a cluster's configs are generated from.
+type Secrets struct {
+	// OSCA signs the OS API certificates: apid's server certificate, kilnctl's client
+	// certificates and the nodes' certificates that trustd issues.
+	OSCA CA
+	// KubernetesCA is the Kubernetes cluster CA.
+	KubernetesCA CA
+	// Token is the join token nodes present to trustd.
+	Token string
+}
+
+// GenerateSecrets makes two ECDSA P-256 self-signed CAs valid for CALifetime from now,
+// and a random join token.
+func GenerateSecrets(now time.Time) (*Secrets, error) {
+	osCA, err := newCA("kiln os", now)
+	if err != nil {
+		return nil, err
+	}
+	kubernetesCA, err := newCA("kubernetes", now)
+	if err != nil {
+		return nil, err
+	}
+	token, err := newToken()
+	if err != nil {
+		return nil, err
+	}
+	return &Secrets{OSCA: osCA, KubernetesCA: kubernetesCA, Token: token}, nil
+}
+
+func newCA(commonName string, now time.Time) (CA, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return CA{}, err
+	}
+	template, err := certificateTemplate(commonName, now, CALifetime)
+	if err != nil {
+		return CA{}, err
+	}
+	template.IsCA = true
+	template.BasicConstraintsValid = true
+	template.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature
+	der, err := x509.CreateCertificate(rand.Reader, template, template, key.Public(), key)
+	if err != nil {
+		return CA{}, err
+	}
+	keyPEM, err := encodeKey(key)
+	if err != nil {
+		return CA{}, err
+	}
+	return CA{Crt: string(encodeCertificate(der)), Key: string(keyPEM)}, nil
+}
+
+// newToken returns [a-z0-9]{6}.[a-z0-9]{16} from crypto/rand (about 103 bits).
+func newToken() (string, error) {
+	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+	token := make([]byte, 0, 23)
+	for i := range 22 {
+		if i == 6 {
+			token = append(token, '.')
+		}
+		n, err := rand.Int(rand.Reader, big.NewInt(int64(len(alphabet))))
+		if err != nil {
+			return "", err
+		}
+		token = append(token, alphabet[n.Int64()])
+	}
+	return string(token), nil
+}
+
+// IssueClientCert signs a client certificate for cn with roles as its Organization
+// (RoleAdmin, RoleOperator, RoleReader) and ClientAuth as its only extended key usage.
+func IssueClientCert(ca CA, cn string, roles []string, ttl time.Duration, now time.Time) (certPEM, keyPEM []byte, err error) {
+	if len(roles) == 0 {
+		return nil, nil, errors.New("client certificate needs at least one role")
+	}
+	for _, role := range roles {
+		if !slices.Contains([]string{RoleAdmin, RoleOperator, RoleReader}, role) {
+			return nil, nil, fmt.Errorf("unknown role %q: use %s, %s or %s", role, RoleAdmin, RoleOperator, RoleReader)
+		}
+	}
+	template, err := certificateTemplate(cn, now, ttl)
+	if err != nil {
+		return nil, nil, err
+	}
+	template.Subject.Organization = roles
+	template.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+	return issue(ca, template)
+}
+
+// IssueServerCert signs a server certificate for cn whose subject alternative names are
+// sans (IP addresses and DNS names), with ServerAuth as its only extended key usage.
+func IssueServerCert(ca CA, cn string, sans []string, ttl time.Duration, now time.Time) (certPEM, keyPEM []byte, err error) {
+	template, err := certificateTemplate(cn, now, ttl)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, san := range sans {
+		if ip, err := netip.ParseAddr(san); err == nil {
+			template.IPAddresses = append(template.IPAddresses, ip.AsSlice())
+			continue
+		}
+		if !isDNSName(san) {
+			return nil, nil, fmt.Errorf("SAN %q is neither an IP address nor a DNS name", san)
+		}
+		template.DNSNames = append(template.DNSNames, san)
+	}
+	template.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+	return issue(ca, template)
+}
+
+func certificateTemplate(commonName string, now time.Time, ttl time.Duration) (*x509.Certificate, error) {
+	if ttl <= 0 {
+		return nil, fmt.Errorf("certificate lifetime %v is not positive", ttl)
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		return nil, err
+	}
+	return &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: commonName},
+		NotBefore:    now.Add(-clockSkew),
+		NotAfter:     now.Add(ttl),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+	}, nil
+}
+
+// issue makes a fresh P-256 key and signs template with ca.
+func issue(ca CA, template *x509.Certificate) (certPEM, keyPEM []byte, err error) {
+	caCert, err := parseCertificatePEM(ca.Crt)
+	if err != nil {
+		return nil, nil, fmt.Errorf("CA certificate: %w", err)
+	}
+	caKey, err := parsePrivateKeyPEM(ca.Key)
+	if err != nil {
+		return nil, nil, fmt.Errorf("CA key: %w", err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	der, err := x509.CreateCertificate(rand.Reader, template, caCert, key.Public(), caKey)
+	if err != nil {
+		return nil, nil, err
+	}
+	keyPEM, err = encodeKey(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	return encodeCertificate(der), keyPEM, nil
+}
+
+func encodeCertificate(der []byte) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
+
+func encodeKey(key *ecdsa.PrivateKey) ([]byte, error) {
+	der, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), nil
+}

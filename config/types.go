@@ -1,0 +1,128 @@
+package config
+
+// Version1Alpha1 is the only config version this package reads and writes.
+const Version1Alpha1 = "v1alpha1"
+
+// Machine types.
+const (
+	// TypeControlPlane runs the control plane and holds the CA keys.
+	TypeControlPlane = "controlplane"
+	// TypeWorker joins a control plane and holds CA certificates only.
+	TypeWorker = "worker"
+)
+
+// Defaults used by consumers when a field is left empty. The config itself keeps the
+// empty value, so that encoding what was decoded gives the same document.
+const (
+	DefaultClusterName = "kiln"
+	DefaultRouteMetric = 1024
+	DefaultTimeServer  = "pool.ntp.org"
+)
+
+// Struct tags beside yaml and json describe the JSON Schema (config/schema.json):
+// required, enum (values separated by |), pattern, min, max, maxLength and default. The
+// field doc comments become the schema descriptions, so every field needs one.
+
+// Config is one machine's configuration.
+type Config struct {
+	// Version of the config format; always v1alpha1.
+	Version string `yaml:"version" json:"version" required:"true" enum:"v1alpha1"`
+	// Machine is what belongs to this node alone.
+	Machine Machine `yaml:"machine" json:"machine" required:"true"`
+	// Cluster is what the node shares with the rest of its cluster.
+	Cluster Cluster `yaml:"cluster" json:"cluster" required:"true"`
+}
+
+// Machine is the node's own part of the config.
+type Machine struct {
+	// Type is the node's role: controlplane or worker.
+	Type string `yaml:"type" json:"type" required:"true" enum:"controlplane|worker"`
+	// Token is the cluster join token a node presents to trustd, six and sixteen lower-case letters or digits joined by a dot.
+	Token string `yaml:"token" json:"token" required:"true" pattern:"^[a-z0-9]{6}\\.[a-z0-9]{16}$"`
+	// CA is the OS API certificate authority (PEM); its key is present on controlplane nodes only.
+	CA CA `yaml:"ca" json:"ca" required:"true"`
+	// CertSANs are extra subject alternative names (IP addresses or DNS names) for the node's API server certificate.
+	CertSANs []string `yaml:"certSANs,omitempty" json:"certSANs,omitempty"`
+	// Network configures links, addresses, routes, hostname and resolvers.
+	Network Network `yaml:"network,omitempty" json:"network,omitempty"`
+	// Time configures time synchronisation.
+	Time Time `yaml:"time,omitempty" json:"time,omitempty"`
+	// Sysctls are kernel parameters written under /proc/sys, by dotted name; values may be written unquoted.
+	Sysctls map[string]string `yaml:"sysctls,omitempty" json:"sysctls,omitempty" pattern:"^[a-z0-9_./-]+$"`
+	// Install says where the installer writes Kiln; empty when the node already boots from its disk.
+	Install Install `yaml:"install,omitempty" json:"install,omitempty"`
+}
+
+// CA is a certificate authority as PEM text.
+type CA struct {
+	// Crt is the CA certificate, PEM-encoded.
+	Crt string `yaml:"crt" json:"crt" required:"true"`
+	// Key is the CA private key (PEM, EC or PKCS#8); only on controlplane nodes.
+	Key string `yaml:"key,omitempty" json:"key,omitempty"`
+}
+
+// Network is the node's network configuration.
+type Network struct {
+	// Hostname is the node's name (RFC 1123, at most 64 bytes); empty means the name DHCP offers, else one machined derives.
+	Hostname string `yaml:"hostname,omitempty" json:"hostname,omitempty" maxLength:"64" pattern:"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"`
+	// Interfaces configures links by name; links not listed stay down.
+	Interfaces []Interface `yaml:"interfaces,omitempty" json:"interfaces,omitempty"`
+	// Nameservers are the DNS resolvers' IP addresses; empty means the ones DHCP offers.
+	Nameservers []string `yaml:"nameservers,omitempty" json:"nameservers,omitempty"`
+}
+
+// Interface configures one link.
+type Interface struct {
+	// Name is the kernel's link name, at most 15 bytes (e.g. eth0).
+	Name string `yaml:"name" json:"name" required:"true" pattern:"^[^/:\\s]{1,15}$"`
+	// DHCP asks for an IPv4 address by DHCP; default false.
+	DHCP bool `yaml:"dhcp,omitempty" json:"dhcp,omitempty" default:"false"`
+	// Addresses are static addresses in CIDR form (192.168.1.10/24), with or without DHCP.
+	Addresses []string `yaml:"addresses,omitempty" json:"addresses,omitempty"`
+	// Routes are static routes through this link.
+	Routes []Route `yaml:"routes,omitempty" json:"routes,omitempty"`
+	// MTU of the link, 68 to 65535; 0 or absent keeps the link's default.
+	MTU int `yaml:"mtu,omitempty" json:"mtu,omitempty" min:"0" max:"65535"`
+}
+
+// Route is one static route.
+type Route struct {
+	// Network is the destination in CIDR form with no host bits set (0.0.0.0/0 for the default route).
+	Network string `yaml:"network" json:"network" required:"true"`
+	// Gateway is the next hop's IP address, of the same family as Network; empty for an on-link route.
+	Gateway string `yaml:"gateway,omitempty" json:"gateway,omitempty"`
+	// Metric is the route priority, lower wins; 0 or absent means 1024.
+	Metric uint32 `yaml:"metric,omitempty" json:"metric,omitempty" min:"0" max:"4294967295" default:"1024"`
+}
+
+// Time configures time synchronisation.
+type Time struct {
+	// Disabled turns time synchronisation off; default false.
+	Disabled bool `yaml:"disabled,omitempty" json:"disabled,omitempty" default:"false"`
+	// Servers are NTP servers (names or IP addresses); empty means pool.ntp.org.
+	Servers []string `yaml:"servers,omitempty" json:"servers,omitempty"`
+}
+
+// Install says where and how Kiln is installed.
+type Install struct {
+	// Disk is the target block device, an absolute path under /dev (e.g. /dev/vda).
+	Disk string `yaml:"disk,omitempty" json:"disk,omitempty" pattern:"^/dev/.+$"`
+	// Wipe erases the whole disk before installing, not only the Kiln partitions; default false.
+	Wipe bool `yaml:"wipe,omitempty" json:"wipe,omitempty" default:"false"`
+}
+
+// Cluster is the part of the config every node of a cluster shares.
+type Cluster struct {
+	// Name of the cluster (an RFC 1123 label); empty means kiln.
+	Name string `yaml:"name,omitempty" json:"name,omitempty" maxLength:"63" pattern:"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$" default:"kiln"`
+	// ControlPlane says where the control plane is reached.
+	ControlPlane ControlPlane `yaml:"controlPlane" json:"controlPlane" required:"true"`
+	// CA is the Kubernetes certificate authority (PEM); its key is present on controlplane nodes only.
+	CA CA `yaml:"ca" json:"ca" required:"true"`
+}
+
+// ControlPlane says where the control plane is reached.
+type ControlPlane struct {
+	// Endpoint is the Kubernetes API URL: https, a host and a port (https://10.0.2.15:6443).
+	Endpoint string `yaml:"endpoint" json:"endpoint" required:"true" pattern:"^https://"`
+}
