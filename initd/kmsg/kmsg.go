@@ -77,7 +77,8 @@ func unescape(s string) string {
 }
 
 // Read sends the records in the kernel's ring to out, oldest first; with follow it then
-// waits for new ones until ctx ends. tail > 0 keeps only the last tail records of the ring.
+// waits for new ones until ctx ends. tail < 0 sends the whole ring, else its last tail
+// records (0: none, only what comes next).
 func Read(ctx context.Context, device string, tail int, follow bool, out func(Record) error) error {
 	fd, err := unix.Open(device, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -89,7 +90,7 @@ func Read(ctx context.Context, device string, tail int, follow bool, out func(Re
 	if err != nil {
 		return err
 	}
-	if tail > 0 && tail < len(backlog) {
+	if tail >= 0 && tail < len(backlog) {
 		backlog = backlog[len(backlog)-tail:]
 	}
 	for _, r := range backlog {
