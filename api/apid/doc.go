@@ -1,0 +1,24 @@
+// Package apid is the node's API gateway: a gRPC server on :50000 that authenticates
+// callers by mutual TLS (TLS 1.3, client certificate signed by the cluster OS CA),
+// authorizes each call against the api/rbac table, limits it (message sizes, concurrent
+// streams, a per-caller token bucket, keepalive) and forwards it to machined over a unix
+// socket, with the caller's identity in the outgoing metadata (MetadataCallerCN,
+// MetadataCallerRoles).
+//
+// apid never touches machine state itself: it holds no config, no resources and no
+// service handles, and every answer a client gets comes from machined. It must not import
+// initd/.
+//
+// In maintenance mode (a node without a config) apid serves a self-signed certificate,
+// asks for no client certificate, and forwards only Version and ApplyConfiguration; every
+// other call is Unavailable and tells the operator to apply a config.
+//
+// Main is the entry point for the multi-call binary (`machined apid ...`). Its flags:
+//
+//	--listen ADDR            address to listen on (default :50000)
+//	--ca FILE                cluster OS CA certificate (PEM) that client certificates must chain to
+//	--cert FILE, --key FILE  apid's server certificate and key (PEM)
+//	--machined-socket PATH   machined's gRPC unix socket (default /run/machined/machined.sock)
+//	--maintenance            maintenance mode: self-signed certificate, no client certificate,
+//	                         --ca, --cert and --key are not read
+package apid
