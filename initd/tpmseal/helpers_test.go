@@ -1,0 +1,122 @@
+package tpmseal
+
+import (
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"sync"
+	"testing"
+
+	"github.com/google/go-tpm-tools/simulator"
+	"github.com/google/go-tpm/tpm2"
+	"github.com/google/go-tpm/tpm2/transport"
+
+	"github.com/kiln-os/kiln/measure/pcr"
+	"github.com/kiln-os/kiln/uki/pcrsig"
+)
+
+// simTPM is the Microsoft reference TPM 2.0 (go-tpm-tools' simulator) with no resource
+// manager, so a leaked handle shows.
+type simTPM struct {
+	transport.TPM
+	sim *simulator.Simulator
+}
+
+// openSimulator starts a freshly manufactured simulator for the test.
+func openSimulator(t *testing.T) *simTPM {
+	t.Helper()
+	sim, err := simulator.Get()
+	if err != nil {
+		t.Fatalf("TPM simulator: %v", err)
+	}
+	t.Cleanup(func() { sim.Close() })
+	return &simTPM{TPM: transport.FromReadWriter(sim), sim: sim}
+}
+
+// reboot resets the simulator as a reboot does: PCRs back to zero, seeds kept.
+func (s *simTPM) reboot(t *testing.T) {
+	t.Helper()
+	if err := s.sim.Reset(); err != nil {
+		t.Fatalf("simulator reset: %v", err)
+	}
+}
+
+// extend measures each word into PCR index as systemd-pcrphase does (TPM2_PCR_Event).
+func (s *simTPM) extend(t *testing.T, index int, words ...string) {
+	t.Helper()
+	for _, w := range words {
+		_, err := tpm2.PCREvent{
+			PCRHandle: tpm2.AuthHandle{Handle: tpm2.TPMHandle(index), Auth: tpm2.PasswordAuth(nil)},
+			EventData: tpm2.TPM2BEvent{Buffer: []byte(w)},
+		}.Execute(s)
+		if err != nil {
+			t.Fatalf("PCR_Event(%d, %q): %v", index, w, err)
+		}
+	}
+}
+
+// checkNoTransients fails the test if an object or session is still loaded.
+func (s *simTPM) checkNoTransients(t *testing.T) {
+	t.Helper()
+	for _, kind := range []tpm2.TPMHT{tpm2.TPMHTTransient, tpm2.TPMHTHMACSession, tpm2.TPMHTPolicySession} {
+		rsp, err := tpm2.GetCapability{Capability: tpm2.TPMCapHandles, Property: uint32(kind) << 24, PropertyCount: 16}.Execute(s)
+		if err != nil {
+			t.Fatalf("GetCapability(handles): %v", err)
+		}
+		handles, err := rsp.CapabilityData.Data.Handles()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(handles.Handle) != 0 {
+			t.Errorf("left loaded in the TPM: %#x", handles.Handle)
+		}
+	}
+}
+
+var (
+	keysOnce sync.Once
+	keys     [2]*rsa.PrivateKey
+)
+
+// testKeys returns two RSA-2048 PCR keys, made once per run. They guard nothing.
+func testKeys(t *testing.T) (pcrKey, otherKey *rsa.PrivateKey) {
+	t.Helper()
+	keysOnce.Do(func() {
+		for i := range keys {
+			key, err := rsa.GenerateKey(rand.Reader, 2048)
+			if err != nil {
+				panic(err)
+			}
+			keys[i] = key
+		}
+	})
+	return keys[0], keys[1]
+}
+
+// uki is what systemd-stub hands the initrd: .pcrsig and .pcrpkey.
+type uki struct {
+	signature, publicKey []byte
+}
+
+// signedUKI signs, the way the build does (uki/pcrsig), a UKI whose PCR 11 value after
+// leave-initrd is the replay of words.
+func signedUKI(t *testing.T, key *rsa.PrivateKey, words ...string) uki {
+	t.Helper()
+	events := make([][]byte, len(words))
+	for i, w := range words {
+		events[i] = []byte(w)
+	}
+	predictions := pcrsig.Predictions{crypto.SHA256: {"leave-initrd": pcr.Replay(crypto.SHA256, events...)}}
+	sig, err := pcrsig.Sign(predictions, key, []string{"leave-initrd"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := pcrsig.PublicKeyPEM(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return uki{signature: sig, publicKey: pub}
+}
+
+// bootWords stand for what systemd-stub and Kiln extend up to leave-initrd.
+var bootWords = []string{".linux\x00", "kernel v1", "enter-initrd", "leave-initrd"}
