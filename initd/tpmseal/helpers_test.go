@@ -1,6 +1,7 @@
 package tpmseal
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
@@ -120,3 +121,16 @@ func signedUKI(t *testing.T, key *rsa.PrivateKey, words ...string) uki {
 
 // bootWords stand for what systemd-stub and Kiln extend up to leave-initrd.
 var bootWords = []string{".linux\x00", "kernel v1", "enter-initrd", "leave-initrd"}
+
+// wire records every command and response that crosses the transport.
+type wire struct {
+	*simTPM
+	traffic [][]byte
+}
+
+func (w *wire) Send(command []byte) ([]byte, error) {
+	sent := bytes.Clone(command) // the simulator decrypts parameters in place
+	response, err := w.simTPM.Send(command)
+	w.traffic = append(w.traffic, sent, bytes.Clone(response))
+	return response, err
+}

@@ -292,3 +292,28 @@ func TestOpenNoTPM(t *testing.T) {
 		}
 	}
 }
+
+// TestSecretEncryptedOnTheWire checks that the secret never crosses the transport in the
+// clear, going into Create or coming out of Unseal.
+func TestSecretEncryptedOnTheWire(t *testing.T) {
+	tpm := &wire{simTPM: openSimulator(t)}
+	key, _ := testKeys(t)
+	tpm.extend(t, PCR, bootWords...)
+	blob, err := Seal(tpm, secret, Policy{PCRPublicKey: &key.PublicKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := signedUKI(t, key, bootWords...)
+	got, err := Unseal(tpm, blob, u.signature, u.publicKey)
+	if err != nil || !bytes.Equal(got, secret) {
+		t.Fatalf("Unseal = %q, %v", got, err)
+	}
+	for i, msg := range tpm.traffic {
+		if bytes.Contains(msg, secret[:16]) {
+			t.Errorf("message %d carries the secret in the clear: %x", i, msg)
+		}
+	}
+	if len(tpm.traffic) < 10 {
+		t.Errorf("recorded %d messages, the transport was bypassed", len(tpm.traffic))
+	}
+}
