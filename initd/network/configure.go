@@ -1,0 +1,171 @@
+package network
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/vishvananda/netlink"
+)
+
+// ErrNoLinks is returned when a node without network config finds no link with carrier.
+var ErrNoLinks = errors.New("no network link has carrier")
+
+// Configure brings the node's network up as spec says (see the package doc for the
+// steps) and returns once links are addressed, or with an error naming the links that
+// got nothing. Lease renewal and time sync go on in the background until ctx ends.
+func Configure(ctx context.Context, spec Spec, opts Options) (*Network, error) {
+	n := newNetwork(spec, opts.withDefaults())
+	ctx, cancel := context.WithCancel(ctx)
+	n.stop = cancel
+	if err := n.configure(ctx); err != nil {
+		cancel()
+		n.Wait()
+		return nil, err
+	}
+	n.startTimeSync(ctx)
+	return n, nil
+}
+
+func (n *Network) configure(ctx context.Context) error {
+	if err := setUp("lo"); err != nil {
+		return err
+	}
+	ifaces, err := n.chooseInterfaces()
+	if err != nil {
+		return err
+	}
+	bound := make(chan string, len(ifaces))
+	var dhcpLinks []string
+	for _, iface := range ifaces {
+		link, err := n.configureStatic(iface)
+		if err != nil {
+			return err
+		}
+		if iface.DHCP {
+			dhcpLinks = append(dhcpLinks, iface.Name)
+			n.background.Add(1)
+			go n.runDHCP(ctx, link, bound)
+		}
+	}
+	if err := n.waitForLeases(ctx, dhcpLinks, bound); err != nil {
+		return err
+	}
+	return n.refreshNaming()
+}
+
+// chooseInterfaces returns the Spec's interfaces, or the default ones for a node whose
+// config names none, and remembers the MAC that names the node if nothing else does.
+func (n *Network) chooseInterfaces() ([]Interface, error) {
+	facts, err := listFacts()
+	if err != nil {
+		return nil, err
+	}
+	ifaces := n.spec.Interfaces
+	if len(ifaces) == 0 {
+		physical := physicalLinks(facts)
+		if facts, err = waitForCarrier(physical, n.opts.CarrierWait); err != nil {
+			return nil, err
+		}
+		if ifaces = defaultInterfaces(facts); len(ifaces) == 0 {
+			return nil, fmt.Errorf("%w (checked %s for %v): connect one, or name the interfaces in the machine config",
+				ErrNoLinks, orNone(physical), n.opts.CarrierWait)
+		}
+		n.opts.Log.WithField("links", interfaceNames(ifaces)).Info("no interfaces configured: DHCP on every link with carrier")
+	}
+	n.firstMAC = firstMAC(facts)
+	return ifaces, nil
+}
+
+// configureStatic sets the MTU, brings the link up and adds its static addresses and routes.
+func (n *Network) configureStatic(iface Interface) (netlink.Link, error) {
+	link, err := findLink(iface.Name)
+	if err != nil {
+		return nil, err
+	}
+	if err := bringUp(link, iface.MTU); err != nil {
+		return nil, err
+	}
+	for _, p := range iface.Addresses {
+		if err := addAddress(link, p, 0); err != nil {
+			return nil, err
+		}
+		n.record(AddressStatus{Link: iface.Name, Address: p, Source: SourceStatic})
+	}
+	for _, r := range iface.Routes {
+		route := RouteStatus{Link: iface.Name, Network: r.Network, Gateway: r.Gateway, Metric: r.Metric, Source: SourceStatic}
+		if err := addRoute(link, route, false); err != nil {
+			return nil, err
+		}
+		n.record(route)
+	}
+	if link, err = netlink.LinkByIndex(link.Attrs().Index); err == nil {
+		n.recordLink(statusOf(link))
+	}
+	return link, nil
+}
+
+// waitForLeases waits until every DHCP link is bound or DHCPWait has passed. Links still
+// waiting then keep trying in the background; it is an error only when no link has an
+// address at all, since then the node cannot be reached.
+func (n *Network) waitForLeases(ctx context.Context, links []string, bound <-chan string) error {
+	if len(links) == 0 {
+		return nil
+	}
+	timer := time.NewTimer(n.opts.DHCPWait)
+	defer timer.Stop()
+	pending := slices.Clone(links)
+	for len(pending) > 0 {
+		select {
+		case name := <-bound:
+			pending = slices.DeleteFunc(pending, func(p string) bool { return p == name })
+		case <-timer.C:
+			return n.timedOut(pending)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+func (n *Network) timedOut(pending []string) error {
+	if !n.hasAddress() {
+		return fmt.Errorf("no DHCP lease within %v on %s and no static address: check the cable and the DHCP server, or configure static addresses",
+			n.opts.DHCPWait, strings.Join(pending, ", "))
+	}
+	n.opts.Log.WithField("links", pending).Warn("no DHCP lease yet; still trying in the background")
+	return nil
+}
+
+// startTimeSync starts time sync in the background unless the Spec disables it.
+func (n *Network) startTimeSync(ctx context.Context) {
+	if n.spec.TimeDisabled {
+		n.record(TimeStatus{Disabled: true})
+		return
+	}
+	servers := n.spec.TimeServers
+	if len(servers) == 0 {
+		servers = []string{DefaultTimeServer}
+	}
+	n.record(TimeStatus{})
+	n.background.Add(1)
+	go n.syncTime(ctx, servers)
+}
+
+func interfaceNames(ifaces []Interface) []string {
+	names := make([]string, 0, len(ifaces))
+	for _, iface := range ifaces {
+		names = append(names, iface.Name)
+	}
+	return names
+}
+
+func orNone(names []string) string {
+	if len(names) == 0 {
+		return "none found"
+	}
+	return strings.Join(names, ", ")
+}

@@ -1,0 +1,84 @@
+package network
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/kiln-os/kiln/initd/network/sntp"
+	"golang.org/x/sys/unix"
+)
+
+// Time sync timing: the clock is stepped only when it is off by more than stepThreshold
+// (small errors do not matter to TLS and the Kubernetes components; slewing them would
+// need adjtimex and a discipline loop). After a sync it asks again every pollInterval;
+// failures back off from retryBase up to pollInterval, never below the 15 s RFC 4330
+// §10 sets as the shortest poll interval.
+const (
+	stepThreshold = time.Second
+	pollInterval  = 17 * time.Minute
+	retryBase     = 15 * time.Second
+	queryTimeout  = 5 * time.Second
+)
+
+// syncTime keeps the clock in step with servers until ctx ends.
+func (n *Network) syncTime(ctx context.Context, servers []string) {
+	defer n.background.Done()
+	retry := backoff{base: retryBase, max: pollInterval}
+	for {
+		status := n.syncOnce(ctx, servers)
+		if ctx.Err() != nil {
+			return
+		}
+		n.record(status)
+		wait := pollInterval
+		if !status.Synced {
+			wait = retry.next()
+		} else {
+			retry.reset()
+		}
+		if !sleep(ctx, wait) {
+			return
+		}
+	}
+}
+
+// syncOnce asks the servers in order and steps the clock from the first that answers.
+func (n *Network) syncOnce(ctx context.Context, servers []string) TimeStatus {
+	var errs []error
+	for _, server := range servers {
+		qctx, cancel := context.WithTimeout(ctx, queryTimeout)
+		res, err := sntp.Query(qctx, server, time.Now)
+		cancel()
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if err := n.step(res.Offset); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		n.opts.Log.WithField("server", server).WithField("offset", res.Offset).Info("time synced")
+		return TimeStatus{Synced: true, Server: server, Offset: res.Offset}
+	}
+	err := errors.Join(errs...)
+	n.opts.Log.WithError(err).Warn("time sync")
+	return TimeStatus{Error: err.Error()}
+}
+
+// step sets the clock when it is off by more than stepThreshold.
+func (n *Network) step(offset time.Duration) error {
+	if offset.Abs() <= stepThreshold {
+		return nil
+	}
+	return n.opts.SetClock(time.Now().Add(offset))
+}
+
+func setRealtimeClock(t time.Time) error {
+	ts := unix.NsecToTimespec(t.UnixNano())
+	if err := unix.ClockSettime(unix.CLOCK_REALTIME, &ts); err != nil {
+		return fmt.Errorf("clock_settime %v: %w", t, err)
+	}
+	return nil
+}
