@@ -1,0 +1,118 @@
+// Command kilnctl operates Kiln nodes through their API (apid on :50000): version,
+// services, logs, events, resources, configs, power, PCRs; and generates the machine
+// configs and client credentials for a new cluster (gen config, gen cert).
+//
+// The room: a thin client. It talks to nodes only through api/machine over the client
+// package's connection and never imports the node (initd), the servers or the builder.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `usage: kilnctl [global flags] <command> [flags] [args]
+
+commands:
+  version                           the node's version (served in maintenance mode too)
+  services                          supervised services and their state
+  service restart NAME              stop and start one service
+  logs [-f] [--tail N] SERVICE      a service's log; -f follows
+  dmesg [-f] [--tail N]             the kernel log
+  events [-f] [--tail N]            machined's events (phases, tasks, services)
+  get TYPE [ID] [--namespace NS]    one resource, or every resource of TYPE without ID
+  list TYPE [--namespace NS]        every resource of TYPE
+  watch TYPE [ID] [--namespace NS] [--tail N]
+                                    resource changes as they happen
+  apply-config -f FILE [--dry-run] [--mode auto|no-reboot|reboot]
+                                    validate and apply a machine config ("-" reads stdin)
+  reboot | shutdown                 reboot or power off the node
+  reset [--wipe-state] [--wipe-ephemeral] [--reboot]
+                                    wipe partitions, then power off (or reboot)
+  pcrs [--bank sha256] [--pcrs 0-11]
+                                    PCR values (banks: comma list or "all")
+  gen config --name CLUSTER --endpoint https://HOST:6443 [--out DIR] [--admin-ttl 8760h]
+                                    secrets, controlplane.yaml, worker.yaml, admin context
+  gen cert --role ROLE --cn NAME --ca-from controlplane.yaml [--ttl 8760h] [--merge]
+                                    a client certificate as a context (printed, or merged)
+
+global flags (before or after the command):
+  -n, --nodes ADDR[:port]           the node (default: the context's first endpoint)
+  --kiln-config PATH                config file (default $KILNCONFIG, else ~/.kiln/config)
+  --context NAME                    context to use (default: the file's current one)
+  -o table|json|yaml                output format (default table)
+  --insecure                        maintenance mode: TLS without a client certificate;
+                                    prints the node certificate's SHA-256 to compare with
+                                    the node console
+  --fingerprint HEX                 maintenance mode, pinning the node certificate instead
+  --timeout D                       connect timeout (default 10s)
+`
+
+// errUsage marks a usage error: exit code 2.
+var errUsage = errors.New("usage")
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	switch {
+	case err == nil:
+	case errors.Is(err, errUsage):
+		fmt.Fprintf(os.Stderr, "kilnctl: %v\n\n%s", err, usage)
+		os.Exit(2)
+	default:
+		fmt.Fprintf(os.Stderr, "kilnctl: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// command runs one subcommand with its arguments (global flags may be among them).
+type command func(e *env, args []string) error
+
+var commands = map[string]command{
+	"version":      cmdVersion,
+	"services":     cmdServices,
+	"service":      cmdService,
+	"logs":         cmdLogs,
+	"dmesg":        cmdDmesg,
+	"events":       cmdEvents,
+	"get":          cmdGet,
+	"list":         cmdList,
+	"watch":        cmdWatch,
+	"apply-config": cmdApplyConfig,
+	"reboot":       cmdReboot,
+	"shutdown":     cmdShutdown,
+	"reset":        cmdReset,
+	"pcrs":         cmdPCRs,
+	"gen":          cmdGen,
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	e := &env{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr, g: defaultGlobals()}
+	fs := e.flagSet("kilnctl")
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(stdout, usage)
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fs.NArg() == 0 {
+		return fmt.Errorf("%w: no command", errUsage)
+	}
+	name, rest := fs.Arg(0), fs.Args()[1:]
+	if name == "help" {
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	cmd, ok := commands[name]
+	if !ok {
+		return fmt.Errorf("%w: unknown command %q", errUsage, name)
+	}
+	return cmd(e, rest)
+}
