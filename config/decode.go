@@ -84,7 +84,7 @@ func (d *decoder) structure(n *yaml.Node, v reflect.Value, path string) {
 	firstLine := map[string]int{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		key, val := n.Content[i], n.Content[i+1]
-		name, ok := d.key(key, firstLine, path)
+		name, ok := d.key(key, firstLine, path, joinPath)
 		if !ok {
 			continue
 		}
@@ -110,25 +110,26 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string) {
 	firstLine := map[string]int{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		key, val := n.Content[i], n.Content[i+1]
-		name, ok := d.key(key, firstLine, path)
+		name, ok := d.key(key, firstLine, path, mapEntryPath)
 		if !ok {
 			continue
 		}
 		elem := reflect.New(v.Type().Elem()).Elem()
-		d.scalar(val, elem, fmt.Sprintf("%s[%q]", path, name), true)
+		d.scalar(val, elem, mapEntryPath(path, name), true)
 		m.SetMapIndex(reflect.ValueOf(name).Convert(v.Type().Key()), elem)
 	}
 	v.Set(m)
 }
 
 // key returns a mapping key's name, or false after reporting a bad or repeated key.
-func (d *decoder) key(key *yaml.Node, firstLine map[string]int, path string) (string, bool) {
+// at names the field or map entry the key stands for.
+func (d *decoder) key(key *yaml.Node, firstLine map[string]int, path string, at func(string, string) string) (string, bool) {
 	if key.Kind != yaml.ScalarNode || key.ShortTag() == "!!null" {
 		d.add(key.Line, path, "mapping keys must be plain names, got %s", describe(key))
 		return "", false
 	}
 	if line, dup := firstLine[key.Value]; dup {
-		d.add(key.Line, joinPath(path, key.Value), "duplicate key (first at line %d)", line)
+		d.add(key.Line, at(path, key.Value), "duplicate key (first at line %d)", line)
 		return "", false
 	}
 	firstLine[key.Value] = key.Line
@@ -240,6 +241,10 @@ func joinPath(path, name string) string {
 		return name
 	}
 	return path + "." + name
+}
+
+func mapEntryPath(path, name string) string {
+	return fmt.Sprintf("%s[%q]", path, name)
 }
 
 // fieldSet is a struct type's fields by their YAML names, in declaration order.

@@ -59,7 +59,7 @@ func (m *Machine) validate(l *errorList, p string) {
 
 func validateSysctls(l *errorList, p string, sysctls map[string]string) {
 	for _, name := range sortedKeys(sysctls) {
-		at := fmt.Sprintf("%s[%q]", p, name)
+		at := mapEntryPath(p, name)
 		if !sysctlPattern.MatchString(name) || strings.Contains(name, "..") {
 			l.add(0, at, "not a sysctl name: use lower-case letters, digits and _ . - / (net.ipv4.ip_forward)")
 		}
