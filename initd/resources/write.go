@@ -18,16 +18,23 @@ func (s *Store) Create(r Resource) (Resource, error) {
 	if err != nil {
 		return Resource{}, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.checkOwnerLocked(md, md.Owner, nil); err != nil {
+	if err := s.create(e); err != nil {
 		return Resource{}, err
 	}
-	if s.kinds[md.kind()][md.ID] != nil {
-		return Resource{}, fmt.Errorf("%w: %s", ErrExists, md)
+	return e.resource(), nil // copied outside the lock: a JSON round trip is not free
+}
+
+func (s *Store) create(e *entry) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.checkOwnerLocked(e.meta, e.meta.Owner, nil); err != nil {
+		return err
+	}
+	if s.kinds[e.meta.kind()][e.meta.ID] != nil {
+		return fmt.Errorf("%w: %s", ErrExists, e.meta)
 	}
 	s.putLocked(EventCreated, e)
-	return e.resource(), nil
+	return nil
 }
 
 // Update replaces the spec of a resource whose current version is r.Version and returns
@@ -41,26 +48,35 @@ func (s *Store) Update(r Resource) (Resource, error) {
 	if err != nil {
 		return Resource{}, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	current := s.kinds[r.kind()][r.ID]
-	if current == nil {
-		return Resource{}, fmt.Errorf("%w: %s", ErrNotFound, r.Metadata)
-	}
-	if err := s.checkOwnerLocked(r.Metadata, r.Owner, current); err != nil {
+	stored, err := s.update(e)
+	if err != nil {
 		return Resource{}, err
 	}
-	if current.meta.Version != r.Version {
-		return Resource{}, fmt.Errorf("%w: %s is at version %d, the update was based on %d", ErrConflict, r.Metadata, current.meta.Version, r.Version)
+	return stored.resource(), nil
+}
+
+// update stores e over the current version it names and returns the entry now stored.
+func (s *Store) update(e *entry) (*entry, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	current := s.kinds[e.meta.kind()][e.meta.ID]
+	if current == nil {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, e.meta)
+	}
+	if err := s.checkOwnerLocked(e.meta, e.meta.Owner, current); err != nil {
+		return nil, err
+	}
+	if current.meta.Version != e.meta.Version {
+		return nil, fmt.Errorf("%w: %s is at version %d, the update was based on %d", ErrConflict, e.meta, current.meta.Version, e.meta.Version)
 	}
 	if bytes.Equal(current.raw, e.raw) {
-		return current.resource(), nil
+		return current, nil
 	}
 	e.meta = current.meta
 	e.meta.Version++
 	e.meta.Updated = s.cfg.Now()
 	s.putLocked(EventUpdated, e)
-	return e.resource(), nil
+	return e, nil
 }
 
 // Delete removes a resource. It fails with ErrNotFound or ErrOwner.
