@@ -46,7 +46,7 @@ const (
 // Options are the node's side of Configure: where to write and how to report.
 type Options struct {
 	Log        logrus.FieldLogger
-	ResolvConf string       // path of the resolv.conf to write, DefaultResolvConf if empty
+	ResolvConf string // path of the resolv.conf to write, DefaultResolvConf if empty
 	// Report is called for every new or changed fact and Forget for one that no longer
 	// holds (an expired lease), from any goroutine, one at a time, in order. Either may
 	// be nil. They must not call back into the Network.
