@@ -16,7 +16,8 @@ var ErrNoLinks = errors.New("no network link has carrier")
 
 // Configure brings the node's network up as spec says (see the package doc for the
 // steps) and returns once links are addressed, or with an error naming the links that
-// got nothing. Lease renewal and time sync go on in the background until ctx ends.
+// got nothing (its background work then stopped). Lease renewal and time sync go on in
+// the background until ctx ends.
 func Configure(ctx context.Context, spec Spec, opts Options) (*Network, error) {
 	n := newNetwork(spec, opts.withDefaults())
 	ctx, cancel := context.WithCancel(ctx)

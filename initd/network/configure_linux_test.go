@@ -62,10 +62,12 @@ func TestConfigureDHCP(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		var names hostnames
 		opts := testOptions(t, &names)
+		start := time.Now()
 		n, err := Configure(ctx, Spec{Interfaces: []Interface{{Name: client, DHCP: true}}, TimeDisabled: true}, opts)
 		if err != nil {
 			t.Fatal(err)
 		}
+		t.Logf("DHCP link configured in %v", time.Since(start))
 		defer func() { cancel(); n.Wait() }()
 		assertAddress(t, client, "10.99.0.10/24")
 		assertRoute(t, client, "0.0.0.0/0", "10.99.0.1", DHCPMetric)
