@@ -73,6 +73,9 @@ func (t Tree) WriteSquashfs(path string, mtime time.Time) error {
 	w.AddFile("sbin/init", 0o755, bytes.NewReader(machined))
 	w.AddFile("usr/lib/os-release", 0o644, bytes.NewReader(t.OSRelease))
 	w.AddSymlink("etc/os-release", "../usr/lib/os-release")
+	// The root is read-only; machined writes the resolvers it learns to a tmpfs readable by
+	// every user (/system is root-only).
+	w.AddSymlink("etc/resolv.conf", "/run/kiln/resolv.conf")
 	w.AddFile("etc/ssl/certs/ca-certificates.crt", 0o644, bytes.NewReader(ca))
 	if err := w.Close(); err != nil { // the writer's error is sticky: Close reports the first
 		return fmt.Errorf("rootfs: %w", err)

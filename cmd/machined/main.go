@@ -4,6 +4,8 @@
 //	PID 1 as /init (initramfs)   stage 1: mount, switch root, exec /sbin/init
 //	PID 1 as /sbin/init          machined: boot phases, services, shutdown
 //	machined watchdogd           the hardware watchdog service
+//	machined apid ...            the API gateway (api/apid), run by machined as the API user
+//	machined trustd ...          the node certificate service (api/trustd)
 //	machined version             print the version
 //
 // PID 1 has one exit path: every mode returns an error to handle, which execs the next
@@ -15,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -23,7 +26,10 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
+	"github.com/kiln-os/kiln/api/apid"
+	"github.com/kiln-os/kiln/api/trustd"
 	"github.com/kiln-os/kiln/initd/eventsink"
+	"github.com/kiln-os/kiln/initd/logbuf"
 	"github.com/kiln-os/kiln/initd/machined"
 	"github.com/kiln-os/kiln/initd/stage1"
 	"github.com/kiln-os/kiln/initd/supervisor"
@@ -45,12 +51,24 @@ func main() {
 // tool runs the non-PID-1 modes.
 func tool(args []string) int {
 	if len(args) == 0 {
-		fmt.Fprintln(os.Stderr, "usage: machined watchdogd | version (as PID 1 it boots the machine)")
+		fmt.Fprintln(os.Stderr, "usage: machined watchdogd | apid ... | trustd ... | version (as PID 1 it boots the machine)")
 		return 2
 	}
 	switch args[0] {
 	case "version":
 		fmt.Println(version.Name, version.Version)
+		return 0
+	case "apid", "trustd":
+		ctx, stop := signal.NotifyContext(context.Background(), unix.SIGTERM, unix.SIGINT)
+		defer stop()
+		run := apid.Main
+		if args[0] == "trustd" {
+			run = trustd.Main
+		}
+		if err := run(ctx, args[1:], os.Stderr); err != nil {
+			fmt.Fprintf(os.Stderr, "%s: %v\n", args[0], err)
+			return 1
+		}
 		return 0
 	case "watchdogd":
 		ctx, stop := signal.NotifyContext(context.Background(), unix.SIGTERM, unix.SIGINT)
@@ -75,15 +93,22 @@ func runStage1() error {
 }
 
 func runMachined() error {
+	// Service output goes to the console too, prefixed by the service's name; machined's
+	// own log is kept for the API as the source "machined".
+	logs := logbuf.NewSet(func(source string, l logbuf.Line) {
+		if source != "machined" {
+			fmt.Fprintf(os.Stdout, "%s: %s\n", source, l.Text)
+		}
+	})
 	log := logrus.New()
-	log.SetOutput(os.Stdout)
+	log.SetOutput(io.MultiWriter(os.Stdout, logs.Get("machined")))
 	log.SetFormatter(&logrus.TextFormatter{DisableTimestamp: true, DisableColors: true})
 	// Ctrl-Alt-Del sends SIGINT to PID 1 instead of rebooting at once.
 	unix.Reboot(unix.LINUX_REBOOT_CMD_CAD_OFF)
 	ctx := context.Background()
 	reaper := supervisor.NewReaper(log)
 	go reaper.Run(ctx)
-	m := &machined.Machined{Log: log, Sink: newSink(log), Reaper: reaper, Console: os.Stdout}
+	m := &machined.Machined{Log: log, Sink: newSink(log), Reaper: reaper, Console: os.Stdout, Logs: logs}
 	return m.Run(ctx)
 }
 

@@ -30,14 +30,20 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
+	"github.com/kiln-os/kiln/config"
 	"github.com/kiln-os/kiln/initd/events"
 	"github.com/kiln-os/kiln/initd/eventsink"
+	"github.com/kiln-os/kiln/initd/logbuf"
+	"github.com/kiln-os/kiln/initd/network"
 	"github.com/kiln-os/kiln/initd/phase"
+	"github.com/kiln-os/kiln/initd/resources"
 	"github.com/kiln-os/kiln/initd/supervisor"
 	"github.com/kiln-os/kiln/internal/version"
 )
@@ -70,31 +76,82 @@ type Machined struct {
 	// Console receives service output.
 	Console io.Writer
 
-	supervisor *supervisor.Supervisor
-	wd         *bootWatchdog
+	// Logs keeps the recent output of machined and of every service, for the API.
+	Logs *logbuf.Set
+	// Resources is machined's state as typed resources; the API reads it.
+	Resources *resources.Store
+
+	supervisor    atomic.Pointer[supervisor.Supervisor]
+	wd            *bootWatchdog
+	requests      chan request
+	applied       chan appliedConfig // ApplyConfiguration in maintenance mode → LoadConfig
+	inMaintenance atomic.Bool
+	cfgMu         sync.Mutex
+	cfg           *config.Config // the config in force; nil before LoadConfig
+	netMu         sync.Mutex
+	net           *network.Network // nil until the network is configured
+	netCancel     context.CancelFunc
+}
+
+// init fills in what the caller left out.
+func (m *Machined) init() {
+	if m.Logs == nil {
+		m.Logs = logbuf.NewSet(nil)
+	}
+	if m.Resources == nil {
+		m.Resources = resources.New(resources.Config{})
+	}
+	m.applied = make(chan appliedConfig)
+	m.setResource(resources.NamespaceRuntime, resources.TypeMachineStatus, resources.MachineStatusID, &resources.MachineStatusSpec{Stage: resources.StageBooting})
 }
 
 // Run boots the machine and then waits for a shutdown request; it returns only a
-// *ShutdownError (or ctx's error).
+// *ShutdownError (or ctx's error). A shutdown request during the boot (the power button in
+// maintenance mode, say) cancels the remaining phases first.
 func (m *Machined) Run(ctx context.Context) error {
-	requests := m.watchRequests(ctx)
+	m.init()
+	m.requests = m.watchRequests(ctx)
 	m.emit(events.Event{Type: events.TypeBoot, Name: "machined", State: events.StateStarted, Fields: m.bootFields()})
 	m.armWatchdog()
 	m.reportStage1PCR11()
+	bootCtx, cancelBoot := context.WithCancel(ctx)
+	defer cancelBoot()
+	booted := make(chan error, 1)
 	runner := &phase.Runner{Phases: m.phases(), Emit: m.Sink.Emit, Log: m.Log}
+	go func() { booted <- runner.Run(bootCtx) }()
 	var rebootAfterFailure <-chan time.Time
-	if err := runner.Run(ctx); err != nil {
-		m.Log.WithError(err).Errorf("boot failed; rebooting in %s (no services run)", FailureRebootDelay)
-		m.emit(events.Event{Type: events.TypeBoot, Name: "machined", State: events.StateFailed, Error: err.Error(), Fields: uptimeField()})
-		rebootAfterFailure = time.After(FailureRebootDelay)
+	for {
+		select {
+		case err := <-booted:
+			booted = nil
+			if err != nil {
+				m.Log.WithError(err).Errorf("boot failed; rebooting in %s (no services run)", FailureRebootDelay)
+				m.emit(events.Event{Type: events.TypeBoot, Name: "machined", State: events.StateFailed, Error: err.Error(), Fields: uptimeField()})
+				rebootAfterFailure = time.After(FailureRebootDelay)
+			}
+		case req := <-m.requests:
+			if booted != nil {
+				cancelBoot()
+				select {
+				case <-booted:
+				case <-time.After(serviceStopBudget):
+					m.Log.Warn("boot phases did not stop in time")
+				}
+			}
+			return m.shutdown(req)
+		case <-rebootAfterFailure:
+			return m.shutdown(request{reboot: true, reason: "boot failed"})
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
+}
+
+// requestPower queues a shutdown request (from the API) for Run.
+func (m *Machined) requestPower(req request) {
 	select {
-	case req := <-requests:
-		return m.shutdown(req)
-	case <-rebootAfterFailure:
-		return m.shutdown(request{reboot: true, reason: "boot failed"})
-	case <-ctx.Done():
-		return ctx.Err()
+	case m.requests <- req:
+	default: // a shutdown is already queued
 	}
 }
 
@@ -111,6 +168,18 @@ func (m *Machined) phases() []phase.Phase {
 		{Name: "WaitForUSB", Tasks: []phase.Task{
 			{Name: "SettleUSB", Run: settleUSB, Timeout: 15 * time.Second},
 		}},
+		{Name: "Storage", Tasks: []phase.Task{
+			{Name: "MountState", Run: m.mountState, Timeout: 2 * time.Minute},
+			{Name: "MountEphemeral", Run: m.mountEphemeral, Timeout: 5 * time.Minute},
+		}},
+		{Name: "LoadConfig", Tasks: []phase.Task{
+			{Name: "ServeMachineAPI", Run: m.serveMachineAPI},
+			{Name: "LoadConfig", Run: m.loadConfig}, // no timeout: maintenance mode waits for an operator
+		}},
+		{Name: "Network", Tasks: []phase.Task{
+			{Name: "ConfigureNetwork", Run: m.configureNetwork, Timeout: time.Minute},
+			{Name: "ApplySysctls", Run: func(ctx context.Context, log logrus.FieldLogger) error { return m.applySysctls(m.currentConfig()) }},
+		}},
 		{Name: "StartServices", Tasks: []phase.Task{
 			{Name: "Supervise", Run: m.startServices, Timeout: 2 * time.Minute},
 		}},
@@ -125,6 +194,9 @@ func (m *Machined) reportReady(ctx context.Context, log logrus.FieldLogger) erro
 	if err := m.measureReady(); err != nil {
 		return fmt.Errorf("measure ready: %w", err)
 	}
+	if err := m.verifyLock(log); err != nil {
+		return err
+	}
 	blessed, err := m.blessBoot(ctx, log)
 	if err != nil {
 		return fmt.Errorf("bless the booted UKI: %w", err)
@@ -135,6 +207,7 @@ func (m *Machined) reportReady(ctx context.Context, log logrus.FieldLogger) erro
 	}
 	fields["version"] = version.Version
 	fields["kernel"] = kernelRelease()
+	m.setResource(resources.NamespaceRuntime, resources.TypeMachineStatus, resources.MachineStatusID, &resources.MachineStatusSpec{Stage: resources.StageRunning, Ready: true})
 	m.emit(events.Event{Type: events.TypeBoot, Name: "machined", State: events.StateReady, Fields: fields})
 	return nil
 }
@@ -176,11 +249,13 @@ func kernelRelease() string {
 type request struct {
 	reboot bool
 	reason string
+	// wipeState and wipeEphemeral make the shutdown a reset (API Reset).
+	wipeState, wipeEphemeral bool
 }
 
 // watchRequests turns the power button and signals into shutdown requests:
 // power button and SIGTERM power off; SIGUSR1 and SIGINT (Ctrl-Alt-Del) reboot.
-func (m *Machined) watchRequests(ctx context.Context) <-chan request {
+func (m *Machined) watchRequests(ctx context.Context) chan request {
 	out := make(chan request, 4)
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, unix.SIGTERM, unix.SIGUSR1, unix.SIGINT)

@@ -6,10 +6,10 @@ import (
 	"testing"
 )
 
-// The boot is the phases of DESIGN.md "PID 1" that exist so far, in that order.
+// The boot is the phases of DESIGN.md "PID 1", in that order.
 func TestPhaseOrder(t *testing.T) {
 	m := &Machined{}
-	want := []string{"EnforceKSPPRequirements", "EarlyMounts", "WaitForUSB", "StartServices", "Ready"}
+	want := []string{"EnforceKSPPRequirements", "EarlyMounts", "WaitForUSB", "Storage", "LoadConfig", "Network", "StartServices", "Ready"}
 	got := m.phases()
 	if len(got) != len(want) {
 		t.Fatalf("%d phases, want %d", len(got), len(want))

@@ -8,6 +8,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/kiln-os/kiln/initd/events"
+	"github.com/kiln-os/kiln/initd/resources"
 	"github.com/kiln-os/kiln/initd/supervisor"
 	"github.com/kiln-os/kiln/initd/watchdog"
 )
@@ -18,8 +19,11 @@ const Self = "/sbin/init"
 
 // services returns the services of this machine. Only services whose hardware exists are
 // returned: a machine without a watchdog runs no watchdogd.
-func (m *Machined) services() ([]supervisor.Service, error) {
-	var out []supervisor.Service
+func (m *Machined) services(log logrus.FieldLogger) ([]supervisor.Service, error) {
+	out, err := m.apiServices(log)
+	if err != nil {
+		return nil, err
+	}
 	if _, err := os.Stat(watchdog.DefaultDevice); err == nil {
 		svc, err := supervisor.NewProcess(supervisor.ProcessSpec{
 			Name:   "watchdogd",
@@ -42,11 +46,11 @@ func (m *Machined) services() ([]supervisor.Service, error) {
 
 // startServices starts the supervisor and waits until every service is healthy.
 func (m *Machined) startServices(ctx context.Context, log logrus.FieldLogger) error {
-	services, err := m.services()
+	services, err := m.services(log)
 	if err != nil {
 		return err
 	}
-	sup, err := supervisor.New(supervisor.Config{Log: log, Emit: m.Sink.Emit}, services...)
+	sup, err := supervisor.New(supervisor.Config{Log: log, Emit: m.serviceEvent}, services...)
 	if err != nil {
 		return err
 	}
@@ -54,10 +58,25 @@ func (m *Machined) startServices(ctx context.Context, log logrus.FieldLogger) er
 	if err := sup.Start(); err != nil {
 		return err
 	}
-	m.supervisor = sup
+	m.supervisor.Store(sup)
 	if err := sup.WaitHealthy(ctx); err != nil {
 		return fmt.Errorf("services not healthy: %w", err)
 	}
 	log.WithField("services", len(services)).Info("services healthy")
 	return nil
+}
+
+// serviceEvent passes a supervisor event on and republishes the services as resources.
+func (m *Machined) serviceEvent(e events.Event) {
+	m.Sink.Emit(e)
+	sup := m.supervisor.Load()
+	if sup == nil {
+		return
+	}
+	for _, st := range sup.Snapshot() {
+		m.setResource(resources.NamespaceRuntime, resources.TypeService, st.Name, &resources.ServiceSpec{
+			Name: st.Name, State: st.State, Healthy: st.State == supervisor.StateHealthy, Restarts: st.Restarts,
+			PID: st.Pid, Since: st.Since, LastError: st.LastError,
+		})
+	}
 }

@@ -70,9 +70,9 @@ func (m *Machined) shutdown(req request) error {
 		state = events.StateReboot
 	}
 	m.emit(events.Event{Type: events.TypeBoot, Name: "machined", State: state, Fields: map[string]string{"reason": req.reason}})
-	if m.supervisor != nil {
+	if sup := m.supervisor.Load(); sup != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), serviceStopBudget)
-		if err := m.supervisor.Stop(ctx); err != nil {
+		if err := sup.Stop(ctx); err != nil {
 			m.Log.WithError(err).Warn("services did not stop in time")
 		}
 		cancel()
@@ -81,6 +81,10 @@ func (m *Machined) shutdown(req request) error {
 	m.killAll()
 	unix.Sync()
 	m.remountReadOnly()
+	m.closeState()
+	if req.wipeState || req.wipeEphemeral {
+		m.wipe(req)
+	}
 	m.emit(events.Event{Type: events.TypeBoot, Name: "machined", State: events.StateStopped, Fields: uptimeField()})
 	m.Sink.Close(2 * time.Second)
 	return &ShutdownError{Reboot: req.reboot, Reason: req.reason}

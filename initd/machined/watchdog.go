@@ -32,13 +32,24 @@ func (m *Machined) armWatchdog() {
 		m.Log.WithError(err).Warn("cannot arm the watchdog")
 		return
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	m.wd = &bootWatchdog{dev: dev, cancel: cancel, done: make(chan struct{})}
+	m.wd = &bootWatchdog{dev: dev}
 	m.emit(events.Event{Type: events.TypeInfo, Name: "watchdog", State: "armed",
 		Fields: map[string]string{"timeout": watchdog.DefaultTimeout.String(), "bootDeadline": BootDeadline.String()}})
+	m.feedUntil(time.Now().Add(BootDeadline))
+}
+
+// feedUntil (re)starts feeding the watchdog until deadline (zero: until released).
+func (m *Machined) feedUntil(deadline time.Time) {
+	if m.wd == nil {
+		return
+	}
+	m.stopFeeding()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	m.wd.cancel, m.wd.done = cancel, done
 	go func() {
-		defer close(m.wd.done)
-		err := watchdog.Feed(ctx, dev, watchdog.DefaultTimeout/3, time.Now().Add(BootDeadline))
+		defer close(done)
+		err := watchdog.Feed(ctx, m.wd.dev, watchdog.DefaultTimeout/3, deadline)
 		if errors.Is(err, watchdog.ErrDeadline) {
 			m.Log.Errorf("boot not done after %s: no longer feeding the watchdog; it will reset the machine", BootDeadline)
 			m.emit(events.Event{Type: events.TypeInfo, Name: "watchdog", State: "expiring", Error: err.Error()})
@@ -46,14 +57,28 @@ func (m *Machined) armWatchdog() {
 	}()
 }
 
+func (m *Machined) stopFeeding() {
+	if m.wd != nil && m.wd.cancel != nil {
+		m.wd.cancel()
+		<-m.wd.done
+		m.wd.cancel = nil
+	}
+}
+
+// holdWatchdog feeds the watchdog without a deadline: maintenance mode waits for an
+// operator, which is not a hung boot.
+func (m *Machined) holdWatchdog() { m.feedUntil(time.Time{}) }
+
+// restartBootWatchdog gives the rest of the boot a fresh BootDeadline.
+func (m *Machined) restartBootWatchdog() { m.feedUntil(time.Now().Add(BootDeadline)) }
+
 // releaseWatchdog stops machined's feeding; handOver keeps the timer running for watchdogd,
 // otherwise the watchdog is disarmed (shutdown).
 func (m *Machined) releaseWatchdog(handOver bool) {
 	if m.wd == nil {
 		return
 	}
-	m.wd.cancel()
-	<-m.wd.done
+	m.stopFeeding()
 	var err error
 	if handOver {
 		err = m.wd.dev.Release()

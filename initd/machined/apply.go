@@ -1,0 +1,121 @@
+package machined
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"slices"
+	"strings"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/kiln-os/kiln/api/machine"
+	"github.com/kiln-os/kiln/config"
+	"github.com/kiln-os/kiln/initd/resources"
+)
+
+// applyConfig is ApplyConfiguration: validate, diff, then (unless a dry run) persist
+// atomically and apply. A rejected config changes nothing: it is checked before anything
+// is written, and the old config stays in force.
+func (m *Machined) applyConfig(ctx context.Context, req *machine.ApplyConfigurationRequest) (*machine.ApplyConfigurationResponse, error) {
+	cfg, err := decodeConfig(req.GetData())
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, "config rejected, nothing changed:\n"+err.Error())
+	}
+	old := m.currentConfig()
+	needsReboot, changed := rebootNeeded(old, cfg)
+	resp := &machine.ApplyConfigurationResponse{Diff: strings.Join(changed, "\n")}
+	if req.GetDryRun() {
+		resp.ModeApplied = "dry_run"
+		return resp, nil
+	}
+	if m.maintenanceMode() {
+		return m.applyInMaintenance(cfg, req.GetData(), resp)
+	}
+	if needsReboot && req.GetMode() == machine.ApplyConfigurationRequest_NO_REBOOT {
+		return nil, status.Errorf(codes.FailedPrecondition, "these changes need a reboot (%s); apply with --mode reboot or auto", strings.Join(changed, ", "))
+	}
+	if err := m.persistConfig(req.GetData()); err != nil {
+		return nil, status.Error(codes.Internal, err.Error())
+	}
+	m.publishConfig(cfg, req.GetData(), resources.ConfigSourceAPI)
+	if needsReboot || req.GetMode() == machine.ApplyConfigurationRequest_REBOOT {
+		resp.ModeApplied = "reboot"
+		m.requestPower(request{reboot: true, reason: "config applied"})
+		return resp, nil
+	}
+	resp.ModeApplied = "no_reboot"
+	if err := m.applySysctls(cfg); err != nil {
+		resp.Warnings = append(resp.Warnings, err.Error())
+	}
+	return resp, nil
+}
+
+// applyInMaintenance hands the first config to the waiting LoadConfig phase.
+func (m *Machined) applyInMaintenance(cfg *config.Config, data []byte, resp *machine.ApplyConfigurationResponse) (*machine.ApplyConfigurationResponse, error) {
+	select {
+	case m.applied <- appliedConfig{cfg: cfg, data: data}:
+		resp.ModeApplied = "no_reboot"
+		return resp, nil
+	default:
+		return nil, status.Error(codes.Aborted, "a config is already being applied; check with kilnctl version")
+	}
+}
+
+// rebootNeeded compares two configs: only sysctls apply without a reboot. It lists the
+// top-level sections that changed.
+func rebootNeeded(old, cfg *config.Config) (bool, []string) {
+	if old == nil {
+		return false, []string{"+ whole config (none in force)"}
+	}
+	var changed []string
+	reboot := false
+	diff := func(name string, a, b any, live bool) {
+		if fmt.Sprint(a) != fmt.Sprint(b) {
+			changed = append(changed, "~ "+name)
+			reboot = reboot || !live
+		}
+	}
+	diff("machine.type", old.Machine.Type, cfg.Machine.Type, false)
+	diff("machine.token", old.Machine.Token, cfg.Machine.Token, false)
+	diff("machine.ca", old.Machine.CA, cfg.Machine.CA, false)
+	diff("machine.certSANs", old.Machine.CertSANs, cfg.Machine.CertSANs, false)
+	diff("machine.network", old.Machine.Network, cfg.Machine.Network, false)
+	diff("machine.time", old.Machine.Time, cfg.Machine.Time, false)
+	diff("machine.install", old.Machine.Install, cfg.Machine.Install, false)
+	diff("machine.sysctls", sortedMap(old.Machine.Sysctls), sortedMap(cfg.Machine.Sysctls), true)
+	diff("cluster", old.Cluster, cfg.Cluster, false)
+	return reboot, changed
+}
+
+func sortedMap(m map[string]string) string {
+	var b strings.Builder
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		fmt.Fprintf(&b, "%s=%s;", k, m[k])
+	}
+	return b.String()
+}
+
+// applySysctls writes the config's sysctls.
+func (m *Machined) applySysctls(cfg *config.Config) error {
+	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(cfg.Machine.Sysctls)) {
+		if err := writeSysctl(name, cfg.Machine.Sysctls[name]); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// writeSysctl writes one sysctl from the machine config (checkSysctls already refused any
+// that would weaken KSPP).
+func writeSysctl(name, value string) error {
+	path := "/proc/sys/" + strings.ReplaceAll(name, ".", "/")
+	if err := os.WriteFile(path, []byte(value), 0o644); err != nil {
+		return fmt.Errorf("sysctl %s: %w", name, err)
+	}
+	return nil
+}

@@ -1,0 +1,242 @@
+package machined
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+
+	"github.com/kiln-os/kiln/initd/events"
+	"github.com/kiln-os/kiln/initd/mount"
+	"github.com/kiln-os/kiln/initd/stage1"
+	"github.com/kiln-os/kiln/initd/storage"
+	"github.com/kiln-os/kiln/initd/storage/dm"
+	"github.com/kiln-os/kiln/initd/storage/partition"
+	"github.com/kiln-os/kiln/initd/storage/stateheader"
+	"github.com/kiln-os/kiln/initd/tpmseal"
+)
+
+// Storage (DESIGN.md "Disk layout").
+const (
+	StateMount     = "/system/state"
+	EphemeralMount = "/var"
+	stateMapper    = "kiln-state"
+	labelState     = "STATE"
+	labelEphemeral = "EPHEMERAL"
+	// partitionWait bounds the wait for a disk: a machine booted from an ISO or over the
+	// network without a Kiln disk runs diskless after it.
+	partitionWait = 5 * time.Second
+	// TPMParam on the (signed) kernel command line makes a TPM mandatory: without one the
+	// boot stops instead of keeping STATE unencrypted. It is a kernel parameter, not a
+	// machine config field, because the config lives on STATE.
+	TPMParam = "kiln.tpm"
+)
+
+// mountState opens STATE (unsealing its key with the TPM) and mounts it on StateMount.
+// Without a STATE partition the node is diskless: STATE is a directory on /system's tmpfs
+// and nothing persists.
+func (m *Machined) mountState(ctx context.Context, log logrus.FieldLogger) error {
+	dev, err := waitPartition(ctx, labelState)
+	if errors.Is(err, partition.ErrNotFound) {
+		log.Warn("no STATE partition: running diskless, the machine config will not persist")
+		m.emit(events.Event{Type: events.TypeInfo, Name: "state", State: "diskless"})
+		return os.MkdirAll(StateMount, 0o700)
+	}
+	if err != nil {
+		return err
+	}
+	requireTPM := cmdlineParam(m.cmdline(), TPMParam) == "required"
+	st := &storage.State{Device: dev, Sealer: m.sealer(), MapperName: stateMapper, Mountpoint: StateMount, RequireTPM: requireTPM, Log: log}
+	res, err := st.Open(ctx)
+	if err != nil {
+		return fmt.Errorf("STATE (%s): %w", dev, err)
+	}
+	fields := map[string]string{"device": dev, "mode": res.Mode, "created": fmt.Sprint(res.Created), "uuid": res.UUID}
+	if res.Unencrypted {
+		log.Warn("STATE is not encrypted: this machine has no usable TPM or was not booted from a signed UKI")
+		fields["warning"] = "unencrypted: no TPM or no signed PCR policy"
+	}
+	m.emit(events.Event{Type: events.TypeInfo, Name: "state", State: "mounted", Fields: fields})
+	return nil
+}
+
+// mountEphemeral formats (first boot), mounts and grows EPHEMERAL on /var; diskless nodes
+// get a tmpfs.
+func (m *Machined) mountEphemeral(ctx context.Context, log logrus.FieldLogger) error {
+	dev, err := waitPartition(ctx, labelEphemeral)
+	if errors.Is(err, partition.ErrNotFound) {
+		tmp := mount.Mount{Source: "tmpfs", Target: EphemeralMount, FSType: "tmpfs", Flags: mount.NoSuidDev, Data: "mode=0755"}
+		return tmp.Do()
+	}
+	if err != nil {
+		return err
+	}
+	e := &storage.Ephemeral{Device: dev, Mountpoint: EphemeralMount, Log: log}
+	res, err := e.Open(ctx)
+	if err != nil {
+		return fmt.Errorf("EPHEMERAL (%s): %w", dev, err)
+	}
+	m.emit(events.Event{Type: events.TypeInfo, Name: "ephemeral", State: "mounted",
+		Fields: map[string]string{"device": dev, "formatted": fmt.Sprint(res.Formatted), "size": fmt.Sprint(res.Size)}})
+	return nil
+}
+
+func waitPartition(ctx context.Context, label string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, partitionWait)
+	defer cancel()
+	dev, err := partition.Wait(ctx, partition.SysClassBlock, label)
+	if err != nil && ctx.Err() != nil {
+		return "", fmt.Errorf("%s: %w", label, partition.ErrNotFound)
+	}
+	return dev, err
+}
+
+// tpmSealer seals STATE's key to the PCR public key of the booted UKI, using the signed
+// policy that stage 1 carried over from systemd-stub's /.extra.
+type tpmSealer struct {
+	device       string
+	signature    []byte // .pcrsig JSON
+	publicKeyPEM []byte // .pcrpkey
+}
+
+// sealer returns the TPM sealer of this boot.
+func (m *Machined) sealer() *tpmSealer {
+	return &tpmSealer{device: tpmseal.Device, signature: envBase64(stage1.PCRSignatureEnv), publicKeyPEM: envBase64(stage1.PCRPublicKeyEnv)}
+}
+
+func envBase64(name string) []byte {
+	data, _ := base64.StdEncoding.DecodeString(os.Getenv(name))
+	return data
+}
+
+// Seal seals key; without a TPM, or without a signed policy to seal to, it returns
+// storage.ErrNoTPM (STATE then runs plain, or the boot stops if a TPM is required).
+func (s *tpmSealer) Seal(key []byte) ([]byte, error) {
+	if len(s.publicKeyPEM) == 0 {
+		return nil, fmt.Errorf("%w: the boot carries no PCR public key (not booted from a signed UKI)", storage.ErrNoTPM)
+	}
+	pub, err := tpmseal.ParsePublicKeyPEM(s.publicKeyPEM)
+	if err != nil {
+		return nil, err
+	}
+	tpm, err := tpmseal.Open(s.device)
+	if errors.Is(err, tpmseal.ErrNoTPM) {
+		return nil, fmt.Errorf("%w: %v", storage.ErrNoTPM, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer tpm.Close()
+	blob, err := tpmseal.Seal(tpm, key, tpmseal.Policy{PCRPublicKey: pub})
+	if err != nil {
+		return nil, err
+	}
+	return blob.Marshal()
+}
+
+// Unseal opens a sealed key with this boot's signed policy.
+func (s *tpmSealer) Unseal(data []byte) ([]byte, error) {
+	if len(s.signature) == 0 || len(s.publicKeyPEM) == 0 {
+		return nil, errors.New("STATE is sealed to the TPM, but this boot has no signed PCR policy (.pcrsig/.pcrpkey): boot a UKI signed with the same PCR key")
+	}
+	blob, err := tpmseal.ParseBlob(data)
+	if err != nil {
+		return nil, err
+	}
+	tpm, err := tpmseal.Open(s.device)
+	if err != nil {
+		return nil, fmt.Errorf("STATE is sealed to a TPM: %w", err)
+	}
+	defer tpm.Close()
+	return tpmseal.Unseal(tpm, blob, s.signature, s.publicKeyPEM)
+}
+
+// verifyLock runs after "ready" was extended into PCR 11: unsealing STATE's key must now
+// fail, or anything running on the node could read the key. It reports the result as an
+// event; a key that still unseals fails the boot.
+func (m *Machined) verifyLock(log logrus.FieldLogger) error {
+	blob := m.sealedBlob()
+	if blob == nil {
+		return nil // nothing sealed on this machine
+	}
+	key, err := m.sealer().Unseal(blob)
+	if err == nil {
+		clear(key)
+		m.emit(events.Event{Type: events.TypeInfo, Name: "tpm-lock", State: events.StateFailed, Error: "STATE's key still unseals after ready"})
+		return errors.New("STATE's key still unseals after PCR 11 was extended with ready: the lock does not hold")
+	}
+	log.WithError(err).Info("STATE key locked for the rest of this boot")
+	m.emit(events.Event{Type: events.TypeInfo, Name: "tpm-lock", State: "locked", Fields: map[string]string{"unseal": err.Error()}})
+	return nil
+}
+
+// sealedBlob reads the sealed key from STATE's header; nil when STATE is absent or plain.
+func (m *Machined) sealedBlob() []byte {
+	dev, err := partition.Find(partition.SysClassBlock, labelState)
+	if err != nil {
+		return nil
+	}
+	f, err := os.Open(dev)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	h, _, err := stateheader.Read(f)
+	if err != nil {
+		return nil
+	}
+	return h.SealedKey
+}
+
+// wipe destroys what a Reset asked for, after everything is unmounted: the STATE header
+// (with the sealed key, which makes the encrypted data unreadable) and the start of
+// EPHEMERAL (its superblock), so the next boot formats both afresh.
+func (m *Machined) wipe(req request) {
+	var labels []string
+	if req.wipeState {
+		labels = append(labels, labelState)
+	}
+	if req.wipeEphemeral {
+		labels = append(labels, labelEphemeral)
+	}
+	for _, label := range labels {
+		if err := zeroStart(label); err != nil {
+			m.Log.WithError(err).WithField("partition", label).Error("reset: wipe")
+			continue
+		}
+		m.emit(events.Event{Type: events.TypeInfo, Name: "reset", State: "wiped", Fields: map[string]string{"partition": label}})
+	}
+}
+
+// zeroStart overwrites the first stateheader.AreaSize bytes of a partition and syncs.
+func zeroStart(label string) error {
+	dev, err := partition.Find(partition.SysClassBlock, label)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(dev, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if _, err := f.WriteAt(make([]byte, stateheader.AreaSize), 0); err != nil {
+		return err
+	}
+	return unix.Fsync(int(f.Fd()))
+}
+
+// closeState removes STATE's device-mapper mapping once it is unmounted, so no key stays
+// in the kernel while the machine powers off or reboots.
+func (m *Machined) closeState() {
+	if _, err := os.Stat("/dev/mapper/" + stateMapper); err != nil {
+		return
+	}
+	if err := dm.Remove(stateMapper); err != nil {
+		m.Log.WithError(err).Warn("remove the STATE mapping")
+	}
+}
