@@ -1,6 +1,7 @@
 package config
 
 import (
+	"gopkg.in/yaml.v3"
 	"strings"
 	"sync"
 	"testing"
@@ -76,4 +77,23 @@ func wantErrorContaining(t *testing.T, err error, parts ...string) {
 			t.Errorf("error %q does not contain %q", err, part)
 		}
 	}
+}
+
+// containsSubtree reports whether want (a value, or a one-member mapping standing for a
+// member) is found anywhere inside n.
+func containsSubtree(n, want *yaml.Node) bool {
+	if equalValues(n, want) {
+		return true
+	}
+	if want.Kind == yaml.MappingNode && n.Kind == yaml.MappingNode && len(want.Content) == 2 {
+		if i := mappingIndex(n, want.Content[0].Value); i >= 0 && equalValues(n.Content[i], want.Content[1]) {
+			return true
+		}
+	}
+	for _, child := range n.Content {
+		if containsSubtree(child, want) {
+			return true
+		}
+	}
+	return false
 }
