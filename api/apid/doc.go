@@ -19,6 +19,7 @@
 //	--ca FILE                cluster OS CA certificate (PEM) that client certificates must chain to
 //	--cert FILE, --key FILE  apid's server certificate and key (PEM)
 //	--machined-socket PATH   machined's gRPC unix socket (default /run/machined/machined.sock)
-//	--maintenance            maintenance mode: self-signed certificate, no client certificate,
-//	                         --ca, --cert and --key are not read
+//	--maintenance            maintenance mode: no client certificate, no --ca; the server
+//	                         certificate is --cert/--key if given (machined shows its
+//	                         fingerprint), else a fresh self-signed one that apid logs
 package apid

@@ -43,7 +43,7 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 	fs.StringVar(&f.cert, "cert", "", "server certificate (PEM)")
 	fs.StringVar(&f.key, "key", "", "server private key (PEM)")
 	fs.StringVar(&f.socket, "machined-socket", DefaultMachinedSocket, "machined's gRPC unix socket")
-	fs.BoolVar(&f.maintenance, "maintenance", false, "serve only Version and ApplyConfiguration, self-signed, without client certificates")
+	fs.BoolVar(&f.maintenance, "maintenance", false, "serve only Version and ApplyConfiguration, without client certificates, with --cert/--key if given, else a fresh self-signed certificate")
 	if err := fs.Parse(args); err != nil {
 		return flags{}, err
 	}
@@ -79,6 +79,15 @@ func Main(ctx context.Context, args []string, stderr io.Writer) error {
 }
 
 func (s *Server) loadCredentials(f flags, log logrus.FieldLogger) error {
+	if f.maintenance && f.cert != "" && f.key != "" {
+		// machined made the certificate and shows its fingerprint itself.
+		cert, err := tls.LoadX509KeyPair(f.cert, f.key)
+		if err != nil {
+			return fmt.Errorf("apid: maintenance certificate: %w", err)
+		}
+		s.Certificate = cert
+		return nil
+	}
 	if f.maintenance {
 		cert, fingerprint, err := SelfSignedMaintenanceCert(time.Now())
 		if err != nil {
