@@ -29,3 +29,30 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func FuzzApplyJSONPatch(f *testing.F) {
+	f.Add([]byte(`{a: [1, {b: 2}]}`), []byte(`[{"op": "move", "from": "/a/1", "path": "/a/0"}, {"op": "test", "path": "/a/0/b", "value": 2.0}]`))
+	f.Add([]byte(`{"~": 1}`), []byte(`[{"op": "copy", "from": "/~0", "path": "/x/-"}]`))
+	f.Fuzz(func(t *testing.T, doc, patch []byte) {
+		out, err := ApplyJSONPatch(doc, patch)
+		if err != nil {
+			return
+		}
+		if _, err := parseTree(out, "result"); err != nil {
+			t.Fatalf("patched document does not parse: %v\n%s", err, out)
+		}
+	})
+}
+
+func FuzzApplyStrategicMerge(f *testing.F) {
+	f.Add([]byte(`{machine: {network: {interfaces: [{name: eth0}]}}}`), []byte(`{machine: {network: {interfaces: [{name: eth0, mtu: 1}, {name: eth1}]}, sysctls: null}}`))
+	f.Fuzz(func(t *testing.T, doc, patch []byte) {
+		out, err := ApplyStrategicMerge(doc, patch)
+		if err != nil {
+			return
+		}
+		if _, err := parseTree(out, "result"); err != nil {
+			t.Fatalf("merged document does not parse: %v\n%s", err, out)
+		}
+	})
+}
