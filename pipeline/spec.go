@@ -251,3 +251,9 @@ func lineOf(root *yaml.Node, field string) int {
 	}
 	return node.Line
 }
+
+// Validate checks a spec changed after loading (kiln build --version, --output); errors
+// name the field as a flag would.
+func (s Spec) Validate() error {
+	return s.validate("flags", &yaml.Node{})
+}

@@ -21,11 +21,22 @@ func cmdBuild(ctx context.Context, args []string, log *logrus.Logger) error {
 	specPath := fs.String("f", "kiln.yaml", "image spec")
 	generate := fs.Bool("generate-keys", false, "create a new key set in _keys/ when there is none")
 	keysDir := fs.String("keys", "", "directory of the signing keys (default _keys next to the spec)")
+	version := fs.String("version", "", "override the spec's version (e.g. a release build)")
+	output := fs.String("output", "", "override the spec's output directory")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	b, err := newBuild(*specPath, log)
 	if err != nil {
+		return err
+	}
+	if *version != "" {
+		b.Spec.Version = *version
+	}
+	if *output != "" {
+		b.Spec.Output = *output
+	}
+	if err := b.Spec.Validate(); err != nil {
 		return err
 	}
 	b.GenerateKeys, b.KeysDir = *generate, *keysDir

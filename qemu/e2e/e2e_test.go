@@ -91,7 +91,7 @@ func TestBootReadyAndPowerOff(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), bootTimeout+shutdownTimeout)
 	defer cancel()
 	started := time.Now()
-	vm := start(t, ctx, img, "boot-ready", img.cmdline)
+	vm := start(t, ctx, img, "boot-ready", img.cmdline, withConfig(t))
 	waitReady(t, ctx, vm)
 	readyAt := time.Now()
 	// The ready event comes from inside the Ready phase; its done event follows.
@@ -193,7 +193,7 @@ func waitReady(t *testing.T, ctx context.Context, vm *qemu.VM) {
 	}
 }
 
-var bootPhases = []string{"EnforceKSPPRequirements", "EarlyMounts", "WaitForUSB", "StartServices", "Ready"}
+var bootPhases = []string{"EnforceKSPPRequirements", "EarlyMounts", "WaitForUSB", "Storage", "LoadConfig", "Network", "StartServices", "Ready"}
 
 func checkPhases(t *testing.T, evs []events.Event) {
 	t.Helper()

@@ -120,6 +120,8 @@ func TestUEFISecureBoot(t *testing.T) {
 		powerOff(t, ctx, vm)
 	})
 
+	t.Run("SealedState", func(t *testing.T) { testSealedState(t, img, work, enrolledVars) })
+
 	t.Run("ISOBootsUnderSecureBoot", func(t *testing.T) {
 		vars := filepath.Join(work, "iso.vars.fd")
 		copyFile(t, enrolledVars, vars)
@@ -173,6 +175,7 @@ func startUEFI(t *testing.T, img image, name string, opts ...qemu.Option) *qemu.
 		// systemd-boot skips its 15 s enrolment countdown when the CPU says it is a
 		// hypervisor; TCG's "max" CPU does not, "qemu64" does.
 		qemu.WithExtraArgs("-device", "i6300esb", "-cpu", "qemu64"),
+		withConfig(t),
 	}, opts...)
 	vm, err := qemu.Start(context.Background(), all...)
 	if err != nil {

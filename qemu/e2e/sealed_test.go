@@ -1,0 +1,188 @@
+package e2e
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/kiln-os/kiln/bootloader/entry"
+	"github.com/kiln-os/kiln/initd/events"
+	"github.com/kiln-os/kiln/pipeline"
+	"github.com/kiln-os/kiln/qemu"
+)
+
+// stateOffset is where STATE starts in disk.raw: after the 1 MiB GPT gap and the ESP.
+const stateOffset = 1<<20 + pipeline.ESPSize
+
+// testSealedState is issue 5 end to end, on a machine whose keys are enrolled: STATE is
+// created encrypted with its key sealed to the signed PCR 11 policy, survives a reboot,
+// opens under a newer UKI signed with the same PCR key, stays shut (and untouched) under a
+// UKI whose policy another PCR key signed, and is locked after ready.
+func testSealedState(t *testing.T, img image, work, enrolledVars string) {
+	disk := filepath.Join(work, "sealed.raw")
+	copySparse(t, artifact(t, img, "disk"), disk)
+	vars := filepath.Join(work, "sealed.vars.fd")
+	copyFile(t, enrolledVars, vars)
+	tpm := filepath.Join(work, "sealed-tpm")
+	boot := func(name string) *qemu.VM {
+		return startUEFI(t, img, name, qemu.WithUEFIVars(ovmfCode, vars), qemu.WithDisk(disk), qemu.WithTPM(tpm))
+	}
+	var uuid string
+
+	t.Run("CreatedEncryptedAndLocked", func(t *testing.T) {
+		vm := boot("sealed-first")
+		ctx, cancel := context.WithTimeout(context.Background(), uefiTimeout)
+		defer cancel()
+		waitReadyEvent(t, ctx, vm)
+		st := findState(vm.Events(), events.TypeInfo, "state", "mounted")
+		if st == nil || st.Fields["mode"] != "sealed" || st.Fields["created"] != "true" {
+			t.Fatalf("STATE on first boot: %+v", st)
+		}
+		uuid = st.Fields["uuid"]
+		checkLocked(t, vm)
+		powerOff(t, ctx, vm)
+	})
+	if uuid == "" {
+		t.Fatal("no sealed STATE to continue with")
+	}
+
+	t.Run("SurvivesReboot", func(t *testing.T) {
+		vm := boot("sealed-again")
+		ctx, cancel := context.WithTimeout(context.Background(), uefiTimeout)
+		defer cancel()
+		waitReadyEvent(t, ctx, vm)
+		checkReopened(t, vm, uuid)
+		checkLocked(t, vm)
+		powerOff(t, ctx, vm)
+	})
+
+	t.Run("NewVersionSamePCRKeyUnseals", func(t *testing.T) {
+		uki := buildVariant(t, img, "0.1.1-e2e", filepath.Join(img.out, "..", "_keys"))
+		installOnly(t, img, disk, uki, "0.1.1-e2e")
+		vm := boot("sealed-new-version")
+		ctx, cancel := context.WithTimeout(context.Background(), uefiTimeout)
+		defer cancel()
+		ready := waitReadyEvent(t, ctx, vm)
+		if ready.Fields["version"] != "0.1.1-e2e" {
+			t.Errorf("booted version %q, want 0.1.1-e2e", ready.Fields["version"])
+		}
+		checkReopened(t, vm, uuid)
+		powerOff(t, ctx, vm)
+	})
+
+	t.Run("OtherPCRKeyCannotUnseal", func(t *testing.T) {
+		keys := otherPCRKey(t, img, work)
+		uki := buildVariant(t, img, "0.1.2-e2e", keys)
+		installOnly(t, img, disk, uki, "0.1.2-e2e")
+		before := stateDigest(t, disk)
+		vm := boot("sealed-foreign-pcr-key")
+		ctx, cancel := context.WithTimeout(context.Background(), uefiTimeout)
+		defer cancel()
+		e, err := vm.WaitEvent(ctx, qemu.Any(qemu.Match(events.TypeBoot, "machined", events.StateReady), qemu.Match(events.TypeBoot, "machined", events.StateFailed)))
+		if err != nil {
+			t.Fatalf("no boot result: %v (serial %s)", err, vm.LogPath())
+		}
+		if e.State != events.StateFailed || !strings.Contains(e.Error, "STATE") || !strings.Contains(strings.ToLower(e.Error), "unseal") && !strings.Contains(e.Error, "policy") {
+			t.Errorf("boot with a foreign PCR key: %s %q, want a failure naming the unseal", e.State, e.Error)
+		}
+		vm.Kill()
+		if after := stateDigest(t, disk); after != before {
+			t.Errorf("STATE changed after the failed unseal: %s → %s", before, after)
+		}
+	})
+}
+
+func checkLocked(t *testing.T, vm *qemu.VM) {
+	t.Helper()
+	if e := findEvent(vm.Events(), events.TypeInfo, "tpm-lock"); e == nil || e.State != "locked" {
+		t.Errorf("after ready the STATE key must not unseal: %+v", e)
+	}
+}
+
+// checkReopened: the same STATE (UUID) was unsealed, not created, and the config it holds
+// (the marker written on the first boot) was read back from it.
+func checkReopened(t *testing.T, vm *qemu.VM, uuid string) {
+	t.Helper()
+	st := findState(vm.Events(), events.TypeInfo, "state", "mounted")
+	if st == nil || st.Fields["mode"] != "sealed" || st.Fields["created"] != "false" || st.Fields["uuid"] != uuid {
+		t.Errorf("STATE: %+v, want the sealed STATE %s reopened", st, uuid)
+	}
+	if cfg := findEvent(vm.Events(), events.TypeInfo, "config"); cfg == nil || cfg.Fields["source"] != "state" {
+		t.Errorf("config %+v, want it read back from STATE", cfg)
+	}
+}
+
+// buildVariant builds the image again with another version (and maybe other keys) into a
+// temporary output and returns its UKI: a release that a node would upgrade to.
+func buildVariant(t *testing.T, img image, version, keys string) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "out")
+	cmd := exec.Command("go", "run", "./cmd/kiln", "build", "-f", "kiln.yaml", "--version", version, "--output", out, "--keys", keys)
+	cmd.Dir = filepath.Join(img.out, "..")
+	if log, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build %s: %v\n%s", version, err, log)
+	}
+	m, err := pipeline.ReadManifest(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uki, err := m.Path(out, "uki")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return uki
+}
+
+// otherPCRKey is a key directory with the same Secure Boot keys (so the firmware accepts
+// the UKI) and a new PCR key.
+func otherPCRKey(t *testing.T, img image, work string) string {
+	t.Helper()
+	keys := filepath.Join(work, "other-pcr-keys")
+	fresh := filepath.Join(work, "fresh-keys")
+	repo := filepath.Join(img.out, "..")
+	cmd := exec.Command("go", "run", "./cmd/kiln", "keys", "generate", "--dir", fresh)
+	cmd.Dir = repo
+	if log, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("keys generate: %v\n%s", err, log)
+	}
+	os.MkdirAll(keys, 0o700)
+	entries, _ := os.ReadDir(filepath.Join(repo, "_keys"))
+	for _, e := range entries {
+		src := filepath.Join(repo, "_keys", e.Name())
+		if e.Name() == "pcr.key" {
+			src = filepath.Join(fresh, "pcr.key")
+		}
+		copyFile(t, src, filepath.Join(keys, e.Name()))
+	}
+	return keys
+}
+
+// installOnly makes uki the only entry on the disk's ESP, with fresh boot counting.
+func installOnly(t *testing.T, img image, disk, uki, version string) {
+	t.Helper()
+	for _, name := range espListing(t, disk, "::/EFI/Linux") {
+		mtools(t, "mdel", "-i", disk+espOffset, "::/EFI/Linux/"+name)
+	}
+	mtools(t, "mcopy", "-i", disk+espOffset, uki, "::/EFI/Linux/"+entry.Fresh(version))
+}
+
+// stateDigest hashes the STATE partition of disk.
+func stateDigest(t *testing.T, disk string) string {
+	t.Helper()
+	f, err := os.Open(disk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, io.NewSectionReader(f, stateOffset, pipeline.StateSize)); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
