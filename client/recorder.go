@@ -84,7 +84,9 @@ func advise(err error) string {
 	case errors.As(err, &hostname):
 		return "the node's certificate does not name this address: connect to an address the node's certificate names"
 	case isRemoteTLSAlert(err):
-		return "the node refused the client certificate (another cluster's CA, or expired): generate a new one with kilnctl gen cert"
+		return "the node refuses the client certificate (another cluster's CA, or expired): generate a new one with kilnctl gen cert"
+	case errors.As(err, new(*closedAfterHandshakeError)):
+		return "the node closed the connection after the TLS handshake, as it does when it refuses the client certificate (another cluster's CA, or expired): generate a new one with kilnctl gen cert"
 	}
 	// Refused, unreachable, timed out: the node or the path to it is down.
 	return adviceUnreachable
@@ -96,7 +98,7 @@ func isRemoteTLSAlert(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "remote error: tls:")
 }
 
-// recordingCreds records handshake errors, and TLS alerts read after the handshake: in
+// recordingCreds records handshake errors, and errors read or written after it: in
 // TLS 1.3 the server checks the client certificate after the client considers the
 // handshake done, so a refusal arrives on the first read (RFC 8446, section 4.4.2.4).
 type recordingCreds struct {
@@ -125,8 +127,24 @@ type alertConn struct {
 
 func (c *alertConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
-	if isRemoteTLSAlert(err) {
-		c.rec.record(err)
+	if err != nil && !errors.Is(err, net.ErrClosed) {
+		c.rec.record(&closedAfterHandshakeError{err})
 	}
 	return n, err
 }
+
+func (c *alertConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	if err != nil && !errors.Is(err, net.ErrClosed) {
+		c.rec.record(&closedAfterHandshakeError{err})
+	}
+	return n, err
+}
+
+// closedAfterHandshakeError is a connection that failed on its first reads after the
+// handshake. The node's alert may be lost: the node closes with our HTTP/2 preface unread,
+// so the kernel answers with a reset that discards the alert before we read it.
+type closedAfterHandshakeError struct{ err error }
+
+func (e *closedAfterHandshakeError) Error() string { return e.err.Error() }
+func (e *closedAfterHandshakeError) Unwrap() error { return e.err }

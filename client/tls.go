@@ -17,8 +17,21 @@ import (
 // ErrFingerprintMismatch is a server certificate whose SHA-256 differs from the pinned one.
 var ErrFingerprintMismatch = errors.New("client: server certificate fingerprint does not match")
 
-// ErrCertExpired is a client certificate past its NotAfter (or before its NotBefore).
-var ErrCertExpired = errors.New("client: client certificate is not valid now")
+// CertValidityError is a client certificate used outside its validity period: checked
+// before dialing, because a node's refusal would not say why.
+type CertValidityError struct {
+	NotBefore, NotAfter time.Time
+	Now                 time.Time
+}
+
+func (e *CertValidityError) Error() string {
+	if e.Now.Before(e.NotBefore) {
+		return fmt.Sprintf("client certificate is valid only from %s: check this machine's clock",
+			e.NotBefore.UTC().Format(time.RFC3339))
+	}
+	return fmt.Sprintf("client certificate expired on %s: generate a new one with kilnctl gen cert",
+		e.NotAfter.UTC().Format(time.DateOnly))
+}
 
 // Fingerprint is the hex SHA-256 of a certificate's DER, as the node console prints it.
 func Fingerprint(der []byte) string {
@@ -39,13 +52,8 @@ func mutualTLS(ctx *Context, host string, now time.Time) (*tls.Config, []rbac.Ro
 		return nil, nil, fmt.Errorf("client certificate in the kilnctl config: %w: generate a new one with kilnctl gen cert", err)
 	}
 	leaf := pair.Leaf
-	if now.After(leaf.NotAfter) {
-		return nil, nil, fmt.Errorf("%w: client certificate expired on %s: generate a new one with kilnctl gen cert",
-			ErrCertExpired, leaf.NotAfter.UTC().Format(time.DateOnly))
-	}
-	if now.Before(leaf.NotBefore) {
-		return nil, nil, fmt.Errorf("%w: client certificate is valid only from %s: check this machine's clock",
-			ErrCertExpired, leaf.NotBefore.UTC().Format(time.RFC3339))
+	if now.After(leaf.NotAfter) || now.Before(leaf.NotBefore) {
+		return nil, nil, &CertValidityError{NotBefore: leaf.NotBefore, NotAfter: leaf.NotAfter, Now: now}
 	}
 	roots := x509.NewCertPool()
 	if !roots.AppendCertsFromPEM([]byte(ctx.CA)) {
