@@ -3,9 +3,10 @@ package tpmseal
 import (
 	"bytes"
 	"crypto"
-	"crypto/rand"
 	"crypto/rsa"
-	"sync"
+	"crypto/x509"
+	"encoding/pem"
+	"os"
 	"testing"
 
 	"github.com/google/go-tpm-tools/simulator"
@@ -74,24 +75,29 @@ func (s *simTPM) checkNoTransients(t *testing.T) {
 	}
 }
 
-var (
-	keysOnce sync.Once
-	keys     [2]*rsa.PrivateKey
-)
-
-// testKeys returns two RSA-2048 PCR keys, made once per run. They guard nothing.
-func testKeys(t *testing.T) (pcrKey, otherKey *rsa.PrivateKey) {
+// testKeys returns two RSA-2048 PCR keys: testdata/pcr-test.key and
+// testdata/other-test.key, made with `openssl genpkey -algorithm RSA -pkeyopt
+// rsa_keygen_bits:2048`. They guard nothing.
+func testKeys(t testing.TB) (pcrKey, otherKey *rsa.PrivateKey) {
 	t.Helper()
-	keysOnce.Do(func() {
-		for i := range keys {
-			key, err := rsa.GenerateKey(rand.Reader, 2048)
-			if err != nil {
-				panic(err)
-			}
-			keys[i] = key
-		}
-	})
-	return keys[0], keys[1]
+	return readKey(t, "testdata/pcr-test.key"), readKey(t, "testdata/other-test.key")
+}
+
+func readKey(t testing.TB, path string) *rsa.PrivateKey {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode(b)
+	if block == nil {
+		t.Fatalf("%s: no PEM block", path)
+	}
+	key, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return key.(*rsa.PrivateKey)
 }
 
 // uki is what systemd-stub hands the initrd: .pcrsig and .pcrpkey.
@@ -101,7 +107,7 @@ type uki struct {
 
 // signedUKI signs, the way the build does (uki/pcrsig), a UKI whose PCR 11 value after
 // leave-initrd is the replay of words.
-func signedUKI(t *testing.T, key *rsa.PrivateKey, words ...string) uki {
+func signedUKI(t testing.TB, key *rsa.PrivateKey, words ...string) uki {
 	t.Helper()
 	events := make([][]byte, len(words))
 	for i, w := range words {
