@@ -1,0 +1,70 @@
+package tpmseal
+
+// Oracle test: the same round trip on swtpm (libtpms), the software TPM the QEMU harness
+// gives Kiln, so the package does not depend on quirks of one TPM implementation.
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/kiln-os/kiln/internal/oracle"
+)
+
+// streamTPM sends TPM commands over swtpm's command socket, one response per command.
+type streamTPM struct{ conn net.Conn }
+
+func (s streamTPM) Send(command []byte) ([]byte, error) {
+	if _, err := s.conn.Write(command); err != nil {
+		return nil, err
+	}
+	header := make([]byte, 10)
+	if _, err := io.ReadFull(s.conn, header); err != nil {
+		return nil, err
+	}
+	size := binary.BigEndian.Uint32(header[2:6])
+	if size < 10 || size > 1<<16 {
+		return nil, fmt.Errorf("swtpm: response of %d bytes", size)
+	}
+	rest := make([]byte, size-10)
+	if _, err := io.ReadFull(s.conn, rest); err != nil {
+		return nil, err
+	}
+	return append(header, rest...), nil
+}
+
+func TestSwtpmSealUnseal(t *testing.T) {
+	conn, err := net.Dial("unix", oracle.Swtpm(t))
+	if err != nil {
+		t.Fatalf("swtpm: %v", err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(60 * time.Second))
+	tpm := &simTPM{TPM: streamTPM{conn}}
+	key, _ := testKeys(t)
+	tpm.extend(t, pcrSecureBoot, "SecureBoot=1")
+	tpm.extend(t, PCR, bootWords...)
+	pcr7, err := ReadPCR(tpm, pcrSecureBoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	start := time.Now()
+	blob := seal(t, tpm, key, pcr7)
+	sealed := time.Since(start)
+	start = time.Now()
+	got, err := unseal(t, tpm, blob, signedUKI(t, key, bootWords...))
+	t.Logf("swtpm: Seal %v, Unseal %v", sealed, time.Since(start))
+	if err != nil || !bytes.Equal(got, secret) {
+		t.Fatalf("Unseal = %q, %v", got, err)
+	}
+	tpm.extend(t, PCR, "ready")
+	if _, err := unseal(t, tpm, blob, signedUKI(t, key, bootWords...)); !errors.Is(err, ErrNotSigned) {
+		t.Errorf("Unseal after ready: err = %v, want %v", err, ErrNotSigned)
+	}
+}
