@@ -20,8 +20,12 @@
 // signed (the sha256 entries of .pcrsig). The TPM checks the signature
 // (TPM2_VerifySignature gives a ticket), TPM2_PolicyAuthorize turns "PCR 11 holds a
 // signed value" into the sealed object's policy, and TPM2_Unseal returns the secret. The
-// secret crosses the bus encrypted: Create and Unseal carry an extra HMAC session salted
-// to the SRK with AES-128-CFB parameter encryption (TPM 2.0 Part 1, 21).
+// secret crosses the bus encrypted both ways: TPM2_Create is authorised, and TPM2_Unseal
+// accompanied, by an HMAC session salted to the SRK with AES-128-CFB parameter encryption
+// (TPM 2.0 Part 1, 21). Every object and session is flushed on every path.
+//
+// machined calls Unseal in its Storage phase, after stage 1 extended leave-initrd and
+// before it extends ready; ReadPCR gives the PCR 7 value to pass to Seal.
 //
 // # Threat model
 //
