@@ -81,16 +81,17 @@ type Machined struct {
 	// Resources is machined's state as typed resources; the API reads it.
 	Resources *resources.Store
 
-	supervisor    atomic.Pointer[supervisor.Supervisor]
-	wd            *bootWatchdog
-	requests      chan request
-	applied       chan appliedConfig // ApplyConfiguration in maintenance mode → LoadConfig
-	inMaintenance atomic.Bool
-	cfgMu         sync.Mutex
-	cfg           *config.Config // the config in force; nil before LoadConfig
-	netMu         sync.Mutex
-	net           *network.Network // nil until the network is configured
-	netCancel     context.CancelFunc
+	supervisor      atomic.Pointer[supervisor.Supervisor]
+	wd              *bootWatchdog
+	requests        chan request
+	applied         chan appliedConfig // ApplyConfiguration in maintenance mode → LoadConfig
+	servicesChanged chan struct{}      // a service changed state: republish the resources
+	inMaintenance   atomic.Bool
+	cfgMu           sync.Mutex
+	cfg             *config.Config // the config in force; nil before LoadConfig
+	netMu           sync.Mutex
+	net             *network.Network // nil until the network is configured
+	netCancel       context.CancelFunc
 }
 
 // init fills in what the caller left out.
@@ -102,6 +103,7 @@ func (m *Machined) init() {
 		m.Resources = resources.New(resources.Config{})
 	}
 	m.applied = make(chan appliedConfig)
+	m.servicesChanged = make(chan struct{}, 1)
 	m.setResource(resources.NamespaceRuntime, resources.TypeMachineStatus, resources.MachineStatusID, &resources.MachineStatusSpec{Stage: resources.StageBooting})
 }
 

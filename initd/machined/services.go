@@ -59,6 +59,7 @@ func (m *Machined) startServices(ctx context.Context, log logrus.FieldLogger) er
 		return err
 	}
 	m.supervisor.Store(sup)
+	go m.publishServices(sup)
 	if err := sup.WaitHealthy(ctx); err != nil {
 		return fmt.Errorf("services not healthy: %w", err)
 	}
@@ -66,17 +67,26 @@ func (m *Machined) startServices(ctx context.Context, log logrus.FieldLogger) er
 	return nil
 }
 
-// serviceEvent passes a supervisor event on and republishes the services as resources.
+// serviceEvent passes a supervisor event on and asks publishServices to republish the
+// services as resources. It must not call back into the supervisor: the supervisor calls
+// Emit under its emit lock, and Snapshot would wait for a state lock that another
+// transition holds while it waits for the emit lock.
 func (m *Machined) serviceEvent(e events.Event) {
 	m.Sink.Emit(e)
-	sup := m.supervisor.Load()
-	if sup == nil {
-		return
+	select {
+	case m.servicesChanged <- struct{}{}:
+	default: // a republish is already pending
 	}
-	for _, st := range sup.Snapshot() {
-		m.setResource(resources.NamespaceRuntime, resources.TypeService, st.Name, &resources.ServiceSpec{
-			Name: st.Name, State: st.State, Healthy: st.State == supervisor.StateHealthy, Restarts: st.Restarts,
-			PID: st.Pid, Since: st.Since, LastError: st.LastError,
-		})
+}
+
+// publishServices keeps the runtime/Service resources in step with the supervisor.
+func (m *Machined) publishServices(sup *supervisor.Supervisor) {
+	for range m.servicesChanged {
+		for _, st := range sup.Snapshot() {
+			m.setResource(resources.NamespaceRuntime, resources.TypeService, st.Name, &resources.ServiceSpec{
+				Name: st.Name, State: st.State, Healthy: st.State == supervisor.StateHealthy, Restarts: st.Restarts,
+				PID: st.Pid, Since: st.Since, LastError: st.LastError,
+			})
+		}
 	}
 }
