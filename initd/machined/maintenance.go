@@ -2,6 +2,7 @@ package machined
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -38,6 +39,9 @@ func (m *Machined) maintenance(ctx context.Context, log logrus.FieldLogger) (*co
 		return nil, nil, err
 	}
 	defer svc.stop()
+	if err := waitDialable(ctx, "127.0.0.1:"+apidPort, 30*time.Second); err != nil {
+		return nil, nil, fmt.Errorf("apid in maintenance mode does not listen: %w", err)
+	}
 	log.Warnf("no machine config: maintenance mode; apply one with `kilnctl apply-config --insecure -n <node> -f FILE` (server certificate sha256 %s)", fingerprint)
 	m.emit(events.Event{Type: events.TypeInfo, Name: "maintenance", State: events.StateWaiting,
 		Fields: map[string]string{"fingerprint": fingerprint, "port": "50000"}})
@@ -48,6 +52,23 @@ func (m *Machined) maintenance(ctx context.Context, log logrus.FieldLogger) (*co
 		return got.cfg, got.data, nil
 	case <-ctx.Done():
 		return nil, nil, ctx.Err()
+	}
+}
+
+// waitDialable waits until addr accepts connections, for at most d.
+func waitDialable(ctx context.Context, addr string, d time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	for {
+		err := dialable(ctx, addr)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 }
 
