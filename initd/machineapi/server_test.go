@@ -220,3 +220,26 @@ func TestPCRRead(t *testing.T) {
 		t.Errorf("no TPM: %v", err)
 	}
 }
+
+func TestApplyConfiguration(t *testing.T) {
+	var got *machine.ApplyConfigurationRequest
+	c := start(t, &Server{Apply: func(ctx context.Context, req *machine.ApplyConfigurationRequest) (*machine.ApplyConfigurationResponse, error) {
+		got = req
+		if string(req.Data) == "bad" {
+			return nil, status.Error(codes.InvalidArgument, "machine.type: bad")
+		}
+		return &machine.ApplyConfigurationResponse{ModeApplied: "dry_run"}, nil
+	}})
+	ctx := context.Background()
+	resp, err := c.ApplyConfiguration(ctx, &machine.ApplyConfigurationRequest{Data: []byte("version: v1alpha1"), DryRun: true})
+	if err != nil || resp.ModeApplied != "dry_run" || got == nil || !got.DryRun {
+		t.Fatalf("apply = %v, %v (request %v)", resp, err, got)
+	}
+	if _, err := c.ApplyConfiguration(ctx, &machine.ApplyConfigurationRequest{Data: []byte("bad")}); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("rejected config: %v", err)
+	}
+	c2 := start(t, &Server{})
+	if _, err := c2.ApplyConfiguration(ctx, &machine.ApplyConfigurationRequest{}); status.Code(err) != codes.Unavailable {
+		t.Errorf("no Apply: %v", err)
+	}
+}
