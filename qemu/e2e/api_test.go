@@ -35,7 +35,9 @@ type ctl struct {
 
 func (c ctl) run(args ...string) (string, error) {
 	c.t.Helper()
-	full := append([]string{"--kiln-config", c.config, "-n", c.node, "--timeout", "20s"}, args...)
+	// The admin context unless args name another (the last --context wins): gen cert
+	// --merge makes the context it adds the current one.
+	full := append([]string{"--kiln-config", c.config, "-n", c.node, "--timeout", "20s", "--context", "e2e"}, args...)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, c.bin, full...).CombinedOutput()
@@ -207,7 +209,7 @@ func adminCommands(t *testing.T, c ctl, vm *qemu.VM) {
 	}
 	wctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	watch := exec.CommandContext(wctx, c.bin, "--kiln-config", c.config, "-n", c.node, "watch", "service")
+	watch := exec.CommandContext(wctx, c.bin, "--kiln-config", c.config, "-n", c.node, "--context", "e2e", "watch", "service")
 	watchOut, _ := watch.CombinedOutput() // ends when the context kills it
 	if !strings.Contains(string(watchOut), "apid") {
 		t.Errorf("watch service printed %q", truncate(string(watchOut), 500))
