@@ -7,20 +7,20 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/sirupsen/logrus"
 
-	"github.com/kiln-os/kiln/config"
 	"github.com/kiln-os/kiln/initd/machineapi"
 	"github.com/kiln-os/kiln/initd/resources"
 	"github.com/kiln-os/kiln/initd/supervisor"
+	"github.com/kiln-os/kiln/internal/atomicfile"
 )
 
 // apid and trustd run as their own user, so that a compromised API process can neither
@@ -93,11 +93,11 @@ func (m *Machined) startMaintenanceAPI(cert tls.Certificate) (*maintenanceServic
 		return nil, err
 	}
 	files := map[string][]byte{"maintenance.crt": certPEM, "maintenance.key": keyPEM}
-	if err := writeSecrets(files); err != nil {
+	if err := m.api.writeSecrets(files); err != nil {
 		return nil, err
 	}
 	proc, err := supervisor.NewProcess(m.apiProcessSpec("apid", "--maintenance",
-		"--cert", filepath.Join(secretsDir, "maintenance.crt"), "--key", filepath.Join(secretsDir, "maintenance.key")))
+		"--cert", m.api.path("maintenance.crt"), "--key", m.api.path("maintenance.key")))
 	if err != nil {
 		return nil, err
 	}
@@ -107,45 +107,44 @@ func (m *Machined) startMaintenanceAPI(cert tls.Certificate) (*maintenanceServic
 	return &maintenanceService{proc: proc}, nil
 }
 
-// apiServices are apid and, on a control plane node, trustd, with certificates issued
-// from the machine config's OS CA.
-func (m *Machined) apiServices(log logrus.FieldLogger) ([]supervisor.Service, error) {
-	cfg := m.currentConfig()
-	if cfg == nil {
-		return nil, errors.New("no machine config")
-	}
-	if cfg.Machine.CA.Key == "" {
-		return nil, errors.New("machine.ca.key is empty: this version issues the API certificate from the OS CA on the node itself, so every node needs the CA key (a worker joining through trustd is not supported yet)")
-	}
-	sans := m.apiSANs(cfg)
-	crt, key, err := config.IssueServerCert(config.CA{Crt: cfg.Machine.CA.Crt, Key: cfg.Machine.CA.Key}, m.hostname(), sans, apiCertTTL, time.Now())
-	if err != nil {
-		return nil, fmt.Errorf("issue the API server certificate: %w", err)
-	}
-	files := map[string][]byte{
-		"ca.crt": []byte(cfg.Machine.CA.Crt), "server.crt": crt, "server.key": key,
-		"ca.key": []byte(cfg.Machine.CA.Key), "token": []byte(cfg.Machine.Token),
-	}
-	if err := writeSecrets(files); err != nil {
+// apiServices are apid and trustd, serving the certificate the APICertificateController
+// issued from the machine config's OS CA (it waits for it, bounded).
+func (m *Machined) apiServices(ctx context.Context, log logrus.FieldLogger) ([]supervisor.Service, error) {
+	if err := m.waitAPICert(ctx); err != nil {
 		return nil, err
 	}
-	m.publishAPICert(crt)
-	log.WithField("sans", strings.Join(sans, ",")).Info("API certificate issued")
 	apid, err := supervisor.NewProcess(m.apiProcessSpec("apid",
-		"--ca", secret("ca.crt"), "--cert", secret("server.crt"), "--key", secret("server.key")))
+		"--ca", m.api.path("ca.crt"), "--cert", m.api.path("server.crt"), "--key", m.api.path("server.key")))
 	if err != nil {
 		return nil, err
 	}
 	trustd, err := supervisor.NewProcess(m.apiProcessSpec("trustd", "--listen", ":"+trustdPort,
-		"--ca", secret("ca.crt"), "--ca-key", secret("ca.key"), "--cert", secret("server.crt"), "--key", secret("server.key"),
-		"--token-file", secret("token")))
+		"--ca", m.api.path("ca.crt"), "--ca-key", m.api.path("ca.key"), "--cert", m.api.path("server.crt"), "--key", m.api.path("server.key"),
+		"--token-file", m.api.path("token")))
 	if err != nil {
 		return nil, err
 	}
 	return []supervisor.Service{apid, trustd}, nil
 }
 
-func secret(name string) string { return filepath.Join(secretsDir, name) }
+// waitAPICert waits until the controller has published the API certificate.
+func (m *Machined) waitAPICert(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	ch, err := m.Resources.Watch(ctx, resources.NamespaceSecrets, resources.TypeAPICertificate, resources.APICertificateID, resources.WatchOptions{})
+	if err != nil {
+		return err
+	}
+	for ev := range ch {
+		if ev.Type == resources.EventCreated || ev.Type == resources.EventUpdated {
+			return nil
+		}
+	}
+	return fmt.Errorf("no API certificate after 30 s (see the APICertificateController's log): %w", ctx.Err())
+}
+
+// path is a file in the API user's directory.
+func (u apiUser) path(name string) string { return filepath.Join(u.dir, name) }
 
 // apiProcessSpec runs a mode of the multi-call binary as the API user, its output kept
 // for the Logs call (and on the console), healthy once its port accepts connections.
@@ -177,62 +176,33 @@ func dialable(ctx context.Context, addr string) error {
 	return c.Close()
 }
 
-// writeSecrets writes files into secretsDir, readable only by the API user.
-func writeSecrets(files map[string][]byte) error {
-	if err := os.MkdirAll(secretsDir, 0o700); err != nil {
+// apiUser is who runs apid and trustd and where their secrets live.
+type apiUser struct {
+	uid, gid int
+	dir      string
+}
+
+var defaultAPIUser = apiUser{uid: apiUID, gid: apiGID, dir: secretsDir}
+
+// writeSecrets writes files (atomically) into the API user's directory, readable only by
+// that user.
+func (u apiUser) writeSecrets(files map[string][]byte) error {
+	if err := os.MkdirAll(u.dir, 0o700); err != nil {
 		return err
 	}
-	if err := os.Chown(secretsDir, apiUID, apiGID); err != nil {
+	if err := os.Chown(u.dir, u.uid, u.gid); err != nil {
 		return err
 	}
-	for name, data := range files {
-		path := filepath.Join(secretsDir, name)
-		if err := os.WriteFile(path, data, 0o600); err != nil {
+	for _, name := range slices.Sorted(maps.Keys(files)) {
+		path := filepath.Join(u.dir, name)
+		if err := atomicfile.Write(path, files[name], 0o600); err != nil {
 			return err
 		}
-		if err := os.Chown(path, apiUID, apiGID); err != nil {
+		if err := os.Chown(path, u.uid, u.gid); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// apiSANs are the names the API certificate is valid for: the node's addresses, its
-// hostname, the config's certSANs and loopback.
-func (m *Machined) apiSANs(cfg *config.Config) []string {
-	sans := []string{"localhost", "127.0.0.1", "::1", m.hostname()}
-	for _, r := range m.Resources.List(resources.NamespaceNetwork, resources.TypeAddressStatus) {
-		if a, ok := r.Spec.(*resources.AddressStatusSpec); ok {
-			sans = append(sans, strings.SplitN(a.Address, "/", 2)[0])
-		}
-	}
-	sans = append(sans, cfg.Machine.CertSANs...)
-	slices.Sort(sans)
-	return slices.Compact(sans)
-}
-
-func (m *Machined) hostname() string {
-	name, err := os.Hostname()
-	if err != nil || name == "" || name == "(none)" {
-		return "kiln"
-	}
-	return name
-}
-
-func (m *Machined) publishAPICert(certPEM []byte) {
-	block, _ := pem.Decode(certPEM)
-	if block == nil {
-		return
-	}
-	c, err := x509.ParseCertificate(block.Bytes)
-	if err != nil {
-		return
-	}
-	spec := &resources.APICertificateSpec{CertificatePEM: string(certPEM), DNSNames: c.DNSNames, NotAfter: c.NotAfter}
-	for _, ip := range c.IPAddresses {
-		spec.IPAddresses = append(spec.IPAddresses, ip.String())
-	}
-	m.setResource(resources.NamespaceSecrets, resources.TypeAPICertificate, resources.APICertificateID, spec)
 }
 
 func encodeTLSCert(cert tls.Certificate) (certPEM, keyPEM []byte, err error) {

@@ -3,11 +3,9 @@ package machined
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
@@ -16,6 +14,8 @@ import (
 	"github.com/kiln-os/kiln/bootloader/entry"
 	"github.com/kiln-os/kiln/initd/events"
 	"github.com/kiln-os/kiln/initd/mount"
+	"github.com/kiln-os/kiln/initd/resources"
+	"github.com/kiln-os/kiln/initd/storage/partition"
 )
 
 // Where the ESP is mounted while machined blesses the boot; it is unmounted right after.
@@ -31,6 +31,7 @@ func (m *Machined) reportSecureBoot(log logrus.FieldLogger) {
 	dir := efivar.EfivarsDir
 	if _, err := os.Stat(dir); err != nil {
 		m.emit(events.Event{Type: events.TypeInfo, Name: "secureboot", State: "no-efi"})
+		m.setResource(resources.NamespaceRuntime, resources.TypeSecureBootStatus, resources.SecureBootStatusID, &resources.SecureBootStatusSpec{Source: "none"})
 		return
 	}
 	sb, sbErr := efivar.SecureBootEnabled(dir)
@@ -42,6 +43,8 @@ func (m *Machined) reportSecureBoot(log logrus.FieldLogger) {
 	}
 	log.WithFields(logrus.Fields{"SecureBoot": fields["SecureBoot"], "SetupMode": fields["SetupMode"]}).Info("secure boot")
 	m.emit(events.Event{Type: events.TypeInfo, Name: "secureboot", State: state, Fields: fields})
+	m.setResource(resources.NamespaceRuntime, resources.TypeSecureBootStatus, resources.SecureBootStatusID,
+		&resources.SecureBootStatusSpec{SecureBoot: sb && sbErr == nil, SetupMode: setup && setupErr == nil, Source: "efivars"})
 }
 
 func boolField(v bool, err error) string {
@@ -66,7 +69,7 @@ func (m *Machined) blessBoot(ctx context.Context, log logrus.FieldLogger) (strin
 	if err != nil {
 		return "", err
 	}
-	dev, err := findPartition("/sys/class/block", espLabel)
+	dev, err := partition.Find(partition.SysClassBlock, espLabel)
 	if err != nil {
 		return "", err
 	}
@@ -87,29 +90,4 @@ func (m *Machined) blessBoot(ctx context.Context, log logrus.FieldLogger) (strin
 	log.WithFields(logrus.Fields{"entry": name, "removed": removed}).Info("boot blessed")
 	unix.Sync()
 	return name, nil
-}
-
-// findPartition returns /dev/NAME of the partition whose GPT name is label, from the
-// PARTNAME lines of sysfs uevent files.
-func findPartition(sysClassBlock, label string) (string, error) {
-	uevents, _ := filepath.Glob(filepath.Join(sysClassBlock, "*", "uevent"))
-	for _, path := range uevents {
-		data, err := os.ReadFile(path)
-		if err != nil {
-			continue
-		}
-		var name, part string
-		for _, line := range strings.Split(string(data), "\n") {
-			if v, ok := strings.CutPrefix(line, "DEVNAME="); ok {
-				name = v
-			}
-			if v, ok := strings.CutPrefix(line, "PARTNAME="); ok {
-				part = v
-			}
-		}
-		if part == label && name != "" {
-			return "/dev/" + name, nil
-		}
-	}
-	return "", fmt.Errorf("no partition named %q (looked in %s)", label, sysClassBlock)
 }

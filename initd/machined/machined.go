@@ -86,6 +86,7 @@ type Machined struct {
 	requests        chan request
 	applied         chan appliedConfig // ApplyConfiguration in maintenance mode → LoadConfig
 	servicesChanged chan struct{}      // a service changed state: republish the resources
+	api             apiUser            // who runs apid and trustd (defaultAPIUser)
 	inMaintenance   atomic.Bool
 	cfgMu           sync.Mutex
 	cfg             *config.Config // the config in force; nil before LoadConfig
@@ -102,9 +103,15 @@ func (m *Machined) init() {
 	if m.Resources == nil {
 		m.Resources = resources.New(resources.Config{})
 	}
+	if m.api == (apiUser{}) {
+		m.api = defaultAPIUser
+	}
 	m.applied = make(chan appliedConfig)
 	m.servicesChanged = make(chan struct{}, 1)
 	m.setResource(resources.NamespaceRuntime, resources.TypeMachineStatus, resources.MachineStatusID, &resources.MachineStatusSpec{Stage: resources.StageBooting})
+	if err := m.startControllers(); err != nil {
+		m.Log.WithError(err).Error("controllers") // a registration bug: the API certificate will be missing
+	}
 }
 
 // Run boots the machine and then waits for a shutdown request; it returns only a

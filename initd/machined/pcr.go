@@ -7,6 +7,7 @@ import (
 
 	"github.com/kiln-os/kiln/initd/events"
 	"github.com/kiln-os/kiln/initd/pcrphase"
+	"github.com/kiln-os/kiln/initd/resources"
 	"github.com/kiln-os/kiln/initd/stage1"
 	"github.com/kiln-os/kiln/measure/eventlog"
 )
@@ -31,8 +32,14 @@ func (m *Machined) reportStage1PCR11() {
 				fields[bank] = hex
 			}
 		}
-		m.emit(events.Event{Type: events.TypeInfo, Name: "pcr11", State: phase, Fields: fields})
+		m.reportPCR11(phase, fields)
 	}
+}
+
+// reportPCR11 publishes PCR 11 after a phase as an event and as a runtime/PCR11 resource.
+func (m *Machined) reportPCR11(phase string, values map[string]string) {
+	m.emit(events.Event{Type: events.TypeInfo, Name: "pcr11", State: phase, Fields: values})
+	m.setResource(resources.NamespaceRuntime, resources.TypePCR11, phase, &resources.PCR11Spec{Phase: phase, Values: values})
 }
 
 // measureReady extends PCR 11 with "ready" and reports the value: from here on, nothing
@@ -45,7 +52,7 @@ func (m *Machined) measureReady() error {
 	if err := pcrphase.Extend(pcrphase.Device, bankNames, "ready"); err != nil {
 		return err
 	}
-	m.emit(events.Event{Type: events.TypeInfo, Name: "pcr11", State: "ready", Fields: pcrphase.Read(pcrphase.Sysfs)})
+	m.reportPCR11("ready", pcrphase.Read(pcrphase.Sysfs))
 	return nil
 }
 

@@ -19,8 +19,8 @@ const Self = "/sbin/init"
 
 // services returns the services of this machine. Only services whose hardware exists are
 // returned: a machine without a watchdog runs no watchdogd.
-func (m *Machined) services(log logrus.FieldLogger) ([]supervisor.Service, error) {
-	out, err := m.apiServices(log)
+func (m *Machined) services(ctx context.Context, log logrus.FieldLogger) ([]supervisor.Service, error) {
+	out, err := m.apiServices(ctx, log)
 	if err != nil {
 		return nil, err
 	}
@@ -46,7 +46,7 @@ func (m *Machined) services(log logrus.FieldLogger) ([]supervisor.Service, error
 
 // startServices starts the supervisor and waits until every service is healthy.
 func (m *Machined) startServices(ctx context.Context, log logrus.FieldLogger) error {
-	services, err := m.services(log)
+	services, err := m.services(ctx, log)
 	if err != nil {
 		return err
 	}
