@@ -1,10 +1,15 @@
 package machined
 
 import (
+	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	logtest "github.com/sirupsen/logrus/hooks/test"
 
 	"github.com/kiln-os/kiln/config"
 )
@@ -91,5 +96,38 @@ func TestNetworkSpec(t *testing.T) {
 	}
 	if spec, err := networkSpec(nil); err != nil || len(spec.Interfaces) != 0 {
 		t.Errorf("no config: %+v %v", spec, err)
+	}
+}
+
+func TestFetchConfigRetries(t *testing.T) {
+	cfg := testConfig(t)
+	data, err := config.Encode(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var calls int
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls++
+		if calls == 1 {
+			http.Error(w, "not yet", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write(data)
+	}))
+	defer srv.Close()
+	log, _ := logtest.NewNullLogger()
+	got, err := fetchConfig(context.Background(), srv.URL+"/node.yaml", log)
+	if err != nil || calls != 2 || string(got) != string(data) {
+		t.Fatalf("fetch = %d bytes, %v after %d calls", len(got), err, calls)
+	}
+	if _, err := fetchConfig(context.Background(), "ftp://example/x", log); err == nil || !strings.Contains(err.Error(), "http") {
+		t.Errorf("ftp URL: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	dead := httptest.NewServer(http.NotFoundHandler())
+	defer dead.Close()
+	if _, err := fetchConfig(ctx, dead.URL, log); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Errorf("a config that never comes: %v", err)
 	}
 }

@@ -35,6 +35,10 @@ const (
 	// boot stops instead of keeping STATE unencrypted. It is a kernel parameter, not a
 	// machine config field, because the config lives on STATE.
 	TPMParam = "kiln.tpm"
+	// PCR7Param=1 on the command line also binds a newly created STATE key to PCR 7 (the
+	// Secure Boot policy: state, PK, KEK, db, dbx), so changing the enrolled keys locks
+	// STATE too. Like TPMParam it cannot live in the machine config, which is on STATE.
+	PCR7Param = "kiln.tpm.pcr7"
 )
 
 // mountState opens STATE (unsealing its key with the TPM) and mounts it on StateMount.
@@ -51,7 +55,9 @@ func (m *Machined) mountState(ctx context.Context, log logrus.FieldLogger) error
 		return err
 	}
 	requireTPM := cmdlineParam(m.cmdline(), TPMParam) == "required"
-	st := &storage.State{Device: dev, Sealer: m.sealer(), MapperName: stateMapper, Mountpoint: StateMount, RequireTPM: requireTPM, Log: log}
+	sealer := m.sealer()
+	sealer.bindPCR7 = cmdlineParam(m.cmdline(), PCR7Param) == "1"
+	st := &storage.State{Device: dev, Sealer: sealer, MapperName: stateMapper, Mountpoint: StateMount, RequireTPM: requireTPM, Log: log}
 	res, err := st.Open(ctx)
 	if err != nil {
 		return fmt.Errorf("STATE (%s): %w", dev, err)
@@ -102,6 +108,7 @@ type tpmSealer struct {
 	device       string
 	signature    []byte // .pcrsig JSON
 	publicKeyPEM []byte // .pcrpkey
+	bindPCR7     bool   // Seal also binds PCR 7's current value
 }
 
 // sealer returns the TPM sealer of this boot.
@@ -132,7 +139,13 @@ func (s *tpmSealer) Seal(key []byte) ([]byte, error) {
 		return nil, err
 	}
 	defer tpm.Close()
-	blob, err := tpmseal.Seal(tpm, key, tpmseal.Policy{PCRPublicKey: pub})
+	policy := tpmseal.Policy{PCRPublicKey: pub}
+	if s.bindPCR7 {
+		if policy.PCR7, err = tpmseal.ReadPCR(tpm, 7); err != nil {
+			return nil, err
+		}
+	}
+	blob, err := tpmseal.Seal(tpm, key, policy)
 	if err != nil {
 		return nil, err
 	}
