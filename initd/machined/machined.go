@@ -5,16 +5,26 @@
 // Before the phases, machined arms the hardware watchdog and feeds it until BootDeadline
 // (package watchdog); StartServices hands it to the watchdogd service.
 //
-// Boot, in order (DESIGN.md "PID 1"; phases for storage, config and network arrive with
-// the features that need them):
+// Boot, in order (DESIGN.md "PID 1"):
 //
 //  1. EnforceKSPPRequirements: required kernel parameters present, hardening sysctls
 //     written and read back (package hardening, table kernel/kspp).
 //  2. EarlyMounts: /run, /system, /tmp, /dev/pts, /dev/shm, cgroup2, securityfs, efivarfs.
 //  3. WaitForUSB: let USB storage settle, bounded.
-//  4. StartServices: the supervisor starts every service and waits until they are healthy.
-//  5. Ready: extend PCR 11 with "ready", bless the booted UKI, emit
-//     {"type":"boot","state":"ready"}.
+//  4. Storage: open STATE (unsealing its key with the TPM, or creating it sealed) on
+//     /system/state and EPHEMERAL on /var (package storage); diskless without them.
+//  5. LoadConfig: serve the machine API on its unix socket; load the machine config from
+//     STATE, the kiln.config= URL or QEMU fw_cfg, else wait in maintenance mode for one
+//     over apid; persist it to STATE.
+//  6. Network: links, DHCP or static addresses, routes, hostname, resolvers, time (package
+//     network); the config's sysctls.
+//  7. StartServices: apid and trustd (as their own user, with the certificate the
+//     APICertificateController issued) and watchdogd; wait until they are healthy.
+//  8. Ready: extend PCR 11 with "ready", check that STATE's key no longer unseals, bless
+//     the booted UKI, emit {"type":"boot","state":"ready"}.
+//
+// State lives in a resource store (package resources) that the API reads; controllers
+// (package resources/controller) derive resources from others.
 //
 // A failed phase stops the boot: the failure is on the console and in the event stream,
 // no later phase runs, and after FailureRebootDelay machined reboots (sooner if the power
