@@ -118,6 +118,9 @@ func (m *Machined) apiServices(ctx context.Context, log logrus.FieldLogger) ([]s
 	if err != nil {
 		return nil, err
 	}
+	if m.currentConfig().Machine.CA.Key == "" {
+		return []supervisor.Service{apid}, nil // a worker: only control plane nodes sign
+	}
 	trustd, err := supervisor.NewProcess(m.apiProcessSpec("trustd", "--listen", ":"+trustdPort,
 		"--ca", m.api.path("ca.crt"), "--ca-key", m.api.path("ca.key"), "--cert", m.api.path("server.crt"), "--key", m.api.path("server.key"),
 		"--token-file", m.api.path("token")))

@@ -36,8 +36,9 @@ func (m *Machined) startControllers() error {
 const apiCertRenewBefore = 30 * 24 * time.Hour
 
 // apiCertController keeps apid's serving certificate valid for every name the node
-// answers to: it re-issues it from the OS CA when the config, an address or the hostname
-// changes (a new DHCP lease, say), writes it for apid and restarts apid to load it.
+// answers to: it re-issues it when the config, an address or the hostname changes (a new
+// DHCP lease, say), from the OS CA on a control plane node or through trustd on a worker,
+// writes it for apid and restarts apid to load it.
 type apiCertController struct {
 	m *Machined
 }
@@ -63,9 +64,6 @@ func (c *apiCertController) Reconcile(ctx context.Context, r *controller.Runtime
 	if cfg == nil {
 		return nil // no config yet: nothing to sign with
 	}
-	if cfg.Machine.CA.Key == "" {
-		return errors.New("machine.ca.key is empty: this version issues the API certificate from the OS CA on the node itself, so every node needs the CA key (a worker joining through trustd is not supported yet)")
-	}
 	addrs, err := r.List(resources.NamespaceNetwork, resources.TypeAddressStatus)
 	if err != nil {
 		return err
@@ -76,12 +74,14 @@ func (c *apiCertController) Reconcile(ctx context.Context, r *controller.Runtime
 			return nil
 		}
 	}
-	crt, key, err := config.IssueServerCert(config.CA{Crt: cfg.Machine.CA.Crt, Key: cfg.Machine.CA.Key}, c.m.hostname(), sans, apiCertTTL, time.Now())
+	crt, key, err := issueAPICert(ctx, cfg, c.m.hostname(), sans)
 	if err != nil {
 		return fmt.Errorf("issue the API server certificate: %w", err)
 	}
-	files := map[string][]byte{"ca.crt": []byte(cfg.Machine.CA.Crt), "server.crt": crt, "server.key": key,
-		"ca.key": []byte(cfg.Machine.CA.Key), "token": []byte(cfg.Machine.Token)}
+	files := map[string][]byte{"ca.crt": []byte(cfg.Machine.CA.Crt), "server.crt": crt, "server.key": key}
+	if cfg.Machine.CA.Key != "" { // a control plane node runs trustd
+		files["ca.key"], files["token"] = []byte(cfg.Machine.CA.Key), []byte(cfg.Machine.Token)
+	}
 	if err := c.m.api.writeSecrets(files); err != nil {
 		return err
 	}

@@ -2,13 +2,21 @@ package machined
 
 import (
 	"context"
+	"crypto"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sirupsen/logrus/hooks/test"
 
+	"github.com/kiln-os/kiln/api/trustd"
+	"github.com/kiln-os/kiln/config"
 	"github.com/kiln-os/kiln/initd/resources"
 	"github.com/kiln-os/kiln/initd/resources/controller"
 )
@@ -61,13 +69,74 @@ func TestAPICertControllerFollowsAddresses(t *testing.T) {
 	}
 }
 
-func TestAPICertControllerNeedsTheCAKey(t *testing.T) {
-	log, _ := test.NewNullLogger()
-	m := &Machined{Log: log, Resources: resources.New(resources.Config{}), api: apiUser{dir: t.TempDir()}}
-	m.cfg = testConfig(t)
-	m.cfg.Machine.CA.Key = ""
-	c := &apiCertController{m: m}
-	if err := c.Reconcile(context.Background(), controller.NewRuntime(m.Resources, c)); err == nil || !strings.Contains(err.Error(), "machine.ca.key") {
-		t.Errorf("Reconcile without the CA key = %v", err)
+// A worker has no CA key: it gets its certificate from the control plane's trustd with
+// the join token, and a wrong token gets nothing.
+func TestWorkerJoinsThroughTrustd(t *testing.T) {
+	secrets, err := config.GenerateSecrets(time.Now())
+	if err != nil {
+		t.Fatal(err)
 	}
+	cp, worker, err := config.Generate(config.GenerateInput{Secrets: secrets, Endpoint: "https://127.0.0.1:6443"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	startTrustd(t, cp)
+	crt, key, err := issueAPICert(context.Background(), worker, "worker1", []string{"10.0.2.16", "worker1"})
+	if err != nil {
+		t.Fatalf("join: %v", err)
+	}
+	spec, err := certSpec(crt)
+	if err != nil || len(key) == 0 || strings.Join(spec.IPAddresses, ",") != "10.0.2.16" {
+		t.Fatalf("issued %+v, %v", spec, err)
+	}
+	worker.Machine.Token = "aaaaaa.bbbbbbbbbbbbbbbb"
+	if _, _, err := issueAPICert(context.Background(), worker, "worker1", nil); err == nil || !strings.Contains(err.Error(), "trustd") {
+		t.Errorf("wrong token: %v", err)
+	}
+}
+
+// startTrustd serves trustd for the control plane config cp on a free local port.
+func startTrustd(t *testing.T, cp *config.Config) {
+	t.Helper()
+	caBlock, _ := pem.Decode([]byte(cp.Machine.CA.Crt))
+	ca, err := x509.ParseCertificate(caBlock.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyBlock, _ := pem.Decode([]byte(cp.Machine.CA.Key))
+	caKey, err := parseKey(keyBlock.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	crt, key, err := config.IssueServerCert(cp.Machine.CA, "cp", []string{"127.0.0.1"}, time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	serverCert, err := tls.X509KeyPair(crt, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := trustdJoinPort
+	_, trustdJoinPort, _ = net.SplitHostPort(l.Addr().String())
+	log, _ := test.NewNullLogger()
+	srv := &trustd.Server{Certificate: serverCert, Log: log, Signer: &trustd.Signer{CA: ca, CAKey: caKey, Token: cp.Machine.Token, Now: time.Now}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { srv.Serve(ctx, l); close(done) }()
+	t.Cleanup(func() { cancel(); <-done; trustdJoinPort = old })
+}
+
+func parseKey(der []byte) (crypto.Signer, error) {
+	if k, err := x509.ParseECPrivateKey(der); err == nil {
+		return k, nil
+	}
+	k, err := x509.ParsePKCS8PrivateKey(der)
+	if err != nil {
+		return nil, err
+	}
+	return k.(crypto.Signer), nil
 }
