@@ -23,12 +23,13 @@ import (
 	"github.com/kiln-os/kiln/internal/atomicfile"
 )
 
-// apid and trustd run as their own user, so that a compromised API process can neither
-// read STATE nor reach the TPM; only that user may open machined's socket.
+// apid and trustd run as users of their own, so that a compromised API process can neither
+// read STATE nor reach the TPM; only apid's user may open machined's socket, and only
+// trustd's user may read the OS CA key (an apid that could would mint admin certificates).
+// Their files live under /run/kiln: /system is 0700 root, out of their reach.
 const (
-	apiUID     = 50
-	apiGID     = 50
-	secretsDir = "/run/kiln/api" // /system is 0700 root: the API user could not reach it
+	apidUID    = 50
+	trustdUID  = 51
 	apiCertTTL = 365 * 24 * time.Hour
 	apidPort   = "50000"
 	trustdPort = "50001"
@@ -37,7 +38,7 @@ const (
 // serveMachineAPI starts machined's side of the API on its unix socket, for the rest of
 // the boot.
 func (m *Machined) serveMachineAPI(ctx context.Context, log logrus.FieldLogger) error {
-	l, err := machineapi.Listen(machineapi.Socket, apiUID, apiGID)
+	l, err := machineapi.Listen(machineapi.Socket, m.apid.uid, m.apid.gid)
 	if err != nil {
 		return err
 	}
@@ -93,11 +94,11 @@ func (m *Machined) startMaintenanceAPI(cert tls.Certificate) (*maintenanceServic
 		return nil, err
 	}
 	files := map[string][]byte{"maintenance.crt": certPEM, "maintenance.key": keyPEM}
-	if err := m.api.writeSecrets(files); err != nil {
+	if err := m.apid.writeSecrets(files); err != nil {
 		return nil, err
 	}
 	proc, err := supervisor.NewProcess(m.apiProcessSpec("apid", "--maintenance",
-		"--cert", m.api.path("maintenance.crt"), "--key", m.api.path("maintenance.key")))
+		"--cert", m.apid.path("maintenance.crt"), "--key", m.apid.path("maintenance.key")))
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +115,7 @@ func (m *Machined) apiServices(ctx context.Context, log logrus.FieldLogger) ([]s
 		return nil, err
 	}
 	apid, err := supervisor.NewProcess(m.apiProcessSpec("apid",
-		"--ca", m.api.path("ca.crt"), "--cert", m.api.path("server.crt"), "--key", m.api.path("server.key")))
+		"--ca", m.apid.path("ca.crt"), "--cert", m.apid.path("server.crt"), "--key", m.apid.path("server.key")))
 	if err != nil {
 		return nil, err
 	}
@@ -122,8 +123,8 @@ func (m *Machined) apiServices(ctx context.Context, log logrus.FieldLogger) ([]s
 		return []supervisor.Service{apid}, nil // a worker: only control plane nodes sign
 	}
 	trustd, err := supervisor.NewProcess(m.apiProcessSpec("trustd", "--listen", ":"+trustdPort,
-		"--ca", m.api.path("ca.crt"), "--ca-key", m.api.path("ca.key"), "--cert", m.api.path("server.crt"), "--key", m.api.path("server.key"),
-		"--token-file", m.api.path("token")))
+		"--ca", m.trustd.path("ca.crt"), "--ca-key", m.trustd.path("ca.key"), "--cert", m.trustd.path("server.crt"), "--key", m.trustd.path("server.key"),
+		"--token-file", m.trustd.path("token")))
 	if err != nil {
 		return nil, err
 	}
@@ -152,9 +153,9 @@ func (u apiUser) path(name string) string { return filepath.Join(u.dir, name) }
 // apiProcessSpec runs a mode of the multi-call binary as the API user, its output kept
 // for the Logs call (and on the console), healthy once its port accepts connections.
 func (m *Machined) apiProcessSpec(name string, args ...string) supervisor.ProcessSpec {
-	port := apidPort
+	port, user := apidPort, m.apid
 	if name == "trustd" {
-		port = trustdPort
+		port, user = trustdPort, m.trustd
 	}
 	if name == "apid" {
 		args = append(args, "--machined-socket", machineapi.Socket)
@@ -165,7 +166,7 @@ func (m *Machined) apiProcessSpec(name string, args ...string) supervisor.Proces
 		Env:        []string{"PATH=/sbin:/usr/sbin:/bin:/usr/bin"},
 		Output:     m.Logs.Get(name),
 		Reaper:     m.Reaper,
-		Credential: &syscall.Credential{Uid: apiUID, Gid: apiGID},
+		Credential: &syscall.Credential{Uid: uint32(user.uid), Gid: uint32(user.gid)},
 		Health:     func(ctx context.Context) error { return dialable(ctx, "127.0.0.1:"+port) },
 	}
 }
@@ -185,7 +186,11 @@ type apiUser struct {
 	dir      string
 }
 
-var defaultAPIUser = apiUser{uid: apiUID, gid: apiGID, dir: secretsDir}
+// The users of apid and trustd.
+var (
+	apidUser   = apiUser{uid: apidUID, gid: apidUID, dir: "/run/kiln/apid"}
+	trustdUser = apiUser{uid: trustdUID, gid: trustdUID, dir: "/run/kiln/trustd"}
+)
 
 // writeSecrets writes files (atomically) into the API user's directory, readable only by
 // that user.

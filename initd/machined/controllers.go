@@ -79,11 +79,14 @@ func (c *apiCertController) Reconcile(ctx context.Context, r *controller.Runtime
 		return fmt.Errorf("issue the API server certificate: %w", err)
 	}
 	files := map[string][]byte{"ca.crt": []byte(cfg.Machine.CA.Crt), "server.crt": crt, "server.key": key}
-	if cfg.Machine.CA.Key != "" { // a control plane node runs trustd
-		files["ca.key"], files["token"] = []byte(cfg.Machine.CA.Key), []byte(cfg.Machine.Token)
-	}
-	if err := c.m.api.writeSecrets(files); err != nil {
+	if err := c.m.apid.writeSecrets(files); err != nil {
 		return err
+	}
+	if cfg.Machine.CA.Key != "" { // a control plane node runs trustd, which alone holds the CA key
+		files["ca.key"], files["token"] = []byte(cfg.Machine.CA.Key), []byte(cfg.Machine.Token)
+		if err := c.m.trustd.writeSecrets(files); err != nil {
+			return err
+		}
 	}
 	spec, err := certSpec(crt)
 	if err != nil {

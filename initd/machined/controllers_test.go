@@ -24,7 +24,7 @@ import (
 func TestAPICertControllerFollowsAddresses(t *testing.T) {
 	log, _ := test.NewNullLogger()
 	m := &Machined{Log: log, Resources: resources.New(resources.Config{}),
-		api: apiUser{uid: os.Getuid(), gid: os.Getgid(), dir: t.TempDir()}}
+		apid: apiUser{uid: os.Getuid(), gid: os.Getgid(), dir: t.TempDir()}, trustd: apiUser{uid: os.Getuid(), gid: os.Getgid(), dir: t.TempDir()}}
 	c := &apiCertController{m: m}
 	r := controller.NewRuntime(m.Resources, c)
 	ctx := context.Background()
@@ -46,11 +46,17 @@ func TestAPICertControllerFollowsAddresses(t *testing.T) {
 	if ips := first.Spec.(*resources.APICertificateSpec).IPAddresses; !strings.Contains(strings.Join(ips, ","), "10.0.2.15") {
 		t.Errorf("certificate IPs %v lack the node's address", ips)
 	}
-	key, err := os.ReadFile(filepath.Join(m.api.dir, "server.key"))
+	key, err := os.ReadFile(filepath.Join(m.apid.dir, "server.key"))
 	if err != nil || !strings.Contains(string(key), "PRIVATE KEY") {
 		t.Fatalf("server key not written: %v", err)
 	}
-	if fi, _ := os.Stat(filepath.Join(m.api.dir, "server.key")); fi.Mode().Perm() != 0o600 {
+	if _, err := os.Stat(filepath.Join(m.apid.dir, "ca.key")); err == nil {
+		t.Error("apid's directory holds the CA key")
+	}
+	if _, err := os.Stat(filepath.Join(m.trustd.dir, "ca.key")); err != nil {
+		t.Errorf("trustd's directory lacks the CA key: %v", err)
+	}
+	if fi, _ := os.Stat(filepath.Join(m.apid.dir, "server.key")); fi.Mode().Perm() != 0o600 {
 		t.Errorf("server.key mode %v", fi.Mode().Perm())
 	}
 	if err := c.Reconcile(ctx, r); err != nil {

@@ -96,7 +96,7 @@ type Machined struct {
 	requests        chan request
 	applied         chan appliedConfig // ApplyConfiguration in maintenance mode → LoadConfig
 	servicesChanged chan struct{}      // a service changed state: republish the resources
-	api             apiUser            // who runs apid and trustd (defaultAPIUser)
+	apid, trustd    apiUser            // who runs apid and trustd (apidUser, trustdUser)
 	inMaintenance   atomic.Bool
 	cfgMu           sync.Mutex
 	cfg             *config.Config // the config in force; nil before LoadConfig
@@ -113,8 +113,8 @@ func (m *Machined) init() {
 	if m.Resources == nil {
 		m.Resources = resources.New(resources.Config{})
 	}
-	if m.api == (apiUser{}) {
-		m.api = defaultAPIUser
+	if m.apid == (apiUser{}) {
+		m.apid, m.trustd = apidUser, trustdUser
 	}
 	m.applied = make(chan appliedConfig)
 	m.servicesChanged = make(chan struct{}, 1)
