@@ -108,8 +108,15 @@ func TestWatchOverflow(t *testing.T) {
 	}
 
 	var last Event
-	for ev := range events {
-		last = ev
+	for open := true; open; {
+		select {
+		case ev, ok := <-events:
+			if open = ok; ok {
+				last = ev
+			}
+		case <-time.After(time.Second):
+			t.Fatal("the watch of a reader that fell behind did not end")
+		}
 	}
 	if last.Type != EventErrored || !errors.Is(last.Err, ErrWatchOverflow) {
 		t.Errorf("last event %s (%v), want ERRORED with ErrWatchOverflow", describe(last), last.Err)
