@@ -159,6 +159,7 @@ func otherPCRKey(t *testing.T, img image, work string) string {
 			src = filepath.Join(fresh, "pcr.key")
 		}
 		copyFile(t, src, filepath.Join(keys, e.Name()))
+		os.Chmod(filepath.Join(keys, e.Name()), 0o600) // kiln build refuses keys others can read
 	}
 	return keys
 }
