@@ -10,6 +10,8 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
 	"github.com/sirupsen/logrus"
 	"github.com/vishvananda/netlink"
+
+	"github.com/kiln-os/kiln/internal/backoff"
 )
 
 // DHCPMetric is the metric of a default route learned from DHCP: above static routes
@@ -45,18 +47,18 @@ func (n *Network) runDHCP(ctx context.Context, link netlink.Link, bound chan<- s
 		return
 	}
 	defer client.Close()
-	retry := backoff{base: time.Second, max: time.Minute}
+	retry := backoff.Backoff{Base: time.Second, Max: time.Minute}
 	for ctx.Err() == nil {
 		lease, facts, err := acquire(ctx, client, name)
 		if err != nil {
 			log.WithError(err).Warn("DHCP: no lease yet")
-			sleep(ctx, retry.next())
+			sleep(ctx, retry.Next())
 			continue
 		}
-		retry.reset()
+		retry.Reset()
 		if err := n.applyLease(link, facts); err != nil {
 			log.WithError(err).Error("DHCP lease not applied")
-			sleep(ctx, retry.next())
+			sleep(ctx, retry.Next())
 			continue
 		}
 		select {

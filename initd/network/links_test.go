@@ -40,18 +40,3 @@ func TestFirstMAC(t *testing.T) {
 		t.Errorf("without NICs: %v, want the veth's", got)
 	}
 }
-
-func TestBackoffDoublesToMax(t *testing.T) {
-	b := backoff{base: 1, max: 5}
-	var got []int
-	for range 5 {
-		got = append(got, int(b.next()))
-	}
-	if !slices.Equal(got, []int{1, 2, 4, 5, 5}) {
-		t.Errorf("delays %v", got)
-	}
-	b.reset()
-	if b.next() != 1 {
-		t.Error("reset did not restart at base")
-	}
-}

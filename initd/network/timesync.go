@@ -8,6 +8,8 @@ import (
 
 	"github.com/kiln-os/kiln/initd/network/sntp"
 	"golang.org/x/sys/unix"
+
+	"github.com/kiln-os/kiln/internal/backoff"
 )
 
 // Time sync timing: the clock is stepped only when it is off by more than stepThreshold
@@ -25,7 +27,7 @@ const (
 // syncTime keeps the clock in step with servers until ctx ends.
 func (n *Network) syncTime(ctx context.Context, servers []string) {
 	defer n.background.Done()
-	retry := backoff{base: retryBase, max: pollInterval}
+	retry := backoff.Backoff{Base: retryBase, Max: pollInterval}
 	for {
 		status := n.syncOnce(ctx, servers)
 		if ctx.Err() != nil {
@@ -34,9 +36,9 @@ func (n *Network) syncTime(ctx context.Context, servers []string) {
 		n.record(status)
 		wait := pollInterval
 		if !status.Synced {
-			wait = retry.next()
+			wait = retry.Next()
 		} else {
-			retry.reset()
+			retry.Reset()
 		}
 		if !sleep(ctx, wait) {
 			return

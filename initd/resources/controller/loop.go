@@ -10,6 +10,8 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/kiln-os/kiln/initd/resources"
+
+	"github.com/kiln-os/kiln/internal/backoff"
 )
 
 // run is one controller's loop: watch the inputs, reconcile, wait for a change or for
@@ -38,7 +40,7 @@ func (m *Manager) run(ctx context.Context, c Controller) {
 	}
 
 	rt := NewRuntime(m.store, c)
-	retry := backoff{base: m.cfg.BackoffBase, max: m.cfg.BackoffMax}
+	retry := backoff.Backoff{Base: m.cfg.BackoffBase, Max: m.cfg.BackoffMax}
 	for {
 		drain(changed) // this reconcile reads every change made so far
 		err := reconcile(ctx, c, rt)
@@ -48,11 +50,11 @@ func (m *Manager) run(ctx context.Context, c Controller) {
 		wake := (<-chan struct{})(changed)
 		var timer <-chan time.Time
 		if err != nil {
-			delay := retry.next()
+			delay := retry.Next()
 			log.WithError(err).WithField("retry_in", delay).Error("reconcile")
 			wake, timer = nil, m.cfg.After(delay)
 		} else {
-			retry.reset()
+			retry.Reset()
 		}
 		select {
 		case <-wake:
