@@ -253,7 +253,9 @@ func invalidConfigs(t *testing.T, c ctl, work string) {
 func readerDenied(t *testing.T, c ctl, work string) {
 	t.Helper()
 	c.must("gen", "cert", "--role", config.RoleReader, "--cn", "reader", "--ttl", "1h", "--ca-from", filepath.Join(work, "controlplane.yaml"), "--merge")
-	reader := func(args ...string) (string, error) { return c.run(append([]string{"--context", "reader"}, args...)...) }
+	reader := func(args ...string) (string, error) {
+		return c.run(append([]string{"--context", "reader"}, args...)...)
+	}
 	for _, ok := range [][]string{{"version"}, {"services"}, {"get", "machinestatus", "machine"}} {
 		if out, err := reader(ok...); err != nil {
 			t.Errorf("reader %v: %v\n%s", ok, err, out)
