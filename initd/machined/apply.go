@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -33,7 +34,7 @@ func (m *Machined) applyConfig(ctx context.Context, req *machine.ApplyConfigurat
 		return resp, nil
 	}
 	if m.maintenanceMode() {
-		return m.applyInMaintenance(cfg, req.GetData(), resp)
+		return m.applyInMaintenance(ctx, cfg, req.GetData(), resp)
 	}
 	if needsReboot && req.GetMode() == machine.ApplyConfigurationRequest_NO_REBOOT {
 		return nil, status.Errorf(codes.FailedPrecondition, "these changes need a reboot (%s); apply with --mode reboot or auto", strings.Join(changed, ", "))
@@ -54,14 +55,24 @@ func (m *Machined) applyConfig(ctx context.Context, req *machine.ApplyConfigurat
 	return resp, nil
 }
 
-// applyInMaintenance hands the first config to the waiting LoadConfig phase.
-func (m *Machined) applyInMaintenance(cfg *config.Config, data []byte, resp *machine.ApplyConfigurationResponse) (*machine.ApplyConfigurationResponse, error) {
+// applyInMaintenance hands the first config to the waiting LoadConfig phase and answers
+// once it is on STATE (or why it is not).
+func (m *Machined) applyInMaintenance(ctx context.Context, cfg *config.Config, data []byte, resp *machine.ApplyConfigurationResponse) (*machine.ApplyConfigurationResponse, error) {
+	result := make(chan error, 1)
 	select {
-	case m.applied <- appliedConfig{cfg: cfg, data: data}:
+	case m.applied <- appliedConfig{cfg: cfg, data: data, result: result}:
+	case <-time.After(time.Second): // LoadConfig is busy with another config
+		return nil, status.Error(codes.Aborted, "a config is already being applied; check with kilnctl version")
+	}
+	select {
+	case err := <-result:
+		if err != nil {
+			return nil, status.Error(codes.Internal, "config valid but not saved to STATE, the node stays in maintenance mode: "+err.Error())
+		}
 		resp.ModeApplied = "no_reboot"
 		return resp, nil
-	default:
-		return nil, status.Error(codes.Aborted, "a config is already being applied; check with kilnctl version")
+	case <-ctx.Done():
+		return nil, status.FromContextError(ctx.Err()).Err()
 	}
 }
 

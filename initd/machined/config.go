@@ -24,8 +24,8 @@ import (
 
 // Where the machine config comes from (DESIGN.md "PID 1", LoadConfig), in this order.
 const (
-	// ConfigFile is the config persisted on STATE.
-	ConfigFile = StateMount + "/config.yaml"
+	// ConfigFile is the config persisted on STATE (relative to StateMount).
+	ConfigFile = "config.yaml"
 	// FwCfgConfig is QEMU's `-fw_cfg name=opt/kiln/config,file=...`, seen through
 	// CONFIG_FW_CFG_SYSFS.
 	FwCfgConfig = "/sys/firmware/qemu_fw_cfg/by_name/opt/kiln/config/raw"
@@ -48,7 +48,7 @@ func (m *Machined) loadConfig(ctx context.Context, log logrus.FieldLogger) error
 	if err != nil {
 		return err
 	}
-	if source != resources.ConfigSourceState {
+	if source != resources.ConfigSourceState && source != resources.ConfigSourceAPI { // maintenance persisted its own
 		if err := m.persistConfig(data); err != nil {
 			return err
 		}
@@ -60,11 +60,12 @@ func (m *Machined) loadConfig(ctx context.Context, log logrus.FieldLogger) error
 
 // findConfig tries STATE, the kiln.config= URL and fw_cfg.
 func (m *Machined) findConfig(ctx context.Context, log logrus.FieldLogger) (*config.Config, []byte, string, error) {
-	data, err := os.ReadFile(ConfigFile)
+	path := m.configPath()
+	data, err := os.ReadFile(path)
 	if err == nil {
 		cfg, err := decodeConfig(data)
 		if err != nil {
-			return nil, nil, "", fmt.Errorf("the config on STATE (%s) is invalid; reset the node or re-apply: %w", ConfigFile, err)
+			return nil, nil, "", fmt.Errorf("the config on STATE (%s) is invalid; reset the node or re-apply: %w", path, err)
 		}
 		return cfg, data, resources.ConfigSourceState, nil
 	}
@@ -183,16 +184,25 @@ func fetchOnce(ctx context.Context, client *http.Client, url string) ([]byte, er
 	return data, err
 }
 
+// configPath is the machine config on STATE.
+func (m *Machined) configPath() string {
+	dir := m.stateDir
+	if dir == "" {
+		dir = StateMount
+	}
+	return filepath.Join(dir, ConfigFile)
+}
+
 // persistConfig writes the config to STATE atomically (config.Save: write, fsync, rename).
 func (m *Machined) persistConfig(data []byte) error {
 	cfg, err := decodeConfig(data)
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(ConfigFile), 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Dir(m.configPath()), 0o700); err != nil {
 		return err
 	}
-	if err := config.Save(ConfigFile, cfg); err != nil {
+	if err := config.Save(m.configPath(), cfg); err != nil {
 		return fmt.Errorf("save the config to STATE: %w", err)
 	}
 	return nil

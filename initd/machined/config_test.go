@@ -11,7 +11,12 @@ import (
 
 	logtest "github.com/sirupsen/logrus/hooks/test"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/kiln-os/kiln/api/machine"
 	"github.com/kiln-os/kiln/config"
+	"github.com/kiln-os/kiln/initd/resources"
 )
 
 func testConfig(t *testing.T) *config.Config {
@@ -129,5 +134,35 @@ func TestFetchConfigRetries(t *testing.T) {
 	defer dead.Close()
 	if _, err := fetchConfig(ctx, dead.URL, log); err == nil || !strings.Contains(err.Error(), "404") {
 		t.Errorf("a config that never comes: %v", err)
+	}
+}
+
+// In maintenance mode ApplyConfiguration answers only once the config is on STATE; an
+// invalid config never reaches LoadConfig.
+func TestApplyInMaintenancePersistsFirst(t *testing.T) {
+	log, _ := logtest.NewNullLogger()
+	m := &Machined{Log: log, Resources: resources.New(resources.Config{}), stateDir: t.TempDir(), applied: make(chan appliedConfig)}
+	m.inMaintenance.Store(true)
+	data, err := config.Encode(testConfig(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { // what maintenance() does with a config
+		got := <-m.applied
+		got.result <- m.persistConfig(got.data)
+	}()
+	ctx := context.Background()
+	if _, err := m.applyConfig(ctx, &machine.ApplyConfigurationRequest{Data: []byte("version: v1alpha1\nmachine: {tpye: x}\n")}); status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("invalid config: %v", err)
+	}
+	resp, err := m.applyConfig(ctx, &machine.ApplyConfigurationRequest{Data: data})
+	if err != nil || resp.ModeApplied != "no_reboot" {
+		t.Fatalf("apply = %v, %v", resp, err)
+	}
+	if _, err := config.Load(m.configPath()); err != nil {
+		t.Errorf("config not on STATE when the call returned: %v", err)
+	}
+	if _, err := m.applyConfig(ctx, &machine.ApplyConfigurationRequest{Data: data}); status.Code(err) != codes.Aborted {
+		t.Errorf("second apply with nobody waiting: %v", err)
 	}
 }

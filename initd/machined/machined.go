@@ -97,6 +97,7 @@ type Machined struct {
 	applied         chan appliedConfig // ApplyConfiguration in maintenance mode → LoadConfig
 	servicesChanged chan struct{}      // a service changed state: republish the resources
 	apid, trustd    apiUser            // who runs apid and trustd (apidUser, trustdUser)
+	stateDir        string             // where STATE is mounted; StateMount when empty
 	inMaintenance   atomic.Bool
 	cfgMu           sync.Mutex
 	cfg             *config.Config // the config in force; nil before LoadConfig

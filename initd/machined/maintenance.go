@@ -15,8 +15,9 @@ import (
 
 // appliedConfig is a config that ApplyConfiguration accepted in maintenance mode.
 type appliedConfig struct {
-	cfg  *config.Config
-	data []byte
+	cfg    *config.Config
+	data   []byte
+	result chan error // nil once persisted to STATE; else why not (the node keeps waiting)
 }
 
 // maintenance is the node without a config: the default network comes up (DHCP on every
@@ -45,13 +46,21 @@ func (m *Machined) maintenance(ctx context.Context, log logrus.FieldLogger) (*co
 	log.Warnf("no machine config: maintenance mode; apply one with `kilnctl apply-config --insecure -n <node> -f FILE` (server certificate sha256 %s)", fingerprint)
 	m.emit(events.Event{Type: events.TypeInfo, Name: "maintenance", State: events.StateWaiting,
 		Fields: map[string]string{"fingerprint": fingerprint, "port": "50000"}})
-	select {
-	case got := <-m.applied:
-		m.emit(events.Event{Type: events.TypeInfo, Name: "maintenance", State: events.StateDone})
-		m.restartBootWatchdog()
-		return got.cfg, got.data, nil
-	case <-ctx.Done():
-		return nil, nil, ctx.Err()
+	for {
+		select {
+		case got := <-m.applied:
+			err := m.persistConfig(got.data)
+			got.result <- err
+			if err != nil {
+				log.WithError(err).Error("config not persisted; still in maintenance mode")
+				continue
+			}
+			m.emit(events.Event{Type: events.TypeInfo, Name: "maintenance", State: events.StateDone})
+			m.restartBootWatchdog()
+			return got.cfg, got.data, nil
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		}
 	}
 }
 
