@@ -1725,7 +1725,11 @@ type PCRReadResponse struct {
 	// quote_signature is the TPMT_SIGNATURE over quote.
 	QuoteSignature []byte `protobuf:"bytes,3,opt,name=quote_signature,json=quoteSignature,proto3" json:"quote_signature,omitempty"`
 	// event_log is the firmware's TCG crypto-agile event log, as read from securityfs.
-	EventLog      []byte `protobuf:"bytes,4,opt,name=event_log,json=eventLog,proto3" json:"event_log,omitempty"`
+	EventLog []byte `protobuf:"bytes,4,opt,name=event_log,json=eventLog,proto3" json:"event_log,omitempty"`
+	// ak_public is the TPMT_PUBLIC (as go-tpm marshals it) of the attestation key that
+	// signed quote: a primary key of the endorsement hierarchy, re-derived on every boot
+	// from a fixed template (measure/attest). It is not certified: pin its fingerprint.
+	AkPublic      []byte `protobuf:"bytes,5,opt,name=ak_public,json=akPublic,proto3" json:"ak_public,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1784,6 +1788,13 @@ func (x *PCRReadResponse) GetQuoteSignature() []byte {
 func (x *PCRReadResponse) GetEventLog() []byte {
 	if x != nil {
 		return x.EventLog
+	}
+	return nil
+}
+
+func (x *PCRReadResponse) GetAkPublic() []byte {
+	if x != nil {
+		return x.AkPublic
 	}
 	return nil
 }
@@ -1908,12 +1919,13 @@ const file_machine_machine_proto_rawDesc = "" +
 	"\x06values\x18\x02 \x03(\v2$.kiln.machine.v1.PCRBank.ValuesEntryR\x06values\x1a9\n" +
 	"\vValuesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\rR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\fR\x05value:\x028\x01\"\x9d\x01\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value:\x028\x01\"\xba\x01\n" +
 	"\x0fPCRReadResponse\x12.\n" +
 	"\x05banks\x18\x01 \x03(\v2\x18.kiln.machine.v1.PCRBankR\x05banks\x12\x14\n" +
 	"\x05quote\x18\x02 \x01(\fR\x05quote\x12'\n" +
 	"\x0fquote_signature\x18\x03 \x01(\fR\x0equoteSignature\x12\x1b\n" +
-	"\tevent_log\x18\x04 \x01(\fR\beventLog2\x8c\t\n" +
+	"\tevent_log\x18\x04 \x01(\fR\beventLog\x12\x1b\n" +
+	"\tak_public\x18\x05 \x01(\fR\bakPublic2\x8c\t\n" +
 	"\x0eMachineService\x12L\n" +
 	"\aVersion\x12\x1f.kiln.machine.v1.VersionRequest\x1a .kiln.machine.v1.VersionResponse\x12X\n" +
 	"\vServiceList\x12#.kiln.machine.v1.ServiceListRequest\x1a$.kiln.machine.v1.ServiceListResponse\x12a\n" +
