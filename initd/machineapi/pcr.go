@@ -16,6 +16,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/kiln-os/kiln/api/machine"
+	nodeattest "github.com/kiln-os/kiln/initd/attest"
+	"github.com/kiln-os/kiln/initd/tpmseal"
 )
 
 // PCRReader reads the TPM for PCRRead.
@@ -26,17 +28,25 @@ type PCRReader interface {
 	Read(bank string, index uint32) ([]byte, error)
 	// EventLog returns the firmware's TCG event log (nil when there is none).
 	EventLog() ([]byte, error)
+	// Quote has the TPM sign pcrs in bank with nonce as qualifying data and returns
+	// what initd/attest.Quote returns.
+	Quote(nonce []byte, bank string, pcrs []uint32) (attest, signature, akPublic []byte, err error)
 }
 
 // SysfsTPM reads PCRs from the kernel's sysfs files (Linux 5.12+) and the event log from
-// securityfs; it never talks to the TPM itself.
+// securityfs; only quotes talk to the TPM, through its resource manager Device.
 type SysfsTPM struct {
 	Dir          string // /sys/class/tpm/tpm0
 	EventLogPath string // /sys/kernel/security/tpm0/binary_bios_measurements
+	Device       string // /dev/tpmrm0
 }
 
-// DefaultTPM is the first TPM's sysfs and securityfs files.
-var DefaultTPM = SysfsTPM{Dir: "/sys/class/tpm/tpm0", EventLogPath: "/sys/kernel/security/tpm0/binary_bios_measurements"}
+// DefaultTPM is the first TPM's sysfs and securityfs files and its resource manager.
+var DefaultTPM = SysfsTPM{
+	Dir:          "/sys/class/tpm/tpm0",
+	EventLogPath: "/sys/kernel/security/tpm0/binary_bios_measurements",
+	Device:       tpmseal.Device,
+}
 
 // Banks lists pcr-<bank> directories.
 func (t SysfsTPM) Banks() []string {
@@ -67,6 +77,16 @@ func (t SysfsTPM) EventLog() ([]byte, error) {
 	return data, err
 }
 
+// Quote opens Device and quotes with initd/attest.
+func (t SysfsTPM) Quote(nonce []byte, bank string, pcrs []uint32) (attest, signature, akPublic []byte, err error) {
+	tpm, err := tpmseal.Open(t.Device)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	defer tpm.Close()
+	return nodeattest.Quote(tpm, nonce, bank, pcrs)
+}
+
 // maxPCR is the highest PCR index of a PC client TPM.
 const maxPCR = 23
 
@@ -74,9 +94,6 @@ const maxPCR = 23
 func (s *Server) PCRRead(ctx context.Context, req *machine.PCRReadRequest) (*machine.PCRReadResponse, error) {
 	if s.TPM == nil || len(s.TPM.Banks()) == 0 {
 		return nil, status.Error(codes.FailedPrecondition, "this node has no TPM 2.0 (or the kernel does not expose it)")
-	}
-	if len(req.GetNonce()) > 0 {
-		return nil, status.Error(codes.Unimplemented, "TPM quotes need an attestation key, which this version does not provision; read PCR values without a nonce")
 	}
 	banks, err := selectBanks(s.TPM.Banks(), req.GetBanks())
 	if err != nil {
@@ -86,22 +103,44 @@ func (s *Server) PCRRead(ctx context.Context, req *machine.PCRReadRequest) (*mac
 	if err != nil {
 		return nil, err
 	}
-	resp := &machine.PCRReadResponse{}
-	for _, bank := range banks {
-		pb := &machine.PCRBank{Bank: bank, Values: map[uint32][]byte{}}
-		for _, i := range pcrs {
-			v, err := s.TPM.Read(bank, i)
-			if err != nil {
-				return nil, status.Errorf(codes.Internal, "read PCR %d (%s): %v", i, bank, err)
-			}
-			pb.Values[i] = v
-		}
-		resp.Banks = append(resp.Banks, pb)
+	var resp *machine.PCRReadResponse
+	if len(req.GetNonce()) > 0 {
+		resp, err = s.quotePCRs(req, pcrs)
+	} else {
+		resp, err = s.readPCRs(banks, pcrs)
+	}
+	if err != nil {
+		return nil, err
 	}
 	if resp.EventLog, err = s.TPM.EventLog(); err != nil {
 		return nil, status.Errorf(codes.Internal, "read the firmware event log: %v", err)
 	}
 	return resp, nil
+}
+
+// readPCRs reads pcrs in every bank of banks.
+func (s *Server) readPCRs(banks []string, pcrs []uint32) (*machine.PCRReadResponse, error) {
+	resp := &machine.PCRReadResponse{}
+	for _, bank := range banks {
+		values, err := s.readBank(bank, pcrs)
+		if err != nil {
+			return nil, status.Error(codes.Internal, err.Error())
+		}
+		resp.Banks = append(resp.Banks, &machine.PCRBank{Bank: bank, Values: values})
+	}
+	return resp, nil
+}
+
+func (s *Server) readBank(bank string, pcrs []uint32) (map[uint32][]byte, error) {
+	values := map[uint32][]byte{}
+	for _, i := range pcrs {
+		v, err := s.TPM.Read(bank, i)
+		if err != nil {
+			return nil, fmt.Errorf("read PCR %d (%s): %w", i, bank, err)
+		}
+		values[i] = v
+	}
+	return values, nil
 }
 
 func selectBanks(active, asked []string) ([]string, error) {
