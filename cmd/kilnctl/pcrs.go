@@ -19,6 +19,9 @@ func cmdPCRs(e *env, args []string) error {
 	fs := e.flagSet("pcrs")
 	banks := fs.String("bank", "sha256", `banks, comma separated, or "all"`)
 	list := fs.String("pcrs", "0-23", "PCR indexes: ranges and single indexes, comma separated")
+	var q quoteFlags
+	fs.BoolVar(&q.quote, "quote", false, "ask for a TPM quote over the values (one bank: the first of --bank) and verify it")
+	fs.StringVar(&q.akFingerprint, "ak-fingerprint", "", "with --quote (implied): the SHA-256 of the attestation key recorded at enrolment")
 	if _, err := parseArgs(fs, args, 0, 0); err != nil {
 		return err
 	}
@@ -29,6 +32,9 @@ func cmdPCRs(e *env, args []string) error {
 	req := &machine.PCRReadRequest{Pcrs: indexes}
 	if *banks != "all" {
 		req.Banks = strings.Split(*banks, ",")
+	}
+	if q.akFingerprint != "" || q.quote {
+		return e.quotePCRs(req, q)
 	}
 	api, done, err := e.dial()
 	if err != nil {
@@ -42,6 +48,11 @@ func cmdPCRs(e *env, args []string) error {
 	if e.structured() {
 		return e.printMessage(resp)
 	}
+	return e.printPCRs(resp)
+}
+
+// printPCRs prints every value of resp as a table sorted by bank, then index.
+func (e *env) printPCRs(resp *machine.PCRReadResponse) error {
 	tw := e.table()
 	fmt.Fprintln(tw, "BANK\tPCR\tVALUE")
 	for _, b := range resp.GetBanks() {
