@@ -26,8 +26,8 @@
 // enrolment, over a channel the operator trusts, and pinned afterwards (trust on first
 // use; kilnctl pcrs --ak-fingerprint). The AK is re-derived from the endorsement seed on
 // every boot, so its fingerprint is stable until the endorsement seed changes
-// (TPM2_ChangeEPS; TPM2_Clear keeps it). Certifying the AK
-// against the EK certificate (TPM2_ActivateCredential) is future work.
+// (TPM2_ChangeEPS; TPM2_Clear keeps it). Certifying the AK against the EK certificate
+// (TPM2_ActivateCredential) is future work.
 //
 // Verify says nothing about whether the values are good: comparing them with the PCR 11
 // values the build predicted, or replaying the event log, is the caller's policy.
