@@ -174,8 +174,8 @@ func (s *tpmSealer) Unseal(data []byte) ([]byte, error) {
 // event; a key that still unseals fails the boot.
 func (m *Machined) verifyLock(log logrus.FieldLogger) error {
 	blob := m.sealedBlob()
-	if blob == nil {
-		return nil // nothing sealed on this machine
+	if len(blob) == 0 {
+		return nil // nothing sealed on this machine (no STATE, or plain mode)
 	}
 	key, err := m.sealer().Unseal(blob)
 	if err == nil {

@@ -23,6 +23,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // PCR is the index systemd-stub and Kiln measure the boot into.
@@ -80,7 +82,7 @@ func Extend(dev string, bankNames []string, word string) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.OpenFile(dev, os.O_RDWR, 0)
+	f, err := OpenDevice(dev)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrNoTPM, err)
 	}
@@ -89,6 +91,19 @@ func Extend(dev string, bankNames []string, word string) error {
 		return fmt.Errorf("pcrphase: send PCR_Extend to %s: %w", dev, err)
 	}
 	return readResponse(f, dev)
+}
+
+// OpenDevice opens a TPM character device in blocking mode. os.OpenFile would hand the
+// descriptor to Go's poller, which makes it O_NONBLOCK; the kernel then runs each command
+// asynchronously, and a read that comes before the response returns 0 bytes
+// (drivers/char/tpm/tpm-dev-common.c, tpm_common_read), which reads as EOF. A blocking
+// descriptor makes write run the command to completion.
+func OpenDevice(path string) (*os.File, error) {
+	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	return os.NewFile(uintptr(fd), path), nil
 }
 
 // extendCommand builds TPM2_PCR_Extend: header, PCR handle, a password session with

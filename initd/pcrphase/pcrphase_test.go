@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestExtendCommandLayout(t *testing.T) {
@@ -64,5 +66,21 @@ func TestReadPCRs(t *testing.T) {
 	got := ReadPCRs(sys, "sha256", []int{0, 7})
 	if len(got) != 1 || !bytes.Equal(got[7], []byte{0x0a, 0x0b}) {
 		t.Errorf("ReadPCRs = %v", got)
+	}
+}
+
+// The TPM must be driven through a blocking descriptor (see OpenDevice).
+func TestOpenDeviceIsBlocking(t *testing.T) {
+	f, err := OpenDevice("/dev/null")
+	if err != nil {
+		t.Skipf("no /dev/null: %v", err)
+	}
+	defer f.Close()
+	flags, err := unix.FcntlInt(f.Fd(), unix.F_GETFL, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if flags&unix.O_NONBLOCK != 0 {
+		t.Error("OpenDevice returned a non-blocking descriptor")
 	}
 }

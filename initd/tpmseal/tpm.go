@@ -4,11 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"slices"
 
 	"github.com/google/go-tpm/tpm2"
 	"github.com/google/go-tpm/tpm2/transport"
-	"github.com/google/go-tpm/tpm2/transport/linuxtpm"
+
+	"github.com/kiln-os/kiln/initd/pcrphase"
 )
 
 // Device is the kernel's TPM resource manager: it swaps objects in and out, so this
@@ -34,16 +36,25 @@ var (
 	ErrPCR7Mismatch = errors.New("tpmseal: PCR 7 (Secure Boot state) changed since sealing")
 )
 
-// Open opens the TPM at path (normally Device). A missing device is ErrNoTPM.
+// Open opens the TPM at path (normally Device). A missing device, or a path that is not
+// one, is ErrNoTPM. The descriptor is blocking (pcrphase.OpenDevice says why go-tpm's own
+// linuxtpm.Open, through Go's poller, can read a response before it exists).
 func Open(path string) (transport.TPMCloser, error) {
-	tpm, err := linuxtpm.Open(path)
-	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, linuxtpm.ErrFileIsNotDevice) {
+	fi, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w: %w", ErrNoTPM, err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("tpmseal: %w", err)
 	}
-	return tpm, nil
+	if fi.Mode()&os.ModeDevice == 0 {
+		return nil, fmt.Errorf("%w: %s is not a device (%s)", ErrNoTPM, path, fi.Mode())
+	}
+	f, err := pcrphase.OpenDevice(path)
+	if err != nil {
+		return nil, fmt.Errorf("tpmseal: %w", err)
+	}
+	return transport.FromReadWriteCloser(f), nil
 }
 
 // tpmError names the TPM command that failed; err carries the response code
