@@ -76,7 +76,13 @@ func TestOpenDeviceIsBlocking(t *testing.T) {
 		t.Skipf("no /dev/null: %v", err)
 	}
 	defer f.Close()
-	flags, err := unix.FcntlInt(f.Fd(), unix.F_GETFL, 0)
+	// Not f.Fd(): it would switch the descriptor to blocking mode itself.
+	raw, err := f.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var flags int
+	raw.Control(func(fd uintptr) { flags, err = unix.FcntlInt(fd, unix.F_GETFL, 0) })
 	if err != nil {
 		t.Fatal(err)
 	}
