@@ -35,8 +35,9 @@ commands:
   reboot | shutdown                 reboot or power off the node
   reset [--wipe-state] [--wipe-ephemeral] [--reboot]
                                     wipe partitions, then power off (or reboot)
-  pcrs [--bank sha256] [--pcrs 0-11]
-                                    PCR values (banks: comma list or "all")
+  pcrs [--bank sha256] [--pcrs 0-11] [--quote] [--ak-fingerprint HEX]
+                                    PCR values (banks: comma list or "all"); --quote has
+                                    the TPM sign them with a fresh nonce and verifies it
   gen config --name CLUSTER --endpoint https://HOST:6443 [--out DIR] [--admin-ttl 8760h]
                                     secrets, controlplane.yaml, worker.yaml, admin context
   gen cert --role ROLE --cn NAME --ca-from controlplane.yaml [--ttl 8760h] [--merge]

@@ -217,6 +217,10 @@ func adminCommands(t *testing.T, c ctl, vm *qemu.VM) {
 	if out := c.must("pcrs", "--pcrs", "11"); !strings.Contains(out, "11") {
 		t.Errorf("pcrs: %s", out)
 	}
+	// A quote from swtpm over PCRs 0-11, checked by kilnctl against a fresh nonce.
+	if out := c.must("pcrs", "--pcrs", "0-11", "--quote"); !strings.Contains(out, "quote: verified") {
+		t.Errorf("pcrs --quote: %s", out)
+	}
 	if out := c.must("apply-config", "--dry-run", "-f", filepath.Join(filepath.Dir(c.config), "controlplane.yaml")); strings.Contains(out, "error") {
 		t.Errorf("dry run: %s", out)
 	}
