@@ -53,7 +53,7 @@ func neededRole(method string) string {
 var roleRank = map[string]int{"os:reader": 1, "os:operator": 2, "os:admin": 3}
 
 type fixture struct {
-	ca    *testCA
+	ca    testCA
 	echo  *echoBackend
 	addr  string
 	roots *x509.CertPool
@@ -62,8 +62,8 @@ type fixture struct {
 func newFixture(t *testing.T, limits Limits) *fixture {
 	ca := newTestCA(t, "kiln os ca")
 	echo, backend := startEchoBackend(t)
-	addr := startAPID(t, &Server{Certificate: ca.server(t), ClientCAs: ca.pool, Backend: backend, Limits: limits})
-	return &fixture{ca: ca, echo: echo, addr: addr, roots: ca.pool}
+	addr := startAPID(t, &Server{Certificate: ca.server(t), ClientCAs: ca.Pool, Backend: backend, Limits: limits})
+	return &fixture{ca: ca, echo: echo, addr: addr, roots: ca.Pool}
 }
 
 func (f *fixture) clientAs(t *testing.T, cn string, orgs ...string) *grpc.ClientConn {
@@ -128,13 +128,13 @@ func TestHandshakeRejectsBadClientCertificates(t *testing.T) {
 	f := newFixture(t, Limits{})
 	other := newTestCA(t, "another ca")
 	otherCert := other.client(t, "mallory", "os:admin")
-	expired := f.ca.issue(t, &x509.Certificate{
+	expired := f.ca.Issue(t, &x509.Certificate{
 		Subject:     pkix.Name{CommonName: "old", Organization: []string{"os:admin"}},
 		NotBefore:   time.Now().Add(-48 * time.Hour),
 		NotAfter:    time.Now().Add(-24 * time.Hour),
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	})
-	serverOnly := f.ca.issue(t, &x509.Certificate{
+	serverOnly := f.ca.Issue(t, &x509.Certificate{
 		Subject:     pkix.Name{CommonName: "node", Organization: []string{"os:admin"}},
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	})
@@ -217,9 +217,9 @@ func TestServeRefusesMissingInputs(t *testing.T) {
 	ca := newTestCA(t, "ca")
 	_, backend := startEchoBackend(t)
 	cases := map[string]*Server{
-		"no certificate": {ClientCAs: ca.pool, Backend: backend},
+		"no certificate": {ClientCAs: ca.Pool, Backend: backend},
 		"no client CA":   {Certificate: ca.server(t), Backend: backend},
-		"no backend":     {Certificate: ca.server(t), ClientCAs: ca.pool},
+		"no backend":     {Certificate: ca.server(t), ClientCAs: ca.Pool},
 	}
 	for name, s := range cases {
 		s.Log = logrus.New()

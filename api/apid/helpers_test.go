@@ -2,15 +2,10 @@ package apid
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"io"
-	"math/big"
 	"net"
 	"path/filepath"
 	"sync"
@@ -24,86 +19,20 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/kiln-os/kiln/api/machine"
+
+	"github.com/kiln-os/kiln/internal/testpki"
 )
 
-// testCA is an in-memory certificate authority.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pool *x509.CertPool
+// testCA is an in-memory certificate authority (internal/testpki).
+type testCA struct{ *testpki.CA }
+
+func newTestCA(t *testing.T, name string) testCA { return testCA{testpki.NewCA(t, name)} }
+
+func (ca testCA) client(t *testing.T, cn string, orgs ...string) tls.Certificate {
+	return ca.Client(t, cn, time.Time{}, orgs...)
 }
 
-func newTestCA(t *testing.T, name string) *testCA {
-	t.Helper()
-	key := newKey(t)
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: name},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &testCA{cert: cert, key: key, pool: pool}
-}
-
-func newKey(t *testing.T) *ecdsa.PrivateKey {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return key
-}
-
-var serials struct {
-	sync.Mutex
-	next int64
-}
-
-// issue signs a leaf certificate; tmpl sets the subject, validity and usages.
-func (ca *testCA) issue(t *testing.T, tmpl *x509.Certificate) tls.Certificate {
-	t.Helper()
-	serials.Lock()
-	serials.next++
-	tmpl.SerialNumber = big.NewInt(1000 + serials.next)
-	serials.Unlock()
-	if tmpl.NotAfter.IsZero() {
-		tmpl.NotBefore, tmpl.NotAfter = time.Now().Add(-time.Hour), time.Now().Add(time.Hour)
-	}
-	key := newKey(t)
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-}
-
-func (ca *testCA) client(t *testing.T, cn string, orgs ...string) tls.Certificate {
-	return ca.issue(t, &x509.Certificate{
-		Subject:     pkix.Name{CommonName: cn, Organization: orgs},
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	})
-}
-
-func (ca *testCA) server(t *testing.T) tls.Certificate {
-	return ca.issue(t, &x509.Certificate{
-		Subject:     pkix.Name{CommonName: "node"},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	})
-}
+func (ca testCA) server(t *testing.T) tls.Certificate { return ca.Server(t) }
 
 // startBackend serves a fake machined on a unix socket in a temp dir and returns a
 // connection to it.

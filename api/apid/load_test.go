@@ -72,14 +72,14 @@ func runLoad(t *testing.T, duration time.Duration) loadResult {
 	ca := newTestCA(t, "ca")
 	_, backend := startEventsBackend(t, 10*time.Millisecond)
 	addr := startAPID(t, &Server{
-		Certificate: ca.server(t), ClientCAs: ca.pool, Backend: backend,
+		Certificate: ca.server(t), ClientCAs: ca.Pool, Backend: backend,
 		// Every caller here shares one certificate, so the per-caller limit is lifted.
 		Limits: Limits{RatePerSecond: 1e9, Burst: 1 << 30},
 	})
 	cert := ca.client(t, "load", "os:reader")
 	conns := make([]*grpc.ClientConn, loadConns)
 	for i := range conns {
-		conns[i] = dial(t, addr, ca.pool, &cert)
+		conns[i] = dial(t, addr, ca.Pool, &cert)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), duration)
 	defer cancel()

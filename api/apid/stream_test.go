@@ -15,9 +15,9 @@ import (
 func TestEventsStreamForwardedAndCancelledEndToEnd(t *testing.T) {
 	ca := newTestCA(t, "ca")
 	backendSide, backend := startEventsBackend(t, 10*time.Millisecond)
-	addr := startAPID(t, &Server{Certificate: ca.server(t), ClientCAs: ca.pool, Backend: backend})
+	addr := startAPID(t, &Server{Certificate: ca.server(t), ClientCAs: ca.Pool, Backend: backend})
 	cert := ca.client(t, "reader", "os:reader")
-	client := machine.NewMachineServiceClient(dial(t, addr, ca.pool, &cert))
+	client := machine.NewMachineServiceClient(dial(t, addr, ca.Pool, &cert))
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -48,9 +48,9 @@ func TestEventsStreamForwardedAndCancelledEndToEnd(t *testing.T) {
 func TestBackendErrorsReachTheClient(t *testing.T) {
 	ca := newTestCA(t, "ca")
 	_, backend := startEventsBackend(t, time.Millisecond)
-	addr := startAPID(t, &Server{Certificate: ca.server(t), ClientCAs: ca.pool, Backend: backend})
+	addr := startAPID(t, &Server{Certificate: ca.server(t), ClientCAs: ca.Pool, Backend: backend})
 	cert := ca.client(t, "admin", "os:admin")
-	client := machine.NewMachineServiceClient(dial(t, addr, ca.pool, &cert))
+	client := machine.NewMachineServiceClient(dial(t, addr, ca.Pool, &cert))
 	// The events backend does not implement Reboot: machined's Unimplemented must arrive as is.
 	_, err := client.Reboot(context.Background(), &machine.RebootRequest{})
 	if status.Code(err) != codes.Unimplemented {

@@ -137,9 +137,9 @@ func serve(t *testing.T, node *fakeNode, conf *tls.Config, opts ...grpc.ServerOp
 }
 
 // serveConfigured is a configured node: mutual TLS with ca, roles enforced.
-func serveConfigured(t *testing.T, ca *testCA, node *fakeNode) string {
+func serveConfigured(t *testing.T, ca testCA, node *fakeNode) string {
 	pool := x509.NewCertPool()
-	pool.AddCert(ca.cert)
+	pool.AddCert(ca.Cert)
 	conf := &tls.Config{
 		MinVersion:   tls.VersionTLS13,
 		Certificates: []tls.Certificate{ca.serverCert(t)},

@@ -10,6 +10,8 @@ import (
 
 	"github.com/kiln-os/kiln/client"
 	"github.com/kiln-os/kiln/config"
+
+	"github.com/kiln-os/kiln/internal/testpki"
 )
 
 // genCluster runs gen config into a temporary directory and returns the output directory
@@ -102,7 +104,7 @@ func TestGenCertRefusesAWorkerConfig(t *testing.T) {
 }
 
 // caFromConfig turns the config's PEM CA into a testCA that can sign a server certificate.
-func caFromConfig(t *testing.T, ca config.CA) *testCA {
+func caFromConfig(t *testing.T, ca config.CA) testCA {
 	t.Helper()
 	pair, err := tls.X509KeyPair([]byte(ca.Crt), []byte(ca.Key))
 	if err != nil {
@@ -112,5 +114,5 @@ func caFromConfig(t *testing.T, ca config.CA) *testCA {
 	if !ok {
 		t.Fatalf("CA key is %T, the test signs with ECDSA only", pair.PrivateKey)
 	}
-	return &testCA{cert: pair.Leaf, key: ecKey}
+	return testCA{&testpki.CA{Cert: pair.Leaf, Key: ecKey}}
 }

@@ -47,7 +47,7 @@ func runCtl(t *testing.T, args ...string) result {
 }
 
 // writeContext writes a kilnctl config whose current context reaches addr with cert.
-func writeContext(t *testing.T, ca *testCA, cert tls.Certificate, addr string) string {
+func writeContext(t *testing.T, ca testCA, cert tls.Certificate, addr string) string {
 	t.Helper()
 	crt, key := certPEM(t, cert)
 	return writeContextPEM(t, ca.pem(), crt, key, addr)
