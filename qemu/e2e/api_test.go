@@ -135,10 +135,16 @@ func TestMachineAPI(t *testing.T) {
 	if !strings.Contains(out, m.Fields["fingerprint"]) {
 		t.Errorf("kilnctl --insecure did not show the fingerprint %s the node announced", m.Fields["fingerprint"])
 	}
-	if _, err := c.run("services"); err == nil {
+	if _, err := c.run("--fingerprint", m.Fields["fingerprint"], "version"); err != nil {
+		t.Errorf("kilnctl --fingerprint with the announced fingerprint: %v", err)
+	}
+	if _, err := c.run("--fingerprint", strings.Repeat("0", 64), "version"); err == nil {
+		t.Error("kilnctl accepted a node whose certificate does not match the pinned fingerprint")
+	}
+	if _, err := c.run("--insecure", "services"); err == nil {
 		t.Error("services answered in maintenance mode")
 	}
-	c.must("--fingerprint", m.Fields["fingerprint"], "apply-config", "-f", filepath.Join(work, "controlplane.yaml"))
+	c.must("--insecure", "apply-config", "-f", filepath.Join(work, "controlplane.yaml"))
 	waitBoot(t, ctx, vm, 0)
 	if e := findEvent(vm.Events(), events.TypeInfo, "config"); e == nil || e.Fields["source"] != "api" {
 		t.Errorf("config event %+v, want source api", e)
