@@ -75,20 +75,20 @@ func (m *Machined) power(p machineapi.Power) error {
 	return nil
 }
 
-// maintenanceService is apid in maintenance mode, run outside the supervisor because it
-// lives only while LoadConfig waits.
+// maintenanceService is apid in maintenance mode, under a supervisor of its own (restarted
+// with backoff if it dies) because it lives only while LoadConfig waits.
 type maintenanceService struct {
-	proc *supervisor.ProcessService
+	sup *supervisor.Supervisor
 }
 
 func (s *maintenanceService) stop() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	s.proc.Stop(ctx)
+	s.sup.Stop(ctx)
 }
 
 // startMaintenanceAPI writes the self-signed certificate and starts apid --maintenance.
-func (m *Machined) startMaintenanceAPI(cert tls.Certificate) (*maintenanceService, error) {
+func (m *Machined) startMaintenanceAPI(log logrus.FieldLogger, cert tls.Certificate) (*maintenanceService, error) {
 	certPEM, keyPEM, err := encodeTLSCert(cert)
 	if err != nil {
 		return nil, err
@@ -102,10 +102,14 @@ func (m *Machined) startMaintenanceAPI(cert tls.Certificate) (*maintenanceServic
 	if err != nil {
 		return nil, err
 	}
-	if err := proc.Start(context.Background()); err != nil {
+	sup, err := supervisor.New(supervisor.Config{Log: log, Emit: m.Sink.Emit}, proc)
+	if err != nil {
+		return nil, err
+	}
+	if err := sup.Start(); err != nil {
 		return nil, fmt.Errorf("start apid in maintenance mode: %w", err)
 	}
-	return &maintenanceService{proc: proc}, nil
+	return &maintenanceService{sup: sup}, nil
 }
 
 // apiServices are apid and trustd, serving the certificate the APICertificateController

@@ -35,7 +35,7 @@ func (m *Machined) maintenance(ctx context.Context, log logrus.FieldLogger) (*co
 	if err != nil {
 		return nil, nil, err
 	}
-	svc, err := m.startMaintenanceAPI(cert)
+	svc, err := m.startMaintenanceAPI(log, cert)
 	if err != nil {
 		return nil, nil, err
 	}
