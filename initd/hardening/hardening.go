@@ -54,8 +54,21 @@ func ApplySysctls(procSys string, logf func(string, ...any)) error {
 	return errors.Join(errs...)
 }
 
+// SysctlPath is the /proc/sys file of a dotted sysctl name under procSys.
+func SysctlPath(procSys, name string) string {
+	return filepath.Join(procSys, strings.ReplaceAll(name, ".", "/"))
+}
+
+// WriteSysctl writes one sysctl that is not a KSPP rule (the machine config's).
+func WriteSysctl(procSys, name, value string) error {
+	if err := os.WriteFile(SysctlPath(procSys, name), []byte(value+"\n"), 0o644); err != nil {
+		return fmt.Errorf("sysctl %s=%s: %w", name, value, err)
+	}
+	return nil
+}
+
 func applySysctl(procSys string, rule kspp.Rule) error {
-	path := filepath.Join(procSys, strings.ReplaceAll(rule.Name, ".", "/"))
+	path := SysctlPath(procSys, rule.Name)
 	if err := os.WriteFile(path, []byte(rule.Value+"\n"), 0o644); err != nil {
 		return fmt.Errorf("%w: sysctl %s=%s: %v", ErrRequirement, rule.Name, rule.Value, err)
 	}
@@ -77,7 +90,7 @@ func ReadSysctls(procSys string) map[string]string {
 		if rule.Kind != kspp.Sysctl {
 			continue
 		}
-		got, err := os.ReadFile(filepath.Join(procSys, strings.ReplaceAll(rule.Name, ".", "/")))
+		got, err := os.ReadFile(SysctlPath(procSys, rule.Name))
 		if err != nil {
 			out[rule.Name] = "(absent)"
 			continue

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -17,6 +16,7 @@ import (
 
 	"github.com/kiln-os/kiln/api/machine"
 	nodeattest "github.com/kiln-os/kiln/initd/attest"
+	"github.com/kiln-os/kiln/initd/pcrphase"
 	"github.com/kiln-os/kiln/initd/tpmseal"
 )
 
@@ -48,16 +48,8 @@ var DefaultTPM = SysfsTPM{
 	Device:       tpmseal.Device,
 }
 
-// Banks lists pcr-<bank> directories.
-func (t SysfsTPM) Banks() []string {
-	dirs, _ := filepath.Glob(filepath.Join(t.Dir, "pcr-*"))
-	var banks []string
-	for _, d := range dirs {
-		banks = append(banks, strings.TrimPrefix(filepath.Base(d), "pcr-"))
-	}
-	sort.Strings(banks)
-	return banks
-}
+// Banks lists the banks the kernel exports (pcrphase.Banks).
+func (t SysfsTPM) Banks() []string { return pcrphase.Banks(t.Dir) }
 
 // Read reads one PCR's hex file.
 func (t SysfsTPM) Read(bank string, index uint32) ([]byte, error) {

@@ -109,7 +109,7 @@ func (s *Server) Version(ctx context.Context, _ *machine.VersionRequest) (*machi
 	return &machine.VersionResponse{
 		Version:       version.Version,
 		GoVersion:     runtime.Version(),
-		KernelRelease: kernelRelease(),
+		KernelRelease: KernelRelease(),
 		Maintenance:   s.Maintenance != nil && s.Maintenance(),
 	}, nil
 }

@@ -86,7 +86,8 @@ func (s *Server) power(ctx context.Context, p Power) error {
 	return nil
 }
 
-func kernelRelease() string {
+// KernelRelease is the running kernel's release (uname -r).
+func KernelRelease() string {
 	var u unix.Utsname
 	if err := unix.Uname(&u); err != nil {
 		return ""

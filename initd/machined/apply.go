@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/kiln-os/kiln/api/machine"
 	"github.com/kiln-os/kiln/config"
+	"github.com/kiln-os/kiln/initd/hardening"
 	"github.com/kiln-os/kiln/initd/resources"
 )
 
@@ -114,19 +114,10 @@ func sortedMap(m map[string]string) string {
 func (m *Machined) applySysctls(cfg *config.Config) error {
 	var errs []error
 	for _, name := range slices.Sorted(maps.Keys(cfg.Machine.Sysctls)) {
-		if err := writeSysctl(name, cfg.Machine.Sysctls[name]); err != nil {
+		// checkSysctls already refused any that would weaken KSPP.
+		if err := hardening.WriteSysctl("/proc/sys", name, cfg.Machine.Sysctls[name]); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// writeSysctl writes one sysctl from the machine config (checkSysctls already refused any
-// that would weaken KSPP).
-func writeSysctl(name, value string) error {
-	path := "/proc/sys/" + strings.ReplaceAll(name, ".", "/")
-	if err := os.WriteFile(path, []byte(value), 0o644); err != nil {
-		return fmt.Errorf("sysctl %s: %w", name, err)
-	}
-	return nil
 }

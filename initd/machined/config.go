@@ -254,12 +254,7 @@ func (m *Machined) cmdline() string {
 
 // cmdlineParam returns the value of name=VALUE on the command line, "" when absent.
 func cmdlineParam(cmdline, name string) string {
-	for _, f := range strings.Fields(cmdline) {
-		if v, ok := strings.CutPrefix(f, name+"="); ok {
-			return v
-		}
-	}
-	return ""
+	return kspp.ParseCmdline(cmdline)[name]
 }
 
 // setResource creates or replaces one resource owned by machined.

@@ -51,6 +51,7 @@ import (
 	"github.com/kiln-os/kiln/initd/events"
 	"github.com/kiln-os/kiln/initd/eventsink"
 	"github.com/kiln-os/kiln/initd/logbuf"
+	"github.com/kiln-os/kiln/initd/machineapi"
 	"github.com/kiln-os/kiln/initd/network"
 	"github.com/kiln-os/kiln/initd/phase"
 	"github.com/kiln-os/kiln/initd/resources"
@@ -226,7 +227,7 @@ func (m *Machined) reportReady(ctx context.Context, log logrus.FieldLogger) erro
 		fields["blessed"] = blessed
 	}
 	fields["version"] = version.Version
-	fields["kernel"] = kernelRelease()
+	fields["kernel"] = machineapi.KernelRelease()
 	m.setResource(resources.NamespaceRuntime, resources.TypeMachineStatus, resources.MachineStatusID, &resources.MachineStatusSpec{Stage: resources.StageRunning, Ready: true})
 	m.emit(events.Event{Type: events.TypeBoot, Name: "machined", State: events.StateReady, Fields: fields})
 	return nil
@@ -255,14 +256,6 @@ func Uptime() time.Duration {
 
 func uptimeField() map[string]string {
 	return map[string]string{"uptime": fmt.Sprintf("%.3f", Uptime().Seconds())}
-}
-
-func kernelRelease() string {
-	var u unix.Utsname
-	if err := unix.Uname(&u); err != nil {
-		return ""
-	}
-	return unix.ByteSliceToString(u.Release[:])
 }
 
 // request is a shutdown request from the power button or a signal.
