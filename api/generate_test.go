@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/kiln-os/kiln/internal/oracle"
 )
 
 // generated lists every file generate.sh writes, relative to api/.
@@ -19,11 +21,10 @@ var generated = []string{
 }
 
 func TestGeneratedCodeIsCurrent(t *testing.T) {
-	for _, tool := range []string{"protoc", "bash"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not found (Debian package protobuf-compiler; `make deps` installs it)", tool)
-		}
-	}
+	oracle.Require(t, "protoc", "protobuf-compiler")
+	oracle.Require(t, "bash", "bash")
+	// protoc without recommends lacks the well-known types that machine.proto imports.
+	oracle.RequireFile(t, "/usr/include/google/protobuf/timestamp.proto", "libprotobuf-dev")
 	out := t.TempDir()
 	cmd := exec.Command("bash", "generate.sh", out)
 	if msg, err := cmd.CombinedOutput(); err != nil {

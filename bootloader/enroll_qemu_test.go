@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/kiln-os/kiln/bootloader/keys"
+	"github.com/kiln-os/kiln/internal/oracle"
 )
 
 const (
@@ -29,11 +30,9 @@ func TestOracleOVMFEnrolment(t *testing.T) {
 		t.Skip("boots OVMF three times under TCG (~20 s)")
 	}
 	requireTools(t, "qemu-system-x86_64", "sbsign")
-	for _, f := range []string{ovmfCode, ovmfVars, SystemdBootSource} {
-		if _, err := os.Stat(f); err != nil {
-			t.Skipf("%v: install ovmf and systemd-boot-efi to run this oracle test", err)
-		}
-	}
+	oracle.RequireFile(t, ovmfCode, "ovmf")
+	oracle.RequireFile(t, ovmfVars, "ovmf")
+	oracle.RequireFile(t, SystemdBootSource, "systemd-boot-efi")
 	set, keysDir := testKeys(t)
 	unsigned, err := os.ReadFile(SystemdBootSource)
 	if err != nil {

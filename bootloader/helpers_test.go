@@ -3,13 +3,13 @@ package bootloader
 import (
 	"crypto/rand"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/kiln-os/kiln/bootloader/keys"
+	"github.com/kiln-os/kiln/internal/oracle"
 )
 
 // testEpoch stands for SOURCE_DATE_EPOCH in the tests.
@@ -61,12 +61,18 @@ func appendSign(image []byte) []byte {
 	return append(append([]byte(nil), image...), "SIGNED"...)
 }
 
+// toolPackage names the Debian package of each tool these tests run.
+var toolPackage = map[string]string{
+	"bootctl":            "systemd-boot",
+	"sbsign":             "sbsigntool",
+	"sbverify":           "sbsigntool",
+	"qemu-system-x86_64": "qemu-system-x86",
+}
+
 func requireTools(t *testing.T, tools ...string) {
 	t.Helper()
 	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not on PATH: run `make deps` (or apt-get install the package providing it) to run this oracle test", tool)
-		}
+		oracle.Require(t, tool, toolPackage[tool])
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/kiln-os/kiln/bootloader/efivar"
 	"github.com/kiln-os/kiln/bootloader/entry"
 	"github.com/kiln-os/kiln/bootloader/keys"
+	"github.com/kiln-os/kiln/internal/oracle"
 )
 
 func TestLoaderConf(t *testing.T) {
@@ -225,9 +226,10 @@ func sbsign(t *testing.T, keysDir string) SignFunc {
 // warning allowed.
 func TestOracleBootctl(t *testing.T) {
 	requireTools(t, "bootctl", "sbsign", "sbverify")
+	oracle.RequireFile(t, SystemdBootSource, "systemd-boot-efi")
 	unsigned, err := os.ReadFile(SystemdBootSource)
 	if err != nil {
-		t.Skipf("%v: install systemd-boot-efi to run this oracle test", err)
+		t.Fatal(err)
 	}
 	set, dir := testKeys(t)
 	signed, err := SignSystemdBoot(unsigned, set.DB, sbsign(t, dir))

@@ -4,19 +4,18 @@ import (
 	"context"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kiln-os/kiln/internal/oracle"
 )
 
 func needSwtpm(t *testing.T) {
 	t.Helper()
-	if _, err := exec.LookPath(defaultSwtpm); err != nil {
-		t.Skipf("%s not found: %v", defaultSwtpm, err)
-	}
+	oracle.Require(t, defaultSwtpm, "swtpm")
 }
 
 // tpmStateDir is a state folder that does not exist yet, with a comma in its path (QEMU
@@ -134,11 +133,7 @@ func TestVMUEFITPM(t *testing.T) {
 		t.Skip("OVMF takes ~10 s under TCG")
 	}
 	needSwtpm(t)
-	for _, f := range []string{ovmfCode, ovmfVars} {
-		if _, err := os.Stat(f); err != nil {
-			t.Skipf("OVMF not installed: %v", err)
-		}
-	}
+	requireOVMF(t)
 	ctx := vmCtx(t, 20*time.Second)
 	vm := startTestVM(t, ctx, WithUEFI(ovmfCode, ovmfVars), WithMemory(256), WithTPM(tpmStateDir(t)))
 	assertTPMDevice(t, ctx, vm)

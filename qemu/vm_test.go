@@ -5,13 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kiln-os/kiln/internal/oracle"
 )
 
 // These tests start the real qemu-system-x86_64, without a kernel: SeaBIOS finds nothing
@@ -25,9 +26,13 @@ const (
 
 func needQEMU(t *testing.T) {
 	t.Helper()
-	if _, err := exec.LookPath(defaultBinary); err != nil {
-		t.Skipf("%s not found: %v", defaultBinary, err)
-	}
+	oracle.Require(t, defaultBinary, "qemu-system-x86")
+}
+
+func requireOVMF(t *testing.T) {
+	t.Helper()
+	oracle.RequireFile(t, ovmfCode, "ovmf")
+	oracle.RequireFile(t, ovmfVars, "ovmf")
 }
 
 // startTestVM starts a small TCG VM logging to a temp dir, killed at cleanup, and checks
@@ -228,11 +233,7 @@ func TestVMUEFISerial(t *testing.T) {
 	if testing.Short() {
 		t.Skip("OVMF takes ~10 s under TCG")
 	}
-	for _, f := range []string{ovmfCode, ovmfVars} {
-		if _, err := os.Stat(f); err != nil {
-			t.Skipf("OVMF not installed: %v", err)
-		}
-	}
+	requireOVMF(t)
 	ctx := vmCtx(t, 20*time.Second)
 	var tee strings.Builder // written under the serial log's lock, read after exit
 	vm := startTestVM(t, ctx, WithUEFI(ovmfCode, ovmfVars), WithMemory(256), WithSerialStdout(&tee))

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/kiln-os/kiln/internal/oracle"
 )
 
 var epoch = time.Unix(1700000000, 0)
@@ -39,9 +41,7 @@ func buildImages(t *testing.T) (sqsh, initramfs string) {
 
 // unsquashfs -lls reads the root tree back with the expected entries, modes and owners.
 func TestRootfsOracleUnsquashfs(t *testing.T) {
-	if _, err := exec.LookPath("unsquashfs"); err != nil {
-		t.Skip("unsquashfs not found (install squashfs-tools: make deps)")
-	}
+	oracle.Require(t, "unsquashfs", "squashfs-tools")
 	sqsh, _ := buildImages(t)
 	out, err := exec.Command("unsquashfs", "-lls", "-n", sqsh).CombinedOutput()
 	if err != nil {
@@ -83,9 +83,7 @@ func TestRootfsOracleUnsquashfs(t *testing.T) {
 
 // cpio -t reads the initramfs back (after zstd) with /init, /rootfs.sqsh and /dev/console.
 func TestInitramfsOracleCpio(t *testing.T) {
-	if _, err := exec.LookPath("cpio"); err != nil {
-		t.Skip("cpio not found (install cpio: make deps)")
-	}
+	oracle.Require(t, "cpio", "cpio")
 	sqsh, initramfs := buildImages(t)
 	compressed, _ := os.ReadFile(initramfs)
 	dec, _ := zstd.NewReader(nil)

@@ -4,6 +4,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/kiln-os/kiln/internal/oracle"
 )
 
 // systemdOrder is the ordered list of systemd's TEST(strverscmp_improved)
@@ -54,9 +56,7 @@ func TestCompareVersionsPairs(t *testing.T) {
 // (`systemd-analyze compare-versions`, the same strverscmp_improved that
 // systemd-boot is built with) about every pair.
 func TestCompareVersionsOracle(t *testing.T) {
-	if _, err := exec.LookPath("systemd-analyze"); err != nil {
-		t.Skip("systemd-analyze not on PATH: apt-get install systemd to run this oracle test")
-	}
+	oracle.Require(t, "systemd-analyze", "systemd")
 	if out, err := exec.Command("systemd-analyze", "compare-versions", "1", "2").Output(); err != nil && len(out) == 0 {
 		t.Skipf("systemd-analyze has no compare-versions (needs systemd 252 or later): %v", err)
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/kiln-os/kiln/bootloader/efivar"
+	"github.com/kiln-os/kiln/internal/oracle"
 )
 
 var notBefore = time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -218,9 +219,7 @@ func TestLoadPKCS1(t *testing.T) {
 
 // TestOpenSSLReadsKeys: openssl parses every file and sees the extensions.
 func TestOpenSSLReadsKeys(t *testing.T) {
-	if _, err := exec.LookPath("openssl"); err != nil {
-		t.Skip("openssl not on PATH: apt-get install openssl to run this oracle test")
-	}
+	oracle.Require(t, "openssl", "openssl")
 	dir := generated(t)
 	for _, name := range Files() {
 		args := []string{"pkey", "-noout", "-in"}

@@ -10,13 +10,13 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/kiln-os/kiln/internal/oracle"
 )
 
 func requireCpio(t *testing.T) {
 	t.Helper()
-	if _, err := exec.LookPath("cpio"); err != nil {
-		t.Skip("cpio not on PATH: install GNU cpio to run the oracle tests")
-	}
+	oracle.Require(t, "cpio", "cpio")
 }
 
 // gnuCpio runs cpio with archive on standard input and returns its output.

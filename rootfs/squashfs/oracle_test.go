@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/kiln-os/kiln/internal/oracle"
 )
 
 type oracleCase struct {
@@ -28,9 +30,7 @@ func oracleCases() []oracleCase {
 
 func requireUnsquashfs(t *testing.T) {
 	t.Helper()
-	if _, err := exec.LookPath("unsquashfs"); err != nil {
-		t.Skip("unsquashfs not on PATH: install squashfs-tools to run the oracle tests")
-	}
+	oracle.Require(t, "unsquashfs", "squashfs-tools")
 }
 
 func writeTemp(t *testing.T, img []byte) string {
