@@ -4,18 +4,24 @@
 # `make deps` runs it; `make` runs it when root and packages are missing.
 set -euo pipefail
 
+# Every package that owns a file in ci/host-files.txt is here, even the ones every Debian
+# system has (tar, bash, dpkg): internal/hostdeps checks both lists against dpkg, so a
+# package installed by hand cannot hide a missing line.
+#
 # Build: the kernel (make, gcc and friends) from Debian's pinned source package.
 # Boot: QEMU, OVMF, swtpm, systemd-boot + systemd-stub.
 # Oracles: the real tools that check what our Go writers produce.
-# API: protoc for `make generate` and the test that the generated code is current.
+# API: protoc and the well-known .proto files it imports (libprotobuf-dev: protobuf-compiler
+# alone, without recommends, lacks google/protobuf/timestamp.proto) for `make generate` and
+# the test that the generated code is current.
 PACKAGES=(
-	build-essential bc bison flex libelf-dev libssl-dev dwarves cpio kmod rsync xz-utils zstd
+	build-essential make gcc binutils bc bison flex libelf-dev libssl-dev pahole cpio kmod rsync xz-utils zstd tar perl-base
 	linux-source-6.1
 	qemu-system-x86 qemu-utils ovmf swtpm swtpm-tools libtss2-esys-3.0.2-0 libtss2-tcti-swtpm0 libtss2-rc0 libtss2-mu0
 	systemd-boot-efi systemd-boot systemd
-	squashfs-tools dosfstools mtools gdisk fdisk xorriso genisoimage sbsigntool osslsigncode efitools
-	binutils e2fsprogs git ca-certificates jq time
-	protobuf-compiler
+	squashfs-tools dosfstools mtools gdisk fdisk xorriso genisoimage sbsigntool osslsigncode efitools openssl
+	e2fsprogs mount git ca-certificates jq time bash dash dpkg
+	protobuf-compiler libprotobuf-dev
 )
 
 missing() {
