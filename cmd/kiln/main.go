@@ -1,4 +1,5 @@
-// Command kiln builds Kiln images: `kiln build`, `kiln kernel build|check|config`, `kiln run`.
+// Command kiln builds Kiln images: `kiln build`, `kiln kernel build|check|config`, `kiln run`,
+// and reports on them: `kiln size`.
 package main
 
 import (
@@ -26,6 +27,7 @@ commands:
   kernel  config [-f kiln.yaml]     resolve the fragments and rewrite the checked-in resolved config
   run     [--out _out] [--fresh] [--direct [--cmdline S]] [--timeout D]
                                     boot the built image in QEMU (UEFI, Secure Boot), serial on stdout
+  size    [--top N] BINARY          what a Go binary (built without -s -w) is made of, per module and package
 
 environment:
   KILN_CACHE          cache directory (default ~/.cache/kiln)
@@ -64,6 +66,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdRun(ctx, args[1:], stdout, log)
 	case "keys":
 		return cmdKeys(args[1:], stdout)
+	case "size":
+		return cmdSize(args[1:], stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
