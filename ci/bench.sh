@@ -1,16 +1,26 @@
 #!/usr/bin/env bash
-# make bench: the numbers in docs/benchmarks.md, measured on this machine.
+# make bench: measures this machine and writes the result, with date and commit, into
+# docs/benchmarks.md between the "make bench" markers (nothing else in the file changes):
 #   1. `kiln build` with an empty cache except the kernel ("cold, kernel cached")
 #   2. `kiln build` again after a one-line Go change in machined
-#   3. artifact sizes from the manifest
-#   4. boot timing under the accelerator the harness picks (TCG here), from machined's events
+#   3. the kernel cache hit
+#   4. artifact sizes from the manifest that `make image` wrote
+#   5. what machined is made of (`kiln size` on the same build with symbols kept)
+#   6. boot timing under the accelerator the harness picks, from machined's events
 set -euo pipefail
 cd "$(dirname "$0")/.."
 KILN_CACHE=${KILN_CACHE:-$HOME/.cache/kiln}
+doc=docs/benchmarks.md
+begin='<!-- BEGIN make bench: ci/bench.sh writes this part; do not edit it by hand -->'
+end='<!-- END make bench -->'
 work=$(mktemp -d /tmp/kiln-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 repo=$PWD
 [ -f "$repo/_keys/db.crt" ] || go run ./cmd/kiln keys generate --dir "$repo/_keys"
+grep -qxF "$begin" "$doc" && grep -qxF "$end" "$doc" || { echo "bench: $doc lacks the make bench markers" >&2; exit 1; }
+
+commit=$(git rev-parse --short=12 HEAD)
+git diff --quiet HEAD || commit="$commit+uncommitted changes"
 git clone -q . "$work/src"
 mkdir -p "$work/cache"
 ln -s "$KILN_CACHE/kernel" "$work/cache/kernel"
@@ -23,17 +33,66 @@ sign=$(grep -o 'msg="UKI assembled and signed".*' "$work/log" | grep -o 'took=[0
 echo 'var benchTouch = 1 // bench: a one-line change' >> cmd/machined/main.go
 warm=$(KILN_CACHE="$work/cache" timed "$work/kiln" build -f kiln.yaml --keys "$repo/_keys")
 hit=$(KILN_CACHE="$KILN_CACHE" timed "$work/kiln" kernel build -f kiln.yaml)
-cd - >/dev/null
+cd "$repo"
 
-echo "| what | value | command |"
-echo "|---|---|---|"
-echo "| build, empty cache except kernel | ${cold} s | \`kiln build\` (KILN_CACHE empty but kernel/) |"
-echo "| build after a one-line Go change | ${warm} s | \`kiln build\` after editing cmd/machined |"
-echo "| kernel cache hit | ${hit} s | \`kiln kernel build\` |"
-echo "| UKI assembly + Authenticode signing | ${sign} | \`kiln build\` log line |"
-jq -r '.artifacts | to_entries[] | select(.key|test("^(machined|rootfs|initramfs|vmlinuz|uki|disk|iso|bootloader)$")) | "| size of \(.key) | \(.value.size) bytes | manifest.json |"' _out/manifest.json
-echo "| disk.raw blocks in use | $(du -k _out/disk.raw | cut -f1) KiB | du -k (sparse file) |"
+# machined as the pipeline builds it, but with its symbol table (no -s -w), for kiln size.
+version=$(jq -r .version _out/manifest.json)
+CGO_ENABLED=0 GOFLAGS=-buildvcs=false go build -trimpath \
+	-ldflags "-buildid= -X github.com/kiln-os/kiln/internal/version.Version=$version" \
+	-o "$work/machined.syms" ./cmd/machined
+"$work/kiln" size --top 12 "$work/machined.syms" >"$work/size.md"
 
-KILN_E2E=1 go test -count=1 -run 'TestBootReadyAndPowerOff|TestUEFISecureBoot' ./qemu/e2e/ >/dev/null
-jq -r 'to_entries[] | "| direct boot: \(.key) | \(.value*1000|floor/1000) s | TestBootReadyAndPowerOff |"' _out/qemu-logs/boot-timing.json
-jq -r 'to_entries[] | "| UEFI Secure Boot (ISO, keys enrolled): \(.key) | \(.value*1000|floor/1000) s | TestUEFISecureBoot/ISOBootsUnderSecureBoot |"' _out/qemu-logs/uefi-iso-timing.json
+KILN_E2E=1 go test -count=1 -v -run 'TestBootReadyAndPowerOff|TestUEFISecureBoot' ./qemu/e2e/ >"$work/boot.log" 2>&1 ||
+	{ tail -50 "$work/boot.log" >&2; echo "bench: boot tests failed (log above)" >&2; exit 1; }
+accel=$(grep -om1 'accel[= ]*[a-z]*' "$work/boot.log" | awk '{print $NF}' | sed 's/.*=//')
+
+size() { jq -r --arg k "$1" '.artifacts[$k].size' _out/manifest.json; }
+{
+	echo "$begin"
+	echo
+	echo "Measured $(date -u '+%Y-%m-%d %H:%M UTC') at commit \`$commit\` on $(nproc) cores,"
+	echo "$(awk '/^MemTotal:/ {printf "%.0f", $2 / 1048576}' /proc/meminfo) GiB, QEMU accelerator: ${accel:-see qemu-logs}. Go build cache warm; \"empty cache\" means \`\$KILN_CACHE\`."
+	echo
+	echo "### Image build"
+	echo
+	echo "| what | value | command |"
+	echo "|---|---|---|"
+	echo "| build, empty cache except kernel | ${cold} s | \`kiln build\` (KILN_CACHE empty but kernel/) |"
+	echo "| build after a one-line Go change | ${warm} s | \`kiln build\` after editing cmd/machined |"
+	echo "| kernel cache hit | ${hit} s | \`kiln kernel build\` |"
+	echo "| UKI assembly + Authenticode signing | ${sign} | \`kiln build\` log line |"
+	echo
+	echo "### Artifact sizes"
+	echo
+	echo "| artifact | bytes | from |"
+	echo "|---|---:|---|"
+	for k in machined rootfs initramfs vmlinuz uki bootloader iso disk; do
+		echo "| $k | $(size "$k") | manifest.json |"
+	done
+	echo "| disk.raw blocks in use | $(($(du -k _out/disk.raw | cut -f1) * 1024)) | \`du -k\` (sparse file) |"
+	echo
+	echo "### What machined is made of"
+	echo
+	echo "\`kiln size\` on machined built as the pipeline builds it but keeping its symbol table"
+	echo "(the shipped binary is linked with \`-s -w\`). Rows add up to the sections a stripped"
+	echo "binary ships."
+	echo
+	cat "$work/size.md"
+	echo
+	echo "### Boot"
+	echo
+	echo "| what | seconds | test |"
+	echo "|---|---:|---|"
+	jq -r 'to_entries[] | "| direct boot, diskless: \(.key) | \(.value*1000|floor/1000) | TestBootReadyAndPowerOff |"' _out/qemu-logs/boot-timing.json
+	jq -r 'to_entries[] | "| UEFI Secure Boot (ISO, keys enrolled): \(.key) | \(.value*1000|floor/1000) | TestUEFISecureBoot/ISOBootsUnderSecureBoot |"' _out/qemu-logs/uefi-iso-timing.json
+	echo
+	echo "$end"
+} >"$work/block.md"
+
+awk -v begin="$begin" -v end="$end" -v block="$work/block.md" '
+	$0 == begin { while ((getline line < block) > 0) print line; skip = 1; next }
+	$0 == end { skip = 0; next }
+	!skip { print }
+' "$doc" >"$work/doc.md"
+cat "$work/doc.md" >"$doc"
+echo "bench: wrote $doc (commit $commit)"
