@@ -185,6 +185,16 @@ func (f *probeFixture) clientAs(t *testing.T, cn string, orgs ...string) *grpc.C
 	return dial(t, f.addr, f.ca.Pool, &cert)
 }
 
+// open starts a call to method as the client cn holding role.
+func (f *probeFixture) open(ctx context.Context, t *testing.T, cn, role string, desc *grpc.StreamDesc, method string) grpc.ClientStream {
+	t.Helper()
+	stream, err := f.clientAs(t, cn, role).NewStream(ctx, desc, method)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return stream
+}
+
 // allowInRBAC adds methods to the RBAC table until the test ends: the one line an RPC
 // needs in apid's world.
 func allowInRBAC(t *testing.T, need rbac.Role, methods ...string) {

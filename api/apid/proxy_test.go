@@ -6,16 +6,12 @@ import (
 	"crypto/sha256"
 	"errors"
 	"io"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/sirupsen/logrus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/health"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -26,12 +22,8 @@ import (
 
 func TestClientStreamingUploadReachesTheBackend(t *testing.T) {
 	f := newProbeFixture(t, Limits{}, rbac.Admin)
-	conn := f.clientAs(t, "alice", "os:admin")
 	ctx := metadata.AppendToOutgoingContext(context.Background(), MetadataCallerCN, "root")
-	stream, err := conn.NewStream(ctx, clientStreaming, probeUpload)
-	if err != nil {
-		t.Fatal(err)
-	}
+	stream := f.open(ctx, t, "alice", "os:admin", clientStreaming, probeUpload)
 	want := sha256.New()
 	for i := range 40 {
 		chunk := bytes.Repeat([]byte{byte(i)}, 64<<10)
@@ -63,10 +55,7 @@ func TestClientStreamingUploadReachesTheBackend(t *testing.T) {
 
 func TestBidiStreamInterleavesAndCarriesHeadersAndTrailers(t *testing.T) {
 	f := newProbeFixture(t, Limits{}, rbac.Reader)
-	stream, err := f.clientAs(t, "bob", "os:reader").NewStream(context.Background(), bidiStreaming, probeChat)
-	if err != nil {
-		t.Fatal(err)
-	}
+	stream := f.open(context.Background(), t, "bob", "os:reader", bidiStreaming, probeChat)
 	// Each answer is read before the next message is sent: the proxy must not wait for
 	// the client to half-close before it forwards.
 	for _, word := range []string{"one", "two", "three"} {
@@ -132,16 +121,13 @@ func TestUnknownMethodsNeverReachTheBackend(t *testing.T) {
 
 func TestDeniedRoleNeverReachesTheBackend(t *testing.T) {
 	f := newProbeFixture(t, Limits{}, rbac.Admin)
-	stream, err := f.clientAs(t, "dave", "os:operator").NewStream(context.Background(), clientStreaming, probeUpload)
-	if err != nil {
-		t.Fatal(err)
-	}
+	stream := f.open(context.Background(), t, "dave", "os:operator", clientStreaming, probeUpload)
 	// The gate answers before any message is read, so the send may already see the end.
 	if err := stream.SendMsg(wrapperspb.Bytes([]byte("x"))); err != nil && !errors.Is(err, io.EOF) {
 		t.Fatal(err)
 	}
 	stream.CloseSend()
-	err = stream.RecvMsg(&wrapperspb.BytesValue{})
+	err := stream.RecvMsg(&wrapperspb.BytesValue{})
 	if status.Code(err) != codes.PermissionDenied || !strings.Contains(err.Error(), "os:admin") {
 		t.Errorf("operator uploading: %v, want PermissionDenied naming os:admin", err)
 	}
@@ -154,16 +140,13 @@ func TestOversizedUploadChunkIsRefusedAtTheEdge(t *testing.T) {
 	f := newProbeFixture(t, Limits{MaxRecvMsgSize: 4 << 10}, rbac.Admin)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	stream, err := f.clientAs(t, "alice", "os:admin").NewStream(ctx, clientStreaming, probeUpload)
-	if err != nil {
-		t.Fatal(err)
-	}
+	stream := f.open(ctx, t, "alice", "os:admin", clientStreaming, probeUpload)
 	for _, size := range []int{1 << 10, 8 << 10} {
 		if err := stream.SendMsg(wrapperspb.Bytes(make([]byte, size))); err != nil && !errors.Is(err, io.EOF) {
 			t.Fatal(err)
 		}
 	}
-	err = stream.RecvMsg(&wrapperspb.BytesValue{})
+	err := stream.RecvMsg(&wrapperspb.BytesValue{})
 	if status.Code(err) != codes.ResourceExhausted {
 		t.Errorf("8 KiB chunk over a 4 KiB limit: %v, want ResourceExhausted", err)
 	}
@@ -221,10 +204,7 @@ func TestSlowFollowerHoldsBackTheBackend(t *testing.T) {
 	f := newProbeFixture(t, Limits{}, rbac.Reader)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	stream, err := f.clientAs(t, "slow", "os:reader").NewStream(ctx, serverStreaming, probeFlood)
-	if err != nil {
-		t.Fatal(err)
-	}
+	stream := f.open(ctx, t, "slow", "os:reader", serverStreaming, probeFlood)
 	const size = 64 << 10
 	if err := stream.SendMsg(wrapperspb.UInt32(size)); err != nil {
 		t.Fatal(err)
@@ -272,39 +252,5 @@ func TestReflectionNamesForwardedServices(t *testing.T) {
 		if _, ok := info[service]; !ok {
 			t.Errorf("reflection does not name %s", service)
 		}
-	}
-}
-
-// TestServicesApidServesItselfStillWork: a unary service registered on apid's own server
-// is gated like a forwarded one and decoded by the proto codec the frame codec falls back
-// to, and none of its calls reach machined.
-func TestServicesApidServesItselfStillWork(t *testing.T) {
-	allowInRBAC(t, rbac.Reader, healthpb.Health_Check_FullMethodName)
-	ca := newTestCA(t, "ca")
-	echo, backend := startEchoBackend(t)
-	s := &Server{Certificate: ca.server(t), ClientCAs: ca.Pool, Backend: backend, Log: logrus.New()}
-	srv := s.newGRPCServer()
-	healthpb.RegisterHealthServer(srv, health.NewServer())
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(lis)
-	t.Cleanup(srv.Stop)
-
-	check := func(orgs ...string) (*healthpb.HealthCheckResponse, error) {
-		cert := ca.client(t, "someone", orgs...)
-		return healthpb.NewHealthClient(dial(t, lis.Addr().String(), ca.Pool, &cert)).
-			Check(context.Background(), &healthpb.HealthCheckRequest{})
-	}
-	resp, err := check("os:reader")
-	if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
-		t.Errorf("reader health check: %v, %v; want SERVING", resp, err)
-	}
-	if _, err := check("acme"); status.Code(err) != codes.PermissionDenied {
-		t.Errorf("health check without a role: %v, want PermissionDenied", err)
-	}
-	if n := echo.callCount(); n != 0 {
-		t.Errorf("machined saw %d calls meant for apid's own service", n)
 	}
 }
