@@ -40,33 +40,33 @@ func (p *proxy) handle(_ any, client grpc.ServerStream) error {
 		return err
 	}
 	requests := make(chan error, 1)
-	go func() { requests <- forwardRequests(client, backend) }()
-	responses := make(chan error, 1)
-	go func() { responses <- forwardResponses(backend, client) }()
-	return finish(requests, responses, cancel)
+	go func() {
+		err := forwardRequests(client, backend)
+		requests <- err // before the cancel, so the handler finds it once responses end
+		if err != nil {
+			cancel()
+		}
+	}()
+	responsesErr := forwardResponses(backend, client)
+	return firstFailure(requests, responsesErr)
 }
 
-// finish waits for the call to end and returns the status the client gets: machined's,
-// unless the client's side failed first (a message over the size limit, a cancel).
+// firstFailure returns the status the client gets: machined's, unless the client's side
+// failed first (a message over the size limit, a cancel) and so cut machined off.
 //
 // When machined ends first, forwardRequests may still wait in RecvMsg for a client that
-// keeps sending; gRPC ends that RecvMsg when the handler returns, and the buffered
-// channel lets the goroutine exit.
-func finish(requests, responses <-chan error, cancelBackend context.CancelFunc) error {
-	for {
-		select {
-		case err := <-requests:
-			if err == nil {
-				requests = nil // the client half-closed; wait for machined's answer
-				continue
-			}
-			cancelBackend()
-			<-responses // nothing may write to the client stream once the handler returns
-			return err
-		case err := <-responses:
+// keeps sending. gRPC cancels the stream once the handler returns, which ends that
+// RecvMsg (internal/transport closeStream: "cancel needs to be called to interrupt the
+// potential blocking on other goroutines"), and the buffered channel lets it exit.
+func firstFailure(requests <-chan error, responsesErr error) error {
+	select {
+	case err := <-requests:
+		if err != nil {
 			return err
 		}
+	default:
 	}
+	return responsesErr
 }
 
 // forwardRequests copies the client's messages to machined until the client half-closes.
