@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -53,6 +54,7 @@ type probeBackend struct {
 	calls    int
 	chunks   int
 	callerCN string
+	deadline time.Time  // of the last call; zero without one
 	ended    chan error // each stream's end, for cancellation checks
 	sent     atomic.Int64
 }
@@ -62,6 +64,7 @@ func (p *probeBackend) record(ctx context.Context) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.calls++
+	p.deadline, _ = ctx.Deadline()
 	if cn := md.Get(MetadataCallerCN); len(cn) == 1 {
 		p.callerCN = cn[0]
 	}
@@ -71,6 +74,12 @@ func (p *probeBackend) seen() (calls, chunks int, callerCN string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.calls, p.chunks, p.callerCN
+}
+
+func (p *probeBackend) lastDeadline() time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.deadline
 }
 
 func (p *probeBackend) end(err error) error {

@@ -22,7 +22,9 @@ import (
 
 func TestClientStreamingUploadReachesTheBackend(t *testing.T) {
 	f := newProbeFixture(t, Limits{}, rbac.Admin)
-	ctx := metadata.AppendToOutgoingContext(context.Background(), MetadataCallerCN, "root")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ctx = metadata.AppendToOutgoingContext(ctx, MetadataCallerCN, "root")
 	stream := f.open(ctx, t, "alice", "os:admin", clientStreaming, probeUpload)
 	want := sha256.New()
 	for i := range 40 {
@@ -50,6 +52,9 @@ func TestClientStreamingUploadReachesTheBackend(t *testing.T) {
 	}
 	if _, _, cn := f.backend.seen(); cn != "alice" {
 		t.Errorf("machined saw caller %q, want the certificate's alice", cn)
+	}
+	if left := time.Until(f.backend.lastDeadline()); left <= 0 || left > time.Minute {
+		t.Errorf("machined's deadline is %v away, want the client's minute", left)
 	}
 }
 
