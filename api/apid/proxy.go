@@ -105,7 +105,6 @@ func forwardResponses(from grpc.ClientStream, to grpc.ServerStream) error {
 		if err := to.SendMsg(&msg); err != nil {
 			return err
 		}
-		msg = frame{}
 	}
 	to.SetTrailer(from.Trailer())
 	if errors.Is(err, io.EOF) {
