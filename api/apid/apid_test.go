@@ -74,12 +74,14 @@ func (f *fixture) clientAs(t *testing.T, cn string, orgs ...string) *grpc.Client
 func TestRoleMatrixOverEveryRPC(t *testing.T) {
 	f := newFixture(t, Limits{RatePerSecond: 1e6, Burst: 1e6})
 	ctx := context.Background()
+	allowed := 0
 	for _, role := range []string{"os:reader", "os:operator", "os:admin"} {
 		conn := f.clientAs(t, strings.TrimPrefix(role, "os:"), role)
 		for _, method := range rpcNames(t) {
 			err := call(ctx, conn, method)
 			need := neededRole(method)
 			if roleRank[role] >= roleRank[need] {
+				allowed++
 				if err != nil {
 					t.Errorf("%s calling %s: %v, want success", role, method, err)
 				}
@@ -92,8 +94,8 @@ func TestRoleMatrixOverEveryRPC(t *testing.T) {
 	}
 	f.echo.mu.Lock()
 	defer f.echo.mu.Unlock()
-	if want := 9 + 12 + 14; len(f.echo.calls) != want {
-		t.Errorf("backend saw %d calls, want %d (only allowed calls are forwarded)", len(f.echo.calls), want)
+	if len(f.echo.calls) != allowed {
+		t.Errorf("backend saw %d calls, want %d (only allowed calls are forwarded)", len(f.echo.calls), allowed)
 	}
 }
 

@@ -5,6 +5,15 @@
 // socket, with the caller's identity in the outgoing metadata (MetadataCallerCN,
 // MetadataCallerRoles).
 //
+// Forwarding is one generic proxy (grpc.UnknownServiceHandler) that relays messages as
+// raw frames, both ways, for unary and streaming calls alike: apid has no code per RPC
+// and decodes no machine message. A new RPC needs its proto, one line in the RBAC table,
+// machined's implementation and the kilnctl command; a method missing from the table is
+// PermissionDenied before anything reaches machined. Gateway budgets hold for frames as
+// for messages: the size limits, the stream limit and HTTP/2 flow control (a client that
+// stops reading holds machined's stream back; apid keeps one message in flight per
+// direction).
+//
 // apid never touches machine state itself: it holds no config, no resources and no
 // service handles, and every answer a client gets comes from machined. It must not import
 // initd/.

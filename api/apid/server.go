@@ -12,9 +12,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
-	"google.golang.org/grpc/reflection"
-
-	"github.com/kiln-os/kiln/api/machine"
 )
 
 // Server is apid. Set the exported fields, then call Serve or ListenAndServe once.
@@ -139,9 +136,12 @@ func (s *Server) newGRPCServer() *grpc.Server {
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Minute, Timeout: 20 * time.Second}),
 		grpc.ChainUnaryInterceptor(gate.unary),
 		grpc.ChainStreamInterceptor(gate.stream),
+		// Every method apid does not serve itself goes to machined as raw frames, after
+		// the gate; the codec falls back to proto for the services registered here.
+		grpc.UnknownServiceHandler((&proxy{backend: s.Backend}).handle),
+		grpc.ForceServerCodecV2(frameCodec{}),
 	)
-	machine.RegisterMachineServiceServer(srv, &forwarder{backend: machine.NewMachineServiceClient(s.Backend)})
-	reflection.Register(srv)
+	registerReflection(srv)
 	return srv
 }
 
