@@ -11,6 +11,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/kiln-os/kiln/internal/guid"
 )
 
 // TestAuthLayout checks EFI_VARIABLE_AUTHENTICATION_2 field by field.
@@ -28,7 +30,7 @@ func TestAuthLayout(t *testing.T) {
 	if got := binary.LittleEndian.Uint16(auth[22:]); got != 0x0ef1 {
 		t.Errorf("wCertificateType %#x", got)
 	}
-	if !bytes.Equal(auth[24:40], CertTypePKCS7[:]) {
+	if !bytes.Equal(auth[24:40], CertTypePKCS7.AppendEFI(nil)) {
 		t.Errorf("CertType % x", auth[24:40])
 	}
 	if int(dwLength)+16 != len(auth)-len(esl) || !bytes.Equal(auth[16+dwLength:], esl) {
@@ -103,7 +105,7 @@ func TestVerifyBindsEverything(t *testing.T) {
 	cases := []struct {
 		what   string
 		name   string
-		vendor GUID
+		vendor guid.GUID
 		attrs  uint32
 		auth   []byte
 	}{

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/kiln-os/kiln/internal/guid"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -17,7 +19,7 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 var testTime = time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
 
 // testOwner is the owner GUID of every signature list in the tests.
-var testOwner = MustParseGUID("f2449d02-b228-4b3d-8eb6-66debb154c8b")
+var testOwner = guid.MustParse("f2449d02-b228-4b3d-8eb6-66debb154c8b")
 
 // testPair is a test key from testdata/ (see testdata/README.md).
 type testPair struct {
@@ -64,7 +66,7 @@ func testESL(t testing.TB, p testPair) []byte {
 // enrolmentCase is one file of the enrolment chain.
 type enrolmentCase struct {
 	name     string
-	vendor   GUID
+	vendor   guid.GUID
 	subject  string // whose certificate is the payload
 	signedBy string
 }
