@@ -6,12 +6,13 @@ import (
 
 	"github.com/kiln-os/kiln/bootloader/efivar"
 	"github.com/kiln-os/kiln/bootloader/keys"
+	"github.com/kiln-os/kiln/internal/guid"
 )
 
 // OwnerGUID is the signature owner Kiln writes into its signature lists. The
 // firmware does not interpret it; a fixed value keeps the files reproducible
 // and lets tools tell Kiln's entries apart.
-var OwnerGUID = efivar.MustParseGUID("f2449d02-b228-4b3d-8eb6-66debb154c8b")
+var OwnerGUID = guid.MustParse("f2449d02-b228-4b3d-8eb6-66debb154c8b")
 
 // authFileNames are the files systemd-boot 252 reads from loader/keys/auto/.
 var authFileNames = []string{"KEK.auth", "PK.auth", "db.auth"}
@@ -20,7 +21,7 @@ var authFileNames = []string{"KEK.auth", "PK.auth", "db.auth"}
 // role, signed by signedBy.
 type enrolment struct {
 	variable string
-	vendor   efivar.GUID
+	vendor   guid.GUID
 	role     keys.Role
 	signedBy keys.Role
 }
@@ -38,7 +39,7 @@ var chain = []enrolment{
 // EFI_VARIABLE_AUTHENTICATION_2 with attributes NV|BS|RT|TIME_BASED_AUTH
 // over a one-certificate EFI_SIGNATURE_LIST (owner owner), timestamped
 // timestamp (SOURCE_DATE_EPOCH). Same keys and inputs, same bytes.
-func EnrollmentFiles(set *keys.Set, owner efivar.GUID, timestamp time.Time) ([]File, error) {
+func EnrollmentFiles(set *keys.Set, owner guid.GUID, timestamp time.Time) ([]File, error) {
 	if set == nil {
 		return nil, fmt.Errorf("bootloader: no Secure Boot keys; %s", keys.HowToGenerate)
 	}
@@ -53,7 +54,7 @@ func EnrollmentFiles(set *keys.Set, owner efivar.GUID, timestamp time.Time) ([]F
 	return files, nil
 }
 
-func authFile(set *keys.Set, e enrolment, owner efivar.GUID, timestamp time.Time) ([]byte, error) {
+func authFile(set *keys.Set, e enrolment, owner guid.GUID, timestamp time.Time) ([]byte, error) {
 	subject, _ := set.Pair(e.role)
 	signer, _ := set.Pair(e.signedBy)
 	if subject.Cert == nil || signer.Cert == nil || signer.Signer == nil {

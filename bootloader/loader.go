@@ -7,9 +7,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kiln-os/kiln/bootloader/efivar"
 	"github.com/kiln-os/kiln/bootloader/entry"
 	"github.com/kiln-os/kiln/bootloader/keys"
+	"github.com/kiln-os/kiln/internal/guid"
 )
 
 // Paths on the ESP, relative to its root, slash-separated.
@@ -58,7 +58,7 @@ type ESP struct {
 	// Keys are the Secure Boot keys whose certificates are enrolled.
 	Keys *keys.Set
 	// Owner is the signature owner GUID in the signature lists (OwnerGUID).
-	Owner efivar.GUID
+	Owner guid.GUID
 	// Timestamp is the enrolment files' EFI_TIME: SOURCE_DATE_EPOCH.
 	Timestamp time.Time
 	// UKIs go to EFI/Linux.

@@ -16,6 +16,7 @@ import (
 	"github.com/kiln-os/kiln/bootloader/efivar"
 	"github.com/kiln-os/kiln/bootloader/entry"
 	"github.com/kiln-os/kiln/bootloader/keys"
+	"github.com/kiln-os/kiln/internal/guid"
 	"github.com/kiln-os/kiln/internal/oracle"
 )
 
@@ -65,7 +66,7 @@ func TestEnrollmentFiles(t *testing.T) {
 	cases := []struct {
 		path     string
 		variable string
-		vendor   efivar.GUID
+		vendor   guid.GUID
 		payload  *x509.Certificate
 		signer   *x509.Certificate
 	}{

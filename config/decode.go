@@ -1,14 +1,12 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
-	"reflect"
-	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/kiln-os/kiln/internal/strictyaml"
 )
 
 // Decode reads one YAML document strictly into a Config. Unknown fields, values of the
@@ -21,244 +19,39 @@ func Decode(data []byte) (*Config, error) {
 		return nil, err
 	}
 	var cfg Config
-	var d decoder
-	d.value(root, reflect.ValueOf(&cfg).Elem(), "")
-	if err := d.err(); err != nil {
-		return nil, err
+	if problems := strictyaml.Decode(root, &cfg); len(problems) > 0 {
+		return nil, fieldErrors(problems)
 	}
 	return &cfg, nil
 }
 
 // parseDocument returns the top node of the only document in data.
 func parseDocument(data []byte) (*yaml.Node, error) {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, errors.New("config is empty: expected a YAML document starting with version: v1alpha1")
-		}
-		return nil, fmt.Errorf("config is not valid YAML: %w", err)
-	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		return nil, errors.New("config holds more than one YAML document (---): give exactly one")
-	}
-	if len(doc.Content) == 0 {
+	root, err := strictyaml.Parse(data)
+	var syntax *strictyaml.SyntaxError
+	switch {
+	case errors.Is(err, strictyaml.ErrEmpty):
 		return nil, errors.New("config is empty: expected a YAML document starting with version: v1alpha1")
+	case errors.Is(err, strictyaml.ErrDocuments):
+		return nil, errors.New("config holds more than one YAML document (---): give exactly one")
+	case errors.As(err, &syntax):
+		return nil, fmt.Errorf("config is not valid YAML: %w", syntax.Err)
 	}
-	return doc.Content[0], nil
+	return root, err
 }
 
-// decoder walks a YAML node tree and a Go value side by side, collecting every mismatch.
-type decoder struct {
-	errorList
+// fieldErrors turns the decoder's errors into this package's, so that Decode and Validate
+// report alike.
+func fieldErrors(problems []strictyaml.Problem) FieldErrors {
+	out := make(FieldErrors, len(problems))
+	for i, p := range problems {
+		out[i] = &FieldError{Line: p.Line, Path: p.Path, Reason: p.Reason}
+	}
+	return out
 }
 
-func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
-	if n.Kind == yaml.AliasNode {
-		// Aliases could expand a small document into a huge one; configs have no need for them.
-		d.add(n.Line, path, "YAML aliases (*%s) are not allowed: write the value out", n.Value)
-		return
-	}
-	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
-		return // null keeps the zero value, as an absent key would
-	}
-	switch v.Kind() {
-	case reflect.Struct:
-		d.structure(n, v, path)
-	case reflect.Map:
-		d.mapping(n, v, path)
-	case reflect.Slice:
-		d.sequence(n, v, path)
-	default:
-		d.scalar(n, v, path, false)
-	}
-}
-
-func (d *decoder) structure(n *yaml.Node, v reflect.Value, path string) {
-	fields := yamlFields(v.Type())
-	if n.Kind != yaml.MappingNode {
-		d.add(n.Line, path, "expected a mapping (%s), got %s", strings.Join(fields.names, ", "), describe(n))
-		return
-	}
-	firstLine := map[string]int{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		key, val := n.Content[i], n.Content[i+1]
-		name, ok := d.key(key, firstLine, path, joinPath)
-		if !ok {
-			continue
-		}
-		index, known := fields.index[name]
-		if !known {
-			d.add(key.Line, joinPath(path, name), "unknown field (known: %s)", strings.Join(fields.names, ", "))
-			continue
-		}
-		d.value(val, v.Field(index), joinPath(path, name))
-	}
-}
-
-// mapping decodes a map[string]string; values may be any scalar (sysctls: {x: 1}).
-func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string) {
-	if n.Kind != yaml.MappingNode {
-		d.add(n.Line, path, "expected a mapping, got %s", describe(n))
-		return
-	}
-	if len(n.Content) == 0 {
-		return // keep nil, so that an encoded and decoded config compares equal
-	}
-	m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
-	firstLine := map[string]int{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		key, val := n.Content[i], n.Content[i+1]
-		name, ok := d.key(key, firstLine, path, mapEntryPath)
-		if !ok {
-			continue
-		}
-		elem := reflect.New(v.Type().Elem()).Elem()
-		d.scalar(val, elem, mapEntryPath(path, name), true)
-		m.SetMapIndex(reflect.ValueOf(name).Convert(v.Type().Key()), elem)
-	}
-	v.Set(m)
-}
-
-// key returns a mapping key's name, or false after reporting a bad or repeated key.
-// at names the field or map entry the key stands for.
-func (d *decoder) key(key *yaml.Node, firstLine map[string]int, path string, at func(string, string) string) (string, bool) {
-	if key.Kind != yaml.ScalarNode || key.ShortTag() == "!!null" {
-		d.add(key.Line, path, "mapping keys must be plain names, got %s", describe(key))
-		return "", false
-	}
-	if line, dup := firstLine[key.Value]; dup {
-		d.add(key.Line, at(path, key.Value), "duplicate key (first at line %d)", line)
-		return "", false
-	}
-	firstLine[key.Value] = key.Line
-	return key.Value, true
-}
-
-func (d *decoder) sequence(n *yaml.Node, v reflect.Value, path string) {
-	if n.Kind != yaml.SequenceNode {
-		d.add(n.Line, path, "expected a list, got %s", describe(n))
-		return
-	}
-	if len(n.Content) == 0 {
-		return // keep nil, as for mappings
-	}
-	s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
-	for i, item := range n.Content {
-		d.value(item, s.Index(i), fmt.Sprintf("%s[%d]", path, i))
-	}
-	v.Set(s)
-}
-
-// scalar decodes a string, bool or integer. Strings must be YAML strings (quote 1234 to
-// mean text) unless anyScalar, where a number or bool is taken as written.
-func (d *decoder) scalar(n *yaml.Node, v reflect.Value, path string, anyScalar bool) {
-	switch n.Kind {
-	case yaml.AliasNode:
-		d.add(n.Line, path, "YAML aliases (*%s) are not allowed: write the value out", n.Value)
-		return
-	case yaml.MappingNode, yaml.SequenceNode:
-		d.add(n.Line, path, "expected a %s, got %s", kindName(v.Kind()), describe(n))
-		return
-	}
-	tag := n.ShortTag()
-	switch v.Kind() {
-	case reflect.String:
-		if tag == "!!str" || anyScalar && isPlainScalarTag(tag) {
-			v.SetString(n.Value)
-			return
-		}
-		if tag == "!!null" {
-			return
-		}
-		d.add(n.Line, path, "cannot use %s as string: quote it", describe(n))
-	case reflect.Bool:
-		d.decodeTagged(n, v, path, "!!bool")
-	case reflect.Int, reflect.Uint32:
-		d.decodeTagged(n, v, path, "!!int")
-	default:
-		panic(fmt.Sprintf("config: no decoding for %s at %s", v.Type(), path))
-	}
-}
-
-func (d *decoder) decodeTagged(n *yaml.Node, v reflect.Value, path, wantTag string) {
-	if n.ShortTag() == "!!null" {
-		return
-	}
-	if n.ShortTag() != wantTag {
-		d.add(n.Line, path, "cannot use %s as %s", describe(n), kindName(v.Kind()))
-		return
-	}
-	target := reflect.New(v.Type())
-	if err := n.Decode(target.Interface()); err != nil {
-		d.add(n.Line, path, "cannot use %s as %s: out of range", describe(n), kindName(v.Kind()))
-		return
-	}
-	v.Set(target.Elem())
-}
-
-func isPlainScalarTag(tag string) bool {
-	return tag == "!!str" || tag == "!!int" || tag == "!!float" || tag == "!!bool"
-}
-
-func kindName(k reflect.Kind) string {
-	switch k {
-	case reflect.Bool:
-		return "bool"
-	case reflect.Int, reflect.Uint32:
-		return "integer"
-	case reflect.Struct, reflect.Map:
-		return "mapping"
-	case reflect.Slice:
-		return "list"
-	}
-	return k.String()
-}
-
-// describe names a node for an error message: "yes" for a string, 1.5 for a number.
-func describe(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.AliasNode:
-		return "an alias"
-	}
-	value := n.Value
-	if len(value) > 40 {
-		value = value[:40] + "..."
-	}
-	if n.ShortTag() == "!!str" {
-		return fmt.Sprintf("%q", value)
-	}
-	return value
-}
-
-func joinPath(path, name string) string {
-	if path == "" {
-		return name
-	}
-	return path + "." + name
-}
-
-func mapEntryPath(path, name string) string {
-	return fmt.Sprintf("%s[%q]", path, name)
-}
-
-// fieldSet is a struct type's fields by their YAML names, in declaration order.
-type fieldSet struct {
-	names []string
-	index map[string]int
-}
-
-func yamlFields(t reflect.Type) fieldSet {
-	set := fieldSet{index: map[string]int{}}
-	for i := range t.NumField() {
-		name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
-		set.names = append(set.names, name)
-		set.index[name] = i
-	}
-	return set
-}
+// The paths of fields and map entries are written as the decoder writes them.
+var (
+	joinPath     = strictyaml.JoinPath
+	mapEntryPath = strictyaml.MapEntryPath
+)

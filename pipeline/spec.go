@@ -1,16 +1,15 @@
 package pipeline
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
-	"reflect"
 	"regexp"
-	"sort"
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/kiln-os/kiln/internal/strictyaml"
 )
 
 // DefaultCmdline is the kernel command line of an image whose spec names none: the KSPP
@@ -90,119 +89,43 @@ func LoadSpec(path string) (Spec, error) {
 // and line) over the defaults, then validates.
 func ParseSpec(name string, data []byte) (Spec, error) {
 	spec := Defaults()
-	var doc yaml.Node
-	if err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&doc); err != nil {
-		if err.Error() == "EOF" {
-			return spec, nil // an empty file is all defaults
-		}
-		return Spec{}, yamlSyntaxError(name, err)
+	root, err := strictyaml.Parse(data)
+	if errors.Is(err, strictyaml.ErrEmpty) {
+		return spec, nil // an empty file is all defaults
 	}
-	if len(doc.Content) == 0 {
-		return spec, nil
+	if err != nil {
+		return Spec{}, parseError(name, err)
 	}
-	if err := decodeStrict(name, "", doc.Content[0], reflect.ValueOf(&spec).Elem()); err != nil {
-		return Spec{}, err
+	if problems := strictyaml.Decode(root, &spec); len(problems) > 0 {
+		return Spec{}, decodeError(name, problems[0])
 	}
-	if err := spec.validate(name, doc.Content[0]); err != nil {
+	if err := spec.validate(name, root); err != nil {
 		return Spec{}, err
 	}
 	return spec, nil
 }
 
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
-func yamlSyntaxError(name string, err error) error {
-	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
-		var line int
-		fmt.Sscan(m[1], &line)
-		return &SpecError{File: name, Line: line, Msg: "YAML syntax: " + m[2]}
+// parseError places a YAML syntax error in the spec file; a document with no line
+// (several documents) is placed on line 1.
+func parseError(name string, err error) error {
+	var syntax *strictyaml.SyntaxError
+	if errors.As(err, &syntax) {
+		return &SpecError{File: name, Line: max(syntax.Line, 1), Msg: "YAML syntax: " + syntax.Msg}
 	}
-	return &SpecError{File: name, Line: 1, Msg: "YAML syntax: " + strings.TrimPrefix(err.Error(), "yaml: ")}
+	if errors.Is(err, strictyaml.ErrDocuments) {
+		return &SpecError{File: name, Line: 1, Msg: "more than one YAML document (---): give exactly one"}
+	}
+	return err
 }
 
-// decodeStrict walks a mapping node into a struct by yaml tags.
-func decodeStrict(file, path string, node *yaml.Node, dst reflect.Value) error {
-	if node.Kind != yaml.MappingNode {
-		return &SpecError{File: file, Line: node.Line, Field: orRoot(path), Msg: fmt.Sprintf("want a mapping, got %s", kindName(node))}
+// decodeError reports the first problem the decoder found: a SpecError is one place, and
+// the user fixes one field at a time anyway.
+func decodeError(name string, first strictyaml.Problem) error {
+	field := first.Path
+	if field == "" {
+		field = "(document)"
 	}
-	fields := yamlFields(dst)
-	for i := 0; i+1 < len(node.Content); i += 2 {
-		key, val := node.Content[i], node.Content[i+1]
-		field := joinPath(path, key.Value)
-		fv, ok := fields[key.Value]
-		if !ok {
-			return &SpecError{File: file, Line: key.Line, Field: field, Msg: "unknown field (known: " + strings.Join(sortedKeys(fields), ", ") + ")"}
-		}
-		if fv.Kind() == reflect.Struct {
-			if err := decodeStrict(file, field, val, fv); err != nil {
-				return err
-			}
-			continue
-		}
-		if val.Kind != yaml.ScalarNode {
-			return &SpecError{File: file, Line: val.Line, Field: field, Msg: fmt.Sprintf("want a %s, got %s", fv.Kind(), kindName(val))}
-		}
-		if err := val.Decode(fv.Addr().Interface()); err != nil {
-			return &SpecError{File: file, Line: val.Line, Field: field, Msg: fmt.Sprintf("want a %s, got %q", typeName(fv), val.Value)}
-		}
-	}
-	return nil
-}
-
-func yamlFields(v reflect.Value) map[string]reflect.Value {
-	out := map[string]reflect.Value{}
-	for i := 0; i < v.NumField(); i++ {
-		tag, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("yaml"), ",")
-		if tag != "" && tag != "-" {
-			out[tag] = v.Field(i)
-		}
-	}
-	return out
-}
-
-func typeName(v reflect.Value) string {
-	switch v.Kind() {
-	case reflect.Int, reflect.Int64, reflect.Int32:
-		return "integer"
-	case reflect.Bool:
-		return "boolean"
-	}
-	return v.Kind().String()
-}
-
-func kindName(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		return fmt.Sprintf("%q", n.Value)
-	}
-	return "something else"
-}
-
-func joinPath(path, key string) string {
-	if path == "" {
-		return key
-	}
-	return path + "." + key
-}
-
-func orRoot(path string) string {
-	if path == "" {
-		return "(document)"
-	}
-	return path
-}
-
-func sortedKeys(m map[string]reflect.Value) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
+	return &SpecError{File: name, Line: first.Line, Field: field, Msg: first.Reason}
 }
 
 var (

@@ -47,13 +47,17 @@ func TestSpecErrors(t *testing.T) {
 	}{
 		{"unknown field", "name: kiln\nbogus: 1\n", "kiln.yaml:2: bogus: unknown field"},
 		{"unknown nested field", "kernel:\n  cmdline: x\n  fragmnts: y\n", "kiln.yaml:3: kernel.fragmnts: unknown field"},
-		{"bad type", "name: kiln\nsourceDateEpoch: yesterday\n", `kiln.yaml:2: sourceDateEpoch: want a integer, got "yesterday"`},
-		{"mapping for scalar", "version:\n  major: 1\n", "kiln.yaml:2: version: want a string, got a mapping"},
-		{"scalar for mapping", "kernel: big\n", `kiln.yaml:1: kernel: want a mapping, got "big"`},
+		{"bad type", "name: kiln\nsourceDateEpoch: yesterday\n", `kiln.yaml:2: sourceDateEpoch: cannot use "yesterday" as integer`},
+		{"mapping for scalar", "version:\n  major: 1\n", "kiln.yaml:2: version: expected a string, got a mapping"},
+		{"scalar for mapping", "kernel: big\n", `kiln.yaml:1: kernel: expected a mapping (fragments, cmdline), got "big"`},
 		{"bad value", "rootfs:\n  compression: lz4\n", `kiln.yaml:2: rootfs.compression: "lz4" is not supported`},
 		{"plus in version", "version: 1.0+3\n", "kiln.yaml:1: version:"},
 		{"negative epoch", "sourceDateEpoch: -5\n", "kiln.yaml:1: sourceDateEpoch: must be >= 0"},
 		{"syntax", "name: kiln\n  bad indent: [\n", "kiln.yaml:"},
+		{"duplicate key", "name: kiln\nname: other\n", "kiln.yaml:2: name: duplicate key (first at line 1)"},
+		{"unquoted number", "version: 1.10\n", "kiln.yaml:1: version: cannot use 1.10 as string: quote it"},
+		{"alias", "name: &n kiln\noutput: *n\n", "kiln.yaml:2: output: YAML aliases (*n) are not allowed"},
+		{"two documents", "name: kiln\n---\nname: other\n", "kiln.yaml:1: more than one YAML document"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 	"github.com/kiln-os/kiln/bootloader/entry"
 	"github.com/kiln-os/kiln/bootloader/keys"
 	"github.com/kiln-os/kiln/internal/digest"
+	"github.com/kiln-os/kiln/measure/pcr"
 	"github.com/kiln-os/kiln/rootfs"
 	"github.com/kiln-os/kiln/uki/authenticode"
 	"github.com/kiln-os/kiln/uki/pcrsig"
@@ -152,7 +153,7 @@ func (st *state) sbat(stub []byte) ([]byte, error) {
 // UnsealPhase is the boot phase whose PCR 11 value the .pcrsig authorises: machined unseals
 // STATE after leave-initrd and extends "ready" afterwards, so nothing after the boot can
 // unseal again (DESIGN.md "Measured boot").
-const UnsealPhase = "leave-initrd"
+const UnsealPhase = pcr.PhaseLeaveInitrd
 
 // pcrBanks are the PCR banks predicted; the policy is signed for both.
 var pcrBanks = []crypto.Hash{crypto.SHA256, crypto.SHA384}

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"time"
 	"unicode/utf16"
+
+	"github.com/kiln-os/kiln/internal/guid"
 )
 
 // Variable attributes (UEFI 2.x, GetVariable/SetVariable).
@@ -43,7 +45,7 @@ const (
 // For Secure Boot enrolment attrs is AttrsSecureBoot, PK is signed by PK,
 // KEK by PK and db by KEK. timestamp is whole seconds in UTC, normally
 // SOURCE_DATE_EPOCH; the result depends on nothing else.
-func AuthVariable(name string, vendor GUID, attrs uint32, timestamp time.Time, payload []byte,
+func AuthVariable(name string, vendor guid.GUID, attrs uint32, timestamp time.Time, payload []byte,
 	signerCert *x509.Certificate, signer crypto.Signer) ([]byte, error) {
 	ts, err := encodeTime(timestamp)
 	if err != nil {
@@ -62,7 +64,7 @@ func AuthVariable(name string, vendor GUID, attrs uint32, timestamp time.Time, p
 	out = binary.LittleEndian.AppendUint32(out, uint32(winCertGUIDHdrSz+len(p7)))
 	out = binary.LittleEndian.AppendUint16(out, winCertRevision)
 	out = binary.LittleEndian.AppendUint16(out, winCertTypeGUID)
-	out = append(out, CertTypePKCS7[:]...)
+	out = CertTypePKCS7.AppendEFI(out)
 	out = append(out, p7...)
 	return append(out, payload...), nil
 }
@@ -70,7 +72,7 @@ func AuthVariable(name string, vendor GUID, attrs uint32, timestamp time.Time, p
 // SigningInput returns the bytes an authenticated write is signed over:
 // VariableName (UTF-16LE, no terminating NUL) || VendorGuid || Attributes
 // (UINT32 LE) || TimeStamp (EFI_TIME) || Data.
-func SigningInput(name string, vendor GUID, attrs uint32, timestamp time.Time, payload []byte) ([]byte, error) {
+func SigningInput(name string, vendor guid.GUID, attrs uint32, timestamp time.Time, payload []byte) ([]byte, error) {
 	ts, err := encodeTime(timestamp)
 	if err != nil {
 		return nil, err
@@ -78,14 +80,14 @@ func SigningInput(name string, vendor GUID, attrs uint32, timestamp time.Time, p
 	return signingInput(name, vendor, attrs, ts, payload)
 }
 
-func signingInput(name string, vendor GUID, attrs uint32, ts [efiTimeSize]byte, payload []byte) ([]byte, error) {
+func signingInput(name string, vendor guid.GUID, attrs uint32, ts [efiTimeSize]byte, payload []byte) ([]byte, error) {
 	name16, err := utf16Name(name)
 	if err != nil {
 		return nil, err
 	}
 	b := make([]byte, 0, len(name16)+16+4+efiTimeSize+len(payload))
 	b = append(b, name16...)
-	b = append(b, vendor[:]...)
+	b = vendor.AppendEFI(b)
 	b = binary.LittleEndian.AppendUint32(b, attrs)
 	b = append(b, ts[:]...)
 	return append(b, payload...), nil
@@ -131,8 +133,8 @@ func ParseAuth(b []byte) (*Auth, error) {
 		return nil, fmt.Errorf("%w: wRevision %#04x, want 0x0200", ErrAuth, binary.LittleEndian.Uint16(hdr[4:]))
 	case binary.LittleEndian.Uint16(hdr[6:]) != winCertTypeGUID:
 		return nil, fmt.Errorf("%w: wCertificateType %#04x, want WIN_CERT_TYPE_EFI_GUID", ErrAuth, binary.LittleEndian.Uint16(hdr[6:]))
-	case GUID(hdr[8:24]) != CertTypePKCS7:
-		return nil, fmt.Errorf("%w: CertType %v, want EFI_CERT_TYPE_PKCS7_GUID", ErrAuth, GUID(hdr[8:24]))
+	case guid.FromEFI(hdr[8:]) != CertTypePKCS7:
+		return nil, fmt.Errorf("%w: CertType %v, want EFI_CERT_TYPE_PKCS7_GUID", ErrAuth, guid.FromEFI(hdr[8:]))
 	case length < winCertGUIDHdrSz || length > uint64(len(hdr)):
 		return nil, fmt.Errorf("%w: dwLength %d does not fit %d bytes", ErrAuth, length, len(hdr))
 	}
@@ -147,7 +149,7 @@ func ParseAuth(b []byte) (*Auth, error) {
 // VerifyAuth checks that auth, written to the variable name/vendor with
 // attrs, is signed by cert: what firmware checks, with cert as the key it
 // trusts (PK for PK and KEK, KEK for db).
-func VerifyAuth(name string, vendor GUID, attrs uint32, auth []byte, cert *x509.Certificate) error {
+func VerifyAuth(name string, vendor guid.GUID, attrs uint32, auth []byte, cert *x509.Certificate) error {
 	a, err := ParseAuth(auth)
 	if err != nil {
 		return err

@@ -6,11 +6,13 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"encoding/asn1"
 	"encoding/binary"
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/kiln-os/kiln/internal/guid"
+	"github.com/kiln-os/kiln/internal/pkcs7"
 )
 
 // TestAuthLayout checks EFI_VARIABLE_AUTHENTICATION_2 field by field.
@@ -28,7 +30,7 @@ func TestAuthLayout(t *testing.T) {
 	if got := binary.LittleEndian.Uint16(auth[22:]); got != 0x0ef1 {
 		t.Errorf("wCertificateType %#x", got)
 	}
-	if !bytes.Equal(auth[24:40], CertTypePKCS7[:]) {
+	if !bytes.Equal(auth[24:40], CertTypePKCS7.AppendEFI(nil)) {
 		t.Errorf("CertType % x", auth[24:40])
 	}
 	if int(dwLength)+16 != len(auth)-len(esl) || !bytes.Equal(auth[16+dwLength:], esl) {
@@ -50,14 +52,17 @@ func TestAuthPKCS7IsBareSignedData(t *testing.T) {
 		if p7[0] != 0x30 || p7[1] != 0x82 || !bytes.Equal(p7[13:22], sha256OID) {
 			t.Errorf("%s: PKCS#7 starts % x; EDK2 wants 30 82 .. and the SHA-256 OID at 13", c.name, p7[:24])
 		}
-		var sd signedData
-		if rest, err := asn1.Unmarshal(p7, &sd); err != nil || len(rest) != 0 || sd.Version != 1 {
-			t.Errorf("%s: not a bare SignedData: %v", c.name, err)
+		if _, _, err := pkcs7.ParseContentInfo(p7); err == nil {
+			t.Errorf("%s: the PKCS#7 parses as a ContentInfo; EDK2 wants a bare SignedData", c.name)
 		}
-		if len(sd.SignerInfos) != 1 || len(sd.SignerInfos[0].AuthenticatedAttributes.FullBytes) != 0 {
+		sd, err := pkcs7.Parse(p7)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if len(sd.SignerInfos) != 1 || len(sd.SignerInfos[0].Attributes.FullBytes) != 0 {
 			t.Errorf("%s: want one signer without signed attributes", c.name)
 		}
-		if len(sd.ContentInfo.Content.FullBytes) != 0 || !sd.ContentInfo.ContentType.Equal(oidData) {
+		if len(sd.Content.Content.FullBytes) != 0 || !sd.Content.Type.Equal(pkcs7.OIDData) {
 			t.Errorf("%s: content not detached", c.name)
 		}
 	}
@@ -103,7 +108,7 @@ func TestVerifyBindsEverything(t *testing.T) {
 	cases := []struct {
 		what   string
 		name   string
-		vendor GUID
+		vendor guid.GUID
 		attrs  uint32
 		auth   []byte
 	}{
@@ -138,11 +143,10 @@ func TestVerifyAcceptsContentInfo(t *testing.T) {
 
 func wrapContentInfo(t testing.TB, signedData []byte) []byte {
 	t.Helper()
-	// A RawValue is marshalled as is, so the [0] EXPLICIT wrapper is spelled out.
-	content := asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 0, IsCompound: true, Bytes: signedData}
-	der, err := asn1.Marshal(contentInfo{ContentType: oidSignedData, Content: content})
-	if err != nil {
-		t.Fatal(err)
+	var e pkcs7.Encoder
+	der := e.ContentInfo(pkcs7.OIDSignedData, signedData)
+	if e.Err != nil {
+		t.Fatal(e.Err)
 	}
 	return der
 }

@@ -31,7 +31,8 @@
 // 32, the wrapped form. Checked on that OVMF: with the wrapper, systemd-boot's
 // enrolment fails with "Failed to write PK secure boot variable: Security
 // Policy Violation"; without it, bootloader's TestOracleOVMFEnrolment enrols
-// and boots. The parsers here accept both forms.
+// and boots. The parsers here accept both forms. The SignedData itself is
+// built and parsed by internal/pkcs7, which uki/authenticode shares.
 //
 // Output is deterministic: the same inputs and key give the same bytes
 // (PKCS#1 v1.5 signatures are deterministic; there is no signing-time

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"unicode/utf16"
+
+	"github.com/kiln-os/kiln/internal/guid"
 )
 
 // EfivarsDir is where Linux mounts efivarfs.
@@ -22,7 +24,7 @@ var ErrVariable = errors.New("efivar: malformed variable")
 // where the file "<name>-<guid>" holds a 4-byte little-endian attribute word
 // and then the value. A missing variable is an error that matches
 // fs.ErrNotExist.
-func Read(dir, name string, vendor GUID) (attrs uint32, data []byte, err error) {
+func Read(dir, name string, vendor guid.GUID) (attrs uint32, data []byte, err error) {
 	if name == "" || strings.ContainsAny(name, "/\x00") {
 		return 0, nil, fmt.Errorf("efivar: invalid variable name %q", name)
 	}

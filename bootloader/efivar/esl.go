@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+
+	"github.com/kiln-os/kiln/internal/guid"
 )
 
 // ErrSignatureList is returned, wrapped with the offset at fault, for bytes
@@ -18,7 +20,7 @@ const eslHeaderSize = 16 + 4 + 4 + 4
 // SignatureData is one EFI_SIGNATURE_DATA: the owner and the signature
 // itself (for EFI_CERT_X509_GUID, a DER certificate).
 type SignatureData struct {
-	Owner GUID
+	Owner guid.GUID
 	Data  []byte
 }
 
@@ -26,13 +28,13 @@ type SignatureData struct {
 // size (SignatureSize), so a list holds certificates of one length; a
 // variable holds several lists back to back.
 type SignatureList struct {
-	Type       GUID
+	Type       guid.GUID
 	Header     []byte
 	Signatures []SignatureData
 }
 
 // X509List is the list Kiln writes for PK, KEK and db: one certificate owned by owner.
-func X509List(owner GUID, cert *x509.Certificate) SignatureList {
+func X509List(owner guid.GUID, cert *x509.Certificate) SignatureList {
 	return SignatureList{Type: CertX509, Signatures: []SignatureData{{Owner: owner, Data: cert.Raw}}}
 }
 
@@ -48,7 +50,7 @@ func (l SignatureList) MarshalBinary() ([]byte, error) {
 		return nil, fmt.Errorf("%w: %d bytes is too large", ErrSignatureList, total)
 	}
 	b := make([]byte, 0, total)
-	b = append(b, l.Type[:]...)
+	b = l.Type.AppendEFI(b)
 	b = binary.LittleEndian.AppendUint32(b, uint32(total))
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(l.Header)))
 	b = binary.LittleEndian.AppendUint32(b, uint32(sigSize))
@@ -57,7 +59,7 @@ func (l SignatureList) MarshalBinary() ([]byte, error) {
 		if 16+len(s.Data) != sigSize {
 			return nil, fmt.Errorf("%w: signature %d is %d bytes, the first is %d", ErrSignatureList, i, len(s.Data), sigSize-16)
 		}
-		b = append(b, s.Owner[:]...)
+		b = s.Owner.AppendEFI(b)
 		b = append(b, s.Data...)
 	}
 	return b, nil
@@ -85,7 +87,7 @@ func parseSignatureList(b []byte) (SignatureList, int, error) {
 	if len(b) < eslHeaderSize {
 		return l, 0, fmt.Errorf("%w: %d bytes left, a header needs %d", ErrSignatureList, len(b), eslHeaderSize)
 	}
-	copy(l.Type[:], b)
+	l.Type = guid.FromEFI(b)
 	listSize := uint64(binary.LittleEndian.Uint32(b[16:]))
 	headerSize := uint64(binary.LittleEndian.Uint32(b[20:]))
 	sigSize := uint64(binary.LittleEndian.Uint32(b[24:]))
@@ -103,7 +105,7 @@ func parseSignatureList(b []byte) (SignatureList, int, error) {
 	l.Header = clone(b[eslHeaderSize : eslHeaderSize+headerSize])
 	for off := eslHeaderSize + headerSize; off < listSize; off += sigSize {
 		var s SignatureData
-		copy(s.Owner[:], b[off:off+16])
+		s.Owner = guid.FromEFI(b[off:])
 		s.Data = clone(b[off+16 : off+sigSize])
 		l.Signatures = append(l.Signatures, s)
 	}

@@ -21,11 +21,11 @@ func TestX509ListLayout(t *testing.T) {
 		what      string
 		got, want []byte
 	}{
-		{"SignatureType", esl[0:16], CertX509[:]},
+		{"SignatureType", esl[0:16], CertX509.AppendEFI(nil)},
 		{"SignatureListSize", esl[16:20], le32(uint32(28 + 16 + n))},
 		{"SignatureHeaderSize", esl[20:24], le32(0)},
 		{"SignatureSize", esl[24:28], le32(uint32(16 + n))},
-		{"SignatureOwner", esl[28:44], testOwner[:]},
+		{"SignatureOwner", esl[28:44], testOwner.AppendEFI(nil)},
 		{"SignatureData", esl[44:], pk.cert.Raw},
 	}
 	for _, c := range checks {

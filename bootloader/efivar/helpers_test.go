@@ -3,12 +3,12 @@ package efivar
 import (
 	"crypto"
 	"crypto/x509"
-	"encoding/pem"
 	"flag"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/kiln-os/kiln/internal/guid"
+	"github.com/kiln-os/kiln/internal/testpki"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -17,7 +17,7 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 var testTime = time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
 
 // testOwner is the owner GUID of every signature list in the tests.
-var testOwner = MustParseGUID("f2449d02-b228-4b3d-8eb6-66debb154c8b")
+var testOwner = guid.MustParse("f2449d02-b228-4b3d-8eb6-66debb154c8b")
 
 // testPair is a test key from testdata/ (see testdata/README.md).
 type testPair struct {
@@ -28,27 +28,8 @@ type testPair struct {
 
 func loadTestPair(t testing.TB, role string) testPair {
 	t.Helper()
-	p := testPair{certPEM: filepath.Join("testdata", role+".crt"), keyPEM: filepath.Join("testdata", role+".key")}
-	p.cert = mustParse(t, p.certPEM, func(b []byte) (any, error) { return x509.ParseCertificate(b) }).(*x509.Certificate)
-	p.signer = mustParse(t, p.keyPEM, func(b []byte) (any, error) { return x509.ParsePKCS8PrivateKey(b) }).(crypto.Signer)
-	return p
-}
-
-func mustParse(t testing.TB, path string, parse func([]byte) (any, error)) any {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	block, _ := pem.Decode(data)
-	if block == nil {
-		t.Fatalf("%s: no PEM block", path)
-	}
-	v, err := parse(block.Bytes)
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	return v
+	p := testpki.LoadPair(t, "testdata", role)
+	return testPair{cert: p.Cert, signer: p.Signer, certPEM: p.CertPath, keyPEM: p.KeyPath}
 }
 
 // testESL is the one-certificate signature list of role's certificate.
@@ -64,7 +45,7 @@ func testESL(t testing.TB, p testPair) []byte {
 // enrolmentCase is one file of the enrolment chain.
 type enrolmentCase struct {
 	name     string
-	vendor   GUID
+	vendor   guid.GUID
 	subject  string // whose certificate is the payload
 	signedBy string
 }

@@ -18,7 +18,7 @@ import (
 	"google.golang.org/grpc/credentials"
 
 	"github.com/kiln-os/kiln/api/machine"
-	nodeattest "github.com/kiln-os/kiln/initd/attest" // test only: a genuine quote from the simulator
+	"github.com/kiln-os/kiln/initd/tpmquote" // test only: a genuine quote from the simulator
 	"github.com/kiln-os/kiln/measure/attest"
 )
 
@@ -35,7 +35,7 @@ func (n *quotingNode) PCRRead(_ context.Context, req *machine.PCRReadRequest) (*
 	for _, i := range req.GetPcrs() {
 		values[i] = make([]byte, 32)
 	}
-	a, s, ak, err := nodeattest.Quote(n.tpm, req.GetNonce(), req.GetBanks()[0], req.GetPcrs())
+	a, s, ak, err := tpmquote.Quote(n.tpm, req.GetNonce(), req.GetBanks()[0], req.GetPcrs())
 	if err != nil {
 		return nil, err
 	}
@@ -72,7 +72,7 @@ func quotingContext(t *testing.T) (*quotingNode, string) {
 // akFingerprint is the fingerprint of node's AK: the hex SHA-256 of its TPMT_PUBLIC.
 func akFingerprint(t *testing.T, node *quotingNode) string {
 	t.Helper()
-	_, _, ak, err := nodeattest.Quote(node.tpm, []byte("n"), "sha256", []uint32{0})
+	_, _, ak, err := tpmquote.Quote(node.tpm, []byte("n"), "sha256", []uint32{0})
 	if err != nil {
 		t.Fatal(err)
 	}

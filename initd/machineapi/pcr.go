@@ -15,8 +15,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/kiln-os/kiln/api/machine"
-	nodeattest "github.com/kiln-os/kiln/initd/attest"
 	"github.com/kiln-os/kiln/initd/pcrphase"
+	"github.com/kiln-os/kiln/initd/tpmquote"
 	"github.com/kiln-os/kiln/initd/tpmseal"
 )
 
@@ -29,7 +29,7 @@ type PCRReader interface {
 	// EventLog returns the firmware's TCG event log (nil when there is none).
 	EventLog() ([]byte, error)
 	// Quote has the TPM sign pcrs in bank with nonce as qualifying data and returns
-	// what initd/attest.Quote returns.
+	// what initd/tpmquote.Quote returns.
 	Quote(nonce []byte, bank string, pcrs []uint32) (attest, signature, akPublic []byte, err error)
 }
 
@@ -69,14 +69,14 @@ func (t SysfsTPM) EventLog() ([]byte, error) {
 	return data, err
 }
 
-// Quote opens Device and quotes with initd/attest.
+// Quote opens Device and quotes with initd/tpmquote.
 func (t SysfsTPM) Quote(nonce []byte, bank string, pcrs []uint32) (attest, signature, akPublic []byte, err error) {
 	tpm, err := tpmseal.Open(t.Device)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	defer tpm.Close()
-	return nodeattest.Quote(tpm, nonce, bank, pcrs)
+	return tpmquote.Quote(tpm, nonce, bank, pcrs)
 }
 
 // maxPCR is the highest PCR index of a PC client TPM.

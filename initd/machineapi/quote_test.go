@@ -17,11 +17,11 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/kiln-os/kiln/api/machine"
-	nodeattest "github.com/kiln-os/kiln/initd/attest"
+	"github.com/kiln-os/kiln/initd/tpmquote"
 	verify "github.com/kiln-os/kiln/measure/attest"
 )
 
-// simReader is a PCRReader over the TPM simulator: PCR_Read for values, initd/attest for
+// simReader is a PCRReader over the TPM simulator: PCR_Read for values, initd/tpmquote for
 // quotes. With extendBeforeQuote > 0 it extends PCR 11 before that many quotes, as
 // machined's ready phase may between PCRRead's read and its quote.
 type simReader struct {
@@ -74,7 +74,7 @@ func (r *simReader) Quote(nonce []byte, bank string, pcrs []uint32) (attest, sig
 			return nil, nil, nil, err
 		}
 	}
-	return nodeattest.Quote(r.tpm, nonce, bank, pcrs)
+	return tpmquote.Quote(r.tpm, nonce, bank, pcrs)
 }
 
 func TestPCRReadQuotes(t *testing.T) {

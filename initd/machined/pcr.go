@@ -10,6 +10,7 @@ import (
 	"github.com/kiln-os/kiln/initd/resources"
 	"github.com/kiln-os/kiln/initd/stage1"
 	"github.com/kiln-os/kiln/measure/eventlog"
+	"github.com/kiln-os/kiln/measure/pcr"
 )
 
 // reportStage1PCR11 emits PCR 11 as stage 1 read it after each of its phases, so that a test
@@ -21,7 +22,7 @@ func (m *Machined) reportStage1PCR11() {
 		m.emit(events.Event{Type: events.TypeInfo, Name: "pcr11", State: "no-tpm"})
 		return
 	}
-	for _, phase := range []string{"enter-initrd", "leave-initrd"} {
+	for _, phase := range []string{pcr.PhaseEnterInitrd, pcr.PhaseLeaveInitrd} {
 		value := os.Getenv(stage1.PCR11Env(phase))
 		if value == "" {
 			continue
@@ -49,10 +50,10 @@ func (m *Machined) measureReady() error {
 	if len(bankNames) == 0 {
 		return nil
 	}
-	if err := pcrphase.Extend(pcrphase.Device, bankNames, "ready"); err != nil {
+	if err := pcrphase.Extend(pcrphase.Device, bankNames, pcr.PhaseReady); err != nil {
 		return err
 	}
-	m.reportPCR11("ready", pcrphase.Read(pcrphase.Sysfs))
+	m.reportPCR11(pcr.PhaseReady, pcrphase.Read(pcrphase.Sysfs))
 	return nil
 }
 

@@ -19,6 +19,7 @@ import (
 
 	"github.com/kiln-os/kiln/initd/mount"
 	"github.com/kiln-os/kiln/initd/pcrphase"
+	"github.com/kiln-os/kiln/measure/pcr"
 )
 
 // Paths of the initramfs layout written by the rootfs package.
@@ -51,7 +52,7 @@ func Run(logf func(format string, args ...any)) error {
 		return err
 	}
 	var env []string
-	env = append(env, measurePhase("enter-initrd", logf)...)
+	env = append(env, measurePhase(pcr.PhaseEnterInitrd, logf)...)
 	dev, err := attachLoop(RootImage)
 	if err != nil {
 		return err
@@ -61,7 +62,7 @@ func Run(logf func(format string, args ...any)) error {
 		return err
 	}
 	logf("mounted %s", root)
-	env = append(env, measurePhase("leave-initrd", logf)...)
+	env = append(env, measurePhase(pcr.PhaseLeaveInitrd, logf)...)
 	env = append(env, pcrPolicyEnv(logf)...)
 	for _, m := range earlyMounts {
 		if err := mount.Move(m.Target, filepath.Join(NewRoot, m.Target)); err != nil {

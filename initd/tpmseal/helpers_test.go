@@ -5,14 +5,13 @@ import (
 	"crypto"
 	"crypto/rsa"
 	"crypto/x509"
-	"encoding/pem"
-	"os"
 	"testing"
 
 	"github.com/google/go-tpm-tools/simulator"
 	"github.com/google/go-tpm/tpm2"
 	"github.com/google/go-tpm/tpm2/transport"
 
+	"github.com/kiln-os/kiln/internal/testpki"
 	"github.com/kiln-os/kiln/measure/pcr"
 	"github.com/kiln-os/kiln/uki/pcrsig"
 )
@@ -85,18 +84,7 @@ func testKeys(t testing.TB) (pcrKey, otherKey *rsa.PrivateKey) {
 
 func readKey(t testing.TB, path string) *rsa.PrivateKey {
 	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	block, _ := pem.Decode(b)
-	if block == nil {
-		t.Fatalf("%s: no PEM block", path)
-	}
-	key, err := x509.ParsePKCS8PrivateKey(block.Bytes)
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
+	key := testpki.ReadPEM(t, path, x509.ParsePKCS8PrivateKey)
 	return key.(*rsa.PrivateKey)
 }
 

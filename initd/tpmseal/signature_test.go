@@ -25,11 +25,11 @@ func genuineSignature(t testing.TB, key *rsa.PrivateKey) ([]byte, pcrsig.Predict
 	predictions := pcrsig.Predictions{}
 	for _, bank := range []crypto.Hash{crypto.SHA256, crypto.SHA384} {
 		predictions[bank] = map[string][]byte{}
-		for i, phase := range pcrsig.Phases {
+		for i, phase := range pcr.Phases() {
 			predictions[bank][phase] = bytes.Repeat([]byte{byte(i + 1)}, bank.Size())
 		}
 	}
-	sig, err := pcrsig.Sign(predictions, key, pcrsig.Phases)
+	sig, err := pcrsig.Sign(predictions, key, pcr.Phases())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +46,7 @@ func TestParseSignatureGenuine(t *testing.T) {
 	if len(sig) != 2 || len(sig["sha256"]) != 3 || len(sig["sha384"]) != 3 {
 		t.Fatalf("ParseSignature found %d banks, want sha256 and sha384 with 3 policies each", len(sig))
 	}
-	for _, phase := range pcrsig.Phases {
+	for _, phase := range pcr.Phases() {
 		want, err := pcr.PolicyPCRDigest(crypto.SHA256, []int{PCR}, [][]byte{predictions[crypto.SHA256][phase]})
 		if err != nil {
 			t.Fatal(err)

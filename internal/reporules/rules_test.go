@@ -3,38 +3,18 @@ package reporules
 import (
 	"go/parser"
 	"go/token"
-	"io/fs"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
 
-const module = "github.com/kiln-os/kiln/"
-
-// packages maps each package directory (relative to the repo root) to its non-test files.
-func packages(t *testing.T) map[string][]string {
-	t.Helper()
-	root := filepath.Join("..", "..")
-	out := map[string][]string{}
-	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		name := d.Name()
-		if d.IsDir() && p != root && (strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_") || name == "testdata") {
-			return filepath.SkipDir
-		}
-		if !d.IsDir() && strings.HasSuffix(name, ".go") && !strings.HasSuffix(name, "_test.go") {
-			rel, _ := filepath.Rel(root, filepath.Dir(p))
-			out[filepath.ToSlash(rel)] = append(out[filepath.ToSlash(rel)], p)
-		}
-		return nil
-	})
-	return out
-}
-
 func TestEveryPackageHasADoc(t *testing.T) {
-	for dir, files := range packages(t) {
+	pkgs, err := SourceFiles(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for dir, files := range pkgs {
 		documented := false
 		for _, f := range files {
 			file, err := parser.ParseFile(token.NewFileSet(), f, nil, parser.PackageClauseOnly|parser.ParseComments)
@@ -51,37 +31,47 @@ func TestEveryPackageHasADoc(t *testing.T) {
 	}
 }
 
-// The builder side never imports the node side (DESIGN.md "Layout"); shared leaves
-// (initd/events, kernel/kspp, measure/..., internal/...) are allowed both ways.
-func TestBuilderDoesNotImportNode(t *testing.T) {
-	builder := []string{"kernel", "rootfs", "uki", "bootloader", "pipeline", "cmd/kiln"}
-	node := []string{"initd/"}
-	sharedFromNode := []string{"initd/events"}
-	for dir, files := range packages(t) {
-		if !hasPrefixAny(dir, builder) {
-			continue
-		}
-		for _, f := range files {
-			file, err := parser.ParseFile(token.NewFileSet(), f, nil, parser.ImportsOnly)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, imp := range file.Imports {
-				path := strings.Trim(imp.Path.Value, `"`)
-				rel, ok := strings.CutPrefix(path, module)
-				if ok && hasPrefixAny(rel, node) && !hasPrefixAny(rel, sharedFromNode) {
-					t.Errorf("%s imports node package %s", f, path)
-				}
-			}
-		}
+// The builder never reaches the node, the node never reaches the builder, and every
+// shared leaf is a leaf (DESIGN.md "Layout"); the list of shared leaves is Kiln.SharedLeaves.
+func TestImportLayers(t *testing.T) {
+	graph, err := Kiln.ImportGraph(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range Kiln.CheckImports(graph) {
+		t.Errorf("%v\n\tmove what it needs into a shared leaf, or, if %s is a leaf, add it to Kiln.SharedLeaves", v, v.To)
+	}
+	for _, leaf := range Kiln.StaleLeaves(graph) {
+		t.Errorf("Kiln.SharedLeaves names %s, which is no package: remove it", leaf)
 	}
 }
 
-func hasPrefixAny(s string, prefixes []string) bool {
-	for _, p := range prefixes {
-		if s == strings.TrimSuffix(p, "/") || strings.HasPrefix(s, strings.TrimSuffix(p, "/")+"/") {
-			return true
-		}
+// TestImportLayersFixture proves the checker fails: testdata/layers is a small tree with
+// one crossing of each kind (direct, through a neutral package, through a shared leaf that
+// is no leaf), next to imports the rules allow, and a stale entry in the list.
+func TestImportLayersFixture(t *testing.T) {
+	layout := Kiln
+	layout.Module = "example.com/fixture/"
+	layout.SharedLeaves = []string{"measure/...", "kernel/kspp", "bootloader/efivar", "initd/events", "gone/leaf"}
+	graph, err := layout.ImportGraph(filepath.Join("testdata", "layers"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	return false
+	want := []string{
+		"bootloader/efivar: " + RuleLeafReachesSide + " (imports bootloader/efivar → measure/pcr → uki/pe)",
+		"cmd/kiln: " + RuleBuilderReachesNode + " (imports cmd/kiln → qemu → initd/phase)",
+		"initd/machined: " + RuleNodeReachesBuilder + " (imports initd/machined → kernel/build)",
+		"measure/pcr: " + RuleLeafReachesSide + " (imports measure/pcr → uki/pe)",
+		"pipeline: " + RuleBuilderReachesNode + " (imports pipeline → initd/stage1)",
+	}
+	var got []string
+	for _, v := range layout.CheckImports(graph) {
+		got = append(got, v.String())
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("violations:\n\t%s\nwant:\n\t%s", strings.Join(got, "\n\t"), strings.Join(want, "\n\t"))
+	}
+	if stale := layout.StaleLeaves(graph); !slices.Equal(stale, []string{"gone/leaf"}) {
+		t.Errorf("stale leaves %q, want [gone/leaf]", stale)
+	}
 }

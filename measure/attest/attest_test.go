@@ -10,7 +10,7 @@ import (
 )
 
 // A quote over PCR 7 (sha256, all zero) from go-tpm-tools' simulator, made by
-// initd/attest.Quote through kilnctl pcrs --quote -o json. initd/attest's tests check
+// initd/tpmquote.Quote through kilnctl pcrs --quote -o json. initd/tpmquote's tests check
 // fresh quotes from the simulator; this one keeps Verify tested without cgo.
 var (
 	vectorAK        = unhex("0023000b00050072000000100018000b000300100020f104a37437369d22f656bf570bba5542bab55d6edf23dd00ecf4deca60a972a900202cffbd42e3a5032b27e5206fc3caa0cbc554a1d520ed16da95ddc8c64a139c8a")

@@ -35,7 +35,7 @@
 // # The room
 //
 // A leaf shared by kilnctl (which verifies) and machined (which quotes, through
-// initd/attest): parsing and arithmetic only, no TPM access, no I/O, and no imports of
+// initd/tpmquote): parsing and arithmetic only, no TPM access, no I/O, and no imports of
 // node, API server or builder packages. The TPM structures are decoded with go-tpm's
 // tpm2 package and must re-encode to the exact input bytes, so trailing or non-canonical
 // bytes are refused.

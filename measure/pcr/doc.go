@@ -2,7 +2,9 @@
 // and policies, computed in software: extending a PCR, replaying a list of
 // measurements, and the policy digests of TPM2_PolicyPCR and
 // TPM2_PolicyAuthorize, plus the TPM2 Name of an RSA public key the way
-// systemd (v252) loads it for a signed PCR policy.
+// systemd (v252) loads it for a signed PCR policy; and the words Kiln's boot
+// phases extend into PCR 11 (Phases), which the builder predicts and the node
+// measures.
 //
 // The room: both the builder (which predicts PCR 11 and signs the policy
 // into the UKI's .pcrpkey/.pcrsig) and machined (which seals STATE's key and

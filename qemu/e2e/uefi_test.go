@@ -20,6 +20,7 @@ import (
 	"github.com/kiln-os/kiln/bootloader/entry"
 	"github.com/kiln-os/kiln/initd/events"
 	"github.com/kiln-os/kiln/internal/sparse"
+	"github.com/kiln-os/kiln/measure/pcr"
 	"github.com/kiln-os/kiln/qemu"
 	"github.com/kiln-os/kiln/uki/authenticode"
 	"github.com/kiln-os/kiln/uki/pe"
@@ -104,7 +105,7 @@ func TestUEFISecureBoot(t *testing.T) {
 			t.Errorf("firmware event log not verified against the TPM: %+v", e)
 		}
 		// PCR 11 read inside the VM after each phase equals the build's prediction.
-		for _, phase := range []string{"enter-initrd", "leave-initrd", "ready"} {
+		for _, phase := range pcr.Phases() {
 			got := findState(vm.Events(), events.TypeInfo, "pcr11", phase)
 			if got == nil {
 				t.Errorf("no PCR 11 reading for phase %s", phase)

@@ -4,6 +4,8 @@
 // Portable Executable Signature Format") over the PE image hash, stored in
 // the image's attribute certificate table. It is the room for signing only:
 // it reads and patches PE headers through uki/pe and never assembles images.
+// The Authenticode profile is here; the DER and the generic SignedData it
+// shares with bootloader/efivar's .auth files are in internal/pkcs7.
 //
 // Supported subset:
 //

@@ -3,11 +3,11 @@ package authenticode
 import (
 	"crypto"
 	"crypto/x509"
-	"encoding/pem"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/kiln-os/kiln/internal/testpki"
 	"github.com/kiln-os/kiln/uki/pe"
 )
 
@@ -24,31 +24,8 @@ type testKey struct {
 
 func loadKey(t testing.TB, name string) testKey {
 	t.Helper()
-	k := testKey{
-		certPath: filepath.Join("testdata", name+".crt"),
-		keyPath:  filepath.Join("testdata", name+".key"),
-	}
-	k.cert = parsePEM(t, k.certPath, x509.ParseCertificate)
-	key := parsePEM(t, k.keyPath, x509.ParsePKCS8PrivateKey)
-	k.signer = key.(crypto.Signer)
-	return k
-}
-
-func parsePEM[T any](t testing.TB, path string, parse func([]byte) (T, error)) T {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	block, _ := pem.Decode(b)
-	if block == nil {
-		t.Fatalf("%s: no PEM block", path)
-	}
-	v, err := parse(block.Bytes)
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	return v
+	p := testpki.LoadPair(t, "testdata", name)
+	return testKey{cert: p.Cert, signer: p.Signer, certPath: p.CertPath, keyPath: p.KeyPath}
 }
 
 // tinyUKI is the golden UKI of package pe, assembled from a tiny stub.

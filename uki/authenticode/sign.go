@@ -3,8 +3,6 @@ package authenticode
 import (
 	"bytes"
 	"crypto"
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/asn1"
@@ -13,6 +11,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/kiln-os/kiln/internal/pkcs7"
 	"github.com/kiln-os/kiln/uki/pe"
 )
 
@@ -20,8 +19,8 @@ import (
 // public key must be cert's RSA key. An existing signature is replaced. See
 // the package doc for what is signed and why the result is reproducible.
 func Sign(image []byte, cert *x509.Certificate, signer crypto.Signer) ([]byte, error) {
-	if err := checkKey(cert, signer); err != nil {
-		return nil, err
+	if err := pkcs7.CheckSigner(cert, signer); err != nil {
+		return nil, pkcs7Error(err)
 	}
 	unsigned, err := unsignedImage(image)
 	if err != nil {
@@ -41,24 +40,6 @@ func Sign(image []byte, cert *x509.Certificate, signer crypto.Signer) ([]byte, e
 // signatureRoom is enough for a WIN_CERTIFICATE with a 4096-bit RSA
 // signature and a certificate of a few kilobytes.
 const signatureRoom = 16 << 10
-
-// checkKey checks that signer holds the RSA key of cert.
-func checkKey(cert *x509.Certificate, signer crypto.Signer) error {
-	if cert == nil || signer == nil {
-		return fmt.Errorf("%w: certificate and signer are required", ErrKey)
-	}
-	if len(cert.Raw) == 0 || len(cert.RawIssuer) == 0 || cert.SerialNumber == nil {
-		return fmt.Errorf("%w: certificate is not a parsed X.509 certificate (use x509.ParseCertificate)", ErrKey)
-	}
-	pub, ok := cert.PublicKey.(*rsa.PublicKey)
-	if !ok {
-		return fmt.Errorf("%w: certificate key is %T, want RSA", ErrKey, cert.PublicKey)
-	}
-	if !pub.Equal(signer.Public()) {
-		return fmt.Errorf("%w: signer's public key is not the certificate's (%s)", ErrKey, cert.Subject)
-	}
-	return nil
-}
 
 // unsignedImage returns a copy of image without its certificate table, with
 // the directory entry cleared and zero padding to a multiple of 8 bytes.
@@ -120,74 +101,42 @@ func winCertificate(blob []byte) []byte {
 // signedData returns the DER ContentInfo of a SignedData over the image
 // hash digest.
 func signedData(digest []byte, cert *x509.Certificate, signer crypto.Signer) ([]byte, error) {
-	var e encoder
+	var e pkcs7.Encoder
 	indirect := spcIndirectDataContent(&e, digest)
 	contentDigest := sha256.Sum256(indirect)
 	attrs := signedAttributes(&e, contentDigest[:])
-	if e.err != nil {
-		return nil, e.err
+	if e.Err != nil {
+		return nil, e.Err
 	}
-	sig, err := signAttributes(e.set(attrs...), cert, signer)
+	sig, err := pkcs7.SignSHA256(cert, signer, e.Set(attrs...))
 	if err != nil {
-		return nil, err
+		return nil, pkcs7Error(err)
 	}
-	info := encodeSignerInfo(&e, cert, e.context(0, attrs...), sig)
-	sd := e.sequence(
-		e.marshal(1), // version
-		e.set(e.algorithm(oidSHA256)),
-		e.sequence(e.marshal(oidSPCIndirectData), e.context(0, e.sequence(indirect))),
-		e.context(0, cert.Raw), // certificates [0] IMPLICIT SET OF
-		e.set(info),
-	)
-	ci := e.sequence(e.marshal(oidSignedData), e.context(0, sd))
-	return ci, e.err
+	info := e.SignerInfo(cert, e.Context(0, attrs...), sig)
+	content := e.ContentInfo(oidSPCIndirectData, e.Sequence(indirect))
+	sd := e.SignedData(content, cert, info)
+	return e.ContentInfo(pkcs7.OIDSignedData, sd), e.Err
 }
 
 // spcIndirectDataContent returns the contents octets (without the SEQUENCE
 // tag and length) of the SpcIndirectDataContent for digest: the messageDigest
 // attribute is the hash of exactly these bytes.
-func spcIndirectDataContent(e *encoder, digest []byte) []byte {
-	file := e.context(0, e.context(2, e.node(asn1.ClassContextSpecific, 0, false, bmpString(obsoleteFile))))
-	peImageData := e.sequence(e.marshal(asn1.BitString{}), file)
-	data := e.sequence(e.marshal(oidSPCPEImageData), peImageData)
-	messageDigest := e.sequence(e.algorithm(oidSHA256), e.marshal(digest))
+func spcIndirectDataContent(e *pkcs7.Encoder, digest []byte) []byte {
+	file := e.Context(0, e.Context(2, e.Node(asn1.ClassContextSpecific, 0, false, bmpString(obsoleteFile))))
+	peImageData := e.Sequence(e.Marshal(asn1.BitString{}), file)
+	data := e.Sequence(e.Marshal(oidSPCPEImageData), peImageData)
+	messageDigest := e.Sequence(e.Algorithm(pkcs7.OIDSHA256), e.Marshal(digest))
 	return slices.Concat(data, messageDigest)
 }
 
 // signedAttributes returns the encoded authenticated attributes, sorted as a
 // DER SET OF. There is no signing time, so that signing is reproducible.
-func signedAttributes(e *encoder, contentDigest []byte) [][]byte {
+func signedAttributes(e *pkcs7.Encoder, contentDigest []byte) [][]byte {
 	attrs := [][]byte{
-		e.attribute(oidContentType, e.marshal(oidSPCIndirectData)),
-		e.attribute(oidSPCSpOpusInfo, e.sequence()),
-		e.attribute(oidMessageDigest, e.marshal(contentDigest)),
+		e.Attribute(pkcs7.OIDContentType, e.Marshal(oidSPCIndirectData)),
+		e.Attribute(oidSPCSpOpusInfo, e.Sequence()),
+		e.Attribute(pkcs7.OIDMessageDigest, e.Marshal(contentDigest)),
 	}
 	slices.SortFunc(attrs, bytes.Compare)
 	return attrs
-}
-
-// signAttributes signs the DER SET of the authenticated attributes and
-// checks the signature against cert, so that a misbehaving signer (say an
-// HSM that signs with another key or padding) fails here, not at boot.
-func signAttributes(attrSet []byte, cert *x509.Certificate, signer crypto.Signer) ([]byte, error) {
-	sum := sha256.Sum256(attrSet)
-	sig, err := signer.Sign(rand.Reader, sum[:], crypto.SHA256)
-	if err != nil {
-		return nil, fmt.Errorf("authenticode: sign: %w", err)
-	}
-	if err := rsa.VerifyPKCS1v15(cert.PublicKey.(*rsa.PublicKey), crypto.SHA256, sum[:], sig); err != nil {
-		return nil, fmt.Errorf("%w: signer's signature does not verify with the certificate (not RSA PKCS#1 v1.5 SHA-256?): %w", ErrKey, err)
-	}
-	return sig, nil
-}
-
-func encodeSignerInfo(e *encoder, cert *x509.Certificate, attrs, sig []byte) []byte {
-	return e.sequence(
-		e.marshal(1), // version
-		e.sequence(cert.RawIssuer, e.marshal(cert.SerialNumber)),
-		e.algorithm(oidSHA256),
-		attrs,
-		e.algorithm(oidRSAEncryption),
-		e.marshal(sig),
-	)
 }

@@ -2,13 +2,8 @@ package authenticode
 
 import (
 	"bytes"
-	"crypto"
-	"crypto/rsa"
-	"crypto/sha256"
 	"crypto/x509"
-	"encoding/asn1"
 	"fmt"
-	"slices"
 
 	"github.com/kiln-os/kiln/uki/pe"
 )
@@ -52,61 +47,20 @@ func Verify(image []byte, roots []*x509.Certificate) error {
 // verifySigner checks the authenticated attributes and the signature over
 // them, and returns the signer's certificate.
 func (s *signature) verifySigner() (*x509.Certificate, error) {
-	si := s.signer
-	if !si.digestAlg.Equal(oidSHA256) {
-		return nil, fmt.Errorf("%w: digest algorithm %v, want SHA-256", ErrUnsupported, si.digestAlg)
-	}
-	if !si.sigAlg.Equal(oidRSAEncryption) && !si.sigAlg.Equal(oidSHA256WithRSA) {
-		return nil, fmt.Errorf("%w: signature algorithm %v, want RSA", ErrUnsupported, si.sigAlg)
-	}
-	if err := s.checkAttributes(); err != nil {
-		return nil, err
-	}
-	cert := s.signerCertificate()
+	cert := s.certificate()
 	if cert == nil {
 		return nil, fmt.Errorf("%w: the signer's certificate is not in the signature", ErrSignature)
 	}
-	pub, ok := cert.PublicKey.(*rsa.PublicKey)
-	if !ok {
-		return nil, fmt.Errorf("%w: signer key is %T, want RSA", ErrUnsupported, cert.PublicKey)
-	}
-	// The signature is over the attributes encoded as a SET, not as [0].
-	signed := slices.Clone(si.attrs.FullBytes)
-	signed[0] = 0x31
-	sum := sha256.Sum256(signed)
-	if err := rsa.VerifyPKCS1v15(pub, crypto.SHA256, sum[:], si.sig); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrSignature, err)
+	if err := s.signer.Verify(cert, oidSPCIndirectData, s.indirect); err != nil {
+		return nil, pkcs7Error(err)
 	}
 	return cert, nil
 }
 
-// checkAttributes checks that the authenticated attributes name the content
-// type and carry the digest of the SpcIndirectDataContent.
-func (s *signature) checkAttributes() error {
-	attrs, err := parseAttributes(s.signer.attrs)
-	if err != nil {
-		return err
-	}
-	var contentType asn1.ObjectIdentifier
-	if v, ok := attrs[oidContentType.String()]; !ok || unmarshal(v.FullBytes, &contentType, "contentType") != nil ||
-		!contentType.Equal(oidSPCIndirectData) {
-		return formatErr("contentType attribute missing or not SpcIndirectDataContent")
-	}
-	var digest []byte
-	if v, ok := attrs[oidMessageDigest.String()]; !ok || unmarshal(v.FullBytes, &digest, "messageDigest") != nil {
-		return formatErr("messageDigest attribute missing or malformed")
-	}
-	if want := sha256.Sum256(s.indirect); !bytes.Equal(digest, want[:]) {
-		return fmt.Errorf("%w: messageDigest does not match the signed content", ErrSignature)
-	}
-	return nil
-}
-
-// signerCertificate finds the certificate named by the SignerInfo's issuer
-// and serial number.
-func (s *signature) signerCertificate() *x509.Certificate {
+// certificate finds the certificate the SignerInfo names by issuer and serial number.
+func (s *signature) certificate() *x509.Certificate {
 	for _, c := range s.certs {
-		if bytes.Equal(c.RawIssuer, s.signer.issuer) && c.SerialNumber.Cmp(s.signer.serial) == 0 {
+		if s.signer.Names(c) {
 			return c
 		}
 	}

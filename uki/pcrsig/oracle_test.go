@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/kiln-os/kiln/internal/oracle"
+	"github.com/kiln-os/kiln/measure/pcr"
 	"github.com/kiln-os/kiln/uki/pe"
 )
 
@@ -69,7 +70,7 @@ func runMeasure(t *testing.T, args ...string) []byte {
 func TestOracleCalculate(t *testing.T) {
 	requireSystemdMeasure(t)
 	sections := testSections(t)
-	phases := append([]string{PhaseUKI}, Phases...)
+	phases := append([]string{PhaseUKI}, pcr.Phases()...)
 	args := append([]string{"calculate"}, sectionArgs(t, t.TempDir(), sections)...)
 	out := runMeasure(t, append(args, phaseArgs(phases)...)...)
 	var doc map[string][]struct {
@@ -109,7 +110,7 @@ func TestOracleSign(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, phases := range [][]string{Phases, {PhaseUKI, "ready"}} {
+	for _, phases := range [][]string{pcr.Phases(), {PhaseUKI, "ready"}} {
 		want, err := Sign(predictions, testKey(t), phases)
 		if err != nil {
 			t.Fatal(err)

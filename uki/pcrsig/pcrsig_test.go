@@ -207,7 +207,7 @@ func TestSignErrors(t *testing.T) {
 	if _, err := Sign(predictions, testKey(t), nil); !errors.Is(err, ErrPhase) {
 		t.Errorf("no phase: err = %v, want %v", err, ErrPhase)
 	}
-	if _, err := Sign(predictions, nil, Phases); !errors.Is(err, ErrKey) {
+	if _, err := Sign(predictions, nil, pcr.Phases()); !errors.Is(err, ErrKey) {
 		t.Errorf("no key: err = %v, want %v", err, ErrKey)
 	}
 }

@@ -28,11 +28,8 @@ var MeasuredSections = []string{".linux", ".osrel", ".cmdline", ".initrd", ".spl
 // PhaseUKI keys the value right after the stub measured the sections.
 const PhaseUKI = ""
 
-// Phases are the words Kiln extends into PCR 11 during boot, in order.
-var Phases = []string{"enter-initrd", "leave-initrd", "ready"}
-
 // Predictions holds predicted PCR 11 values by bank, then by phase:
-// PhaseUKI, or one of Phases for the value after that phase (and all
+// PhaseUKI, or one of pcr.Phases for the value after that phase (and all
 // earlier ones) was measured.
 type Predictions map[crypto.Hash]map[string][]byte
 
@@ -41,16 +38,17 @@ type Predictions map[crypto.Hash]map[string][]byte
 // `systemd-measure --phase=`). It returns "" for PhaseUKI and for an
 // unknown phase.
 func PhasePath(phase string) string {
-	for i, p := range Phases {
+	phases := pcr.Phases()
+	for i, p := range phases {
 		if p == phase {
-			return strings.Join(Phases[:i+1], ":")
+			return strings.Join(phases[:i+1], ":")
 		}
 	}
 	return ""
 }
 
 // Predict returns the PCR 11 values of banks after systemd-stub 252 boots a
-// UKI with sections, and after each of Phases. Sections the stub does not
+// UKI with sections, and after each of pcr.Phases. Sections the stub does not
 // measure are ignored; .linux must be present, as the stub requires it.
 func Predict(sections []pe.Section, banks []crypto.Hash) (Predictions, error) {
 	measured, err := measuredData(sections)
@@ -100,7 +98,7 @@ func predictBank(bank crypto.Hash, measured [][]byte) map[string][]byte {
 		value = pcr.Extend(bank, value, data)
 	}
 	byPhase := map[string][]byte{PhaseUKI: value}
-	for _, phase := range Phases {
+	for _, phase := range pcr.Phases() {
 		value = pcr.Extend(bank, value, []byte(phase))
 		byPhase[phase] = value
 	}

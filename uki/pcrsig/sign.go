@@ -35,7 +35,7 @@ type entry struct {
 }
 
 // Sign returns the .pcrsig section for predictions: for each bank, and for
-// each of phases (PhaseUKI or one of Phases) in the order of their systemd
+// each of phases (PhaseUKI or one of pcr.Phases) in the order of their systemd
 // phase expressions, the PolicyPCR digest of PCR 11 holding the predicted
 // value, signed by pcrKey. The bytes are those `systemd-measure sign
 // --json=short` prints, trailing newline included: banks in name order,
@@ -136,7 +136,7 @@ func sortPhases(phases []string) ([]string, error) {
 	}
 	for _, p := range phases {
 		if p != PhaseUKI && PhasePath(p) == "" {
-			return nil, fmt.Errorf("%w: %q (want %q or one of %q)", ErrPhase, p, PhaseUKI, Phases)
+			return nil, fmt.Errorf("%w: %q (want %q or one of %q)", ErrPhase, p, PhaseUKI, pcr.Phases())
 		}
 	}
 	sorted := slices.Clone(phases)

@@ -7,6 +7,8 @@ import (
 	"os"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/kiln-os/kiln/internal/guid"
 )
 
 // Errors returned by Plan and Write, wrapped with the partition or option at
@@ -29,7 +31,7 @@ const (
 // Partition is one partition to create.
 type Partition struct {
 	Name    string      // at most 36 UTF-16 code units, e.g. "EFI"
-	Type    GUID        // e.g. EFISystem or LinuxFilesystem
+	Type    guid.GUID   // e.g. EFISystem or LinuxFilesystem
 	Size    int64       // bytes, a multiple of 512; 0 = the rest of the disk (last partition only)
 	Content io.ReaderAt // copied to the partition's start up to io.EOF; nil leaves it zero
 }
@@ -43,14 +45,14 @@ type Layout struct {
 // Extent is where a partition landed.
 type Extent struct {
 	Name   string
-	GUID   GUID  // the partition's unique GUID
-	Offset int64 // bytes from the start of the disk
-	Size   int64 // bytes
+	GUID   guid.GUID // the partition's unique GUID
+	Offset int64     // bytes from the start of the disk
+	Size   int64     // bytes
 }
 
 // Table is the partition table Plan computes and Write writes.
 type Table struct {
-	DiskGUID   GUID
+	DiskGUID   guid.GUID
 	Sectors    int64 // the disk size in sectors
 	Partitions []Extent
 }
@@ -99,7 +101,7 @@ func (l Layout) check(diskSize int64, seed []byte) error {
 	}
 	for i, p := range l.Partitions {
 		switch {
-		case p.Type == GUID{}:
+		case p.Type == guid.GUID{}:
 			return fmt.Errorf("%w: partition %d %q has no type", ErrLayout, i+1, p.Name)
 		case !utf8.ValidString(p.Name) || len(utf16.Encode([]rune(p.Name))) > maxNameUnits:
 			return fmt.Errorf("%w: partition %d name %q is not UTF-8 of at most %d UTF-16 units", ErrLayout, i+1, p.Name, maxNameUnits)
@@ -125,7 +127,7 @@ func (l Layout) Write(t Target, diskSize int64, seed []byte) (*Table, error) {
 	if err := t.Truncate(diskSize); err != nil {
 		return nil, err
 	}
-	types := make([]GUID, len(l.Partitions))
+	types := make([]guid.GUID, len(l.Partitions))
 	for i, p := range l.Partitions {
 		types[i] = p.Type
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kiln-os/kiln/internal/guid"
 	"github.com/kiln-os/kiln/internal/oracle"
 )
 
@@ -36,7 +37,7 @@ func TestSgdisk(t *testing.T) {
 		t.Errorf("sgdisk -v:\n%s", out)
 	}
 	printed := run(t, "sgdisk", "-p", img)
-	if !strings.Contains(printed, "Disk identifier (GUID): "+table.DiskGUID.String()) {
+	if !strings.Contains(printed, "Disk identifier (GUID): "+table.DiskGUID.Upper()) {
 		t.Errorf("sgdisk -p does not show disk GUID %v:\n%s", table.DiskGUID, printed)
 	}
 	codes := []string{"EF00", "8300", "8300"}
@@ -47,7 +48,7 @@ func TestSgdisk(t *testing.T) {
 			t.Errorf("sgdisk -p lacks partition %q (%s, code %s):\n%s", p.Name, row, codes[i], printed)
 		}
 		info := run(t, "sgdisk", "-i", fmt.Sprint(i+1), img)
-		if !strings.Contains(info, "Partition unique GUID: "+p.GUID.String()) || !strings.Contains(info, "Partition name: '"+p.Name+"'") {
+		if !strings.Contains(info, "Partition unique GUID: "+p.GUID.Upper()) || !strings.Contains(info, "Partition name: '"+p.Name+"'") {
 			t.Errorf("sgdisk -i %d:\n%s\nwant GUID %v", i+1, info, p.GUID)
 		}
 	}
@@ -79,15 +80,15 @@ func TestSfdiskJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := dump.Table
-	if got.Label != "gpt" || got.ID != table.DiskGUID.String() || got.SectorSize != 512 ||
+	if got.Label != "gpt" || got.ID != table.DiskGUID.Upper() || got.SectorSize != 512 ||
 		got.FirstLBA != 34 || got.LastLBA != table.Sectors-34 || len(got.Partitions) != 3 {
 		t.Fatalf("sfdisk --json: %+v", got)
 	}
-	types := []GUID{EFISystem, LinuxFilesystem, LinuxFilesystem}
+	types := []guid.GUID{EFISystem, LinuxFilesystem, LinuxFilesystem}
 	for i, p := range got.Partitions {
 		want := table.Partitions[i]
-		if p.Start != want.Offset/sectorSize || p.Size != want.Size/sectorSize || p.Type != types[i].String() ||
-			p.UUID != want.GUID.String() || p.Name != want.Name {
+		if p.Start != want.Offset/sectorSize || p.Size != want.Size/sectorSize || p.Type != types[i].Upper() ||
+			p.UUID != want.GUID.Upper() || p.Name != want.Name {
 			t.Errorf("partition %d: sfdisk %+v, want %+v type %v", i+1, p, want, types[i])
 		}
 	}

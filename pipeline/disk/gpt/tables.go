@@ -6,6 +6,8 @@ import (
 	"hash/crc32"
 	"math"
 	"unicode/utf16"
+
+	"github.com/kiln-os/kiln/internal/guid"
 )
 
 const (
@@ -16,7 +18,7 @@ const (
 
 // writeTables writes the protective MBR, the primary header and entries at
 // the start of the disk, and the backup entries and header at its end.
-func (t *Table) writeTables(w Target, types []GUID) error {
+func (t *Table) writeTables(w Target, types []guid.GUID) error {
 	entries := t.entries(types)
 	crc := crc32.ChecksumIEEE(entries)
 	last := t.Sectors - 1
@@ -64,7 +66,7 @@ func (t *Table) header(my, alternate, entriesLBA int64, entriesCRC uint32) []byt
 	le64(b[32:], uint64(alternate))
 	le64(b[40:], uint64(t.firstUsable()))
 	le64(b[48:], uint64(t.lastUsable()))
-	t.DiskGUID.encode(b[56:])
+	t.DiskGUID.PutEFI(b[56:])
 	le64(b[72:], uint64(entriesLBA))
 	le32(b[80:], entryCount)
 	le32(b[84:], entrySize)
@@ -74,12 +76,12 @@ func (t *Table) header(my, alternate, entriesLBA int64, entriesCRC uint32) []byt
 }
 
 // entries is the partition entry array, unused entries all zero.
-func (t *Table) entries(types []GUID) []byte {
+func (t *Table) entries(types []guid.GUID) []byte {
 	b := make([]byte, entryCount*entrySize)
 	for i, p := range t.Partitions {
 		e := b[i*entrySize : (i+1)*entrySize]
-		types[i].encode(e[0:])
-		p.GUID.encode(e[16:])
+		types[i].PutEFI(e[0:])
+		p.GUID.PutEFI(e[16:])
 		binary.LittleEndian.PutUint64(e[32:], uint64(p.Offset/sectorSize))
 		binary.LittleEndian.PutUint64(e[40:], uint64((p.Offset+p.Size)/sectorSize-1))
 		for j, u := range utf16.Encode([]rune(p.Name)) {

@@ -1,4 +1,4 @@
-package attest
+package tpmquote
 
 import (
 	"bytes"
@@ -195,7 +195,7 @@ func (f failQuote) Send(command []byte) ([]byte, error) {
 func TestQuoteFlushesOnFailure(t *testing.T) {
 	tpm := openSimulator(t)
 	_, _, _, err := Quote(failQuote{tpm}, nonce, "sha256", []uint32{7})
-	if err == nil || !strings.Contains(err.Error(), "attest: Quote: ") {
+	if err == nil || !strings.Contains(err.Error(), "tpmquote: Quote: ") {
 		t.Errorf("Quote = %v, want the Quote command named", err)
 	}
 	tpm.checkNoTransients(t)

@@ -1,4 +1,4 @@
-// Package attest is the node side of remote attestation: it has the TPM quote PCR values
+// Package tpmquote is the node side of remote attestation: it has the TPM quote PCR values
 // with Kiln's attestation key (AK), so that an operator can check them with
 // measure/attest.Verify (kilnctl pcrs --quote).
 //
@@ -15,7 +15,7 @@
 // The room: TPM commands for quoting only. It does not read PCR values (the API reads
 // them from sysfs), extend PCRs, seal, or open the device; the caller passes a TPM
 // (initd/tpmseal.Open gives one for /dev/tpmrm0).
-package attest
+package tpmquote
 
 import (
 	"errors"
@@ -28,7 +28,7 @@ import (
 )
 
 // ErrNonce is returned for a nonce a quote cannot carry.
-var ErrNonce = errors.New("attest: nonce must be 1-64 bytes")
+var ErrNonce = errors.New("tpmquote: nonce must be 1-64 bytes")
 
 // Quote has the TPM sign a quote over pcrs in bank with nonce as its qualifying data. It
 // returns the TPMS_ATTEST the TPM signed, the TPMT_SIGNATURE and the AK's TPMT_PUBLIC,
@@ -46,11 +46,11 @@ func Quote(tpm transport.TPM, nonce []byte, bank string, pcrs []uint32) (attest,
 		InPublic:      tpm2.New2B(verify.AKTemplate()),
 	}.Execute(tpm)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("attest: CreatePrimary(AK): %w", err)
+		return nil, nil, nil, fmt.Errorf("tpmquote: CreatePrimary(AK): %w", err)
 	}
 	defer func() {
 		if _, flushErr := (tpm2.FlushContext{FlushHandle: ak.ObjectHandle}).Execute(tpm); flushErr != nil {
-			err = errors.Join(err, fmt.Errorf("attest: FlushContext(AK): %w", flushErr))
+			err = errors.Join(err, fmt.Errorf("tpmquote: FlushContext(AK): %w", flushErr))
 		}
 	}()
 	rsp, err := tpm2.Quote{
@@ -60,7 +60,7 @@ func Quote(tpm transport.TPM, nonce []byte, bank string, pcrs []uint32) (attest,
 		PCRSelect:      selection,
 	}.Execute(tpm)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("attest: Quote: %w", err)
+		return nil, nil, nil, fmt.Errorf("tpmquote: Quote: %w", err)
 	}
 	return rsp.Quoted.Bytes(), tpm2.Marshal(rsp.Signature), ak.OutPublic.Bytes(), nil
 }

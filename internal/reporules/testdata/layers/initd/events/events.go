@@ -1,0 +1,2 @@
+// Package events is a shared leaf of the node side.
+package events

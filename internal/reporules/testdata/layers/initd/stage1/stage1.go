@@ -1,0 +1,3 @@
+package stage1
+
+import "example.com/fixture/initd/phase"

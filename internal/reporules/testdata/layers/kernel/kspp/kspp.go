@@ -1,0 +1,2 @@
+// Package kspp is a shared leaf of the fixture.
+package kspp
