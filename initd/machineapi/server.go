@@ -24,6 +24,7 @@ import (
 	"github.com/kiln-os/kiln/api/machine"
 	"github.com/kiln-os/kiln/initd/eventsink"
 	"github.com/kiln-os/kiln/initd/logbuf"
+	"github.com/kiln-os/kiln/initd/resources/controller"
 	"github.com/kiln-os/kiln/initd/supervisor"
 	"github.com/kiln-os/kiln/internal/version"
 )
@@ -67,6 +68,10 @@ type Server struct {
 	Kmsg string
 	// TPM reads PCRs, quotes and the firmware event log.
 	TPM PCRReader
+	// Controllers lists the controllers with their inputs and outputs.
+	Controllers func() []controller.Info
+
+	redact textRedactor
 }
 
 // Listen removes a stale socket and listens on path, readable only by uid/gid (apid's).

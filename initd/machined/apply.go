@@ -2,7 +2,6 @@ package machined
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -14,53 +13,57 @@ import (
 
 	"github.com/kiln-os/kiln/api/machine"
 	"github.com/kiln-os/kiln/config"
-	"github.com/kiln-os/kiln/initd/hardening"
+	"github.com/kiln-os/kiln/initd/configstate"
 	"github.com/kiln-os/kiln/initd/resources"
 )
 
 // applyConfig is ApplyConfiguration: validate, diff, then (unless a dry run) persist
-// atomically and apply. A rejected config changes nothing: it is checked before anything
-// is written, and the old config stays in force.
+// atomically and publish; the controllers apply it. A rejected config changes nothing: it
+// is checked before anything is written, and the old config stays in force.
 func (m *Machined) applyConfig(ctx context.Context, req *machine.ApplyConfigurationRequest) (*machine.ApplyConfigurationResponse, error) {
-	cfg, err := decodeConfig(req.GetData())
+	cfg, err := configstate.Decode(req.GetData())
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, "config rejected, nothing changed:\n"+err.Error())
 	}
-	old := m.currentConfig()
+	var old *config.Config
+	if cur := configstate.Current(m.Resources); cur != nil {
+		old = cur.Config
+	}
 	needsReboot, changed := rebootNeeded(old, cfg)
 	resp := &machine.ApplyConfigurationResponse{Diff: strings.Join(changed, "\n")}
 	if req.GetDryRun() {
 		resp.ModeApplied = "dry_run"
 		return resp, nil
 	}
+	loaded := configstate.Loaded{Config: cfg, Data: req.GetData(), Source: resources.ConfigSourceAPI}
 	if m.maintenanceMode() {
-		return m.applyInMaintenance(ctx, cfg, req.GetData(), resp)
+		return m.applyInMaintenance(ctx, loaded, resp)
 	}
 	if needsReboot && req.GetMode() == machine.ApplyConfigurationRequest_NO_REBOOT {
 		return nil, status.Errorf(codes.FailedPrecondition, "these changes need a reboot (%s); apply with --mode reboot or auto", strings.Join(changed, ", "))
 	}
-	if err := m.persistConfig(req.GetData()); err != nil {
+	if err := configstate.Persist(m.stateMount(), cfg); err != nil {
 		return nil, status.Error(codes.Internal, err.Error())
 	}
-	m.publishConfig(cfg, req.GetData(), resources.ConfigSourceAPI)
+	if err := configstate.Publish(ctx, m.Resources, m.emit, loaded); err != nil {
+		return nil, status.Error(codes.Internal, err.Error())
+	}
 	if needsReboot || req.GetMode() == machine.ApplyConfigurationRequest_REBOOT {
 		resp.ModeApplied = "reboot"
 		m.requestPower(request{reboot: true, reason: "config applied"})
 		return resp, nil
 	}
 	resp.ModeApplied = "no_reboot"
-	if err := m.applySysctls(cfg); err != nil {
-		resp.Warnings = append(resp.Warnings, err.Error())
-	}
+	resp.Warnings = m.waitApplied(ctx, 20*time.Second)
 	return resp, nil
 }
 
 // applyInMaintenance hands the first config to the waiting LoadConfig phase and answers
 // once it is on STATE (or why it is not).
-func (m *Machined) applyInMaintenance(ctx context.Context, cfg *config.Config, data []byte, resp *machine.ApplyConfigurationResponse) (*machine.ApplyConfigurationResponse, error) {
+func (m *Machined) applyInMaintenance(ctx context.Context, loaded configstate.Loaded, resp *machine.ApplyConfigurationResponse) (*machine.ApplyConfigurationResponse, error) {
 	result := make(chan error, 1)
 	select {
-	case m.applied <- appliedConfig{cfg: cfg, data: data, result: result}:
+	case m.applied <- appliedConfig{loaded: loaded, result: result}:
 	case <-time.After(time.Second): // LoadConfig is busy with another config
 		return nil, status.Error(codes.Aborted, "a config is already being applied; check with kilnctl version")
 	}
@@ -76,8 +79,8 @@ func (m *Machined) applyInMaintenance(ctx context.Context, cfg *config.Config, d
 	}
 }
 
-// rebootNeeded compares two configs: only sysctls apply without a reboot. It lists the
-// top-level sections that changed.
+// rebootNeeded compares two configs: network, time, sysctls and certSANs apply live. It
+// lists the top-level sections that changed.
 func rebootNeeded(old, cfg *config.Config) (bool, []string) {
 	if old == nil {
 		return false, []string{"+ whole config (none in force)"}
@@ -93,9 +96,9 @@ func rebootNeeded(old, cfg *config.Config) (bool, []string) {
 	diff("machine.type", old.Machine.Type, cfg.Machine.Type, false)
 	diff("machine.token", old.Machine.Token, cfg.Machine.Token, false)
 	diff("machine.ca", old.Machine.CA, cfg.Machine.CA, false)
-	diff("machine.certSANs", old.Machine.CertSANs, cfg.Machine.CertSANs, false)
-	diff("machine.network", old.Machine.Network, cfg.Machine.Network, false)
-	diff("machine.time", old.Machine.Time, cfg.Machine.Time, false)
+	diff("machine.certSANs", old.Machine.CertSANs, cfg.Machine.CertSANs, true)
+	diff("machine.network", old.Machine.Network, cfg.Machine.Network, true)
+	diff("machine.time", old.Machine.Time, cfg.Machine.Time, true)
 	diff("machine.install", old.Machine.Install, cfg.Machine.Install, false)
 	diff("machine.sysctls", sortedMap(old.Machine.Sysctls), sortedMap(cfg.Machine.Sysctls), true)
 	diff("cluster", old.Cluster, cfg.Cluster, false)
@@ -108,16 +111,4 @@ func sortedMap(m map[string]string) string {
 		fmt.Fprintf(&b, "%s=%s;", k, m[k])
 	}
 	return b.String()
-}
-
-// applySysctls writes the config's sysctls.
-func (m *Machined) applySysctls(cfg *config.Config) error {
-	var errs []error
-	for _, name := range slices.Sorted(maps.Keys(cfg.Machine.Sysctls)) {
-		// checkSysctls already refused any that would weaken KSPP.
-		if err := hardening.WriteSysctl("/proc/sys", name, cfg.Machine.Sysctls[name]); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
 }

@@ -16,15 +16,21 @@
 //  5. LoadConfig: serve the machine API on its unix socket; load the machine config from
 //     STATE, the kiln.config= URL or QEMU fw_cfg, else wait in maintenance mode for one
 //     over apid; persist it to STATE.
-//  6. Network: links, DHCP or static addresses, routes, hostname, resolvers, time (package
-//     network); the config's sysctls.
-//  7. StartServices: apid and trustd (as their own user, with the certificate the
-//     APICertificateController issued) and watchdogd; wait until they are healthy.
+//  6. Network: wait until the NetworkController has applied the network specs derived from
+//     the config (links, DHCP or static addresses, routes, hostname, resolvers, time), and
+//     the SysctlController the config's sysctls.
+//  7. StartServices: the ServiceSpecController now lists apid and trustd (as their own
+//     user, with the certificate the APICertificateController issued) and watchdogd, and
+//     the ServiceController runs them; wait until they are healthy.
 //  8. Ready: extend PCR 11 with "ready", check that STATE's key no longer unseals, bless
 //     the booted UKI, emit {"type":"boot","state":"ready"}.
 //
-// State lives in a resource store (package resources) that the API reads; controllers
-// (package resources/controller) derive resources from others.
+// State lives in a resource store (package resources) that the API reads. LoadConfig and
+// ApplyConfiguration publish the config as config/MachineConfig (package configstate);
+// controllers derive the rest from resources (packages netctl, sysctl, apicert,
+// services), live, for the rest of the boot. Machined itself holds no config: it wires
+// the store, the controllers, the API and the phases together, and owns the hardware
+// the phases need (watchdog, TPM, power button).
 //
 // A failed phase stops the boot: the failure is on the console and in the event stream,
 // no later phase runs, and after FailureRebootDelay machined reboots (sooner if the power
@@ -47,14 +53,14 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
-	"github.com/kiln-os/kiln/config"
 	"github.com/kiln-os/kiln/initd/events"
 	"github.com/kiln-os/kiln/initd/eventsink"
 	"github.com/kiln-os/kiln/initd/logbuf"
 	"github.com/kiln-os/kiln/initd/machineapi"
-	"github.com/kiln-os/kiln/initd/network"
 	"github.com/kiln-os/kiln/initd/phase"
 	"github.com/kiln-os/kiln/initd/resources"
+	"github.com/kiln-os/kiln/initd/resources/controller"
+	"github.com/kiln-os/kiln/initd/services"
 	"github.com/kiln-os/kiln/initd/supervisor"
 	"github.com/kiln-os/kiln/internal/version"
 )
@@ -92,19 +98,14 @@ type Machined struct {
 	// Resources is machined's state as typed resources; the API reads it.
 	Resources *resources.Store
 
-	supervisor      atomic.Pointer[supervisor.Supervisor]
-	wd              *bootWatchdog
-	requests        chan request
-	applied         chan appliedConfig // ApplyConfiguration in maintenance mode → LoadConfig
-	servicesChanged chan struct{}      // a service changed state: republish the resources
-	apid, trustd    apiUser            // who runs apid and trustd (apidUser, trustdUser)
-	stateDir        string             // where STATE is mounted; StateMount when empty
-	inMaintenance   atomic.Bool
-	cfgMu           sync.Mutex
-	cfg             *config.Config // the config in force; nil before LoadConfig
-	netMu           sync.Mutex
-	net             *network.Network // nil until the network is configured
-	netCancel       context.CancelFunc
+	controllers   *controller.Manager
+	services      *services.Controller // runs the supervisor
+	startCtl      sync.Once            // the controllers start in LoadConfig
+	wd            *bootWatchdog
+	requests      chan request
+	applied       chan appliedConfig // ApplyConfiguration in maintenance mode → LoadConfig
+	stateDir      string             // where STATE is mounted; StateMount when empty
+	inMaintenance atomic.Bool
 }
 
 // init fills in what the caller left out.
@@ -115,14 +116,10 @@ func (m *Machined) init() {
 	if m.Resources == nil {
 		m.Resources = resources.New(resources.Config{})
 	}
-	if m.apid == (apiUser{}) {
-		m.apid, m.trustd = apidUser, trustdUser
-	}
 	m.applied = make(chan appliedConfig)
-	m.servicesChanged = make(chan struct{}, 1)
-	m.setResource(resources.NamespaceRuntime, resources.TypeMachineStatus, resources.MachineStatusID, &resources.MachineStatusSpec{Stage: resources.StageBooting})
-	if err := m.startControllers(); err != nil {
-		m.Log.WithError(err).Error("controllers") // a registration bug: the API certificate will be missing
+	m.setMachineStatus(func(s *resources.MachineStatusSpec) { s.Stage = resources.StageBooting })
+	if err := m.registerControllers(); err != nil {
+		m.Log.WithError(err).Error("controllers") // a registration bug: the node's state will not follow its config
 	}
 }
 
@@ -138,7 +135,7 @@ func (m *Machined) Run(ctx context.Context) error {
 	bootCtx, cancelBoot := context.WithCancel(ctx)
 	defer cancelBoot()
 	booted := make(chan error, 1)
-	runner := &phase.Runner{Phases: m.phases(), Emit: m.Sink.Emit, Log: m.Log}
+	runner := &phase.Runner{Phases: m.phases(), Emit: m.phaseEvent, Log: m.Log}
 	go func() { booted <- runner.Run(bootCtx) }()
 	var rebootAfterFailure <-chan time.Time
 	for {
@@ -178,6 +175,15 @@ func (m *Machined) requestPower(req request) {
 
 func (m *Machined) emit(e events.Event) { m.Sink.Emit(e) }
 
+// phaseEvent passes a phase event on and records the running phase in MachineStatus:
+// the service spec controller starts services only once StartServices is reached.
+func (m *Machined) phaseEvent(e events.Event) {
+	if e.Type == events.TypePhase && e.State == events.StateStarted {
+		m.setMachineStatus(func(s *resources.MachineStatusSpec) { s.Phase = e.Name })
+	}
+	m.Sink.Emit(e)
+}
+
 // phases is the boot, in order.
 func (m *Machined) phases() []phase.Phase {
 	return []phase.Phase{
@@ -198,8 +204,8 @@ func (m *Machined) phases() []phase.Phase {
 			{Name: "LoadConfig", Run: m.loadConfig}, // no timeout: maintenance mode waits for an operator
 		}},
 		{Name: "Network", Tasks: []phase.Task{
-			{Name: "ConfigureNetwork", Run: m.configureNetwork, Timeout: time.Minute},
-			{Name: "ApplySysctls", Run: func(ctx context.Context, log logrus.FieldLogger) error { return m.applySysctls(m.currentConfig()) }},
+			{Name: "ConfigureNetwork", Run: m.waitNetwork, Timeout: time.Minute},
+			{Name: "ApplySysctls", Run: m.waitSysctls, Timeout: time.Minute},
 		}},
 		{Name: "StartServices", Tasks: []phase.Task{
 			{Name: "Supervise", Run: m.startServices, Timeout: 2 * time.Minute},
@@ -228,7 +234,7 @@ func (m *Machined) reportReady(ctx context.Context, log logrus.FieldLogger) erro
 	}
 	fields["version"] = version.Version
 	fields["kernel"] = machineapi.KernelRelease()
-	m.setResource(resources.NamespaceRuntime, resources.TypeMachineStatus, resources.MachineStatusID, &resources.MachineStatusSpec{Stage: resources.StageRunning, Ready: true})
+	m.setMachineStatus(func(s *resources.MachineStatusSpec) { s.Stage, s.Ready = resources.StageRunning, true })
 	m.emit(events.Event{Type: events.TypeBoot, Name: "machined", State: events.StateReady, Fields: fields})
 	return nil
 }

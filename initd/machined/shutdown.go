@@ -70,7 +70,7 @@ func (m *Machined) shutdown(req request) error {
 		state = events.StateReboot
 	}
 	m.emit(events.Event{Type: events.TypeBoot, Name: "machined", State: state, Fields: map[string]string{"reason": req.reason}})
-	if sup := m.supervisor.Load(); sup != nil {
+	if sup := m.services.Supervisor(); sup != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), serviceStopBudget)
 		if err := sup.Stop(ctx); err != nil {
 			m.Log.WithError(err).Warn("services did not stop in time")

@@ -54,9 +54,9 @@ func (m *Machined) mountState(ctx context.Context, log logrus.FieldLogger) error
 	if err != nil {
 		return err
 	}
-	requireTPM := cmdlineParam(m.cmdline(), TPMParam) == "required"
+	requireTPM := cmdlineParam(cmdline(), TPMParam) == "required"
 	sealer := m.sealer()
-	sealer.bindPCR7 = cmdlineParam(m.cmdline(), PCR7Param) == "1"
+	sealer.bindPCR7 = cmdlineParam(cmdline(), PCR7Param) == "1"
 	st := &storage.State{Device: dev, Sealer: sealer, MapperName: stateMapper, Mountpoint: StateMount, RequireTPM: requireTPM, Log: log}
 	res, err := st.Open(ctx)
 	if err != nil {

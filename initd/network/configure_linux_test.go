@@ -2,6 +2,7 @@ package network
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/netip"
 	"os"
@@ -334,4 +335,51 @@ func hasStatus(list []Status, want Status) bool {
 		}
 	}
 	return false
+}
+
+// Update changes static addresses, routes, resolvers, the hostname and time servers on a
+// running network, without configuring the link again; another set of links is refused.
+func TestUpdateAppliesLive(t *testing.T) {
+	inNetns(t, func(t *testing.T) {
+		addVeth(t, "ku0", "ku1", "10.94.0.1/24")
+		var names hostnames
+		opts := testOptions(t, &names)
+		var mu sync.Mutex
+		var forgotten []Status
+		opts.Forget = func(s Status) { mu.Lock(); forgotten = append(forgotten, s); mu.Unlock() }
+		iface := Interface{Name: "ku0", Addresses: []netip.Prefix{netip.MustParsePrefix("10.94.0.2/24")}}
+		ctx, cancel := context.WithCancel(context.Background())
+		n, err := Configure(ctx, Spec{Hostname: "before", Interfaces: []Interface{iface}, TimeDisabled: true}, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { cancel(); n.Wait() }()
+		iface.Addresses = []netip.Prefix{netip.MustParsePrefix("10.94.0.99/24")}
+		iface.Routes = []Route{{Network: netip.MustParsePrefix("192.0.2.0/24"), Gateway: netip.MustParseAddr("10.94.0.1"), Metric: 7}}
+		spec := Spec{Hostname: "after", Interfaces: []Interface{iface}, Nameservers: []netip.Addr{netip.MustParseAddr("10.94.0.53")}, TimeDisabled: true}
+		if err := n.Update(spec); err != nil {
+			t.Fatal(err)
+		}
+		assertAddress(t, "ku0", "10.94.0.99/24")
+		assertRoute(t, "ku0", "192.0.2.0/24", "10.94.0.1", 7)
+		if names.last() != "after" {
+			t.Errorf("hostname %q, want after", names.last())
+		}
+		if conf, _ := os.ReadFile(opts.ResolvConf); !strings.Contains(string(conf), "nameserver 10.94.0.53\n") {
+			t.Errorf("resolv.conf:\n%s", conf)
+		}
+		link, _ := netlink.LinkByName("ku0")
+		if addrs, _ := netlink.AddrList(link, unix.AF_INET); len(addrs) != 1 {
+			t.Errorf("the old static address stayed: %v", addrs)
+		}
+		mu.Lock()
+		if !hasStatus(forgotten, AddressStatus{Link: "ku0", Address: netip.MustParsePrefix("10.94.0.2/24"), Source: SourceStatic}) {
+			t.Errorf("forgotten %v lacks the old address", forgotten)
+		}
+		mu.Unlock()
+		spec.Interfaces[0].DHCP = true
+		if err := n.Update(spec); !errors.Is(err, ErrRelink) {
+			t.Errorf("DHCP turned on: %v, want ErrRelink", err)
+		}
+	})
 }

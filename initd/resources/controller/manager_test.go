@@ -221,3 +221,13 @@ func TestCleanupKeepsOnlyWhatIsProduced(t *testing.T) {
 		t.Errorf("left %v, want [test/b elsewhere/a]", left)
 	}
 }
+
+func TestControllersListsDeclarations(t *testing.T) {
+	m := NewManager(resources.New(resources.Config{}), Config{})
+	m.Register(double())
+	m.Register(plusOne())
+	got := fmt.Sprint(m.Controllers())
+	if want := "[{double [{test Source}] [{Doubled}]} {plusOne [{test Doubled}] [{Final}]}]"; got != want {
+		t.Errorf("Controllers() = %s, want %s", got, want)
+	}
+}

@@ -1,0 +1,100 @@
+package machined
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/kiln-os/kiln/initd/configstate"
+	"github.com/kiln-os/kiln/initd/resources"
+)
+
+// The Network phase and ApplyConfiguration wait for the controllers to report that they
+// applied the config in force: each status names the config (by digest) it realizes.
+
+// waitNetwork is the ConfigureNetwork task.
+func (m *Machined) waitNetwork(ctx context.Context, log logrus.FieldLogger) error {
+	return waitStatus(ctx, m.Resources, resources.TypeNetworkStatus, resources.NetworkStatusID, networkOutcome)
+}
+
+// waitSysctls is the ApplySysctls task.
+func (m *Machined) waitSysctls(ctx context.Context, log logrus.FieldLogger) error {
+	return waitStatus(ctx, m.Resources, resources.TypeSysctlStatus, resources.SysctlStatusID, sysctlOutcome)
+}
+
+// waitApplied waits (bounded) for the controllers to apply a config that ApplyConfiguration
+// published, and returns what they could not apply, as warnings for the caller.
+func (m *Machined) waitApplied(ctx context.Context, d time.Duration) []string {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	var warnings []string
+	for _, w := range []struct {
+		typ, id string
+		outcome func(any, string) (bool, error)
+	}{
+		{resources.TypeNetworkStatus, resources.NetworkStatusID, networkOutcome},
+		{resources.TypeSysctlStatus, resources.SysctlStatusID, sysctlOutcome},
+	} {
+		if err := waitStatus(ctx, m.Resources, w.typ, w.id, w.outcome); err != nil {
+			warnings = append(warnings, err.Error())
+		}
+	}
+	return warnings
+}
+
+// waitStatus watches one status until outcome says it reports on the config in force,
+// and returns the error it reports.
+func waitStatus(ctx context.Context, store *resources.Store, typ, id string, outcome func(spec any, sha string) (bool, error)) error {
+	ns := namespaceOf(typ)
+	ch, err := store.Watch(ctx, ns, typ, id, resources.WatchOptions{})
+	if err != nil {
+		return err
+	}
+	for ev := range ch {
+		cfg := configstate.Current(store)
+		if cfg == nil || ev.Type != resources.EventCreated && ev.Type != resources.EventUpdated {
+			continue
+		}
+		if done, err := outcome(ev.Resource.Spec, cfg.SHA256); done {
+			return err
+		}
+	}
+	return fmt.Errorf("%s/%s has not reported the config in force: %w", ns, typ, ctx.Err())
+}
+
+func namespaceOf(typ string) string {
+	for _, d := range resources.Definitions {
+		if d.Type == typ {
+			return d.Namespace
+		}
+	}
+	return ""
+}
+
+func networkOutcome(spec any, sha string) (bool, error) {
+	st, ok := spec.(*resources.NetworkStatusSpec)
+	if !ok || st.ConfigSHA256 != sha {
+		return false, nil
+	}
+	if st.Error != "" {
+		return true, errors.New(st.Error)
+	}
+	return true, nil
+}
+
+func sysctlOutcome(spec any, sha string) (bool, error) {
+	st, ok := spec.(*resources.SysctlStatusSpec)
+	if !ok || st.ConfigSHA256 != sha {
+		return false, nil
+	}
+	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(st.Errors)) {
+		errs = append(errs, errors.New(st.Errors[name]))
+	}
+	return true, errors.Join(errs...)
+}
