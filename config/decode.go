@@ -18,7 +18,7 @@ import (
 func Decode(data []byte) (*Config, error) {
 	root, err := parseDocument(data)
 	if err != nil {
-		return nil, err
+		return nil, invalid(err)
 	}
 	var cfg Config
 	var d decoder
