@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/kiln-os/kiln/api/machine"
+	"github.com/kiln-os/kiln/initd/configstate"
 	"github.com/kiln-os/kiln/initd/eventsink"
 	"github.com/kiln-os/kiln/initd/logbuf"
 	"github.com/kiln-os/kiln/initd/resources/controller"
@@ -58,8 +59,8 @@ type Server struct {
 	Services func() Services
 	// Maintenance reports whether the node waits for its first config.
 	Maintenance func() bool
-	// Apply validates a machine config and, unless dryRun, persists and applies it.
-	Apply func(ctx context.Context, req *machine.ApplyConfigurationRequest) (*machine.ApplyConfigurationResponse, error)
+	// Apply validates a machine config and, unless a dry run, persists and applies it.
+	Apply func(ctx context.Context, req configstate.Request) (configstate.Result, error)
 	// Power requests a reboot, power off or reset; it returns once the request is queued.
 	Power func(Power) error
 	// Resources answers ResourceGet/List/Watch.

@@ -5,6 +5,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/kiln-os/kiln/initd/configstate"
 	"github.com/kiln-os/kiln/initd/machineapi"
 	"github.com/kiln-os/kiln/initd/services"
 )
@@ -22,7 +23,7 @@ func (m *Machined) serveMachineAPI(ctx context.Context, log logrus.FieldLogger) 
 		LogSet:      m.Logs,
 		Services:    m.runningServices,
 		Maintenance: m.maintenanceMode,
-		Apply:       m.applyConfig,
+		Apply:       m.applier().Apply,
 		Power:       m.power,
 		Resources:   m.Resources,
 		TPM:         machineapi.DefaultTPM,
@@ -42,6 +43,14 @@ func (m *Machined) runningServices() machineapi.Services {
 		return sup
 	}
 	return nil
+}
+
+// applier accepts configs from the API.
+func (m *Machined) applier() *configstate.Applier {
+	return &configstate.Applier{
+		Store: m.Resources, Emit: m.emit, StateDir: m.stateMount(), Maintenance: m.maintenanceMode, Handoff: m.handoff,
+		Reboot: func(why string) { m.requestPower(request{reboot: true, reason: why}) },
+	}
 }
 
 // power queues a reboot, power off or reset for Run.

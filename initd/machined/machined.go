@@ -53,6 +53,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
+	"github.com/kiln-os/kiln/initd/configstate"
 	"github.com/kiln-os/kiln/initd/events"
 	"github.com/kiln-os/kiln/initd/eventsink"
 	"github.com/kiln-os/kiln/initd/logbuf"
@@ -103,8 +104,8 @@ type Machined struct {
 	startCtl      sync.Once            // the controllers start in LoadConfig
 	wd            *bootWatchdog
 	requests      chan request
-	applied       chan appliedConfig // ApplyConfiguration in maintenance mode → LoadConfig
-	stateDir      string             // where STATE is mounted; StateMount when empty
+	handoff       *configstate.Handoff // ApplyConfiguration in maintenance mode → LoadConfig
+	stateDir      string               // where STATE is mounted; StateMount when empty
 	inMaintenance atomic.Bool
 }
 
@@ -116,7 +117,7 @@ func (m *Machined) init() {
 	if m.Resources == nil {
 		m.Resources = resources.New(resources.Config{})
 	}
-	m.applied = make(chan appliedConfig)
+	m.handoff = configstate.NewHandoff()
 	m.setMachineStatus(func(s *resources.MachineStatusSpec) { s.Stage = resources.StageBooting })
 	if err := m.registerControllers(); err != nil {
 		m.Log.WithError(err).Error("controllers") // a registration bug: the node's state will not follow its config

@@ -15,12 +15,6 @@ import (
 	"github.com/kiln-os/kiln/initd/services"
 )
 
-// appliedConfig is a config that ApplyConfiguration accepted in maintenance mode.
-type appliedConfig struct {
-	loaded configstate.Loaded
-	result chan error // nil once persisted to STATE; else why not (the node keeps waiting)
-}
-
 // maintenance is the node without a config: the default network is up (DHCP on every
 // link with carrier), apid serves only Version and ApplyConfiguration over TLS with a
 // self-signed certificate whose fingerprint is on the console and in the events, and the
@@ -44,27 +38,13 @@ func (m *Machined) maintenance(ctx context.Context, log logrus.FieldLogger) (con
 	log.Warnf("no machine config: maintenance mode; apply one with `kilnctl apply-config --insecure -n <node> -f FILE` (server certificate sha256 %s)", fingerprint)
 	m.emit(events.Event{Type: events.TypeInfo, Name: "maintenance", State: events.StateWaiting,
 		Fields: map[string]string{"fingerprint": fingerprint, "port": services.APIDPort}})
-	return m.awaitConfig(ctx, log)
-}
-
-// awaitConfig takes configs from ApplyConfiguration until one is on STATE.
-func (m *Machined) awaitConfig(ctx context.Context, log logrus.FieldLogger) (configstate.Loaded, error) {
-	for {
-		select {
-		case got := <-m.applied:
-			err := configstate.Persist(m.stateMount(), got.loaded.Config)
-			got.result <- err
-			if err != nil {
-				log.WithError(err).Error("config not persisted; still in maintenance mode")
-				continue
-			}
-			m.emit(events.Event{Type: events.TypeInfo, Name: "maintenance", State: events.StateDone})
-			m.restartBootWatchdog()
-			return got.loaded, nil
-		case <-ctx.Done():
-			return configstate.Loaded{}, ctx.Err()
-		}
+	loaded, err := m.handoff.Await(ctx, m.stateMount(), func(err error) { log.WithError(err).Error("config not persisted; still in maintenance mode") })
+	if err != nil {
+		return configstate.Loaded{}, err
 	}
+	m.emit(events.Event{Type: events.TypeInfo, Name: "maintenance", State: events.StateDone})
+	m.restartBootWatchdog()
+	return loaded, nil
 }
 
 // waitDialable waits until addr accepts connections, for at most d.

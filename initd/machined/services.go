@@ -7,10 +7,21 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/kiln-os/kiln/initd/configstate"
 	"github.com/kiln-os/kiln/initd/events"
 	"github.com/kiln-os/kiln/initd/resources"
 	"github.com/kiln-os/kiln/initd/watchdog"
 )
+
+// waitNetwork is the ConfigureNetwork task: the NetworkController does the work.
+func (m *Machined) waitNetwork(ctx context.Context, log logrus.FieldLogger) error {
+	return configstate.WaitNetwork(ctx, m.Resources)
+}
+
+// waitSysctls is the ApplySysctls task: the SysctlController does the work.
+func (m *Machined) waitSysctls(ctx context.Context, log logrus.FieldLogger) error {
+	return configstate.WaitSysctls(ctx, m.Resources)
+}
 
 // startServices is the Supervise task: once this phase has begun, the service spec
 // controller lists the services and the service controller starts them; it waits until

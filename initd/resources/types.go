@@ -211,3 +211,13 @@ func Lookup(namespace, typ string) (Definition, bool) {
 	}
 	return Definition{}, false
 }
+
+// NamespaceOf is the namespace of a type, "" for a type not in Definitions.
+func NamespaceOf(typ string) string {
+	for _, d := range Definitions {
+		if d.Type == typ {
+			return d.Namespace
+		}
+	}
+	return ""
+}

@@ -1,4 +1,4 @@
-package machined
+package configstate
 
 import (
 	"context"
@@ -8,28 +8,25 @@ import (
 	"slices"
 	"time"
 
-	"github.com/sirupsen/logrus"
-
-	"github.com/kiln-os/kiln/initd/configstate"
 	"github.com/kiln-os/kiln/initd/resources"
 )
 
 // The Network phase and ApplyConfiguration wait for the controllers to report that they
 // applied the config in force: each status names the config (by digest) it realizes.
 
-// waitNetwork is the ConfigureNetwork task.
-func (m *Machined) waitNetwork(ctx context.Context, log logrus.FieldLogger) error {
-	return waitStatus(ctx, m.Resources, resources.TypeNetworkStatus, resources.NetworkStatusID, networkOutcome)
+// WaitNetwork waits until the NetworkController has applied the config in force.
+func WaitNetwork(ctx context.Context, store *resources.Store) error {
+	return waitStatus(ctx, store, resources.TypeNetworkStatus, resources.NetworkStatusID, networkOutcome)
 }
 
-// waitSysctls is the ApplySysctls task.
-func (m *Machined) waitSysctls(ctx context.Context, log logrus.FieldLogger) error {
-	return waitStatus(ctx, m.Resources, resources.TypeSysctlStatus, resources.SysctlStatusID, sysctlOutcome)
+// WaitSysctls waits until the SysctlController has written the config's sysctls.
+func WaitSysctls(ctx context.Context, store *resources.Store) error {
+	return waitStatus(ctx, store, resources.TypeSysctlStatus, resources.SysctlStatusID, sysctlOutcome)
 }
 
-// waitApplied waits (bounded) for the controllers to apply a config that ApplyConfiguration
+// WaitApplied waits (bounded) for the controllers to apply a config that ApplyConfiguration
 // published, and returns what they could not apply, as warnings for the caller.
-func (m *Machined) waitApplied(ctx context.Context, d time.Duration) []string {
+func WaitApplied(ctx context.Context, store *resources.Store, d time.Duration) []string {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	var warnings []string
@@ -40,7 +37,7 @@ func (m *Machined) waitApplied(ctx context.Context, d time.Duration) []string {
 		{resources.TypeNetworkStatus, resources.NetworkStatusID, networkOutcome},
 		{resources.TypeSysctlStatus, resources.SysctlStatusID, sysctlOutcome},
 	} {
-		if err := waitStatus(ctx, m.Resources, w.typ, w.id, w.outcome); err != nil {
+		if err := waitStatus(ctx, store, w.typ, w.id, w.outcome); err != nil {
 			warnings = append(warnings, err.Error())
 		}
 	}
@@ -50,13 +47,13 @@ func (m *Machined) waitApplied(ctx context.Context, d time.Duration) []string {
 // waitStatus watches one status until outcome says it reports on the config in force,
 // and returns the error it reports.
 func waitStatus(ctx context.Context, store *resources.Store, typ, id string, outcome func(spec any, sha string) (bool, error)) error {
-	ns := namespaceOf(typ)
+	ns := resources.NamespaceOf(typ)
 	ch, err := store.Watch(ctx, ns, typ, id, resources.WatchOptions{})
 	if err != nil {
 		return err
 	}
 	for ev := range ch {
-		cfg := configstate.Current(store)
+		cfg := Current(store)
 		if cfg == nil || ev.Type != resources.EventCreated && ev.Type != resources.EventUpdated {
 			continue
 		}
@@ -65,15 +62,6 @@ func waitStatus(ctx context.Context, store *resources.Store, typ, id string, out
 		}
 	}
 	return fmt.Errorf("%s/%s has not reported the config in force: %w", ns, typ, ctx.Err())
-}
-
-func namespaceOf(typ string) string {
-	for _, d := range resources.Definitions {
-		if d.Type == typ {
-			return d.Namespace
-		}
-	}
-	return ""
 }
 
 func networkOutcome(spec any, sha string) (bool, error) {
