@@ -21,19 +21,9 @@ const redacted = "(redacted)"
 // may carry one line of a PEM block, but "-----END-----" or a short word is no secret.
 const minSecretLine = 16
 
-// redactConfig is the config as a reader may see it: a copy without private keys and
-// the join token.
-func redactConfig(cfg *config.Config) *config.Config {
-	c := *cfg
-	if c.Machine.CA.Key != "" {
-		c.Machine.CA.Key = redacted
-	}
-	if c.Cluster.CA.Key != "" {
-		c.Cluster.CA.Key = redacted
-	}
-	c.Machine.Token = redacted
-	return &c
-}
+// redactConfig is the config as a reader may see it; config.Redact decides which fields
+// are secret (the kiln:"secret" tags beside the config types).
+var redactConfig = config.Redact
 
 // redactSpec returns spec with secrets replaced; specs without secrets come back as they are.
 func redactSpec(spec any) any {
