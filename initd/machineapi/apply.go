@@ -35,7 +35,7 @@ func (s *Server) ApplyConfiguration(ctx context.Context, req *machine.ApplyConfi
 	if err != nil {
 		return nil, applyError(err)
 	}
-	return s.applyResponse(res), nil
+	return applyResponse(res, s.redactText), nil
 }
 
 // applyError maps the apply's domain errors to status codes.
@@ -55,15 +55,15 @@ func applyError(err error) error {
 
 // applyResponse is the result as the API sends it: config.Diff redacts secret fields
 // already, and the text passes the redactor like every other text the API sends.
-func (s *Server) applyResponse(res configstate.Result) *machine.ApplyConfigurationResponse {
+func applyResponse(res configstate.Result, redact func(string) string) *machine.ApplyConfigurationResponse {
 	resp := &machine.ApplyConfigurationResponse{ModeApplied: res.Applied}
 	for _, c := range res.Changes {
-		resp.Changes = append(resp.Changes, &machine.ConfigChange{Path: c.Path, OldValue: s.redact.text(s.Resources, c.Old),
-			NewValue: s.redact.text(s.Resources, c.New), Reboot: c.Reboot})
+		resp.Changes = append(resp.Changes, &machine.ConfigChange{Path: c.Path, OldValue: redact(c.Old),
+			NewValue: redact(c.New), Reboot: c.Reboot})
 	}
-	resp.Diff = s.redact.text(s.Resources, config.FormatChanges(res.Changes))
+	resp.Diff = redact(config.FormatChanges(res.Changes))
 	for _, w := range res.Warnings {
-		resp.Warnings = append(resp.Warnings, s.redact.text(s.Resources, w))
+		resp.Warnings = append(resp.Warnings, redact(w))
 	}
 	return resp
 }

@@ -73,6 +73,8 @@ type Server struct {
 	Controllers func() []controller.Info
 
 	redact textRedactor
+	// redactText hides the config's secrets in text the API sends (set by Serve).
+	redactText func(string) string
 }
 
 // Listen removes a stale socket and listens on path, readable only by uid/gid (apid's).
@@ -100,6 +102,7 @@ func Listen(path string, uid, gid int) (net.Listener, error) {
 
 // Serve answers calls on l until ctx ends.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	s.redactText = func(text string) string { return s.redact.text(s.Resources, text) }
 	g := grpc.NewServer(grpc.MaxRecvMsgSize(4<<20), grpc.MaxSendMsgSize(16<<20))
 	machine.RegisterMachineServiceServer(g, s)
 	stop := context.AfterFunc(ctx, g.Stop)

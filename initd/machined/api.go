@@ -11,20 +11,27 @@ import (
 )
 
 // serveMachineAPI starts machined's side of the API on its unix socket, for the rest of
-// the boot.
+// the boot. The server reads the store and asks machined for changes through callbacks.
 func (m *Machined) serveMachineAPI(ctx context.Context, log logrus.FieldLogger) error {
 	l, err := machineapi.Listen(machineapi.Socket, services.APIDUser.UID, services.APIDUser.GID)
 	if err != nil {
 		return err
 	}
+	applier := &configstate.Applier{
+		Store: m.Resources, Emit: m.emit, StateDir: m.stateDir, Maintenance: m.inMaintenance.Load, Handoff: m.handoff,
+		Reboot: func(why string) { m.requestPower(request{reboot: true, reason: why}) },
+	}
 	srv := &machineapi.Server{
 		Log:         m.Log.WithField("component", "machineapi"),
 		EventSink:   m.Sink,
 		LogSet:      m.Logs,
-		Services:    m.runningServices,
-		Maintenance: m.maintenanceMode,
-		Apply:       m.applier().Apply,
-		Power:       m.power,
+		Services:    func() machineapi.Services { return runningServices(m.services) },
+		Maintenance: m.inMaintenance.Load,
+		Apply:       applier.Apply,
+		Power: func(p machineapi.Power) error {
+			m.requestPower(request{reboot: p.Reboot, reason: p.Reason, wipeState: p.WipeState, wipeEphemeral: p.WipeEphemeral})
+			return nil
+		},
 		Resources:   m.Resources,
 		TPM:         machineapi.DefaultTPM,
 		Controllers: m.controllers.Controllers,
@@ -38,23 +45,10 @@ func (m *Machined) serveMachineAPI(ctx context.Context, log logrus.FieldLogger) 
 	return nil
 }
 
-func (m *Machined) runningServices() machineapi.Services {
-	if sup := m.services.Supervisor(); sup != nil {
+// runningServices is the supervisor for the API, nil (not a typed nil) before services run.
+func runningServices(c *services.Controller) machineapi.Services {
+	if sup := c.Supervisor(); sup != nil {
 		return sup
 	}
-	return nil
-}
-
-// applier accepts configs from the API.
-func (m *Machined) applier() *configstate.Applier {
-	return &configstate.Applier{
-		Store: m.Resources, Emit: m.emit, StateDir: m.stateMount(), Maintenance: m.maintenanceMode, Handoff: m.handoff,
-		Reboot: func(why string) { m.requestPower(request{reboot: true, reason: why}) },
-	}
-}
-
-// power queues a reboot, power off or reset for Run.
-func (m *Machined) power(p machineapi.Power) error {
-	m.requestPower(request{reboot: p.Reboot, reason: p.Reason, wipeState: p.WipeState, wipeEphemeral: p.WipeEphemeral})
 	return nil
 }

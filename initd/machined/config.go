@@ -17,7 +17,13 @@ import (
 // to STATE and publishes it; the controllers start here, with the config when there is
 // one, so that the network they bring up is the config's from the start.
 func (m *Machined) loadConfig(ctx context.Context, log logrus.FieldLogger) error {
-	loaded, err := configstate.Find(ctx, m.configSources(log))
+	loaded, err := configstate.Find(ctx, configstate.Sources{
+		StateDir: m.stateDir,
+		FwCfg:    configstate.FwCfg,
+		URL:      cmdlineParam(cmdline(), configstate.URLParam),
+		Network:  func(context.Context) error { m.startControllers(); return nil }, // the default network
+		Log:      log,
+	})
 	if errors.Is(err, configstate.ErrNoConfig) {
 		m.startControllers() // the default network, for apply-config
 		loaded, err = m.maintenance(ctx, log)
@@ -26,7 +32,7 @@ func (m *Machined) loadConfig(ctx context.Context, log logrus.FieldLogger) error
 		return err
 	}
 	if loaded.Source == resources.ConfigSourceURL || loaded.Source == resources.ConfigSourceFwCfg { // maintenance persisted its own
-		if err := configstate.Persist(m.stateMount(), loaded.Config); err != nil {
+		if err := configstate.Persist(m.stateDir, loaded.Config); err != nil {
 			return err
 		}
 	}
@@ -36,24 +42,6 @@ func (m *Machined) loadConfig(ctx context.Context, log logrus.FieldLogger) error
 	m.startControllers()
 	log.WithField("source", loaded.Source).WithField("type", loaded.Config.Machine.Type).Info("machine config loaded")
 	return nil
-}
-
-func (m *Machined) configSources(log logrus.FieldLogger) configstate.Sources {
-	return configstate.Sources{
-		StateDir: m.stateMount(),
-		FwCfg:    configstate.FwCfg,
-		URL:      cmdlineParam(cmdline(), configstate.URLParam),
-		Network:  func(context.Context) error { m.startControllers(); return nil },
-		Log:      log,
-	}
-}
-
-// stateMount is where STATE is mounted.
-func (m *Machined) stateMount() string {
-	if m.stateDir == "" {
-		return StateMount
-	}
-	return m.stateDir
 }
 
 // cmdline returns the kernel command line.

@@ -28,7 +28,7 @@ func (m *Machined) registerControllers() error {
 	m.controllers = controller.NewManager(m.Resources, controller.Config{Log: log})
 	m.services = &services.Controller{
 		Runner:      services.Runner{Log: m.Log, Emit: m.Sink.Emit, Logs: m.Logs, Console: m.Console, Reaper: m.Reaper},
-		BeforeStart: func() { m.releaseWatchdog(true) }, // watchdogd feeds it from here on
+		BeforeStart: func() { m.wd.Release(true) }, // watchdogd feeds it from here on
 		Store:       m.Resources,
 	}
 	for _, c := range []controller.Controller{

@@ -54,15 +54,17 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kiln-os/kiln/initd/configstate"
+	"github.com/kiln-os/kiln/initd/disks"
 	"github.com/kiln-os/kiln/initd/events"
 	"github.com/kiln-os/kiln/initd/eventsink"
 	"github.com/kiln-os/kiln/initd/logbuf"
-	"github.com/kiln-os/kiln/initd/machineapi"
 	"github.com/kiln-os/kiln/initd/phase"
+	"github.com/kiln-os/kiln/initd/power"
 	"github.com/kiln-os/kiln/initd/resources"
 	"github.com/kiln-os/kiln/initd/resources/controller"
 	"github.com/kiln-os/kiln/initd/services"
 	"github.com/kiln-os/kiln/initd/supervisor"
+	"github.com/kiln-os/kiln/initd/watchdog"
 	"github.com/kiln-os/kiln/internal/version"
 )
 
@@ -102,10 +104,10 @@ type Machined struct {
 	controllers   *controller.Manager
 	services      *services.Controller // runs the supervisor
 	startCtl      sync.Once            // the controllers start in LoadConfig
-	wd            *bootWatchdog
+	wd            *watchdog.Keeper     // nil without a watchdog, or once handed to watchdogd
 	requests      chan request
 	handoff       *configstate.Handoff // ApplyConfiguration in maintenance mode → LoadConfig
-	stateDir      string               // where STATE is mounted; StateMount when empty
+	stateDir      string               // where STATE is mounted (disks.StateMount)
 	inMaintenance atomic.Bool
 }
 
@@ -116,6 +118,9 @@ func (m *Machined) init() {
 	}
 	if m.Resources == nil {
 		m.Resources = resources.New(resources.Config{})
+	}
+	if m.stateDir == "" {
+		m.stateDir = disks.StateMount
 	}
 	m.handoff = configstate.NewHandoff()
 	m.setMachineStatus(func(s *resources.MachineStatusSpec) { s.Stage = resources.StageBooting })
@@ -129,14 +134,21 @@ func (m *Machined) init() {
 // maintenance mode, say) cancels the remaining phases first.
 func (m *Machined) Run(ctx context.Context) error {
 	m.init()
-	m.requests = m.watchRequests(ctx)
-	m.emit(events.Event{Type: events.TypeBoot, Name: "machined", State: events.StateStarted, Fields: m.bootFields()})
-	m.armWatchdog()
+	m.requests = watchRequests(ctx, m.Log)
+	m.emit(events.Event{Type: events.TypeBoot, Name: "machined", State: events.StateStarted, Fields: bootFields()})
+	m.wd = watchdog.Arm(m.Log, m.emit)
 	m.reportStage1PCR11()
 	bootCtx, cancelBoot := context.WithCancel(ctx)
 	defer cancelBoot()
 	booted := make(chan error, 1)
-	runner := &phase.Runner{Phases: m.phases(), Emit: m.phaseEvent, Log: m.Log}
+	// The running phase goes into MachineStatus: services start only from StartServices on.
+	phaseEvent := func(e events.Event) {
+		if e.Type == events.TypePhase && e.State == events.StateStarted {
+			m.setMachineStatus(func(s *resources.MachineStatusSpec) { s.Phase = e.Name })
+		}
+		m.Sink.Emit(e)
+	}
+	runner := &phase.Runner{Phases: m.phases(), Emit: phaseEvent, Log: m.Log}
 	go func() { booted <- runner.Run(bootCtx) }()
 	var rebootAfterFailure <-chan time.Time
 	for {
@@ -176,72 +188,8 @@ func (m *Machined) requestPower(req request) {
 
 func (m *Machined) emit(e events.Event) { m.Sink.Emit(e) }
 
-// phaseEvent passes a phase event on and records the running phase in MachineStatus:
-// the service spec controller starts services only once StartServices is reached.
-func (m *Machined) phaseEvent(e events.Event) {
-	if e.Type == events.TypePhase && e.State == events.StateStarted {
-		m.setMachineStatus(func(s *resources.MachineStatusSpec) { s.Phase = e.Name })
-	}
-	m.Sink.Emit(e)
-}
-
-// phases is the boot, in order.
-func (m *Machined) phases() []phase.Phase {
-	return []phase.Phase{
-		{Name: "EnforceKSPPRequirements", Tasks: []phase.Task{
-			{Name: "CheckCmdline", Run: m.checkCmdline},
-			{Name: "WriteSysctls", Run: m.writeSysctls},
-		}},
-		{Name: "EarlyMounts", Tasks: m.earlyMountTasks()},
-		{Name: "WaitForUSB", Tasks: []phase.Task{
-			{Name: "SettleUSB", Run: settleUSB, Timeout: 15 * time.Second},
-		}},
-		{Name: "Storage", Tasks: []phase.Task{
-			{Name: "MountState", Run: m.mountState, Timeout: 2 * time.Minute},
-			{Name: "MountEphemeral", Run: m.mountEphemeral, Timeout: 5 * time.Minute},
-		}},
-		{Name: "LoadConfig", Tasks: []phase.Task{
-			{Name: "ServeMachineAPI", Run: m.serveMachineAPI},
-			{Name: "LoadConfig", Run: m.loadConfig}, // no timeout: maintenance mode waits for an operator
-		}},
-		{Name: "Network", Tasks: []phase.Task{
-			{Name: "ConfigureNetwork", Run: m.waitNetwork, Timeout: time.Minute},
-			{Name: "ApplySysctls", Run: m.waitSysctls, Timeout: time.Minute},
-		}},
-		{Name: "StartServices", Tasks: []phase.Task{
-			{Name: "Supervise", Run: m.startServices, Timeout: 2 * time.Minute},
-		}},
-		{Name: "Ready", Tasks: []phase.Task{
-			{Name: "ReportReady", Run: m.reportReady},
-		}},
-	}
-}
-
-// reportReady blesses the boot, then announces ready: a boot that cannot bless is not ready.
-func (m *Machined) reportReady(ctx context.Context, log logrus.FieldLogger) error {
-	if err := m.measureReady(); err != nil {
-		return fmt.Errorf("measure ready: %w", err)
-	}
-	if err := m.verifyLock(log); err != nil {
-		return err
-	}
-	blessed, err := m.blessBoot(ctx, log)
-	if err != nil {
-		return fmt.Errorf("bless the booted UKI: %w", err)
-	}
-	fields := uptimeField()
-	if blessed != "" {
-		fields["blessed"] = blessed
-	}
-	fields["version"] = version.Version
-	fields["kernel"] = machineapi.KernelRelease()
-	m.setMachineStatus(func(s *resources.MachineStatusSpec) { s.Stage, s.Ready = resources.StageRunning, true })
-	m.emit(events.Event{Type: events.TypeBoot, Name: "machined", State: events.StateReady, Fields: fields})
-	return nil
-}
-
 // bootFields reports when stage 1 and machined started, in seconds since the kernel started.
-func (m *Machined) bootFields() map[string]string {
+func bootFields() map[string]string {
 	f := uptimeField()
 	f["machinedUptime"] = f["uptime"]
 	if s := os.Getenv(Stage1UptimeEnv); s != "" {
@@ -275,7 +223,7 @@ type request struct {
 
 // watchRequests turns the power button and signals into shutdown requests:
 // power button and SIGTERM power off; SIGUSR1 and SIGINT (Ctrl-Alt-Del) reboot.
-func (m *Machined) watchRequests(ctx context.Context) chan request {
+func watchRequests(ctx context.Context, log logrus.FieldLogger) chan request {
 	out := make(chan request, 4)
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, unix.SIGTERM, unix.SIGUSR1, unix.SIGINT)
@@ -284,6 +232,6 @@ func (m *Machined) watchRequests(ctx context.Context) chan request {
 			out <- request{reboot: s != unix.SIGTERM, reason: "signal " + s.String()}
 		}
 	}()
-	go m.watchPowerButtons(ctx, out)
+	go power.WatchButtons(ctx, log, func() { out <- request{reason: "power button"} })
 	return out
 }

@@ -1,8 +1,6 @@
 package machined
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 )
 
@@ -35,17 +33,5 @@ func TestEarlyMountsAreHardened(t *testing.T) {
 				t.Errorf("%s lacks nodev", m)
 			}
 		}
-	}
-}
-
-func TestUserProcessesSkipsKernelThreadsAndSelf(t *testing.T) {
-	proc := t.TempDir()
-	for pid, cmdline := range map[string]string{"2": "", "10": "/sbin/init\x00watchdogd\x00", "self": "x"} {
-		os.MkdirAll(filepath.Join(proc, pid), 0o755)
-		os.WriteFile(filepath.Join(proc, pid, "cmdline"), []byte(cmdline), 0o644)
-	}
-	got := userProcesses(proc)
-	if len(got) != 1 || got[0] != 10 {
-		t.Errorf("userProcesses = %v, want [10]", got)
 	}
 }

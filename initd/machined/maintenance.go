@@ -22,7 +22,7 @@ import (
 func (m *Machined) maintenance(ctx context.Context, log logrus.FieldLogger) (configstate.Loaded, error) {
 	m.setMaintenance(true)
 	defer m.setMaintenance(false)
-	m.holdWatchdog() // waiting for an operator is not a hung boot
+	m.wd.Hold() // waiting for an operator is not a hung boot
 	cert, fingerprint, err := apid.SelfSignedMaintenanceCert(time.Now())
 	if err != nil {
 		return configstate.Loaded{}, err
@@ -38,12 +38,12 @@ func (m *Machined) maintenance(ctx context.Context, log logrus.FieldLogger) (con
 	log.Warnf("no machine config: maintenance mode; apply one with `kilnctl apply-config --insecure -n <node> -f FILE` (server certificate sha256 %s)", fingerprint)
 	m.emit(events.Event{Type: events.TypeInfo, Name: "maintenance", State: events.StateWaiting,
 		Fields: map[string]string{"fingerprint": fingerprint, "port": services.APIDPort}})
-	loaded, err := m.handoff.Await(ctx, m.stateMount(), func(err error) { log.WithError(err).Error("config not persisted; still in maintenance mode") })
+	loaded, err := m.handoff.Await(ctx, m.stateDir, func(err error) { log.WithError(err).Error("config not persisted; still in maintenance mode") })
 	if err != nil {
 		return configstate.Loaded{}, err
 	}
 	m.emit(events.Event{Type: events.TypeInfo, Name: "maintenance", State: events.StateDone})
-	m.restartBootWatchdog()
+	m.wd.Restart()
 	return loaded, nil
 }
 
@@ -64,9 +64,8 @@ func waitDialable(ctx context.Context, addr string, d time.Duration) error {
 	}
 }
 
-// maintenanceMode reports whether the node waits for its first config.
-func (m *Machined) maintenanceMode() bool { return m.inMaintenance.Load() }
-
+// setMaintenance says in MachineStatus (and to Version) whether the node waits for its
+// first config.
 func (m *Machined) setMaintenance(on bool) {
 	m.inMaintenance.Store(on)
 	stage := resources.StageBooting

@@ -28,7 +28,7 @@ func Configure(ctx context.Context, spec Spec, opts Options) (*Network, error) {
 		n.Wait()
 		return nil, err
 	}
-	n.startTimeSync(ctx)
+	clock{n}.start(ctx)
 	return n, nil
 }
 
@@ -50,7 +50,7 @@ func (n *Network) configure(ctx context.Context) error {
 		if iface.DHCP {
 			dhcpLinks = append(dhcpLinks, iface.Name)
 			n.background.Add(1)
-			go n.runDHCP(ctx, link, bound)
+			go leaser{n}.runDHCP(ctx, link, bound)
 		}
 	}
 	if err := n.waitForLeases(ctx, dhcpLinks, bound); err != nil {
@@ -157,27 +157,6 @@ func (n *Network) timedOut(pending []string) error {
 	}
 	n.opts.Log.WithField("links", pending).Warn("no DHCP lease yet; still trying in the background")
 	return nil
-}
-
-// startTimeSync starts time sync in the background unless the Spec disables it.
-func (n *Network) startTimeSync(ctx context.Context) {
-	n.mu.Lock()
-	disabled, servers := n.spec.TimeDisabled, n.spec.TimeServers
-	n.mu.Unlock()
-	if disabled {
-		n.record(TimeStatus{Disabled: true})
-		return
-	}
-	if len(servers) == 0 {
-		servers = []string{DefaultTimeServer}
-	}
-	ctx, stop := context.WithCancel(ctx)
-	n.mu.Lock()
-	n.stopTime = stop
-	n.mu.Unlock()
-	n.record(TimeStatus{})
-	n.background.Add(1)
-	go n.syncTime(ctx, servers)
 }
 
 func interfaceNames(ifaces []Interface) []string {

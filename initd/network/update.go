@@ -24,7 +24,7 @@ func (n *Network) Update(spec Spec) error {
 	}
 	errs = append(errs, n.refreshNaming())
 	if !slices.Equal(old.TimeServers, spec.TimeServers) || old.TimeDisabled != spec.TimeDisabled {
-		n.restartTimeSync()
+		clock{n}.restart()
 	}
 	return errors.Join(errs...)
 }
@@ -78,15 +78,4 @@ func (n *Network) updateStatic(old, cur Interface) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// restartTimeSync stops time sync and starts it again with the current spec.
-func (n *Network) restartTimeSync() {
-	n.mu.Lock()
-	stop := n.stopTime
-	n.mu.Unlock()
-	if stop != nil {
-		stop()
-	}
-	n.startTimeSync(n.ctx)
 }
