@@ -92,10 +92,17 @@ func (c *Controller) apply(want network.Spec) error {
 	return c.start(want)
 }
 
+// stop ends the running network and forgets what it reported: the network configured
+// next reports afresh, and a link or address it no longer has must not linger.
 func (c *Controller) stop() {
 	c.cancel()
 	c.net.Wait()
 	c.net, c.cancel = nil, nil
+	for _, typ := range statusTypes[1:] { // all but NetworkStatus, which Reconcile rewrites
+		for _, res := range c.Store.List(resources.NamespaceNetwork, typ) {
+			c.Store.Delete(resources.NamespaceNetwork, typ, res.ID, c.Name())
+		}
+	}
 }
 
 // start configures the network; it lives for the rest of the boot, not for one reconcile.

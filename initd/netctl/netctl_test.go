@@ -77,6 +77,7 @@ func TestConfigChangesApplyLiveOrRelink(t *testing.T) {
 	fake := &fakeNet{}
 	c := &Controller{Store: s, Log: log, Emit: func(events.Event) {}, Configure: fake.configure}
 	reconcile(t, s, c) // no config: the default network
+	fake.opts.Report(network.AddressStatus{Link: "eth0", Address: netip.MustParsePrefix("10.0.2.15/24"), Source: network.SourceDHCP})
 	if len(fake.specs) != 1 || len(fake.specs[0].Interfaces) != 0 || networkStatus(t, s).ConfigSHA256 != "" {
 		t.Fatalf("without a config: %+v", fake.specs)
 	}
@@ -85,6 +86,9 @@ func TestConfigChangesApplyLiveOrRelink(t *testing.T) {
 	reconcile(t, s, c)
 	if len(fake.specs) != 2 || fake.stopped != 1 {
 		t.Fatalf("interfaces named: configured %d times, stopped %d, want 2 and 1", len(fake.specs), fake.stopped)
+	}
+	if n := len(s.List(resources.NamespaceNetwork, resources.TypeAddressStatus)); n != 0 {
+		t.Errorf("%d address statuses of the stopped network remain", n)
 	}
 	eth0.Addresses = []string{"10.0.2.99/24"}
 	eth0.Routes = []config.Route{{Network: "192.0.2.0/24", Gateway: "10.0.2.2"}}
