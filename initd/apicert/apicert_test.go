@@ -20,6 +20,7 @@ import (
 	"github.com/kiln-os/kiln/initd/resources"
 	"github.com/kiln-os/kiln/initd/resources/controller"
 	"github.com/kiln-os/kiln/initd/services"
+	"github.com/kiln-os/kiln/internal/testpki"
 )
 
 // set writes a resource as the controller's inputs would be written by their owners.
@@ -28,19 +29,6 @@ func set(t *testing.T, s *resources.Store, ns, typ, id string, spec any) {
 	if _, err := s.Modify(context.Background(), ns, typ, id, "test", func(any) (any, error) { return spec, nil }); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func testConfig(t *testing.T) *config.Config {
-	t.Helper()
-	secrets, err := config.GenerateSecrets(time.Unix(1_700_000_000, 0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cp, _, err := config.Generate(config.GenerateInput{Secrets: secrets, Endpoint: "https://10.0.2.15:6443"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cp
 }
 
 func TestAPICertControllerFollowsAddresses(t *testing.T) {
@@ -56,7 +44,7 @@ func TestAPICertControllerFollowsAddresses(t *testing.T) {
 	if _, err := store.Get(resources.NamespaceSecrets, resources.TypeAPICertificate, resources.APICertificateID); err == nil {
 		t.Fatal("a certificate without a config")
 	}
-	set(t, store, resources.NamespaceConfig, resources.TypeMachineConfig, resources.MachineConfigID, &resources.MachineConfigSpec{Config: testConfig(t), SHA256: "x"})
+	set(t, store, resources.NamespaceConfig, resources.TypeMachineConfig, resources.MachineConfigID, &resources.MachineConfigSpec{Config: testpki.ControlPlaneConfig(t), SHA256: "x"})
 	set(t, store, resources.NamespaceNetwork, resources.TypeAddressStatus, "eth0_10.0.2.15_24", &resources.AddressStatusSpec{Link: "eth0", Address: "10.0.2.15/24"})
 	set(t, store, resources.NamespaceNetwork, resources.TypeHostnameStatus, resources.HostnameStatusID, &resources.HostnameStatusSpec{Hostname: "node7"})
 	if err := c.Reconcile(ctx, r); err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/kiln-os/kiln/config"
 	"github.com/kiln-os/kiln/initd/events"
 	"github.com/kiln-os/kiln/initd/resources"
+	"github.com/kiln-os/kiln/internal/testpki"
 )
 
 func applier(t *testing.T, maintenance bool) (*Applier, *[]string) {
@@ -42,7 +43,7 @@ func TestApplyInMaintenancePersistsFirst(t *testing.T) {
 	if _, err := a.Apply(ctx, Request{Data: []byte("version: v1alpha1\nmachine: {tpye: x}\n")}); !errors.Is(err, config.ErrInvalid) {
 		t.Fatalf("invalid config: %v", err)
 	}
-	data := encode(t, testConfig(t))
+	data := encode(t, testpki.ControlPlaneConfig(t))
 	res, err := a.Apply(ctx, Request{Data: data})
 	if err != nil || res.Applied != AppliedLive {
 		t.Fatalf("apply = %+v, %v", res, err)
@@ -60,7 +61,7 @@ func TestApplyInMaintenancePersistsFirst(t *testing.T) {
 func TestApplyOnARunningNode(t *testing.T) {
 	a, reboots := applier(t, false)
 	ctx := context.Background()
-	cfg := testConfig(t)
+	cfg := testpki.ControlPlaneConfig(t)
 	if err := Publish(ctx, a.Store, a.Emit, Loaded{Config: cfg, Data: encode(t, cfg), Source: "state"}); err != nil {
 		t.Fatal(err)
 	}

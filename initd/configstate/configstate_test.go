@@ -16,23 +16,11 @@ import (
 	"github.com/kiln-os/kiln/config"
 	"github.com/kiln-os/kiln/initd/events"
 	"github.com/kiln-os/kiln/initd/resources"
+	"github.com/kiln-os/kiln/internal/testpki"
 )
 
-func testConfig(t *testing.T) *config.Config {
-	t.Helper()
-	secrets, err := config.GenerateSecrets(time.Unix(1_700_000_000, 0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cp, _, err := config.Generate(config.GenerateInput{Secrets: secrets, Endpoint: "https://10.0.2.15:6443"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cp
-}
-
 func TestKSPPSysctlsCannotBeWeakened(t *testing.T) {
-	cfg := testConfig(t)
+	cfg := testpki.ControlPlaneConfig(t)
 	cfg.Machine.Sysctls = map[string]string{"kernel.kptr_restrict": "0", "net.ipv4.ip_forward": "1"}
 	err := checkSysctls(cfg)
 	var fe config.FieldErrors
@@ -42,7 +30,7 @@ func TestKSPPSysctlsCannotBeWeakened(t *testing.T) {
 }
 
 func TestFetchRetries(t *testing.T) {
-	cfg := testConfig(t)
+	cfg := testpki.ControlPlaneConfig(t)
 	data, err := config.Encode(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -82,12 +70,12 @@ func TestFindOrder(t *testing.T) {
 	if _, err := Find(context.Background(), src); !errors.Is(err, ErrNoConfig) {
 		t.Fatalf("no source: %v", err)
 	}
-	data, _ := config.Encode(testConfig(t))
+	data, _ := config.Encode(testpki.ControlPlaneConfig(t))
 	os.WriteFile(fw, data, 0o600)
 	if l, err := Find(context.Background(), src); err != nil || l.Source != resources.ConfigSourceFwCfg {
 		t.Fatalf("fw_cfg: %+v, %v", l.Source, err)
 	}
-	if err := Persist(state, testConfig(t)); err != nil {
+	if err := Persist(state, testpki.ControlPlaneConfig(t)); err != nil {
 		t.Fatal(err)
 	}
 	if l, err := Find(context.Background(), src); err != nil || l.Source != resources.ConfigSourceState {
@@ -102,7 +90,7 @@ func TestFindOrder(t *testing.T) {
 // The config resource holds the whole config, secrets included: controllers need them.
 func TestPublishHoldsTheWholeConfig(t *testing.T) {
 	store := resources.New(resources.Config{})
-	cfg := testConfig(t)
+	cfg := testpki.ControlPlaneConfig(t)
 	var got []events.Event
 	if err := Publish(context.Background(), store, func(e events.Event) { got = append(got, e) }, Loaded{Config: cfg, Data: []byte("x"), Source: "api"}); err != nil {
 		t.Fatal(err)

@@ -14,21 +14,15 @@ import (
 	"github.com/kiln-os/kiln/initd/eventsink"
 	"github.com/kiln-os/kiln/initd/logbuf"
 	"github.com/kiln-os/kiln/initd/resources"
+	"github.com/kiln-os/kiln/internal/testpki"
 )
 
 // secretStore is a store holding a control plane config, as LoadConfig publishes it.
 func secretStore(t *testing.T) (*resources.Store, *config.Config) {
 	t.Helper()
-	secrets, err := config.GenerateSecrets(time.Unix(1_700_000_000, 0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, _, err := config.Generate(config.GenerateInput{Secrets: secrets, Endpoint: "https://10.0.2.15:6443"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := testpki.ControlPlaneConfig(t)
 	store := resources.New(resources.Config{})
-	_, err = store.Modify(context.Background(), resources.NamespaceConfig, resources.TypeMachineConfig, resources.MachineConfigID, "machined",
+	_, err := store.Modify(context.Background(), resources.NamespaceConfig, resources.TypeMachineConfig, resources.MachineConfigID, "machined",
 		func(any) (any, error) {
 			return &resources.MachineConfigSpec{Config: cfg, SHA256: "x", Source: "api"}, nil
 		})

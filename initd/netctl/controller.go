@@ -159,7 +159,10 @@ func desired(r *controller.Runtime) (spec network.Spec, sha string, ok bool, err
 	if err != nil {
 		return spec, "", false, err
 	}
-	h := host.Spec.(*resources.HostnameSpecSpec)
+	h, ok := host.Spec.(*resources.HostnameSpecSpec)
+	if !ok {
+		return spec, "", false, fmt.Errorf("%s holds %T", host.Metadata, host.Spec)
+	}
 	spec.Hostname = h.Hostname
 	if err := readSingletons(r, &spec); err != nil {
 		return spec, "", false, err
@@ -170,17 +173,20 @@ func desired(r *controller.Runtime) (spec network.Spec, sha string, ok bool, err
 
 func readSingletons(r *controller.Runtime, spec *network.Spec) error {
 	if res, err := r.Get(resources.NamespaceNetwork, resources.TypeResolverSpec, resources.ResolverSpecID); err == nil {
-		for _, ns := range res.Spec.(*resources.ResolverSpecSpec).Nameservers {
-			a, err := netip.ParseAddr(ns)
-			if err != nil {
-				return fmt.Errorf("nameserver %q: %w", ns, err)
+		if rs, ok := res.Spec.(*resources.ResolverSpecSpec); ok {
+			for _, ns := range rs.Nameservers {
+				a, err := netip.ParseAddr(ns)
+				if err != nil {
+					return fmt.Errorf("nameserver %q: %w", ns, err)
+				}
+				spec.Nameservers = append(spec.Nameservers, a)
 			}
-			spec.Nameservers = append(spec.Nameservers, a)
 		}
 	}
 	if res, err := r.Get(resources.NamespaceNetwork, resources.TypeTimeServerSpec, resources.TimeServerSpecID); err == nil {
-		t := res.Spec.(*resources.TimeServerSpecSpec)
-		spec.TimeServers, spec.TimeDisabled = t.Servers, t.Disabled
+		if t, ok := res.Spec.(*resources.TimeServerSpecSpec); ok {
+			spec.TimeServers, spec.TimeDisabled = t.Servers, t.Disabled
+		}
 	}
 	return nil
 }

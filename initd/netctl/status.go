@@ -11,53 +11,53 @@ import (
 
 // readInterfaces gathers the link, address and route specs into interfaces, by link name.
 func readInterfaces(r *controller.Runtime) ([]network.Interface, error) {
-	links, err := r.List(resources.NamespaceNetwork, resources.TypeLinkSpec)
-	if err != nil {
-		return nil, err
-	}
 	var ifaces []network.Interface
 	index := map[string]int{}
-	for _, res := range links {
-		l := res.Spec.(*resources.LinkSpecSpec)
+	err := eachSpec(r, resources.TypeLinkSpec, func(_ resources.Metadata, l *resources.LinkSpecSpec) error {
 		index[l.Name] = len(ifaces)
 		ifaces = append(ifaces, network.Interface{Name: l.Name, DHCP: l.DHCP, MTU: l.MTU})
-	}
-	if err := readAddresses(r, ifaces, index); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
-	return ifaces, readRoutes(r, ifaces, index)
-}
-
-func readAddresses(r *controller.Runtime, ifaces []network.Interface, index map[string]int) error {
-	addrs, err := r.List(resources.NamespaceNetwork, resources.TypeAddressSpec)
-	if err != nil {
-		return err
-	}
-	for _, res := range addrs {
-		a := res.Spec.(*resources.AddressSpecSpec)
+	err = eachSpec(r, resources.TypeAddressSpec, func(md resources.Metadata, a *resources.AddressSpecSpec) error {
 		i, ok := index[a.Link]
 		p, err := netip.ParsePrefix(a.Address)
 		if !ok || err != nil {
-			return fmt.Errorf("%s: address %q on link %q: %w", res.Metadata, a.Address, a.Link, errOrNoLink(err))
+			return fmt.Errorf("%s: address %q on link %q: %w", md, a.Address, a.Link, errOrNoLink(err))
 		}
 		ifaces[i].Addresses = append(ifaces[i].Addresses, p)
-	}
-	return nil
-}
-
-func readRoutes(r *controller.Runtime, ifaces []network.Interface, index map[string]int) error {
-	routes, err := r.List(resources.NamespaceNetwork, resources.TypeRouteSpec)
+		return nil
+	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	for _, res := range routes {
-		rt := res.Spec.(*resources.RouteSpecSpec)
+	return ifaces, eachSpec(r, resources.TypeRouteSpec, func(md resources.Metadata, rt *resources.RouteSpecSpec) error {
 		route, err := parseRoute(rt)
 		i, ok := index[rt.Link]
 		if !ok || err != nil {
-			return fmt.Errorf("%s: route on link %q: %w", res.Metadata, rt.Link, errOrNoLink(err))
+			return fmt.Errorf("%s: route on link %q: %w", md, rt.Link, errOrNoLink(err))
 		}
 		ifaces[i].Routes = append(ifaces[i].Routes, route)
+		return nil
+	})
+}
+
+// eachSpec calls fn with every network resource of typ and its spec, in id order.
+func eachSpec[T any](r *controller.Runtime, typ string, fn func(resources.Metadata, *T) error) error {
+	list, err := r.List(resources.NamespaceNetwork, typ)
+	if err != nil {
+		return err
+	}
+	for _, res := range list {
+		spec, ok := res.Spec.(*T)
+		if !ok {
+			return fmt.Errorf("%s holds %T, not %T", res.Metadata, res.Spec, spec)
+		}
+		if err := fn(res.Metadata, spec); err != nil {
+			return err
+		}
 	}
 	return nil
 }
