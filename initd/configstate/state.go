@@ -65,8 +65,7 @@ func Persist(stateDir string, cfg *config.Config) error {
 func Publish(ctx context.Context, store *resources.Store, emit func(events.Event), l Loaded) error {
 	sum := sha256.Sum256(l.Data)
 	spec := &resources.MachineConfigSpec{Config: l.Config, SHA256: hex.EncodeToString(sum[:]), Version: l.Config.Version, Source: l.Source}
-	_, err := store.Modify(ctx, resources.NamespaceConfig, resources.TypeMachineConfig, resources.MachineConfigID, Owner,
-		func(any) (any, error) { return spec, nil })
+	_, err := store.Set(ctx, resources.NamespaceConfig, resources.TypeMachineConfig, resources.MachineConfigID, Owner, spec)
 	if err != nil {
 		return fmt.Errorf("publish the config: %w", err)
 	}

@@ -22,10 +22,8 @@ func secretStore(t *testing.T) (*resources.Store, *config.Config) {
 	t.Helper()
 	cfg := testpki.ControlPlaneConfig(t)
 	store := resources.New(resources.Config{})
-	_, err := store.Modify(context.Background(), resources.NamespaceConfig, resources.TypeMachineConfig, resources.MachineConfigID, "machined",
-		func(any) (any, error) {
-			return &resources.MachineConfigSpec{Config: cfg, SHA256: "x", Source: "api"}, nil
-		})
+	_, err := store.Set(context.Background(), resources.NamespaceConfig, resources.TypeMachineConfig, resources.MachineConfigID, "machined",
+		&resources.MachineConfigSpec{Config: cfg, SHA256: "x", Source: "api"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -66,7 +66,7 @@ func hasWatchdog() bool {
 
 // setResource creates or replaces one resource owned by machined.
 func (m *Machined) setResource(ns, typ, id string, spec any) {
-	_, err := m.Resources.Modify(context.Background(), ns, typ, id, owner, func(any) (any, error) { return spec, nil })
+	_, err := m.Resources.Set(context.Background(), ns, typ, id, owner, spec)
 	if err != nil {
 		m.Log.WithError(err).WithField("resource", ns+"/"+typ+"/"+id).Warn("publish resource")
 	}

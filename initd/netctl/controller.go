@@ -137,7 +137,7 @@ func (c *Controller) report(st network.Status) {
 	if !ok {
 		return
 	}
-	_, err := c.Store.Modify(context.Background(), resources.NamespaceNetwork, typ, id, c.Name(), func(any) (any, error) { return spec, nil })
+	_, err := c.Store.Set(context.Background(), resources.NamespaceNetwork, typ, id, c.Name(), spec)
 	if err != nil {
 		c.Log.WithError(err).WithField("resource", typ+"/"+id).Warn("publish network status")
 	}

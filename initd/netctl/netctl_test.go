@@ -42,8 +42,7 @@ func (f *fakeNet) Wait() { f.stopped++ }
 func publish(t *testing.T, s *resources.Store, sha string, net config.Network) {
 	t.Helper()
 	cfg := &config.Config{Version: config.Version1Alpha1, Machine: config.Machine{Network: net, Time: config.Time{Disabled: true}}}
-	_, err := s.Modify(context.Background(), resources.NamespaceConfig, resources.TypeMachineConfig, resources.MachineConfigID, "machined",
-		func(any) (any, error) { return &resources.MachineConfigSpec{Config: cfg, SHA256: sha}, nil })
+	_, err := s.Set(context.Background(), resources.NamespaceConfig, resources.TypeMachineConfig, resources.MachineConfigID, "machined", &resources.MachineConfigSpec{Config: cfg, SHA256: sha})
 	if err != nil {
 		t.Fatal(err)
 	}

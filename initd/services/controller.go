@@ -227,8 +227,7 @@ func (c *Controller) publish() {
 func (c *Controller) setStatus(st supervisor.Status) {
 	spec := &resources.ServiceSpec{Name: st.Name, State: st.State, Healthy: st.State == supervisor.StateHealthy,
 		Restarts: st.Restarts, PID: st.Pid, Since: st.Since, LastError: st.LastError}
-	_, err := c.Store.Modify(context.Background(), resources.NamespaceRuntime, resources.TypeService, st.Name, c.Name(),
-		func(any) (any, error) { return spec, nil })
+	_, err := c.Store.Set(context.Background(), resources.NamespaceRuntime, resources.TypeService, st.Name, c.Name(), spec)
 	if err != nil {
 		c.Log.WithError(err).WithField("service", st.Name).Warn("publish service state")
 	}

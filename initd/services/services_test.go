@@ -17,7 +17,7 @@ import (
 
 func set(t *testing.T, s *resources.Store, ns, typ, id string, spec any) {
 	t.Helper()
-	if _, err := s.Modify(context.Background(), ns, typ, id, "test", func(any) (any, error) { return spec, nil }); err != nil {
+	if _, err := s.Set(context.Background(), ns, typ, id, "test", spec); err != nil {
 		t.Fatal(err)
 	}
 }
