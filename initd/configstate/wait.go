@@ -14,7 +14,8 @@ import (
 // The Network phase and ApplyConfiguration wait for the controllers to report that they
 // applied the config in force: each status names the config (by digest) it realizes.
 
-// WaitNetwork waits until the NetworkController has applied the config in force.
+// WaitNetwork waits until the NetworkController has applied the config in force (before
+// there is one, the default network).
 func WaitNetwork(ctx context.Context, store *resources.Store) error {
 	return waitStatus(ctx, store, resources.TypeNetworkStatus, resources.NetworkStatusID, networkOutcome)
 }
@@ -53,11 +54,14 @@ func waitStatus(ctx context.Context, store *resources.Store, typ, id string, out
 		return err
 	}
 	for ev := range ch {
-		cfg := Current(store)
-		if cfg == nil || ev.Type != resources.EventCreated && ev.Type != resources.EventUpdated {
+		if ev.Type != resources.EventCreated && ev.Type != resources.EventUpdated {
 			continue
 		}
-		if done, err := outcome(ev.Resource.Spec, cfg.SHA256); done {
+		sha := "" // before LoadConfig: the default network, derived from no config
+		if cfg := Current(store); cfg != nil {
+			sha = cfg.SHA256
+		}
+		if done, err := outcome(ev.Resource.Spec, sha); done {
 			return err
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"time"
 
 	"github.com/sirupsen/logrus"
 
@@ -21,11 +22,13 @@ func (m *Machined) loadConfig(ctx context.Context, log logrus.FieldLogger) error
 		StateDir: m.stateDir,
 		FwCfg:    configstate.FwCfg,
 		URL:      cmdlineParam(cmdline(), configstate.URLParam),
-		Network:  func(context.Context) error { m.startControllers(); return nil }, // the default network
+		Network:  m.defaultNetwork,
 		Log:      log,
 	})
 	if errors.Is(err, configstate.ErrNoConfig) {
-		m.startControllers() // the default network, for apply-config
+		if err := m.defaultNetwork(ctx); err != nil {
+			log.WithError(err).Warn("no network yet; apid listens anyway")
+		}
 		loaded, err = m.maintenance(ctx, log)
 	}
 	if err != nil {
@@ -42,6 +45,16 @@ func (m *Machined) loadConfig(ctx context.Context, log logrus.FieldLogger) error
 	m.startControllers()
 	log.WithField("source", loaded.Source).WithField("type", loaded.Config.Machine.Type).Info("machine config loaded")
 	return nil
+}
+
+// defaultNetwork starts the controllers without a config, which brings up the default
+// network (DHCP on every link with carrier), and waits for it, bounded as the Network
+// phase is: the config URL and maintenance mode need it before they can go on.
+func (m *Machined) defaultNetwork(ctx context.Context) error {
+	m.startControllers()
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	return configstate.WaitNetwork(ctx, m.Resources)
 }
 
 // cmdline returns the kernel command line.

@@ -104,7 +104,7 @@ type Machined struct {
 	controllers   *controller.Manager
 	services      *services.Controller // runs the supervisor
 	startCtl      sync.Once            // the controllers start in LoadConfig
-	wd            *watchdog.Keeper     // nil without a watchdog, or once handed to watchdogd
+	wd            *watchdog.Keeper     // nil without a watchdog
 	requests      chan request
 	handoff       *configstate.Handoff // ApplyConfiguration in maintenance mode → LoadConfig
 	stateDir      string               // where STATE is mounted (disks.StateMount)
