@@ -145,22 +145,14 @@ func applyLive(t *testing.T, c ctl, live string) {
 // their inputs and outputs, and that -o dot draws them.
 func inspectControllers(t *testing.T, c ctl) {
 	t.Helper()
-	out := c.must("inspect", "controllers")
-	for _, want := range []string{
+	eventually(t, c, "inspect controllers", []string{"inspect", "controllers"},
 		"NetworkController", "network/AddressStatus",
 		"SysctlController", "runtime/SysctlStatus",
 		"APICertificateController", "secrets/API",
 		"ServiceController", "runtime/ServiceSpec",
-		"config/MachineConfig",
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("inspect controllers lacks %q:\n%s", want, out)
-		}
-	}
-	dot := c.must("inspect", "controllers", "-o", "dot")
-	if !strings.HasPrefix(dot, "digraph") || !strings.Contains(dot, `"config/MachineConfig" -> "SysctlController";`) {
-		t.Errorf("inspect controllers -o dot:\n%s", dot)
-	}
+		"config/MachineConfig")
+	eventually(t, c, "inspect controllers -o dot", []string{"inspect", "controllers", "-o", "dot"},
+		"digraph", `"config/MachineConfig" -> "SysctlController";`, `"NetworkController" -> "network/AddressStatus";`)
 }
 
 // eventually runs kilnctl until its output holds every want, for up to a minute: apid
