@@ -164,7 +164,7 @@ func (s *tpmSealer) Seal(key []byte) ([]byte, error) {
 	}
 	tpm, err := tpmseal.Open(s.device)
 	if errors.Is(err, tpmseal.ErrNoTPM) {
-		return nil, fmt.Errorf("%w: %v", storage.ErrNoTPM, err)
+		return nil, fmt.Errorf("%w: %w", storage.ErrNoTPM, err)
 	}
 	if err != nil {
 		return nil, err
