@@ -1,7 +1,14 @@
 package machined
 
 import (
+	"fmt"
+	"strings"
 	"testing"
+
+	"github.com/sirupsen/logrus/hooks/test"
+
+	"github.com/kiln-os/kiln/initd/eventsink"
+	"github.com/kiln-os/kiln/initd/resources"
 )
 
 // The boot is the phases of DESIGN.md "PID 1", in that order.
@@ -32,6 +39,32 @@ func TestEarlyMountsAreHardened(t *testing.T) {
 			if m.FSType != "devpts" && m.Flags&0x4 == 0 { // MS_NODEV
 				t.Errorf("%s lacks nodev", m)
 			}
+		}
+	}
+}
+
+// Every controller registers (one writer per output type), and inspect shows the graph
+// the e2e test looks for.
+func TestControllersRegister(t *testing.T) {
+	log, _ := test.NewNullLogger()
+	m := &Machined{Log: log, Sink: eventsink.New(nil, nil), Resources: resources.New(resources.Config{})}
+	if err := m.registerControllers(); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, c := range m.controllers.Controllers() {
+		got[c.Name] = fmt.Sprint(c.Inputs, c.Outputs)
+	}
+	for name, want := range map[string]string{
+		"NetworkSpecController":    "[{config MachineConfig}]",
+		"NetworkController":        "{AddressStatus}",
+		"SysctlController":         "[{config MachineConfig}] [{SysctlStatus}]",
+		"APICertificateController": "{network AddressStatus}",
+		"ServiceSpecController":    "{secrets API}",
+		"ServiceController":        "[{runtime ServiceSpec}] [{Service}]",
+	} {
+		if !strings.Contains(got[name], want) {
+			t.Errorf("%s declares %q, want it to contain %q", name, got[name], want)
 		}
 	}
 }
