@@ -104,6 +104,15 @@ func TestConfigChangesApplyLiveOrRelink(t *testing.T) {
 	if st := networkStatus(t, s); st.ConfigSHA256 != "two" || !st.Ready {
 		t.Errorf("status %+v, want ready for config two", st)
 	}
+	eth0.Addresses, eth0.Routes = nil, nil
+	publish(t, s, "three", config.Network{Hostname: "b", Interfaces: []config.Interface{eth0}})
+	reconcile(t, s, c)
+	if got := fake.updates[len(fake.updates)-1]; len(got.Interfaces[0].Addresses) != 0 || len(got.Interfaces[0].Routes) != 0 || len(got.Nameservers) != 0 {
+		t.Errorf("removed address, route and resolver still applied: %+v", got)
+	}
+	if n := len(s.List(resources.NamespaceNetwork, resources.TypeAddressSpec)); n != 0 {
+		t.Errorf("%d address specs left", n)
+	}
 }
 
 func TestStatusesArePublishedAsTheController(t *testing.T) {

@@ -38,26 +38,29 @@ type item struct {
 	spec    any
 }
 
-// Reconcile writes the specs the config asks for and removes the ones it no longer does.
+// Reconcile writes the specs the config asks for and removes the ones it no longer does,
+// HostnameSpec last: a reader that sees its config digest sees the whole set.
 func (c SpecController) Reconcile(ctx context.Context, r *controller.Runtime) error {
 	cfg, err := configstate.FromRuntime(r)
 	if err != nil {
 		return err
 	}
 	items := Specs(cfg)
+	last := items[len(items)-1] // HostnameSpec
 	keep := map[string][]string{}
-	for _, it := range items {
+	for _, it := range items[:len(items)-1] {
 		if _, err := r.Set(ctx, resources.NamespaceNetwork, it.typ, it.id, it.spec); err != nil {
 			return err
 		}
 		keep[it.typ] = append(keep[it.typ], it.id)
 	}
-	for _, t := range specTypes {
+	for _, t := range specTypes[:len(specTypes)-1] {
 		if err := r.Cleanup(resources.NamespaceNetwork, t, keep[t]); err != nil {
 			return err
 		}
 	}
-	return nil
+	_, err = r.Set(ctx, resources.NamespaceNetwork, last.typ, last.id, last.spec)
+	return err
 }
 
 // Specs are the network specs of a config (nil: none yet), in the order they are written.
