@@ -2,8 +2,8 @@
 // concurrent tasks, supervises services, reaps orphans and shuts down cleanly on the ACPI
 // power button or a signal.
 //
-// Before the phases, machined arms the hardware watchdog and feeds it until BootDeadline
-// (package watchdog); StartServices hands it to the watchdogd service.
+// Before the phases, machined arms the hardware watchdog and feeds it until
+// watchdog.BootDeadline (watchdog.Keeper); StartServices hands it to the watchdogd service.
 //
 // Boot, in order (DESIGN.md "PID 1"):
 //
@@ -12,10 +12,11 @@
 //  2. EarlyMounts: /run, /system, /tmp, /dev/pts, /dev/shm, cgroup2, securityfs, efivarfs.
 //  3. WaitForUSB: let USB storage settle, bounded.
 //  4. Storage: open STATE (unsealing its key with the TPM, or creating it sealed) on
-//     /system/state and EPHEMERAL on /var (package storage); diskless without them.
+//     /system/state and EPHEMERAL on /var (packages disks and storage); diskless without
+//     them.
 //  5. LoadConfig: serve the machine API on its unix socket; load the machine config from
 //     STATE, the kiln.config= URL or QEMU fw_cfg, else wait in maintenance mode for one
-//     over apid; persist it to STATE.
+//     over apid; persist it to STATE, publish it and start the controllers.
 //  6. Network: wait until the NetworkController has applied the network specs derived from
 //     the config (links, DHCP or static addresses, routes, hostname, resolvers, time), and
 //     the SysctlController the config's sysctls.
@@ -35,8 +36,8 @@
 // A failed phase stops the boot: the failure is on the console and in the event stream,
 // no later phase runs, and after FailureRebootDelay machined reboots (sooner if the power
 // button is pressed), so that systemd-boot's boot counting can fall back to the previous
-// UKI. It never exits: shutdown travels up as a *ShutdownError to the caller, which
-// performs it.
+// UKI. It never exits: shutdown (package halt for the last steps) travels up as a
+// *ShutdownError to the caller, which performs it.
 package machined
 
 import (
