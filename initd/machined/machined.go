@@ -142,14 +142,7 @@ func (m *Machined) Run(ctx context.Context) error {
 	bootCtx, cancelBoot := context.WithCancel(ctx)
 	defer cancelBoot()
 	booted := make(chan error, 1)
-	// The running phase goes into MachineStatus: services start only from StartServices on.
-	phaseEvent := func(e events.Event) {
-		if e.Type == events.TypePhase && e.State == events.StateStarted {
-			m.setMachineStatus(func(s *resources.MachineStatusSpec) { s.Phase = e.Name })
-		}
-		m.Sink.Emit(e)
-	}
-	runner := &phase.Runner{Phases: m.phases(), Emit: phaseEvent, Log: m.Log}
+	runner := &phase.Runner{Phases: m.phases(), Emit: recordPhase(m.emit, m.setMachineStatus), Log: m.Log}
 	go func() { booted <- runner.Run(bootCtx) }()
 	var rebootAfterFailure <-chan time.Time
 	for {
@@ -176,6 +169,17 @@ func (m *Machined) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+	}
+}
+
+// recordPhase passes phase events on and records the running phase in MachineStatus:
+// services start only from StartServices on.
+func recordPhase(emit func(events.Event), setStatus func(func(*resources.MachineStatusSpec))) func(events.Event) {
+	return func(e events.Event) {
+		if e.Type == events.TypePhase && e.State == events.StateStarted {
+			setStatus(func(s *resources.MachineStatusSpec) { s.Phase = e.Name })
+		}
+		emit(e)
 	}
 }
 
