@@ -83,3 +83,19 @@ func TestStartServicesWaitsForTheCertificate(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// The running phase reaches MachineStatus, which the service spec controller waits on.
+func TestRecordPhase(t *testing.T) {
+	var rec recorder
+	status := &resources.MachineStatusSpec{Stage: resources.StageBooting}
+	emit := recordPhase(rec.emit, func(change func(*resources.MachineStatusSpec)) { change(status) })
+	emit(events.Event{Type: events.TypePhase, Name: "Network", State: events.StateStarted})
+	emit(events.Event{Type: events.TypeTask, Name: "Network/ConfigureNetwork", State: events.StateStarted})
+	if status.Phase != "Network" || status.ServicesAllowed() || len(rec.events) != 2 {
+		t.Errorf("status %+v, %d events", status, len(rec.events))
+	}
+	emit(events.Event{Type: events.TypePhase, Name: resources.PhaseStartServices, State: events.StateStarted})
+	if !status.ServicesAllowed() {
+		t.Errorf("StartServices does not allow services: %+v", status)
+	}
+}
