@@ -63,10 +63,12 @@ func (c *Controller) Reconcile(ctx context.Context, r *controller.Runtime) error
 	if err != nil {
 		return err
 	}
-	if current, err := r.Get(resources.NamespaceSecrets, resources.TypeAPICertificate, resources.APICertificateID); err == nil {
-		if spec, ok := current.Spec.(*resources.APICertificateSpec); ok && certCovers(spec, sans, time.Now()) {
-			return nil
-		}
+	current, err := controller.Spec[resources.APICertificateSpec](r, resources.NamespaceSecrets, resources.TypeAPICertificate, resources.APICertificateID)
+	if err != nil {
+		return err
+	}
+	if current != nil && certCovers(current, sans, time.Now()) {
+		return nil
 	}
 	spec, err := c.issue(ctx, cfg.Config, hostname, sans)
 	if err != nil {
@@ -103,10 +105,12 @@ func (c *Controller) issue(ctx context.Context, cfg *config.Config, hostname str
 // the certificate must cover.
 func names(r *controller.Runtime, cfg *config.Config) (string, []string, error) {
 	hostname := "kiln"
-	if res, err := r.Get(resources.NamespaceNetwork, resources.TypeHostnameStatus, resources.HostnameStatusID); err == nil {
-		if h, ok := res.Spec.(*resources.HostnameStatusSpec); ok && h.Hostname != "" {
-			hostname = h.Hostname
-		}
+	h, err := controller.Spec[resources.HostnameStatusSpec](r, resources.NamespaceNetwork, resources.TypeHostnameStatus, resources.HostnameStatusID)
+	if err != nil {
+		return "", nil, err
+	}
+	if h != nil && h.Hostname != "" {
+		hostname = h.Hostname
 	}
 	addrs, err := r.List(resources.NamespaceNetwork, resources.TypeAddressStatus)
 	if err != nil {

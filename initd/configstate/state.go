@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -86,18 +85,11 @@ func Current(store *resources.Store) *resources.MachineConfigSpec {
 // FromRuntime is the config in force as a controller reads it (config/MachineConfig must
 // be one of its inputs); nil, without an error, before LoadConfig.
 func FromRuntime(r *controller.Runtime) (*resources.MachineConfigSpec, error) {
-	res, err := r.Get(resources.NamespaceConfig, resources.TypeMachineConfig, resources.MachineConfigID)
-	if errors.Is(err, resources.ErrNotFound) {
-		return nil, nil
+	spec, err := controller.Spec[resources.MachineConfigSpec](r, resources.NamespaceConfig, resources.TypeMachineConfig, resources.MachineConfigID)
+	if err == nil && spec != nil && spec.Config == nil {
+		return nil, fmt.Errorf("%s/%s holds no config", resources.NamespaceConfig, resources.TypeMachineConfig)
 	}
-	if err != nil {
-		return nil, err
-	}
-	spec, ok := res.Spec.(*resources.MachineConfigSpec)
-	if !ok || spec.Config == nil {
-		return nil, fmt.Errorf("%s holds %T, not a config", res.Metadata, res.Spec)
-	}
-	return spec, nil
+	return spec, err
 }
 
 // Input is the config resource as a controller input.

@@ -152,16 +152,9 @@ func (c *Controller) forget(st network.Status) {
 // desired reads the specs into what package network takes; ok is false until the spec
 // controller has written them, and sha names the config they come from.
 func desired(r *controller.Runtime) (spec network.Spec, sha string, ok bool, err error) {
-	host, err := r.Get(resources.NamespaceNetwork, resources.TypeHostnameSpec, resources.HostnameSpecID)
-	if errors.Is(err, resources.ErrNotFound) {
-		return spec, "", false, nil
-	}
-	if err != nil {
+	h, err := controller.Spec[resources.HostnameSpecSpec](r, resources.NamespaceNetwork, resources.TypeHostnameSpec, resources.HostnameSpecID)
+	if err != nil || h == nil {
 		return spec, "", false, err
-	}
-	h, ok := host.Spec.(*resources.HostnameSpecSpec)
-	if !ok {
-		return spec, "", false, fmt.Errorf("%s holds %T", host.Metadata, host.Spec)
 	}
 	spec.Hostname = h.Hostname
 	if err := readSingletons(r, &spec); err != nil {
@@ -172,21 +165,22 @@ func desired(r *controller.Runtime) (spec network.Spec, sha string, ok bool, err
 }
 
 func readSingletons(r *controller.Runtime, spec *network.Spec) error {
-	if res, err := r.Get(resources.NamespaceNetwork, resources.TypeResolverSpec, resources.ResolverSpecID); err == nil {
-		if rs, ok := res.Spec.(*resources.ResolverSpecSpec); ok {
-			for _, ns := range rs.Nameservers {
-				a, err := netip.ParseAddr(ns)
-				if err != nil {
-					return fmt.Errorf("nameserver %q: %w", ns, err)
-				}
-				spec.Nameservers = append(spec.Nameservers, a)
+	resolvers, err := controller.Spec[resources.ResolverSpecSpec](r, resources.NamespaceNetwork, resources.TypeResolverSpec, resources.ResolverSpecID)
+	if err != nil {
+		return err
+	}
+	if resolvers != nil {
+		for _, ns := range resolvers.Nameservers {
+			a, err := netip.ParseAddr(ns)
+			if err != nil {
+				return fmt.Errorf("nameserver %q: %w", ns, err)
 			}
+			spec.Nameservers = append(spec.Nameservers, a)
 		}
 	}
-	if res, err := r.Get(resources.NamespaceNetwork, resources.TypeTimeServerSpec, resources.TimeServerSpecID); err == nil {
-		if t, ok := res.Spec.(*resources.TimeServerSpecSpec); ok {
-			spec.TimeServers, spec.TimeDisabled = t.Servers, t.Disabled
-		}
+	times, err := controller.Spec[resources.TimeServerSpecSpec](r, resources.NamespaceNetwork, resources.TypeTimeServerSpec, resources.TimeServerSpecID)
+	if times != nil {
+		spec.TimeServers, spec.TimeDisabled = times.Servers, times.Disabled
 	}
-	return nil
+	return err
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 
 	"github.com/kiln-os/kiln/initd/configstate"
 	"github.com/kiln-os/kiln/initd/resources"
@@ -66,11 +65,8 @@ func (c *SpecController) wanted(r *controller.Runtime) ([]*resources.ServiceSpec
 	if err != nil || cfg == nil {
 		return nil, err
 	}
-	cert, err := r.Get(resources.NamespaceSecrets, resources.TypeAPICertificate, resources.APICertificateID)
-	if errors.Is(err, resources.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
+	cert, err := controller.Spec[resources.APICertificateSpec](r, resources.NamespaceSecrets, resources.TypeAPICertificate, resources.APICertificateID)
+	if err != nil || cert == nil {
 		return nil, err
 	}
 	generation := certGeneration(cert)
@@ -85,24 +81,13 @@ func (c *SpecController) wanted(r *controller.Runtime) ([]*resources.ServiceSpec
 }
 
 func servicesAllowed(r *controller.Runtime) (bool, error) {
-	res, err := r.Get(resources.NamespaceRuntime, resources.TypeMachineStatus, resources.MachineStatusID)
-	if errors.Is(err, resources.ErrNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	st, ok := res.Spec.(*resources.MachineStatusSpec)
-	return ok && st.ServicesAllowed(), nil
+	st, err := controller.Spec[resources.MachineStatusSpec](r, resources.NamespaceRuntime, resources.TypeMachineStatus, resources.MachineStatusID)
+	return st != nil && st.ServicesAllowed(), err
 }
 
 // certGeneration changes with the certificate, so apid and trustd restart to load a new one.
-func certGeneration(cert resources.Resource) string {
-	spec, ok := cert.Spec.(*resources.APICertificateSpec)
-	if !ok {
-		return ""
-	}
-	sum := sha256.Sum256([]byte(spec.CertificatePEM))
+func certGeneration(cert *resources.APICertificateSpec) string {
+	sum := sha256.Sum256([]byte(cert.CertificatePEM))
 	return hex.EncodeToString(sum[:8])
 }
 
