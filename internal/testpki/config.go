@@ -7,6 +7,10 @@ import (
 	"github.com/kiln-os/kiln/config"
 )
 
+// Machine configs belong here beside the CAs: a generated config is a CA pair, a token
+// and a cluster CA, and the node's tests (API certificate, redaction, config state) need
+// one each.
+
 // ControlPlaneConfig returns a generated controlplane machine config with fresh secrets
 // (keys, join token), as `kilnctl gen config` writes one, for tests of the node.
 func ControlPlaneConfig(t testing.TB) *config.Config {

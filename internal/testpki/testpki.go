@@ -1,6 +1,5 @@
 // Package testpki makes throwaway ECDSA P-256 certificate authorities and leaf certificates
-// for tests of the API's mutual TLS (apid, trustd, kilnctl, client), and machine configs
-// with generated secrets for tests of the node.
+// for tests of the API's mutual TLS (apid, trustd, kilnctl, client).
 //
 // It is for tests only: keys live in memory, validity is an hour either side of now, and
 // nothing checks what a caller puts in a template. Production PKI is config/secrets.go.
