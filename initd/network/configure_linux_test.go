@@ -383,3 +383,34 @@ func TestUpdateAppliesLive(t *testing.T) {
 		}
 	})
 }
+
+// Time servers change live: time sync starts on the new servers without configuring the
+// links again.
+func TestUpdateRestartsTimeSync(t *testing.T) {
+	inNetns(t, func(t *testing.T) {
+		if err := setUp("lo"); err != nil {
+			t.Fatal(err)
+		}
+		addVeth(t, "kw0", "kw1", "10.93.0.1/24")
+		server := serveSNTP(t, time.Hour)
+		var names hostnames
+		opts := testOptions(t, &names)
+		stepped := make(chan time.Time, 1)
+		opts.SetClock = func(t time.Time) error { stepped <- t; return nil }
+		ctx, cancel := context.WithCancel(context.Background())
+		iface := Interface{Name: "kw0", Addresses: []netip.Prefix{netip.MustParsePrefix("10.93.0.2/24")}}
+		n, err := Configure(ctx, Spec{Interfaces: []Interface{iface}, TimeDisabled: true}, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { cancel(); n.Wait() }()
+		if err := n.Update(Spec{Interfaces: []Interface{iface}, TimeServers: []string{server}}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-stepped:
+		case <-time.After(10 * time.Second):
+			t.Fatal("clock not stepped after time servers were set")
+		}
+	})
+}
