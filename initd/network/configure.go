@@ -91,6 +91,9 @@ func (n *Network) configureStatic(iface Interface) (netlink.Link, error) {
 	if err := bringUp(link, iface.MTU); err != nil {
 		return nil, err
 	}
+	if err := promoteSecondaries(n.opts.ProcSys, iface.Name); err != nil {
+		n.opts.Log.WithError(err).Warn("removing a primary address will remove the others of its subnet too")
+	}
 	for _, p := range iface.Addresses {
 		if err := n.addStaticAddress(link, iface.Name, p); err != nil {
 			return nil, err

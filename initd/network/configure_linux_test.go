@@ -15,6 +15,7 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv4/server4"
+	"github.com/kiln-os/kiln/initd/internal/netnstest"
 	"github.com/kiln-os/kiln/initd/network/sntp"
 	"github.com/sirupsen/logrus"
 	"github.com/vishvananda/netlink"
@@ -57,8 +58,8 @@ func testOptions(t *testing.T, names *hostnames) Options {
 }
 
 func TestConfigureDHCP(t *testing.T) {
-	inNetns(t, func(t *testing.T) {
-		client := addVeth(t, "kc0", "ks0", "10.99.0.1/24")
+	netnstest.Run(t, func(t *testing.T) {
+		client := netnstest.AddVeth(t, "kc0", "ks0", "10.99.0.1/24")
 		requests := serveDHCP(t, "ks0", 4*time.Second)
 		ctx, cancel := context.WithCancel(context.Background())
 		var names hostnames
@@ -92,8 +93,8 @@ func TestConfigureDHCP(t *testing.T) {
 }
 
 func TestConfigureDHCPWithoutServerNamesTheLink(t *testing.T) {
-	inNetns(t, func(t *testing.T) {
-		client := addVeth(t, "kf0", "kg0", "10.97.0.1/24")
+	netnstest.Run(t, func(t *testing.T) {
+		client := netnstest.AddVeth(t, "kf0", "kg0", "10.97.0.1/24")
 		var names hostnames
 		opts := testOptions(t, &names)
 		opts.DHCPWait = 2 * time.Second
@@ -109,8 +110,8 @@ func TestConfigureDHCPWithoutServerNamesTheLink(t *testing.T) {
 }
 
 func TestConfigureStatic(t *testing.T) {
-	inNetns(t, func(t *testing.T) {
-		addVeth(t, "kd0", "kd1", "10.98.0.1/24")
+	netnstest.Run(t, func(t *testing.T) {
+		netnstest.AddVeth(t, "kd0", "kd1", "10.98.0.1/24")
 		var names hostnames
 		opts := testOptions(t, &names)
 		spec := Spec{
@@ -157,8 +158,8 @@ func TestConfigureStatic(t *testing.T) {
 }
 
 func TestConfigureWithoutConfigNeedsCarrier(t *testing.T) {
-	inNetns(t, func(t *testing.T) {
-		addVeth(t, "kv0", "kv1", "10.96.0.1/24") // a veth is never chosen by default
+	netnstest.Run(t, func(t *testing.T) {
+		netnstest.AddVeth(t, "kv0", "kv1", "10.96.0.1/24") // a veth is never chosen by default
 		var names hostnames
 		_, err := Configure(context.Background(), Spec{TimeDisabled: true}, testOptions(t, &names))
 		if err == nil || !strings.Contains(err.Error(), "none found") {
@@ -168,11 +169,11 @@ func TestConfigureWithoutConfigNeedsCarrier(t *testing.T) {
 }
 
 func TestTimeSyncStepsTheInjectedClock(t *testing.T) {
-	inNetns(t, func(t *testing.T) {
+	netnstest.Run(t, func(t *testing.T) {
 		if err := setUp("lo"); err != nil {
 			t.Fatal(err)
 		}
-		addVeth(t, "kt0", "kt1", "10.95.0.1/24")
+		netnstest.AddVeth(t, "kt0", "kt1", "10.95.0.1/24")
 		server := serveSNTP(t, time.Hour)
 		var names hostnames
 		opts := testOptions(t, &names)
@@ -195,26 +196,6 @@ func TestTimeSyncStepsTheInjectedClock(t *testing.T) {
 			t.Fatal("clock not stepped")
 		}
 	})
-}
-
-// addVeth creates a veth pair, brings the server end up with serverAddr and returns the
-// client end's name.
-func addVeth(t *testing.T, client, server, serverAddr string) string {
-	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: client}, PeerName: server}
-	if err := netlink.LinkAdd(veth); err != nil {
-		t.Skipf("no veth links (CONFIG_VETH): %v", err)
-	}
-	peer, err := netlink.LinkByName(server)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := addAddress(peer, netip.MustParsePrefix(serverAddr), 0); err != nil {
-		t.Fatal(err)
-	}
-	if err := netlink.LinkSetUp(peer); err != nil {
-		t.Fatal(err)
-	}
-	return client
 }
 
 // serveDHCP answers on iface with 10.99.0.10/24 and returns the count of REQUESTs seen.
@@ -340,8 +321,8 @@ func hasStatus(list []Status, want Status) bool {
 // Update changes static addresses, routes, resolvers, the hostname and time servers on a
 // running network, without configuring the link again; another set of links is refused.
 func TestUpdateAppliesLive(t *testing.T) {
-	inNetns(t, func(t *testing.T) {
-		addVeth(t, "ku0", "ku1", "10.94.0.1/24")
+	netnstest.Run(t, func(t *testing.T) {
+		netnstest.AddVeth(t, "ku0", "ku1", "10.94.0.1/24")
 		var names hostnames
 		opts := testOptions(t, &names)
 		var mu sync.Mutex
@@ -387,11 +368,11 @@ func TestUpdateAppliesLive(t *testing.T) {
 // Time servers change live: time sync starts on the new servers without configuring the
 // links again.
 func TestUpdateRestartsTimeSync(t *testing.T) {
-	inNetns(t, func(t *testing.T) {
+	netnstest.Run(t, func(t *testing.T) {
 		if err := setUp("lo"); err != nil {
 			t.Fatal(err)
 		}
-		addVeth(t, "kw0", "kw1", "10.93.0.1/24")
+		netnstest.AddVeth(t, "kw0", "kw1", "10.93.0.1/24")
 		server := serveSNTP(t, time.Hour)
 		var names hostnames
 		opts := testOptions(t, &names)

@@ -47,35 +47,42 @@ func sameLinks(a, b []Interface) bool {
 	return slices.EqualFunc(a, b, func(x, y Interface) bool { return x.Name == y.Name && x.DHCP == y.DHCP && x.MTU == y.MTU })
 }
 
-// updateStatic moves one link's static addresses and routes from old to cur.
+// updateStatic moves one link's static addresses and routes from old to cur. The new
+// addresses go on first, so the link never loses its subnet, and the kernel promotes a
+// secondary address when the primary goes (promoteSecondaries) rather than flushing it;
+// the routes go on last, all of them again (a replace is idempotent), since removing an
+// address can take routes through it along.
 func (n *Network) updateStatic(old, cur Interface) error {
 	link, err := findLink(cur.Name)
 	if err != nil {
 		return err
 	}
 	var errs []error
-	for _, p := range old.Addresses {
-		if !slices.Contains(cur.Addresses, p) {
-			errs = append(errs, deleteAddress(link, p))
-			n.forget(AddressStatus{Link: cur.Name, Address: p, Source: SourceStatic})
-		}
-	}
 	for _, p := range cur.Addresses {
-		if !slices.Contains(old.Addresses, p) {
-			errs = append(errs, n.addStaticAddress(link, cur.Name, p))
-		}
+		errs = append(errs, n.addStaticAddress(link, cur.Name, p))
 	}
-	for _, r := range old.Routes {
-		if !slices.Contains(cur.Routes, r) {
-			route := staticRoute(cur.Name, r)
-			errs = append(errs, deleteRoute(link, route))
-			n.forget(route)
-		}
+	for _, p := range removed(old.Addresses, cur.Addresses) {
+		errs = append(errs, deleteAddress(link, p))
+		n.forget(AddressStatus{Link: cur.Name, Address: p, Source: SourceStatic})
+	}
+	for _, r := range removed(old.Routes, cur.Routes) {
+		route := staticRoute(cur.Name, r)
+		errs = append(errs, deleteRoute(link, route))
+		n.forget(route)
 	}
 	for _, r := range cur.Routes {
-		if !slices.Contains(old.Routes, r) {
-			errs = append(errs, n.addStaticRoute(link, staticRoute(cur.Name, r)))
-		}
+		errs = append(errs, n.addStaticRoute(link, staticRoute(cur.Name, r)))
 	}
 	return errors.Join(errs...)
+}
+
+// removed is what old has and cur does not.
+func removed[T comparable](old, cur []T) []T {
+	var out []T
+	for _, v := range old {
+		if !slices.Contains(cur, v) {
+			out = append(out, v)
+		}
+	}
+	return out
 }
