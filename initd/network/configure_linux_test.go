@@ -170,19 +170,9 @@ func TestConfigureWithoutConfigNeedsCarrier(t *testing.T) {
 
 func TestTimeSyncStepsTheInjectedClock(t *testing.T) {
 	netnstest.Run(t, func(t *testing.T) {
-		if err := setUp("lo"); err != nil {
-			t.Fatal(err)
-		}
-		netnstest.AddVeth(t, "kt0", "kt1", "10.95.0.1/24")
-		server := serveSNTP(t, time.Hour)
-		var names hostnames
-		opts := testOptions(t, &names)
-		stepped := make(chan time.Time, 1)
-		opts.SetClock = func(t time.Time) error { stepped <- t; return nil }
+		iface, server, opts, stepped := clockNetwork(t, "kt0", "kt1", "10.95.0")
 		ctx, cancel := context.WithCancel(context.Background())
-		spec := Spec{Interfaces: []Interface{{Name: "kt0", Addresses: []netip.Prefix{netip.MustParsePrefix("10.95.0.2/24")}}},
-			TimeServers: []string{server}}
-		n, err := Configure(ctx, spec, opts)
+		n, err := Configure(ctx, Spec{Interfaces: []Interface{iface}, TimeServers: []string{server}}, opts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -196,6 +186,22 @@ func TestTimeSyncStepsTheInjectedClock(t *testing.T) {
 			t.Fatal("clock not stepped")
 		}
 	})
+}
+
+// clockNetwork puts a link in subnet (.2 here, .1 on the peer) with an SNTP server an
+// hour ahead behind it, and returns options whose clock setter reports each step.
+func clockNetwork(t *testing.T, link, peer, subnet string) (Interface, string, Options, chan time.Time) {
+	t.Helper()
+	if err := setUp("lo"); err != nil {
+		t.Fatal(err)
+	}
+	netnstest.AddVeth(t, link, peer, subnet+".1/24")
+	server := serveSNTP(t, time.Hour)
+	var names hostnames
+	opts := testOptions(t, &names)
+	stepped := make(chan time.Time, 1)
+	opts.SetClock = func(t time.Time) error { stepped <- t; return nil }
+	return Interface{Name: link, Addresses: []netip.Prefix{netip.MustParsePrefix(subnet + ".2/24")}}, server, opts, stepped
 }
 
 // serveDHCP answers on iface with 10.99.0.10/24 and returns the count of REQUESTs seen.
@@ -369,17 +375,8 @@ func TestUpdateAppliesLive(t *testing.T) {
 // links again.
 func TestUpdateRestartsTimeSync(t *testing.T) {
 	netnstest.Run(t, func(t *testing.T) {
-		if err := setUp("lo"); err != nil {
-			t.Fatal(err)
-		}
-		netnstest.AddVeth(t, "kw0", "kw1", "10.93.0.1/24")
-		server := serveSNTP(t, time.Hour)
-		var names hostnames
-		opts := testOptions(t, &names)
-		stepped := make(chan time.Time, 1)
-		opts.SetClock = func(t time.Time) error { stepped <- t; return nil }
+		iface, server, opts, stepped := clockNetwork(t, "kw0", "kw1", "10.93.0")
 		ctx, cancel := context.WithCancel(context.Background())
-		iface := Interface{Name: "kw0", Addresses: []netip.Prefix{netip.MustParsePrefix("10.93.0.2/24")}}
 		n, err := Configure(ctx, Spec{Interfaces: []Interface{iface}, TimeDisabled: true}, opts)
 		if err != nil {
 			t.Fatal(err)
