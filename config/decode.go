@@ -16,7 +16,7 @@ import (
 func Decode(data []byte) (*Config, error) {
 	root, err := parseDocument(data)
 	if err != nil {
-		return nil, err
+		return nil, invalid(err)
 	}
 	var cfg Config
 	if problems := strictyaml.Decode(root, &cfg); len(problems) > 0 {

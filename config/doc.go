@@ -20,6 +20,23 @@
 // it before using or saving it. Save refuses a config that fails Validate, so a rejected
 // config never reaches disk.
 //
+// # Changes, reboots and secrets
+//
+// Every field carries a kiln struct tag that says how a change to it takes effect on a
+// running node: kiln:"live" (the node's controllers apply it: hostname, static addresses,
+// routes, resolvers, time servers, sysctls) or kiln:"reboot" (everything else, e.g.
+// machine.type, machine.install, the PKI), with ",secret" added for a value that must
+// never leave the node (the join token, the CA keys). On a field holding a struct, reboot
+// and secret hold for everything beneath it. A test fails on any field without a valid
+// tag. Diff compares two configs field by field and says which changes need a reboot
+// (RequireLive turns them into a NeedsRebootError); Redact is the one implementation of
+// what a config shows outside the node. Both read the tags, so a new field is diffed and
+// redacted without a hand-kept list.
+//
+// Errors: every rejection by Decode and Validate matches ErrInvalid (errors.Is); a change
+// that needs a reboot where none is allowed is a *NeedsRebootError, matching
+// ErrNeedsReboot.
+//
 // The JSON Schema in schema.json is generated from the types in this package (descriptions
 // from the field doc comments, constraints from the enum, pattern, min, max, default and
 // required struct tags); run go generate ./config after changing a type.

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -62,4 +63,50 @@ func (l *errorList) err() error {
 		return nil
 	}
 	return l.errs
+}
+
+// ErrInvalid is matched (errors.Is) by every error of Decode and Validate, and so of Load:
+// the config was rejected for what it says, not for anything on the node. The
+// FieldErrors stay reachable with errors.As.
+var ErrInvalid = errors.New("config: invalid machine config")
+
+// Is makes every FieldError, and so FieldErrors, match ErrInvalid.
+func (e *FieldError) Is(target error) bool {
+	return target == ErrInvalid
+}
+
+// invalidError is a rejection of the whole document (not YAML, empty, several
+// documents) that also matches ErrInvalid, with its message unchanged.
+type invalidError struct {
+	err error
+}
+
+func invalid(err error) error {
+	return &invalidError{err: err}
+}
+
+func (e *invalidError) Error() string {
+	return e.err.Error()
+}
+
+func (e *invalidError) Unwrap() []error {
+	return []error{e.err, ErrInvalid}
+}
+
+// ErrNeedsReboot is matched (errors.Is) by a *NeedsRebootError.
+var ErrNeedsReboot = errors.New("config: the change needs a reboot")
+
+// NeedsRebootError refuses a config change that the running node cannot apply live,
+// naming the fields that need the reboot (Change.Path).
+type NeedsRebootError struct {
+	Paths []string
+}
+
+func (e *NeedsRebootError) Error() string {
+	return fmt.Sprintf("config: these fields change only with a reboot: %s; apply with --mode reboot or auto", strings.Join(e.Paths, ", "))
+}
+
+// Is makes a NeedsRebootError match ErrNeedsReboot.
+func (e *NeedsRebootError) Is(target error) bool {
+	return target == ErrNeedsReboot
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -55,4 +56,48 @@ func FuzzApplyStrategicMerge(f *testing.F) {
 			t.Fatalf("merged document does not parse: %v\n%s", err, out)
 		}
 	})
+}
+
+// FuzzDiff checks Diff on any two configs Decode accepts: it does not panic, it reports a
+// change exactly when the configs differ, each path once, and never a secret.
+func FuzzDiff(f *testing.F) {
+	full := encodeForTest(f, fullConfig(f))
+	f.Add(full, []byte("version: v1alpha1\nmachine: {type: worker, token: abcdef.0123456789abcdef, sysctls: {a: 1}}\n"))
+	f.Add([]byte("machine: {network: {interfaces: [{name: eth0, routes: [{}]}]}}\n"), []byte("machine: {network: {interfaces: [{}, {}]}}\n"))
+	f.Add([]byte("machine: {sysctls: {a: '', b: 2}}\n"), []byte("machine: {sysctls: {a: null}}\n"))
+	f.Fuzz(func(t *testing.T, a, b []byte) {
+		old, err := Decode(a)
+		if err != nil {
+			return
+		}
+		changed, err := Decode(b)
+		if err != nil {
+			return
+		}
+		changes := Diff(old, changed)
+		if equal := reflect.DeepEqual(old, changed); equal != (len(changes) == 0) {
+			t.Fatalf("configs equal: %v, but Diff reports:\n%s", equal, FormatChanges(changes))
+		}
+		checkChanges(t, changes)
+	})
+}
+
+// checkChanges fails on a path reported twice, a change that is none, or a secret path
+// whose value is shown.
+func checkChanges(t *testing.T, changes []Change) {
+	seen := map[string]bool{}
+	for _, change := range changes {
+		if seen[change.Path] || change.Old == change.New && change.Old != redacted {
+			t.Fatalf("change %v repeated or unchanged", change)
+		}
+		seen[change.Path] = true
+		secret := change.Path == "machine.token" || strings.HasSuffix(change.Path, ".ca.key")
+		if secret && (shown(change.Old) || shown(change.New)) {
+			t.Fatalf("change %v shows a secret", change)
+		}
+	}
+}
+
+func shown(value string) bool {
+	return value != "" && value != redacted
 }

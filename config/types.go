@@ -21,108 +21,110 @@ const (
 
 // Struct tags beside yaml and json describe the JSON Schema (config/schema.json):
 // required, enum (values separated by |), pattern, min, max, maxLength and default. The
-// field doc comments become the schema descriptions, so every field needs one.
+// field doc comments become the schema descriptions, so every field needs one. The kiln
+// tag says how a change to the field takes effect on a running node (see class.go); every
+// field needs one too.
 
 // Config is one machine's configuration.
 type Config struct {
 	// Version of the config format; always v1alpha1.
-	Version string `yaml:"version" json:"version" required:"true" enum:"v1alpha1"`
+	Version string `yaml:"version" json:"version" required:"true" enum:"v1alpha1" kiln:"reboot"`
 	// Machine is what belongs to this node alone.
-	Machine Machine `yaml:"machine" json:"machine" required:"true"`
+	Machine Machine `yaml:"machine" json:"machine" required:"true" kiln:"live"`
 	// Cluster is what the node shares with the rest of its cluster.
-	Cluster Cluster `yaml:"cluster" json:"cluster" required:"true"`
+	Cluster Cluster `yaml:"cluster" json:"cluster" required:"true" kiln:"reboot"`
 }
 
 // Machine is the node's own part of the config.
 type Machine struct {
 	// Type is the node's role: controlplane or worker.
-	Type string `yaml:"type" json:"type" required:"true" enum:"controlplane|worker"`
+	Type string `yaml:"type" json:"type" required:"true" enum:"controlplane|worker" kiln:"reboot"`
 	// Token is the cluster join token a node presents to trustd, six and sixteen lower-case letters or digits joined by a dot.
-	Token string `yaml:"token" json:"token" required:"true" pattern:"^[a-z0-9]{6}\\.[a-z0-9]{16}$"`
+	Token string `yaml:"token" json:"token" required:"true" pattern:"^[a-z0-9]{6}\\.[a-z0-9]{16}$" kiln:"reboot,secret"`
 	// CA is the OS API certificate authority (PEM); its key is present on controlplane nodes only.
-	CA CA `yaml:"ca" json:"ca" required:"true"`
+	CA CA `yaml:"ca" json:"ca" required:"true" kiln:"reboot"`
 	// CertSANs are extra subject alternative names (IP addresses or DNS names) for the node's API server certificate.
-	CertSANs []string `yaml:"certSANs,omitempty" json:"certSANs,omitempty"`
+	CertSANs []string `yaml:"certSANs,omitempty" json:"certSANs,omitempty" kiln:"reboot"`
 	// Network configures links, addresses, routes, hostname and resolvers.
-	Network Network `yaml:"network,omitempty" json:"network,omitempty"`
+	Network Network `yaml:"network,omitempty" json:"network,omitempty" kiln:"live"`
 	// Time configures time synchronisation.
-	Time Time `yaml:"time,omitempty" json:"time,omitempty"`
+	Time Time `yaml:"time,omitempty" json:"time,omitempty" kiln:"live"`
 	// Sysctls are kernel parameters written under /proc/sys, by dotted name; values may be written unquoted.
-	Sysctls map[string]string `yaml:"sysctls,omitempty" json:"sysctls,omitempty" pattern:"^[a-z0-9_./-]+$"`
+	Sysctls map[string]string `yaml:"sysctls,omitempty" json:"sysctls,omitempty" pattern:"^[a-z0-9_./-]+$" kiln:"live"`
 	// Install says where the installer writes Kiln; empty when the node already boots from its disk.
-	Install Install `yaml:"install,omitempty" json:"install,omitempty"`
+	Install Install `yaml:"install,omitempty" json:"install,omitempty" kiln:"reboot"`
 }
 
 // CA is a certificate authority as PEM text.
 type CA struct {
 	// Crt is the CA certificate, PEM-encoded.
-	Crt string `yaml:"crt" json:"crt" required:"true"`
+	Crt string `yaml:"crt" json:"crt" required:"true" kiln:"reboot"`
 	// Key is the CA private key (PEM, EC or PKCS#8); only on controlplane nodes.
-	Key string `yaml:"key,omitempty" json:"key,omitempty"`
+	Key string `yaml:"key,omitempty" json:"key,omitempty" kiln:"reboot,secret"`
 }
 
 // Network is the node's network configuration.
 type Network struct {
 	// Hostname is the node's name (RFC 1123, at most 64 bytes); empty means the name DHCP offers, else one machined derives.
-	Hostname string `yaml:"hostname,omitempty" json:"hostname,omitempty" maxLength:"64" pattern:"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"`
+	Hostname string `yaml:"hostname,omitempty" json:"hostname,omitempty" maxLength:"64" pattern:"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$" kiln:"live"`
 	// Interfaces configures links by name; links not listed stay down.
-	Interfaces []Interface `yaml:"interfaces,omitempty" json:"interfaces,omitempty"`
+	Interfaces []Interface `yaml:"interfaces,omitempty" json:"interfaces,omitempty" kiln:"live"`
 	// Nameservers are the DNS resolvers' IP addresses; empty means the ones DHCP offers.
-	Nameservers []string `yaml:"nameservers,omitempty" json:"nameservers,omitempty"`
+	Nameservers []string `yaml:"nameservers,omitempty" json:"nameservers,omitempty" kiln:"live"`
 }
 
 // Interface configures one link.
 type Interface struct {
 	// Name is the kernel's link name, at most 15 bytes (e.g. eth0).
-	Name string `yaml:"name" json:"name" required:"true" pattern:"^[^/:\\s]{1,15}$"`
+	Name string `yaml:"name" json:"name" required:"true" pattern:"^[^/:\\s]{1,15}$" kiln:"reboot"`
 	// DHCP asks for an IPv4 address by DHCP; default false.
-	DHCP bool `yaml:"dhcp,omitempty" json:"dhcp,omitempty" default:"false"`
+	DHCP bool `yaml:"dhcp,omitempty" json:"dhcp,omitempty" default:"false" kiln:"reboot"`
 	// Addresses are static addresses in CIDR form (192.168.1.10/24), with or without DHCP.
-	Addresses []string `yaml:"addresses,omitempty" json:"addresses,omitempty"`
+	Addresses []string `yaml:"addresses,omitempty" json:"addresses,omitempty" kiln:"live"`
 	// Routes are static routes through this link.
-	Routes []Route `yaml:"routes,omitempty" json:"routes,omitempty"`
+	Routes []Route `yaml:"routes,omitempty" json:"routes,omitempty" kiln:"live"`
 	// MTU of the link, 68 to 65535; 0 or absent keeps the link's default.
-	MTU int `yaml:"mtu,omitempty" json:"mtu,omitempty" min:"0" max:"65535"`
+	MTU int `yaml:"mtu,omitempty" json:"mtu,omitempty" min:"0" max:"65535" kiln:"reboot"`
 }
 
 // Route is one static route.
 type Route struct {
 	// Network is the destination in CIDR form with no host bits set (0.0.0.0/0 for the default route).
-	Network string `yaml:"network" json:"network" required:"true"`
+	Network string `yaml:"network" json:"network" required:"true" kiln:"live"`
 	// Gateway is the next hop's IP address, of the same family as Network; empty for an on-link route.
-	Gateway string `yaml:"gateway,omitempty" json:"gateway,omitempty"`
+	Gateway string `yaml:"gateway,omitempty" json:"gateway,omitempty" kiln:"live"`
 	// Metric is the route priority, lower wins; 0 or absent means 1024.
-	Metric uint32 `yaml:"metric,omitempty" json:"metric,omitempty" min:"0" max:"4294967295" default:"1024"`
+	Metric uint32 `yaml:"metric,omitempty" json:"metric,omitempty" min:"0" max:"4294967295" default:"1024" kiln:"live"`
 }
 
 // Time configures time synchronisation.
 type Time struct {
 	// Disabled turns time synchronisation off; default false.
-	Disabled bool `yaml:"disabled,omitempty" json:"disabled,omitempty" default:"false"`
+	Disabled bool `yaml:"disabled,omitempty" json:"disabled,omitempty" default:"false" kiln:"live"`
 	// Servers are NTP servers (names or IP addresses); empty means pool.ntp.org.
-	Servers []string `yaml:"servers,omitempty" json:"servers,omitempty"`
+	Servers []string `yaml:"servers,omitempty" json:"servers,omitempty" kiln:"live"`
 }
 
 // Install says where and how Kiln is installed.
 type Install struct {
 	// Disk is the target block device, an absolute path under /dev (e.g. /dev/vda).
-	Disk string `yaml:"disk,omitempty" json:"disk,omitempty" pattern:"^/dev/.+$"`
+	Disk string `yaml:"disk,omitempty" json:"disk,omitempty" pattern:"^/dev/.+$" kiln:"reboot"`
 	// Wipe erases the whole disk before installing, not only the Kiln partitions; default false.
-	Wipe bool `yaml:"wipe,omitempty" json:"wipe,omitempty" default:"false"`
+	Wipe bool `yaml:"wipe,omitempty" json:"wipe,omitempty" default:"false" kiln:"reboot"`
 }
 
 // Cluster is the part of the config every node of a cluster shares.
 type Cluster struct {
 	// Name of the cluster (an RFC 1123 label); empty means kiln.
-	Name string `yaml:"name,omitempty" json:"name,omitempty" maxLength:"63" pattern:"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$" default:"kiln"`
+	Name string `yaml:"name,omitempty" json:"name,omitempty" maxLength:"63" pattern:"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$" default:"kiln" kiln:"reboot"`
 	// ControlPlane says where the control plane is reached.
-	ControlPlane ControlPlane `yaml:"controlPlane" json:"controlPlane" required:"true"`
+	ControlPlane ControlPlane `yaml:"controlPlane" json:"controlPlane" required:"true" kiln:"reboot"`
 	// CA is the Kubernetes certificate authority (PEM); its key is present on controlplane nodes only.
-	CA CA `yaml:"ca" json:"ca" required:"true"`
+	CA CA `yaml:"ca" json:"ca" required:"true" kiln:"reboot"`
 }
 
 // ControlPlane says where the control plane is reached.
 type ControlPlane struct {
 	// Endpoint is the Kubernetes API URL: https, a host and a port (https://10.0.2.15:6443).
-	Endpoint string `yaml:"endpoint" json:"endpoint" required:"true" pattern:"^https://"`
+	Endpoint string `yaml:"endpoint" json:"endpoint" required:"true" pattern:"^https://" kiln:"reboot"`
 }

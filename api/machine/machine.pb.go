@@ -1297,11 +1297,15 @@ func (x *ApplyConfigurationRequest) GetMode() ApplyConfigurationRequest_Mode {
 
 type ApplyConfigurationResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// diff is the change against the current config, unified format; empty if none.
+	// diff is the change against the current config, one changed field a line
+	// ("path: old → new", "[reboot]" after a field the running node cannot apply), secrets
+	// redacted; empty if nothing changed.
 	Diff     string   `protobuf:"bytes,1,opt,name=diff,proto3" json:"diff,omitempty"`
 	Warnings []string `protobuf:"bytes,2,rep,name=warnings,proto3" json:"warnings,omitempty"`
 	// mode_applied says what happened: "no_reboot", "reboot", or "dry_run".
-	ModeApplied   string `protobuf:"bytes,3,opt,name=mode_applied,json=modeApplied,proto3" json:"mode_applied,omitempty"`
+	ModeApplied string `protobuf:"bytes,3,opt,name=mode_applied,json=modeApplied,proto3" json:"mode_applied,omitempty"`
+	// changes is diff as data, in the same order.
+	Changes       []*ConfigChange `protobuf:"bytes,4,rep,name=changes,proto3" json:"changes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1357,6 +1361,85 @@ func (x *ApplyConfigurationResponse) GetModeApplied() string {
 	return ""
 }
 
+func (x *ApplyConfigurationResponse) GetChanges() []*ConfigChange {
+	if x != nil {
+		return x.Changes
+	}
+	return nil
+}
+
+// ConfigChange is one config field whose value changes.
+type ConfigChange struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// path names the field: machine.network.interfaces[0].addresses[1].
+	Path string `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	// old_value and new_value are YAML text, "" when absent, "(redacted)" for a secret.
+	OldValue string `protobuf:"bytes,2,opt,name=old_value,json=oldValue,proto3" json:"old_value,omitempty"`
+	NewValue string `protobuf:"bytes,3,opt,name=new_value,json=newValue,proto3" json:"new_value,omitempty"`
+	// reboot is true when the running node cannot apply the change.
+	Reboot        bool `protobuf:"varint,4,opt,name=reboot,proto3" json:"reboot,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConfigChange) Reset() {
+	*x = ConfigChange{}
+	mi := &file_machine_machine_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConfigChange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConfigChange) ProtoMessage() {}
+
+func (x *ConfigChange) ProtoReflect() protoreflect.Message {
+	mi := &file_machine_machine_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConfigChange.ProtoReflect.Descriptor instead.
+func (*ConfigChange) Descriptor() ([]byte, []int) {
+	return file_machine_machine_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ConfigChange) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *ConfigChange) GetOldValue() string {
+	if x != nil {
+		return x.OldValue
+	}
+	return ""
+}
+
+func (x *ConfigChange) GetNewValue() string {
+	if x != nil {
+		return x.NewValue
+	}
+	return ""
+}
+
+func (x *ConfigChange) GetReboot() bool {
+	if x != nil {
+		return x.Reboot
+	}
+	return false
+}
+
 type RebootRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1365,7 +1448,7 @@ type RebootRequest struct {
 
 func (x *RebootRequest) Reset() {
 	*x = RebootRequest{}
-	mi := &file_machine_machine_proto_msgTypes[21]
+	mi := &file_machine_machine_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1377,7 +1460,7 @@ func (x *RebootRequest) String() string {
 func (*RebootRequest) ProtoMessage() {}
 
 func (x *RebootRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[21]
+	mi := &file_machine_machine_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1390,7 +1473,7 @@ func (x *RebootRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebootRequest.ProtoReflect.Descriptor instead.
 func (*RebootRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{21}
+	return file_machine_machine_proto_rawDescGZIP(), []int{22}
 }
 
 type RebootResponse struct {
@@ -1401,7 +1484,7 @@ type RebootResponse struct {
 
 func (x *RebootResponse) Reset() {
 	*x = RebootResponse{}
-	mi := &file_machine_machine_proto_msgTypes[22]
+	mi := &file_machine_machine_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1413,7 +1496,7 @@ func (x *RebootResponse) String() string {
 func (*RebootResponse) ProtoMessage() {}
 
 func (x *RebootResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[22]
+	mi := &file_machine_machine_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1426,7 +1509,7 @@ func (x *RebootResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebootResponse.ProtoReflect.Descriptor instead.
 func (*RebootResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{22}
+	return file_machine_machine_proto_rawDescGZIP(), []int{23}
 }
 
 type ShutdownRequest struct {
@@ -1437,7 +1520,7 @@ type ShutdownRequest struct {
 
 func (x *ShutdownRequest) Reset() {
 	*x = ShutdownRequest{}
-	mi := &file_machine_machine_proto_msgTypes[23]
+	mi := &file_machine_machine_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1449,7 +1532,7 @@ func (x *ShutdownRequest) String() string {
 func (*ShutdownRequest) ProtoMessage() {}
 
 func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[23]
+	mi := &file_machine_machine_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1462,7 +1545,7 @@ func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownRequest.ProtoReflect.Descriptor instead.
 func (*ShutdownRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{23}
+	return file_machine_machine_proto_rawDescGZIP(), []int{24}
 }
 
 type ShutdownResponse struct {
@@ -1473,7 +1556,7 @@ type ShutdownResponse struct {
 
 func (x *ShutdownResponse) Reset() {
 	*x = ShutdownResponse{}
-	mi := &file_machine_machine_proto_msgTypes[24]
+	mi := &file_machine_machine_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1485,7 +1568,7 @@ func (x *ShutdownResponse) String() string {
 func (*ShutdownResponse) ProtoMessage() {}
 
 func (x *ShutdownResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[24]
+	mi := &file_machine_machine_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1498,7 +1581,7 @@ func (x *ShutdownResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownResponse.ProtoReflect.Descriptor instead.
 func (*ShutdownResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{24}
+	return file_machine_machine_proto_rawDescGZIP(), []int{25}
 }
 
 type ResetRequest struct {
@@ -1515,7 +1598,7 @@ type ResetRequest struct {
 
 func (x *ResetRequest) Reset() {
 	*x = ResetRequest{}
-	mi := &file_machine_machine_proto_msgTypes[25]
+	mi := &file_machine_machine_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1527,7 +1610,7 @@ func (x *ResetRequest) String() string {
 func (*ResetRequest) ProtoMessage() {}
 
 func (x *ResetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[25]
+	mi := &file_machine_machine_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1540,7 +1623,7 @@ func (x *ResetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetRequest.ProtoReflect.Descriptor instead.
 func (*ResetRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{25}
+	return file_machine_machine_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ResetRequest) GetReboot() bool {
@@ -1572,7 +1655,7 @@ type ResetResponse struct {
 
 func (x *ResetResponse) Reset() {
 	*x = ResetResponse{}
-	mi := &file_machine_machine_proto_msgTypes[26]
+	mi := &file_machine_machine_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1584,7 +1667,7 @@ func (x *ResetResponse) String() string {
 func (*ResetResponse) ProtoMessage() {}
 
 func (x *ResetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[26]
+	mi := &file_machine_machine_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1597,7 +1680,7 @@ func (x *ResetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetResponse.ProtoReflect.Descriptor instead.
 func (*ResetResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{26}
+	return file_machine_machine_proto_rawDescGZIP(), []int{27}
 }
 
 type PCRReadRequest struct {
@@ -1615,7 +1698,7 @@ type PCRReadRequest struct {
 
 func (x *PCRReadRequest) Reset() {
 	*x = PCRReadRequest{}
-	mi := &file_machine_machine_proto_msgTypes[27]
+	mi := &file_machine_machine_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1627,7 +1710,7 @@ func (x *PCRReadRequest) String() string {
 func (*PCRReadRequest) ProtoMessage() {}
 
 func (x *PCRReadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[27]
+	mi := &file_machine_machine_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1640,7 +1723,7 @@ func (x *PCRReadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PCRReadRequest.ProtoReflect.Descriptor instead.
 func (*PCRReadRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{27}
+	return file_machine_machine_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *PCRReadRequest) GetBanks() []string {
@@ -1675,7 +1758,7 @@ type PCRBank struct {
 
 func (x *PCRBank) Reset() {
 	*x = PCRBank{}
-	mi := &file_machine_machine_proto_msgTypes[28]
+	mi := &file_machine_machine_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1687,7 +1770,7 @@ func (x *PCRBank) String() string {
 func (*PCRBank) ProtoMessage() {}
 
 func (x *PCRBank) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[28]
+	mi := &file_machine_machine_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1700,7 +1783,7 @@ func (x *PCRBank) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PCRBank.ProtoReflect.Descriptor instead.
 func (*PCRBank) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{28}
+	return file_machine_machine_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *PCRBank) GetBank() string {
@@ -1736,7 +1819,7 @@ type PCRReadResponse struct {
 
 func (x *PCRReadResponse) Reset() {
 	*x = PCRReadResponse{}
-	mi := &file_machine_machine_proto_msgTypes[29]
+	mi := &file_machine_machine_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1748,7 +1831,7 @@ func (x *PCRReadResponse) String() string {
 func (*PCRReadResponse) ProtoMessage() {}
 
 func (x *PCRReadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[29]
+	mi := &file_machine_machine_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1761,7 +1844,7 @@ func (x *PCRReadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PCRReadResponse.ProtoReflect.Descriptor instead.
 func (*PCRReadResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{29}
+	return file_machine_machine_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *PCRReadResponse) GetBanks() []*PCRBank {
@@ -1797,6 +1880,200 @@ func (x *PCRReadResponse) GetAkPublic() []byte {
 		return x.AkPublic
 	}
 	return nil
+}
+
+type InspectControllersRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InspectControllersRequest) Reset() {
+	*x = InspectControllersRequest{}
+	mi := &file_machine_machine_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InspectControllersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InspectControllersRequest) ProtoMessage() {}
+
+func (x *InspectControllersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_machine_machine_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InspectControllersRequest.ProtoReflect.Descriptor instead.
+func (*InspectControllersRequest) Descriptor() ([]byte, []int) {
+	return file_machine_machine_proto_rawDescGZIP(), []int{31}
+}
+
+type InspectControllersResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Controllers   []*ControllerInfo      `protobuf:"bytes,1,rep,name=controllers,proto3" json:"controllers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InspectControllersResponse) Reset() {
+	*x = InspectControllersResponse{}
+	mi := &file_machine_machine_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InspectControllersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InspectControllersResponse) ProtoMessage() {}
+
+func (x *InspectControllersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_machine_machine_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InspectControllersResponse.ProtoReflect.Descriptor instead.
+func (*InspectControllersResponse) Descriptor() ([]byte, []int) {
+	return file_machine_machine_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *InspectControllersResponse) GetControllers() []*ControllerInfo {
+	if x != nil {
+		return x.Controllers
+	}
+	return nil
+}
+
+// ControllerInfo is one controller and the resource types it declares.
+type ControllerInfo struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Name   string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Inputs []*ResourceKind        `protobuf:"bytes,2,rep,name=inputs,proto3" json:"inputs,omitempty"`
+	// outputs name types only: a controller may write its types in any namespace.
+	Outputs       []*ResourceKind `protobuf:"bytes,3,rep,name=outputs,proto3" json:"outputs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ControllerInfo) Reset() {
+	*x = ControllerInfo{}
+	mi := &file_machine_machine_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ControllerInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ControllerInfo) ProtoMessage() {}
+
+func (x *ControllerInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_machine_machine_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ControllerInfo.ProtoReflect.Descriptor instead.
+func (*ControllerInfo) Descriptor() ([]byte, []int) {
+	return file_machine_machine_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *ControllerInfo) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ControllerInfo) GetInputs() []*ResourceKind {
+	if x != nil {
+		return x.Inputs
+	}
+	return nil
+}
+
+func (x *ControllerInfo) GetOutputs() []*ResourceKind {
+	if x != nil {
+		return x.Outputs
+	}
+	return nil
+}
+
+type ResourceKind struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Namespace     string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Type          string                 `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResourceKind) Reset() {
+	*x = ResourceKind{}
+	mi := &file_machine_machine_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResourceKind) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResourceKind) ProtoMessage() {}
+
+func (x *ResourceKind) ProtoReflect() protoreflect.Message {
+	mi := &file_machine_machine_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResourceKind.ProtoReflect.Descriptor instead.
+func (*ResourceKind) Descriptor() ([]byte, []int) {
+	return file_machine_machine_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *ResourceKind) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *ResourceKind) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
 }
 
 var File_machine_machine_proto protoreflect.FileDescriptor
@@ -1895,11 +2172,17 @@ const file_machine_machine_proto_rawDesc = "" +
 	"\x04AUTO\x10\x00\x12\r\n" +
 	"\tNO_REBOOT\x10\x01\x12\n" +
 	"\n" +
-	"\x06REBOOT\x10\x02\"o\n" +
+	"\x06REBOOT\x10\x02\"\xa8\x01\n" +
 	"\x1aApplyConfigurationResponse\x12\x12\n" +
 	"\x04diff\x18\x01 \x01(\tR\x04diff\x12\x1a\n" +
 	"\bwarnings\x18\x02 \x03(\tR\bwarnings\x12!\n" +
-	"\fmode_applied\x18\x03 \x01(\tR\vmodeApplied\"\x0f\n" +
+	"\fmode_applied\x18\x03 \x01(\tR\vmodeApplied\x127\n" +
+	"\achanges\x18\x04 \x03(\v2\x1d.kiln.machine.v1.ConfigChangeR\achanges\"t\n" +
+	"\fConfigChange\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x12\x1b\n" +
+	"\told_value\x18\x02 \x01(\tR\boldValue\x12\x1b\n" +
+	"\tnew_value\x18\x03 \x01(\tR\bnewValue\x12\x16\n" +
+	"\x06reboot\x18\x04 \x01(\bR\x06reboot\"\x0f\n" +
 	"\rRebootRequest\"\x10\n" +
 	"\x0eRebootResponse\"\x11\n" +
 	"\x0fShutdownRequest\"\x12\n" +
@@ -1925,7 +2208,17 @@ const file_machine_machine_proto_rawDesc = "" +
 	"\x05quote\x18\x02 \x01(\fR\x05quote\x12'\n" +
 	"\x0fquote_signature\x18\x03 \x01(\fR\x0equoteSignature\x12\x1b\n" +
 	"\tevent_log\x18\x04 \x01(\fR\beventLog\x12\x1b\n" +
-	"\tak_public\x18\x05 \x01(\fR\bakPublic2\x8c\t\n" +
+	"\tak_public\x18\x05 \x01(\fR\bakPublic\"\x1b\n" +
+	"\x19InspectControllersRequest\"_\n" +
+	"\x1aInspectControllersResponse\x12A\n" +
+	"\vcontrollers\x18\x01 \x03(\v2\x1f.kiln.machine.v1.ControllerInfoR\vcontrollers\"\x94\x01\n" +
+	"\x0eControllerInfo\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x125\n" +
+	"\x06inputs\x18\x02 \x03(\v2\x1d.kiln.machine.v1.ResourceKindR\x06inputs\x127\n" +
+	"\aoutputs\x18\x03 \x03(\v2\x1d.kiln.machine.v1.ResourceKindR\aoutputs\"@\n" +
+	"\fResourceKind\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
+	"\x04type\x18\x02 \x01(\tR\x04type2\xfb\t\n" +
 	"\x0eMachineService\x12L\n" +
 	"\aVersion\x12\x1f.kiln.machine.v1.VersionRequest\x1a .kiln.machine.v1.VersionResponse\x12X\n" +
 	"\vServiceList\x12#.kiln.machine.v1.ServiceListRequest\x1a$.kiln.machine.v1.ServiceListResponse\x12a\n" +
@@ -1940,7 +2233,8 @@ const file_machine_machine_proto_rawDesc = "" +
 	"\x06Reboot\x12\x1e.kiln.machine.v1.RebootRequest\x1a\x1f.kiln.machine.v1.RebootResponse\x12O\n" +
 	"\bShutdown\x12 .kiln.machine.v1.ShutdownRequest\x1a!.kiln.machine.v1.ShutdownResponse\x12F\n" +
 	"\x05Reset\x12\x1d.kiln.machine.v1.ResetRequest\x1a\x1e.kiln.machine.v1.ResetResponse\x12L\n" +
-	"\aPCRRead\x12\x1f.kiln.machine.v1.PCRReadRequest\x1a .kiln.machine.v1.PCRReadResponseB-Z+github.com/kiln-os/kiln/api/machine;machineb\x06proto3"
+	"\aPCRRead\x12\x1f.kiln.machine.v1.PCRReadRequest\x1a .kiln.machine.v1.PCRReadResponse\x12m\n" +
+	"\x12InspectControllers\x12*.kiln.machine.v1.InspectControllersRequest\x1a+.kiln.machine.v1.InspectControllersResponseB-Z+github.com/kiln-os/kiln/api/machine;machineb\x06proto3"
 
 var (
 	file_machine_machine_proto_rawDescOnce sync.Once
@@ -1955,7 +2249,7 @@ func file_machine_machine_proto_rawDescGZIP() []byte {
 }
 
 var file_machine_machine_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_machine_machine_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_machine_machine_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_machine_machine_proto_goTypes = []any{
 	(ResourceEvent_Type)(0),             // 0: kiln.machine.v1.ResourceEvent.Type
 	(ApplyConfigurationRequest_Mode)(0), // 1: kiln.machine.v1.ApplyConfigurationRequest.Mode
@@ -1980,67 +2274,78 @@ var file_machine_machine_proto_goTypes = []any{
 	(*ResourceEvent)(nil),               // 20: kiln.machine.v1.ResourceEvent
 	(*ApplyConfigurationRequest)(nil),   // 21: kiln.machine.v1.ApplyConfigurationRequest
 	(*ApplyConfigurationResponse)(nil),  // 22: kiln.machine.v1.ApplyConfigurationResponse
-	(*RebootRequest)(nil),               // 23: kiln.machine.v1.RebootRequest
-	(*RebootResponse)(nil),              // 24: kiln.machine.v1.RebootResponse
-	(*ShutdownRequest)(nil),             // 25: kiln.machine.v1.ShutdownRequest
-	(*ShutdownResponse)(nil),            // 26: kiln.machine.v1.ShutdownResponse
-	(*ResetRequest)(nil),                // 27: kiln.machine.v1.ResetRequest
-	(*ResetResponse)(nil),               // 28: kiln.machine.v1.ResetResponse
-	(*PCRReadRequest)(nil),              // 29: kiln.machine.v1.PCRReadRequest
-	(*PCRBank)(nil),                     // 30: kiln.machine.v1.PCRBank
-	(*PCRReadResponse)(nil),             // 31: kiln.machine.v1.PCRReadResponse
-	nil,                                 // 32: kiln.machine.v1.Event.FieldsEntry
-	nil,                                 // 33: kiln.machine.v1.PCRBank.ValuesEntry
-	(*timestamppb.Timestamp)(nil),       // 34: google.protobuf.Timestamp
+	(*ConfigChange)(nil),                // 23: kiln.machine.v1.ConfigChange
+	(*RebootRequest)(nil),               // 24: kiln.machine.v1.RebootRequest
+	(*RebootResponse)(nil),              // 25: kiln.machine.v1.RebootResponse
+	(*ShutdownRequest)(nil),             // 26: kiln.machine.v1.ShutdownRequest
+	(*ShutdownResponse)(nil),            // 27: kiln.machine.v1.ShutdownResponse
+	(*ResetRequest)(nil),                // 28: kiln.machine.v1.ResetRequest
+	(*ResetResponse)(nil),               // 29: kiln.machine.v1.ResetResponse
+	(*PCRReadRequest)(nil),              // 30: kiln.machine.v1.PCRReadRequest
+	(*PCRBank)(nil),                     // 31: kiln.machine.v1.PCRBank
+	(*PCRReadResponse)(nil),             // 32: kiln.machine.v1.PCRReadResponse
+	(*InspectControllersRequest)(nil),   // 33: kiln.machine.v1.InspectControllersRequest
+	(*InspectControllersResponse)(nil),  // 34: kiln.machine.v1.InspectControllersResponse
+	(*ControllerInfo)(nil),              // 35: kiln.machine.v1.ControllerInfo
+	(*ResourceKind)(nil),                // 36: kiln.machine.v1.ResourceKind
+	nil,                                 // 37: kiln.machine.v1.Event.FieldsEntry
+	nil,                                 // 38: kiln.machine.v1.PCRBank.ValuesEntry
+	(*timestamppb.Timestamp)(nil),       // 39: google.protobuf.Timestamp
 }
 var file_machine_machine_proto_depIdxs = []int32{
 	6,  // 0: kiln.machine.v1.ServiceListResponse.services:type_name -> kiln.machine.v1.ServiceInfo
-	34, // 1: kiln.machine.v1.ServiceInfo.since:type_name -> google.protobuf.Timestamp
-	34, // 2: kiln.machine.v1.LogLine.time:type_name -> google.protobuf.Timestamp
-	34, // 3: kiln.machine.v1.Event.time:type_name -> google.protobuf.Timestamp
-	32, // 4: kiln.machine.v1.Event.fields:type_name -> kiln.machine.v1.Event.FieldsEntry
-	34, // 5: kiln.machine.v1.ResourceMetadata.created:type_name -> google.protobuf.Timestamp
-	34, // 6: kiln.machine.v1.ResourceMetadata.updated:type_name -> google.protobuf.Timestamp
+	39, // 1: kiln.machine.v1.ServiceInfo.since:type_name -> google.protobuf.Timestamp
+	39, // 2: kiln.machine.v1.LogLine.time:type_name -> google.protobuf.Timestamp
+	39, // 3: kiln.machine.v1.Event.time:type_name -> google.protobuf.Timestamp
+	37, // 4: kiln.machine.v1.Event.fields:type_name -> kiln.machine.v1.Event.FieldsEntry
+	39, // 5: kiln.machine.v1.ResourceMetadata.created:type_name -> google.protobuf.Timestamp
+	39, // 6: kiln.machine.v1.ResourceMetadata.updated:type_name -> google.protobuf.Timestamp
 	14, // 7: kiln.machine.v1.Resource.metadata:type_name -> kiln.machine.v1.ResourceMetadata
 	15, // 8: kiln.machine.v1.ResourceListResponse.resources:type_name -> kiln.machine.v1.Resource
 	0,  // 9: kiln.machine.v1.ResourceEvent.type:type_name -> kiln.machine.v1.ResourceEvent.Type
 	15, // 10: kiln.machine.v1.ResourceEvent.resource:type_name -> kiln.machine.v1.Resource
 	1,  // 11: kiln.machine.v1.ApplyConfigurationRequest.mode:type_name -> kiln.machine.v1.ApplyConfigurationRequest.Mode
-	33, // 12: kiln.machine.v1.PCRBank.values:type_name -> kiln.machine.v1.PCRBank.ValuesEntry
-	30, // 13: kiln.machine.v1.PCRReadResponse.banks:type_name -> kiln.machine.v1.PCRBank
-	2,  // 14: kiln.machine.v1.MachineService.Version:input_type -> kiln.machine.v1.VersionRequest
-	4,  // 15: kiln.machine.v1.MachineService.ServiceList:input_type -> kiln.machine.v1.ServiceListRequest
-	7,  // 16: kiln.machine.v1.MachineService.ServiceRestart:input_type -> kiln.machine.v1.ServiceRestartRequest
-	9,  // 17: kiln.machine.v1.MachineService.Logs:input_type -> kiln.machine.v1.LogsRequest
-	10, // 18: kiln.machine.v1.MachineService.Dmesg:input_type -> kiln.machine.v1.DmesgRequest
-	12, // 19: kiln.machine.v1.MachineService.Events:input_type -> kiln.machine.v1.EventsRequest
-	16, // 20: kiln.machine.v1.MachineService.ResourceGet:input_type -> kiln.machine.v1.ResourceGetRequest
-	17, // 21: kiln.machine.v1.MachineService.ResourceList:input_type -> kiln.machine.v1.ResourceListRequest
-	19, // 22: kiln.machine.v1.MachineService.ResourceWatch:input_type -> kiln.machine.v1.ResourceWatchRequest
-	21, // 23: kiln.machine.v1.MachineService.ApplyConfiguration:input_type -> kiln.machine.v1.ApplyConfigurationRequest
-	23, // 24: kiln.machine.v1.MachineService.Reboot:input_type -> kiln.machine.v1.RebootRequest
-	25, // 25: kiln.machine.v1.MachineService.Shutdown:input_type -> kiln.machine.v1.ShutdownRequest
-	27, // 26: kiln.machine.v1.MachineService.Reset:input_type -> kiln.machine.v1.ResetRequest
-	29, // 27: kiln.machine.v1.MachineService.PCRRead:input_type -> kiln.machine.v1.PCRReadRequest
-	3,  // 28: kiln.machine.v1.MachineService.Version:output_type -> kiln.machine.v1.VersionResponse
-	5,  // 29: kiln.machine.v1.MachineService.ServiceList:output_type -> kiln.machine.v1.ServiceListResponse
-	8,  // 30: kiln.machine.v1.MachineService.ServiceRestart:output_type -> kiln.machine.v1.ServiceRestartResponse
-	11, // 31: kiln.machine.v1.MachineService.Logs:output_type -> kiln.machine.v1.LogLine
-	11, // 32: kiln.machine.v1.MachineService.Dmesg:output_type -> kiln.machine.v1.LogLine
-	13, // 33: kiln.machine.v1.MachineService.Events:output_type -> kiln.machine.v1.Event
-	15, // 34: kiln.machine.v1.MachineService.ResourceGet:output_type -> kiln.machine.v1.Resource
-	18, // 35: kiln.machine.v1.MachineService.ResourceList:output_type -> kiln.machine.v1.ResourceListResponse
-	20, // 36: kiln.machine.v1.MachineService.ResourceWatch:output_type -> kiln.machine.v1.ResourceEvent
-	22, // 37: kiln.machine.v1.MachineService.ApplyConfiguration:output_type -> kiln.machine.v1.ApplyConfigurationResponse
-	24, // 38: kiln.machine.v1.MachineService.Reboot:output_type -> kiln.machine.v1.RebootResponse
-	26, // 39: kiln.machine.v1.MachineService.Shutdown:output_type -> kiln.machine.v1.ShutdownResponse
-	28, // 40: kiln.machine.v1.MachineService.Reset:output_type -> kiln.machine.v1.ResetResponse
-	31, // 41: kiln.machine.v1.MachineService.PCRRead:output_type -> kiln.machine.v1.PCRReadResponse
-	28, // [28:42] is the sub-list for method output_type
-	14, // [14:28] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	23, // 12: kiln.machine.v1.ApplyConfigurationResponse.changes:type_name -> kiln.machine.v1.ConfigChange
+	38, // 13: kiln.machine.v1.PCRBank.values:type_name -> kiln.machine.v1.PCRBank.ValuesEntry
+	31, // 14: kiln.machine.v1.PCRReadResponse.banks:type_name -> kiln.machine.v1.PCRBank
+	35, // 15: kiln.machine.v1.InspectControllersResponse.controllers:type_name -> kiln.machine.v1.ControllerInfo
+	36, // 16: kiln.machine.v1.ControllerInfo.inputs:type_name -> kiln.machine.v1.ResourceKind
+	36, // 17: kiln.machine.v1.ControllerInfo.outputs:type_name -> kiln.machine.v1.ResourceKind
+	2,  // 18: kiln.machine.v1.MachineService.Version:input_type -> kiln.machine.v1.VersionRequest
+	4,  // 19: kiln.machine.v1.MachineService.ServiceList:input_type -> kiln.machine.v1.ServiceListRequest
+	7,  // 20: kiln.machine.v1.MachineService.ServiceRestart:input_type -> kiln.machine.v1.ServiceRestartRequest
+	9,  // 21: kiln.machine.v1.MachineService.Logs:input_type -> kiln.machine.v1.LogsRequest
+	10, // 22: kiln.machine.v1.MachineService.Dmesg:input_type -> kiln.machine.v1.DmesgRequest
+	12, // 23: kiln.machine.v1.MachineService.Events:input_type -> kiln.machine.v1.EventsRequest
+	16, // 24: kiln.machine.v1.MachineService.ResourceGet:input_type -> kiln.machine.v1.ResourceGetRequest
+	17, // 25: kiln.machine.v1.MachineService.ResourceList:input_type -> kiln.machine.v1.ResourceListRequest
+	19, // 26: kiln.machine.v1.MachineService.ResourceWatch:input_type -> kiln.machine.v1.ResourceWatchRequest
+	21, // 27: kiln.machine.v1.MachineService.ApplyConfiguration:input_type -> kiln.machine.v1.ApplyConfigurationRequest
+	24, // 28: kiln.machine.v1.MachineService.Reboot:input_type -> kiln.machine.v1.RebootRequest
+	26, // 29: kiln.machine.v1.MachineService.Shutdown:input_type -> kiln.machine.v1.ShutdownRequest
+	28, // 30: kiln.machine.v1.MachineService.Reset:input_type -> kiln.machine.v1.ResetRequest
+	30, // 31: kiln.machine.v1.MachineService.PCRRead:input_type -> kiln.machine.v1.PCRReadRequest
+	33, // 32: kiln.machine.v1.MachineService.InspectControllers:input_type -> kiln.machine.v1.InspectControllersRequest
+	3,  // 33: kiln.machine.v1.MachineService.Version:output_type -> kiln.machine.v1.VersionResponse
+	5,  // 34: kiln.machine.v1.MachineService.ServiceList:output_type -> kiln.machine.v1.ServiceListResponse
+	8,  // 35: kiln.machine.v1.MachineService.ServiceRestart:output_type -> kiln.machine.v1.ServiceRestartResponse
+	11, // 36: kiln.machine.v1.MachineService.Logs:output_type -> kiln.machine.v1.LogLine
+	11, // 37: kiln.machine.v1.MachineService.Dmesg:output_type -> kiln.machine.v1.LogLine
+	13, // 38: kiln.machine.v1.MachineService.Events:output_type -> kiln.machine.v1.Event
+	15, // 39: kiln.machine.v1.MachineService.ResourceGet:output_type -> kiln.machine.v1.Resource
+	18, // 40: kiln.machine.v1.MachineService.ResourceList:output_type -> kiln.machine.v1.ResourceListResponse
+	20, // 41: kiln.machine.v1.MachineService.ResourceWatch:output_type -> kiln.machine.v1.ResourceEvent
+	22, // 42: kiln.machine.v1.MachineService.ApplyConfiguration:output_type -> kiln.machine.v1.ApplyConfigurationResponse
+	25, // 43: kiln.machine.v1.MachineService.Reboot:output_type -> kiln.machine.v1.RebootResponse
+	27, // 44: kiln.machine.v1.MachineService.Shutdown:output_type -> kiln.machine.v1.ShutdownResponse
+	29, // 45: kiln.machine.v1.MachineService.Reset:output_type -> kiln.machine.v1.ResetResponse
+	32, // 46: kiln.machine.v1.MachineService.PCRRead:output_type -> kiln.machine.v1.PCRReadResponse
+	34, // 47: kiln.machine.v1.MachineService.InspectControllers:output_type -> kiln.machine.v1.InspectControllersResponse
+	33, // [33:48] is the sub-list for method output_type
+	18, // [18:33] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_machine_machine_proto_init() }
@@ -2055,7 +2360,7 @@ func file_machine_machine_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_machine_machine_proto_rawDesc), len(file_machine_machine_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   32,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -39,6 +39,7 @@ const (
 	MachineService_Shutdown_FullMethodName           = "/kiln.machine.v1.MachineService/Shutdown"
 	MachineService_Reset_FullMethodName              = "/kiln.machine.v1.MachineService/Reset"
 	MachineService_PCRRead_FullMethodName            = "/kiln.machine.v1.MachineService/PCRRead"
+	MachineService_InspectControllers_FullMethodName = "/kiln.machine.v1.MachineService/InspectControllers"
 )
 
 // MachineServiceClient is the client API for MachineService service.
@@ -72,6 +73,9 @@ type MachineServiceClient interface {
 	Reset(ctx context.Context, in *ResetRequest, opts ...grpc.CallOption) (*ResetResponse, error)
 	// PCRRead returns PCR values and, when a nonce is given, a TPM quote over them.
 	PCRRead(ctx context.Context, in *PCRReadRequest, opts ...grpc.CallOption) (*PCRReadResponse, error)
+	// InspectControllers lists machined's controllers with the resource types each reads
+	// (inputs) and writes (outputs): the dependency graph of the node's state.
+	InspectControllers(ctx context.Context, in *InspectControllersRequest, opts ...grpc.CallOption) (*InspectControllersResponse, error)
 }
 
 type machineServiceClient struct {
@@ -258,6 +262,16 @@ func (c *machineServiceClient) PCRRead(ctx context.Context, in *PCRReadRequest, 
 	return out, nil
 }
 
+func (c *machineServiceClient) InspectControllers(ctx context.Context, in *InspectControllersRequest, opts ...grpc.CallOption) (*InspectControllersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(InspectControllersResponse)
+	err := c.cc.Invoke(ctx, MachineService_InspectControllers_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // MachineServiceServer is the server API for MachineService service.
 // All implementations must embed UnimplementedMachineServiceServer
 // for forward compatibility.
@@ -289,6 +303,9 @@ type MachineServiceServer interface {
 	Reset(context.Context, *ResetRequest) (*ResetResponse, error)
 	// PCRRead returns PCR values and, when a nonce is given, a TPM quote over them.
 	PCRRead(context.Context, *PCRReadRequest) (*PCRReadResponse, error)
+	// InspectControllers lists machined's controllers with the resource types each reads
+	// (inputs) and writes (outputs): the dependency graph of the node's state.
+	InspectControllers(context.Context, *InspectControllersRequest) (*InspectControllersResponse, error)
 	mustEmbedUnimplementedMachineServiceServer()
 }
 
@@ -340,6 +357,9 @@ func (UnimplementedMachineServiceServer) Reset(context.Context, *ResetRequest) (
 }
 func (UnimplementedMachineServiceServer) PCRRead(context.Context, *PCRReadRequest) (*PCRReadResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method PCRRead not implemented")
+}
+func (UnimplementedMachineServiceServer) InspectControllers(context.Context, *InspectControllersRequest) (*InspectControllersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method InspectControllers not implemented")
 }
 func (UnimplementedMachineServiceServer) mustEmbedUnimplementedMachineServiceServer() {}
 func (UnimplementedMachineServiceServer) testEmbeddedByValue()                        {}
@@ -586,6 +606,24 @@ func _MachineService_PCRRead_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MachineService_InspectControllers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(InspectControllersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MachineServiceServer).InspectControllers(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MachineService_InspectControllers_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MachineServiceServer).InspectControllers(ctx, req.(*InspectControllersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // MachineService_ServiceDesc is the grpc.ServiceDesc for MachineService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -632,6 +670,10 @@ var MachineService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "PCRRead",
 			Handler:    _MachineService_PCRRead_Handler,
+		},
+		{
+			MethodName: "InspectControllers",
+			Handler:    _MachineService_InspectControllers_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -33,15 +33,16 @@ var rank = map[Role]int{Reader: 1, Operator: 2, Admin: 3}
 
 // Methods maps a full gRPC method name to the least role allowed to call it.
 var Methods = map[string]Role{
-	machine.MachineService_Version_FullMethodName:       Reader,
-	machine.MachineService_ServiceList_FullMethodName:   Reader,
-	machine.MachineService_Logs_FullMethodName:          Reader,
-	machine.MachineService_Dmesg_FullMethodName:         Reader,
-	machine.MachineService_Events_FullMethodName:        Reader,
-	machine.MachineService_ResourceGet_FullMethodName:   Reader,
-	machine.MachineService_ResourceList_FullMethodName:  Reader,
-	machine.MachineService_ResourceWatch_FullMethodName: Reader,
-	machine.MachineService_PCRRead_FullMethodName:       Reader,
+	machine.MachineService_Version_FullMethodName:            Reader,
+	machine.MachineService_ServiceList_FullMethodName:        Reader,
+	machine.MachineService_Logs_FullMethodName:               Reader,
+	machine.MachineService_Dmesg_FullMethodName:              Reader,
+	machine.MachineService_Events_FullMethodName:             Reader,
+	machine.MachineService_ResourceGet_FullMethodName:        Reader,
+	machine.MachineService_ResourceList_FullMethodName:       Reader,
+	machine.MachineService_ResourceWatch_FullMethodName:      Reader,
+	machine.MachineService_PCRRead_FullMethodName:            Reader,
+	machine.MachineService_InspectControllers_FullMethodName: Reader,
 
 	machine.MachineService_ServiceRestart_FullMethodName: Operator,
 	machine.MachineService_Reboot_FullMethodName:         Operator,

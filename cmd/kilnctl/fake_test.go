@@ -91,6 +91,14 @@ func (f *fakeNode) PCRRead(context.Context, *machine.PCRReadRequest) (*machine.P
 	return &machine.PCRReadResponse{Banks: []*machine.PCRBank{{Bank: "sha256", Values: map[uint32][]byte{11: {0xab, 0xcd}, 7: {0x01}}}}}, nil
 }
 
+func (f *fakeNode) InspectControllers(context.Context, *machine.InspectControllersRequest) (*machine.InspectControllersResponse, error) {
+	return &machine.InspectControllersResponse{Controllers: []*machine.ControllerInfo{{
+		Name:    "SysctlController",
+		Inputs:  []*machine.ResourceKind{{Namespace: "config", Type: "MachineConfig"}},
+		Outputs: []*machine.ResourceKind{{Namespace: "runtime", Type: "SysctlStatus"}},
+	}}}, nil
+}
+
 // authorize denies like apid: the role comes from the verified client certificate's
 // Organization and the method's least role from api/rbac.
 func authorize(ctx context.Context, method string) error {

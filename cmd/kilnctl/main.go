@@ -38,6 +38,8 @@ commands:
   pcrs [--bank sha256] [--pcrs 0-11] [--quote] [--ak-fingerprint HEX]
                                     PCR values (banks: comma list or "all"); --quote has
                                     the TPM sign them with a fresh nonce and verifies it
+  inspect controllers [-o dot]       machined's controllers with the resource types they
+                                    read and write; -o dot prints a Graphviz graph
   gen config --name CLUSTER --endpoint https://HOST:6443 [--out DIR] [--admin-ttl 8760h]
                                     secrets, controlplane.yaml, worker.yaml, admin context
   gen cert --role ROLE --cn NAME --ca-from controlplane.yaml [--ttl 8760h] [--merge]
@@ -47,7 +49,7 @@ global flags (before or after the command):
   -n, --nodes ADDR[:port]           the node (default: the context's first endpoint)
   --kiln-config PATH                config file (default $KILNCONFIG, else ~/.kiln/config)
   --context NAME                    context to use (default: the file's current one)
-  -o table|json|yaml                output format (default table)
+  -o table|json|yaml                output format (default table; dot for inspect)
   --insecure                        maintenance mode: TLS without a client certificate;
                                     prints the node certificate's SHA-256 to compare with
                                     the node console
@@ -91,6 +93,7 @@ var commands = map[string]command{
 	"shutdown":     cmdShutdown,
 	"reset":        cmdReset,
 	"pcrs":         cmdPCRs,
+	"inspect":      cmdInspect,
 	"gen":          cmdGen,
 }
 

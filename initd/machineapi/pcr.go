@@ -97,9 +97,9 @@ func (s *Server) PCRRead(ctx context.Context, req *machine.PCRReadRequest) (*mac
 	}
 	var resp *machine.PCRReadResponse
 	if len(req.GetNonce()) > 0 {
-		resp, err = s.quotePCRs(req, pcrs)
+		resp, err = quotePCRs(s.TPM, req, pcrs)
 	} else {
-		resp, err = s.readPCRs(banks, pcrs)
+		resp, err = readPCRs(s.TPM, banks, pcrs)
 	}
 	if err != nil {
 		return nil, err
@@ -111,10 +111,10 @@ func (s *Server) PCRRead(ctx context.Context, req *machine.PCRReadRequest) (*mac
 }
 
 // readPCRs reads pcrs in every bank of banks.
-func (s *Server) readPCRs(banks []string, pcrs []uint32) (*machine.PCRReadResponse, error) {
+func readPCRs(tpm PCRReader, banks []string, pcrs []uint32) (*machine.PCRReadResponse, error) {
 	resp := &machine.PCRReadResponse{}
 	for _, bank := range banks {
-		values, err := s.readBank(bank, pcrs)
+		values, err := readBank(tpm, bank, pcrs)
 		if err != nil {
 			return nil, status.Error(codes.Internal, err.Error())
 		}
@@ -123,10 +123,10 @@ func (s *Server) readPCRs(banks []string, pcrs []uint32) (*machine.PCRReadRespon
 	return resp, nil
 }
 
-func (s *Server) readBank(bank string, pcrs []uint32) (map[uint32][]byte, error) {
+func readBank(tpm PCRReader, bank string, pcrs []uint32) (map[uint32][]byte, error) {
 	values := map[uint32][]byte{}
 	for _, i := range pcrs {
-		v, err := s.TPM.Read(bank, i)
+		v, err := tpm.Read(bank, i)
 		if err != nil {
 			return nil, fmt.Errorf("read PCR %d (%s): %w", i, bank, err)
 		}

@@ -19,7 +19,7 @@ const quoteAttempts = 3
 // quote them with the request's nonce. The values come from sysfs and the quote from the
 // TPM, so they are not read atomically: the node verifies its own answer as the client
 // will and tries again when the values moved in between.
-func (s *Server) quotePCRs(req *machine.PCRReadRequest, pcrs []uint32) (*machine.PCRReadResponse, error) {
+func quotePCRs(tpm PCRReader, req *machine.PCRReadRequest, pcrs []uint32) (*machine.PCRReadResponse, error) {
 	nonce := req.GetNonce()
 	if len(nonce) > verify.MaxNonce {
 		return nil, status.Errorf(codes.InvalidArgument, "nonce is %d bytes; a quote carries 1-%d", len(nonce), verify.MaxNonce)
@@ -31,7 +31,7 @@ func (s *Server) quotePCRs(req *machine.PCRReadRequest, pcrs []uint32) (*machine
 	var err error
 	for range quoteAttempts {
 		var resp *machine.PCRReadResponse
-		if resp, err = s.quoteOnce(nonce, bank, pcrs); err == nil {
+		if resp, err = quoteOnce(tpm, nonce, bank, pcrs); err == nil {
 			return resp, nil
 		}
 		if !errors.Is(err, verify.ErrPCRDigest) {
@@ -44,12 +44,12 @@ func (s *Server) quotePCRs(req *machine.PCRReadRequest, pcrs []uint32) (*machine
 	return nil, status.Errorf(codes.Internal, "quote PCRs (%s): %v", bank, err)
 }
 
-func (s *Server) quoteOnce(nonce []byte, bank string, pcrs []uint32) (*machine.PCRReadResponse, error) {
-	values, err := s.readBank(bank, pcrs)
+func quoteOnce(tpm PCRReader, nonce []byte, bank string, pcrs []uint32) (*machine.PCRReadResponse, error) {
+	values, err := readBank(tpm, bank, pcrs)
 	if err != nil {
 		return nil, err
 	}
-	attest, signature, akPublic, err := s.TPM.Quote(nonce, bank, pcrs)
+	attest, signature, akPublic, err := tpm.Quote(nonce, bank, pcrs)
 	if err != nil {
 		return nil, err
 	}

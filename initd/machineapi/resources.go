@@ -119,8 +119,9 @@ func eventType(t resources.EventType) machine.ResourceEvent_Type {
 	return machine.ResourceEvent_CREATED
 }
 
+// resourceProto is a resource as the API sends it, its secrets redacted.
 func resourceProto(r resources.Resource) (*machine.Resource, error) {
-	spec, err := json.Marshal(r.Spec)
+	spec, err := json.Marshal(redactSpec(r.Spec))
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "encode %s: %v", r.Metadata, err)
 	}

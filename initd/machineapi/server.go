@@ -22,8 +22,10 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/kiln-os/kiln/api/machine"
+	"github.com/kiln-os/kiln/initd/configstate"
 	"github.com/kiln-os/kiln/initd/eventsink"
 	"github.com/kiln-os/kiln/initd/logbuf"
+	"github.com/kiln-os/kiln/initd/resources/controller"
 	"github.com/kiln-os/kiln/initd/supervisor"
 	"github.com/kiln-os/kiln/internal/version"
 )
@@ -57,8 +59,8 @@ type Server struct {
 	Services func() Services
 	// Maintenance reports whether the node waits for its first config.
 	Maintenance func() bool
-	// Apply validates a machine config and, unless dryRun, persists and applies it.
-	Apply func(ctx context.Context, req *machine.ApplyConfigurationRequest) (*machine.ApplyConfigurationResponse, error)
+	// Apply validates a machine config and, unless a dry run, persists and applies it.
+	Apply func(ctx context.Context, req configstate.Request) (configstate.Result, error)
 	// Power requests a reboot, power off or reset; it returns once the request is queued.
 	Power func(Power) error
 	// Resources answers ResourceGet/List/Watch.
@@ -67,6 +69,12 @@ type Server struct {
 	Kmsg string
 	// TPM reads PCRs, quotes and the firmware event log.
 	TPM PCRReader
+	// Controllers lists the controllers with their inputs and outputs.
+	Controllers func() []controller.Info
+
+	redact textRedactor
+	// redactText hides the config's secrets in text the API sends (set by Serve).
+	redactText func(string) string
 }
 
 // Listen removes a stale socket and listens on path, readable only by uid/gid (apid's).
@@ -94,6 +102,7 @@ func Listen(path string, uid, gid int) (net.Listener, error) {
 
 // Serve answers calls on l until ctx ends.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	s.redactText = func(text string) string { return s.redact.text(s.Resources, text) }
 	g := grpc.NewServer(grpc.MaxRecvMsgSize(4<<20), grpc.MaxSendMsgSize(16<<20))
 	machine.RegisterMachineServiceServer(g, s)
 	stop := context.AfterFunc(ctx, g.Stop)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,10 +17,13 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/kiln-os/kiln/api/machine"
+	"github.com/kiln-os/kiln/config"
+	"github.com/kiln-os/kiln/initd/configstate"
 	"github.com/kiln-os/kiln/initd/events"
 	"github.com/kiln-os/kiln/initd/eventsink"
 	"github.com/kiln-os/kiln/initd/logbuf"
 	"github.com/kiln-os/kiln/initd/resources"
+	"github.com/kiln-os/kiln/initd/resources/controller"
 	"github.com/kiln-os/kiln/initd/supervisor"
 )
 
@@ -222,24 +226,59 @@ func TestPCRRead(t *testing.T) {
 }
 
 func TestApplyConfiguration(t *testing.T) {
-	var got *machine.ApplyConfigurationRequest
-	c := start(t, &Server{Apply: func(ctx context.Context, req *machine.ApplyConfigurationRequest) (*machine.ApplyConfigurationResponse, error) {
+	store, cfg := secretStore(t)
+	var got configstate.Request
+	c := start(t, &Server{Resources: store, Apply: func(ctx context.Context, req configstate.Request) (configstate.Result, error) {
 		got = req
-		if string(req.Data) == "bad" {
-			return nil, status.Error(codes.InvalidArgument, "machine.type: bad")
+		switch string(req.Data) {
+		case "bad":
+			return configstate.Result{}, &config.FieldError{Path: "machine.type", Reason: "bad"}
+		case "install":
+			return configstate.Result{}, &config.NeedsRebootError{Paths: []string{"machine.install.disk"}}
+		case "busy":
+			return configstate.Result{}, configstate.ErrBusy
 		}
-		return &machine.ApplyConfigurationResponse{ModeApplied: "dry_run"}, nil
+		return configstate.Result{Applied: configstate.AppliedDryRun, Changes: []config.Change{
+			{Path: "machine.network.hostname", Old: "a", New: "b"},
+			{Path: "machine.token", Old: cfg.Machine.Token, New: "(redacted)", Reboot: true}}}, nil
 	}})
 	ctx := context.Background()
-	resp, err := c.ApplyConfiguration(ctx, &machine.ApplyConfigurationRequest{Data: []byte("version: v1alpha1"), DryRun: true})
-	if err != nil || resp.ModeApplied != "dry_run" || got == nil || !got.DryRun {
-		t.Fatalf("apply = %v, %v (request %v)", resp, err, got)
+	resp, err := c.ApplyConfiguration(ctx, &machine.ApplyConfigurationRequest{Data: []byte("version: v1alpha1"), DryRun: true, Mode: machine.ApplyConfigurationRequest_NO_REBOOT})
+	if err != nil || resp.ModeApplied != "dry_run" || !got.DryRun || got.Mode != configstate.ModeNoReboot {
+		t.Fatalf("apply = %v, %v (request %+v)", resp, err, got)
 	}
-	if _, err := c.ApplyConfiguration(ctx, &machine.ApplyConfigurationRequest{Data: []byte("bad")}); status.Code(err) != codes.InvalidArgument {
-		t.Errorf("rejected config: %v", err)
+	if !strings.Contains(resp.Diff, "machine.network.hostname: a → b\n") || len(resp.Changes) != 2 || resp.Changes[0].NewValue != "b" {
+		t.Errorf("diff %q, changes %v", resp.Diff, resp.Changes)
+	}
+	if strings.Contains(resp.Diff, cfg.Machine.Token) || resp.Changes[1].OldValue != redacted {
+		t.Errorf("the diff shows the token: %q %v", resp.Diff, resp.Changes[1])
+	}
+	for data, code := range map[string]codes.Code{"bad": codes.InvalidArgument, "install": codes.FailedPrecondition, "busy": codes.Aborted} {
+		_, err := c.ApplyConfiguration(ctx, &machine.ApplyConfigurationRequest{Data: []byte(data)})
+		if status.Code(err) != code {
+			t.Errorf("%s: %v, want %v", data, err, code)
+		}
+		if data == "install" && !strings.Contains(status.Convert(err).Message(), "machine.install.disk") {
+			t.Errorf("refusal does not name the field: %v", err)
+		}
 	}
 	c2 := start(t, &Server{})
 	if _, err := c2.ApplyConfiguration(ctx, &machine.ApplyConfigurationRequest{}); status.Code(err) != codes.Unavailable {
 		t.Errorf("no Apply: %v", err)
+	}
+}
+
+func TestInspectControllers(t *testing.T) {
+	c := start(t, &Server{Controllers: func() []controller.Info {
+		return []controller.Info{{Name: "SysctlController", Inputs: []controller.Input{{Namespace: "config", Type: "MachineConfig"}},
+			Outputs: []controller.Output{{Type: resources.TypeSysctlStatus}}}}
+	}})
+	resp, err := c.InspectControllers(context.Background(), &machine.InspectControllersRequest{})
+	if err != nil || len(resp.Controllers) != 1 {
+		t.Fatal(resp, err)
+	}
+	got := resp.Controllers[0]
+	if got.Name != "SysctlController" || got.Inputs[0].Type != "MachineConfig" || got.Outputs[0].Namespace != resources.NamespaceRuntime {
+		t.Errorf("controller %v", got)
 	}
 }

@@ -27,7 +27,7 @@ func (s *Server) Logs(req *machine.LogsRequest, stream grpc.ServerStreamingServe
 		return status.Errorf(codes.NotFound, "no logs for %q; sources: %s", req.GetService(), strings.Join(s.LogSet.Sources(), ", "))
 	}
 	send := func(l logbuf.Line) error {
-		return stream.Send(&machine.LogLine{Time: timestamppb.New(l.Time), Service: req.GetService(), Line: l.Text})
+		return stream.Send(&machine.LogLine{Time: timestamppb.New(l.Time), Service: req.GetService(), Line: s.redactText(l.Text)})
 	}
 	if !req.GetFollow() {
 		for _, l := range buf.Tail(int(req.GetTailLines())) {
@@ -65,15 +65,21 @@ func (s *Server) Events(req *machine.EventsRequest, stream grpc.ServerStreamingS
 	}
 	ch, why := s.EventSink.Subscribe(stream.Context(), int(req.GetTailEvents()), req.GetFollow())
 	for e := range ch {
-		if err := stream.Send(eventProto(e)); err != nil {
+		if err := stream.Send(eventProto(e, s.redactText)); err != nil {
 			return err
 		}
 	}
 	return streamEnd(why())
 }
 
-func eventProto(e events.Event) *machine.Event {
-	return &machine.Event{Seq: e.Seq, Time: timestamppb.New(e.Time), Type: e.Type, Name: e.Name, State: e.State, Error: e.Error, Fields: e.Fields}
+// eventProto is an event as the API sends it, secrets redacted from its error and fields.
+func eventProto(e events.Event, redact func(string) string) *machine.Event {
+	fields := make(map[string]string, len(e.Fields))
+	for k, v := range e.Fields {
+		fields[k] = redact(v)
+	}
+	return &machine.Event{Seq: e.Seq, Time: timestamppb.New(e.Time), Type: e.Type, Name: e.Name, State: e.State,
+		Error: redact(e.Error), Fields: fields}
 }
 
 // streamEnd maps why a stream ended to its status: a client that went away is no error.

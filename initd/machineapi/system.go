@@ -94,13 +94,3 @@ func KernelRelease() string {
 	}
 	return unix.ByteSliceToString(u.Release[:])
 }
-
-// ApplyConfiguration hands a machine config to machined, which validates, persists and
-// applies it (or only validates it, for a dry run).
-func (s *Server) ApplyConfiguration(ctx context.Context, req *machine.ApplyConfigurationRequest) (*machine.ApplyConfigurationResponse, error) {
-	if s.Apply == nil {
-		return nil, errNotYet
-	}
-	s.Log.WithField("caller", caller(ctx)).WithField("dryRun", req.GetDryRun()).WithField("bytes", len(req.GetData())).Info("apply configuration")
-	return s.Apply(ctx, req)
-}

@@ -25,13 +25,12 @@ const (
 	keepEntries = 2
 )
 
-// reportSecureBoot emits the firmware's Secure Boot state, read from efivarfs. A machine
-// booted without UEFI (direct kernel boot) reports "no-efi".
-func (m *Machined) reportSecureBoot(log logrus.FieldLogger) {
-	dir := efivar.EfivarsDir
+// reportSecureBoot emits the firmware's Secure Boot state, read from efivarfs under dir,
+// and publishes it. A machine booted without UEFI (direct kernel boot) reports "no-efi".
+func reportSecureBoot(log logrus.FieldLogger, dir string, emit func(events.Event), publish func(*resources.SecureBootStatusSpec)) {
 	if _, err := os.Stat(dir); err != nil {
-		m.emit(events.Event{Type: events.TypeInfo, Name: "secureboot", State: "no-efi"})
-		m.setResource(resources.NamespaceRuntime, resources.TypeSecureBootStatus, resources.SecureBootStatusID, &resources.SecureBootStatusSpec{Source: "none"})
+		emit(events.Event{Type: events.TypeInfo, Name: "secureboot", State: "no-efi"})
+		publish(&resources.SecureBootStatusSpec{Source: "none"})
 		return
 	}
 	sb, sbErr := efivar.SecureBootEnabled(dir)
@@ -42,9 +41,8 @@ func (m *Machined) reportSecureBoot(log logrus.FieldLogger) {
 		state = "enabled"
 	}
 	log.WithFields(logrus.Fields{"SecureBoot": fields["SecureBoot"], "SetupMode": fields["SetupMode"]}).Info("secure boot")
-	m.emit(events.Event{Type: events.TypeInfo, Name: "secureboot", State: state, Fields: fields})
-	m.setResource(resources.NamespaceRuntime, resources.TypeSecureBootStatus, resources.SecureBootStatusID,
-		&resources.SecureBootStatusSpec{SecureBoot: sb && sbErr == nil, SetupMode: setup && setupErr == nil, Source: "efivars"})
+	emit(events.Event{Type: events.TypeInfo, Name: "secureboot", State: state, Fields: fields})
+	publish(&resources.SecureBootStatusSpec{SecureBoot: sb && sbErr == nil, SetupMode: setup && setupErr == nil, Source: "efivars"})
 }
 
 func boolField(v bool, err error) string {
@@ -61,7 +59,7 @@ func boolField(v bool, err error) string {
 // LoaderBootCountPath; renaming it without the counter tells systemd-boot it is good.
 // Then UKIs older than the previous good one are removed. Without boot counting (ISO, a
 // blessed entry, no UEFI) there is nothing to do.
-func (m *Machined) blessBoot(ctx context.Context, log logrus.FieldLogger) (string, error) {
+func blessBoot(ctx context.Context, log logrus.FieldLogger) (string, error) {
 	countPath, err := efivar.LoaderBootCountPath(efivar.EfivarsDir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", nil

@@ -2,8 +2,8 @@
 // concurrent tasks, supervises services, reaps orphans and shuts down cleanly on the ACPI
 // power button or a signal.
 //
-// Before the phases, machined arms the hardware watchdog and feeds it until BootDeadline
-// (package watchdog); StartServices hands it to the watchdogd service.
+// Before the phases, machined arms the hardware watchdog and feeds it until
+// watchdog.BootDeadline (watchdog.Keeper); StartServices hands it to the watchdogd service.
 //
 // Boot, in order (DESIGN.md "PID 1"):
 //
@@ -12,25 +12,32 @@
 //  2. EarlyMounts: /run, /system, /tmp, /dev/pts, /dev/shm, cgroup2, securityfs, efivarfs.
 //  3. WaitForUSB: let USB storage settle, bounded.
 //  4. Storage: open STATE (unsealing its key with the TPM, or creating it sealed) on
-//     /system/state and EPHEMERAL on /var (package storage); diskless without them.
+//     /system/state and EPHEMERAL on /var (packages disks and storage); diskless without
+//     them.
 //  5. LoadConfig: serve the machine API on its unix socket; load the machine config from
 //     STATE, the kiln.config= URL or QEMU fw_cfg, else wait in maintenance mode for one
-//     over apid; persist it to STATE.
-//  6. Network: links, DHCP or static addresses, routes, hostname, resolvers, time (package
-//     network); the config's sysctls.
-//  7. StartServices: apid and trustd (as their own user, with the certificate the
-//     APICertificateController issued) and watchdogd; wait until they are healthy.
+//     over apid; persist it to STATE, publish it and start the controllers.
+//  6. Network: wait until the NetworkController has applied the network specs derived from
+//     the config (links, DHCP or static addresses, routes, hostname, resolvers, time), and
+//     the SysctlController the config's sysctls.
+//  7. StartServices: the ServiceSpecController now lists apid and trustd (as their own
+//     user, with the certificate the APICertificateController issued) and watchdogd, and
+//     the ServiceController runs them; wait until they are healthy.
 //  8. Ready: extend PCR 11 with "ready", check that STATE's key no longer unseals, bless
 //     the booted UKI, emit {"type":"boot","state":"ready"}.
 //
-// State lives in a resource store (package resources) that the API reads; controllers
-// (package resources/controller) derive resources from others.
+// State lives in a resource store (package resources) that the API reads. LoadConfig and
+// ApplyConfiguration publish the config as config/MachineConfig (package configstate);
+// controllers derive the rest from resources (packages netctl, sysctl, apicert,
+// services), live, for the rest of the boot. Machined itself holds no config: it wires
+// the store, the controllers, the API and the phases together, and owns the hardware
+// the phases need (watchdog, TPM, power button).
 //
 // A failed phase stops the boot: the failure is on the console and in the event stream,
 // no later phase runs, and after FailureRebootDelay machined reboots (sooner if the power
 // button is pressed), so that systemd-boot's boot counting can fall back to the previous
-// UKI. It never exits: shutdown travels up as a *ShutdownError to the caller, which
-// performs it.
+// UKI. It never exits: shutdown (package halt for the last steps) travels up as a
+// *ShutdownError to the caller, which performs it.
 package machined
 
 import (
@@ -47,15 +54,18 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
-	"github.com/kiln-os/kiln/config"
+	"github.com/kiln-os/kiln/initd/configstate"
+	"github.com/kiln-os/kiln/initd/disks"
 	"github.com/kiln-os/kiln/initd/events"
 	"github.com/kiln-os/kiln/initd/eventsink"
 	"github.com/kiln-os/kiln/initd/logbuf"
-	"github.com/kiln-os/kiln/initd/machineapi"
-	"github.com/kiln-os/kiln/initd/network"
 	"github.com/kiln-os/kiln/initd/phase"
+	"github.com/kiln-os/kiln/initd/power"
 	"github.com/kiln-os/kiln/initd/resources"
+	"github.com/kiln-os/kiln/initd/resources/controller"
+	"github.com/kiln-os/kiln/initd/services"
 	"github.com/kiln-os/kiln/initd/supervisor"
+	"github.com/kiln-os/kiln/initd/watchdog"
 	"github.com/kiln-os/kiln/internal/version"
 )
 
@@ -92,19 +102,14 @@ type Machined struct {
 	// Resources is machined's state as typed resources; the API reads it.
 	Resources *resources.Store
 
-	supervisor      atomic.Pointer[supervisor.Supervisor]
-	wd              *bootWatchdog
-	requests        chan request
-	applied         chan appliedConfig // ApplyConfiguration in maintenance mode → LoadConfig
-	servicesChanged chan struct{}      // a service changed state: republish the resources
-	apid, trustd    apiUser            // who runs apid and trustd (apidUser, trustdUser)
-	stateDir        string             // where STATE is mounted; StateMount when empty
-	inMaintenance   atomic.Bool
-	cfgMu           sync.Mutex
-	cfg             *config.Config // the config in force; nil before LoadConfig
-	netMu           sync.Mutex
-	net             *network.Network // nil until the network is configured
-	netCancel       context.CancelFunc
+	controllers   *controller.Manager
+	services      *services.Controller // runs the supervisor
+	startCtl      sync.Once            // the controllers start in LoadConfig
+	wd            *watchdog.Keeper     // nil without a watchdog
+	requests      chan request
+	handoff       *configstate.Handoff // ApplyConfiguration in maintenance mode → LoadConfig
+	stateDir      string               // where STATE is mounted (disks.StateMount)
+	inMaintenance atomic.Bool
 }
 
 // init fills in what the caller left out.
@@ -115,14 +120,13 @@ func (m *Machined) init() {
 	if m.Resources == nil {
 		m.Resources = resources.New(resources.Config{})
 	}
-	if m.apid == (apiUser{}) {
-		m.apid, m.trustd = apidUser, trustdUser
+	if m.stateDir == "" {
+		m.stateDir = disks.StateMount
 	}
-	m.applied = make(chan appliedConfig)
-	m.servicesChanged = make(chan struct{}, 1)
-	m.setResource(resources.NamespaceRuntime, resources.TypeMachineStatus, resources.MachineStatusID, &resources.MachineStatusSpec{Stage: resources.StageBooting})
-	if err := m.startControllers(); err != nil {
-		m.Log.WithError(err).Error("controllers") // a registration bug: the API certificate will be missing
+	m.handoff = configstate.NewHandoff()
+	m.setMachineStatus(func(s *resources.MachineStatusSpec) { s.Stage = resources.StageBooting })
+	if err := m.registerControllers(); err != nil {
+		m.Log.WithError(err).Error("controllers") // a registration bug: the node's state will not follow its config
 	}
 }
 
@@ -131,14 +135,14 @@ func (m *Machined) init() {
 // maintenance mode, say) cancels the remaining phases first.
 func (m *Machined) Run(ctx context.Context) error {
 	m.init()
-	m.requests = m.watchRequests(ctx)
-	m.emit(events.Event{Type: events.TypeBoot, Name: "machined", State: events.StateStarted, Fields: m.bootFields()})
-	m.armWatchdog()
+	m.requests = watchRequests(ctx, m.Log)
+	m.emit(events.Event{Type: events.TypeBoot, Name: "machined", State: events.StateStarted, Fields: bootFields()})
+	m.wd = watchdog.Arm(m.Log, m.emit)
 	m.reportStage1PCR11()
 	bootCtx, cancelBoot := context.WithCancel(ctx)
 	defer cancelBoot()
 	booted := make(chan error, 1)
-	runner := &phase.Runner{Phases: m.phases(), Emit: m.Sink.Emit, Log: m.Log}
+	runner := &phase.Runner{Phases: m.phases(), Emit: recordPhase(m.emit, m.setMachineStatus), Log: m.Log}
 	go func() { booted <- runner.Run(bootCtx) }()
 	var rebootAfterFailure <-chan time.Time
 	for {
@@ -168,6 +172,17 @@ func (m *Machined) Run(ctx context.Context) error {
 	}
 }
 
+// recordPhase passes phase events on and records the running phase in MachineStatus:
+// services start only from StartServices on.
+func recordPhase(emit func(events.Event), setStatus func(func(*resources.MachineStatusSpec))) func(events.Event) {
+	return func(e events.Event) {
+		if e.Type == events.TypePhase && e.State == events.StateStarted {
+			setStatus(func(s *resources.MachineStatusSpec) { s.Phase = e.Name })
+		}
+		emit(e)
+	}
+}
+
 // requestPower queues a shutdown request (from the API) for Run.
 func (m *Machined) requestPower(req request) {
 	select {
@@ -178,63 +193,8 @@ func (m *Machined) requestPower(req request) {
 
 func (m *Machined) emit(e events.Event) { m.Sink.Emit(e) }
 
-// phases is the boot, in order.
-func (m *Machined) phases() []phase.Phase {
-	return []phase.Phase{
-		{Name: "EnforceKSPPRequirements", Tasks: []phase.Task{
-			{Name: "CheckCmdline", Run: m.checkCmdline},
-			{Name: "WriteSysctls", Run: m.writeSysctls},
-		}},
-		{Name: "EarlyMounts", Tasks: m.earlyMountTasks()},
-		{Name: "WaitForUSB", Tasks: []phase.Task{
-			{Name: "SettleUSB", Run: settleUSB, Timeout: 15 * time.Second},
-		}},
-		{Name: "Storage", Tasks: []phase.Task{
-			{Name: "MountState", Run: m.mountState, Timeout: 2 * time.Minute},
-			{Name: "MountEphemeral", Run: m.mountEphemeral, Timeout: 5 * time.Minute},
-		}},
-		{Name: "LoadConfig", Tasks: []phase.Task{
-			{Name: "ServeMachineAPI", Run: m.serveMachineAPI},
-			{Name: "LoadConfig", Run: m.loadConfig}, // no timeout: maintenance mode waits for an operator
-		}},
-		{Name: "Network", Tasks: []phase.Task{
-			{Name: "ConfigureNetwork", Run: m.configureNetwork, Timeout: time.Minute},
-			{Name: "ApplySysctls", Run: func(ctx context.Context, log logrus.FieldLogger) error { return m.applySysctls(m.currentConfig()) }},
-		}},
-		{Name: "StartServices", Tasks: []phase.Task{
-			{Name: "Supervise", Run: m.startServices, Timeout: 2 * time.Minute},
-		}},
-		{Name: "Ready", Tasks: []phase.Task{
-			{Name: "ReportReady", Run: m.reportReady},
-		}},
-	}
-}
-
-// reportReady blesses the boot, then announces ready: a boot that cannot bless is not ready.
-func (m *Machined) reportReady(ctx context.Context, log logrus.FieldLogger) error {
-	if err := m.measureReady(); err != nil {
-		return fmt.Errorf("measure ready: %w", err)
-	}
-	if err := m.verifyLock(log); err != nil {
-		return err
-	}
-	blessed, err := m.blessBoot(ctx, log)
-	if err != nil {
-		return fmt.Errorf("bless the booted UKI: %w", err)
-	}
-	fields := uptimeField()
-	if blessed != "" {
-		fields["blessed"] = blessed
-	}
-	fields["version"] = version.Version
-	fields["kernel"] = machineapi.KernelRelease()
-	m.setResource(resources.NamespaceRuntime, resources.TypeMachineStatus, resources.MachineStatusID, &resources.MachineStatusSpec{Stage: resources.StageRunning, Ready: true})
-	m.emit(events.Event{Type: events.TypeBoot, Name: "machined", State: events.StateReady, Fields: fields})
-	return nil
-}
-
 // bootFields reports when stage 1 and machined started, in seconds since the kernel started.
-func (m *Machined) bootFields() map[string]string {
+func bootFields() map[string]string {
 	f := uptimeField()
 	f["machinedUptime"] = f["uptime"]
 	if s := os.Getenv(Stage1UptimeEnv); s != "" {
@@ -268,7 +228,7 @@ type request struct {
 
 // watchRequests turns the power button and signals into shutdown requests:
 // power button and SIGTERM power off; SIGUSR1 and SIGINT (Ctrl-Alt-Del) reboot.
-func (m *Machined) watchRequests(ctx context.Context) chan request {
+func watchRequests(ctx context.Context, log logrus.FieldLogger) chan request {
 	out := make(chan request, 4)
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, unix.SIGTERM, unix.SIGUSR1, unix.SIGINT)
@@ -277,6 +237,6 @@ func (m *Machined) watchRequests(ctx context.Context) chan request {
 			out <- request{reboot: s != unix.SIGTERM, reason: "signal " + s.String()}
 		}
 	}()
-	go m.watchPowerButtons(ctx, out)
+	go power.WatchButtons(ctx, log, func() { out <- request{reason: "power button"} })
 	return out
 }

@@ -1,9 +1,14 @@
 package machined
 
 import (
-	"os"
-	"path/filepath"
+	"fmt"
+	"strings"
 	"testing"
+
+	"github.com/sirupsen/logrus/hooks/test"
+
+	"github.com/kiln-os/kiln/initd/eventsink"
+	"github.com/kiln-os/kiln/initd/resources"
 )
 
 // The boot is the phases of DESIGN.md "PID 1", in that order.
@@ -38,14 +43,28 @@ func TestEarlyMountsAreHardened(t *testing.T) {
 	}
 }
 
-func TestUserProcessesSkipsKernelThreadsAndSelf(t *testing.T) {
-	proc := t.TempDir()
-	for pid, cmdline := range map[string]string{"2": "", "10": "/sbin/init\x00watchdogd\x00", "self": "x"} {
-		os.MkdirAll(filepath.Join(proc, pid), 0o755)
-		os.WriteFile(filepath.Join(proc, pid, "cmdline"), []byte(cmdline), 0o644)
+// Every controller registers (one writer per output type), and inspect shows the graph
+// the e2e test looks for.
+func TestControllersRegister(t *testing.T) {
+	log, _ := test.NewNullLogger()
+	m := &Machined{Log: log, Sink: eventsink.New(nil, nil), Resources: resources.New(resources.Config{})}
+	if err := m.registerControllers(); err != nil {
+		t.Fatal(err)
 	}
-	got := userProcesses(proc)
-	if len(got) != 1 || got[0] != 10 {
-		t.Errorf("userProcesses = %v, want [10]", got)
+	got := map[string]string{}
+	for _, c := range m.controllers.Controllers() {
+		got[c.Name] = fmt.Sprint(c.Inputs, c.Outputs)
+	}
+	for name, want := range map[string]string{
+		"NetworkSpecController":    "[{config MachineConfig}]",
+		"NetworkController":        "{AddressStatus}",
+		"SysctlController":         "[{config MachineConfig}] [{SysctlStatus}]",
+		"APICertificateController": "{network AddressStatus}",
+		"ServiceSpecController":    "{secrets API}",
+		"ServiceController":        "[{runtime ServiceSpec}] [{Service}]",
+	} {
+		if !strings.Contains(got[name], want) {
+			t.Errorf("%s declares %q, want it to contain %q", name, got[name], want)
+		}
 	}
 }

@@ -8,60 +8,43 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/kiln-os/kiln/api/apid"
-	"github.com/kiln-os/kiln/config"
+	"github.com/kiln-os/kiln/initd/configstate"
 	"github.com/kiln-os/kiln/initd/events"
+	"github.com/kiln-os/kiln/initd/machineapi"
 	"github.com/kiln-os/kiln/initd/resources"
+	"github.com/kiln-os/kiln/initd/services"
 )
 
-// appliedConfig is a config that ApplyConfiguration accepted in maintenance mode.
-type appliedConfig struct {
-	cfg    *config.Config
-	data   []byte
-	result chan error // nil once persisted to STATE; else why not (the node keeps waiting)
-}
-
-// maintenance is the node without a config: the default network comes up (DHCP on every
+// maintenance is the node without a config: the default network is up (DHCP on every
 // link with carrier), apid serves only Version and ApplyConfiguration over TLS with a
 // self-signed certificate whose fingerprint is on the console and in the events, and the
 // boot waits, for as long as it takes, for a valid config.
-func (m *Machined) maintenance(ctx context.Context, log logrus.FieldLogger) (*config.Config, []byte, error) {
+func (m *Machined) maintenance(ctx context.Context, log logrus.FieldLogger) (configstate.Loaded, error) {
 	m.setMaintenance(true)
 	defer m.setMaintenance(false)
-	m.holdWatchdog() // waiting for an operator is not a hung boot
-	if err := m.ensureDefaultNetwork(ctx, log); err != nil {
-		log.WithError(err).Warn("no network yet; apid listens anyway")
-	}
+	m.wd.Hold() // waiting for an operator is not a hung boot
 	cert, fingerprint, err := apid.SelfSignedMaintenanceCert(time.Now())
 	if err != nil {
-		return nil, nil, err
+		return configstate.Loaded{}, err
 	}
-	svc, err := m.startMaintenanceAPI(log, cert)
+	svc, err := services.StartMaintenance(services.Runner{Log: log, Emit: m.Sink.Emit, Logs: m.Logs, Console: m.Console, Reaper: m.Reaper}, machineapi.Socket, cert)
 	if err != nil {
-		return nil, nil, err
+		return configstate.Loaded{}, err
 	}
-	defer svc.stop()
-	if err := waitDialable(ctx, "127.0.0.1:"+apidPort, 30*time.Second); err != nil {
-		return nil, nil, fmt.Errorf("apid in maintenance mode does not listen: %w", err)
+	defer svc.Stop()
+	if err := waitDialable(ctx, "127.0.0.1:"+services.APIDPort, 30*time.Second); err != nil {
+		return configstate.Loaded{}, fmt.Errorf("apid in maintenance mode does not listen: %w", err)
 	}
 	log.Warnf("no machine config: maintenance mode; apply one with `kilnctl apply-config --insecure -n <node> -f FILE` (server certificate sha256 %s)", fingerprint)
 	m.emit(events.Event{Type: events.TypeInfo, Name: "maintenance", State: events.StateWaiting,
-		Fields: map[string]string{"fingerprint": fingerprint, "port": "50000"}})
-	for {
-		select {
-		case got := <-m.applied:
-			err := m.persistConfig(got.data)
-			got.result <- err
-			if err != nil {
-				log.WithError(err).Error("config not persisted; still in maintenance mode")
-				continue
-			}
-			m.emit(events.Event{Type: events.TypeInfo, Name: "maintenance", State: events.StateDone})
-			m.restartBootWatchdog()
-			return got.cfg, got.data, nil
-		case <-ctx.Done():
-			return nil, nil, ctx.Err()
-		}
+		Fields: map[string]string{"fingerprint": fingerprint, "port": services.APIDPort}})
+	loaded, err := m.handoff.Await(ctx, m.stateDir, func(err error) { log.WithError(err).Error("config not persisted; still in maintenance mode") })
+	if err != nil {
+		return configstate.Loaded{}, err
 	}
+	m.emit(events.Event{Type: events.TypeInfo, Name: "maintenance", State: events.StateDone})
+	m.wd.Restart()
+	return loaded, nil
 }
 
 // waitDialable waits until addr accepts connections, for at most d.
@@ -69,7 +52,7 @@ func waitDialable(ctx context.Context, addr string, d time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	for {
-		err := dialable(ctx, addr)
+		err := services.Dialable(ctx, addr)
 		if err == nil {
 			return nil
 		}
@@ -81,14 +64,13 @@ func waitDialable(ctx context.Context, addr string, d time.Duration) error {
 	}
 }
 
-// maintenanceMode reports whether the node waits for its first config.
-func (m *Machined) maintenanceMode() bool { return m.inMaintenance.Load() }
-
+// setMaintenance says in MachineStatus (and to Version) whether the node waits for its
+// first config.
 func (m *Machined) setMaintenance(on bool) {
 	m.inMaintenance.Store(on)
 	stage := resources.StageBooting
 	if on {
 		stage = resources.StageMaintenance
 	}
-	m.setResource(resources.NamespaceRuntime, resources.TypeMachineStatus, resources.MachineStatusID, &resources.MachineStatusSpec{Stage: stage})
+	m.setMachineStatus(func(s *resources.MachineStatusSpec) { s.Stage = stage })
 }

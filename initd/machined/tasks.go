@@ -16,24 +16,35 @@ import (
 	"github.com/kiln-os/kiln/initd/phase"
 )
 
-func (m *Machined) checkCmdline(ctx context.Context, log logrus.FieldLogger) error {
-	if err := hardening.CheckCmdline("/proc/cmdline"); err != nil {
-		return err
+// Phase tasks are free functions over what each needs (the event sink, a path, the
+// store); machined only wires them into the table (phases).
+
+// taskFunc is a phase task's body.
+type taskFunc = func(ctx context.Context, log logrus.FieldLogger) error
+
+// checkCmdline checks the kernel command line at path against KSPP and reports it.
+func checkCmdline(path string, emit func(events.Event)) taskFunc {
+	return func(ctx context.Context, log logrus.FieldLogger) error {
+		if err := hardening.CheckCmdline(path); err != nil {
+			return err
+		}
+		cmdline, _ := os.ReadFile(path)
+		emit(events.Event{Type: events.TypeInfo, Name: "kspp-cmdline", State: "enforced",
+			Fields: map[string]string{"cmdline": strings.TrimSpace(string(cmdline))}})
+		return nil
 	}
-	cmdline, _ := os.ReadFile("/proc/cmdline")
-	m.emit(events.Event{Type: events.TypeInfo, Name: "kspp-cmdline", State: "enforced",
-		Fields: map[string]string{"cmdline": strings.TrimSpace(string(cmdline))}})
-	return nil
 }
 
-// writeSysctls writes the hardening sysctls, reads them back, and reports what it read so
-// that a test outside the machine can compare it with the rule table.
-func (m *Machined) writeSysctls(ctx context.Context, log logrus.FieldLogger) error {
-	if err := hardening.ApplySysctls("/proc/sys", func(f string, a ...any) { log.Debugf(f, a...) }); err != nil {
-		return err
+// writeSysctls writes the hardening sysctls under procSys, reads them back, and reports
+// what it read so that a test outside the machine can compare it with the rule table.
+func writeSysctls(procSys string, emit func(events.Event)) taskFunc {
+	return func(ctx context.Context, log logrus.FieldLogger) error {
+		if err := hardening.ApplySysctls(procSys, func(f string, a ...any) { log.Debugf(f, a...) }); err != nil {
+			return err
+		}
+		emit(events.Event{Type: events.TypeInfo, Name: "kspp-sysctls", State: "enforced", Fields: hardening.ReadSysctls(procSys)})
+		return nil
 	}
-	m.emit(events.Event{Type: events.TypeInfo, Name: "kspp-sysctls", State: "enforced", Fields: hardening.ReadSysctls("/proc/sys")})
-	return nil
 }
 
 // earlyMounts is the table of EarlyMounts: each group is one task, and the groups mount
@@ -67,9 +78,9 @@ var earlyMounts = []struct {
 	}},
 }
 
-// earlyMountTasks runs each group as a task; the efivarfs task then reports Secure Boot and
-// the securityfs task checks the firmware event log against the TPM.
-func (m *Machined) earlyMountTasks() []phase.Task {
+// earlyMountTasks runs each group as a task; after[task], if set, runs once that group is
+// mounted (efivarfs: report Secure Boot; securityfs: check the firmware event log).
+func earlyMountTasks(after map[string]func(logrus.FieldLogger)) []phase.Task {
 	tasks := make([]phase.Task, 0, len(earlyMounts))
 	for _, group := range earlyMounts {
 		tasks = append(tasks, phase.Task{
@@ -78,11 +89,8 @@ func (m *Machined) earlyMountTasks() []phase.Task {
 				if err := mount.All(group.mounts, func(f string, a ...any) { log.Infof(f, a...) }); err != nil {
 					return err
 				}
-				switch group.task {
-				case "MountEfivarfs":
-					m.reportSecureBoot(log)
-				case "MountSecurityfs":
-					m.verifyEventLog()
+				if then := after[group.task]; then != nil {
+					then(log)
 				}
 				return nil
 			},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -21,13 +22,13 @@ var ErrNoLinks = errors.New("no network link has carrier")
 func Configure(ctx context.Context, spec Spec, opts Options) (*Network, error) {
 	n := newNetwork(spec, opts.withDefaults())
 	ctx, cancel := context.WithCancel(ctx)
-	n.stop = cancel
+	n.stop, n.ctx = cancel, ctx
 	if err := n.configure(ctx); err != nil {
 		cancel()
 		n.Wait()
 		return nil, err
 	}
-	n.startTimeSync(ctx)
+	clock{n}.start(ctx)
 	return n, nil
 }
 
@@ -49,7 +50,7 @@ func (n *Network) configure(ctx context.Context) error {
 		if iface.DHCP {
 			dhcpLinks = append(dhcpLinks, iface.Name)
 			n.background.Add(1)
-			go n.runDHCP(ctx, link, bound)
+			go leaser{n}.runDHCP(ctx, link, bound)
 		}
 	}
 	if err := n.waitForLeases(ctx, dhcpLinks, bound); err != nil {
@@ -90,23 +91,43 @@ func (n *Network) configureStatic(iface Interface) (netlink.Link, error) {
 	if err := bringUp(link, iface.MTU); err != nil {
 		return nil, err
 	}
+	if err := promoteSecondaries(n.opts.ProcSys, iface.Name); err != nil {
+		n.opts.Log.WithError(err).Warn("removing a primary address will remove the others of its subnet too")
+	}
 	for _, p := range iface.Addresses {
-		if err := addAddress(link, p, 0); err != nil {
+		if err := n.addStaticAddress(link, iface.Name, p); err != nil {
 			return nil, err
 		}
-		n.record(AddressStatus{Link: iface.Name, Address: p, Source: SourceStatic})
 	}
 	for _, r := range iface.Routes {
-		route := RouteStatus{Link: iface.Name, Network: r.Network, Gateway: r.Gateway, Metric: r.Metric, Source: SourceStatic}
-		if err := addRoute(link, route, false); err != nil {
+		if err := n.addStaticRoute(link, staticRoute(iface.Name, r)); err != nil {
 			return nil, err
 		}
-		n.record(route)
 	}
 	if link, err = netlink.LinkByIndex(link.Attrs().Index); err == nil {
 		n.recordLink(statusOf(link))
 	}
 	return link, nil
+}
+
+func (n *Network) addStaticAddress(link netlink.Link, name string, p netip.Prefix) error {
+	if err := addAddress(link, p, 0); err != nil {
+		return err
+	}
+	n.record(AddressStatus{Link: name, Address: p, Source: SourceStatic})
+	return nil
+}
+
+func (n *Network) addStaticRoute(link netlink.Link, route RouteStatus) error {
+	if err := addRoute(link, route, false); err != nil {
+		return err
+	}
+	n.record(route)
+	return nil
+}
+
+func staticRoute(link string, r Route) RouteStatus {
+	return RouteStatus{Link: link, Network: r.Network, Gateway: r.Gateway, Metric: r.Metric, Source: SourceStatic}
 }
 
 // waitForLeases waits until every DHCP link is bound or DHCPWait has passed. Links still
@@ -139,21 +160,6 @@ func (n *Network) timedOut(pending []string) error {
 	}
 	n.opts.Log.WithField("links", pending).Warn("no DHCP lease yet; still trying in the background")
 	return nil
-}
-
-// startTimeSync starts time sync in the background unless the Spec disables it.
-func (n *Network) startTimeSync(ctx context.Context) {
-	if n.spec.TimeDisabled {
-		n.record(TimeStatus{Disabled: true})
-		return
-	}
-	servers := n.spec.TimeServers
-	if len(servers) == 0 {
-		servers = []string{DefaultTimeServer}
-	}
-	n.record(TimeStatus{})
-	n.background.Add(1)
-	go n.syncTime(ctx, servers)
 }
 
 func interfaceNames(ifaces []Interface) []string {

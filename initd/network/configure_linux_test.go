@@ -2,6 +2,7 @@ package network
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/netip"
 	"os"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv4/server4"
+	"github.com/kiln-os/kiln/initd/internal/netnstest"
 	"github.com/kiln-os/kiln/initd/network/sntp"
 	"github.com/sirupsen/logrus"
 	"github.com/vishvananda/netlink"
@@ -56,8 +58,8 @@ func testOptions(t *testing.T, names *hostnames) Options {
 }
 
 func TestConfigureDHCP(t *testing.T) {
-	inNetns(t, func(t *testing.T) {
-		client := addVeth(t, "kc0", "ks0", "10.99.0.1/24")
+	netnstest.Run(t, func(t *testing.T) {
+		client := netnstest.AddVeth(t, "kc0", "ks0", "10.99.0.1/24")
 		requests := serveDHCP(t, "ks0", 4*time.Second)
 		ctx, cancel := context.WithCancel(context.Background())
 		var names hostnames
@@ -91,8 +93,8 @@ func TestConfigureDHCP(t *testing.T) {
 }
 
 func TestConfigureDHCPWithoutServerNamesTheLink(t *testing.T) {
-	inNetns(t, func(t *testing.T) {
-		client := addVeth(t, "kf0", "kg0", "10.97.0.1/24")
+	netnstest.Run(t, func(t *testing.T) {
+		client := netnstest.AddVeth(t, "kf0", "kg0", "10.97.0.1/24")
 		var names hostnames
 		opts := testOptions(t, &names)
 		opts.DHCPWait = 2 * time.Second
@@ -108,8 +110,8 @@ func TestConfigureDHCPWithoutServerNamesTheLink(t *testing.T) {
 }
 
 func TestConfigureStatic(t *testing.T) {
-	inNetns(t, func(t *testing.T) {
-		addVeth(t, "kd0", "kd1", "10.98.0.1/24")
+	netnstest.Run(t, func(t *testing.T) {
+		netnstest.AddVeth(t, "kd0", "kd1", "10.98.0.1/24")
 		var names hostnames
 		opts := testOptions(t, &names)
 		spec := Spec{
@@ -156,8 +158,8 @@ func TestConfigureStatic(t *testing.T) {
 }
 
 func TestConfigureWithoutConfigNeedsCarrier(t *testing.T) {
-	inNetns(t, func(t *testing.T) {
-		addVeth(t, "kv0", "kv1", "10.96.0.1/24") // a veth is never chosen by default
+	netnstest.Run(t, func(t *testing.T) {
+		netnstest.AddVeth(t, "kv0", "kv1", "10.96.0.1/24") // a veth is never chosen by default
 		var names hostnames
 		_, err := Configure(context.Background(), Spec{TimeDisabled: true}, testOptions(t, &names))
 		if err == nil || !strings.Contains(err.Error(), "none found") {
@@ -167,20 +169,10 @@ func TestConfigureWithoutConfigNeedsCarrier(t *testing.T) {
 }
 
 func TestTimeSyncStepsTheInjectedClock(t *testing.T) {
-	inNetns(t, func(t *testing.T) {
-		if err := setUp("lo"); err != nil {
-			t.Fatal(err)
-		}
-		addVeth(t, "kt0", "kt1", "10.95.0.1/24")
-		server := serveSNTP(t, time.Hour)
-		var names hostnames
-		opts := testOptions(t, &names)
-		stepped := make(chan time.Time, 1)
-		opts.SetClock = func(t time.Time) error { stepped <- t; return nil }
+	netnstest.Run(t, func(t *testing.T) {
+		iface, server, opts, stepped := clockNetwork(t, "kt0", "kt1", "10.95.0")
 		ctx, cancel := context.WithCancel(context.Background())
-		spec := Spec{Interfaces: []Interface{{Name: "kt0", Addresses: []netip.Prefix{netip.MustParsePrefix("10.95.0.2/24")}}},
-			TimeServers: []string{server}}
-		n, err := Configure(ctx, spec, opts)
+		n, err := Configure(ctx, Spec{Interfaces: []Interface{iface}, TimeServers: []string{server}}, opts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -196,24 +188,20 @@ func TestTimeSyncStepsTheInjectedClock(t *testing.T) {
 	})
 }
 
-// addVeth creates a veth pair, brings the server end up with serverAddr and returns the
-// client end's name.
-func addVeth(t *testing.T, client, server, serverAddr string) string {
-	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: client}, PeerName: server}
-	if err := netlink.LinkAdd(veth); err != nil {
-		t.Skipf("no veth links (CONFIG_VETH): %v", err)
-	}
-	peer, err := netlink.LinkByName(server)
-	if err != nil {
+// clockNetwork puts a link in subnet (.2 here, .1 on the peer) with an SNTP server an
+// hour ahead behind it, and returns options whose clock setter reports each step.
+func clockNetwork(t *testing.T, link, peer, subnet string) (Interface, string, Options, chan time.Time) {
+	t.Helper()
+	if err := setUp("lo"); err != nil {
 		t.Fatal(err)
 	}
-	if err := addAddress(peer, netip.MustParsePrefix(serverAddr), 0); err != nil {
-		t.Fatal(err)
-	}
-	if err := netlink.LinkSetUp(peer); err != nil {
-		t.Fatal(err)
-	}
-	return client
+	netnstest.AddVeth(t, link, peer, subnet+".1/24")
+	server := serveSNTP(t, time.Hour)
+	var names hostnames
+	opts := testOptions(t, &names)
+	stepped := make(chan time.Time, 1)
+	opts.SetClock = func(t time.Time) error { stepped <- t; return nil }
+	return Interface{Name: link, Addresses: []netip.Prefix{netip.MustParsePrefix(subnet + ".2/24")}}, server, opts, stepped
 }
 
 // serveDHCP answers on iface with 10.99.0.10/24 and returns the count of REQUESTs seen.
@@ -334,4 +322,73 @@ func hasStatus(list []Status, want Status) bool {
 		}
 	}
 	return false
+}
+
+// Update changes static addresses, routes, resolvers, the hostname and time servers on a
+// running network, without configuring the link again; another set of links is refused.
+func TestUpdateAppliesLive(t *testing.T) {
+	netnstest.Run(t, func(t *testing.T) {
+		netnstest.AddVeth(t, "ku0", "ku1", "10.94.0.1/24")
+		var names hostnames
+		opts := testOptions(t, &names)
+		var mu sync.Mutex
+		var forgotten []Status
+		opts.Forget = func(s Status) { mu.Lock(); forgotten = append(forgotten, s); mu.Unlock() }
+		iface := Interface{Name: "ku0", Addresses: []netip.Prefix{netip.MustParsePrefix("10.94.0.2/24")}}
+		ctx, cancel := context.WithCancel(context.Background())
+		n, err := Configure(ctx, Spec{Hostname: "before", Interfaces: []Interface{iface}, TimeDisabled: true}, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { cancel(); n.Wait() }()
+		iface.Addresses = []netip.Prefix{netip.MustParsePrefix("10.94.0.99/24")}
+		iface.Routes = []Route{{Network: netip.MustParsePrefix("192.0.2.0/24"), Gateway: netip.MustParseAddr("10.94.0.1"), Metric: 7}}
+		spec := Spec{Hostname: "after", Interfaces: []Interface{iface}, Nameservers: []netip.Addr{netip.MustParseAddr("10.94.0.53")}, TimeDisabled: true}
+		if err := n.Update(spec); err != nil {
+			t.Fatal(err)
+		}
+		assertAddress(t, "ku0", "10.94.0.99/24")
+		assertRoute(t, "ku0", "192.0.2.0/24", "10.94.0.1", 7)
+		if names.last() != "after" {
+			t.Errorf("hostname %q, want after", names.last())
+		}
+		if conf, _ := os.ReadFile(opts.ResolvConf); !strings.Contains(string(conf), "nameserver 10.94.0.53\n") {
+			t.Errorf("resolv.conf:\n%s", conf)
+		}
+		link, _ := netlink.LinkByName("ku0")
+		if addrs, _ := netlink.AddrList(link, unix.AF_INET); len(addrs) != 1 {
+			t.Errorf("the old static address stayed: %v", addrs)
+		}
+		mu.Lock()
+		if !hasStatus(forgotten, AddressStatus{Link: "ku0", Address: netip.MustParsePrefix("10.94.0.2/24"), Source: SourceStatic}) {
+			t.Errorf("forgotten %v lacks the old address", forgotten)
+		}
+		mu.Unlock()
+		spec.Interfaces[0].DHCP = true
+		if err := n.Update(spec); !errors.Is(err, ErrRelink) {
+			t.Errorf("DHCP turned on: %v, want ErrRelink", err)
+		}
+	})
+}
+
+// Time servers change live: time sync starts on the new servers without configuring the
+// links again.
+func TestUpdateRestartsTimeSync(t *testing.T) {
+	netnstest.Run(t, func(t *testing.T) {
+		iface, server, opts, stepped := clockNetwork(t, "kw0", "kw1", "10.93.0")
+		ctx, cancel := context.WithCancel(context.Background())
+		n, err := Configure(ctx, Spec{Interfaces: []Interface{iface}, TimeDisabled: true}, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { cancel(); n.Wait() }()
+		if err := n.Update(Spec{Interfaces: []Interface{iface}, TimeServers: []string{server}}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-stepped:
+		case <-time.After(10 * time.Second):
+			t.Fatal("clock not stepped after time servers were set")
+		}
+	})
 }

@@ -34,10 +34,14 @@ var dhcpRequestOptions = []dhcpv4.Modifier{
 	dhcpv4.WithRequestedOptions(dhcpv4.OptionHostName, dhcpv4.OptionDomainName),
 }
 
+// leaser is the Network seen by DHCP: it runs the leases of the links and keeps the
+// addresses, routes and names they carry in the Network's state.
+type leaser struct{ *Network }
+
 // runDHCP keeps link leased until ctx ends: acquire a lease, renew it, start over when it
 // expires or the server refuses a renewal. bound hears the link's name after the first
 // lease is in place.
-func (n *Network) runDHCP(ctx context.Context, link netlink.Link, bound chan<- string) {
+func (n leaser) runDHCP(ctx context.Context, link netlink.Link, bound chan<- string) {
 	defer n.background.Done()
 	name := link.Attrs().Name
 	log := n.opts.Log.WithField("link", name)
@@ -81,7 +85,7 @@ func acquire(ctx context.Context, client *nclient4.Client, name string) (*nclien
 // keepLease renews the lease at T1 and, when a renewal fails, again every half of the
 // remaining time (at most a minute) until the lease runs out. It returns when the lease
 // is gone (expired or refused, and removed from the link) or ctx ends.
-func (n *Network) keepLease(ctx context.Context, client *nclient4.Client, link netlink.Link,
+func (n leaser) keepLease(ctx context.Context, client *nclient4.Client, link netlink.Link,
 	lease *nclient4.Lease, facts leaseFacts, log logrus.FieldLogger) {
 	// time.Now carries the monotonic clock, so a clock step by time sync moves neither.
 	expires := time.Now().Add(facts.Lifetime)
@@ -124,7 +128,7 @@ func renew(ctx context.Context, client *nclient4.Client, lease *nclient4.Lease, 
 
 // applyLease puts the lease's address and default route on the link, replacing what an
 // earlier lease on the link put there, and renames the node if the lease changed that.
-func (n *Network) applyLease(link netlink.Link, f leaseFacts) error {
+func (n leaser) applyLease(link netlink.Link, f leaseFacts) error {
 	if err := addAddress(link, f.Address, f.Lifetime); err != nil {
 		return err
 	}
@@ -151,7 +155,7 @@ func leaseRoute(f leaseFacts) RouteStatus {
 }
 
 // removeStale removes the address and route of the old lease that the new one no longer has.
-func (n *Network) removeStale(link netlink.Link, old, cur leaseFacts) {
+func (n leaser) removeStale(link netlink.Link, old, cur leaseFacts) {
 	if old.Address != cur.Address {
 		n.removeAddress(link, old)
 	}
@@ -161,7 +165,7 @@ func (n *Network) removeStale(link netlink.Link, old, cur leaseFacts) {
 }
 
 // dropLease takes a lost lease off the link.
-func (n *Network) dropLease(link netlink.Link, f leaseFacts) {
+func (n leaser) dropLease(link netlink.Link, f leaseFacts) {
 	n.removeAddress(link, f)
 	if f.Router.IsValid() {
 		n.removeRoute(link, f)
@@ -176,14 +180,14 @@ func (n *Network) dropLease(link netlink.Link, f leaseFacts) {
 
 // removeAddress deletes a lease's address; the kernel may have dropped it already when
 // its lifetime ran out, so a failure is only logged.
-func (n *Network) removeAddress(link netlink.Link, f leaseFacts) {
+func (n leaser) removeAddress(link netlink.Link, f leaseFacts) {
 	if err := deleteAddress(link, f.Address); err != nil {
 		n.opts.Log.WithError(err).Debug("stale DHCP address")
 	}
 	n.forget(AddressStatus{Link: f.Link, Address: f.Address, Source: SourceDHCP})
 }
 
-func (n *Network) removeRoute(link netlink.Link, f leaseFacts) {
+func (n leaser) removeRoute(link netlink.Link, f leaseFacts) {
 	route := leaseRoute(f)
 	if err := deleteRoute(link, route); err != nil {
 		n.opts.Log.WithError(err).Debug("stale DHCP route")

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -172,6 +174,18 @@ func bringUp(link netlink.Link, mtu int) error {
 	}
 	if err := netlink.LinkSetUp(link); err != nil {
 		return fmt.Errorf("set link %s up: %w", name, err)
+	}
+	return nil
+}
+
+// promoteSecondaries makes the kernel keep a link's other addresses of a subnet when the
+// first (primary) one is deleted, promoting one of them, instead of deleting them all: a
+// static address added beside a DHCP lease must survive the lease, and the lease a
+// static address removed by a new config.
+func promoteSecondaries(procSys, link string) error {
+	path := filepath.Join(procSys, "net", "ipv4", "conf", link, "promote_secondaries")
+	if err := os.WriteFile(path, []byte("1\n"), 0o644); err != nil {
+		return fmt.Errorf("promote secondary addresses on %s: %w", link, err)
 	}
 	return nil
 }

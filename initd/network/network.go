@@ -28,6 +28,8 @@ type Network struct {
 
 	background sync.WaitGroup
 	stop       context.CancelFunc // ends the background work when Configure fails
+	ctx        context.Context    // the background work's; Update restarts time sync in it
+	stopTime   context.CancelFunc // ends time sync alone (guarded by mu)
 }
 
 func newNetwork(spec Spec, opts Options) *Network {

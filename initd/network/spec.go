@@ -47,6 +47,7 @@ const (
 type Options struct {
 	Log        logrus.FieldLogger
 	ResolvConf string // path of the resolv.conf to write, DefaultResolvConf if empty
+	ProcSys    string // where the links' sysctls are, "/proc/sys" if empty
 	// Report is called for every new or changed fact and Forget for one that no longer
 	// holds (an expired lease), from any goroutine, one at a time, in order. Either may
 	// be nil. They must not call back into the Network.
@@ -72,6 +73,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.ResolvConf == "" {
 		o.ResolvConf = DefaultResolvConf
+	}
+	if o.ProcSys == "" {
+		o.ProcSys = "/proc/sys"
 	}
 	if o.Report == nil {
 		o.Report = func(Status) {}

@@ -24,8 +24,12 @@ const (
 	queryTimeout  = 5 * time.Second
 )
 
+// clock is the Network seen by time sync: it records the time status in the Network's
+// state and steps the clock through its options.
+type clock struct{ *Network }
+
 // syncTime keeps the clock in step with servers until ctx ends.
-func (n *Network) syncTime(ctx context.Context, servers []string) {
+func (n clock) syncTime(ctx context.Context, servers []string) {
 	defer n.background.Done()
 	retry := backoff.Backoff{Base: retryBase, Max: pollInterval}
 	for {
@@ -47,7 +51,7 @@ func (n *Network) syncTime(ctx context.Context, servers []string) {
 }
 
 // syncOnce asks the servers in order and steps the clock from the first that answers.
-func (n *Network) syncOnce(ctx context.Context, servers []string) TimeStatus {
+func (n clock) syncOnce(ctx context.Context, servers []string) TimeStatus {
 	var errs []error
 	for _, server := range servers {
 		qctx, cancel := context.WithTimeout(ctx, queryTimeout)
@@ -70,7 +74,7 @@ func (n *Network) syncOnce(ctx context.Context, servers []string) TimeStatus {
 }
 
 // step sets the clock when it is off by more than stepThreshold.
-func (n *Network) step(offset time.Duration) error {
+func (n clock) step(offset time.Duration) error {
 	if offset.Abs() <= stepThreshold {
 		return nil
 	}
@@ -83,4 +87,36 @@ func setRealtimeClock(t time.Time) error {
 		return fmt.Errorf("clock_settime %v: %w", t, err)
 	}
 	return nil
+}
+
+// start starts time sync in the background unless the Spec disables it.
+func (n clock) start(ctx context.Context) {
+	n.mu.Lock()
+	disabled, servers := n.spec.TimeDisabled, n.spec.TimeServers
+	n.mu.Unlock()
+	if disabled {
+		n.record(TimeStatus{Disabled: true})
+		return
+	}
+	if len(servers) == 0 {
+		servers = []string{DefaultTimeServer}
+	}
+	ctx, stop := context.WithCancel(ctx)
+	n.mu.Lock()
+	n.stopTime = stop
+	n.mu.Unlock()
+	n.record(TimeStatus{})
+	n.background.Add(1)
+	go n.syncTime(ctx, servers)
+}
+
+// restart stops time sync and starts it again with the current spec.
+func (n clock) restart() {
+	n.mu.Lock()
+	stop := n.stopTime
+	n.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+	n.start(n.ctx)
 }

@@ -3,9 +3,11 @@
 // (package controller) turn input resources into output resources; the API serves
 // get, list and watch on them (DESIGN.md "PID 1").
 //
-// This is the room for the store and for the resource type definitions (types.go). It
-// must not touch the machine: no I/O, no syscalls, no imports of other initd packages or
-// of config/. Whoever knows how to read a link or a certificate writes a resource here;
+// This is the room for the store and for the resource type definitions (types.go,
+// specs.go). It must not touch the machine: no I/O, no syscalls, no imports of other
+// initd packages. It imports config/ only for the type of the config resource, which
+// holds the whole machine config (secrets included: machineapi redacts what it serves).
+// Whoever knows how to read a link or a certificate writes a resource here;
 // this package only keeps, versions, copies and announces them.
 //
 // # Resources

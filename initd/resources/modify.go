@@ -38,3 +38,9 @@ func (s *Store) modifyOnce(md Metadata, change func(spec any) (any, error)) (Res
 	next.Version = current.Version
 	return s.Update(next)
 }
+
+// Set makes one resource hold spec as owner, whatever it held before (Modify without a
+// look at the current spec).
+func (s *Store) Set(ctx context.Context, namespace, typ, id, owner string, spec any) (Resource, error) {
+	return s.Modify(ctx, namespace, typ, id, owner, func(any) (any, error) { return spec, nil })
+}

@@ -269,3 +269,18 @@ func TestClockStampsTimes(t *testing.T) {
 		t.Errorf("Created %v, want %v from the injected clock", r.Created, want)
 	}
 }
+
+func TestSetReplacesWhateverWasThere(t *testing.T) {
+	s := New(Config{})
+	ctx := context.Background()
+	if _, err := s.Set(ctx, "test", "T", "x", "a", 1); err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.Set(ctx, "test", "T", "x", "a", 2)
+	if err != nil || r.Version != 2 || r.Spec.(int) != 2 {
+		t.Fatalf("second Set = %+v, %v", r, err)
+	}
+	if _, err := s.Set(ctx, "test", "T", "x", "b", 3); !errors.Is(err, ErrOwner) {
+		t.Errorf("Set by another owner = %v, want ErrOwner", err)
+	}
+}

@@ -1,6 +1,10 @@
 package resources
 
-import "time"
+import (
+	"time"
+
+	"github.com/kiln-os/kiln/config"
+)
 
 // Namespaces group resource types by the part of machined that produces them.
 const (
@@ -13,10 +17,21 @@ const (
 // Resource types. A type lives in one namespace (see Definitions).
 const (
 	TypeMachineConfig    = "MachineConfig"
+	TypeLinkSpec         = "LinkSpec"
+	TypeAddressSpec      = "AddressSpec"
+	TypeRouteSpec        = "RouteSpec"
+	TypeHostnameSpec     = "HostnameSpec"
+	TypeResolverSpec     = "ResolverSpec"
+	TypeTimeServerSpec   = "TimeServerSpec"
+	TypeNetworkStatus    = "NetworkStatus"
 	TypeLinkStatus       = "LinkStatus"
 	TypeAddressStatus    = "AddressStatus"
+	TypeRouteStatus      = "RouteStatus"
 	TypeHostnameStatus   = "HostnameStatus"
 	TypeResolverStatus   = "ResolverStatus"
+	TypeTimeStatus       = "TimeStatus"
+	TypeSysctlStatus     = "SysctlStatus"
+	TypeServiceSpec      = "ServiceSpec"
 	TypeService          = "Service"
 	TypeAPICertificate   = "API"
 	TypeSecureBootStatus = "SecureBootStatus"
@@ -32,6 +47,12 @@ const (
 	APICertificateID   = "api"
 	SecureBootStatusID = "secureboot"
 	MachineStatusID    = "machine"
+	HostnameSpecID     = "hostname"
+	ResolverSpecID     = "resolvers"
+	TimeServerSpecID   = "timeservers"
+	NetworkStatusID    = "network"
+	TimeStatusID       = "node"
+	SysctlStatusID     = "sysctls"
 )
 
 // Where the machine config came from (DESIGN.md "LoadConfig").
@@ -42,12 +63,14 @@ const (
 	ConfigSourceAPI   = "api"
 )
 
-// MachineConfigSpec is the machine config in force, as text (id MachineConfigID).
+// MachineConfigSpec is the machine config in force, whole and with its secrets (id
+// MachineConfigID): controllers derive the node's state from it. The API redacts it on
+// the way out (initd/machineapi); nothing else may hand it to a reader.
 type MachineConfigSpec struct {
-	YAML    string `json:"yaml"`
-	SHA256  string `json:"sha256"`  // hex digest of YAML
-	Version string `json:"version"` // the config's own version field, e.g. "v1alpha1"
-	Source  string `json:"source"`  // one of the ConfigSource constants
+	Config  *config.Config `json:"config"`
+	SHA256  string         `json:"sha256"`  // hex digest of the config as it was applied
+	Version string         `json:"version"` // the config's own version field, e.g. "v1alpha1"
+	Source  string         `json:"source"`  // one of the ConfigSource constants
 }
 
 // LinkStatusSpec is one network link as the kernel reports it (id: the link name).
@@ -128,6 +151,17 @@ const (
 type MachineStatusSpec struct {
 	Stage string `json:"stage"`
 	Ready bool   `json:"ready"` // the boot reached Ready: config, API and services up
+	// Phase is the boot phase running (or the last one to run).
+	Phase string `json:"phase,omitempty"`
+}
+
+// PhaseStartServices is the boot phase from which services may run: a boot that fails
+// earlier runs none.
+const PhaseStartServices = "StartServices"
+
+// ServicesAllowed reports whether the boot has reached the phase where services run.
+func (s *MachineStatusSpec) ServicesAllowed() bool {
+	return s.Stage == StageRunning || s.Phase == PhaseStartServices || s.Phase == "Ready"
 }
 
 // PCR11Spec is PCR 11 after one boot phase (id: the phase, "enter-initrd",
@@ -146,14 +180,25 @@ type Definition struct {
 // Definitions lists every resource type machined produces, sorted by namespace and type.
 var Definitions = []Definition{
 	{NamespaceConfig, TypeMachineConfig, func() any { return new(MachineConfigSpec) }},
+	{NamespaceNetwork, TypeAddressSpec, func() any { return new(AddressSpecSpec) }},
 	{NamespaceNetwork, TypeAddressStatus, func() any { return new(AddressStatusSpec) }},
+	{NamespaceNetwork, TypeHostnameSpec, func() any { return new(HostnameSpecSpec) }},
 	{NamespaceNetwork, TypeHostnameStatus, func() any { return new(HostnameStatusSpec) }},
+	{NamespaceNetwork, TypeLinkSpec, func() any { return new(LinkSpecSpec) }},
 	{NamespaceNetwork, TypeLinkStatus, func() any { return new(LinkStatusSpec) }},
+	{NamespaceNetwork, TypeNetworkStatus, func() any { return new(NetworkStatusSpec) }},
+	{NamespaceNetwork, TypeResolverSpec, func() any { return new(ResolverSpecSpec) }},
 	{NamespaceNetwork, TypeResolverStatus, func() any { return new(ResolverStatusSpec) }},
+	{NamespaceNetwork, TypeRouteSpec, func() any { return new(RouteSpecSpec) }},
+	{NamespaceNetwork, TypeRouteStatus, func() any { return new(RouteStatusSpec) }},
+	{NamespaceNetwork, TypeTimeServerSpec, func() any { return new(TimeServerSpecSpec) }},
+	{NamespaceNetwork, TypeTimeStatus, func() any { return new(TimeStatusSpec) }},
 	{NamespaceRuntime, TypeMachineStatus, func() any { return new(MachineStatusSpec) }},
 	{NamespaceRuntime, TypePCR11, func() any { return new(PCR11Spec) }},
 	{NamespaceRuntime, TypeSecureBootStatus, func() any { return new(SecureBootStatusSpec) }},
 	{NamespaceRuntime, TypeService, func() any { return new(ServiceSpec) }},
+	{NamespaceRuntime, TypeServiceSpec, func() any { return new(ServiceSpecSpec) }},
+	{NamespaceRuntime, TypeSysctlStatus, func() any { return new(SysctlStatusSpec) }},
 	{NamespaceSecrets, TypeAPICertificate, func() any { return new(APICertificateSpec) }},
 }
 
@@ -165,4 +210,14 @@ func Lookup(namespace, typ string) (Definition, bool) {
 		}
 	}
 	return Definition{}, false
+}
+
+// NamespaceOf is the namespace of a type, "" for a type not in Definitions.
+func NamespaceOf(typ string) string {
+	for _, d := range Definitions {
+		if d.Type == typ {
+			return d.Namespace
+		}
+	}
+	return ""
 }

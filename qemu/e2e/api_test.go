@@ -118,6 +118,7 @@ func TestMachineAPI(t *testing.T) {
 	var hostPort int
 	fmt.Sscan(port, &hostPort)
 	c.must("gen", "config", "--name", "e2e", "--endpoint", "https://10.0.2.15:6443", "--out", work)
+	nodeConfig := writeNodeConfig(t, work)
 	disk := filepath.Join(work, "disk.raw")
 	copySparse(t, artifact(t, img, "disk"), disk)
 
@@ -144,7 +145,7 @@ func TestMachineAPI(t *testing.T) {
 	if _, err := c.run("--insecure", "services"); err == nil {
 		t.Error("services answered in maintenance mode")
 	}
-	c.must("--insecure", "apply-config", "-f", filepath.Join(work, "controlplane.yaml"))
+	c.must("--insecure", "apply-config", "-f", nodeConfig)
 	waitBoot(t, ctx, vm, 0)
 	if e := findEvent(vm.Events(), events.TypeInfo, "config"); e == nil || e.Fields["source"] != "api" {
 		t.Errorf("config event %+v, want source api", e)
@@ -152,6 +153,13 @@ func TestMachineAPI(t *testing.T) {
 
 	// 2. An admin runs every command.
 	adminCommands(t, c, vm)
+
+	// Issue 11: a config change applied live, observed through the status resources.
+	t.Run("LiveConfigChange", func(t *testing.T) {
+		live := c
+		live.t = t
+		liveConfigChange(t, live, vm, work)
+	})
 
 	// 4. An invalid config is refused with its field path; the node keeps its config.
 	invalidConfigs(t, c, work)

@@ -126,3 +126,21 @@ func (m *Manager) Run(ctx context.Context) error {
 	wg.Wait()
 	return nil
 }
+
+// Info is what a controller declares, for `kilnctl inspect controllers`.
+type Info struct {
+	Name    string
+	Inputs  []Input
+	Outputs []Output
+}
+
+// Controllers lists the registered controllers in registration order.
+func (m *Manager) Controllers() []Info {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]Info, 0, len(m.controllers))
+	for _, c := range m.controllers {
+		out = append(out, Info{Name: c.Name(), Inputs: c.Inputs(), Outputs: c.Outputs()})
+	}
+	return out
+}

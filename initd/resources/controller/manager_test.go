@@ -221,3 +221,34 @@ func TestCleanupKeepsOnlyWhatIsProduced(t *testing.T) {
 		t.Errorf("left %v, want [test/b elsewhere/a]", left)
 	}
 }
+
+func TestControllersListsDeclarations(t *testing.T) {
+	m := NewManager(resources.New(resources.Config{}), Config{})
+	m.Register(double())
+	m.Register(plusOne())
+	got := fmt.Sprint(m.Controllers())
+	if want := "[{double [{test Source}] [{Doubled}]} {plusOne [{test Doubled}] [{Final}]}]"; got != want {
+		t.Errorf("Controllers() = %s, want %s", got, want)
+	}
+}
+
+func TestSpecIsTypedAndNilWhenAbsent(t *testing.T) {
+	s := resources.New(resources.Config{})
+	r := NewRuntime(s, &fake{name: "c", inputs: []Input{{"test", "In"}}})
+	if got, err := Spec[int](r, "test", "In", "x"); got != nil || err != nil {
+		t.Errorf("absent: %v, %v", got, err)
+	}
+	seven := 7
+	if _, err := s.Set(context.Background(), "test", "In", "x", "test", &seven); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := Spec[int](r, "test", "In", "x"); err != nil || got == nil || *got != 7 {
+		t.Errorf("present: %v, %v", got, err)
+	}
+	if _, err := Spec[string](r, "test", "In", "x"); err == nil {
+		t.Error("an int read as a string")
+	}
+	if _, err := Spec[int](r, "test", "Other", "x"); !errors.Is(err, ErrNotInput) {
+		t.Errorf("undeclared: %v", err)
+	}
+}

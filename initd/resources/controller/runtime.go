@@ -98,3 +98,20 @@ func (r *Runtime) checkWrite(typ string) error {
 	}
 	return fmt.Errorf("%w: %s writes %s; declare it in Outputs", ErrNotOutput, r.owner, typ)
 }
+
+// Spec returns the spec of one input or output resource as *T; nil, without an error,
+// when the resource does not exist (yet). A spec of another type is an error.
+func Spec[T any](r *Runtime, namespace, typ, id string) (*T, error) {
+	res, err := r.Get(namespace, typ, id)
+	if errors.Is(err, resources.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	spec, ok := res.Spec.(*T)
+	if !ok {
+		return nil, fmt.Errorf("%s holds %T, not %T", res.Metadata, res.Spec, spec)
+	}
+	return spec, nil
+}

@@ -1,4 +1,14 @@
-package machined
+// Package disks is the Storage phase as this machine runs it, and what shutdown undoes:
+// find STATE and EPHEMERAL by label, open STATE with this boot's TPM sealer (the signed
+// PCR policy stage 1 carried over) and mount both (package storage does the mechanics);
+// after "ready", check that STATE's key no longer unseals; on a reset, wipe what was
+// asked; at shutdown, close STATE's mapping.
+//
+// The room: policy and wiring of the node's disks. It must not touch the ESP (package
+// bootloader/entry and machined's blessing do), read the machine config (it lives on
+// STATE, so nothing here may depend on it) or decide whether a TPM is required: the
+// caller reads that from the signed kernel command line.
+package disks
 
 import (
 	"context"
@@ -41,23 +51,31 @@ const (
 	PCR7Param = "kiln.tpm.pcr7"
 )
 
-// mountState opens STATE (unsealing its key with the TPM) and mounts it on StateMount.
+// Policy is what the signed kernel command line says about STATE's key.
+type Policy struct {
+	RequireTPM bool // TPMParam=required
+	BindPCR7   bool // PCR7Param=1
+}
+
+// MountState opens STATE (unsealing its key with the TPM) and mounts it on StateMount.
 // Without a STATE partition the node is diskless: STATE is a directory on /system's tmpfs
 // and nothing persists.
-func (m *Machined) mountState(ctx context.Context, log logrus.FieldLogger) error {
+func MountState(ctx context.Context, log logrus.FieldLogger, emit func(events.Event), policy Policy) error {
 	dev, err := waitPartition(ctx, labelState)
 	if errors.Is(err, partition.ErrNotFound) {
 		log.Warn("no STATE partition: running diskless, the machine config will not persist")
-		m.emit(events.Event{Type: events.TypeInfo, Name: "state", State: "diskless"})
+		emit(events.Event{Type: events.TypeInfo, Name: "state", State: "diskless"})
 		return os.MkdirAll(StateMount, 0o700)
 	}
 	if err != nil {
 		return err
 	}
-	requireTPM := cmdlineParam(m.cmdline(), TPMParam) == "required"
-	sealer := m.sealer()
-	sealer.bindPCR7 = cmdlineParam(m.cmdline(), PCR7Param) == "1"
-	st := &storage.State{Device: dev, Sealer: sealer, MapperName: stateMapper, Mountpoint: StateMount, RequireTPM: requireTPM, Log: log}
+	sealer, err := bootSealer()
+	if err != nil {
+		return err
+	}
+	sealer.bindPCR7 = policy.BindPCR7
+	st := &storage.State{Device: dev, Sealer: sealer, MapperName: stateMapper, Mountpoint: StateMount, RequireTPM: policy.RequireTPM, Log: log}
 	res, err := st.Open(ctx)
 	if err != nil {
 		return fmt.Errorf("STATE (%s): %w", dev, err)
@@ -67,13 +85,13 @@ func (m *Machined) mountState(ctx context.Context, log logrus.FieldLogger) error
 		log.Warn("STATE is not encrypted: this machine has no usable TPM or was not booted from a signed UKI")
 		fields["warning"] = "unencrypted: no TPM or no signed PCR policy"
 	}
-	m.emit(events.Event{Type: events.TypeInfo, Name: "state", State: "mounted", Fields: fields})
+	emit(events.Event{Type: events.TypeInfo, Name: "state", State: "mounted", Fields: fields})
 	return nil
 }
 
-// mountEphemeral formats (first boot), mounts and grows EPHEMERAL on /var; diskless nodes
+// MountEphemeral formats (first boot), mounts and grows EPHEMERAL on /var; diskless nodes
 // get a tmpfs.
-func (m *Machined) mountEphemeral(ctx context.Context, log logrus.FieldLogger) error {
+func MountEphemeral(ctx context.Context, log logrus.FieldLogger, emit func(events.Event)) error {
 	dev, err := waitPartition(ctx, labelEphemeral)
 	if errors.Is(err, partition.ErrNotFound) {
 		tmp := mount.Mount{Source: "tmpfs", Target: EphemeralMount, FSType: "tmpfs", Flags: mount.NoSuidDev, Data: "mode=0755"}
@@ -87,7 +105,7 @@ func (m *Machined) mountEphemeral(ctx context.Context, log logrus.FieldLogger) e
 	if err != nil {
 		return fmt.Errorf("EPHEMERAL (%s): %w", dev, err)
 	}
-	m.emit(events.Event{Type: events.TypeInfo, Name: "ephemeral", State: "mounted",
+	emit(events.Event{Type: events.TypeInfo, Name: "ephemeral", State: "mounted",
 		Fields: map[string]string{"device": dev, "formatted": fmt.Sprint(res.Formatted), "size": fmt.Sprint(res.Size)}})
 	return nil
 }
@@ -111,14 +129,27 @@ type tpmSealer struct {
 	bindPCR7     bool   // Seal also binds PCR 7's current value
 }
 
-// sealer returns the TPM sealer of this boot.
-func (m *Machined) sealer() *tpmSealer {
-	return &tpmSealer{device: tpmseal.Device, signature: envBase64(stage1.PCRSignatureEnv), publicKeyPEM: envBase64(stage1.PCRPublicKeyEnv)}
+// bootSealer returns the TPM sealer of this boot, with the signed policy stage 1 handed
+// over. A policy that does not decode is an error, not "no policy": it would otherwise
+// look like an unsigned boot and leave STATE unencrypted.
+func bootSealer() (*tpmSealer, error) {
+	signature, err := envBase64(stage1.PCRSignatureEnv)
+	if err != nil {
+		return nil, err
+	}
+	publicKey, err := envBase64(stage1.PCRPublicKeyEnv)
+	if err != nil {
+		return nil, err
+	}
+	return &tpmSealer{device: tpmseal.Device, signature: signature, publicKeyPEM: publicKey}, nil
 }
 
-func envBase64(name string) []byte {
-	data, _ := base64.StdEncoding.DecodeString(os.Getenv(name))
-	return data
+func envBase64(name string) ([]byte, error) {
+	data, err := base64.StdEncoding.DecodeString(os.Getenv(name))
+	if err != nil {
+		return nil, fmt.Errorf("stage 1 handed over a corrupt %s: %w", name, err)
+	}
+	return data, nil
 }
 
 // Seal seals key; without a TPM, or without a signed policy to seal to, it returns
@@ -133,7 +164,7 @@ func (s *tpmSealer) Seal(key []byte) ([]byte, error) {
 	}
 	tpm, err := tpmseal.Open(s.device)
 	if errors.Is(err, tpmseal.ErrNoTPM) {
-		return nil, fmt.Errorf("%w: %v", storage.ErrNoTPM, err)
+		return nil, fmt.Errorf("%w: %w", storage.ErrNoTPM, err)
 	}
 	if err != nil {
 		return nil, err
@@ -169,27 +200,31 @@ func (s *tpmSealer) Unseal(data []byte) ([]byte, error) {
 	return tpmseal.Unseal(tpm, blob, s.signature, s.publicKeyPEM)
 }
 
-// verifyLock runs after "ready" was extended into PCR 11: unsealing STATE's key must now
+// VerifyLock runs after "ready" was extended into PCR 11: unsealing STATE's key must now
 // fail, or anything running on the node could read the key. It reports the result as an
 // event; a key that still unseals fails the boot.
-func (m *Machined) verifyLock(log logrus.FieldLogger) error {
-	blob := m.sealedBlob()
+func VerifyLock(log logrus.FieldLogger, emit func(events.Event)) error {
+	blob := sealedBlob()
 	if len(blob) == 0 {
 		return nil // nothing sealed on this machine (no STATE, or plain mode)
 	}
-	key, err := m.sealer().Unseal(blob)
+	sealer, err := bootSealer()
+	if err != nil {
+		return err
+	}
+	key, err := sealer.Unseal(blob)
 	if err == nil {
 		clear(key)
-		m.emit(events.Event{Type: events.TypeInfo, Name: "tpm-lock", State: events.StateFailed, Error: "STATE's key still unseals after ready"})
+		emit(events.Event{Type: events.TypeInfo, Name: "tpm-lock", State: events.StateFailed, Error: "STATE's key still unseals after ready"})
 		return errors.New("STATE's key still unseals after PCR 11 was extended with ready: the lock does not hold")
 	}
 	log.WithError(err).Info("STATE key locked for the rest of this boot")
-	m.emit(events.Event{Type: events.TypeInfo, Name: "tpm-lock", State: "locked", Fields: map[string]string{"unseal": err.Error()}})
+	emit(events.Event{Type: events.TypeInfo, Name: "tpm-lock", State: "locked", Fields: map[string]string{"unseal": err.Error()}})
 	return nil
 }
 
 // sealedBlob reads the sealed key from STATE's header; nil when STATE is absent or plain.
-func (m *Machined) sealedBlob() []byte {
+func sealedBlob() []byte {
 	dev, err := partition.Find(partition.SysClassBlock, labelState)
 	if err != nil {
 		return nil
@@ -206,23 +241,23 @@ func (m *Machined) sealedBlob() []byte {
 	return h.SealedKey
 }
 
-// wipe destroys what a Reset asked for, after everything is unmounted: the STATE header
+// Wipe destroys what a Reset asked for, after everything is unmounted: the STATE header
 // (with the sealed key, which makes the encrypted data unreadable) and the start of
 // EPHEMERAL (its superblock), so the next boot formats both afresh.
-func (m *Machined) wipe(req request) {
+func Wipe(log logrus.FieldLogger, emit func(events.Event), state, ephemeral bool) {
 	var labels []string
-	if req.wipeState {
+	if state {
 		labels = append(labels, labelState)
 	}
-	if req.wipeEphemeral {
+	if ephemeral {
 		labels = append(labels, labelEphemeral)
 	}
 	for _, label := range labels {
 		if err := zeroStart(label); err != nil {
-			m.Log.WithError(err).WithField("partition", label).Error("reset: wipe")
+			log.WithError(err).WithField("partition", label).Error("reset: wipe")
 			continue
 		}
-		m.emit(events.Event{Type: events.TypeInfo, Name: "reset", State: "wiped", Fields: map[string]string{"partition": label}})
+		emit(events.Event{Type: events.TypeInfo, Name: "reset", State: "wiped", Fields: map[string]string{"partition": label}})
 	}
 }
 
@@ -243,13 +278,13 @@ func zeroStart(label string) error {
 	return unix.Fsync(int(f.Fd()))
 }
 
-// closeState removes STATE's device-mapper mapping once it is unmounted, so no key stays
+// CloseState removes STATE's device-mapper mapping once it is unmounted, so no key stays
 // in the kernel while the machine powers off or reboots.
-func (m *Machined) closeState() {
+func CloseState(log logrus.FieldLogger) {
 	if _, err := os.Stat("/dev/mapper/" + stateMapper); err != nil {
 		return
 	}
 	if err := dm.Remove(stateMapper); err != nil {
-		m.Log.WithError(err).Warn("remove the STATE mapping")
+		log.WithError(err).Warn("remove the STATE mapping")
 	}
 }

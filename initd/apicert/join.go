@@ -1,4 +1,4 @@
-package machined
+package apicert
 
 import (
 	"context"
@@ -20,20 +20,21 @@ import (
 
 	"github.com/kiln-os/kiln/api/security"
 	"github.com/kiln-os/kiln/config"
+	"github.com/kiln-os/kiln/initd/services"
 )
 
 // trustdJoinTimeout bounds one certificate request to the control plane.
 const trustdJoinTimeout = 30 * time.Second
 
 // trustdJoinPort is trustd's port on the control plane; tests point it elsewhere.
-var trustdJoinPort = trustdPort
+var trustdJoinPort = services.TrustdPort
 
 // issueAPICert returns apid's certificate and key for sans: signed here with the OS CA
 // key on a control plane node, or, on a worker (which holds only the CA certificate),
 // by the control plane's trustd in exchange for the join token.
 func issueAPICert(ctx context.Context, cfg *config.Config, hostname string, sans []string) (crt, key []byte, err error) {
 	if cfg.Machine.CA.Key != "" {
-		return config.IssueServerCert(config.CA{Crt: cfg.Machine.CA.Crt, Key: cfg.Machine.CA.Key}, hostname, sans, apiCertTTL, time.Now())
+		return config.IssueServerCert(config.CA{Crt: cfg.Machine.CA.Crt, Key: cfg.Machine.CA.Key}, hostname, sans, services.APICertTTL, time.Now())
 	}
 	return joinThroughTrustd(ctx, cfg, hostname, sans)
 }

@@ -1,4 +1,4 @@
-package machined
+package apicert
 
 import (
 	"context"
@@ -19,57 +19,72 @@ import (
 	"github.com/kiln-os/kiln/config"
 	"github.com/kiln-os/kiln/initd/resources"
 	"github.com/kiln-os/kiln/initd/resources/controller"
+	"github.com/kiln-os/kiln/initd/services"
+	"github.com/kiln-os/kiln/internal/testpki"
 )
+
+// set writes a resource as the controller's inputs would be written by their owners.
+func set(t *testing.T, s *resources.Store, ns, typ, id string, spec any) {
+	t.Helper()
+	if _, err := s.Set(context.Background(), ns, typ, id, "test", spec); err != nil {
+		t.Fatal(err)
+	}
+}
 
 func TestAPICertControllerFollowsAddresses(t *testing.T) {
 	log, _ := test.NewNullLogger()
-	m := &Machined{Log: log, Resources: resources.New(resources.Config{}),
-		apid: apiUser{uid: os.Getuid(), gid: os.Getgid(), dir: t.TempDir()}, trustd: apiUser{uid: os.Getuid(), gid: os.Getgid(), dir: t.TempDir()}}
-	c := &apiCertController{m: m}
-	r := controller.NewRuntime(m.Resources, c)
+	store := resources.New(resources.Config{})
+	c := &Controller{Log: log, APID: services.User{UID: os.Getuid(), GID: os.Getgid(), Dir: t.TempDir()},
+		Trustd: services.User{UID: os.Getuid(), GID: os.Getgid(), Dir: t.TempDir()}}
+	r := controller.NewRuntime(store, c)
 	ctx := context.Background()
 	if err := c.Reconcile(ctx, r); err != nil {
 		t.Fatalf("without a config: %v", err)
 	}
-	if _, err := m.Resources.Get(resources.NamespaceSecrets, resources.TypeAPICertificate, resources.APICertificateID); err == nil {
+	if _, err := store.Get(resources.NamespaceSecrets, resources.TypeAPICertificate, resources.APICertificateID); err == nil {
 		t.Fatal("a certificate without a config")
 	}
-	m.cfg = testConfig(t)
-	m.setResource(resources.NamespaceNetwork, resources.TypeAddressStatus, "eth0_10.0.2.15_24", &resources.AddressStatusSpec{Link: "eth0", Address: "10.0.2.15/24"})
+	set(t, store, resources.NamespaceConfig, resources.TypeMachineConfig, resources.MachineConfigID, &resources.MachineConfigSpec{Config: testpki.ControlPlaneConfig(t), SHA256: "x"})
+	set(t, store, resources.NamespaceNetwork, resources.TypeAddressStatus, "eth0_10.0.2.15_24", &resources.AddressStatusSpec{Link: "eth0", Address: "10.0.2.15/24"})
+	set(t, store, resources.NamespaceNetwork, resources.TypeHostnameStatus, resources.HostnameStatusID, &resources.HostnameStatusSpec{Hostname: "node7"})
 	if err := c.Reconcile(ctx, r); err != nil {
 		t.Fatal(err)
 	}
-	first, err := m.Resources.Get(resources.NamespaceSecrets, resources.TypeAPICertificate, resources.APICertificateID)
+	first, err := store.Get(resources.NamespaceSecrets, resources.TypeAPICertificate, resources.APICertificateID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ips := first.Spec.(*resources.APICertificateSpec).IPAddresses; !strings.Contains(strings.Join(ips, ","), "10.0.2.15") {
+	spec := first.Spec.(*resources.APICertificateSpec)
+	if ips := spec.IPAddresses; !strings.Contains(strings.Join(ips, ","), "10.0.2.15") {
 		t.Errorf("certificate IPs %v lack the node's address", ips)
 	}
-	key, err := os.ReadFile(filepath.Join(m.apid.dir, "server.key"))
+	if !strings.Contains(strings.Join(spec.DNSNames, ","), "node7") {
+		t.Errorf("certificate names %v lack the hostname from HostnameStatus", spec.DNSNames)
+	}
+	key, err := os.ReadFile(filepath.Join(c.APID.Dir, "server.key"))
 	if err != nil || !strings.Contains(string(key), "PRIVATE KEY") {
 		t.Fatalf("server key not written: %v", err)
 	}
-	if _, err := os.Stat(filepath.Join(m.apid.dir, "ca.key")); err == nil {
+	if _, err := os.Stat(filepath.Join(c.APID.Dir, "ca.key")); err == nil {
 		t.Error("apid's directory holds the CA key")
 	}
-	if _, err := os.Stat(filepath.Join(m.trustd.dir, "ca.key")); err != nil {
+	if _, err := os.Stat(filepath.Join(c.Trustd.Dir, "ca.key")); err != nil {
 		t.Errorf("trustd's directory lacks the CA key: %v", err)
 	}
-	if fi, _ := os.Stat(filepath.Join(m.apid.dir, "server.key")); fi.Mode().Perm() != 0o600 {
+	if fi, _ := os.Stat(filepath.Join(c.APID.Dir, "server.key")); fi.Mode().Perm() != 0o600 {
 		t.Errorf("server.key mode %v", fi.Mode().Perm())
 	}
 	if err := c.Reconcile(ctx, r); err != nil {
 		t.Fatal(err)
 	}
-	if again, _ := m.Resources.Get(resources.NamespaceSecrets, resources.TypeAPICertificate, resources.APICertificateID); again.Version != first.Version {
+	if again, _ := store.Get(resources.NamespaceSecrets, resources.TypeAPICertificate, resources.APICertificateID); again.Version != first.Version {
 		t.Errorf("unchanged inputs re-issued the certificate (version %d → %d)", first.Version, again.Version)
 	}
-	m.setResource(resources.NamespaceNetwork, resources.TypeAddressStatus, "eth0_10.0.2.16_24", &resources.AddressStatusSpec{Link: "eth0", Address: "10.0.2.16/24"})
+	set(t, store, resources.NamespaceNetwork, resources.TypeAddressStatus, "eth0_10.0.2.16_24", &resources.AddressStatusSpec{Link: "eth0", Address: "10.0.2.16/24"})
 	if err := c.Reconcile(ctx, r); err != nil {
 		t.Fatal(err)
 	}
-	renewed, _ := m.Resources.Get(resources.NamespaceSecrets, resources.TypeAPICertificate, resources.APICertificateID)
+	renewed, _ := store.Get(resources.NamespaceSecrets, resources.TypeAPICertificate, resources.APICertificateID)
 	if renewed.Version == first.Version || !strings.Contains(strings.Join(renewed.Spec.(*resources.APICertificateSpec).IPAddresses, ","), "10.0.2.16") {
 		t.Errorf("a new address did not re-issue the certificate: %+v", renewed.Spec)
 	}

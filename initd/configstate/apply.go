@@ -1,0 +1,167 @@
+package configstate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/kiln-os/kiln/config"
+	"github.com/kiln-os/kiln/initd/events"
+	"github.com/kiln-os/kiln/initd/resources"
+)
+
+// Mode says when a new config may take effect.
+type Mode int
+
+const (
+	// ModeAuto applies live when every changed field allows it, else reboots.
+	ModeAuto Mode = iota
+	// ModeNoReboot refuses a config that needs a reboot (a *config.NeedsRebootError).
+	ModeNoReboot
+	// ModeReboot always reboots after saving the config.
+	ModeReboot
+)
+
+// What Apply did (Result.Applied).
+const (
+	AppliedDryRun   = "dry_run"
+	AppliedLive     = "no_reboot"
+	AppliedRebooted = "reboot"
+)
+
+// ErrBusy means another config is being handed to LoadConfig in maintenance mode.
+var ErrBusy = errors.New("a config is already being applied; check with kilnctl version")
+
+// DefaultLiveWait bounds how long Apply waits for the controllers to apply a live change.
+const DefaultLiveWait = 20 * time.Second
+
+// Request is one ApplyConfiguration.
+type Request struct {
+	Data   []byte // the config, YAML
+	DryRun bool
+	Mode   Mode
+}
+
+// Result is what Apply did: the field-level changes (secrets redacted by config.Diff),
+// how it applied them, and what the controllers could not apply.
+type Result struct {
+	Changes  []config.Change
+	Applied  string
+	Warnings []string
+}
+
+// Applier accepts configs from the API.
+type Applier struct {
+	Store       *resources.Store
+	Emit        func(events.Event)
+	StateDir    string
+	Maintenance func() bool      // the node waits for its first config
+	Handoff     *Handoff         // to LoadConfig, in maintenance mode
+	Reboot      func(why string) // queues a reboot
+	LiveWait    time.Duration    // DefaultLiveWait when zero
+}
+
+// Apply validates a config, diffs it against the one in force and, unless a dry run,
+// persists it atomically and publishes it; the controllers then apply it. A rejected config
+// changes nothing: errors match config.ErrInvalid or config.ErrNeedsReboot, and the old
+// config stays in force.
+func (a *Applier) Apply(ctx context.Context, req Request) (Result, error) {
+	cfg, err := Decode(req.Data)
+	if err != nil {
+		return Result{}, err
+	}
+	var old *config.Config
+	if cur := Current(a.Store); cur != nil {
+		old = cur.Config
+	}
+	res := Result{Changes: config.Diff(old, cfg)}
+	loaded := Loaded{Config: cfg, Data: req.Data, Source: resources.ConfigSourceAPI}
+	switch {
+	case req.DryRun:
+		res.Applied = AppliedDryRun
+		return res, nil
+	case a.Maintenance():
+		res.Applied = AppliedLive
+		return res, a.Handoff.Offer(ctx, loaded)
+	}
+	reboot := req.Mode == ModeReboot || len(config.NeedsReboot(res.Changes)) > 0
+	if req.Mode == ModeNoReboot {
+		if err := config.RequireLive(res.Changes); err != nil {
+			return Result{}, err
+		}
+	}
+	return a.commit(ctx, loaded, res, reboot)
+}
+
+// commit saves and publishes the config, then reboots or waits for the controllers.
+func (a *Applier) commit(ctx context.Context, loaded Loaded, res Result, reboot bool) (Result, error) {
+	if err := Persist(a.StateDir, loaded.Config); err != nil {
+		return Result{}, err
+	}
+	if err := Publish(ctx, a.Store, a.Emit, loaded); err != nil {
+		return Result{}, err
+	}
+	if reboot {
+		res.Applied = AppliedRebooted
+		a.Reboot("config applied")
+		return res, nil
+	}
+	res.Applied = AppliedLive
+	wait := a.LiveWait
+	if wait <= 0 {
+		wait = DefaultLiveWait
+	}
+	res.Warnings = WaitApplied(ctx, a.Store, wait)
+	return res, nil
+}
+
+// Handoff passes a config from ApplyConfiguration to LoadConfig waiting in maintenance mode.
+type Handoff struct {
+	offers chan offer
+}
+
+type offer struct {
+	loaded Loaded
+	result chan error // nil once persisted to STATE; else why not (the node keeps waiting)
+}
+
+// NewHandoff returns a Handoff with nobody waiting yet.
+func NewHandoff() *Handoff { return &Handoff{offers: make(chan offer)} }
+
+// Offer hands l to Await and returns once it is on STATE, or why it is not.
+func (h *Handoff) Offer(ctx context.Context, l Loaded) error {
+	result := make(chan error, 1)
+	select {
+	case h.offers <- offer{loaded: l, result: result}:
+	case <-time.After(time.Second): // LoadConfig is busy with another config
+		return ErrBusy
+	}
+	select {
+	case err := <-result:
+		if err != nil {
+			return fmt.Errorf("config valid but not saved to STATE, the node stays in maintenance mode: %w", err)
+		}
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Await takes offered configs until one is persisted to stateDir, and returns it.
+func (h *Handoff) Await(ctx context.Context, stateDir string, logErr func(error)) (Loaded, error) {
+	for {
+		select {
+		case got := <-h.offers:
+			err := Persist(stateDir, got.loaded.Config)
+			got.result <- err
+			if err != nil {
+				logErr(err)
+				continue
+			}
+			return got.loaded, nil
+		case <-ctx.Done():
+			return Loaded{}, ctx.Err()
+		}
+	}
+}

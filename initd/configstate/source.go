@@ -1,0 +1,149 @@
+package configstate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/kiln-os/kiln/config"
+	"github.com/kiln-os/kiln/initd/resources"
+)
+
+// Where the machine config comes from (DESIGN.md "PID 1", LoadConfig), in this order.
+const (
+	// File is the config persisted on STATE (relative to STATE's mount point).
+	File = "config.yaml"
+	// FwCfg is QEMU's `-fw_cfg name=opt/kiln/config,file=...`, seen through
+	// CONFIG_FW_CFG_SYSFS.
+	FwCfg = "/sys/firmware/qemu_fw_cfg/by_name/opt/kiln/config/raw"
+	// URLParam names the kernel parameter with an http(s) URL of the config.
+	URLParam      = "kiln.config"
+	maxConfigSize = 1 << 20
+)
+
+// ErrNoConfig means no source holds a config: the node waits in maintenance mode.
+var ErrNoConfig = errors.New("no machine config")
+
+// Loaded is a valid config and where it came from.
+type Loaded struct {
+	Config *config.Config
+	Data   []byte // as the source had it: its digest identifies the config
+	Source string // one of the resources.ConfigSource constants
+}
+
+// Sources are where Find looks, and what it needs to reach them.
+type Sources struct {
+	StateDir string // STATE's mount point
+	FwCfg    string // FwCfg unless a test says otherwise
+	URL      string // the kiln.config= value, "" when absent
+	// Network brings the default network up before the URL is fetched.
+	Network func(ctx context.Context) error
+	Log     logrus.FieldLogger
+}
+
+// Path is the config on STATE.
+func Path(stateDir string) string { return filepath.Join(stateDir, File) }
+
+// Find tries STATE, the URL and fw_cfg, in that order; ErrNoConfig if none has a config.
+func Find(ctx context.Context, src Sources) (Loaded, error) {
+	path := Path(src.StateDir)
+	data, err := os.ReadFile(path)
+	if err == nil {
+		return decodeFrom(data, resources.ConfigSourceState, "the config on STATE ("+path+") is invalid; reset the node or re-apply")
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return Loaded{}, err
+	}
+	if src.URL != "" {
+		return fromURL(ctx, src)
+	}
+	if data, err := readLimited(src.FwCfg); err == nil {
+		return decodeFrom(data, resources.ConfigSourceFwCfg, "config from fw_cfg opt/kiln/config")
+	}
+	return Loaded{}, ErrNoConfig
+}
+
+func fromURL(ctx context.Context, src Sources) (Loaded, error) {
+	if err := src.Network(ctx); err != nil {
+		return Loaded{}, err
+	}
+	data, err := fetch(ctx, src.URL, src.Log)
+	if err != nil {
+		return Loaded{}, err
+	}
+	return decodeFrom(data, resources.ConfigSourceURL, "config from "+src.URL)
+}
+
+func decodeFrom(data []byte, source, where string) (Loaded, error) {
+	cfg, err := Decode(data)
+	if err != nil {
+		return Loaded{}, fmt.Errorf("%s: %w", where, err)
+	}
+	return Loaded{Config: cfg, Data: data, Source: source}, nil
+}
+
+func readLimited(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxConfigSize+1))
+	if err == nil && len(data) > maxConfigSize {
+		err = fmt.Errorf("%s: larger than %d bytes", path, maxConfigSize)
+	}
+	return data, err
+}
+
+// fetch downloads the config, retrying with backoff for up to two minutes: the network
+// or the config server may come up after the node.
+func fetch(ctx context.Context, url string, log logrus.FieldLogger) ([]byte, error) {
+	if !strings.HasPrefix(url, "http://") && !strings.HasPrefix(url, "https://") {
+		return nil, fmt.Errorf("%s=%s: only http and https URLs are supported", URLParam, url)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	client := &http.Client{Timeout: 30 * time.Second}
+	delay := time.Second
+	for {
+		data, err := fetchOnce(ctx, client, url)
+		if err == nil {
+			return data, nil
+		}
+		log.WithError(err).WithField("url", url).Warnf("config download failed; retrying in %s", delay)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("config from %s: %w (last error: %w)", url, ctx.Err(), err)
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 15*time.Second)
+	}
+}
+
+func fetchOnce(ctx context.Context, client *http.Client, url string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxConfigSize+1))
+	if err == nil && len(data) > maxConfigSize {
+		err = fmt.Errorf("GET %s: larger than %d bytes", url, maxConfigSize)
+	}
+	return data, err
+}

@@ -1,0 +1,90 @@
+package machined
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/kiln-os/kiln/bootloader/efivar"
+	"github.com/kiln-os/kiln/initd/configstate"
+	"github.com/kiln-os/kiln/initd/disks"
+	"github.com/kiln-os/kiln/initd/events"
+	"github.com/kiln-os/kiln/initd/machineapi"
+	"github.com/kiln-os/kiln/initd/phase"
+	"github.com/kiln-os/kiln/initd/resources"
+	"github.com/kiln-os/kiln/internal/version"
+)
+
+// phases is the boot, in order: each task is a free function given what it needs.
+func (m *Machined) phases() []phase.Phase {
+	store := m.Resources
+	return []phase.Phase{
+		{Name: "EnforceKSPPRequirements", Tasks: []phase.Task{
+			{Name: "CheckCmdline", Run: checkCmdline("/proc/cmdline", m.emit)},
+			{Name: "WriteSysctls", Run: writeSysctls("/proc/sys", m.emit)},
+		}},
+		{Name: "EarlyMounts", Tasks: earlyMountTasks(map[string]func(logrus.FieldLogger){
+			"MountEfivarfs": func(log logrus.FieldLogger) {
+				reportSecureBoot(log, efivar.EfivarsDir, m.emit, func(s *resources.SecureBootStatusSpec) {
+					m.setResource(resources.NamespaceRuntime, resources.TypeSecureBootStatus, resources.SecureBootStatusID, s)
+				})
+			},
+			"MountSecurityfs": func(logrus.FieldLogger) { m.verifyEventLog() },
+		})},
+		{Name: "WaitForUSB", Tasks: []phase.Task{
+			{Name: "SettleUSB", Run: settleUSB, Timeout: 15 * time.Second},
+		}},
+		{Name: "Storage", Tasks: []phase.Task{
+			{Name: "MountState", Run: func(ctx context.Context, log logrus.FieldLogger) error {
+				return disks.MountState(ctx, log, m.emit, statePolicy(cmdline()))
+			}, Timeout: 2 * time.Minute},
+			{Name: "MountEphemeral", Run: func(ctx context.Context, log logrus.FieldLogger) error {
+				return disks.MountEphemeral(ctx, log, m.emit)
+			}, Timeout: 5 * time.Minute},
+		}},
+		{Name: "LoadConfig", Tasks: []phase.Task{
+			{Name: "ServeMachineAPI", Run: m.serveMachineAPI},
+			{Name: "LoadConfig", Run: m.loadConfig}, // no timeout: maintenance mode waits for an operator
+		}},
+		{Name: "Network", Tasks: []phase.Task{ // the controllers do the work; the tasks wait for it
+			{Name: "ConfigureNetwork", Run: func(ctx context.Context, _ logrus.FieldLogger) error { return configstate.WaitNetwork(ctx, store) }, Timeout: time.Minute},
+			{Name: "ApplySysctls", Run: func(ctx context.Context, _ logrus.FieldLogger) error { return configstate.WaitSysctls(ctx, store) }, Timeout: time.Minute},
+		}},
+		{Name: "StartServices", Tasks: []phase.Task{
+			{Name: "Supervise", Run: startServices(store, m.services, m.emit), Timeout: 2 * time.Minute},
+		}},
+		{Name: "Ready", Tasks: []phase.Task{
+			{Name: "ReportReady", Run: m.reportReady},
+		}},
+	}
+}
+
+// statePolicy reads STATE's key policy from the signed kernel command line.
+func statePolicy(cmdline string) disks.Policy {
+	return disks.Policy{RequireTPM: cmdlineParam(cmdline, disks.TPMParam) == "required", BindPCR7: cmdlineParam(cmdline, disks.PCR7Param) == "1"}
+}
+
+// reportReady blesses the boot, then announces ready: a boot that cannot bless is not ready.
+func (m *Machined) reportReady(ctx context.Context, log logrus.FieldLogger) error {
+	if err := m.measureReady(); err != nil {
+		return fmt.Errorf("measure ready: %w", err)
+	}
+	if err := disks.VerifyLock(log, m.emit); err != nil {
+		return err
+	}
+	blessed, err := blessBoot(ctx, log)
+	if err != nil {
+		return fmt.Errorf("bless the booted UKI: %w", err)
+	}
+	fields := uptimeField()
+	if blessed != "" {
+		fields["blessed"] = blessed
+	}
+	fields["version"] = version.Version
+	fields["kernel"] = machineapi.KernelRelease()
+	m.setMachineStatus(func(s *resources.MachineStatusSpec) { s.Stage, s.Ready = resources.StageRunning, true })
+	m.emit(events.Event{Type: events.TypeBoot, Name: "machined", State: events.StateReady, Fields: fields})
+	return nil
+}

@@ -1,0 +1,134 @@
+package services
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/sirupsen/logrus/hooks/test"
+
+	"github.com/kiln-os/kiln/config"
+	"github.com/kiln-os/kiln/initd/events"
+	"github.com/kiln-os/kiln/initd/logbuf"
+	"github.com/kiln-os/kiln/initd/resources"
+	"github.com/kiln-os/kiln/initd/resources/controller"
+	"github.com/kiln-os/kiln/initd/supervisor"
+)
+
+func set(t *testing.T, s *resources.Store, ns, typ, id string, spec any) {
+	t.Helper()
+	if _, err := s.Set(context.Background(), ns, typ, id, "test", spec); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func specNames(t *testing.T, s *resources.Store) []string {
+	var names []string
+	for _, r := range s.List(resources.NamespaceRuntime, resources.TypeServiceSpec) {
+		names = append(names, r.ID)
+	}
+	return names
+}
+
+// Services wait for StartServices and the certificate; trustd runs only with the CA key,
+// and a new certificate changes the generation but not the command line.
+func TestSpecControllerFollowsConfigCertAndPhase(t *testing.T) {
+	s := resources.New(resources.Config{})
+	c := &SpecController{Watchdog: true, MachinedSocket: "/run/m.sock"}
+	r := controller.NewRuntime(s, c)
+	ctx := context.Background()
+	cfg := &config.Config{Machine: config.Machine{CA: config.CA{Crt: "crt", Key: "key"}}}
+	set(t, s, resources.NamespaceConfig, resources.TypeMachineConfig, resources.MachineConfigID, &resources.MachineConfigSpec{Config: cfg})
+	set(t, s, resources.NamespaceSecrets, resources.TypeAPICertificate, resources.APICertificateID, &resources.APICertificateSpec{CertificatePEM: "one"})
+	set(t, s, resources.NamespaceRuntime, resources.TypeMachineStatus, resources.MachineStatusID, &resources.MachineStatusSpec{Phase: "Network"})
+	if err := c.Reconcile(ctx, r); err != nil || len(specNames(t, s)) != 0 {
+		t.Fatalf("before StartServices: %v %v", specNames(t, s), err)
+	}
+	set(t, s, resources.NamespaceRuntime, resources.TypeMachineStatus, resources.MachineStatusID, &resources.MachineStatusSpec{Phase: resources.PhaseStartServices})
+	if err := c.Reconcile(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if got := specNames(t, s); len(got) != 3 || got[0] != "apid" || got[1] != "trustd" || got[2] != "watchdogd" {
+		t.Fatalf("control plane services %v", got)
+	}
+	apid, _ := s.Get(resources.NamespaceRuntime, resources.TypeServiceSpec, "apid")
+	first := apid.Spec.(*resources.ServiceSpecSpec)
+	set(t, s, resources.NamespaceSecrets, resources.TypeAPICertificate, resources.APICertificateID, &resources.APICertificateSpec{CertificatePEM: "two"})
+	cfg.Machine.CA.Key = ""
+	set(t, s, resources.NamespaceConfig, resources.TypeMachineConfig, resources.MachineConfigID, &resources.MachineConfigSpec{Config: cfg})
+	if err := c.Reconcile(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	apid, _ = s.Get(resources.NamespaceRuntime, resources.TypeServiceSpec, "apid")
+	second := apid.Spec.(*resources.ServiceSpecSpec)
+	if second.Generation == first.Generation || !sameCommands(map[string]resources.ServiceSpecSpec{"apid": *first}, map[string]resources.ServiceSpecSpec{"apid": *second}) {
+		t.Errorf("new certificate: generation %q → %q", first.Generation, second.Generation)
+	}
+	if got := specNames(t, s); len(got) != 2 || got[1] != "watchdogd" {
+		t.Errorf("worker services %v", got)
+	}
+}
+
+// The controller starts the supervisor for the specs, restarts a service whose
+// generation changes and replaces the supervisor when the set changes.
+func TestControllerReconcilesTheSupervisor(t *testing.T) {
+	log, _ := test.NewNullLogger()
+	s := resources.New(resources.Config{})
+	var before int
+	c := &Controller{Runner: Runner{Log: log, Emit: func(events.Event) {}, Logs: logbuf.NewSet(nil)}, Store: s, BeforeStart: func() { before++ }}
+	m := controller.NewManager(s, controller.Config{})
+	if err := m.Register(c); err != nil {
+		t.Fatal(err)
+	}
+	r := controller.NewRuntime(s, c)
+	ctx := context.Background()
+	sleeper := &resources.ServiceSpecSpec{Name: "sleeper", Argv: []string{"sleep", "60"}, Output: "sleeper", Generation: "1"}
+	set(t, s, resources.NamespaceRuntime, resources.TypeServiceSpec, "sleeper", sleeper)
+	if err := c.Reconcile(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	sup := c.Supervisor()
+	t.Cleanup(func() { c.Supervisor().Stop(context.Background()) })
+	waitState(t, sup, "sleeper", supervisor.StateHealthy)
+	pid := sup.Snapshot()[0].Pid
+	sleeper.Generation = "2"
+	set(t, s, resources.NamespaceRuntime, resources.TypeServiceSpec, "sleeper", sleeper)
+	if err := c.Reconcile(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if c.Supervisor() != sup {
+		t.Fatal("a new generation replaced the supervisor")
+	}
+	eventually(t, "a restart", func() bool { st := sup.Snapshot()[0]; return st.Pid != 0 && st.Pid != pid })
+	set(t, s, resources.NamespaceRuntime, resources.TypeServiceSpec, "other", &resources.ServiceSpecSpec{Name: "other", Argv: []string{"sleep", "60"}})
+	if err := c.Reconcile(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if c.Supervisor() == sup || len(c.Supervisor().Snapshot()) != 2 || before != 1 {
+		t.Errorf("a new service: supervisor replaced %v, %d services, BeforeStart ran %d times", c.Supervisor() != sup, len(c.Supervisor().Snapshot()), before)
+	}
+	eventually(t, "runtime/Service for both", func() bool { return len(s.List(resources.NamespaceRuntime, resources.TypeService)) == 2 })
+}
+
+func waitState(t *testing.T, sup *supervisor.Supervisor, name, state string) {
+	t.Helper()
+	eventually(t, name+" "+state, func() bool {
+		for _, st := range sup.Snapshot() {
+			if st.Name == name && st.State == state {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within 10s: %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -1,0 +1,114 @@
+package services
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+
+	"github.com/kiln-os/kiln/initd/configstate"
+	"github.com/kiln-os/kiln/initd/resources"
+	"github.com/kiln-os/kiln/initd/resources/controller"
+	"github.com/kiln-os/kiln/initd/watchdog"
+)
+
+// Self is the path of the machined binary in the root filesystem; services that are
+// modes of the multi-call binary run it with their name as the first argument.
+const Self = "/sbin/init"
+
+var servicePath = []string{"PATH=/sbin:/usr/sbin:/bin:/usr/bin"}
+
+// SpecController derives the services of this machine: apid always, trustd on a control
+// plane node (the one that holds the CA key), watchdogd when the machine has a watchdog.
+// It waits for the API certificate and for the boot to reach StartServices, so that a
+// boot that fails earlier runs no service.
+type SpecController struct {
+	Watchdog       bool   // the machine has a watchdog device
+	MachinedSocket string // where apid reaches machined
+}
+
+func (c *SpecController) Name() string { return "ServiceSpecController" }
+
+func (c *SpecController) Inputs() []controller.Input {
+	return []controller.Input{
+		configstate.Input,
+		{Namespace: resources.NamespaceSecrets, Type: resources.TypeAPICertificate},
+		{Namespace: resources.NamespaceRuntime, Type: resources.TypeMachineStatus},
+	}
+}
+
+func (c *SpecController) Outputs() []controller.Output {
+	return []controller.Output{{Type: resources.TypeServiceSpec}}
+}
+
+// Reconcile writes the spec of every service this machine runs and removes the others.
+func (c *SpecController) Reconcile(ctx context.Context, r *controller.Runtime) error {
+	specs, err := c.wanted(r)
+	if err != nil || specs == nil {
+		return err
+	}
+	var keep []string
+	for _, s := range specs {
+		if _, err := r.Set(ctx, resources.NamespaceRuntime, resources.TypeServiceSpec, s.Name, s); err != nil {
+			return err
+		}
+		keep = append(keep, s.Name)
+	}
+	return r.Cleanup(resources.NamespaceRuntime, resources.TypeServiceSpec, keep)
+}
+
+// wanted is the services to run; nil while it is too early to say.
+func (c *SpecController) wanted(r *controller.Runtime) ([]*resources.ServiceSpecSpec, error) {
+	if allowed, err := servicesAllowed(r); err != nil || !allowed {
+		return nil, err
+	}
+	cfg, err := configstate.FromRuntime(r)
+	if err != nil || cfg == nil {
+		return nil, err
+	}
+	cert, err := controller.Spec[resources.APICertificateSpec](r, resources.NamespaceSecrets, resources.TypeAPICertificate, resources.APICertificateID)
+	if err != nil || cert == nil {
+		return nil, err
+	}
+	generation := certGeneration(cert)
+	specs := []*resources.ServiceSpecSpec{c.apid(generation)}
+	if cfg.Config.Machine.CA.Key != "" { // only control plane nodes sign
+		specs = append(specs, trustd(generation))
+	}
+	if c.Watchdog {
+		specs = append(specs, watchdogd())
+	}
+	return specs, nil
+}
+
+func servicesAllowed(r *controller.Runtime) (bool, error) {
+	st, err := controller.Spec[resources.MachineStatusSpec](r, resources.NamespaceRuntime, resources.TypeMachineStatus, resources.MachineStatusID)
+	return st != nil && st.ServicesAllowed(), err
+}
+
+// certGeneration changes with the certificate, so apid and trustd restart to load a new one.
+func certGeneration(cert *resources.APICertificateSpec) string {
+	sum := sha256.Sum256([]byte(cert.CertificatePEM))
+	return hex.EncodeToString(sum[:8])
+}
+
+func (c *SpecController) apid(generation string) *resources.ServiceSpecSpec {
+	u := APIDUser
+	return &resources.ServiceSpecSpec{
+		Name: "apid", Argv: []string{Self, "apid", "--ca", u.Path("ca.crt"), "--cert", u.Path("server.crt"), "--key", u.Path("server.key"),
+			"--machined-socket", c.MachinedSocket},
+		Env: servicePath, UID: u.UID, GID: u.GID, Output: "apid", HealthTCP: "127.0.0.1:" + APIDPort, Generation: generation,
+	}
+}
+
+func trustd(generation string) *resources.ServiceSpecSpec {
+	u := TrustdUser
+	return &resources.ServiceSpecSpec{
+		Name: "trustd", Argv: []string{Self, "trustd", "--listen", ":" + TrustdPort, "--ca", u.Path("ca.crt"), "--ca-key", u.Path("ca.key"),
+			"--cert", u.Path("server.crt"), "--key", u.Path("server.key"), "--token-file", u.Path("token")},
+		Env: servicePath, UID: u.UID, GID: u.GID, Output: "trustd", HealthTCP: "127.0.0.1:" + TrustdPort, Generation: generation,
+	}
+}
+
+func watchdogd() *resources.ServiceSpecSpec {
+	return &resources.ServiceSpecSpec{Name: "watchdogd", Argv: []string{Self, "watchdogd"}, Env: servicePath, HealthFile: watchdog.ArmedFile}
+}

@@ -1,0 +1,72 @@
+// Package sysctl is the controller that writes the machine config's kernel parameters
+// (machine.sysctls) under /proc/sys whenever the config changes, and publishes what it
+// read back as runtime/SysctlStatus. The KSPP hardening sysctls are not its business:
+// EnforceKSPPRequirements writes those at boot (package hardening), and configstate
+// refuses a config that would weaken them.
+//
+// The room: one controller. It reads only the config resource and touches only the files
+// under the /proc/sys directory it is given.
+package sysctl
+
+import (
+	"context"
+	"maps"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/kiln-os/kiln/initd/configstate"
+	"github.com/kiln-os/kiln/initd/hardening"
+	"github.com/kiln-os/kiln/initd/resources"
+	"github.com/kiln-os/kiln/initd/resources/controller"
+)
+
+// Controller writes the config's sysctls.
+type Controller struct {
+	ProcSys string // "/proc/sys" on the node
+}
+
+func (c *Controller) Name() string { return "SysctlController" }
+
+func (c *Controller) Inputs() []controller.Input { return []controller.Input{configstate.Input} }
+
+func (c *Controller) Outputs() []controller.Output {
+	return []controller.Output{{Type: resources.TypeSysctlStatus}}
+}
+
+// Reconcile writes every sysctl of the config, in name order, and reports each value as
+// read back or why it could not be written. A sysctl removed from the config keeps its
+// value: the kernel has no "unset", and the old default is not known.
+func (c *Controller) Reconcile(ctx context.Context, r *controller.Runtime) error {
+	cfg, err := configstate.FromRuntime(r)
+	if err != nil || cfg == nil {
+		return err
+	}
+	status := &resources.SysctlStatusSpec{ConfigSHA256: cfg.SHA256}
+	sysctls := cfg.Config.Machine.Sysctls
+	for _, name := range slices.Sorted(maps.Keys(sysctls)) {
+		if err := hardening.WriteSysctl(c.ProcSys, name, sysctls[name]); err != nil {
+			status.Errors = setKey(status.Errors, name, err.Error())
+			continue
+		}
+		status.Values = setKey(status.Values, name, readBack(c.ProcSys, name))
+	}
+	_, err = r.Set(ctx, resources.NamespaceRuntime, resources.TypeSysctlStatus, resources.SysctlStatusID, status)
+	return err
+}
+
+func readBack(procSys, name string) string {
+	data, err := os.ReadFile(hardening.SysctlPath(procSys, name))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(data))
+}
+
+func setKey(m map[string]string, k, v string) map[string]string {
+	if m == nil {
+		m = map[string]string{}
+	}
+	m[k] = v
+	return m
+}

@@ -1,0 +1,66 @@
+package sysctl
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/kiln-os/kiln/config"
+	"github.com/kiln-os/kiln/initd/resources"
+	"github.com/kiln-os/kiln/initd/resources/controller"
+)
+
+func publish(t *testing.T, s *resources.Store, sha string, sysctls map[string]string) {
+	t.Helper()
+	cfg := &config.Config{Version: config.Version1Alpha1, Machine: config.Machine{Sysctls: sysctls}}
+	_, err := s.Set(context.Background(), resources.NamespaceConfig, resources.TypeMachineConfig, resources.MachineConfigID, "machined", &resources.MachineConfigSpec{Config: cfg, SHA256: sha})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestWritesTheConfigsSysctlsLive(t *testing.T) {
+	proc := t.TempDir()
+	os.MkdirAll(filepath.Join(proc, "net/ipv4"), 0o755)
+	s := resources.New(resources.Config{})
+	c := &Controller{ProcSys: proc}
+	r := controller.NewRuntime(s, c)
+	ctx := context.Background()
+	if err := c.Reconcile(ctx, r); err != nil {
+		t.Fatalf("without a config: %v", err)
+	}
+	if _, err := s.Get(resources.NamespaceRuntime, resources.TypeSysctlStatus, resources.SysctlStatusID); err == nil {
+		t.Error("a status without a config")
+	}
+	publish(t, s, "one", map[string]string{"net.ipv4.ip_forward": "1", "no.such.dir": "1"})
+	if err := c.Reconcile(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	publish(t, s, "two", map[string]string{"net.ipv4.ip_forward": "0"})
+	if err := c.Reconcile(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(filepath.Join(proc, "net/ipv4/ip_forward"))
+	if string(data) != "0\n" {
+		t.Errorf("ip_forward = %q after the second config", data)
+	}
+	res, _ := s.Get(resources.NamespaceRuntime, resources.TypeSysctlStatus, resources.SysctlStatusID)
+	st := res.Spec.(*resources.SysctlStatusSpec)
+	if st.ConfigSHA256 != "two" || st.Values["net.ipv4.ip_forward"] != "0" || len(st.Errors) != 0 {
+		t.Errorf("status %+v", st)
+	}
+}
+
+func TestReportsWhatItCannotWrite(t *testing.T) {
+	s := resources.New(resources.Config{})
+	c := &Controller{ProcSys: t.TempDir()}
+	publish(t, s, "x", map[string]string{"no.such.dir": "1"})
+	if err := c.Reconcile(context.Background(), controller.NewRuntime(s, c)); err != nil {
+		t.Fatal(err)
+	}
+	res, _ := s.Get(resources.NamespaceRuntime, resources.TypeSysctlStatus, resources.SysctlStatusID)
+	if st := res.Spec.(*resources.SysctlStatusSpec); st.Errors["no.such.dir"] == "" {
+		t.Errorf("status %+v lacks the failed write", st)
+	}
+}
