@@ -73,41 +73,54 @@ type stepEnv struct {
 
 // runSteps is the pipeline, wired in one place: each step takes what earlier steps made and
 // returns what it made, and the manifest is assembled from those outputs. Keys come first:
-// a build without them must fail before a ten-minute kernel build, not after.
+// a build without them must fail before a ten-minute kernel build, not after. It is one
+// long straight list on purpose: it is the one place where the data flow can be read.
 func (b *Build) runSteps(ctx context.Context, epoch int64, staging string) (*Manifest, error) {
 	spec, log, env := b.Spec, b.Log, stepEnv{CacheDir: b.CacheDir, Log: b.Log}
-	keySet, err := runStep(ctx, log, "keys", stepKeys, keysIn{Dir: b.keysDir(), Generate: b.GenerateKeys,
-		Owner: "Kiln " + spec.Name, Epoch: epoch, Log: log})
+	keySet, err := runStep(ctx, log, "keys", stepKeys, keysIn{
+		Dir: b.keysDir(), Generate: b.GenerateKeys, Owner: "Kiln " + spec.Name, Epoch: epoch, Log: log,
+	})
 	if err != nil {
 		return nil, err
 	}
-	kern, err := runStep(ctx, log, "kernel", stepKernel, kernelIn{FragmentDir: filepath.Join(b.RepoDir, spec.Kernel.Fragments),
-		LogPath: filepath.Join(b.outDir(), "logs", "kernel-build.log"), stepEnv: env})
+	kern, err := runStep(ctx, log, "kernel", stepKernel, kernelIn{
+		FragmentDir: filepath.Join(b.RepoDir, spec.Kernel.Fragments),
+		LogPath:     filepath.Join(b.outDir(), "logs", "kernel-build.log"),
+		stepEnv:     env,
+	})
 	if err != nil {
 		return nil, err
 	}
-	report, err := runStep(ctx, log, "kspp-report", stepKSPPReport, ksppReportIn{Config: kern.KSPP,
-		Cmdline: spec.Kernel.Cmdline, Dir: staging, Log: log})
+	report, err := runStep(ctx, log, "kspp-report", stepKSPPReport, ksppReportIn{
+		Config: kern.KSPP, Cmdline: spec.Kernel.Cmdline, Dir: staging, Log: log,
+	})
 	if err != nil {
 		return nil, err
 	}
-	bins, err := runStep(ctx, log, "binaries", stepBinaries, binariesIn{RepoDir: b.RepoDir,
-		Name: spec.Name, Version: spec.Version, stepEnv: env})
+	bins, err := runStep(ctx, log, "binaries", stepBinaries, binariesIn{
+		RepoDir: b.RepoDir, Name: spec.Name, Version: spec.Version, stepEnv: env,
+	})
 	if err != nil {
 		return nil, err
 	}
-	root, err := runStep(ctx, log, "rootfs", stepRootfs, rootfsIn{Machined: bins.Machined, Name: spec.Name, Version: spec.Version,
-		CABundle: rootfs.DefaultCABundle, Compression: spec.Rootfs.Compression, Epoch: epoch, stepEnv: env})
+	root, err := runStep(ctx, log, "rootfs", stepRootfs, rootfsIn{
+		Machined: bins.Machined, Name: spec.Name, Version: spec.Version, CABundle: rootfs.DefaultCABundle,
+		Compression: spec.Rootfs.Compression, Epoch: epoch, stepEnv: env,
+	})
 	if err != nil {
 		return nil, err
 	}
-	initrd, err := runStep(ctx, log, "initramfs", stepInitramfs, initramfsIn{Machined: bins.Machined,
-		Rootfs: root.Squashfs, Epoch: epoch, stepEnv: env})
+	initrd, err := runStep(ctx, log, "initramfs", stepInitramfs, initramfsIn{
+		Machined: bins.Machined, Rootfs: root.Squashfs, Epoch: epoch, stepEnv: env,
+	})
 	if err != nil {
 		return nil, err
 	}
-	uki, err := runStep(ctx, log, "uki", stepUKI, ukiIn{Vmlinuz: kern.Vmlinuz, Initramfs: initrd.Initramfs, KernelRelease: kern.Release,
-		Name: spec.Name, Version: spec.Version, Cmdline: spec.Kernel.Cmdline, DB: keySet.DB, PCR: keySet.PCR, Epoch: epoch, stepEnv: env})
+	uki, err := runStep(ctx, log, "uki", stepUKI, ukiIn{
+		Vmlinuz: kern.Vmlinuz, Initramfs: initrd.Initramfs, KernelRelease: kern.Release,
+		Name: spec.Name, Version: spec.Version, Cmdline: spec.Kernel.Cmdline,
+		DB: keySet.DB, PCR: keySet.PCR, Epoch: epoch, stepEnv: env,
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -115,8 +128,10 @@ func (b *Build) runSteps(ctx context.Context, epoch int64, staging string) (*Man
 	if err != nil {
 		return nil, err
 	}
-	media := imageIn{Name: spec.Name, Version: spec.Version, Epoch: epoch,
-		SystemdBoot: boot.SystemdBoot, UKI: uki.Path, Keys: keySet, Dir: staging}
+	media := mediaIn{
+		Name: spec.Name, Version: spec.Version, Epoch: epoch,
+		SystemdBoot: boot.SystemdBoot, UKI: uki.Path, Keys: keySet, Dir: staging,
+	}
 	disk, err := runStep(ctx, log, "disk", stepDisk, media)
 	if err != nil {
 		return nil, err

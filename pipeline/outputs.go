@@ -30,8 +30,8 @@ const (
 	LabelEphemral = "EPHEMERAL"
 )
 
-// imageIn is what the disk and ISO steps put on their ESP and how they name it.
-type imageIn struct {
+// mediaIn is what the disk and ISO steps put on their ESP and how they name it.
+type mediaIn struct {
 	// Name, Version and Epoch seed every identifier of the image (see seed).
 	Name, Version string
 	Epoch         int64
@@ -42,14 +42,14 @@ type imageIn struct {
 	Dir string
 }
 
-// imageOut holds the path of a written image.
-type imageOut struct {
+// mediaOut holds the path of a written image.
+type mediaOut struct {
 	Path string
 }
 
 // espFiles is the ESP tree: signed systemd-boot, loader.conf, the enrolment files, and the
 // UKI under ukiName.
-func (in imageIn) espFiles(ukiName string) ([]fat.File, error) {
+func (in mediaIn) espFiles(ukiName string) ([]fat.File, error) {
 	systemdBoot, err := os.ReadFile(in.SystemdBoot)
 	if err != nil {
 		return nil, err
@@ -78,39 +78,39 @@ func (in imageIn) espFiles(ukiName string) ([]fat.File, error) {
 
 // seed derives every identifier of the images (GPT GUIDs, FAT volume IDs) from the spec, so
 // that they are stable across builds of one version and differ between versions.
-func (in imageIn) seed() []byte {
+func (in mediaIn) seed() []byte {
 	return fmt.Appendf(nil, "kiln-image:%s:%s:%d", in.Name, in.Version, in.Epoch)
 }
 
-func (in imageIn) volumeID(what string) uint32 {
+func (in mediaIn) volumeID(what string) uint32 {
 	sum := sha256.Sum256(append(in.seed(), what...))
 	return binary.LittleEndian.Uint32(sum[:4])
 }
 
 // stepDisk writes disk.raw: GPT with EFI (FAT32, the UKI in a fresh boot-counting slot),
 // STATE and EPHEMERAL (left unformatted: machined formats them).
-func stepDisk(ctx context.Context, in imageIn) (imageOut, error) {
+func stepDisk(ctx context.Context, in mediaIn) (mediaOut, error) {
 	files, err := in.espFiles(entry.Fresh(in.Version))
 	if err != nil {
-		return imageOut{}, err
+		return mediaOut{}, err
 	}
 	path := filepath.Join(in.Dir, "disk.raw")
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
-		return imageOut{}, err
+		return mediaOut{}, err
 	}
 	defer f.Close()
 	if err := in.writeDisk(f, files); err != nil {
-		return imageOut{}, err
+		return mediaOut{}, err
 	}
 	if err := f.Close(); err != nil {
-		return imageOut{}, err
+		return mediaOut{}, err
 	}
-	return imageOut{Path: path}, nil
+	return mediaOut{Path: path}, nil
 }
 
 // writeDisk writes the partition table and the ESP; STATE and EPHEMERAL stay zero.
-func (in imageIn) writeDisk(f *os.File, files []fat.File) error {
+func (in mediaIn) writeDisk(f *os.File, files []fat.File) error {
 	layout := gpt.Layout{Partitions: []gpt.Partition{
 		{Name: LabelESP, Type: gpt.EFISystem, Size: ESPSize},
 		{Name: LabelState, Type: gpt.LinuxFilesystem, Size: StateSize},
@@ -130,10 +130,10 @@ func (in imageIn) writeDisk(f *os.File, files []fat.File) error {
 
 // stepISO writes kiln.iso: an El Torito UEFI boot image holding the same ESP tree. The
 // medium is read-only, so the UKI carries its blessed name: there is nothing to count.
-func stepISO(ctx context.Context, in imageIn) (imageOut, error) {
+func stepISO(ctx context.Context, in mediaIn) (mediaOut, error) {
 	files, err := in.espFiles(ukiName(in.Version))
 	if err != nil {
-		return imageOut{}, err
+		return mediaOut{}, err
 	}
 	var total int64
 	for _, f := range files {
@@ -144,14 +144,14 @@ func stepISO(ctx context.Context, in imageIn) (imageOut, error) {
 	img := make(writerAtBuffer, size)
 	opts := fat.Options{Size: size, Label: "KILN-ISO", VolumeID: in.volumeID("iso-esp"), ModTime: time.Unix(in.Epoch, 0).UTC()}
 	if err := fat.Write(img, opts, files); err != nil {
-		return imageOut{}, fmt.Errorf("kiln.iso boot image: %w", err)
+		return mediaOut{}, fmt.Errorf("kiln.iso boot image: %w", err)
 	}
 	path := filepath.Join(in.Dir, "kiln.iso")
 	isoOpts := iso.Options{VolumeID: isoVolumeID(in.Name, in.Version), ModTime: time.Unix(in.Epoch, 0).UTC(), EFIBootImage: "EFI/EFIBOOT.IMG", HybridMBR: true}
 	if err := iso.WriteFile(path, isoOpts, []iso.File{{Path: "EFI/EFIBOOT.IMG", Data: img}}); err != nil {
-		return imageOut{}, fmt.Errorf("kiln.iso: %w", err)
+		return mediaOut{}, fmt.Errorf("kiln.iso: %w", err)
 	}
-	return imageOut{Path: path}, nil
+	return mediaOut{Path: path}, nil
 }
 
 // isoVolumeID is KILN_<VERSION> in ISO 9660 d-characters.

@@ -236,7 +236,7 @@ func TestISOStepIsReproducible(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := imageIn{Name: "kiln", Version: "1.0", Epoch: testEpoch, SystemdBoot: boot.SystemdBoot,
+	in := mediaIn{Name: "kiln", Version: "1.0", Epoch: testEpoch, SystemdBoot: boot.SystemdBoot,
 		UKI: writeFile(t, t.TempDir(), "uki.efi", "signed image"), Keys: set}
 	var images [2][]byte
 	for i := range images {
