@@ -3,8 +3,6 @@ package pipeline
 import (
 	"context"
 	"crypto"
-	"crypto/rand"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,7 +10,6 @@ import (
 
 	"github.com/sirupsen/logrus"
 
-	"github.com/kiln-os/kiln/bootloader"
 	"github.com/kiln-os/kiln/bootloader/entry"
 	"github.com/kiln-os/kiln/bootloader/keys"
 	"github.com/kiln-os/kiln/internal/digest"
@@ -35,42 +32,6 @@ const (
 // kilnSBAT is Kiln's SBAT component line (shim's SBAT.md format); bump the generation
 // when a Kiln UKI must be revoked.
 const kilnSBAT = "kiln,1,Kiln,kiln,%s,https://github.com/kiln-os/kiln\n"
-
-// ErrKeys is returned when the signing keys are missing and may not be generated.
-var ErrKeys = errors.New("pipeline: signing keys")
-
-// keysIn says where the signing keys are and whether a missing set may be generated.
-type keysIn struct {
-	Dir      string
-	Generate bool
-	// Owner prefixes the common names of generated certificates.
-	Owner string
-	// Epoch is the NotBefore of generated certificates.
-	Epoch int64
-	Log   logrus.FieldLogger
-}
-
-// stepKeys loads the Secure Boot and PCR keys from Dir, generating a new set first when
-// the directory has none and Generate is set. Keys never enter the cache or _out.
-func stepKeys(ctx context.Context, in keysIn) (*keys.Set, error) {
-	if _, err := os.Stat(filepath.Join(in.Dir, "db.crt")); errors.Is(err, os.ErrNotExist) {
-		if !in.Generate {
-			return nil, fmt.Errorf("%w: none in %s; %s", ErrKeys, in.Dir, keys.HowToGenerate)
-		}
-		if err := keys.Generate(in.Dir, in.Owner, rand.Reader, time.Unix(in.Epoch, 0)); err != nil {
-			return nil, err
-		}
-		in.Log.WithField("dir", in.Dir).Warn("generated new Secure Boot keys (PK, KEK, db) and PCR key; keep them safe and out of version control")
-	}
-	return keys.Load(in.Dir)
-}
-
-func (b *Build) keysDir() string {
-	if b.KeysDir != "" {
-		return b.KeysDir
-	}
-	return filepath.Join(b.RepoDir, "_keys")
-}
 
 // ukiIn is what the unified kernel image is made of and signed with.
 type ukiIn struct {
@@ -215,38 +176,6 @@ func addPCRSignature(sections []pe.Section, pcrKey crypto.Signer) ([]pe.Section,
 		return nil, nil, fmt.Errorf("sign PCR 11 policy: %w", err)
 	}
 	return append(sections, pe.Section{Name: ".pcrsig", Data: sig}), pred, nil
-}
-
-// bootloaderIn is the key systemd-boot is signed with.
-type bootloaderIn struct {
-	DB keys.Pair
-	stepEnv
-}
-
-// bootloaderOut holds the path of the signed systemd-boot, inside the cache.
-type bootloaderOut struct {
-	SystemdBoot string
-}
-
-// stepBootloader signs systemd-boot with db.
-func stepBootloader(ctx context.Context, in bootloaderIn) (bootloaderOut, error) {
-	unsigned, err := readPinned(bootloader.SystemdBootSource, SystemdBootSHA256, StubPackage)
-	if err != nil {
-		return bootloaderOut{}, err
-	}
-	key := Key("systemd-boot-v1", SystemdBootSHA256, certFingerprint(in.DB.Cert.Raw))
-	dir, hit, err := Cache{in.CacheDir}.Step("bootloader", key, func(dir string) error {
-		signed, err := bootloader.SignSystemdBoot(unsigned, in.DB, authenticode.Sign)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dir, "systemd-bootx64.efi"), signed, 0o644)
-	})
-	if err != nil {
-		return bootloaderOut{}, err
-	}
-	logHit(in.Log, "bootloader", hit)
-	return bootloaderOut{SystemdBoot: filepath.Join(dir, "systemd-bootx64.efi")}, nil
 }
 
 // readPinned reads a host file whose SHA-256 is pinned, naming the package on mismatch.
