@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,11 +13,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
-	"github.com/kiln-os/kiln/bootloader/keys"
-	"github.com/kiln-os/kiln/kernel"
-	"github.com/kiln-os/kiln/kernel/kspp"
-	"github.com/kiln-os/kiln/uki/pcrsig"
-	"github.com/kiln-os/kiln/uki/pe"
+	"github.com/kiln-os/kiln/rootfs"
 )
 
 // Build is one run of the pipeline. Inputs are exported; Run fills Manifest.
@@ -42,75 +37,22 @@ type Build struct {
 // to the clock.
 var ErrNoEpoch = errors.New("pipeline: no SOURCE_DATE_EPOCH: set sourceDateEpoch in the spec, export SOURCE_DATE_EPOCH, or build from a git checkout with at least one commit")
 
-// step is one named stage; it reads what earlier steps put in the state and adds its own.
-type step struct {
-	name string
-	run  func(ctx context.Context, st *state) error
-}
-
-// state carries the outputs of earlier steps to later ones and the artifacts to publish.
-type state struct {
-	b           *Build
-	epoch       int64
-	staging     string
-	artifacts   map[string]string // artifact name → path in staging
-	kernel      *kernel.Result
-	machined    string
-	rootfs      string
-	initramfs   string
-	keys        *keys.Set
-	uki         string
-	ukiSections []pe.Section
-	pcr11       pcrsig.Predictions
-	systemdBoot string
-}
-
-// steps is the pipeline, in order. Keys come first: a build without them must fail before
-// a ten-minute kernel build, not after.
-var steps = []step{
-	{"keys", stepKeys},
-	{"kernel", stepKernel},
-	{"binaries", stepBinaries},
-	{"rootfs", stepRootfs},
-	{"initramfs", stepInitramfs},
-	{"uki", stepUKI},
-	{"bootloader", stepBootloader},
-	{"disk", stepDisk},
-	{"iso", stepISO},
-}
-
 // Run builds every artifact into a staging directory beside the output directory, then
 // moves them into place and writes the manifest last. A failed build leaves the output
 // directory as it was (apart from the kernel build log under logs/).
 func (b *Build) Run(ctx context.Context) error {
-	if b.RepoDir == "" {
-		b.RepoDir = "."
-	}
-	if b.Log == nil {
-		b.Log = logrus.StandardLogger()
-	}
+	b.defaults()
 	epoch, err := b.sourceDateEpoch(ctx)
 	if err != nil {
 		return err
 	}
 	out := b.outDir()
-	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
-		return err
-	}
-	staging, err := os.MkdirTemp(filepath.Dir(out), "."+filepath.Base(out)+".staging-")
+	staging, err := newStaging(out)
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(staging)
-	st := &state{b: b, epoch: epoch, staging: staging, artifacts: map[string]string{}}
-	for _, s := range steps {
-		start := time.Now()
-		if err := s.run(ctx, st); err != nil {
-			return fmt.Errorf("step %s: %w", s.name, err)
-		}
-		b.Log.WithFields(logrus.Fields{"step": s.name, "took": time.Since(start).Round(time.Millisecond)}).Info("step done")
-	}
-	m, err := newManifest(b.Spec, epoch, st)
+	m, err := b.runSteps(ctx, epoch, staging)
 	if err != nil {
 		return err
 	}
@@ -120,6 +62,129 @@ func (b *Build) Run(ctx context.Context) error {
 	b.Manifest = m
 	b.Log.WithFields(logrus.Fields{"out": out, "artifacts": len(m.Artifacts)}).Info("build done")
 	return nil
+}
+
+// stepEnv is where a step caches and logs. It is never part of a cache key: a key comes
+// from the step's other inputs alone.
+type stepEnv struct {
+	CacheDir string
+	Log      logrus.FieldLogger
+}
+
+// runSteps is the pipeline, wired in one place: each step takes what earlier steps made and
+// returns what it made, and the manifest is assembled from those outputs. Keys come first:
+// a build without them must fail before a ten-minute kernel build, not after. It is one
+// long straight list on purpose: it is the one place where the data flow can be read.
+func (b *Build) runSteps(ctx context.Context, epoch int64, staging string) (*Manifest, error) {
+	spec, log, env := b.Spec, b.Log, stepEnv{CacheDir: b.CacheDir, Log: b.Log}
+	keySet, err := runStep(ctx, log, "keys", stepKeys, keysIn{
+		Dir: b.keysDir(), Generate: b.GenerateKeys, Owner: "Kiln " + spec.Name, Epoch: epoch, Log: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	kern, err := runStep(ctx, log, "kernel", stepKernel, kernelIn{
+		FragmentDir: filepath.Join(b.RepoDir, spec.Kernel.Fragments),
+		LogPath:     filepath.Join(b.outDir(), "logs", "kernel-build.log"),
+		stepEnv:     env,
+	})
+	if err != nil {
+		return nil, err
+	}
+	report, err := runStep(ctx, log, "kspp-report", stepKSPPReport, ksppReportIn{
+		Config: kern.KSPP, Cmdline: spec.Kernel.Cmdline, Dir: staging, Log: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	bins, err := runStep(ctx, log, "binaries", stepBinaries, binariesIn{
+		RepoDir: b.RepoDir, Name: spec.Name, Version: spec.Version, stepEnv: env,
+	})
+	if err != nil {
+		return nil, err
+	}
+	root, err := runStep(ctx, log, "rootfs", stepRootfs, rootfsIn{
+		Machined: bins.Machined, Name: spec.Name, Version: spec.Version, CABundle: rootfs.DefaultCABundle,
+		Compression: spec.Rootfs.Compression, Epoch: epoch, stepEnv: env,
+	})
+	if err != nil {
+		return nil, err
+	}
+	initrd, err := runStep(ctx, log, "initramfs", stepInitramfs, initramfsIn{
+		Machined: bins.Machined, Rootfs: root.Squashfs, Epoch: epoch, stepEnv: env,
+	})
+	if err != nil {
+		return nil, err
+	}
+	uki, err := runStep(ctx, log, "uki", stepUKI, ukiIn{
+		Vmlinuz: kern.Vmlinuz, Initramfs: initrd.Initramfs, KernelRelease: kern.Release,
+		Name: spec.Name, Version: spec.Version, Cmdline: spec.Kernel.Cmdline,
+		DB: keySet.DB, PCR: keySet.PCR, Epoch: epoch, stepEnv: env,
+	})
+	if err != nil {
+		return nil, err
+	}
+	boot, err := runStep(ctx, log, "bootloader", stepBootloader, bootloaderIn{DB: keySet.DB, stepEnv: env})
+	if err != nil {
+		return nil, err
+	}
+	media := mediaIn{
+		Name: spec.Name, Version: spec.Version, Epoch: epoch,
+		SystemdBoot: boot.SystemdBoot, UKI: uki.Path, Keys: keySet, Dir: staging,
+	}
+	disk, err := runStep(ctx, log, "disk", stepDisk, media)
+	if err != nil {
+		return nil, err
+	}
+	iso, err := runStep(ctx, log, "iso", stepISO, media)
+	if err != nil {
+		return nil, err
+	}
+	artifacts, err := stageArtifacts(staging, []artifact{
+		{"vmlinuz", "vmlinuz", kern.Vmlinuz},
+		{"kernel-config", "kernel.config", kern.ConfigPath},
+		{"kspp-report", "kspp.json", report.JSON},
+		{"kspp-report-text", "kspp.txt", report.Text},
+		{"machined", "machined", bins.Machined},
+		{"rootfs", "rootfs.sqsh", root.Squashfs},
+		{"initramfs", "initramfs.cpio.zst", initrd.Initramfs},
+		{"uki", ukiName(spec.Version), uki.Path},
+		{"bootloader", "systemd-bootx64.efi", boot.SystemdBoot},
+		{"disk", "disk.raw", disk.Path},
+		{"iso", "kiln.iso", iso.Path},
+	})
+	if err != nil {
+		return nil, err
+	}
+	return newManifest(manifestIn{Spec: spec, Epoch: epoch, Kernel: kern, UKI: uki, Artifacts: artifacts}), nil
+}
+
+func (b *Build) defaults() {
+	if b.RepoDir == "" {
+		b.RepoDir = "."
+	}
+	if b.Log == nil {
+		b.Log = logrus.StandardLogger()
+	}
+}
+
+// newStaging makes the staging directory beside out, so that publishing is a rename.
+func newStaging(out string) (string, error) {
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return "", err
+	}
+	return os.MkdirTemp(filepath.Dir(out), "."+filepath.Base(out)+".staging-")
+}
+
+// runStep runs one named step, names it in its error and logs how long it took.
+func runStep[In, Out any](ctx context.Context, log logrus.FieldLogger, name string, step func(context.Context, In) (Out, error), in In) (Out, error) {
+	start := time.Now()
+	out, err := step(ctx, in)
+	if err != nil {
+		return out, fmt.Errorf("step %s: %w", name, err)
+	}
+	log.WithFields(logrus.Fields{"step": name, "took": time.Since(start).Round(time.Millisecond)}).Info("step done")
+	return out, nil
 }
 
 func (b *Build) outDir() string {
@@ -153,106 +218,3 @@ func (b *Build) sourceDateEpoch(ctx context.Context) (int64, error) {
 	}
 	return n, nil
 }
-
-func stepKernel(ctx context.Context, st *state) error {
-	b := st.b
-	kb := &kernel.Builder{
-		FragmentDir: filepath.Join(b.RepoDir, b.Spec.Kernel.Fragments),
-		CacheDir:    b.CacheDir,
-		LogPath:     filepath.Join(b.outDir(), "logs", "kernel-build.log"),
-		Log:         b.Log,
-	}
-	res, err := kb.Build(ctx)
-	if err != nil {
-		return err
-	}
-	st.kernel = res
-	if failed := kspp.Failures(kspp.CheckCmdline(b.Spec.Kernel.Cmdline)); len(failed) > 0 {
-		for _, f := range failed {
-			b.Log.WithFields(logrus.Fields{"param": f.Name, "want": f.Value, "got": f.Got}).
-				Warn("kernel.cmdline misses a KSPP parameter: machined will refuse to boot")
-		}
-	}
-	if err := st.link("vmlinuz", "vmlinuz", res.Vmlinuz); err != nil {
-		return err
-	}
-	if err := st.link("kernel-config", "kernel.config", res.ConfigPath); err != nil {
-		return err
-	}
-	return st.writeKSPPReport(res.KSPP)
-}
-
-func (st *state) writeKSPPReport(results []kspp.Result) error {
-	results = append(results, kspp.CheckCmdline(st.b.Spec.Kernel.Cmdline)...)
-	for _, r := range kspp.Rules() {
-		if r.Kind == kspp.Sysctl {
-			results = append(results, kspp.Result{Rule: r, Got: "(checked at boot)", State: statusState(r.Status)})
-		}
-	}
-	for _, f := range []struct {
-		name, file string
-		write      func(*os.File) error
-	}{
-		{"kspp-report", "kspp.json", func(f *os.File) error { return kspp.WriteJSON(f, results) }},
-		{"kspp-report-text", "kspp.txt", func(f *os.File) error { return kspp.WriteText(f, results) }},
-	} {
-		path := filepath.Join(st.staging, f.file)
-		fh, err := os.Create(path)
-		if err != nil {
-			return err
-		}
-		if err := f.write(fh); err != nil {
-			fh.Close()
-			return err
-		}
-		if err := fh.Close(); err != nil {
-			return err
-		}
-		st.artifacts[f.name] = path
-	}
-	return nil
-}
-
-func statusState(s kspp.Status) string {
-	switch s {
-	case kspp.NotApplicable:
-		return "n/a"
-	case kspp.Exception:
-		return "exception"
-	}
-	return "at boot"
-}
-
-// link copies a cached file into the staging directory under name and records it as an
-// artifact. A copy, not a hard link: editing _out must never corrupt the cache.
-func (st *state) link(artifact, name, src string) error {
-	dst := filepath.Join(st.staging, name)
-	if err := copyFile(dst, src); err != nil {
-		return err
-	}
-	st.artifacts[artifact] = dst
-	return nil
-}
-
-func copyFile(dst, src string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return fmt.Errorf("copy %s: %w", src, err)
-	}
-	return out.Close()
-}
-
-func (st *state) kernelSource() string {
-	return fmt.Sprintf("%s %s", kernel.SourcePackage, kernel.SourcePackageVersion)
-}
-
-func (st *state) kernelSHA() string { return kernel.SourceSHA256 }

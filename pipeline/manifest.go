@@ -10,6 +10,7 @@ import (
 	"sort"
 
 	"github.com/kiln-os/kiln/internal/atomicfile"
+	"github.com/kiln-os/kiln/kernel"
 	"github.com/kiln-os/kiln/uki/pcrsig"
 )
 
@@ -61,33 +62,25 @@ type Artifact struct {
 	Size   int64  `json:"size"`
 }
 
-func newManifest(spec Spec, epoch int64, st *state) (*Manifest, error) {
-	m := &Manifest{
-		Name: spec.Name, Version: spec.Version, SourceDateEpoch: epoch, Cmdline: spec.Kernel.Cmdline,
-		Artifacts: map[string]Artifact{},
+// manifestIn is what the manifest is assembled from: the spec, the epoch, the outputs of
+// the kernel and UKI steps, and the staged artifacts.
+type manifestIn struct {
+	Spec      Spec
+	Epoch     int64
+	Kernel    *kernel.Result
+	UKI       ukiOut
+	Artifacts map[string]Artifact
+}
+
+func newManifest(in manifestIn) *Manifest {
+	uki := in.UKI.Info
+	return &Manifest{
+		Name: in.Spec.Name, Version: in.Spec.Version, SourceDateEpoch: in.Epoch, Cmdline: in.Spec.Kernel.Cmdline,
+		Kernel:    KernelInfo{Release: in.Kernel.Release, Source: kernelSource(), SourceSHA: kernel.SourceSHA256, BuildKey: in.Kernel.Key},
+		UKI:       &uki,
+		PCR11:     pcr11JSON(in.UKI.PCR11),
+		Artifacts: in.Artifacts,
 	}
-	if st.kernel != nil {
-		m.Kernel = KernelInfo{Release: st.kernel.Release, Source: st.kernelSource(), SourceSHA: st.kernelSHA(), BuildKey: st.kernel.Key}
-	}
-	if st.ukiSections != nil {
-		m.UKI = &UKIInfo{Stub: StubPackage, StubSHA256: StubSHA256, Signer: certFingerprint(st.keys.DB.Cert.Raw)}
-		for _, sec := range st.ukiSections {
-			m.UKI.Sections = append(m.UKI.Sections, SectionDigest{Name: sec.Name, SHA256: sha256Hex(sec.Data), Size: len(sec.Data)})
-		}
-	}
-	m.PCR11 = pcr11JSON(st.pcr11)
-	for name, path := range st.artifacts {
-		sum, size, err := FileSHA256(path)
-		if err != nil {
-			return nil, err
-		}
-		rel, err := filepath.Rel(st.staging, path)
-		if err != nil {
-			return nil, err
-		}
-		m.Artifacts[name] = Artifact{Path: filepath.ToSlash(rel), SHA256: sum, Size: size}
-	}
-	return m, nil
 }
 
 // ReadManifest loads dir/manifest.json.

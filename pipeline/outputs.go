@@ -13,6 +13,7 @@ import (
 
 	"github.com/kiln-os/kiln/bootloader"
 	"github.com/kiln-os/kiln/bootloader/entry"
+	"github.com/kiln-os/kiln/bootloader/keys"
 	"github.com/kiln-os/kiln/pipeline/disk/fat"
 	"github.com/kiln-os/kiln/pipeline/disk/gpt"
 	"github.com/kiln-os/kiln/pipeline/disk/iso"
@@ -29,22 +30,39 @@ const (
 	LabelEphemral = "EPHEMERAL"
 )
 
+// mediaIn is what the disk and ISO steps put on their ESP and how they name it.
+type mediaIn struct {
+	// Name, Version and Epoch seed every identifier of the image (see seed).
+	Name, Version string
+	Epoch         int64
+	// SystemdBoot and UKI are the signed binaries; Keys' certificates are enrolled.
+	SystemdBoot, UKI string
+	Keys             *keys.Set
+	// Dir is where the image is written.
+	Dir string
+}
+
+// mediaOut holds the path of a written image.
+type mediaOut struct {
+	Path string
+}
+
 // espFiles is the ESP tree: signed systemd-boot, loader.conf, the enrolment files, and the
 // UKI under ukiName.
-func (st *state) espFiles(ukiName string) ([]fat.File, error) {
-	systemdBoot, err := os.ReadFile(st.systemdBoot)
+func (in mediaIn) espFiles(ukiName string) ([]fat.File, error) {
+	systemdBoot, err := os.ReadFile(in.SystemdBoot)
 	if err != nil {
 		return nil, err
 	}
-	uki, err := os.ReadFile(st.uki)
+	uki, err := os.ReadFile(in.UKI)
 	if err != nil {
 		return nil, err
 	}
 	esp := bootloader.ESP{
 		SystemdBoot: systemdBoot,
-		Keys:        st.keys,
+		Keys:        in.Keys,
 		Owner:       bootloader.OwnerGUID,
-		Timestamp:   time.Unix(st.epoch, 0).UTC(),
+		Timestamp:   time.Unix(in.Epoch, 0).UTC(),
 		UKIs:        []bootloader.UKI{{Name: ukiName, Data: uki}},
 	}
 	files, err := esp.Files()
@@ -60,55 +78,62 @@ func (st *state) espFiles(ukiName string) ([]fat.File, error) {
 
 // seed derives every identifier of the images (GPT GUIDs, FAT volume IDs) from the spec, so
 // that they are stable across builds of one version and differ between versions.
-func (st *state) seed() []byte {
-	return fmt.Appendf(nil, "kiln-image:%s:%s:%d", st.b.Spec.Name, st.b.Spec.Version, st.epoch)
+func (in mediaIn) seed() []byte {
+	return fmt.Appendf(nil, "kiln-image:%s:%s:%d", in.Name, in.Version, in.Epoch)
 }
 
-func (st *state) volumeID(what string) uint32 {
-	sum := sha256.Sum256(append(st.seed(), what...))
+func (in mediaIn) volumeID(what string) uint32 {
+	sum := sha256.Sum256(append(in.seed(), what...))
 	return binary.LittleEndian.Uint32(sum[:4])
 }
 
 // stepDisk writes disk.raw: GPT with EFI (FAT32, the UKI in a fresh boot-counting slot),
 // STATE and EPHEMERAL (left unformatted: machined formats them).
-func stepDisk(ctx context.Context, st *state) error {
-	files, err := st.espFiles(entry.Fresh(st.b.Spec.Version))
+func stepDisk(ctx context.Context, in mediaIn) (mediaOut, error) {
+	files, err := in.espFiles(entry.Fresh(in.Version))
 	if err != nil {
-		return err
+		return mediaOut{}, err
 	}
+	path := filepath.Join(in.Dir, "disk.raw")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return mediaOut{}, err
+	}
+	defer f.Close()
+	if err := in.writeDisk(f, files); err != nil {
+		return mediaOut{}, err
+	}
+	if err := f.Close(); err != nil {
+		return mediaOut{}, err
+	}
+	return mediaOut{Path: path}, nil
+}
+
+// writeDisk writes the partition table and the ESP; STATE and EPHEMERAL stay zero.
+func (in mediaIn) writeDisk(f *os.File, files []fat.File) error {
 	layout := gpt.Layout{Partitions: []gpt.Partition{
 		{Name: LabelESP, Type: gpt.EFISystem, Size: ESPSize},
 		{Name: LabelState, Type: gpt.LinuxFilesystem, Size: StateSize},
 		{Name: LabelEphemral, Type: gpt.LinuxFilesystem},
 	}}
-	path := filepath.Join(st.staging, "disk.raw")
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	table, err := layout.Write(f, DiskSize, st.seed())
+	table, err := layout.Write(f, DiskSize, in.seed())
 	if err != nil {
 		return fmt.Errorf("disk.raw: %w", err)
 	}
 	espExtent := table.Partitions[0]
-	opts := fat.Options{Size: espExtent.Size, Type: fat.FAT32, Label: "KILN-EFI", VolumeID: st.volumeID("esp"), ModTime: time.Unix(st.epoch, 0).UTC()}
+	opts := fat.Options{Size: espExtent.Size, Type: fat.FAT32, Label: "KILN-EFI", VolumeID: in.volumeID("esp"), ModTime: time.Unix(in.Epoch, 0).UTC()}
 	if err := fat.Write(io.NewOffsetWriter(f, espExtent.Offset), opts, files); err != nil {
 		return fmt.Errorf("disk.raw ESP: %w", err)
 	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	st.artifacts["disk"] = path
 	return nil
 }
 
 // stepISO writes kiln.iso: an El Torito UEFI boot image holding the same ESP tree. The
 // medium is read-only, so the UKI carries its blessed name: there is nothing to count.
-func stepISO(ctx context.Context, st *state) error {
-	files, err := st.espFiles(st.b.ukiName())
+func stepISO(ctx context.Context, in mediaIn) (mediaOut, error) {
+	files, err := in.espFiles(ukiName(in.Version))
 	if err != nil {
-		return err
+		return mediaOut{}, err
 	}
 	var total int64
 	for _, f := range files {
@@ -117,21 +142,20 @@ func stepISO(ctx context.Context, st *state) error {
 	// Room for the files, FAT overhead and a little slack, in whole MiB.
 	size := (total*11/10 + 4<<20 + 1<<20 - 1) &^ (1<<20 - 1)
 	img := make(writerAtBuffer, size)
-	opts := fat.Options{Size: size, Label: "KILN-ISO", VolumeID: st.volumeID("iso-esp"), ModTime: time.Unix(st.epoch, 0).UTC()}
+	opts := fat.Options{Size: size, Label: "KILN-ISO", VolumeID: in.volumeID("iso-esp"), ModTime: time.Unix(in.Epoch, 0).UTC()}
 	if err := fat.Write(img, opts, files); err != nil {
-		return fmt.Errorf("kiln.iso boot image: %w", err)
+		return mediaOut{}, fmt.Errorf("kiln.iso boot image: %w", err)
 	}
-	path := filepath.Join(st.staging, "kiln.iso")
-	isoOpts := iso.Options{VolumeID: isoVolumeID(st.b.Spec), ModTime: time.Unix(st.epoch, 0).UTC(), EFIBootImage: "EFI/EFIBOOT.IMG", HybridMBR: true}
+	path := filepath.Join(in.Dir, "kiln.iso")
+	isoOpts := iso.Options{VolumeID: isoVolumeID(in.Name, in.Version), ModTime: time.Unix(in.Epoch, 0).UTC(), EFIBootImage: "EFI/EFIBOOT.IMG", HybridMBR: true}
 	if err := iso.WriteFile(path, isoOpts, []iso.File{{Path: "EFI/EFIBOOT.IMG", Data: img}}); err != nil {
-		return fmt.Errorf("kiln.iso: %w", err)
+		return mediaOut{}, fmt.Errorf("kiln.iso: %w", err)
 	}
-	st.artifacts["iso"] = path
-	return nil
+	return mediaOut{Path: path}, nil
 }
 
 // isoVolumeID is KILN_<VERSION> in ISO 9660 d-characters.
-func isoVolumeID(spec Spec) string {
+func isoVolumeID(name, version string) string {
 	id := strings.Map(func(r rune) rune {
 		switch {
 		case r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '_':
@@ -140,7 +164,7 @@ func isoVolumeID(spec Spec) string {
 			return r - 'a' + 'A'
 		}
 		return '_'
-	}, spec.Name+"_"+spec.Version)
+	}, name+"_"+version)
 	if len(id) > 32 {
 		id = id[:32]
 	}

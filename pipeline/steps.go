@@ -18,36 +18,50 @@ import (
 
 const versionPkg = "github.com/kiln-os/kiln/internal/version"
 
+// binariesIn is what the machined binary is built from: the Go sources under RepoDir and
+// the name and version stamped into it.
+type binariesIn struct {
+	RepoDir       string
+	Name, Version string
+	stepEnv
+}
+
+// binariesOut holds the path of the machined binary, inside the cache.
+type binariesOut struct {
+	Machined string
+}
+
 // stepBinaries builds the machined multi-call binary: static, trimmed paths, no build ID,
 // no VCS stamp, version from the spec. Cached by the hash of every Go source file.
-func stepBinaries(ctx context.Context, st *state) error {
-	b := st.b
+func stepBinaries(ctx context.Context, in binariesIn) (binariesOut, error) {
 	goVersion, err := exec.CommandContext(ctx, "go", "version").Output()
 	if err != nil {
-		return fmt.Errorf("go toolchain: %w", err)
+		return binariesOut{}, fmt.Errorf("go toolchain: %w", err)
 	}
-	srcHash, err := hashGoSources(b.RepoDir)
+	srcHash, err := hashGoSources(in.RepoDir)
 	if err != nil {
-		return err
+		return binariesOut{}, err
 	}
-	ldflags := fmt.Sprintf("-s -w -buildid= -X %s.Version=%s -X %s.Name=%s", versionPkg, b.Spec.Version, versionPkg, b.Spec.Name)
+	ldflags := fmt.Sprintf("-s -w -buildid= -X %s.Version=%s -X %s.Name=%s", versionPkg, in.Version, versionPkg, in.Name)
 	key := Key("machined-v1", string(goVersion), srcHash, ldflags)
-	dir, hit, err := Cache{b.CacheDir}.Step("machined", key, func(dir string) error {
-		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", ldflags,
-			"-o", filepath.Join(dir, "machined"), "./cmd/machined")
-		cmd.Dir = b.RepoDir
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64", "GOFLAGS=-buildvcs=false")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("go build ./cmd/machined: %w\n%s", err, out)
-		}
-		return nil
+	dir, hit, err := Cache{in.CacheDir}.Step("machined", key, func(dir string) error {
+		return goBuildMachined(ctx, in.RepoDir, ldflags, filepath.Join(dir, "machined"))
 	})
 	if err != nil {
-		return err
+		return binariesOut{}, err
 	}
-	logHit(b.Log, "machined", hit)
-	st.machined = filepath.Join(dir, "machined")
-	return st.link("machined", "machined", st.machined)
+	logHit(in.Log, "machined", hit)
+	return binariesOut{Machined: filepath.Join(dir, "machined")}, nil
+}
+
+func goBuildMachined(ctx context.Context, repoDir, ldflags, dst string) error {
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", ldflags, "-o", dst, "./cmd/machined")
+	cmd.Dir = repoDir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64", "GOFLAGS=-buildvcs=false")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build ./cmd/machined: %w\n%s", err, out)
+	}
+	return nil
 }
 
 // hashGoSources hashes the non-test Go files, go.mod and go.sum under dir in path order.
@@ -85,55 +99,79 @@ func hashGoSources(dir string) (string, error) {
 	return Key(parts...), nil
 }
 
+// rootfsIn is what the root filesystem holds and how it is packed.
+type rootfsIn struct {
+	Machined      string
+	Name, Version string
+	// CABundle is the host's CA bundle, copied into the image.
+	CABundle    string
+	Compression string
+	Epoch       int64
+	stepEnv
+}
+
+// rootfsOut holds the path of the squashfs, inside the cache.
+type rootfsOut struct {
+	Squashfs string
+}
+
 // stepRootfs packs the root tree into a squashfs.
-func stepRootfs(ctx context.Context, st *state) error {
-	b := st.b
-	machinedSum, _, err := FileSHA256(st.machined)
+func stepRootfs(ctx context.Context, in rootfsIn) (rootfsOut, error) {
+	machinedSum, _, err := FileSHA256(in.Machined)
 	if err != nil {
-		return err
+		return rootfsOut{}, err
 	}
 	tree := rootfs.Tree{
-		Machined:  st.machined,
-		OSRelease: rootfs.OSRelease(b.Spec.Name, b.Spec.Version),
-		CABundle:  rootfs.DefaultCABundle,
+		Machined:  in.Machined,
+		OSRelease: rootfs.OSRelease(in.Name, in.Version),
+		CABundle:  in.CABundle,
 	}
 	caSum, _, err := FileSHA256(tree.CABundle)
 	if err != nil {
-		return fmt.Errorf("CA bundle %s (install ca-certificates): %w", tree.CABundle, err)
+		return rootfsOut{}, fmt.Errorf("CA bundle %s (install ca-certificates): %w", tree.CABundle, err)
 	}
-	key := Key("rootfs-v1", machinedSum, string(tree.OSRelease), caSum, fmt.Sprint(st.epoch), b.Spec.Rootfs.Compression)
-	dir, hit, err := Cache{b.CacheDir}.Step("rootfs", key, func(dir string) error {
-		return tree.WriteSquashfs(filepath.Join(dir, "rootfs.sqsh"), time.Unix(st.epoch, 0))
+	key := Key("rootfs-v1", machinedSum, string(tree.OSRelease), caSum, fmt.Sprint(in.Epoch), in.Compression)
+	dir, hit, err := Cache{in.CacheDir}.Step("rootfs", key, func(dir string) error {
+		return tree.WriteSquashfs(filepath.Join(dir, "rootfs.sqsh"), time.Unix(in.Epoch, 0))
 	})
 	if err != nil {
-		return err
+		return rootfsOut{}, err
 	}
-	logHit(b.Log, "rootfs", hit)
-	st.rootfs = filepath.Join(dir, "rootfs.sqsh")
-	return st.link("rootfs", "rootfs.sqsh", st.rootfs)
+	logHit(in.Log, "rootfs", hit)
+	return rootfsOut{Squashfs: filepath.Join(dir, "rootfs.sqsh")}, nil
+}
+
+// initramfsIn is what goes into the initramfs: machined as /init and the root squashfs.
+type initramfsIn struct {
+	Machined, Rootfs string
+	Epoch            int64
+	stepEnv
+}
+
+// initramfsOut holds the path of the compressed cpio, inside the cache.
+type initramfsOut struct {
+	Initramfs string
 }
 
 // stepInitramfs packs /init (machined in stage-1 mode) and /rootfs.sqsh into a zstd newc cpio.
-func stepInitramfs(ctx context.Context, st *state) error {
-	b := st.b
-	machinedSum, _, err := FileSHA256(st.machined)
+func stepInitramfs(ctx context.Context, in initramfsIn) (initramfsOut, error) {
+	machinedSum, _, err := FileSHA256(in.Machined)
 	if err != nil {
-		return err
+		return initramfsOut{}, err
 	}
-	rootfsSum, _, err := FileSHA256(st.rootfs)
+	rootfsSum, _, err := FileSHA256(in.Rootfs)
 	if err != nil {
-		return err
+		return initramfsOut{}, err
 	}
-	key := Key("initramfs-v1", machinedSum, rootfsSum, fmt.Sprint(st.epoch))
-	dir, hit, err := Cache{b.CacheDir}.Step("initramfs", key, func(dir string) error {
-		return rootfs.WriteInitramfs(filepath.Join(dir, "initramfs.cpio.zst"), st.machined, st.rootfs, time.Unix(st.epoch, 0))
+	key := Key("initramfs-v1", machinedSum, rootfsSum, fmt.Sprint(in.Epoch))
+	dir, hit, err := Cache{in.CacheDir}.Step("initramfs", key, func(dir string) error {
+		return rootfs.WriteInitramfs(filepath.Join(dir, "initramfs.cpio.zst"), in.Machined, in.Rootfs, time.Unix(in.Epoch, 0))
 	})
 	if err != nil {
-		return err
+		return initramfsOut{}, err
 	}
-	logHit(b.Log, "initramfs", hit)
-	st.initramfs = filepath.Join(dir, "initramfs.cpio.zst")
-	return st.link("initramfs", "initramfs.cpio.zst", st.initramfs)
+	logHit(in.Log, "initramfs", hit)
+	return initramfsOut{Initramfs: filepath.Join(dir, "initramfs.cpio.zst")}, nil
 }
 
 func logHit(log logrus.FieldLogger, step string, hit bool) {

@@ -3,8 +3,6 @@ package pipeline
 import (
 	"context"
 	"crypto"
-	"crypto/rand"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,7 +10,6 @@ import (
 
 	"github.com/sirupsen/logrus"
 
-	"github.com/kiln-os/kiln/bootloader"
 	"github.com/kiln-os/kiln/bootloader/entry"
 	"github.com/kiln-os/kiln/bootloader/keys"
 	"github.com/kiln-os/kiln/internal/digest"
@@ -37,108 +34,112 @@ const (
 // when a Kiln UKI must be revoked.
 const kilnSBAT = "kiln,1,Kiln,kiln,%s,https://github.com/kiln-os/kiln\n"
 
-// ErrKeys is returned when the signing keys are missing and may not be generated.
-var ErrKeys = errors.New("pipeline: signing keys")
-
-// stepKeys loads the Secure Boot and PCR keys from KeysDir, generating a new set first when
-// the directory has none and GenerateKeys is set. Keys never enter the cache or _out.
-func stepKeys(ctx context.Context, st *state) error {
-	b := st.b
-	dir := b.keysDir()
-	if _, err := os.Stat(filepath.Join(dir, "db.crt")); errors.Is(err, os.ErrNotExist) {
-		if !b.GenerateKeys {
-			return fmt.Errorf("%w: none in %s; %s", ErrKeys, dir, keys.HowToGenerate)
-		}
-		if err := keys.Generate(dir, "Kiln "+b.Spec.Name, rand.Reader, time.Unix(st.epoch, 0)); err != nil {
-			return err
-		}
-		b.Log.WithField("dir", dir).Warn("generated new Secure Boot keys (PK, KEK, db) and PCR key; keep them safe and out of version control")
-	}
-	set, err := keys.Load(dir)
-	if err != nil {
-		return err
-	}
-	st.keys = set
-	return nil
+// ukiIn is what the unified kernel image is made of and signed with.
+type ukiIn struct {
+	Vmlinuz, Initramfs string
+	KernelRelease      string
+	// Name and Version make .osrel and the SBAT line; Cmdline is .cmdline.
+	Name, Version, Cmdline string
+	// DB signs the image; PCR signs the PCR 11 policy in .pcrsig.
+	DB    keys.Pair
+	PCR   crypto.Signer
+	Epoch int64
+	stepEnv
 }
 
-func (b *Build) keysDir() string {
-	if b.KeysDir != "" {
-		return b.KeysDir
-	}
-	return filepath.Join(b.RepoDir, "_keys")
+// ukiOut is the signed image (inside the cache), what the manifest says about it, and its
+// predicted PCR 11 values.
+type ukiOut struct {
+	Path  string
+	Info  UKIInfo
+	PCR11 pcrsig.Predictions
 }
 
 // stepUKI assembles the unified kernel image on the pinned systemd-stub and signs it with db.
-func stepUKI(ctx context.Context, st *state) error {
-	b := st.b
+func stepUKI(ctx context.Context, in ukiIn) (ukiOut, error) {
 	stub, err := readPinned(StubPath, StubSHA256, StubPackage)
 	if err != nil {
-		return err
+		return ukiOut{}, err
 	}
-	sections, err := st.buildUKISections(stub)
+	sections, err := buildUKISections(in, stub)
 	if err != nil {
-		return err
+		return ukiOut{}, err
 	}
-	sections, err = st.addPCRSignature(sections)
+	sections, pcr11, err := addPCRSignature(sections, in.PCR)
 	if err != nil {
-		return err
+		return ukiOut{}, err
 	}
-	parts := []string{"uki-v1", StubSHA256, certFingerprint(st.keys.DB.Cert.Raw), fmt.Sprint(st.epoch)}
+	dir, hit, err := Cache{in.CacheDir}.Step("uki", ukiKey(in, sections), func(dir string) error {
+		return assembleUKI(in, stub, sections, filepath.Join(dir, "uki.efi"))
+	})
+	if err != nil {
+		return ukiOut{}, err
+	}
+	logHit(in.Log, "uki", hit)
+	return ukiOut{Path: filepath.Join(dir, "uki.efi"), Info: ukiInfo(sections, in.DB), PCR11: pcr11}, nil
+}
+
+// ukiKey is the cache key of a UKI: the stub, the signer, the epoch and every section.
+func ukiKey(in ukiIn, sections []pe.Section) string {
+	parts := []string{"uki-v1", StubSHA256, certFingerprint(in.DB.Cert.Raw), fmt.Sprint(in.Epoch)}
 	for _, s := range sections {
 		parts = append(parts, s.Name, sha256Hex(s.Data))
 	}
-	dir, hit, err := Cache{b.CacheDir}.Step("uki", Key(parts...), func(dir string) error {
-		start := time.Now()
-		image, err := pe.Assemble(pe.Options{Stub: stub, Sections: sections, Timestamp: uint32(st.epoch)})
-		if err != nil {
-			return fmt.Errorf("assemble UKI: %w", err)
-		}
-		signed, err := authenticode.Sign(image, st.keys.DB.Cert, st.keys.DB.Signer)
-		if err != nil {
-			return fmt.Errorf("sign UKI: %w", err)
-		}
-		b.Log.WithFields(logrus.Fields{"bytes": len(signed), "took": time.Since(start).Round(time.Millisecond)}).Info("UKI assembled and signed")
-		return os.WriteFile(filepath.Join(dir, "uki.efi"), signed, 0o644)
-	})
-	if err != nil {
-		return err
-	}
-	logHit(b.Log, "uki", hit)
-	st.uki = filepath.Join(dir, "uki.efi")
-	st.ukiSections = sections
-	return st.link("uki", b.ukiName(), st.uki)
+	return Key(parts...)
 }
 
-// ukiName is the blessed file name of this build's UKI: kiln-<version>.efi.
-func (b *Build) ukiName() string { return entry.Prefix + b.Spec.Version + entry.Suffix }
+func assembleUKI(in ukiIn, stub []byte, sections []pe.Section, dst string) error {
+	start := time.Now()
+	image, err := pe.Assemble(pe.Options{Stub: stub, Sections: sections, Timestamp: uint32(in.Epoch)})
+	if err != nil {
+		return fmt.Errorf("assemble UKI: %w", err)
+	}
+	signed, err := authenticode.Sign(image, in.DB.Cert, in.DB.Signer)
+	if err != nil {
+		return fmt.Errorf("sign UKI: %w", err)
+	}
+	in.Log.WithFields(logrus.Fields{"bytes": len(signed), "took": time.Since(start).Round(time.Millisecond)}).Info("UKI assembled and signed")
+	return os.WriteFile(dst, signed, 0o644)
+}
 
-// ukiSections are the UKI's sections in the order systemd-stub 252 measures them.
-func (st *state) buildUKISections(stub []byte) ([]pe.Section, error) {
-	b := st.b
-	vmlinuz, err := os.ReadFile(st.kernel.Vmlinuz)
+// ukiInfo is the manifest's description of a UKI built on the pinned stub.
+func ukiInfo(sections []pe.Section, db keys.Pair) UKIInfo {
+	info := UKIInfo{Stub: StubPackage, StubSHA256: StubSHA256, Signer: certFingerprint(db.Cert.Raw)}
+	for _, sec := range sections {
+		info.Sections = append(info.Sections, SectionDigest{Name: sec.Name, SHA256: sha256Hex(sec.Data), Size: len(sec.Data)})
+	}
+	return info
+}
+
+// ukiName is the blessed file name of a version's UKI: kiln-<version>.efi.
+func ukiName(version string) string { return entry.Prefix + version + entry.Suffix }
+
+// buildUKISections returns the UKI's sections in the order systemd-stub 252 measures them.
+func buildUKISections(in ukiIn, stub []byte) ([]pe.Section, error) {
+	vmlinuz, err := os.ReadFile(in.Vmlinuz)
 	if err != nil {
 		return nil, err
 	}
-	initrd, err := os.ReadFile(st.initramfs)
+	initrd, err := os.ReadFile(in.Initramfs)
 	if err != nil {
 		return nil, err
 	}
-	sbat, err := st.sbat(stub)
+	sbat, err := sbat(stub, in.Version)
 	if err != nil {
 		return nil, err
 	}
 	return []pe.Section{
-		{Name: ".osrel", Data: rootfs.OSRelease(b.Spec.Name, b.Spec.Version)},
-		{Name: ".cmdline", Data: []byte(b.Spec.Kernel.Cmdline)},
-		{Name: ".uname", Data: []byte(st.kernel.Release)},
+		{Name: ".osrel", Data: rootfs.OSRelease(in.Name, in.Version)},
+		{Name: ".cmdline", Data: []byte(in.Cmdline)},
+		{Name: ".uname", Data: []byte(in.KernelRelease)},
 		{Name: ".sbat", Data: sbat},
 		{Name: ".linux", Data: vmlinuz},
 		{Name: ".initrd", Data: initrd},
 	}, nil
 }
 
-func (st *state) sbat(stub []byte) ([]byte, error) {
+// sbat is the stub's SBAT section with Kiln's line for version appended.
+func sbat(stub []byte, version string) ([]byte, error) {
 	f, err := pe.Parse(stub)
 	if err != nil {
 		return nil, fmt.Errorf("systemd-stub %s: %w", StubPath, err)
@@ -147,7 +148,7 @@ func (st *state) sbat(stub []byte) ([]byte, error) {
 	if s := f.Section(".sbat"); s != nil {
 		stubSBAT = f.SectionData(s)
 	}
-	return pe.MergeSBAT(stubSBAT, fmt.Appendf(nil, kilnSBAT, st.b.Spec.Version))
+	return pe.MergeSBAT(stubSBAT, fmt.Appendf(nil, kilnSBAT, version))
 }
 
 // UnsealPhase is the boot phase whose PCR 11 value the .pcrsig authorises: machined unseals
@@ -159,47 +160,23 @@ const UnsealPhase = pcr.PhaseLeaveInitrd
 var pcrBanks = []crypto.Hash{crypto.SHA256, crypto.SHA384}
 
 // addPCRSignature adds .pcrpkey (the PCR public key, measured) and .pcrsig (the signed
-// PolicyPCR digest of PCR 11 in UnsealPhase, not measured) and keeps the predictions for
+// PolicyPCR digest of PCR 11 in UnsealPhase, not measured) and returns the predictions for
 // the manifest.
-func (st *state) addPCRSignature(sections []pe.Section) ([]pe.Section, error) {
-	pem, err := pcrsig.PublicKeyPEM(st.keys.PCR)
+func addPCRSignature(sections []pe.Section, pcrKey crypto.Signer) ([]pe.Section, pcrsig.Predictions, error) {
+	pem, err := pcrsig.PublicKeyPEM(pcrKey)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	sections = append(sections, pe.Section{Name: ".pcrpkey", Data: pem})
 	pred, err := pcrsig.Predict(sections, pcrBanks)
 	if err != nil {
-		return nil, fmt.Errorf("predict PCR 11: %w", err)
+		return nil, nil, fmt.Errorf("predict PCR 11: %w", err)
 	}
-	sig, err := pcrsig.Sign(pred, st.keys.PCR, []string{UnsealPhase})
+	sig, err := pcrsig.Sign(pred, pcrKey, []string{UnsealPhase})
 	if err != nil {
-		return nil, fmt.Errorf("sign PCR 11 policy: %w", err)
+		return nil, nil, fmt.Errorf("sign PCR 11 policy: %w", err)
 	}
-	st.pcr11 = pred
-	return append(sections, pe.Section{Name: ".pcrsig", Data: sig}), nil
-}
-
-// stepBootloader signs systemd-boot with db.
-func stepBootloader(ctx context.Context, st *state) error {
-	b := st.b
-	unsigned, err := readPinned(bootloader.SystemdBootSource, SystemdBootSHA256, StubPackage)
-	if err != nil {
-		return err
-	}
-	key := Key("systemd-boot-v1", SystemdBootSHA256, certFingerprint(st.keys.DB.Cert.Raw))
-	dir, hit, err := Cache{b.CacheDir}.Step("bootloader", key, func(dir string) error {
-		signed, err := bootloader.SignSystemdBoot(unsigned, st.keys.DB, authenticode.Sign)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dir, "systemd-bootx64.efi"), signed, 0o644)
-	})
-	if err != nil {
-		return err
-	}
-	logHit(b.Log, "bootloader", hit)
-	st.systemdBoot = filepath.Join(dir, "systemd-bootx64.efi")
-	return st.link("bootloader", "systemd-bootx64.efi", st.systemdBoot)
+	return append(sections, pe.Section{Name: ".pcrsig", Data: sig}), pred, nil
 }
 
 // readPinned reads a host file whose SHA-256 is pinned, naming the package on mismatch.

@@ -1,0 +1,81 @@
+package pipeline
+
+import (
+	"bytes"
+	"crypto"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/kiln-os/kiln/kernel"
+	"github.com/kiln-os/kiln/uki/pcrsig"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+// The manifest is assembled from step outputs alone. testdata/manifest.golden.json was
+// written by -update from the outputs below and checked by hand against a manifest of a
+// real build (same keys, same nesting, "uki" for the stub's PCR 11 value); a change to the
+// format tools read must show up here as a diff.
+func TestManifestFromStepOutputs(t *testing.T) {
+	spec := Defaults()
+	kern := &kernel.Result{Release: "6.1.0-test", Key: "kernel-key", Vmlinuz: "/cache/vmlinuz"}
+	uki := ukiOut{
+		Path: "/cache/uki.efi",
+		Info: UKIInfo{Stub: StubPackage, StubSHA256: StubSHA256, Signer: "signer",
+			Sections: []SectionDigest{{Name: ".osrel", SHA256: "osrel-sum", Size: 3}, {Name: ".linux", SHA256: "linux-sum", Size: 5}}},
+		PCR11: pcrsig.Predictions{
+			crypto.SHA256: {pcrsig.PhaseUKI: {0x01}, "leave-initrd": {0x02}},
+			crypto.SHA384: {pcrsig.PhaseUKI: {0x03}, "ready": {0x04}},
+		},
+	}
+	artifacts := map[string]Artifact{
+		"uki":     {Path: ukiName(spec.Version), SHA256: "uki-sum", Size: 7},
+		"vmlinuz": {Path: "vmlinuz", SHA256: "vmlinuz-sum", Size: 5},
+	}
+	m := newManifest(manifestIn{Spec: spec, Epoch: testEpoch, Kernel: kern, UKI: uki, Artifacts: artifacts})
+	got, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden := filepath.Join("testdata", "manifest.golden.json")
+	if *update {
+		if err := os.WriteFile(golden, append(got, '\n'), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(append(got, '\n'), want) {
+		t.Errorf("manifest differs from %s (rerun with -update if intended):\n%s", golden, got)
+	}
+}
+
+// Artifacts are staged under their output name whether their step left them in the cache
+// or already in the staging directory, and the manifest describes the staged bytes.
+func TestStageArtifactsCopiesCachedFilesAndHashesStagedOnes(t *testing.T) {
+	cache, staging := t.TempDir(), t.TempDir()
+	cached := writeFile(t, cache, "uki.efi", "image")
+	staged := writeFile(t, staging, "disk.raw", "disk")
+	got, err := stageArtifacts(staging, []artifact{{"uki", "kiln-1.0.efi", cached}, {"disk", "disk.raw", staged}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range map[string]string{"uki": "image", "disk": "disk"} {
+		a := got[name]
+		data, err := os.ReadFile(filepath.Join(staging, a.Path))
+		if err != nil || string(data) != content || a.SHA256 != sha256Hex(data) || a.Size != int64(len(content)) {
+			t.Errorf("%s: %+v, staged %q, %v", name, a, data, err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(staging, "kiln-1.0.efi"), []byte("edited"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if data, _ := os.ReadFile(cached); string(data) != "image" {
+		t.Error("editing a staged artifact changed the cache: staged by link, not copy")
+	}
+}
