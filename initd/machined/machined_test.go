@@ -61,7 +61,7 @@ func TestControllersRegister(t *testing.T) {
 		"SysctlController":         "[{config MachineConfig}] [{SysctlStatus}]",
 		"APICertificateController": "{network AddressStatus}",
 		"ServiceSpecController":    "{secrets API}",
-		"ServiceController":        "[{runtime ServiceSpec}] [{Service}]",
+		"ServiceController":        "[{runtime ServiceSpec} {runtime ServiceSet}] [{Service}]",
 	} {
 		if !strings.Contains(got[name], want) {
 			t.Errorf("%s declares %q, want it to contain %q", name, got[name], want)

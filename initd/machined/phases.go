@@ -53,7 +53,7 @@ func (m *Machined) phases() []phase.Phase {
 			{Name: "ApplySysctls", Run: func(ctx context.Context, _ logrus.FieldLogger) error { return configstate.WaitSysctls(ctx, store) }, Timeout: time.Minute},
 		}},
 		{Name: "StartServices", Tasks: []phase.Task{
-			{Name: "Supervise", Run: startServices(store, m.services, m.emit), Timeout: 2 * time.Minute},
+			{Name: "Supervise", Run: startServices(store, m.emit), Timeout: 2 * time.Minute},
 		}},
 		{Name: "Ready", Tasks: []phase.Task{
 			{Name: "ReportReady", Run: m.reportReady},

@@ -13,7 +13,6 @@ import (
 
 	"github.com/kiln-os/kiln/initd/events"
 	"github.com/kiln-os/kiln/initd/resources"
-	"github.com/kiln-os/kiln/initd/supervisor"
 	"github.com/kiln-os/kiln/kernel/kspp"
 )
 
@@ -60,26 +59,60 @@ func TestReportSecureBootWithoutEFI(t *testing.T) {
 	}
 }
 
-type fakeRunner struct{ sup *supervisor.Supervisor }
-
-func (f fakeRunner) WaitRunning(context.Context) (*supervisor.Supervisor, error) { return f.sup, nil }
-
 // Supervise waits for the API certificate, names the controller when it never comes,
-// and then waits for the services to be healthy.
+// and then waits until every service of the ServiceSet is healthy in runtime/Service,
+// naming the ones that are not.
 func TestStartServicesWaitsForTheCertificate(t *testing.T) {
 	log, _ := test.NewNullLogger()
 	store := resources.New(resources.Config{})
 	if err := waitAPICert(context.Background(), store, 50*time.Millisecond); err == nil || !strings.Contains(err.Error(), "APICertificateController") || !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("no certificate: %v", err)
 	}
-	store.Create(resources.Resource{Metadata: resources.Metadata{Namespace: resources.NamespaceSecrets, Type: resources.TypeAPICertificate, ID: resources.APICertificateID, Owner: "test"},
-		Spec: &resources.APICertificateSpec{CertificatePEM: "x"}})
-	sup, err := supervisor.New(supervisor.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	put(t, store, resources.NamespaceSecrets, resources.TypeAPICertificate, resources.APICertificateID, &resources.APICertificateSpec{CertificatePEM: "x"})
+	put(t, store, resources.NamespaceRuntime, resources.TypeServiceSet, resources.ServiceSetID, &resources.ServiceSetSpec{Names: []string{"apid", "trustd"}})
+	put(t, store, resources.NamespaceRuntime, resources.TypeService, "apid", &resources.ServiceSpec{Name: "apid", State: "healthy", Healthy: true})
+	put(t, store, resources.NamespaceRuntime, resources.TypeService, "trustd", &resources.ServiceSpec{Name: "trustd", State: "starting", LastError: "bind: address in use"})
 	var rec recorder
-	if err := startServices(store, fakeRunner{sup}, rec.emit)(context.Background(), log); err != nil {
+	short, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	err := startServices(store, rec.emit)(short, log)
+	if err == nil || !strings.Contains(err.Error(), "trustd starting: bind: address in use") || strings.Contains(err.Error(), "apid") {
+		t.Fatalf("trustd unhealthy: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- startServices(store, rec.emit)(context.Background(), log) }()
+	put(t, store, resources.NamespaceRuntime, resources.TypeService, "trustd", &resources.ServiceSpec{Name: "trustd", State: "healthy", Healthy: true})
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Supervise did not see trustd become healthy")
+	}
+}
+
+// A service that the set does not name yet is not waited for, and a set whose services
+// have not started is reported as such.
+func TestStartServicesNamesServicesNotStarted(t *testing.T) {
+	store := resources.New(resources.Config{})
+	put(t, store, resources.NamespaceRuntime, resources.TypeServiceSet, resources.ServiceSetID, &resources.ServiceSetSpec{Names: []string{"apid"}})
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := waitServicesHealthy(ctx, store); err == nil || !strings.Contains(err.Error(), "apid not started") {
+		t.Errorf("got %v", err)
+	}
+	empty := resources.New(resources.Config{})
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel2()
+	if _, err := waitServicesHealthy(ctx2, empty); err == nil || !strings.Contains(err.Error(), "listed no services") {
+		t.Errorf("no set: %v", err)
+	}
+}
+
+func put(t *testing.T, store *resources.Store, namespace, typ, id string, spec any) {
+	t.Helper()
+	if _, err := store.Set(context.Background(), namespace, typ, id, "test", spec); err != nil {
 		t.Fatal(err)
 	}
 }

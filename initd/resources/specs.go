@@ -80,6 +80,15 @@ type SysctlStatusSpec struct {
 	Errors       map[string]string `json:"errors,omitempty"` // name → why it was not written
 }
 
+// ServiceSetSpec names every service the machine runs (id ServiceSetID). The service spec
+// controller writes it after the ServiceSpecs it names, so a reader that sees it knows the
+// set is whole: the service controller acts only on a whole set (a partial one would
+// make it stop services that are merely not written yet), and the boot waits for these
+// names to be healthy.
+type ServiceSetSpec struct {
+	Names []string `json:"names"`
+}
+
 // ServiceSpecSpec is one service the supervisor should run (id: the service name). It is
 // data, not code: the service controller turns it into a process.
 type ServiceSpecSpec struct {

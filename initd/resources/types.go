@@ -32,6 +32,7 @@ const (
 	TypeTimeStatus       = "TimeStatus"
 	TypeSysctlStatus     = "SysctlStatus"
 	TypeServiceSpec      = "ServiceSpec"
+	TypeServiceSet       = "ServiceSet"
 	TypeService          = "Service"
 	TypeAPICertificate   = "API"
 	TypeSecureBootStatus = "SecureBootStatus"
@@ -53,6 +54,7 @@ const (
 	NetworkStatusID    = "network"
 	TimeStatusID       = "node"
 	SysctlStatusID     = "sysctls"
+	ServiceSetID       = "services"
 )
 
 // Where the machine config came from (DESIGN.md "LoadConfig").
@@ -197,6 +199,7 @@ var Definitions = []Definition{
 	{NamespaceRuntime, TypePCR11, func() any { return new(PCR11Spec) }},
 	{NamespaceRuntime, TypeSecureBootStatus, func() any { return new(SecureBootStatusSpec) }},
 	{NamespaceRuntime, TypeService, func() any { return new(ServiceSpec) }},
+	{NamespaceRuntime, TypeServiceSet, func() any { return new(ServiceSetSpec) }},
 	{NamespaceRuntime, TypeServiceSpec, func() any { return new(ServiceSpecSpec) }},
 	{NamespaceRuntime, TypeSysctlStatus, func() any { return new(SysctlStatusSpec) }},
 	{NamespaceSecrets, TypeAPICertificate, func() any { return new(APICertificateSpec) }},

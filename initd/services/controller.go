@@ -2,7 +2,6 @@ package services
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"maps"
 	"net"
@@ -56,7 +55,10 @@ type Controller struct {
 func (c *Controller) Name() string { return "ServiceController" }
 
 func (c *Controller) Inputs() []controller.Input {
-	return []controller.Input{{Namespace: resources.NamespaceRuntime, Type: resources.TypeServiceSpec}}
+	return []controller.Input{
+		{Namespace: resources.NamespaceRuntime, Type: resources.TypeServiceSpec},
+		{Namespace: resources.NamespaceRuntime, Type: resources.TypeServiceSet},
+	}
 }
 
 func (c *Controller) Outputs() []controller.Output {
@@ -66,10 +68,15 @@ func (c *Controller) Outputs() []controller.Output {
 // Supervisor is the running supervisor; nil before the first service starts.
 func (c *Controller) Supervisor() *supervisor.Supervisor { return c.sup.Load() }
 
-// Reconcile starts, restarts or replaces services so that the supervisor runs the specs.
+// Reconcile starts, restarts or replaces services so that the supervisor runs the specs,
+// once the spec controller has written the whole set (the ServiceSet names exactly the
+// specs there are); in between it leaves the supervisor alone.
 func (c *Controller) Reconcile(ctx context.Context, r *controller.Runtime) error {
 	want, err := specsByName(r)
 	if err != nil || len(want) == 0 {
+		return err
+	}
+	if whole, err := wholeSet(r, want); err != nil || !whole {
 		return err
 	}
 	if sup := c.sup.Load(); sup != nil && sameCommands(c.running, want) {
@@ -91,6 +98,15 @@ func specsByName(r *controller.Runtime) (map[string]resources.ServiceSpecSpec, e
 		}
 	}
 	return out, nil
+}
+
+// wholeSet reports whether the ServiceSet names exactly the services in want.
+func wholeSet(r *controller.Runtime, want map[string]resources.ServiceSpecSpec) (bool, error) {
+	set, err := controller.Spec[resources.ServiceSetSpec](r, resources.NamespaceRuntime, resources.TypeServiceSet, resources.ServiceSetID)
+	if err != nil || set == nil {
+		return false, err
+	}
+	return slices.Equal(slices.Sorted(slices.Values(set.Names)), slices.Sorted(maps.Keys(want))), nil
 }
 
 // sameCommands reports whether two spec sets name the same services with the same
@@ -239,20 +255,6 @@ func (c *Controller) forgetOthers(keep []string) {
 			if err := c.Store.Delete(resources.NamespaceRuntime, resources.TypeService, res.ID, c.Name()); err != nil {
 				c.Log.WithError(err).WithField("service", res.ID).Warn("forget service state")
 			}
-		}
-	}
-}
-
-// WaitRunning waits until the controller has started the supervisor.
-func (c *Controller) WaitRunning(ctx context.Context) (*supervisor.Supervisor, error) {
-	for {
-		if sup := c.sup.Load(); sup != nil {
-			return sup, nil
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("no services started: %w", ctx.Err())
-		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }

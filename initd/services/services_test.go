@@ -2,6 +2,7 @@ package services
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -51,6 +52,10 @@ func TestSpecControllerFollowsConfigCertAndPhase(t *testing.T) {
 	if got := specNames(t, s); len(got) != 3 || got[0] != "apid" || got[1] != "trustd" || got[2] != "watchdogd" {
 		t.Fatalf("control plane services %v", got)
 	}
+	if res, err := s.Get(resources.NamespaceRuntime, resources.TypeServiceSet, resources.ServiceSetID); err != nil ||
+		strings.Join(res.Spec.(*resources.ServiceSetSpec).Names, " ") != "apid trustd watchdogd" {
+		t.Fatalf("ServiceSet %+v, %v", res.Spec, err)
+	}
 	apid, _ := s.Get(resources.NamespaceRuntime, resources.TypeServiceSpec, "apid")
 	first := apid.Spec.(*resources.ServiceSpecSpec)
 	set(t, s, resources.NamespaceSecrets, resources.TypeAPICertificate, resources.APICertificateID, &resources.APICertificateSpec{CertificatePEM: "two"})
@@ -70,7 +75,9 @@ func TestSpecControllerFollowsConfigCertAndPhase(t *testing.T) {
 }
 
 // The controller starts the supervisor for the specs, restarts a service whose
-// generation changes and replaces the supervisor when the set changes.
+// generation changes, leaves it alone while the set is only partly written (the
+// ServiceSet names services without specs yet, or specs exist that it does not name) and
+// replaces it when the whole set changes.
 func TestControllerReconcilesTheSupervisor(t *testing.T) {
 	log, _ := test.NewNullLogger()
 	s := resources.New(resources.Config{})
@@ -84,6 +91,10 @@ func TestControllerReconcilesTheSupervisor(t *testing.T) {
 	ctx := context.Background()
 	sleeper := &resources.ServiceSpecSpec{Name: "sleeper", Argv: []string{"sleep", "60"}, Output: "sleeper", Generation: "1"}
 	set(t, s, resources.NamespaceRuntime, resources.TypeServiceSpec, "sleeper", sleeper)
+	if err := c.Reconcile(ctx, r); err != nil || c.Supervisor() != nil {
+		t.Fatalf("specs without a ServiceSet started a supervisor (err %v)", err)
+	}
+	serviceSet(t, s, "sleeper")
 	if err := c.Reconcile(ctx, r); err != nil {
 		t.Fatal(err)
 	}
@@ -101,6 +112,10 @@ func TestControllerReconcilesTheSupervisor(t *testing.T) {
 	}
 	eventually(t, "a restart", func() bool { st := sup.Snapshot()[0]; return st.Pid != 0 && st.Pid != pid })
 	set(t, s, resources.NamespaceRuntime, resources.TypeServiceSpec, "other", &resources.ServiceSpecSpec{Name: "other", Argv: []string{"sleep", "60"}})
+	if err := c.Reconcile(ctx, r); err != nil || c.Supervisor() != sup || len(sup.Snapshot()) != 1 {
+		t.Fatalf("a spec the ServiceSet does not name yet changed the supervisor (err %v)", err)
+	}
+	serviceSet(t, s, "sleeper", "other")
 	if err := c.Reconcile(ctx, r); err != nil {
 		t.Fatal(err)
 	}
@@ -108,6 +123,11 @@ func TestControllerReconcilesTheSupervisor(t *testing.T) {
 		t.Errorf("a new service: supervisor replaced %v, %d services, BeforeStart ran %d times", c.Supervisor() != sup, len(c.Supervisor().Snapshot()), before)
 	}
 	eventually(t, "runtime/Service for both", func() bool { return len(s.List(resources.NamespaceRuntime, resources.TypeService)) == 2 })
+}
+
+func serviceSet(t *testing.T, s *resources.Store, names ...string) {
+	t.Helper()
+	set(t, s, resources.NamespaceRuntime, resources.TypeServiceSet, resources.ServiceSetID, &resources.ServiceSetSpec{Names: names})
 }
 
 func waitState(t *testing.T, sup *supervisor.Supervisor, name, state string) {

@@ -37,10 +37,11 @@ func (c *SpecController) Inputs() []controller.Input {
 }
 
 func (c *SpecController) Outputs() []controller.Output {
-	return []controller.Output{{Type: resources.TypeServiceSpec}}
+	return []controller.Output{{Type: resources.TypeServiceSpec}, {Type: resources.TypeServiceSet}}
 }
 
-// Reconcile writes the spec of every service this machine runs and removes the others.
+// Reconcile writes the spec of every service this machine runs, removes the others, and
+// then, last, the ServiceSet that names them.
 func (c *SpecController) Reconcile(ctx context.Context, r *controller.Runtime) error {
 	specs, err := c.wanted(r)
 	if err != nil || specs == nil {
@@ -53,7 +54,11 @@ func (c *SpecController) Reconcile(ctx context.Context, r *controller.Runtime) e
 		}
 		keep = append(keep, s.Name)
 	}
-	return r.Cleanup(resources.NamespaceRuntime, resources.TypeServiceSpec, keep)
+	if err := r.Cleanup(resources.NamespaceRuntime, resources.TypeServiceSpec, keep); err != nil {
+		return err
+	}
+	_, err = r.Set(ctx, resources.NamespaceRuntime, resources.TypeServiceSet, resources.ServiceSetID, &resources.ServiceSetSpec{Names: keep})
+	return err
 }
 
 // wanted is the services to run; nil while it is too early to say.
