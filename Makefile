@@ -47,7 +47,7 @@ repro: check-deps ## build twice in two directories with fresh caches (kernel sh
 kernel-repro: check-deps ## two cold kernel builds in two fresh caches must give the same vmlinuz (~20 min)
 	bash ci/kernel-repro.sh
 
-bench: image ## measure build times, artifact sizes and boot timings (see docs/benchmarks.md)
+bench: image ## measure build, sizes, machined's make-up and boot into docs/benchmarks.md (BENCH_BASE=rev: that boot beside)
 	bash ci/bench.sh
 
 generate: ## regenerate the gRPC Go code from api/**/*.proto (protoc + plugins pinned in go.mod)

@@ -7,6 +7,8 @@
 #   4. artifact sizes from the manifest that `make image` wrote
 #   5. what machined is made of (`kiln size` on the same build with symbols kept)
 #   6. boot timing under the accelerator the harness picks, from machined's events
+#   7. with BENCH_BASE=<git revision>: the same direct boot of that revision, built and
+#      booted in this run, beside this one (a before/after on the same loaded machine)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 KILN_CACHE=${KILN_CACHE:-$HOME/.cache/kiln}
@@ -44,6 +46,18 @@ CGO_ENABLED=0 GOFLAGS=-buildvcs=false go build -trimpath \
 
 KILN_E2E=1 go test -count=1 -v -run 'TestBootReadyAndPowerOff|TestUEFISecureBoot' ./qemu/e2e/ >"$work/boot.log" 2>&1 ||
 	{ tail -50 "$work/boot.log" >&2; echo "bench: boot tests failed (log above)" >&2; exit 1; }
+if [ -n "${BENCH_BASE:-}" ]; then
+	base=$(git rev-parse --short=12 "$BENCH_BASE")
+	git clone -q . "$work/base" && git -C "$work/base" checkout -q "$base"
+	mkdir -p "$work/base-cache" && ln -s "$KILN_CACHE/kernel" "$work/base-cache/kernel"
+	(cd "$work/base" && KILN_CACHE="$work/base-cache" go run ./cmd/kiln build -f kiln.yaml --keys "$repo/_keys" >"$work/base-build.log" 2>&1 &&
+		KILN_E2E=1 go test -count=1 -run 'TestBootReadyAndPowerOff' ./qemu/e2e/ >"$work/base-boot.log" 2>&1) ||
+		{ tail -30 "$work/base-build.log" "$work/base-boot.log" >&2; echo "bench: base $base failed (log above)" >&2; exit 1; }
+	# And this revision's direct boot once more, right after, so that each side has a boot
+	# at the same moment of the run.
+	KILN_E2E=1 go test -count=1 -run 'TestBootReadyAndPowerOff' ./qemu/e2e/ >"$work/head-boot.log" 2>&1
+	cp _out/qemu-logs/boot-timing.json "$work/head2-timing.json"
+fi
 accel=$(grep -om1 'accel[= ]*[a-z]*' "$work/boot.log" | awk '{print $NF}' | sed 's/.*=//')
 
 size() { jq -r --arg k "$1" '.artifacts[$k].size' _out/manifest.json; }
@@ -85,6 +99,15 @@ size() { jq -r --arg k "$1" '.artifacts[$k].size' _out/manifest.json; }
 	echo "|---|---:|---|"
 	jq -r 'to_entries[] | "| direct boot, diskless: \(.key) | \(.value*1000|floor/1000) | TestBootReadyAndPowerOff |"' _out/qemu-logs/boot-timing.json
 	jq -r 'to_entries[] | "| UEFI Secure Boot (ISO, keys enrolled): \(.key) | \(.value*1000|floor/1000) | TestUEFISecureBoot/ISOBootsUnderSecureBoot |"' _out/qemu-logs/uefi-iso-timing.json
+	if [ -n "${BENCH_BASE:-}" ]; then
+		echo
+		echo "Direct boot beside \`$base\` (BENCH_BASE), both built and booted in this run:"
+		echo
+		echo "| what | $base, s | this commit (second boot), s |"
+		echo "|---|---:|---:|"
+		jq -rn --slurpfile a "$work/base/_out/qemu-logs/boot-timing.json" --slurpfile b "$work/head2-timing.json" \
+			'$a[0] | keys[] as $k | "| \($k) | \($a[0][$k]*1000|floor/1000) | \($b[0][$k]*1000|floor/1000) |"'
+	fi
 	echo
 	echo "$end"
 } >"$work/block.md"
