@@ -15,7 +15,7 @@ set -euo pipefail
 # alone, without recommends, lacks google/protobuf/timestamp.proto) for `make generate` and
 # the test that the generated code is current.
 PACKAGES=(
-	build-essential make gcc binutils bc bison flex libelf-dev libssl-dev pahole cpio kmod rsync xz-utils zstd tar perl-base
+	build-essential make gcc binutils bc bison flex libelf-dev libssl-dev pahole cpio kmod rsync xz-utils zstd tar perl-base pkgconf diffutils libc-bin
 	linux-source-6.1
 	qemu-system-x86 qemu-utils ovmf swtpm swtpm-tools libtss2-esys-3.0.2-0 libtss2-tcti-swtpm0 libtss2-rc0 libtss2-mu0
 	systemd-boot-efi systemd-boot systemd
