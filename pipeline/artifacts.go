@@ -1,10 +1,9 @@
 package pipeline
 
 import (
-	"fmt"
-	"io"
-	"os"
 	"path/filepath"
+
+	"github.com/kiln-os/kiln/internal/atomicfile"
 )
 
 // artifact is one file of the output directory: Name is its key in the manifest, File its
@@ -20,7 +19,8 @@ func stageArtifacts(staging string, artifacts []artifact) (map[string]Artifact, 
 	for _, a := range artifacts {
 		dst := filepath.Join(staging, a.File)
 		if a.Src != dst {
-			if err := copyFile(dst, a.Src); err != nil {
+			// A copy, not a hard link: editing _out must never corrupt the cache.
+			if err := atomicfile.Copy(dst, a.Src, 0o644); err != nil {
 				return nil, err
 			}
 		}
@@ -31,23 +31,4 @@ func stageArtifacts(staging string, artifacts []artifact) (map[string]Artifact, 
 		staged[a.Name] = Artifact{Path: filepath.ToSlash(a.File), SHA256: sum, Size: size}
 	}
 	return staged, nil
-}
-
-// copyFile copies a cached file. A copy, not a hard link: editing _out must never corrupt
-// the cache.
-func copyFile(dst, src string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return fmt.Errorf("copy %s: %w", src, err)
-	}
-	return out.Close()
 }

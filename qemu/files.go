@@ -90,21 +90,3 @@ func (lf logFiles) eventsWriter() io.Writer {
 	}
 	return lf.events
 }
-
-// copyFile copies src to a new or truncated dst (a fresh UEFI vars file).
-func copyFile(dst, src string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return fmt.Errorf("copy %s to %s: %w", src, dst, err)
-	}
-	return out.Close()
-}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/kiln-os/kiln/internal/atomicfile"
 )
 
 const (
@@ -140,7 +142,7 @@ func (vm *VM) prepareVars(fw *uefiFirmware, logDir string) error {
 		return nil
 	default:
 		vm.varsPath = filepath.Join(logDir, vm.name+".vars.fd")
-		if err := copyFile(vm.varsPath, fw.varsTemplate); err != nil {
+		if err := atomicfile.Copy(vm.varsPath, fw.varsTemplate, 0o644); err != nil {
 			return fmt.Errorf("UEFI vars template: %w", err)
 		}
 		return nil
