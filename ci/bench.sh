@@ -46,6 +46,7 @@ CGO_ENABLED=0 GOFLAGS=-buildvcs=false go build -trimpath \
 
 KILN_E2E=1 go test -count=1 -v -run 'TestBootReadyAndPowerOff|TestUEFISecureBoot' ./qemu/e2e/ >"$work/boot.log" 2>&1 ||
 	{ tail -50 "$work/boot.log" >&2; echo "bench: boot tests failed (log above)" >&2; exit 1; }
+cp _out/qemu-logs/boot-timing.json "$work/head-timing.json"
 if [ -n "${BENCH_BASE:-}" ]; then
 	base=$(git rev-parse --short=12 "$BENCH_BASE")
 	git clone -q . "$work/base" && git -C "$work/base" checkout -q "$base"
@@ -97,7 +98,7 @@ size() { jq -r --arg k "$1" '.artifacts[$k].size' _out/manifest.json; }
 	echo
 	echo "| what | seconds | test |"
 	echo "|---|---:|---|"
-	jq -r 'to_entries[] | "| direct boot, diskless: \(.key) | \(.value*1000|floor/1000) | TestBootReadyAndPowerOff |"' _out/qemu-logs/boot-timing.json
+	jq -r 'to_entries[] | "| direct boot, diskless: \(.key) | \(.value*1000|floor/1000) | TestBootReadyAndPowerOff |"' "$work/head-timing.json"
 	jq -r 'to_entries[] | "| UEFI Secure Boot (ISO, keys enrolled): \(.key) | \(.value*1000|floor/1000) | TestUEFISecureBoot/ISOBootsUnderSecureBoot |"' _out/qemu-logs/uefi-iso-timing.json
 	if [ -n "${BENCH_BASE:-}" ]; then
 		echo
