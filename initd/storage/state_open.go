@@ -67,7 +67,7 @@ func (s *State) allowPlain() error {
 	switch err := s.probe(); {
 	case err == nil:
 		return fmt.Errorf("STATE %s was not touched: its header says plain (unencrypted), but this machine has a TPM that seals STATE's key, "+
-			"so this machine did not make it; the disk may have been altered. %s", s.Device, resetHint)
+			"and a plain STATE is only made without one: the disk was altered, or the TPM was enabled after STATE was made. %s", s.Device, resetHint)
 	case !errors.Is(err, ErrNoTPM):
 		return fmt.Errorf("STATE %s was not touched: its header says plain (unencrypted), and the TPM did not answer whether it can seal (%w); "+
 			"check the TPM in the firmware settings", s.Device, err)
