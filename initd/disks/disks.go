@@ -12,12 +12,14 @@ package disks
 
 import (
 	"context"
+	"crypto/rsa"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"os"
 	"time"
 
+	"github.com/google/go-tpm/tpm2/transport"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
@@ -155,17 +157,7 @@ func envBase64(name string) ([]byte, error) {
 // Seal seals key; without a TPM, or without a signed policy to seal to, it returns
 // storage.ErrNoTPM (STATE then runs plain, or the boot stops if a TPM is required).
 func (s *tpmSealer) Seal(key []byte) ([]byte, error) {
-	if len(s.publicKeyPEM) == 0 {
-		return nil, fmt.Errorf("%w: the boot carries no PCR public key (not booted from a signed UKI)", storage.ErrNoTPM)
-	}
-	pub, err := tpmseal.ParsePublicKeyPEM(s.publicKeyPEM)
-	if err != nil {
-		return nil, err
-	}
-	tpm, err := tpmseal.Open(s.device)
-	if errors.Is(err, tpmseal.ErrNoTPM) {
-		return nil, fmt.Errorf("%w: %w", storage.ErrNoTPM, err)
-	}
+	pub, tpm, err := s.openForSealing()
 	if err != nil {
 		return nil, err
 	}
@@ -181,6 +173,37 @@ func (s *tpmSealer) Seal(key []byte) ([]byte, error) {
 		return nil, err
 	}
 	return blob.Marshal()
+}
+
+// Probe says whether Seal would seal: the same checks, without sealing. storage refuses
+// a plain STATE header when it returns nil.
+func (s *tpmSealer) Probe() error {
+	_, tpm, err := s.openForSealing()
+	if err != nil {
+		return err
+	}
+	return tpm.Close()
+}
+
+// openForSealing parses the boot's PCR public key and opens the TPM. A missing key or
+// TPM wraps storage.ErrNoTPM; a key that does not parse or a TPM that does not open
+// for another reason is an error of its own.
+func (s *tpmSealer) openForSealing() (*rsa.PublicKey, transport.TPMCloser, error) {
+	if len(s.publicKeyPEM) == 0 {
+		return nil, nil, fmt.Errorf("%w: the boot carries no PCR public key (not booted from a signed UKI)", storage.ErrNoTPM)
+	}
+	pub, err := tpmseal.ParsePublicKeyPEM(s.publicKeyPEM)
+	if err != nil {
+		return nil, nil, err
+	}
+	tpm, err := tpmseal.Open(s.device)
+	if errors.Is(err, tpmseal.ErrNoTPM) {
+		return nil, nil, fmt.Errorf("%w: %w", storage.ErrNoTPM, err)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return pub, tpm, nil
 }
 
 // Unseal opens a sealed key with this boot's signed policy.

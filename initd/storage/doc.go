@@ -25,7 +25,10 @@
 //	    --offset 2048 --key-file key.bin /dev/vda2 state
 //
 // A machine without a TPM may run STATE in plain mode (dm-linear, unencrypted) when the
-// caller allows it; Result.Unencrypted tells the caller to warn.
+// caller allows it; Result.Unencrypted tells the caller to warn. The header's bytes are
+// untrusted, so plain mode is decided by the boot, not by the header: a boot whose
+// KeySealer could seal (Probe returns nil) refuses a plain header, which only a
+// TPM-less boot makes, and a sealed header must name aes-xts-plain64.
 //
 // # Order of the first format
 //

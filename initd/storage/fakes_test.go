@@ -15,8 +15,16 @@ import (
 // fakeSealer "seals" by XOR with 0x5a behind a prefix, so a blob is recognisably sealed.
 type fakeSealer struct {
 	noTPM     bool
+	probeErr  error // a TPM that is there but does not answer
 	unsealErr error
 	unseals   int
+}
+
+func (f *fakeSealer) Probe() error {
+	if f.noTPM {
+		return ErrNoTPM
+	}
+	return f.probeErr
 }
 
 func (f *fakeSealer) Seal(key []byte) ([]byte, error) {
@@ -126,4 +134,12 @@ func (r *rig) patch(off int64, b []byte) {
 	if _, err := f.WriteAt(b, off); err != nil {
 		r.t.Fatal(err)
 	}
+}
+
+func (r *rig) open() *os.File {
+	f, err := os.Open(r.device)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return f
 }

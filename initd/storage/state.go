@@ -22,6 +22,10 @@ import (
 type KeySealer interface {
 	Seal(key []byte) (blob []byte, err error)
 	Unseal(blob []byte) ([]byte, error)
+	// Probe says whether Seal would seal on this boot without sealing anything: nil
+	// when it would, an error wrapping ErrNoTPM when it returns ErrNoTPM (STATE may
+	// then be plain), any other error when the TPM is there but does not answer.
+	Probe() error
 }
 
 // ErrNoTPM is what a KeySealer returns (wrapped or not) when the machine has no TPM.

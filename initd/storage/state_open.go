@@ -37,12 +37,7 @@ func (s *State) open(ctx context.Context, dev *os.File, size int64, h stateheade
 // touched and what the operator can do.
 func (s *State) unsealedKey(h stateheader.Header) ([]byte, error) {
 	if h.Mode == stateheader.ModePlain {
-		if s.RequireTPM {
-			return nil, fmt.Errorf("STATE %s was not touched: it was made unencrypted (no TPM at the time) but the configuration now requires a TPM; "+
-				"reset the node to re-create STATE sealed to the TPM", s.Device)
-		}
-		s.Log.Warn("STATE is UNENCRYPTED (plain mode: it was made without a TPM)")
-		return nil, nil
+		return nil, s.allowPlain()
 	}
 	if s.Sealer == nil {
 		return nil, fmt.Errorf("STATE %s was not touched: its key is sealed to a TPM and none is available (%w); "+
@@ -58,6 +53,39 @@ func (s *State) unsealedKey(h stateheader.Header) ([]byte, error) {
 		return nil, fmt.Errorf("STATE %s was not touched: the unsealed key is %d bytes, want %d", s.Device, len(key), KeySize)
 	}
 	return key, nil
+}
+
+// allowPlain decides whether a plain (unencrypted) header may be opened. Only a boot
+// that could not seal makes one (see sealedHeader), so on a boot that could, a plain
+// header was not made by this machine: someone with the disk swapped it in, with a
+// config of their own behind it.
+func (s *State) allowPlain() error {
+	if s.RequireTPM {
+		return fmt.Errorf("STATE %s was not touched: it was made unencrypted (no TPM at the time) but the configuration now requires a TPM; "+
+			"%s", s.Device, resetHint)
+	}
+	switch err := s.probe(); {
+	case err == nil:
+		return fmt.Errorf("STATE %s was not touched: its header says plain (unencrypted), but this machine has a TPM that seals STATE's key, "+
+			"and a plain STATE is only made without one: the disk was altered, or the TPM was enabled after STATE was made. %s", s.Device, resetHint)
+	case !errors.Is(err, ErrNoTPM):
+		return fmt.Errorf("STATE %s was not touched: its header says plain (unencrypted), and the TPM did not answer whether it can seal (%w); "+
+			"check the TPM in the firmware settings", s.Device, err)
+	}
+	s.Log.Warn("STATE is UNENCRYPTED (plain mode: it was made without a TPM)")
+	return nil
+}
+
+// resetHint is how an operator starts over with an empty STATE sealed to this TPM. A
+// boot that stops in Storage serves no API, so the running-node route is the second.
+const resetHint = "To start over with an empty STATE, re-flash the disk (or install again with wipe); " +
+	"a node that still runs can be reset from maintenance mode or the API with kilnctl reset --wipe-state"
+
+func (s *State) probe() error {
+	if s.Sealer == nil {
+		return ErrNoTPM
+	}
+	return s.Sealer.Probe()
 }
 
 // repairHeader rewrites both header copies from the verified one when a copy is damaged

@@ -13,6 +13,7 @@ import (
 
 	"github.com/kiln-os/kiln/bootloader/entry"
 	"github.com/kiln-os/kiln/initd/events"
+	"github.com/kiln-os/kiln/initd/storage/stateheader"
 	"github.com/kiln-os/kiln/pipeline"
 	"github.com/kiln-os/kiln/qemu"
 )
@@ -186,4 +187,43 @@ func stateDigest(t *testing.T, disk string) string {
 		t.Fatal(err)
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// expectPlainStateRefused boots a copy of disk, whose STATE is plain (made by a boot
+// without a TPM), with a TPM: the boot fails naming the plain header and how to start
+// over, and STATE is not written.
+func expectPlainStateRefused(t *testing.T, img image, work, disk, enrolledVars string) {
+	plainDisk := filepath.Join(work, "plain-tpm.raw")
+	copySparse(t, disk, plainDisk)
+	vars := filepath.Join(work, "plain-tpm.vars.fd")
+	copyFile(t, enrolledVars, vars)
+	before := stateDigest(t, plainDisk)
+	vm := startUEFI(t, img, "uefi-plain-tpm", qemu.WithUEFIVars(ovmfCode, vars), qemu.WithDisk(plainDisk),
+		qemu.WithTPM(filepath.Join(work, "plain-tpm")))
+	ctx, cancel := context.WithTimeout(context.Background(), uefiTimeout)
+	defer cancel()
+	e, err := vm.WaitEvent(ctx, qemu.Any(qemu.Match(events.TypeBoot, "machined", events.StateReady), qemu.Match(events.TypeBoot, "machined", events.StateFailed)))
+	if err != nil {
+		t.Fatalf("no boot result: %v (serial %s)", err, vm.LogPath())
+	}
+	if e.State != events.StateFailed || !strings.Contains(e.Error, "plain") || !strings.Contains(e.Error, "kilnctl reset --wipe-state") {
+		t.Errorf("plain STATE on a TPM machine: %s %q, want a failure naming the plain header and the reset", e.State, e.Error)
+	}
+	vm.Kill()
+	if after := stateDigest(t, plainDisk); after != before {
+		t.Errorf("STATE changed after the refused boot: %s → %s", before, after)
+	}
+}
+
+// blankState zeroes STATE's header area in disk, so the next boot formats it afresh.
+func blankState(t *testing.T, disk string) {
+	t.Helper()
+	f, err := os.OpenFile(disk, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt(make([]byte, stateheader.AreaSize), stateOffset); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -93,10 +93,18 @@ func TestUEFISecureBoot(t *testing.T) {
 		expectRefusal(t, img, work, disk, enrolledVars, "uefi-tampered", tamperCmdline(t, readArtifact(t, img, "uki")))
 	})
 
+	// The enrolment boot had no TPM, so disk's STATE is plain: on a machine with a TPM
+	// that is the disk-swap attack (issue 12, hole 6), and the boot must stop.
+	t.Run("PlainStateRefusedWithTPM", func(t *testing.T) { expectPlainStateRefused(t, img, work, disk, enrolledVars) })
+
 	t.Run("MeasuredBootMatchesPrediction", func(t *testing.T) {
 		vars := filepath.Join(work, "tpm.vars.fd")
 		copyFile(t, enrolledVars, vars)
-		vm := startUEFI(t, img, "uefi-tpm", qemu.WithUEFIVars(ovmfCode, vars), qemu.WithDisk(disk),
+		// A blank STATE, sealed on this boot: disk's own is plain and now refused.
+		tpmDisk := filepath.Join(work, "tpm.raw")
+		copySparse(t, disk, tpmDisk)
+		blankState(t, tpmDisk)
+		vm := startUEFI(t, img, "uefi-tpm", qemu.WithUEFIVars(ovmfCode, vars), qemu.WithDisk(tpmDisk),
 			qemu.WithTPM(filepath.Join(work, "tpm-state")))
 		ctx, cancel := context.WithTimeout(context.Background(), uefiTimeout)
 		defer cancel()

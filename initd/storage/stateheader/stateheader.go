@@ -11,9 +11,10 @@
 //	 10     1  mode: 1 sealed (dm-crypt), 2 plain (dm-linear, no TPM)
 //	 11     1  reserved, zero
 //	 12     4  length N of the sealed-key blob (at most MaxSealedKey)
-//	 16     8  data offset in 512-byte sectors (at least 2048: the header area)
+//	 16     8  data offset in 512-byte sectors (2048: right after the header area)
 //	 24    16  random UUID of this STATE
-//	 40    64  cipher, NUL-padded ("aes-xts-plain64" when sealed, empty when plain)
+//	 40    64  cipher, NUL-padded ("aes-xts-plain64", the only one allowed, when sealed;
+//	           empty when plain)
 //	104     N  sealed-key blob, opaque (the TPM sealer's format)
 //	104+N  32  SHA-256 of bytes [0, 104+N)
 //
@@ -109,11 +110,33 @@ func (e *CopyError) Error() string {
 func (e *CopyError) Unwrap() error { return e.Err }
 
 // validate checks the fields that make a header usable, for both Marshal and Parse.
+// Every field that reaches the device-mapper table is pinned to what this version
+// writes: the bytes come from whoever had the disk.
 func (h Header) validate() error {
+	if err := h.validateMode(); err != nil {
+		return err
+	}
+	if len(h.SealedKey) > MaxSealedKey {
+		return fmt.Errorf("sealed key of %d bytes exceeds %d", len(h.SealedKey), MaxSealedKey)
+	}
+	if h.DataOffset != DataOffset {
+		return fmt.Errorf("data offset %d sectors: format version %d puts the data area right after the header area, at sector %d",
+			h.DataOffset, Version, DataOffset)
+	}
+	return nil
+}
+
+func (h Header) validateMode() error {
 	switch h.Mode {
 	case ModeSealed:
-		if h.Cipher == "" || len(h.SealedKey) == 0 {
-			return errors.New("sealed mode needs a cipher and a sealed key")
+		if len(h.SealedKey) == 0 {
+			return errors.New("sealed mode needs a sealed key")
+		}
+		// The cipher is copied verbatim into the dm-crypt table (dm-crypt's
+		// "<cipher> <key> <iv_offset> <device> <offset>"): cipher_null would map the
+		// data in clear, and a space would add table words.
+		if h.Cipher != CipherXTS {
+			return fmt.Errorf("cipher field is %q; the only cipher allowed is %q", h.Cipher, CipherXTS)
 		}
 	case ModePlain:
 		if h.Cipher != "" || len(h.SealedKey) != 0 {
@@ -121,15 +144,6 @@ func (h Header) validate() error {
 		}
 	default:
 		return fmt.Errorf("unknown mode %d", uint8(h.Mode))
-	}
-	if len(h.Cipher) > maxCipher {
-		return fmt.Errorf("cipher %q longer than %d bytes", h.Cipher, maxCipher)
-	}
-	if len(h.SealedKey) > MaxSealedKey {
-		return fmt.Errorf("sealed key of %d bytes exceeds %d", len(h.SealedKey), MaxSealedKey)
-	}
-	if h.DataOffset < DataOffset {
-		return fmt.Errorf("data offset %d sectors lies inside the %d-sector header area", h.DataOffset, DataOffset)
 	}
 	return nil
 }
