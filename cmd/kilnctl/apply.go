@@ -41,6 +41,9 @@ func cmdApplyConfig(e *env, args []string) error {
 		return err
 	}
 	defer done()
+	if err := e.checkPinned(data, *file == "-"); err != nil {
+		return err
+	}
 	resp, err := api.ApplyConfiguration(e.ctx, &machine.ApplyConfigurationRequest{Data: data, DryRun: *dryRun, Mode: reqMode})
 	if err != nil {
 		return err
