@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/kiln-os/kiln/api/machine"
+	"github.com/kiln-os/kiln/config"
 )
 
 // applyModes maps --mode to the request's mode.
@@ -35,6 +36,9 @@ func cmdApplyConfig(e *env, args []string) error {
 	data, err := e.readInput(*file)
 	if err != nil {
 		return err
+	}
+	if err := config.CheckSize(len(data)); err != nil { // the node would refuse it
+		return fmt.Errorf("%s: %w", *file, err)
 	}
 	api, done, err := e.dial()
 	if err != nil {

@@ -81,3 +81,18 @@ func TestApplyConfigSendsSecretsToAPinnedNode(t *testing.T) {
 		t.Error("the pinned node did not receive the config")
 	}
 }
+
+// The node refuses a config over config.MaxSize; kilnctl says so without sending it.
+func TestApplyConfigRefusesAnOversizedFile(t *testing.T) {
+	node, kc := configuredNode(t, "os:admin")
+	file := writeConfigFile(t, "big.yaml", []byte("# "+strings.Repeat("x", config.MaxSize)+"\n"))
+	r := runCtl(t, "--kiln-config", kc, "apply-config", "-f", file)
+	if !errors.Is(r.err, config.ErrTooLarge) || !strings.Contains(r.err.Error(), "big.yaml") {
+		t.Errorf("err = %v, want config.ErrTooLarge naming the file", r.err)
+	}
+	node.mu.Lock()
+	defer node.mu.Unlock()
+	if node.applied != nil {
+		t.Error("the oversized config was sent")
+	}
+}
