@@ -25,7 +25,7 @@ func writeConfigFile(t *testing.T, name string, data []byte) string {
 // answered at the address. Without --fingerprint it must refuse a config with secrets,
 // send nothing, and say how to pin.
 func TestApplyConfigRefusesSecretsToAnUnpinnedNode(t *testing.T) {
-	data := mustEncode(t, testpki.ControlPlaneConfig(t))
+	data := testpki.Encode(t, testpki.ControlPlaneConfig(t))
 	none := filepath.Join(t.TempDir(), "none")
 	for name, file := range map[string]string{
 		"controlplane": writeConfigFile(t, "controlplane.yaml", data),
@@ -49,7 +49,7 @@ func TestApplyConfigRefusesSecretsToAnUnpinnedNode(t *testing.T) {
 
 func TestApplyConfigRefusalNamesTheSecrets(t *testing.T) {
 	cfg := testpki.ControlPlaneConfig(t)
-	held := secretsIn(mustEncode(t, cfg))
+	held := secretsIn(testpki.Encode(t, cfg))
 	for _, want := range []string{"machine.token", "cluster.ca.key", "a PEM private key"} {
 		if !strings.Contains(held, want) {
 			t.Errorf("secretsIn = %q, lacks %q", held, want)
@@ -57,18 +57,9 @@ func TestApplyConfigRefusalNamesTheSecrets(t *testing.T) {
 	}
 }
 
-func mustEncode(t *testing.T, cfg *config.Config) []byte {
-	t.Helper()
-	data, err := config.Encode(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
-}
-
 // Pinned, the same config goes through: the operator checked the node's certificate.
 func TestApplyConfigSendsSecretsToAPinnedNode(t *testing.T) {
-	data := mustEncode(t, testpki.ControlPlaneConfig(t))
+	data := testpki.Encode(t, testpki.ControlPlaneConfig(t))
 	node, addr, cert := serveMaintenanceNode(t)
 	file := writeConfigFile(t, "controlplane.yaml", data)
 	r := runCtl(t, "--kiln-config", filepath.Join(t.TempDir(), "none"), "--fingerprint", client.Fingerprint(cert.Certificate[0]), "-n", addr, "apply-config", "-f", file)

@@ -19,7 +19,7 @@ import (
 // only a size check made before decoding can refuse it.
 func padded(t *testing.T, size int) []byte {
 	t.Helper()
-	data := encode(t, testpki.ControlPlaneConfig(t))
+	data := testpki.Encode(t, testpki.ControlPlaneConfig(t))
 	return append(data, []byte("# "+strings.Repeat("x", size-len(data))+"\n")...)
 }
 
@@ -67,7 +67,7 @@ func TestConcurrentAppliesPersistWhatTheyPublish(t *testing.T) {
 		for i := range 2 {
 			next := *cfg
 			next.Machine.Network.Hostname = fmt.Sprintf("node-%d-%d", round, i)
-			data := encode(t, &next)
+			data := testpki.Encode(t, &next)
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
