@@ -60,7 +60,7 @@ func TestFindRefusesAnOversizedConfig(t *testing.T) {
 // loser of a race is told it was busy.
 func TestConcurrentAppliesPersistWhatTheyPublish(t *testing.T) {
 	cfg := testpki.ControlPlaneConfig(t)
-	for round := range 50 {
+	for round := range 100 {
 		a, _ := applier(t, false)
 		a.Reboot = func(string) {} // the helper's list is not for concurrent use
 		var wg sync.WaitGroup
@@ -94,5 +94,23 @@ func checkPersistedIsPublished(t *testing.T, stateDir string, store *resources.S
 	published, _ := config.Encode(Current(store).Config)
 	if !bytes.Equal(persisted, published) {
 		t.Errorf("STATE holds hostname %q, the published config %q", onState.Machine.Network.Hostname, Current(store).Config.Machine.Network.Hostname)
+	}
+}
+
+// While an apply runs, another is refused with ErrBusy and changes nothing; a dry run,
+// which changes nothing either, still answers.
+func TestApplyWhileAnotherRunsIsBusy(t *testing.T) {
+	a, _ := applier(t, false)
+	data := testpki.Encode(t, testpki.ControlPlaneConfig(t))
+	a.applying.Lock() // an apply in progress
+	defer a.applying.Unlock()
+	if _, err := a.Apply(t.Context(), Request{Data: data, Mode: ModeReboot}); !errors.Is(err, ErrBusy) {
+		t.Errorf("apply during another: %v, want ErrBusy", err)
+	}
+	if _, err := os.Stat(Path(a.StateDir)); err == nil {
+		t.Error("the refused apply wrote STATE")
+	}
+	if res, err := a.Apply(t.Context(), Request{Data: data, DryRun: true}); err != nil || res.Applied != AppliedDryRun {
+		t.Errorf("dry run during an apply: %+v, %v", res, err)
 	}
 }
