@@ -19,7 +19,7 @@ var maintenanceMethods = map[string]bool{
 	machine.MachineService_ApplyConfiguration_FullMethodName: true,
 }
 
-const maintenanceMessage = "node is in maintenance mode: apply a config with kilnctl apply-config --insecure"
+const maintenanceMessage = "node is in maintenance mode: apply a config with kilnctl apply-config --fingerprint SHA256 (the fingerprint on the node's console)"
 
 // gate decides, before any handler runs, whether a call may proceed: maintenance mode,
 // then RBAC, then the caller's rate limit.
