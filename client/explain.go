@@ -51,7 +51,7 @@ func adviseStatus(st *status.Status, fullMethod string, roles []rbac.Role, maint
 		return fmt.Sprintf("the node did not accept the client certificate (%s): generate a new one with kilnctl gen cert", msg)
 	case codes.Unavailable:
 		if strings.Contains(strings.ToLower(msg), "maintenance") {
-			return fmt.Sprintf("node is in maintenance mode (%s): apply a config with kilnctl apply-config --insecure -f FILE", msg)
+			return fmt.Sprintf("node is in maintenance mode (%s): apply a config with kilnctl apply-config --fingerprint SHA256 -f FILE, SHA256 being the fingerprint on the node's console", msg)
 		}
 		if isRemoteTLSAlert(st.Err()) {
 			return fmt.Sprintf("the node refused the client certificate (%s): generate a new one with kilnctl gen cert", msg)

@@ -12,8 +12,11 @@ import (
 // Decode reads one YAML document strictly into a Config. Unknown fields, values of the
 // wrong type, duplicate keys and aliases are errors; all of them are returned together as
 // FieldErrors, each with its line and field path. Decode checks the shape only: call
-// Validate for the meaning.
+// Validate for the meaning. A config over MaxSize is refused before it is parsed.
 func Decode(data []byte) (*Config, error) {
+	if err := CheckSize(len(data)); err != nil {
+		return nil, err
+	}
 	root, err := parseDocument(data)
 	if err != nil {
 		return nil, invalid(err)

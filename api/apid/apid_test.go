@@ -167,7 +167,7 @@ func TestMaintenanceServesOnlyVersionAndApplyConfiguration(t *testing.T) {
 		switch {
 		case allowed && err != nil:
 			t.Errorf("maintenance %s: %v, want success", method, err)
-		case !allowed && (status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "kilnctl apply-config --insecure")):
+		case !allowed && (status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "kilnctl apply-config --fingerprint")):
 			t.Errorf("maintenance %s: %v, want Unavailable pointing at apply-config", method, err)
 		}
 	}

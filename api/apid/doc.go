@@ -20,7 +20,10 @@
 //
 // In maintenance mode (a node without a config) apid serves a self-signed certificate,
 // asks for no client certificate, and forwards only Version and ApplyConfiguration; every
-// other call is Unavailable and tells the operator to apply a config.
+// other call is Unavailable and tells the operator to apply a config. There it reads no
+// message over a config's limit (config.MaxSize), and ApplyConfiguration has a budget of
+// its own per peer address (a few at once, then one every ten seconds), because anyone who
+// reaches the port may call it and each call costs PID 1 a decode.
 //
 // Main is the entry point for the multi-call binary (`machined apid ...`). Its flags:
 //

@@ -19,14 +19,15 @@ var maintenanceMethods = map[string]bool{
 	machine.MachineService_ApplyConfiguration_FullMethodName: true,
 }
 
-const maintenanceMessage = "node is in maintenance mode: apply a config with kilnctl apply-config --insecure"
+const maintenanceMessage = "node is in maintenance mode: apply a config with kilnctl apply-config --fingerprint SHA256 (the fingerprint on the node's console)"
 
 // gate decides, before any handler runs, whether a call may proceed: maintenance mode,
 // then RBAC, then the caller's rate limit.
 type gate struct {
-	maintenance bool
-	limiter     *limiter
-	log         logrus.FieldLogger
+	maintenance  bool
+	limiter      *limiter
+	applyLimiter *limiter // maintenance mode only (applyBudget)
+	log          logrus.FieldLogger
 }
 
 // admit returns the context the handler runs with (carrying the caller), or the status
@@ -36,6 +37,9 @@ func (g *gate) admit(ctx context.Context, method string) (context.Context, error
 	if g.maintenance {
 		if !maintenanceMethods[method] {
 			return nil, status.Error(codes.Unavailable, maintenanceMessage)
+		}
+		if !g.allowApply(method, c) {
+			return nil, status.Error(codes.ResourceExhausted, maintenanceApplyMessage)
 		}
 	} else if err := rbac.Authorize(method, c.roles); err != nil {
 		g.log.WithFields(logrus.Fields{

@@ -35,7 +35,7 @@ type Server struct {
 
 // Limits bound what clients can ask of apid.
 type Limits struct {
-	MaxRecvMsgSize       int           // bytes; default 4 MiB (a machine config fits many times)
+	MaxRecvMsgSize       int           // bytes; default 4 MiB, in maintenance mode a config's limit (config.MaxSize) and framing
 	MaxSendMsgSize       int           // bytes; default 16 MiB (a resource list, an event log)
 	MaxConcurrentStreams uint32        // per connection; default 128
 	RatePerSecond        float64       // calls per second per caller, sustained; default 50
@@ -116,11 +116,16 @@ func (s *Server) check() error {
 }
 
 func (s *Server) newGRPCServer() *grpc.Server {
-	limits := s.Limits.withDefaults()
+	limits := s.Limits
+	if s.Maintenance {
+		limits = maintenanceLimits(limits)
+	}
+	limits = limits.withDefaults()
 	gate := &gate{
-		maintenance: s.Maintenance,
-		limiter:     newLimiter(limits.RatePerSecond, limits.Burst, time.Now),
-		log:         s.Log,
+		maintenance:  s.Maintenance,
+		limiter:      newLimiter(limits.RatePerSecond, limits.Burst, time.Now),
+		applyLimiter: applyBudget(s.Maintenance, time.Now),
+		log:          s.Log,
 	}
 	srv := grpc.NewServer(
 		grpc.Creds(credentials.NewTLS(s.tlsConfig())),

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/kiln-os/kiln/api/machine"
+	"github.com/kiln-os/kiln/config"
 )
 
 // applyModes maps --mode to the request's mode.
@@ -36,11 +37,17 @@ func cmdApplyConfig(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := config.CheckSize(len(data)); err != nil { // the node would refuse it
+		return fmt.Errorf("%s: %w", *file, err)
+	}
 	api, done, err := e.dial()
 	if err != nil {
 		return err
 	}
 	defer done()
+	if err := e.checkPinned(data, *file == "-"); err != nil {
+		return err
+	}
 	resp, err := api.ApplyConfiguration(e.ctx, &machine.ApplyConfigurationRequest{Data: data, DryRun: *dryRun, Mode: reqMode})
 	if err != nil {
 		return err

@@ -48,7 +48,7 @@ func TestOperatorMayReboot(t *testing.T) {
 func TestMaintenanceModeSaysToApplyAConfig(t *testing.T) {
 	addr, _ := serveMaintenance(t)
 	r := runCtl(t, "--kiln-config", filepath.Join(t.TempDir(), "none"), "--insecure", "-n", addr, "services")
-	wantErr(t, r, "node is in maintenance mode", "kilnctl apply-config --insecure -f FILE")
+	wantErr(t, r, "node is in maintenance mode", "kilnctl apply-config --fingerprint SHA256 -f FILE")
 }
 
 func TestMutualTLSToAMaintenanceNodeSuggestsInsecure(t *testing.T) {

@@ -160,7 +160,14 @@ func serveConfigured(t *testing.T, ca testCA, node *fakeNode) string {
 // serveMaintenance is a node without a config: a self-signed certificate, no client
 // certificate asked for. It returns the address and the server certificate.
 func serveMaintenance(t *testing.T) (string, tls.Certificate) {
+	_, addr, cert := serveMaintenanceNode(t)
+	return addr, cert
+}
+
+// serveMaintenanceNode is serveMaintenance that also returns the node, to see what it got.
+func serveMaintenanceNode(t *testing.T) (*fakeNode, string, tls.Certificate) {
 	cert := newTestCA(t).serverCert(t)
 	conf := &tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{cert}}
-	return serve(t, &fakeNode{maintenance: true}, conf), cert
+	node := &fakeNode{maintenance: true}
+	return node, serve(t, node, conf), cert
 }

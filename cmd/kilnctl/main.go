@@ -52,7 +52,8 @@ global flags (before or after the command):
   -o table|json|yaml                output format (default table; dot for inspect)
   --insecure                        maintenance mode: TLS without a client certificate;
                                     prints the node certificate's SHA-256 to compare with
-                                    the node console
+                                    the node console; apply-config refuses to send
+                                    secrets (join token, keys) without --fingerprint
   --fingerprint HEX                 maintenance mode, pinning the node certificate instead
   --timeout D                       connect timeout (default 10s)
 `

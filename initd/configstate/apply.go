@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/kiln-os/kiln/config"
@@ -30,8 +31,9 @@ const (
 	AppliedRebooted = "reboot"
 )
 
-// ErrBusy means another config is being handed to LoadConfig in maintenance mode.
-var ErrBusy = errors.New("a config is already being applied; check with kilnctl version")
+// ErrBusy means another apply is under way: on a running node, or being handed to
+// LoadConfig in maintenance mode. Nothing was changed; retry once it has finished.
+var ErrBusy = errors.New("a config is already being applied; retry when it has finished (kilnctl version shows the node's state)")
 
 // DefaultLiveWait bounds how long Apply waits for the controllers to apply a live change.
 const DefaultLiveWait = 20 * time.Second
@@ -60,28 +62,35 @@ type Applier struct {
 	Handoff     *Handoff         // to LoadConfig, in maintenance mode
 	Reboot      func(why string) // queues a reboot
 	LiveWait    time.Duration    // DefaultLiveWait when zero
+
+	// applying is held from reading the config in force to publishing the new one (and
+	// waiting for it): two applies at once could otherwise diff against the same old
+	// config, then persist one and publish the other. A second apply is refused with
+	// ErrBusy rather than queued, so that no caller waits on another's live wait.
+	applying sync.Mutex
 }
 
 // Apply validates a config, diffs it against the one in force and, unless a dry run,
 // persists it atomically and publishes it; the controllers then apply it. A rejected config
 // changes nothing: errors match config.ErrInvalid or config.ErrNeedsReboot, and the old
-// config stays in force.
+// config stays in force. One apply runs at a time, from the diff to the controllers'
+// report; another that arrives meanwhile gets ErrBusy and changes nothing (a dry run
+// never waits).
 func (a *Applier) Apply(ctx context.Context, req Request) (Result, error) {
 	cfg, err := Decode(req.Data)
 	if err != nil {
 		return Result{}, err
 	}
-	var old *config.Config
-	if cur := Current(a.Store); cur != nil {
-		old = cur.Config
+	if req.DryRun { // changes nothing, so it need not wait for a running apply
+		return Result{Changes: a.diff(cfg), Applied: AppliedDryRun}, nil
 	}
-	res := Result{Changes: config.Diff(old, cfg)}
+	if !a.applying.TryLock() {
+		return Result{}, ErrBusy
+	}
+	defer a.applying.Unlock()
+	res := Result{Changes: a.diff(cfg)}
 	loaded := Loaded{Config: cfg, Data: req.Data, Source: resources.ConfigSourceAPI}
-	switch {
-	case req.DryRun:
-		res.Applied = AppliedDryRun
-		return res, nil
-	case a.Maintenance():
+	if a.Maintenance() {
 		res.Applied = AppliedLive
 		return res, a.Handoff.Offer(ctx, loaded)
 	}
@@ -92,6 +101,15 @@ func (a *Applier) Apply(ctx context.Context, req Request) (Result, error) {
 		}
 	}
 	return a.commit(ctx, loaded, res, reboot)
+}
+
+// diff is what cfg changes from the config in force.
+func (a *Applier) diff(cfg *config.Config) []config.Change {
+	var old *config.Config
+	if cur := Current(a.Store); cur != nil {
+		old = cur.Config
+	}
+	return config.Diff(old, cfg)
 }
 
 // commit saves and publishes the config, then reboots or waits for the controllers.

@@ -23,15 +23,6 @@ func applier(t *testing.T, maintenance bool) (*Applier, *[]string) {
 	return a, &reboots
 }
 
-func encode(t *testing.T, cfg *config.Config) []byte {
-	t.Helper()
-	data, err := config.Encode(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
-}
-
 // In maintenance mode Apply answers only once the config is on STATE; an invalid config
 // never reaches LoadConfig, and with nobody waiting a second one is refused as busy.
 func TestApplyInMaintenancePersistsFirst(t *testing.T) {
@@ -43,7 +34,7 @@ func TestApplyInMaintenancePersistsFirst(t *testing.T) {
 	if _, err := a.Apply(ctx, Request{Data: []byte("version: v1alpha1\nmachine: {tpye: x}\n")}); !errors.Is(err, config.ErrInvalid) {
 		t.Fatalf("invalid config: %v", err)
 	}
-	data := encode(t, testpki.ControlPlaneConfig(t))
+	data := testpki.Encode(t, testpki.ControlPlaneConfig(t))
 	res, err := a.Apply(ctx, Request{Data: data})
 	if err != nil || res.Applied != AppliedLive {
 		t.Fatalf("apply = %+v, %v", res, err)
@@ -62,11 +53,11 @@ func TestApplyOnARunningNode(t *testing.T) {
 	a, reboots := applier(t, false)
 	ctx := context.Background()
 	cfg := testpki.ControlPlaneConfig(t)
-	if err := Publish(ctx, a.Store, a.Emit, Loaded{Config: cfg, Data: encode(t, cfg), Source: "state"}); err != nil {
+	if err := Publish(ctx, a.Store, a.Emit, Loaded{Config: cfg, Data: testpki.Encode(t, cfg), Source: "state"}); err != nil {
 		t.Fatal(err)
 	}
 	clone := func() *config.Config {
-		c, err := config.Decode(encode(t, cfg))
+		c, err := config.Decode(testpki.Encode(t, cfg))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -74,14 +65,14 @@ func TestApplyOnARunningNode(t *testing.T) {
 	}
 	next := clone()
 	next.Machine.Network.Hostname = "renamed"
-	res, err := a.Apply(ctx, Request{Data: encode(t, next), DryRun: true})
+	res, err := a.Apply(ctx, Request{Data: testpki.Encode(t, next), DryRun: true})
 	if err != nil || res.Applied != AppliedDryRun || len(res.Changes) != 1 || res.Changes[0].Path != "machine.network.hostname" || res.Changes[0].New != "renamed" {
 		t.Fatalf("dry run = %+v, %v", res, err)
 	}
 	if _, err := os.Stat(Path(a.StateDir)); err == nil {
 		t.Error("a dry run wrote STATE")
 	}
-	res, err = a.Apply(ctx, Request{Data: encode(t, next), Mode: ModeNoReboot})
+	res, err = a.Apply(ctx, Request{Data: testpki.Encode(t, next), Mode: ModeNoReboot})
 	if err != nil || res.Applied != AppliedLive || Current(a.Store).Config.Machine.Network.Hostname != "renamed" {
 		t.Fatalf("live change: %+v, %v", res, err)
 	}
@@ -91,12 +82,12 @@ func TestApplyOnARunningNode(t *testing.T) {
 	install := clone()
 	install.Machine.Network.Hostname = "renamed"
 	install.Machine.Install.Disk = "/dev/vda"
-	_, err = a.Apply(ctx, Request{Data: encode(t, install), Mode: ModeNoReboot})
+	_, err = a.Apply(ctx, Request{Data: testpki.Encode(t, install), Mode: ModeNoReboot})
 	var nr *config.NeedsRebootError
 	if !errors.As(err, &nr) || !strings.Contains(err.Error(), "machine.install.disk") || Current(a.Store).Config.Machine.Install.Disk != "" {
 		t.Fatalf("no-reboot install change: %v", err)
 	}
-	if res, err := a.Apply(ctx, Request{Data: encode(t, install)}); err != nil || res.Applied != AppliedRebooted || len(*reboots) != 1 {
+	if res, err := a.Apply(ctx, Request{Data: testpki.Encode(t, install)}); err != nil || res.Applied != AppliedRebooted || len(*reboots) != 1 {
 		t.Fatalf("auto install change: %+v, %v, reboots %v", res, err, *reboots)
 	}
 }

@@ -25,8 +25,7 @@ const (
 	// CONFIG_FW_CFG_SYSFS.
 	FwCfg = "/sys/firmware/qemu_fw_cfg/by_name/opt/kiln/config/raw"
 	// URLParam names the kernel parameter with an http(s) URL of the config.
-	URLParam      = "kiln.config"
-	maxConfigSize = 1 << 20
+	URLParam = "kiln.config"
 )
 
 // ErrNoConfig means no source holds a config: the node waits in maintenance mode.
@@ -55,7 +54,7 @@ func Path(stateDir string) string { return filepath.Join(stateDir, File) }
 // Find tries STATE, the URL and fw_cfg, in that order; ErrNoConfig if none has a config.
 func Find(ctx context.Context, src Sources) (Loaded, error) {
 	path := Path(src.StateDir)
-	data, err := os.ReadFile(path)
+	data, err := readLimited(path)
 	if err == nil {
 		return decodeFrom(data, resources.ConfigSourceState, "the config on STATE ("+path+") is invalid; reset the node or re-apply")
 	}
@@ -65,8 +64,14 @@ func Find(ctx context.Context, src Sources) (Loaded, error) {
 	if src.URL != "" {
 		return fromURL(ctx, src)
 	}
-	if data, err := readLimited(src.FwCfg); err == nil {
+	data, err = readLimited(src.FwCfg)
+	if err == nil {
 		return decodeFrom(data, resources.ConfigSourceFwCfg, "config from fw_cfg opt/kiln/config")
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		// A config is there but unreadable or too large: waiting in maintenance mode
+		// instead would hide why the node ignored it.
+		return Loaded{}, fmt.Errorf("config from fw_cfg opt/kiln/config: %w", err)
 	}
 	return Loaded{}, ErrNoConfig
 }
@@ -96,11 +101,20 @@ func readLimited(path string) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxConfigSize+1))
-	if err == nil && len(data) > maxConfigSize {
-		err = fmt.Errorf("%s: larger than %d bytes", path, maxConfigSize)
+	return readAtMost(f, path)
+}
+
+// readAtMost reads r up to one byte past config.MaxSize, so that an oversized config is
+// refused without being held whole, and names where it came from.
+func readAtMost(r io.Reader, where string) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, config.MaxSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", where, err)
 	}
-	return data, err
+	if err := config.CheckSize(len(data)); err != nil {
+		return nil, fmt.Errorf("%s: %w", where, err)
+	}
+	return data, nil
 }
 
 // fetch downloads the config, retrying with backoff for up to two minutes: the network
@@ -141,9 +155,5 @@ func fetchOnce(ctx context.Context, client *http.Client, url string) ([]byte, er
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxConfigSize+1))
-	if err == nil && len(data) > maxConfigSize {
-		err = fmt.Errorf("GET %s: larger than %d bytes", url, maxConfigSize)
-	}
-	return data, err
+	return readAtMost(resp.Body, "GET "+url)
 }

@@ -35,7 +35,7 @@ func (m *Machined) maintenance(ctx context.Context, log logrus.FieldLogger) (con
 	if err := waitDialable(ctx, "127.0.0.1:"+services.APIDPort, 30*time.Second); err != nil {
 		return configstate.Loaded{}, fmt.Errorf("apid in maintenance mode does not listen: %w", err)
 	}
-	log.Warnf("no machine config: maintenance mode; apply one with `kilnctl apply-config --insecure -n <node> -f FILE` (server certificate sha256 %s)", fingerprint)
+	log.Warnf("no machine config: maintenance mode; apply one with `kilnctl apply-config --fingerprint %s -n <node> -f FILE`", fingerprint)
 	m.emit(events.Event{Type: events.TypeInfo, Name: "maintenance", State: events.StateWaiting,
 		Fields: map[string]string{"fingerprint": fingerprint, "port": services.APIDPort}})
 	loaded, err := m.handoff.Await(ctx, m.stateDir, func(err error) { log.WithError(err).Error("config not persisted; still in maintenance mode") })

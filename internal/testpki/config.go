@@ -25,3 +25,13 @@ func ControlPlaneConfig(t testing.TB) *config.Config {
 	}
 	return cp
 }
+
+// Encode is config.Encode for tests: the YAML a node would be sent.
+func Encode(t testing.TB, cfg *config.Config) []byte {
+	t.Helper()
+	data, err := config.Encode(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}

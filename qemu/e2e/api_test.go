@@ -145,7 +145,12 @@ func TestMachineAPI(t *testing.T) {
 	if _, err := c.run("--insecure", "services"); err == nil {
 		t.Error("services answered in maintenance mode")
 	}
-	c.must("--insecure", "apply-config", "-f", nodeConfig)
+	// Issue 12 (hole 9): the config holds the join token and CA keys, so kilnctl sends it
+	// only to the node whose fingerprint the node itself announced.
+	if out, err := c.run("--insecure", "apply-config", "-f", nodeConfig); err == nil || !strings.Contains(out, "--fingerprint") {
+		t.Errorf("kilnctl sent secrets to an unpinned node: err=%v\n%s", err, out)
+	}
+	c.must("--fingerprint", m.Fields["fingerprint"], "apply-config", "-f", nodeConfig)
 	waitBoot(t, ctx, vm, 0)
 	if e := findEvent(vm.Events(), events.TypeInfo, "config"); e == nil || e.Fields["source"] != "api" {
 		t.Errorf("config event %+v, want source api", e)
