@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -96,5 +97,50 @@ func TestConfigURLMalformedPins(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "#sha256=") {
 			t.Errorf("%s: %v", frag, err)
 		}
+	}
+}
+
+// pinnedURL is the checked URL of raw pinned to body.
+func pinnedURL(t *testing.T, raw string, body []byte) configURL {
+	t.Helper()
+	sum := sha256.Sum256(body)
+	u, err := parseConfigURL(raw + "#sha256=" + hex.EncodeToString(sum[:]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// TestConfigURLHTTPSNoDowngrade: an https config server (or whoever controls its
+// redirects) cannot send the node to plain http, where the config would come in clear.
+func TestConfigURLHTTPSNoDowngrade(t *testing.T) {
+	plain, calls := configServer(t, encodedConfig(t))
+	tlsSrv := httptest.NewTLSServer(http.RedirectHandler(plain.URL+"/node.yaml", http.StatusFound))
+	defer tlsSrv.Close()
+	u, err := parseConfigURL(tlsSrv.URL + "/node.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	log, _ := logtest.NewNullLogger()
+	_, err = fetch(context.Background(), tlsSrv.Client(), u, log)
+	if !errors.Is(err, ErrConfigURL) || !strings.Contains(err.Error(), "not https") {
+		t.Fatalf("https → http redirect: %v", err)
+	}
+	if *calls != 0 {
+		t.Errorf("the node followed the redirect to plain http")
+	}
+}
+
+// An https URL with a pin checks both.
+func TestConfigURLHTTPSWithPin(t *testing.T) {
+	data := encodedConfig(t)
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(data) }))
+	defer srv.Close()
+	log, _ := logtest.NewNullLogger()
+	if got, err := fetch(context.Background(), srv.Client(), pinnedURL(t, srv.URL, data), log); err != nil || string(got) != string(data) {
+		t.Fatalf("https with the right pin: %v", err)
+	}
+	if _, err := fetch(context.Background(), srv.Client(), pinnedURL(t, srv.URL, []byte("other")), log); !errors.Is(err, ErrConfigPin) {
+		t.Fatalf("https with a wrong pin: %v", err)
 	}
 }
