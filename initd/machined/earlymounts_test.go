@@ -1,7 +1,6 @@
 package machined
 
 import (
-	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -19,8 +18,8 @@ func TestEarlyTmpfsBoundedAndNoexec(t *testing.T) {
 				continue
 			}
 			seen++
-			if !strings.Contains(","+m.Data, ",size=") || !strings.Contains(","+m.Data, ",nr_inodes=") {
-				t.Errorf("%s has no size= and nr_inodes= bound", m)
+			if err := m.CheckBounds(); err != nil {
+				t.Error(err)
 			}
 			if m.Flags&unix.MS_NOEXEC == 0 {
 				t.Errorf("%s is executable", m)
