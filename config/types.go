@@ -49,8 +49,9 @@ type Machine struct {
 	Network Network `yaml:"network,omitempty" json:"network,omitempty" kiln:"live"`
 	// Time configures time synchronisation.
 	Time Time `yaml:"time,omitempty" json:"time,omitempty" kiln:"live"`
-	// Sysctls are kernel parameters written under /proc/sys, by dotted name; values may be written unquoted.
-	Sysctls map[string]string `yaml:"sysctls,omitempty" json:"sysctls,omitempty" pattern:"^[a-z0-9_./-]+$" kiln:"live"`
+	// Sysctls are kernel parameters written under /proc/sys, by canonical dotted name
+	// (net.ipv4.ip_forward: lower case, single dots, no slashes); values may be written unquoted.
+	Sysctls map[string]string `yaml:"sysctls,omitempty" json:"sysctls,omitempty" pattern:"^[a-z0-9_-]+(\\.[a-z0-9_-]+)*$" kiln:"live"`
 	// Install says where the installer writes Kiln; empty when the node already boots from its disk.
 	Install Install `yaml:"install,omitempty" json:"install,omitempty" kiln:"reboot"`
 }

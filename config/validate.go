@@ -9,13 +9,14 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/kiln-os/kiln/kernel/kspp"
 )
 
 // Patterns shared with the JSON Schema: read from the struct tags so that there is one
 // source for both.
 var (
 	tokenPattern    = tagPattern(reflect.TypeFor[Machine](), "Token")
-	sysctlPattern   = tagPattern(reflect.TypeFor[Machine](), "Sysctls")
 	hostnamePattern = tagPattern(reflect.TypeFor[Network](), "Hostname")
 	clusterPattern  = tagPattern(reflect.TypeFor[Cluster](), "Name")
 )
@@ -60,8 +61,8 @@ func (m *Machine) validate(l *errorList, p string) {
 func validateSysctls(l *errorList, p string, sysctls map[string]string) {
 	for _, name := range sortedKeys(sysctls) {
 		at := mapEntryPath(p, name)
-		if !sysctlPattern.MatchString(name) || strings.Contains(name, "..") {
-			l.add(0, at, "not a sysctl name: use lower-case letters, digits and _ . - / (net.ipv4.ip_forward)")
+		if err := kspp.CheckSysctlName(name); err != nil {
+			l.add(0, at, "%s", err)
 		}
 		if sysctls[name] == "" {
 			l.add(0, at, "value is empty")

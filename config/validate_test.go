@@ -2,8 +2,11 @@ package config
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/kiln-os/kiln/kernel/kspp"
 )
 
 func TestValidateRules(t *testing.T) {
@@ -46,8 +49,10 @@ func TestValidateRules(t *testing.T) {
 		{"mtu high", func(c *Config) { c.Machine.Network.Interfaces[0].MTU = 65536 }, "interfaces[0].mtu:"},
 		{"nameserver", func(c *Config) { c.Machine.Network.Nameservers = []string{"dns.example"} }, "machine.network.nameservers[0]:"},
 		{"time server", func(c *Config) { c.Machine.Time.Servers = []string{"ntp server"} }, "machine.time.servers[0]:"},
-		{"sysctl name", func(c *Config) { c.Machine.Sysctls = map[string]string{"Net.IPv4": "1"} }, `machine.sysctls["Net.IPv4"]: not a sysctl name`},
-		{"sysctl dotdot", func(c *Config) { c.Machine.Sysctls = map[string]string{"../x": "1"} }, `machine.sysctls["../x"]: not a sysctl name`},
+		{"sysctl name", func(c *Config) { c.Machine.Sysctls = map[string]string{"Net.IPv4": "1"} }, `machine.sysctls["Net.IPv4"]: sysctl name not in canonical form: "Net.IPv4"; write "net.ipv4"`},
+		{"sysctl dotdot", func(c *Config) { c.Machine.Sysctls = map[string]string{"../x": "1"} }, `machine.sysctls["../x"]: sysctl name not in canonical form: "../x" has none`},
+		{"sysctl slashes", func(c *Config) { c.Machine.Sysctls = map[string]string{"kernel/kptr_restrict": "2"} }, `machine.sysctls["kernel/kptr_restrict"]: sysctl name not in canonical form: "kernel/kptr_restrict"; write "kernel.kptr_restrict"`},
+		{"sysctl trailing dot", func(c *Config) { c.Machine.Sysctls = map[string]string{"vm.swappiness.": "1"} }, `write "vm.swappiness"`},
 		{"sysctl value", func(c *Config) { c.Machine.Sysctls = map[string]string{"vm.swappiness": ""} }, `machine.sysctls["vm.swappiness"]: value is empty`},
 		{"install disk relative", func(c *Config) { c.Machine.Install.Disk = "vda" }, "machine.install.disk:"},
 		{"install disk escapes", func(c *Config) { c.Machine.Install.Disk = "/dev/../etc/passwd" }, "machine.install.disk:"},
@@ -90,5 +95,14 @@ func TestValidateAcceptsMinimalWorker(t *testing.T) {
 	worker.Machine.Network.Interfaces = []Interface{{Name: "eth0", Routes: []Route{{Network: "::/0", Gateway: "fe80::1"}}}}
 	if err := worker.Validate(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The schema's pattern for machine.sysctls is the KSPP package's canonical form: one
+// spelling for the schema, the validation, the guard and the writer.
+func TestSysctlSchemaPatternIsCanonicalForm(t *testing.T) {
+	f, _ := reflect.TypeFor[Machine]().FieldByName("Sysctls")
+	if got := f.Tag.Get("pattern"); got != kspp.SysctlNamePattern {
+		t.Errorf("machine.sysctls pattern %q, kspp.SysctlNamePattern %q", got, kspp.SysctlNamePattern)
 	}
 }

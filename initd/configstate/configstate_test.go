@@ -46,18 +46,19 @@ func TestFetchRetries(t *testing.T) {
 	}))
 	defer srv.Close()
 	log, _ := logtest.NewNullLogger()
-	got, err := fetch(context.Background(), srv.URL+"/node.yaml", log)
+	client := &http.Client{}
+	got, err := fetch(context.Background(), client, pinnedURL(t, srv.URL+"/node.yaml", data), log)
 	if err != nil || calls != 2 || string(got) != string(data) {
 		t.Fatalf("fetch = %d bytes, %v after %d calls", len(got), err, calls)
 	}
-	if _, err := fetch(context.Background(), "ftp://example/x", log); err == nil || !strings.Contains(err.Error(), "http") {
+	if _, err := parseConfigURL("ftp://example/x"); err == nil || !strings.Contains(err.Error(), "http") {
 		t.Errorf("ftp URL: %v", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 	defer cancel()
 	dead := httptest.NewServer(http.NotFoundHandler())
 	defer dead.Close()
-	if _, err := fetch(ctx, dead.URL, log); err == nil || !strings.Contains(err.Error(), "404") {
+	if _, err := fetch(ctx, client, pinnedURL(t, dead.URL, data), log); err == nil || !strings.Contains(err.Error(), "404") {
 		t.Errorf("a config that never comes: %v", err)
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -24,7 +23,8 @@ const (
 	// FwCfg is QEMU's `-fw_cfg name=opt/kiln/config,file=...`, seen through
 	// CONFIG_FW_CFG_SYSFS.
 	FwCfg = "/sys/firmware/qemu_fw_cfg/by_name/opt/kiln/config/raw"
-	// URLParam names the kernel parameter with an http(s) URL of the config.
+	// URLParam names the kernel parameter with the config's URL: https, or plain http
+	// with the file's SHA-256 pinned in a #sha256= fragment (configurl.go says why).
 	URLParam = "kiln.config"
 )
 
@@ -77,10 +77,16 @@ func Find(ctx context.Context, src Sources) (Loaded, error) {
 }
 
 func fromURL(ctx context.Context, src Sources) (Loaded, error) {
+	// Refuse a bad URL before the network comes up: it is a mistake in the signed command
+	// line that no waiting can fix.
+	u, err := parseConfigURL(src.URL)
+	if err != nil {
+		return Loaded{}, err
+	}
 	if err := src.Network(ctx); err != nil {
 		return Loaded{}, err
 	}
-	data, err := fetch(ctx, src.URL, src.Log)
+	data, err := fetch(ctx, &http.Client{Timeout: 30 * time.Second}, u, src.Log)
 	if err != nil {
 		return Loaded{}, err
 	}
@@ -118,24 +124,25 @@ func readAtMost(r io.Reader, where string) ([]byte, error) {
 }
 
 // fetch downloads the config, retrying with backoff for up to two minutes: the network
-// or the config server may come up after the node.
-func fetch(ctx context.Context, url string, log logrus.FieldLogger) ([]byte, error) {
-	if !strings.HasPrefix(url, "http://") && !strings.HasPrefix(url, "https://") {
-		return nil, fmt.Errorf("%s=%s: only http and https URLs are supported", URLParam, url)
-	}
+// or the config server may come up after the node. A body that does not match the URL's
+// pin is not retried: it is the wrong config, not a late one.
+func fetch(ctx context.Context, client *http.Client, u configURL, log logrus.FieldLogger) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	client := &http.Client{Timeout: 30 * time.Second}
+	client = u.guardRedirects(client)
 	delay := time.Second
 	for {
-		data, err := fetchOnce(ctx, client, url)
+		data, err := fetchOnce(ctx, client, u.get)
 		if err == nil {
-			return data, nil
+			return data, u.check(data)
 		}
-		log.WithError(err).WithField("url", url).Warnf("config download failed; retrying in %s", delay)
+		if errors.Is(err, ErrConfigURL) { // a refused redirect: waiting will not change it
+			return nil, err
+		}
+		log.WithError(err).WithField("url", u.get).Warnf("config download failed; retrying in %s", delay)
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("config from %s: %w (last error: %w)", url, ctx.Err(), err)
+			return nil, fmt.Errorf("config from %s: %w (last error: %w)", u.get, ctx.Err(), err)
 		case <-time.After(delay):
 		}
 		delay = min(2*delay, 15*time.Second)

@@ -3,14 +3,16 @@
 // table in kernel/kspp. A missing parameter or a sysctl that does not hold stops the boot
 // with an error naming it.
 //
-// It reads /proc/cmdline and writes /proc/sys only; the roots are parameters for tests.
+// It reads /proc/cmdline and writes /proc/sys only, by canonical sysctl name (kspp) and
+// through an os.Root, so that nothing outside /proc/sys is ever opened; the roots are
+// parameters for tests.
 package hardening
 
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/kiln-os/kiln/kernel/kspp"
@@ -54,29 +56,66 @@ func ApplySysctls(procSys string, logf func(string, ...any)) error {
 	return errors.Join(errs...)
 }
 
-// SysctlPath is the /proc/sys file of a dotted sysctl name under procSys.
-func SysctlPath(procSys, name string) string {
-	return filepath.Join(procSys, strings.ReplaceAll(name, ".", "/"))
-}
-
-// WriteSysctl writes one sysctl that is not a KSPP rule (the machine config's).
+// WriteSysctl writes one sysctl that is not a KSPP rule (the machine config's). The name
+// must be in kspp's canonical form: configstate's guard compares names as strings, so a
+// second spelling of a KSPP sysctl must never reach its file (issue 12, hole 7).
 func WriteSysctl(procSys, name, value string) error {
-	if err := os.WriteFile(SysctlPath(procSys, name), []byte(value+"\n"), 0o644); err != nil {
+	if err := writeSysctl(procSys, name, value); err != nil {
 		return fmt.Errorf("sysctl %s=%s: %w", name, value, err)
 	}
 	return nil
 }
 
-func applySysctl(procSys string, rule kspp.Rule) error {
-	path := SysctlPath(procSys, rule.Name)
-	if err := os.WriteFile(path, []byte(rule.Value+"\n"), 0o644); err != nil {
-		return fmt.Errorf("%w: sysctl %s=%s: %v", ErrRequirement, rule.Name, rule.Value, err)
-	}
-	got, err := os.ReadFile(path)
+// ReadSysctl reads one sysctl by canonical name, without the trailing newline.
+func ReadSysctl(procSys, name string) (string, error) {
+	f, err := openSysctl(procSys, name, os.O_RDONLY)
 	if err != nil {
-		return fmt.Errorf("%w: sysctl %s: read back: %v", ErrRequirement, rule.Name, err)
+		return "", fmt.Errorf("sysctl %s: %w", name, err)
 	}
-	if r := kspp.CheckSysctl(rule, string(got)); r.Failed() {
+	defer f.Close()
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return "", fmt.Errorf("sysctl %s: %w", name, err)
+	}
+	return strings.TrimSpace(string(data)), nil
+}
+
+func writeSysctl(procSys, name, value string) error {
+	f, err := openSysctl(procSys, name, os.O_WRONLY|os.O_TRUNC)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(value + "\n")
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// openSysctl opens the file of a canonical sysctl name through an os.Root at procSys, so
+// that no name, link or race can open a file outside it, and never creates one: /proc/sys
+// has a fixed set of files, and a name the kernel lacks is a mistake to report.
+func openSysctl(procSys, name string, flag int) (*os.File, error) {
+	if err := kspp.CheckSysctlName(name); err != nil {
+		return nil, err
+	}
+	root, err := os.OpenRoot(procSys)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close() // the opened file stays valid: Close only ends the Root's own lookups
+	return root.OpenFile(kspp.SysctlPath(name), flag, 0)
+}
+
+func applySysctl(procSys string, rule kspp.Rule) error {
+	if err := writeSysctl(procSys, rule.Name, rule.Value); err != nil {
+		return fmt.Errorf("%w: sysctl %s=%s: %w", ErrRequirement, rule.Name, rule.Value, err)
+	}
+	got, err := ReadSysctl(procSys, rule.Name)
+	if err != nil {
+		return fmt.Errorf("%w: read back: %w", ErrRequirement, err)
+	}
+	if r := kspp.CheckSysctl(rule, got); r.Failed() {
 		return fmt.Errorf("%w: sysctl %s: wrote %s, read back %s", ErrRequirement, rule.Name, rule.Value, r.Got)
 	}
 	return nil
@@ -90,12 +129,12 @@ func ReadSysctls(procSys string) map[string]string {
 		if rule.Kind != kspp.Sysctl {
 			continue
 		}
-		got, err := os.ReadFile(SysctlPath(procSys, rule.Name))
+		got, err := ReadSysctl(procSys, rule.Name)
 		if err != nil {
 			out[rule.Name] = "(absent)"
 			continue
 		}
-		out[rule.Name] = strings.TrimSpace(string(got))
+		out[rule.Name] = got
 	}
 	return out
 }

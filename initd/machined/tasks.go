@@ -50,22 +50,37 @@ func writeSysctls(procSys string, emit func(events.Event)) taskFunc {
 // earlyMounts is the table of EarlyMounts: each group is one task, and the groups mount
 // concurrently. Every mount point exists in the read-only root (rootfs.MountPoints) or on
 // a filesystem mounted earlier in the same group.
+//
+// Every tmpfs is noexec (nothing in the image runs from one: services are /sbin/init, and
+// the binaries containers run come from their own filesystems) and has a size= and an
+// nr_inodes= bound (mount.Do refuses one without): tmpfs pages live in RAM, and an
+// unbounded tmpfs defaults to half of it. The limits are maxima, not reservations. They
+// leave room to grow, and together (about 160 MiB with /var on disk) stay well under the
+// 512 MiB of the smallest e2e machine:
+//   - /run 64 MiB: sockets, the service users' certificates, resolv.conf, the watchdog
+//     mark, and later containerd's and runc's per-container state (small files).
+//   - /system 16 MiB: root-only; resolv.conf and, on a diskless node, STATE itself (a
+//     config of at most 1 MiB and the node PKI).
+//   - /tmp 64 MiB: world-writable scratch that no Kiln program uses; bounded so that a
+//     service user cannot fill RAM through it, noexec so it cannot stage a binary.
+//   - /dev/shm 16 MiB: world-writable too; machined's Go services use no POSIX shared
+//     memory, and containers get their own /dev/shm.
 var earlyMounts = []struct {
 	task   string
 	mounts []mount.Mount
 }{
 	{"MountRun", []mount.Mount{
-		{Source: "tmpfs", Target: "/run", FSType: "tmpfs", Flags: mount.NoSuidDevExec, Data: "mode=0755"},
+		{Source: "tmpfs", Target: "/run", FSType: "tmpfs", Flags: mount.NoSuidDevExec, Data: "mode=0755,size=64m,nr_inodes=16k"},
 	}},
 	{"MountSystem", []mount.Mount{
-		{Source: "tmpfs", Target: "/system", FSType: "tmpfs", Flags: mount.NoSuidDevExec, Data: "mode=0700"},
+		{Source: "tmpfs", Target: "/system", FSType: "tmpfs", Flags: mount.NoSuidDevExec, Data: "mode=0700,size=16m,nr_inodes=4k"},
 	}},
 	{"MountTmp", []mount.Mount{
-		{Source: "tmpfs", Target: "/tmp", FSType: "tmpfs", Flags: mount.NoSuidDev, Data: "mode=1777"},
+		{Source: "tmpfs", Target: "/tmp", FSType: "tmpfs", Flags: mount.NoSuidDevExec, Data: "mode=1777,size=64m,nr_inodes=16k"},
 	}},
 	{"MountDevPtsShm", []mount.Mount{
 		{Source: "devpts", Target: "/dev/pts", FSType: "devpts", Flags: unix.MS_NOSUID | unix.MS_NOEXEC, Data: "mode=0620,ptmxmode=0666"},
-		{Source: "tmpfs", Target: "/dev/shm", FSType: "tmpfs", Flags: mount.NoSuidDevExec, Data: "mode=1777"},
+		{Source: "tmpfs", Target: "/dev/shm", FSType: "tmpfs", Flags: mount.NoSuidDevExec, Data: "mode=1777,size=16m,nr_inodes=4k"},
 	}},
 	{"MountCgroup2", []mount.Mount{
 		{Source: "cgroup2", Target: "/sys/fs/cgroup", FSType: "cgroup2", Flags: mount.NoSuidDevExec, Data: "nsdelegate,memory_recursiveprot"},

@@ -64,9 +64,16 @@ func flagNames(flags uintptr) []string {
 // ErrSkipped is returned (wrapped) by Do for an optional mount that could not be made.
 var ErrSkipped = errors.New("mount: optional mount skipped")
 
+// ErrUnboundedTmpfs is returned (wrapped) by Do for a tmpfs entry without a size= and an
+// nr_inodes= bound.
+var ErrUnboundedTmpfs = errors.New("mount: tmpfs needs size= and nr_inodes= bounds")
+
 // Do creates the target directory and mounts. Errors are *os.PathError wrapped with the
 // whole entry, so the console says exactly which mount failed and how.
 func (m Mount) Do() error {
+	if err := m.CheckBounds(); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(m.Target, 0o755); err != nil {
 		if m.Optional {
 			return fmt.Errorf("%w: %s: %v", ErrSkipped, m, err)
@@ -80,6 +87,35 @@ func (m Mount) Do() error {
 		return fmt.Errorf("mount %s: %w", m, &os.PathError{Op: "mount", Path: m.Target, Err: err})
 	}
 	return nil
+}
+
+// CheckBounds refuses a tmpfs without explicit limits; Do calls it first, and tests of
+// mount tables call it so that a table fails before a boot does. Unbounded, a tmpfs may
+// take half the RAM, and without swap the kernel cannot reclaim its pages: "if you
+// oversize your tmpfs instances the machine will deadlock since the OOM handler will not
+// be able to free that memory" (Documentation/filesystems/tmpfs.rst). nr_inodes bounds the
+// inode and dentry memory that size= does not count (empty files). 0 means unlimited for
+// both, so it is refused too.
+func (m Mount) CheckBounds() error {
+	if m.FSType != "tmpfs" {
+		return nil
+	}
+	for _, opt := range []string{"size", "nr_inodes"} {
+		if v, ok := m.option(opt); !ok || v == "" || strings.TrimLeft(v, "0") == "" {
+			return fmt.Errorf("%w: %s: set %s= to a non-zero limit", ErrUnboundedTmpfs, m, opt)
+		}
+	}
+	return nil
+}
+
+// option is the value of name=value in Data.
+func (m Mount) option(name string) (string, bool) {
+	for _, opt := range strings.Split(m.Data, ",") {
+		if k, v, ok := strings.Cut(opt, "="); ok && k == name {
+			return v, true
+		}
+	}
+	return "", false
 }
 
 // All mounts a table in order and logs each entry; it stops at the first required failure.

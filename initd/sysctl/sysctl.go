@@ -11,9 +11,7 @@ package sysctl
 import (
 	"context"
 	"maps"
-	"os"
 	"slices"
-	"strings"
 
 	"github.com/kiln-os/kiln/initd/configstate"
 	"github.com/kiln-os/kiln/initd/hardening"
@@ -56,11 +54,11 @@ func (c *Controller) Reconcile(ctx context.Context, r *controller.Runtime) error
 }
 
 func readBack(procSys, name string) string {
-	data, err := os.ReadFile(hardening.SysctlPath(procSys, name))
+	got, err := hardening.ReadSysctl(procSys, name)
 	if err != nil {
 		return ""
 	}
-	return strings.TrimSpace(string(data))
+	return got
 }
 
 func setKey(m map[string]string, k, v string) map[string]string {

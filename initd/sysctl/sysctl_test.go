@@ -23,6 +23,7 @@ func publish(t *testing.T, s *resources.Store, sha string, sysctls map[string]st
 func TestWritesTheConfigsSysctlsLive(t *testing.T) {
 	proc := t.TempDir()
 	os.MkdirAll(filepath.Join(proc, "net/ipv4"), 0o755)
+	os.WriteFile(filepath.Join(proc, "net/ipv4/ip_forward"), []byte("0\n"), 0o644) // /proc/sys has its files; the writer creates none
 	s := resources.New(resources.Config{})
 	c := &Controller{ProcSys: proc}
 	r := controller.NewRuntime(s, c)
@@ -62,5 +63,28 @@ func TestReportsWhatItCannotWrite(t *testing.T) {
 	res, _ := s.Get(resources.NamespaceRuntime, resources.TypeSysctlStatus, resources.SysctlStatusID)
 	if st := res.Spec.(*resources.SysctlStatusSpec); st.Errors["no.such.dir"] == "" {
 		t.Errorf("status %+v lacks the failed write", st)
+	}
+}
+
+// A config resource that did not pass validation (published by a bug, or by a future path
+// that forgets Decode) still cannot reach a KSPP file by another spelling: the writer
+// refuses the name and the status says why.
+func TestRefusesNonCanonicalNames(t *testing.T) {
+	proc := t.TempDir()
+	kptr := filepath.Join(proc, "kernel", "kptr_restrict")
+	os.MkdirAll(filepath.Dir(kptr), 0o755)
+	os.WriteFile(kptr, []byte("2\n"), 0o644)
+	s := resources.New(resources.Config{})
+	c := &Controller{ProcSys: proc}
+	publish(t, s, "x", map[string]string{"kernel/kptr_restrict": "0", "kernel.kptr_restrict.": "0"})
+	if err := c.Reconcile(context.Background(), controller.NewRuntime(s, c)); err != nil {
+		t.Fatal(err)
+	}
+	if data, _ := os.ReadFile(kptr); string(data) != "2\n" {
+		t.Errorf("kptr_restrict = %q", data)
+	}
+	res, _ := s.Get(resources.NamespaceRuntime, resources.TypeSysctlStatus, resources.SysctlStatusID)
+	if st := res.Spec.(*resources.SysctlStatusSpec); len(st.Errors) != 2 || len(st.Values) != 0 {
+		t.Errorf("status %+v, want both names refused", st)
 	}
 }

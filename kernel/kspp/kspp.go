@@ -63,7 +63,7 @@ func (s Status) String() string {
 type Rule struct {
 	Kind Kind
 	// Name is a Kconfig symbol with its CONFIG_ prefix, a command-line parameter name, or a
-	// sysctl in dotted form (kernel.kptr_restrict).
+	// sysctl in its one canonical dotted form (kernel.kptr_restrict; SysctlNamePattern).
 	Name string
 	// Value is what the rule wants: "y", "n", a number or a string for Kconfig; the value
 	// after "=" for a parameter ("" for a bare flag such as slab_nomerge); the sysctl value.
