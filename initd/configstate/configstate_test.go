@@ -63,6 +63,24 @@ func TestFetchRetries(t *testing.T) {
 	}
 }
 
+// An oversized config at the URL is refused at once, not retried for two minutes.
+func TestFetchDoesNotRetryOversized(t *testing.T) {
+	var calls int
+	big := make([]byte, config.MaxSize+10)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls++
+		w.Write(big)
+	}))
+	defer srv.Close()
+	log, _ := logtest.NewNullLogger()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := fetch(ctx, &http.Client{}, pinnedURL(t, srv.URL+"/node.yaml", big), log)
+	if !errors.Is(err, config.ErrTooLarge) || calls != 1 {
+		t.Errorf("oversized config: %v after %d calls, want config.ErrTooLarge after one", err, calls)
+	}
+}
+
 // Find prefers STATE over fw_cfg, says where an invalid config came from, and reports
 // ErrNoConfig when no source has one.
 func TestFindOrder(t *testing.T) {

@@ -136,7 +136,8 @@ func fetch(ctx context.Context, client *http.Client, u configURL, log logrus.Fie
 		if err == nil {
 			return data, u.check(data)
 		}
-		if errors.Is(err, ErrConfigURL) { // a refused redirect: waiting will not change it
+		// A refused redirect or an oversized config: waiting will not change either.
+		if errors.Is(err, ErrConfigURL) || errors.Is(err, config.ErrTooLarge) {
 			return nil, err
 		}
 		log.WithError(err).WithField("url", u.get).Warnf("config download failed; retrying in %s", delay)
