@@ -13,7 +13,7 @@ func cmdSize(args []string, stdout io.Writer) error {
 	fs := newFlagSet("size")
 	top := fs.Int("top", 15, "rows per table")
 	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: size: %v", errUsage, err)
+		return fmt.Errorf("%w: size: %w", errUsage, err)
 	}
 	if fs.NArg() != 1 {
 		return fmt.Errorf("%w: size takes one binary (built without -s -w)", errUsage)
