@@ -1,6 +1,6 @@
 // Package eventsink is where machined's events go: a JSON line to the virtio-serial port
 // named kiln.events when the machine has one, a human line on the console, and an
-// in-memory history that the API replays later.
+// in-memory history that the API replays later, bounded to the newest HistorySize events.
 //
 // Writes to the port happen on their own goroutine behind a bounded queue, so a host that
 // stops reading can never block PID 1; when the queue is full, events are dropped from the
@@ -18,11 +18,19 @@ import (
 	"github.com/kiln-os/kiln/initd/events"
 )
 
+// HistorySize is how many events the sink keeps for replay. A boot emits a few hundred,
+// so the e2e tests' `events --tail -1` still sees the whole boot, while a caller that
+// makes machined emit without end (restarts, applies) costs PID 1 at most about 4 MiB
+// (an event is ~420 bytes) and a `--tail -1` subscriber copies at most that much.
+const HistorySize = 10000
+
 // Sink receives events. The zero value is not usable; use New.
 type Sink struct {
 	mu      sync.Mutex
 	console io.Writer
-	history []events.Event
+	history []events.Event // ring of at most HistorySize; once full, the oldest is at next
+	next    int
+	seq     uint64
 	queue   chan []byte
 	dropped int
 	subs    map[*subscriber]struct{}
@@ -60,8 +68,9 @@ func (s *Sink) Emit(e events.Event) {
 		e.Time = s.now().UTC()
 	}
 	s.mu.Lock()
-	e.Seq = uint64(len(s.history)) + 1
-	s.history = append(s.history, e)
+	s.seq++
+	e.Seq = s.seq
+	s.record(e)
 	if s.console != nil {
 		io.WriteString(s.console, "kiln: "+e.String()+"\n")
 	}
@@ -79,11 +88,38 @@ func (s *Sink) Emit(e events.Event) {
 	}
 }
 
-// History returns a copy of every event so far.
+// record keeps e in the history ring, overwriting the oldest event once it is full; s.mu
+// is held. The ring grows by doubling up to HistorySize, so a quiet boot pays for what it
+// emitted, not for the bound.
+func (s *Sink) record(e events.Event) {
+	if len(s.history) == HistorySize {
+		s.history[s.next] = e
+		s.next = (s.next + 1) % HistorySize
+		return
+	}
+	if len(s.history) == cap(s.history) {
+		grown := make([]events.Event, len(s.history), min(max(2*cap(s.history), 64), HistorySize))
+		copy(grown, s.history)
+		s.history = grown
+	}
+	s.history = append(s.history, e)
+}
+
+// lastLocked returns a copy of the newest n events kept (all of them when n < 0), oldest
+// first; s.mu is held.
+func (s *Sink) lastLocked(n int) []events.Event {
+	kept := append(append([]events.Event(nil), s.history[s.next:]...), s.history[:s.next]...)
+	if n >= 0 && n < len(kept) {
+		kept = kept[len(kept)-n:]
+	}
+	return kept
+}
+
+// History returns a copy of the events kept: the newest HistorySize of this boot.
 func (s *Sink) History() []events.Event {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]events.Event(nil), s.history...)
+	return s.lastLocked(-1)
 }
 
 // Close flushes the port queue, waiting at most timeout.

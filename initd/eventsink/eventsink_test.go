@@ -3,6 +3,7 @@ package eventsink
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"io"
 	"os"
 	"path/filepath"
@@ -69,5 +70,33 @@ func TestFindPort(t *testing.T) {
 	}
 	if got := FindPort(sys, "/dev", "absent"); got != "" {
 		t.Errorf("FindPort(absent) = %q", got)
+	}
+}
+
+// An API client can make machined emit events (restarts, applies); the history must not
+// grow with them, and a tail of -1 must replay at most HistorySize.
+func TestHistoryIsBoundedRing(t *testing.T) {
+	s := New(nil, nil)
+	const rounds = 3
+	for i := 0; i < rounds*HistorySize; i++ {
+		s.Emit(events.Event{Type: events.TypeInfo, Name: "flood", State: events.StateDone})
+	}
+	got := s.History()
+	if len(got) != HistorySize {
+		t.Fatalf("history holds %d events after %d, want the last %d", len(got), rounds*HistorySize, HistorySize)
+	}
+	if first, last := got[0].Seq, got[len(got)-1].Seq; first != (rounds-1)*HistorySize+1 || last != rounds*HistorySize {
+		t.Errorf("history seq %d..%d, want the newest %d..%d", first, last, (rounds-1)*HistorySize+1, rounds*HistorySize)
+	}
+	if c := cap(s.history); c > HistorySize {
+		t.Errorf("history capacity %d, want at most %d", c, HistorySize)
+	}
+	ch, _ := s.Subscribe(context.Background(), -1, false)
+	n := 0
+	for range ch {
+		n++
+	}
+	if n != HistorySize {
+		t.Errorf("tail -1 replayed %d events, want %d", n, HistorySize)
 	}
 }

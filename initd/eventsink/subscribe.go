@@ -19,15 +19,13 @@ type subscriber struct {
 	err error
 }
 
-// Subscribe replays the last tail events of this boot (all of them when tail < 0), then,
-// when follow is set, every new event until ctx ends. The channel closes at the end; the
-// returned function then tells why (nil, ctx's error or ErrSlowSubscriber).
+// Subscribe replays the last tail events kept (all of them, at most HistorySize, when
+// tail < 0), then, when follow is set, every new event until ctx ends. The channel closes
+// at the end; the returned function then tells why (nil, ctx's error or
+// ErrSlowSubscriber).
 func (s *Sink) Subscribe(ctx context.Context, tail int, follow bool) (<-chan events.Event, func() error) {
 	s.mu.Lock()
-	backlog := s.history
-	if tail >= 0 && tail < len(backlog) {
-		backlog = backlog[len(backlog)-tail:]
-	}
+	backlog := s.lastLocked(tail)
 	sub := &subscriber{ch: make(chan events.Event, len(backlog)+SubscriberBuffer)}
 	for _, e := range backlog {
 		sub.ch <- e
