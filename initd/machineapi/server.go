@@ -72,7 +72,8 @@ type Server struct {
 	// Controllers lists the controllers with their inputs and outputs.
 	Controllers func() []controller.Info
 
-	redact textRedactor
+	redact  textRedactor
+	streams streamBudget
 	// redactText hides the config's secrets in text the API sends (set by Serve).
 	redactText func(string) string
 }
@@ -103,7 +104,8 @@ func Listen(path string, uid, gid int) (net.Listener, error) {
 // Serve answers calls on l until ctx ends.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	s.redactText = func(text string) string { return s.redact.text(s.Resources, text) }
-	g := grpc.NewServer(grpc.MaxRecvMsgSize(4<<20), grpc.MaxSendMsgSize(16<<20))
+	g := grpc.NewServer(grpc.MaxRecvMsgSize(4<<20), grpc.MaxSendMsgSize(16<<20),
+		grpc.ChainStreamInterceptor(s.budgetStreams))
 	machine.RegisterMachineServiceServer(g, s)
 	stop := context.AfterFunc(ctx, g.Stop)
 	defer stop()
