@@ -21,7 +21,9 @@ import (
 // HistorySize is how many events the sink keeps for replay. A boot emits a few hundred,
 // so the e2e tests' `events --tail -1` still sees the whole boot, while a caller that
 // makes machined emit without end (restarts, applies) costs PID 1 at most about 4 MiB
-// (an event is ~420 bytes) and a `--tail -1` subscriber copies at most that much.
+// (an event with its strings is ~420 bytes). A `--tail -1` subscriber's queue holds
+// HistorySize+SubscriberBuffer event values (104 bytes each, strings shared): ~1 MiB,
+// times machineapi.MaxStreams at most.
 const HistorySize = 10000
 
 // Sink receives events. The zero value is not usable; use New.
