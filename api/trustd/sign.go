@@ -41,7 +41,8 @@ type Signer struct {
 func (s *Signer) Certificate(ctx context.Context, req *security.CertificateRequest) (*security.CertificateResponse, error) {
 	source := sourceOf(ctx)
 	if !s.guesses.take(source, s.Now()) {
-		return nil, status.Errorf(codes.ResourceExhausted, "too many wrong join tokens from %s: wait %s, then use the token from the cluster's machine config", source, GuessWindow)
+		return nil, status.Errorf(codes.ResourceExhausted, "join token not checked: %s (or too many addresses at once) sent %d wrong tokens within %s; "+
+			"wait that long, then use the token from the cluster's machine config", source, GuessLimit, GuessWindow)
 	}
 	if !s.tokenMatches(req.Token) {
 		return nil, status.Error(codes.PermissionDenied, "join token does not match: use the token from the cluster's machine config")
