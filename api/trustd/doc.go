@@ -7,6 +7,12 @@
 // trustd signs; it does not store what it issued, touch machine state, or talk to
 // machined. The CA key is read once at start and never leaves the process.
 //
+// Guesses at the join token are rationed per source address (IPv4 address, IPv6 /64):
+// GuessLimit (10) wrong tokens per GuessWindow (10 minutes), after which the source gets
+// ResourceExhausted, even with the right token, until the window passes. Connections are
+// bounded: MaxConns (256) in all, MaxConnsPerSource (8) per source, MaxStreams (4) calls
+// at once on one connection, and an idle connection is closed after 30 s.
+//
 // Main is the entry point for the multi-call binary (`machined trustd ...`). Its flags:
 //
 //	--listen ADDR            address to listen on (default :50001)

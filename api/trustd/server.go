@@ -10,6 +10,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/keepalive"
 
 	"github.com/kiln-os/kiln/api/security"
 )
@@ -48,6 +49,9 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 		// A CSR is a few KiB; nothing bigger is a request.
 		grpc.MaxRecvMsgSize(64<<10),
 		grpc.ConnectionTimeout(10*time.Second),
+		grpc.MaxConcurrentStreams(MaxStreams),
+		// A joining node makes one call; an idle connection only holds a slot.
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 30 * time.Second}),
 	)
 	security.RegisterSecurityServiceServer(srv, s.Signer)
 	stopped := make(chan struct{})
@@ -56,7 +60,7 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 		<-ctx.Done()
 		srv.GracefulStop() // every call is unary and short
 	}()
-	err := srv.Serve(lis)
+	err := srv.Serve(newLimitListener(lis, MaxConns, MaxConnsPerSource))
 	if ctx.Err() != nil {
 		<-stopped
 		return nil

@@ -30,16 +30,24 @@ type Signer struct {
 	CAKey crypto.Signer
 	// Token is the cluster join token; an empty Token refuses every request.
 	Token string
-	// Now is the clock issued certificates start at.
+	// Now is the clock issued certificates start at, and the clock of the guess budget.
 	Now func() time.Time
+
+	guesses guessBudget
 }
 
 // Certificate checks the token, then the CSR, and returns a certificate for the CSR's key
 // and names.
-func (s *Signer) Certificate(_ context.Context, req *security.CertificateRequest) (*security.CertificateResponse, error) {
+func (s *Signer) Certificate(ctx context.Context, req *security.CertificateRequest) (*security.CertificateResponse, error) {
+	source := sourceOf(ctx)
+	if !s.guesses.take(source, s.Now()) {
+		return nil, status.Errorf(codes.ResourceExhausted, "join token not checked: %s (or too many addresses at once) sent %d wrong tokens within %s; "+
+			"wait that long, then use the token from the cluster's machine config", source, GuessLimit, GuessWindow)
+	}
 	if !s.tokenMatches(req.Token) {
 		return nil, status.Error(codes.PermissionDenied, "join token does not match: use the token from the cluster's machine config")
 	}
+	s.guesses.refund(source)
 	csr, err := ParseCSR(req.CsrPem)
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())

@@ -21,7 +21,6 @@ import (
 
 	"github.com/google/go-tpm/tpm2/transport"
 	"github.com/sirupsen/logrus"
-	"golang.org/x/sys/unix"
 
 	"github.com/kiln-os/kiln/initd/events"
 	"github.com/kiln-os/kiln/initd/mount"
@@ -269,43 +268,6 @@ func sealedBlob() []byte {
 		return nil
 	}
 	return h.SealedKey
-}
-
-// Wipe destroys what a Reset asked for, after everything is unmounted: the STATE header
-// (with the sealed key, which makes the encrypted data unreadable) and the start of
-// EPHEMERAL (its superblock), so the next boot formats both afresh.
-func Wipe(log logrus.FieldLogger, emit func(events.Event), state, ephemeral bool) {
-	var labels []string
-	if state {
-		labels = append(labels, labelState)
-	}
-	if ephemeral {
-		labels = append(labels, labelEphemeral)
-	}
-	for _, label := range labels {
-		if err := zeroStart(label); err != nil {
-			log.WithError(err).WithField("partition", label).Error("reset: wipe")
-			continue
-		}
-		emit(events.Event{Type: events.TypeInfo, Name: "reset", State: "wiped", Fields: map[string]string{"partition": label}})
-	}
-}
-
-// zeroStart overwrites the first stateheader.AreaSize bytes of a partition and syncs.
-func zeroStart(label string) error {
-	dev, err := partition.Find(partition.SysClassBlock, label)
-	if err != nil {
-		return err
-	}
-	f, err := os.OpenFile(dev, os.O_WRONLY, 0)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if _, err := f.WriteAt(make([]byte, stateheader.AreaSize), 0); err != nil {
-		return err
-	}
-	return unix.Fsync(int(f.Fd()))
 }
 
 // CloseState removes STATE's device-mapper mapping once it is unmounted, so no key stays

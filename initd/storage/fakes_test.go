@@ -18,6 +18,7 @@ type fakeSealer struct {
 	probeErr  error // a TPM that is there but does not answer
 	unsealErr error
 	unseals   int
+	keys      [][]byte // every key Seal was given or Unseal returned, as the caller holds it
 }
 
 func (f *fakeSealer) Probe() error {
@@ -31,6 +32,7 @@ func (f *fakeSealer) Seal(key []byte) ([]byte, error) {
 	if f.noTPM {
 		return nil, ErrNoTPM
 	}
+	f.keys = append(f.keys, key)
 	return append([]byte("sealed:"), xor(key)...), nil
 }
 
@@ -43,7 +45,9 @@ func (f *fakeSealer) Unseal(blob []byte) ([]byte, error) {
 	if !ok {
 		return nil, errors.New("fake: not a sealed blob")
 	}
-	return xor(rest), nil
+	key := xor(rest)
+	f.keys = append(f.keys, key)
+	return key, nil
 }
 
 func xor(b []byte) []byte {
@@ -58,7 +62,8 @@ func xor(b []byte) []byte {
 // survives across Opens the way a real mapping of the same key would.
 type fakeMapper struct {
 	dir     string
-	created [][]dm.Target
+	created [][]dm.Target // copies of the tables, as they were when handed over
+	handed  [][]dm.Target // the tables themselves, to see what the caller leaves in them
 	removed int
 	fail    error
 	// unusable makes Create return a directory, so formatting the mapped device fails.
@@ -69,7 +74,8 @@ func (f *fakeMapper) Create(name, uuid string, targets []dm.Target) (string, err
 	if f.fail != nil {
 		return "", f.fail
 	}
-	f.created = append(f.created, targets)
+	f.created = append(f.created, copyTable(targets))
+	f.handed = append(f.handed, targets)
 	if f.unusable {
 		return f.dir, nil
 	}
@@ -83,6 +89,14 @@ func (f *fakeMapper) Create(name, uuid string, targets []dm.Target) (string, err
 		file.Truncate(int64(targets[0].Length) * 512)
 	}
 	return path, nil
+}
+
+func copyTable(table []dm.Target) []dm.Target {
+	out := append([]dm.Target(nil), table...)
+	for i := range out {
+		out[i].Params = bytes.Clone(out[i].Params)
+	}
+	return out
 }
 
 func (f *fakeMapper) Remove(string) error { f.removed++; return nil }

@@ -26,7 +26,7 @@ type loopMapper struct {
 }
 
 func (l *loopMapper) Create(name, _ string, targets []dm.Target) (string, error) {
-	fields := strings.Fields(targets[0].Params)
+	fields := strings.Fields(string(targets[0].Params))
 	offset, _ := strconv.ParseUint(fields[len(fields)-1], 10, 64)
 	dev := looptest.Attach(l.t, l.backing, "--offset", strconv.FormatUint(offset*512, 10),
 		"--sizelimit", strconv.FormatUint(targets[0].Length*512, 10))

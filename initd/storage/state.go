@@ -127,6 +127,14 @@ func (s *State) table(h stateheader.Header, key []byte, partitionSize int64) []d
 	return []dm.Target{{Length: length, Type: "crypt", Params: dm.CryptParams(h.Cipher, key, s.Device, h.DataOffset)}}
 }
 
+// mapState maps STATE with the table for h and key, then wipes the table: for a crypt
+// target it holds the key in hex, and the kernel keeps its own copy.
+func (s *State) mapState(h stateheader.Header, key []byte, partitionSize int64) (string, error) {
+	table := s.table(h, key, partitionSize)
+	defer dm.Clear(table)
+	return s.mapper.Create(s.MapperName, dmUUID(h), table)
+}
+
 func (s *State) stateMount(source string) mount.Mount {
 	return mount.Mount{Source: source, Target: s.Mountpoint, FSType: "ext4", Flags: mount.NoSuidDevExec}
 }

@@ -27,7 +27,7 @@ func (s *State) create(ctx context.Context, dev *os.File, size int64) (Result, e
 		return Result{}, err
 	}
 	s.Log.WithField("mode", h.Mode).WithField("uuid", h.UUIDString()).Info("STATE is blank: formatting")
-	mapped, err := s.mapper.Create(s.MapperName, dmUUID(h), s.table(h, key, size))
+	mapped, err := s.mapState(h, key, size)
 	if err != nil {
 		return Result{}, err
 	}

@@ -22,7 +22,7 @@ func (s *State) open(ctx context.Context, dev *os.File, size int64, h stateheade
 		return Result{}, err
 	}
 	repaired := s.repairHeader(dev, h, damaged)
-	mapped, err := s.mapper.Create(s.MapperName, dmUUID(h), s.table(h, key, size))
+	mapped, err := s.mapState(h, key, size)
 	if err != nil {
 		return Result{}, err
 	}

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -27,7 +28,7 @@ func TestCreateThenReopen(t *testing.T) {
 	}
 	table := r.mapper.created[0]
 	if len(table) != 1 || table[0].Type != "crypt" || table[0].Length != stateSize/512-2048 ||
-		!strings.HasPrefix(table[0].Params, "aes-xts-plain64 ") || !strings.HasSuffix(table[0].Params, " 0 "+r.device+" 2048") {
+		!strings.HasPrefix(string(table[0].Params), "aes-xts-plain64 ") || !strings.HasSuffix(string(table[0].Params), " 0 "+r.device+" 2048") {
 		t.Errorf("table %v", table)
 	}
 	checkMapped(t, r.mapper.dir+"/KILN-STATE-"+first.UUID)
@@ -44,7 +45,7 @@ func TestCreateThenReopen(t *testing.T) {
 	if second.Created || second.UUID != first.UUID || second.Mode != "sealed" || r.sealer.unseals != 1 {
 		t.Errorf("second open: %+v (unseals %d)", second, r.sealer.unseals)
 	}
-	if r.mapper.created[1][0].Params != table[0].Params {
+	if !bytes.Equal(r.mapper.created[1][0].Params, table[0].Params) {
 		t.Error("reopen mapped with a different key than the one STATE was made with")
 	}
 	if r.digest() != before {
@@ -80,7 +81,7 @@ func TestNoTPMRunsPlainUnlessRequired(t *testing.T) {
 	if err != nil || !res.Created || res.Mode != "plain" || !res.Unencrypted {
 		t.Fatalf("plain create: %+v, %v", res, err)
 	}
-	if tbl := r.mapper.created[0][0]; tbl.Type != "linear" || tbl.Params != r.device+" 2048" {
+	if tbl := r.mapper.created[0][0]; tbl.Type != "linear" || string(tbl.Params) != r.device+" 2048" {
 		t.Errorf("plain table %v", tbl)
 	}
 	if res, err := r.state().Open(ctx); err != nil || res.Created || !res.Unencrypted {

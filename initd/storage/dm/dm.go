@@ -7,20 +7,28 @@
 // It is node-side. It maps exactly the devices and tables it is given; it never reads
 // or writes the data behind them. Keys reach the kernel only inside the table of a
 // crypt target: the ioctl buffer is zeroed after each call and DM_SECURE_DATA_FLAG asks
-// the kernel to wipe its copies. The hex key inside a Target's Params string cannot be
-// wiped (Go strings are immutable) and lives until the garbage collector reuses it.
+// the kernel to wipe its copies. Params are bytes, not a string, so that the hex key in a
+// crypt target's can be wiped: the caller calls Clear on the table once Create returns.
 package dm
 
 import (
 	"encoding/hex"
 	"fmt"
+	"strconv"
 )
 
 // Target is one line of a device-mapper table.
 type Target struct {
 	Start, Length uint64 // in 512-byte sectors
 	Type          string // "crypt", "linear", ...
-	Params        string // the target's own parameter string
+	Params        []byte // the target's own parameter string; for crypt it holds the key
+}
+
+// Clear zeroes every target's Params, which for a crypt target hold the key in hex.
+func Clear(table []Target) {
+	for _, t := range table {
+		clear(t.Params)
+	}
 }
 
 func (t Target) String() string {
@@ -34,11 +42,18 @@ func (t Target) String() string {
 // "<cipher> <key hex> <iv_offset> <device> <offset>" (Documentation/admin-guide/
 // device-mapper/dm-crypt.rst) with an IV offset of 0, so sector numbers in the IV count
 // from the start of the data area, as `cryptsetup open --type plain --offset` does.
-func CryptParams(cipher string, key []byte, dev string, offsetSectors uint64) string {
-	return fmt.Sprintf("%s %s 0 %s %d", cipher, hex.EncodeToString(key), dev, offsetSectors)
+// It is built in one buffer of its final size, so no grown-and-dropped copy of the key is
+// left behind for Clear to miss.
+func CryptParams(cipher string, key []byte, dev string, offsetSectors uint64) []byte {
+	tail := " 0 " + dev + " " + strconv.FormatUint(offsetSectors, 10)
+	p := make([]byte, 0, len(cipher)+1+hex.EncodedLen(len(key))+len(tail))
+	p = append(p, cipher...)
+	p = append(p, ' ')
+	p = hex.AppendEncode(p, key)
+	return append(p, tail...)
 }
 
 // LinearParams is the dm-linear parameter string "<device> <offset>".
-func LinearParams(dev string, offsetSectors uint64) string {
-	return fmt.Sprintf("%s %d", dev, offsetSectors)
+func LinearParams(dev string, offsetSectors uint64) []byte {
+	return fmt.Appendf(nil, "%s %d", dev, offsetSectors)
 }

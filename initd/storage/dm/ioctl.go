@@ -101,7 +101,7 @@ func encodeSpec(t Target) ([]byte, error) {
 	if len(t.Type) == 0 || len(t.Type) >= maxTypeName {
 		return nil, fmt.Errorf("dm: target type %q must be 1 to %d bytes", t.Type, maxTypeName-1)
 	}
-	if bytes.IndexByte([]byte(t.Params), 0) >= 0 {
+	if bytes.IndexByte(t.Params, 0) >= 0 {
 		return nil, errors.New("dm: target params contain a NUL byte")
 	}
 	size := (specSize + len(t.Params) + 1 + 7) &^ 7

@@ -1,6 +1,7 @@
 package dm
 
 import (
+	"bytes"
 	"encoding/binary"
 	"os"
 	"path/filepath"
@@ -29,7 +30,7 @@ func TestIoctlNumbers(t *testing.T) {
 // sector_start 0, length 8, status 16, next 20, target_type[16] 24, sizeof 40.
 func TestEncodeLayout(t *testing.T) {
 	req := request{name: "kiln-state", uuid: "KILN-STATE-1234", targets: []Target{
-		{Start: 0, Length: 100, Type: "linear", Params: "/dev/loop0 2048"},
+		{Start: 0, Length: 100, Type: "linear", Params: []byte("/dev/loop0 2048")},
 		{Start: 100, Length: 50, Type: "zero"},
 	}}
 	buf, err := req.encode()
@@ -78,8 +79,8 @@ func TestEncodeRefuses(t *testing.T) {
 		"long name":      {name: strings.Repeat("n", 128)},
 		"long uuid":      {name: "x", uuid: strings.Repeat("u", 129)},
 		"long type":      {name: "x", targets: []Target{{Type: strings.Repeat("t", 16)}}},
-		"NUL in params":  {name: "x", targets: []Target{{Type: "linear", Params: "a\x00b"}}},
-		"no target type": {name: "x", targets: []Target{{Params: "p"}}},
+		"NUL in params":  {name: "x", targets: []Target{{Type: "linear", Params: []byte("a\x00b")}}},
+		"no target type": {name: "x", targets: []Target{{Params: []byte("p")}}},
 	} {
 		if _, err := req.encode(); err == nil {
 			t.Errorf("%s: accepted", name)
@@ -99,15 +100,30 @@ func TestDecodeReply(t *testing.T) {
 
 func TestParams(t *testing.T) {
 	key := []byte{0xde, 0xad, 0xbe, 0xef}
-	if got := CryptParams(testCipher, key, "/dev/vda2", 2048); got != "aes-xts-plain64 deadbeef 0 /dev/vda2 2048" {
+	if got := CryptParams(testCipher, key, "/dev/vda2", 2048); string(got) != "aes-xts-plain64 deadbeef 0 /dev/vda2 2048" {
 		t.Errorf("CryptParams = %q", got)
 	}
-	if got := LinearParams("/dev/vda2", 2048); got != "/dev/vda2 2048" {
+	if got := LinearParams("/dev/vda2", 2048); string(got) != "/dev/vda2 2048" {
 		t.Errorf("LinearParams = %q", got)
 	}
 	s := Target{Length: 8, Type: "crypt", Params: CryptParams(testCipher, key, "/dev/x", 0)}.String()
 	if strings.Contains(s, "deadbeef") {
 		t.Errorf("Target.String shows the key: %s", s)
+	}
+}
+
+// TestClearZeroesTheKeyHex: the table's params are the only copy of the hex key this
+// package makes outside the ioctl buffer (zeroed in Create), and Clear wipes them.
+func TestClearZeroesTheKeyHex(t *testing.T) {
+	table := []Target{
+		{Type: "crypt", Params: CryptParams(testCipher, []byte{0xde, 0xad, 0xbe, 0xef}, "/dev/x", 0)},
+		{Type: "linear", Params: LinearParams("/dev/y", 8)},
+	}
+	Clear(table)
+	for _, target := range table {
+		if len(target.Params) == 0 || bytes.Count(target.Params, []byte{0}) != len(target.Params) {
+			t.Errorf("%s params after Clear: %q", target.Type, target.Params)
+		}
 	}
 }
 
