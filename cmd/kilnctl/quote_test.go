@@ -12,13 +12,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-tpm-tools/simulator"
 	"github.com/google/go-tpm/tpm2/transport"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
 	"github.com/kiln-os/kiln/api/machine"
 	"github.com/kiln-os/kiln/initd/tpmquote" // test only: a genuine quote from the simulator
+	"github.com/kiln-os/kiln/internal/tpmsim"
 	"github.com/kiln-os/kiln/measure/attest"
 )
 
@@ -50,12 +50,7 @@ func (n *quotingNode) PCRRead(_ context.Context, req *machine.PCRReadRequest) (*
 // that reaches it.
 func quotingContext(t *testing.T) (*quotingNode, string) {
 	t.Helper()
-	sim, err := simulator.Get()
-	if err != nil {
-		t.Fatalf("TPM simulator: %v", err)
-	}
-	t.Cleanup(func() { sim.Close() })
-	node := &quotingNode{tpm: transport.FromReadWriter(sim)}
+	node := &quotingNode{tpm: tpmsim.Open(t)}
 	ca := newTestCA(t)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -19,17 +19,10 @@ import (
 	"github.com/kiln-os/kiln/config"
 	"github.com/kiln-os/kiln/initd/resources"
 	"github.com/kiln-os/kiln/initd/resources/controller"
+	"github.com/kiln-os/kiln/initd/resources/resourcetest"
 	"github.com/kiln-os/kiln/initd/services"
 	"github.com/kiln-os/kiln/internal/testpki"
 )
-
-// set writes a resource as the controller's inputs would be written by their owners.
-func set(t *testing.T, s *resources.Store, ns, typ, id string, spec any) {
-	t.Helper()
-	if _, err := s.Set(context.Background(), ns, typ, id, "test", spec); err != nil {
-		t.Fatal(err)
-	}
-}
 
 func TestAPICertControllerFollowsAddresses(t *testing.T) {
 	log, _ := test.NewNullLogger()
@@ -44,9 +37,9 @@ func TestAPICertControllerFollowsAddresses(t *testing.T) {
 	if _, err := store.Get(resources.NamespaceSecrets, resources.TypeAPICertificate, resources.APICertificateID); err == nil {
 		t.Fatal("a certificate without a config")
 	}
-	set(t, store, resources.NamespaceConfig, resources.TypeMachineConfig, resources.MachineConfigID, &resources.MachineConfigSpec{Config: testpki.ControlPlaneConfig(t), SHA256: "x"})
-	set(t, store, resources.NamespaceNetwork, resources.TypeAddressStatus, "eth0_10.0.2.15_24", &resources.AddressStatusSpec{Link: "eth0", Address: "10.0.2.15/24"})
-	set(t, store, resources.NamespaceNetwork, resources.TypeHostnameStatus, resources.HostnameStatusID, &resources.HostnameStatusSpec{Hostname: "node7"})
+	resourcetest.Set(t, store, resources.NamespaceConfig, resources.TypeMachineConfig, resources.MachineConfigID, &resources.MachineConfigSpec{Config: testpki.ControlPlaneConfig(t), SHA256: "x"})
+	resourcetest.Set(t, store, resources.NamespaceNetwork, resources.TypeAddressStatus, "eth0_10.0.2.15_24", &resources.AddressStatusSpec{Link: "eth0", Address: "10.0.2.15/24"})
+	resourcetest.Set(t, store, resources.NamespaceNetwork, resources.TypeHostnameStatus, resources.HostnameStatusID, &resources.HostnameStatusSpec{Hostname: "node7"})
 	if err := c.Reconcile(ctx, r); err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +73,7 @@ func TestAPICertControllerFollowsAddresses(t *testing.T) {
 	if again, _ := store.Get(resources.NamespaceSecrets, resources.TypeAPICertificate, resources.APICertificateID); again.Version != first.Version {
 		t.Errorf("unchanged inputs re-issued the certificate (version %d → %d)", first.Version, again.Version)
 	}
-	set(t, store, resources.NamespaceNetwork, resources.TypeAddressStatus, "eth0_10.0.2.16_24", &resources.AddressStatusSpec{Link: "eth0", Address: "10.0.2.16/24"})
+	resourcetest.Set(t, store, resources.NamespaceNetwork, resources.TypeAddressStatus, "eth0_10.0.2.16_24", &resources.AddressStatusSpec{Link: "eth0", Address: "10.0.2.16/24"})
 	if err := c.Reconcile(ctx, r); err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/google/go-tpm-tools/simulator"
 	"github.com/google/go-tpm/tpm2"
 	"github.com/google/go-tpm/tpm2/transport"
 	"google.golang.org/grpc/codes"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/kiln-os/kiln/api/machine"
 	"github.com/kiln-os/kiln/initd/tpmquote"
+	"github.com/kiln-os/kiln/internal/tpmsim"
 	verify "github.com/kiln-os/kiln/measure/attest"
 )
 
@@ -34,12 +34,7 @@ type simReader struct {
 
 func newSimReader(t *testing.T) *simReader {
 	t.Helper()
-	sim, err := simulator.Get()
-	if err != nil {
-		t.Fatalf("TPM simulator: %v", err)
-	}
-	t.Cleanup(func() { sim.Close() })
-	return &simReader{tpm: transport.FromReadWriter(sim)}
+	return &simReader{tpm: tpmsim.Open(t)}
 }
 
 func (r *simReader) Banks() []string           { return []string{"sha256"} }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/kiln-os/kiln/initd/events"
 	"github.com/kiln-os/kiln/initd/resources"
+	"github.com/kiln-os/kiln/initd/resources/resourcetest"
 	"github.com/kiln-os/kiln/kernel/kspp"
 )
 
@@ -68,10 +69,10 @@ func TestStartServicesWaitsForTheCertificate(t *testing.T) {
 	if err := waitAPICert(context.Background(), store, 50*time.Millisecond); err == nil || !strings.Contains(err.Error(), "APICertificateController") || !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("no certificate: %v", err)
 	}
-	put(t, store, resources.NamespaceSecrets, resources.TypeAPICertificate, resources.APICertificateID, &resources.APICertificateSpec{CertificatePEM: "x"})
-	put(t, store, resources.NamespaceRuntime, resources.TypeServiceSet, resources.ServiceSetID, &resources.ServiceSetSpec{Names: []string{"apid", "trustd"}})
-	put(t, store, resources.NamespaceRuntime, resources.TypeService, "apid", &resources.ServiceSpec{Name: "apid", State: "healthy", Healthy: true})
-	put(t, store, resources.NamespaceRuntime, resources.TypeService, "trustd", &resources.ServiceSpec{Name: "trustd", State: "starting", LastError: "bind: address in use"})
+	resourcetest.Set(t, store, resources.NamespaceSecrets, resources.TypeAPICertificate, resources.APICertificateID, &resources.APICertificateSpec{CertificatePEM: "x"})
+	resourcetest.Set(t, store, resources.NamespaceRuntime, resources.TypeServiceSet, resources.ServiceSetID, &resources.ServiceSetSpec{Names: []string{"apid", "trustd"}})
+	resourcetest.Set(t, store, resources.NamespaceRuntime, resources.TypeService, "apid", &resources.ServiceSpec{Name: "apid", State: "healthy", Healthy: true})
+	resourcetest.Set(t, store, resources.NamespaceRuntime, resources.TypeService, "trustd", &resources.ServiceSpec{Name: "trustd", State: "starting", LastError: "bind: address in use"})
 	var rec recorder
 	short, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
@@ -81,7 +82,7 @@ func TestStartServicesWaitsForTheCertificate(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- startServices(store, rec.emit)(context.Background(), log) }()
-	put(t, store, resources.NamespaceRuntime, resources.TypeService, "trustd", &resources.ServiceSpec{Name: "trustd", State: "healthy", Healthy: true})
+	resourcetest.Set(t, store, resources.NamespaceRuntime, resources.TypeService, "trustd", &resources.ServiceSpec{Name: "trustd", State: "healthy", Healthy: true})
 	select {
 	case err := <-done:
 		if err != nil {
@@ -96,7 +97,7 @@ func TestStartServicesWaitsForTheCertificate(t *testing.T) {
 // have not started is reported as such.
 func TestStartServicesNamesServicesNotStarted(t *testing.T) {
 	store := resources.New(resources.Config{})
-	put(t, store, resources.NamespaceRuntime, resources.TypeServiceSet, resources.ServiceSetID, &resources.ServiceSetSpec{Names: []string{"apid"}})
+	resourcetest.Set(t, store, resources.NamespaceRuntime, resources.TypeServiceSet, resources.ServiceSetID, &resources.ServiceSetSpec{Names: []string{"apid"}})
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	if _, err := waitServicesHealthy(ctx, store); err == nil || !strings.Contains(err.Error(), "apid not started") {
@@ -107,13 +108,6 @@ func TestStartServicesNamesServicesNotStarted(t *testing.T) {
 	defer cancel2()
 	if _, err := waitServicesHealthy(ctx2, empty); err == nil || !strings.Contains(err.Error(), "listed no services") {
 		t.Errorf("no set: %v", err)
-	}
-}
-
-func put(t *testing.T, store *resources.Store, namespace, typ, id string, spec any) {
-	t.Helper()
-	if _, err := store.Set(context.Background(), namespace, typ, id, "test", spec); err != nil {
-		t.Fatal(err)
 	}
 }
 

@@ -13,15 +13,9 @@ import (
 	"github.com/kiln-os/kiln/initd/logbuf"
 	"github.com/kiln-os/kiln/initd/resources"
 	"github.com/kiln-os/kiln/initd/resources/controller"
+	"github.com/kiln-os/kiln/initd/resources/resourcetest"
 	"github.com/kiln-os/kiln/initd/supervisor"
 )
-
-func set(t *testing.T, s *resources.Store, ns, typ, id string, spec any) {
-	t.Helper()
-	if _, err := s.Set(context.Background(), ns, typ, id, "test", spec); err != nil {
-		t.Fatal(err)
-	}
-}
 
 func specNames(t *testing.T, s *resources.Store) []string {
 	var names []string
@@ -39,13 +33,13 @@ func TestSpecControllerFollowsConfigCertAndPhase(t *testing.T) {
 	r := controller.NewRuntime(s, c)
 	ctx := context.Background()
 	cfg := &config.Config{Machine: config.Machine{CA: config.CA{Crt: "crt", Key: "key"}}}
-	set(t, s, resources.NamespaceConfig, resources.TypeMachineConfig, resources.MachineConfigID, &resources.MachineConfigSpec{Config: cfg})
-	set(t, s, resources.NamespaceSecrets, resources.TypeAPICertificate, resources.APICertificateID, &resources.APICertificateSpec{CertificatePEM: "one"})
-	set(t, s, resources.NamespaceRuntime, resources.TypeMachineStatus, resources.MachineStatusID, &resources.MachineStatusSpec{Phase: "Network"})
+	resourcetest.Set(t, s, resources.NamespaceConfig, resources.TypeMachineConfig, resources.MachineConfigID, &resources.MachineConfigSpec{Config: cfg})
+	resourcetest.Set(t, s, resources.NamespaceSecrets, resources.TypeAPICertificate, resources.APICertificateID, &resources.APICertificateSpec{CertificatePEM: "one"})
+	resourcetest.Set(t, s, resources.NamespaceRuntime, resources.TypeMachineStatus, resources.MachineStatusID, &resources.MachineStatusSpec{Phase: "Network"})
 	if err := c.Reconcile(ctx, r); err != nil || len(specNames(t, s)) != 0 {
 		t.Fatalf("before StartServices: %v %v", specNames(t, s), err)
 	}
-	set(t, s, resources.NamespaceRuntime, resources.TypeMachineStatus, resources.MachineStatusID, &resources.MachineStatusSpec{Phase: resources.PhaseStartServices})
+	resourcetest.Set(t, s, resources.NamespaceRuntime, resources.TypeMachineStatus, resources.MachineStatusID, &resources.MachineStatusSpec{Phase: resources.PhaseStartServices})
 	if err := c.Reconcile(ctx, r); err != nil {
 		t.Fatal(err)
 	}
@@ -58,9 +52,9 @@ func TestSpecControllerFollowsConfigCertAndPhase(t *testing.T) {
 	}
 	apid, _ := s.Get(resources.NamespaceRuntime, resources.TypeServiceSpec, "apid")
 	first := apid.Spec.(*resources.ServiceSpecSpec)
-	set(t, s, resources.NamespaceSecrets, resources.TypeAPICertificate, resources.APICertificateID, &resources.APICertificateSpec{CertificatePEM: "two"})
+	resourcetest.Set(t, s, resources.NamespaceSecrets, resources.TypeAPICertificate, resources.APICertificateID, &resources.APICertificateSpec{CertificatePEM: "two"})
 	cfg.Machine.CA.Key = ""
-	set(t, s, resources.NamespaceConfig, resources.TypeMachineConfig, resources.MachineConfigID, &resources.MachineConfigSpec{Config: cfg})
+	resourcetest.Set(t, s, resources.NamespaceConfig, resources.TypeMachineConfig, resources.MachineConfigID, &resources.MachineConfigSpec{Config: cfg})
 	if err := c.Reconcile(ctx, r); err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +84,7 @@ func TestControllerReconcilesTheSupervisor(t *testing.T) {
 	r := controller.NewRuntime(s, c)
 	ctx := context.Background()
 	sleeper := &resources.ServiceSpecSpec{Name: "sleeper", Argv: []string{"sleep", "60"}, Output: "sleeper", Generation: "1"}
-	set(t, s, resources.NamespaceRuntime, resources.TypeServiceSpec, "sleeper", sleeper)
+	resourcetest.Set(t, s, resources.NamespaceRuntime, resources.TypeServiceSpec, "sleeper", sleeper)
 	if err := c.Reconcile(ctx, r); err != nil || c.Supervisor() != nil {
 		t.Fatalf("specs without a ServiceSet started a supervisor (err %v)", err)
 	}
@@ -103,7 +97,7 @@ func TestControllerReconcilesTheSupervisor(t *testing.T) {
 	waitState(t, sup, "sleeper", supervisor.StateHealthy)
 	pid := sup.Snapshot()[0].Pid
 	sleeper.Generation = "2"
-	set(t, s, resources.NamespaceRuntime, resources.TypeServiceSpec, "sleeper", sleeper)
+	resourcetest.Set(t, s, resources.NamespaceRuntime, resources.TypeServiceSpec, "sleeper", sleeper)
 	if err := c.Reconcile(ctx, r); err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +105,7 @@ func TestControllerReconcilesTheSupervisor(t *testing.T) {
 		t.Fatal("a new generation replaced the supervisor")
 	}
 	eventually(t, "a restart", func() bool { st := sup.Snapshot()[0]; return st.Pid != 0 && st.Pid != pid })
-	set(t, s, resources.NamespaceRuntime, resources.TypeServiceSpec, "other", &resources.ServiceSpecSpec{Name: "other", Argv: []string{"sleep", "60"}})
+	resourcetest.Set(t, s, resources.NamespaceRuntime, resources.TypeServiceSpec, "other", &resources.ServiceSpecSpec{Name: "other", Argv: []string{"sleep", "60"}})
 	if err := c.Reconcile(ctx, r); err != nil || c.Supervisor() != sup || len(sup.Snapshot()) != 1 {
 		t.Fatalf("a spec the ServiceSet does not name yet changed the supervisor (err %v)", err)
 	}
@@ -127,7 +121,7 @@ func TestControllerReconcilesTheSupervisor(t *testing.T) {
 
 func serviceSet(t *testing.T, s *resources.Store, names ...string) {
 	t.Helper()
-	set(t, s, resources.NamespaceRuntime, resources.TypeServiceSet, resources.ServiceSetID, &resources.ServiceSetSpec{Names: names})
+	resourcetest.Set(t, s, resources.NamespaceRuntime, resources.TypeServiceSet, resources.ServiceSetID, &resources.ServiceSetSpec{Names: names})
 }
 
 func waitState(t *testing.T, sup *supervisor.Supervisor, name, state string) {

@@ -13,26 +13,16 @@ import (
 	"github.com/google/go-tpm/tpm2"
 	"github.com/google/go-tpm/tpm2/transport"
 
+	"github.com/kiln-os/kiln/internal/tpmsim"
+
 	verify "github.com/kiln-os/kiln/measure/attest"
 )
 
-// simTPM is the Microsoft reference TPM 2.0 (go-tpm-tools' simulator) with no resource
-// manager, so a leaked handle shows.
-type simTPM struct {
-	transport.TPM
-	sim *simulator.Simulator
-}
+// simTPM is the reference TPM simulator, with this package's test helpers.
+type simTPM struct{ *tpmsim.TPM }
 
 // openSimulator starts a freshly manufactured simulator (new seeds, so a new AK).
-func openSimulator(t *testing.T) *simTPM {
-	t.Helper()
-	sim, err := simulator.Get()
-	if err != nil {
-		t.Fatalf("TPM simulator: %v", err)
-	}
-	t.Cleanup(func() { sim.Close() })
-	return &simTPM{TPM: transport.FromReadWriter(sim), sim: sim}
-}
+func openSimulator(t *testing.T) *simTPM { return &simTPM{tpmsim.Open(t)} }
 
 // otherAK returns the akPublic of another, freshly manufactured TPM. The simulator is a
 // singleton, so it runs (and closes) before the test opens its own.
@@ -125,7 +115,7 @@ func TestAKIsRederived(t *testing.T) {
 	other := otherAK(t)
 	tpm := openSimulator(t)
 	first := quote(t, tpm, nonce, 7)
-	if err := tpm.sim.Reset(); err != nil { // a reboot: PCRs cleared, seeds kept
+	if err := tpm.Sim.Reset(); err != nil { // a reboot: PCRs cleared, seeds kept
 		t.Fatal(err)
 	}
 	second := quote(t, tpm, []byte("another boot"), 7)

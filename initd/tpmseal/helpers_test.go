@@ -7,37 +7,25 @@ import (
 	"crypto/x509"
 	"testing"
 
-	"github.com/google/go-tpm-tools/simulator"
 	"github.com/google/go-tpm/tpm2"
-	"github.com/google/go-tpm/tpm2/transport"
+
+	"github.com/kiln-os/kiln/internal/tpmsim"
 
 	"github.com/kiln-os/kiln/internal/testpki"
 	"github.com/kiln-os/kiln/measure/pcr"
 	"github.com/kiln-os/kiln/uki/pcrsig"
 )
 
-// simTPM is the Microsoft reference TPM 2.0 (go-tpm-tools' simulator) with no resource
-// manager, so a leaked handle shows.
-type simTPM struct {
-	transport.TPM
-	sim *simulator.Simulator
-}
+// simTPM is the reference TPM simulator, with this package's test helpers.
+type simTPM struct{ *tpmsim.TPM }
 
 // openSimulator starts a freshly manufactured simulator for the test.
-func openSimulator(t *testing.T) *simTPM {
-	t.Helper()
-	sim, err := simulator.Get()
-	if err != nil {
-		t.Fatalf("TPM simulator: %v", err)
-	}
-	t.Cleanup(func() { sim.Close() })
-	return &simTPM{TPM: transport.FromReadWriter(sim), sim: sim}
-}
+func openSimulator(t *testing.T) *simTPM { return &simTPM{tpmsim.Open(t)} }
 
 // reboot resets the simulator as a reboot does: PCRs back to zero, seeds kept.
 func (s *simTPM) reboot(t *testing.T) {
 	t.Helper()
-	if err := s.sim.Reset(); err != nil {
+	if err := s.Sim.Reset(); err != nil {
 		t.Fatalf("simulator reset: %v", err)
 	}
 }

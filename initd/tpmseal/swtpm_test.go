@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kiln-os/kiln/internal/oracle"
+	"github.com/kiln-os/kiln/internal/tpmsim"
 )
 
 // streamTPM sends TPM commands over swtpm's command socket, one response per command.
@@ -45,7 +46,7 @@ func TestSwtpmSealUnseal(t *testing.T) {
 	}
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(60 * time.Second))
-	tpm := &simTPM{TPM: streamTPM{conn}}
+	tpm := &simTPM{&tpmsim.TPM{TPM: streamTPM{conn}}} // swtpm over a socket: no simulator to reset
 	key, _ := testKeys(t)
 	tpm.extend(t, pcrSecureBoot, "SecureBoot=1")
 	tpm.extend(t, PCR, bootWords...)
