@@ -126,14 +126,16 @@ func className(c fieldClass) string {
 }
 
 // The issue names what a running node applies live: hostname, static addresses, routes,
-// resolvers, sysctls and time servers. Everything else waits for a reboot.
+// resolvers, sysctls and time servers; issue 12 adds the join token and the accepted
+// client CAs (rotation). Everything else waits for a reboot.
 func TestClassification(t *testing.T) {
 	want := []string{
 		"version reboot",
 		"machine.type reboot",
-		"machine.token reboot,secret",
+		"machine.token live,secret",
 		"machine.ca.crt reboot",
 		"machine.ca.key reboot,secret",
+		"machine.acceptedCAs live",
 		"machine.certSANs reboot",
 		"machine.network.hostname live",
 		"machine.network.interfaces[].name reboot",

@@ -32,7 +32,10 @@ func TestDiff(t *testing.T) {
 			{Path: `machine.sysctls["net.ipv4.ip_forward"]`, Old: `"1"`, New: `"0"`},
 		}},
 		{"secret changed", func(c *Config) { c.Machine.Token = "abcdef.0123456789abcdef" }, []Change{
-			{Path: "machine.token", Old: redacted, New: redacted, Reboot: true},
+			{Path: "machine.token", Old: redacted, New: redacted},
+		}},
+		{"accepted CA added", func(c *Config) { c.Machine.AcceptedCAs = []string{"X"} }, []Change{
+			{Path: "machine.acceptedCAs[0]", Old: "", New: "X"},
 		}},
 		{"install disk", func(c *Config) { c.Machine.Install = Install{Disk: "/dev/sda", Wipe: true} }, []Change{
 			{Path: "machine.install.disk", Old: "/dev/vda", New: "/dev/sda", Reboot: true},

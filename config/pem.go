@@ -31,6 +31,21 @@ func (ca *CA) validate(l *errorList, p string) {
 	}
 }
 
+// validateAcceptedCAs checks that each entry is one CA certificate: a key pasted there,
+// or a leaf, is refused rather than trusted.
+func validateAcceptedCAs(l *errorList, p string, cas []string) {
+	for i, text := range cas {
+		at := fmt.Sprintf("%s[%d]", p, i)
+		crt, err := parseCertificatePEM(text)
+		switch {
+		case err != nil:
+			l.add(0, at, "%v", err)
+		case !crt.IsCA:
+			l.add(0, at, "certificate %q is not a CA (basic constraints CA:TRUE missing)", crt.Subject.CommonName)
+		}
+	}
+}
+
 // parseCertificatePEM reads exactly one CERTIFICATE block.
 func parseCertificatePEM(text string) (*x509.Certificate, error) {
 	block, err := onePEMBlock(text)

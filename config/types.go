@@ -40,9 +40,14 @@ type Machine struct {
 	// Type is the node's role: controlplane or worker.
 	Type string `yaml:"type" json:"type" required:"true" enum:"controlplane|worker" kiln:"reboot"`
 	// Token is the cluster join token a node presents to trustd, six and sixteen lower-case letters or digits joined by a dot.
-	Token string `yaml:"token" json:"token" required:"true" pattern:"^[a-z0-9]{6}\\.[a-z0-9]{16}$" kiln:"reboot,secret"`
+	// A change is live: the control plane's trustd refuses the old token from the next request on.
+	Token string `yaml:"token" json:"token" required:"true" pattern:"^[a-z0-9]{6}\\.[a-z0-9]{16}$" kiln:"live,secret"`
 	// CA is the OS API certificate authority (PEM); its key is present on controlplane nodes only.
 	CA CA `yaml:"ca" json:"ca" required:"true" kiln:"reboot"`
+	// AcceptedCAs are further CA certificates (PEM, one certificate each, never a key) that
+	// apid accepts client certificates from, beside machine.ca: roll a new CA in here before
+	// the old one goes. A change is live: apid reads the bundle at each handshake.
+	AcceptedCAs []string `yaml:"acceptedCAs,omitempty" json:"acceptedCAs,omitempty" kiln:"live"`
 	// CertSANs are extra subject alternative names (IP addresses or DNS names) for the node's API server certificate.
 	CertSANs []string `yaml:"certSANs,omitempty" json:"certSANs,omitempty" kiln:"reboot"`
 	// Network configures links, addresses, routes, hostname and resolvers.

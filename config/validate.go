@@ -47,6 +47,7 @@ func (m *Machine) validate(l *errorList, p string) {
 		l.add(0, p+".token", "must be 6 and 16 lower-case letters or digits joined by a dot (abcdef.0123456789abcdef)")
 	}
 	m.CA.validate(l, p+".ca")
+	validateAcceptedCAs(l, p+".acceptedCAs", m.AcceptedCAs)
 	for i, san := range m.CertSANs {
 		if _, err := netip.ParseAddr(san); err != nil && !isDNSName(san) {
 			l.add(0, fmt.Sprintf("%s.certSANs[%d]", p, i), "%q is neither an IP address nor a DNS name", san)

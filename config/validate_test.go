@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kiln-os/kiln/kernel/kspp"
 )
@@ -31,6 +32,10 @@ func TestValidateRules(t *testing.T) {
 		{"key mismatch", func(c *Config) { c.Machine.CA.Key = other.OSCA.Key }, "machine.ca.key: does not match"},
 		{"controlplane without key", func(c *Config) { c.Cluster.CA.Key = "" }, "cluster.ca.key: a controlplane needs the CA key"},
 		{"worker with key", func(c *Config) { c.Machine.Type = TypeWorker }, "machine.ca.key: a worker must not carry CA keys"},
+		{"accepted CA not PEM", func(c *Config) { c.Machine.AcceptedCAs = []string{c.Cluster.CA.Crt, "hello"} }, "machine.acceptedCAs[1]: no PEM block"},
+		{"accepted CA is a key", func(c *Config) { c.Machine.AcceptedCAs = []string{c.Machine.CA.Key} }, `machine.acceptedCAs[0]: PEM block is "EC PRIVATE KEY"`},
+		{"accepted CA bundle", func(c *Config) { c.Machine.AcceptedCAs = []string{c.Machine.CA.Crt + c.Cluster.CA.Crt} }, "machine.acceptedCAs[0]: holds more than one PEM block"},
+		{"accepted CA leaf", func(c *Config) { c.Machine.AcceptedCAs = []string{leafPEM(t, c)} }, "machine.acceptedCAs[0]: certificate \"leaf\" is not a CA"},
 		{"cert SAN", func(c *Config) { c.Machine.CertSANs = []string{"a b"} }, "machine.certSANs[0]:"},
 		{"hostname", func(c *Config) { c.Machine.Network.Hostname = "-node" }, "machine.network.hostname:"},
 		{"hostname too long", func(c *Config) { c.Machine.Network.Hostname = strings.Repeat("a.", 33) + "a" }, "machine.network.hostname:"},
@@ -104,5 +109,24 @@ func TestSysctlSchemaPatternIsCanonicalForm(t *testing.T) {
 	f, _ := reflect.TypeFor[Machine]().FieldByName("Sysctls")
 	if got := f.Tag.Get("pattern"); got != kspp.SysctlNamePattern {
 		t.Errorf("machine.sysctls pattern %q, kspp.SysctlNamePattern %q", got, kspp.SysctlNamePattern)
+	}
+}
+
+// leafPEM is a server certificate from c's OS CA: not a CA, so not an accepted CA.
+func leafPEM(t *testing.T, c *Config) string {
+	t.Helper()
+	crt, _, err := IssueServerCert(c.Machine.CA, "leaf", []string{"10.0.0.1"}, time.Hour, testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(crt)
+}
+
+// An accepted CA that is valid passes; the validation above is about the entry.
+func TestValidateAcceptsAcceptedCAs(t *testing.T) {
+	c := fullConfig(t)
+	c.Machine.AcceptedCAs = []string{secretsForTest(t).OSCA.Crt, c.Cluster.CA.Crt}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
 	}
 }

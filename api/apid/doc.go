@@ -28,7 +28,9 @@
 // Main is the entry point for the multi-call binary (`machined apid ...`). Its flags:
 //
 //	--listen ADDR            address to listen on (default :50000)
-//	--ca FILE                cluster OS CA certificate (PEM) that client certificates must chain to
+//	--ca FILE                CA certificates (PEM bundle: the cluster OS CA and the config's
+//	                         acceptedCAs) that client certificates must chain to; read at
+//	                         each handshake, so a CA rolled in or out needs no restart
 //	--cert FILE, --key FILE  apid's server certificate and key (PEM)
 //	--machined-socket PATH   machined's gRPC unix socket (default /run/machined/machined.sock)
 //	--maintenance            maintenance mode: no client certificate, no --ca; the server

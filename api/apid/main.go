@@ -3,12 +3,10 @@ package apid
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -39,7 +37,7 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 	fs := flag.NewFlagSet("apid", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&f.listen, "listen", ":50000", "address to listen on")
-	fs.StringVar(&f.ca, "ca", "", "cluster OS CA certificate (PEM) that client certificates must chain to")
+	fs.StringVar(&f.ca, "ca", "", "CA certificates (PEM: the cluster OS CA and the accepted CAs) that client certificates must chain to; read at each handshake")
 	fs.StringVar(&f.cert, "cert", "", "server certificate (PEM)")
 	fs.StringVar(&f.key, "key", "", "server private key (PEM)")
 	fs.StringVar(&f.socket, "machined-socket", DefaultMachinedSocket, "machined's gRPC unix socket")
@@ -101,23 +99,10 @@ func (s *Server) loadCredentials(f flags, log logrus.FieldLogger) error {
 	if err != nil {
 		return fmt.Errorf("apid: server certificate: %w", err)
 	}
-	pool, err := LoadCertPool(f.ca)
-	if err != nil {
+	// Read once here so that a bad bundle stops apid at start, then at each handshake.
+	if _, err := (&clientCAs{path: f.ca}).current(); err != nil {
 		return fmt.Errorf("apid: %w", err)
 	}
-	s.Certificate, s.ClientCAs = cert, pool
+	s.Certificate, s.ClientCAsFile = cert, f.ca
 	return nil
-}
-
-// LoadCertPool reads a PEM file of CA certificates.
-func LoadCertPool(path string) (*x509.CertPool, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(data) {
-		return nil, fmt.Errorf("%s holds no PEM certificate: give the cluster OS CA certificate", path)
-	}
-	return pool, nil
 }

@@ -21,8 +21,12 @@ type Server struct {
 	// Certificate is apid's TLS server certificate. In maintenance mode use
 	// SelfSignedMaintenanceCert.
 	Certificate tls.Certificate
-	// ClientCAs verifies client certificates; required unless Maintenance.
+	// ClientCAs verifies client certificates; it or ClientCAsFile is required unless
+	// Maintenance.
 	ClientCAs *x509.CertPool
+	// ClientCAsFile, when set, replaces ClientCAs: a PEM bundle of CA certificates read
+	// at each handshake, so that a CA rolled in or out applies to the next connection.
+	ClientCAsFile string
 	// Backend is the connection to machined (see DialMachined).
 	Backend grpc.ClientConnInterface
 	// Maintenance serves only Version and ApplyConfiguration, without client certificates.
@@ -105,8 +109,8 @@ func (s *Server) check() error {
 	switch {
 	case len(s.Certificate.Certificate) == 0:
 		return errors.New("apid: no server certificate: set Server.Certificate (SelfSignedMaintenanceCert in maintenance mode)")
-	case !s.Maintenance && s.ClientCAs == nil:
-		return errors.New("apid: no client CA: set Server.ClientCAs to the cluster OS CA, or run in maintenance mode")
+	case !s.Maintenance && s.ClientCAs == nil && s.ClientCAsFile == "":
+		return errors.New("apid: no client CA: set Server.ClientCAs or ClientCAsFile to the cluster OS CA, or run in maintenance mode")
 	case s.Backend == nil:
 		return errors.New("apid: no backend: set Server.Backend to a connection to machined (DialMachined)")
 	case s.Log == nil:

@@ -15,7 +15,8 @@ import (
 
 // tlsConfig is TLS 1.3 only. Normal mode requires a client certificate that chains to
 // ClientCAs with ExtKeyUsage clientAuth (Go checks the usage), so a server certificate
-// from trustd cannot call apid. Maintenance mode asks for none.
+// from trustd cannot call apid. With ClientCAsFile the pool is read at each handshake
+// (see clientCAs). Maintenance mode asks for none.
 func (s *Server) tlsConfig() *tls.Config {
 	cfg := &tls.Config{
 		MinVersion:   tls.VersionTLS13,
@@ -24,9 +25,13 @@ func (s *Server) tlsConfig() *tls.Config {
 		ClientAuth:   tls.RequireAndVerifyClientCert,
 		ClientCAs:    s.ClientCAs,
 	}
-	if s.Maintenance {
+	switch {
+	case s.Maintenance:
 		cfg.ClientAuth = tls.NoClientCert
 		cfg.ClientCAs = nil
+	case s.ClientCAsFile != "":
+		cfg.ClientCAs = nil
+		cfg.GetConfigForClient = (&clientCAs{path: s.ClientCAsFile}).configFor(cfg.Clone())
 	}
 	return cfg
 }

@@ -6,11 +6,14 @@ import (
 	"crypto"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -85,5 +88,40 @@ func loadSigner(f flags) (*Signer, error) {
 	if len(token) == 0 {
 		return nil, fmt.Errorf("token file %s is empty: write the cluster join token into it", f.tokenFile)
 	}
-	return &Signer{CA: ca, CAKey: key, Token: string(token), Now: time.Now}, nil
+	own, err := ownAddrs(f.cert)
+	if err != nil {
+		return nil, err
+	}
+	return &Signer{CA: ca, CAKey: key, TokenFile: f.tokenFile, OwnAddrs: own, Now: time.Now}, nil
+}
+
+// ownAddrs lists the control plane's addresses at each request: the IP names of its
+// serving certificate (apid's: its addresses and certSANs, as issued) and the addresses
+// of its interfaces now, which may be newer than the certificate.
+func ownAddrs(certFile string) (func() ([]net.IP, error), error) {
+	data, err := os.ReadFile(certFile)
+	if err != nil {
+		return nil, err
+	}
+	block, _ := pem.Decode(data)
+	if block == nil || block.Type != "CERTIFICATE" {
+		return nil, fmt.Errorf("server certificate %s: no PEM CERTIFICATE block", certFile)
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("server certificate %s: %w", certFile, err)
+	}
+	return func() ([]net.IP, error) {
+		addrs, err := net.InterfaceAddrs()
+		if err != nil {
+			return nil, err
+		}
+		own := slices.Clone(cert.IPAddresses)
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok {
+				own = append(own, n.IP)
+			}
+		}
+		return own, nil
+	}, nil
 }

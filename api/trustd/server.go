@@ -75,7 +75,7 @@ func (s *Server) check() error {
 		return errors.New("trustd: no server certificate: set Server.Certificate")
 	case s.Signer == nil || s.Signer.CA == nil || s.Signer.CAKey == nil || s.Signer.Now == nil:
 		return errors.New("trustd: Signer needs CA, CAKey and Now")
-	case s.Signer.Token == "":
+	case s.Signer.Token == "" && s.Signer.TokenFile == "":
 		return errors.New("trustd: no join token: the machine config must set one")
 	case s.Log == nil:
 		return errors.New("trustd: no logger: set Server.Log")

@@ -1,6 +1,7 @@
 package trustd
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/rand"
@@ -11,6 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"net"
+	"os"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -22,37 +25,59 @@ import (
 // Validity is how long an issued certificate is valid.
 const Validity = 365 * 24 * time.Hour
 
-// Signer implements SecurityService: it signs CSRs presented with Token.
+// Signer implements SecurityService: it signs CSRs presented with the join token, for
+// the caller's address only.
 type Signer struct {
 	security.UnimplementedSecurityServiceServer
 
 	CA    *x509.Certificate
 	CAKey crypto.Signer
-	// Token is the cluster join token; an empty Token refuses every request.
+	// Token is the cluster join token; an empty Token (and no TokenFile) refuses every
+	// request.
 	Token string
+	// TokenFile, when set, holds the join token instead of Token. It is read at every
+	// request, so a token changed by apply-config takes effect with no restart: the old
+	// one is refused from the next request on.
+	TokenFile string
+	// OwnAddrs lists the control plane's own addresses: its interfaces' and the IP names
+	// of its serving certificate (so its certSANs). A caller at one of them gets nothing.
+	// Nil means none besides loopback, which is always refused.
+	OwnAddrs func() ([]net.IP, error)
 	// Now is the clock issued certificates start at, and the clock of the guess budget.
 	Now func() time.Time
 
 	guesses guessBudget
 }
 
-// Certificate checks the token, then the CSR, and returns a certificate for the CSR's key
-// and names.
+// Certificate checks the token, then the caller's address, then the CSR, and returns a
+// server certificate for the CSR's key whose only name is the address the request came
+// from (see the package doc: names are bound to the caller).
 func (s *Signer) Certificate(ctx context.Context, req *security.CertificateRequest) (*security.CertificateResponse, error) {
 	source := sourceOf(ctx)
 	if !s.guesses.take(source, s.Now()) {
 		return nil, status.Errorf(codes.ResourceExhausted, "join token not checked: %s (or too many addresses at once) sent %d wrong tokens within %s; "+
 			"wait that long, then use the token from the cluster's machine config", source, GuessLimit, GuessWindow)
 	}
-	if !s.tokenMatches(req.Token) {
+	token, err := s.token()
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "join token: %v", err)
+	}
+	if !tokenMatches(token, req.Token) {
 		return nil, status.Error(codes.PermissionDenied, "join token does not match: use the token from the cluster's machine config")
 	}
 	s.guesses.refund(source)
+	caller, err := s.callerIP(ctx)
+	if err != nil {
+		return nil, err
+	}
 	csr, err := ParseCSR(req.CsrPem)
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
-	der, err := s.issue(csr)
+	if err := onlyNames(csr, caller); err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	der, err := s.issue(csr, caller)
 	if err != nil {
 		return nil, status.Error(codes.Internal, fmt.Sprintf("sign certificate: %v", err))
 	}
@@ -62,10 +87,22 @@ func (s *Signer) Certificate(ctx context.Context, req *security.CertificateReque
 	}, nil
 }
 
+// token is the join token in force: TokenFile's content when set, else Token.
+func (s *Signer) token() (string, error) {
+	if s.TokenFile == "" {
+		return s.Token, nil
+	}
+	data, err := os.ReadFile(s.TokenFile)
+	if err != nil {
+		return "", err
+	}
+	return string(bytes.TrimSpace(data)), nil
+}
+
 // tokenMatches compares in constant time so the answer's timing tells nothing about how
-// much of a guess was right.
-func (s *Signer) tokenMatches(token string) bool {
-	return s.Token != "" && subtle.ConstantTimeCompare([]byte(token), []byte(s.Token)) == 1
+// much of a guess was right. An empty token in force matches nothing.
+func tokenMatches(want, got string) bool {
+	return want != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
 }
 
 // ParseCSR decodes one PEM "CERTIFICATE REQUEST" and checks its self-signature, which
@@ -85,9 +122,10 @@ func ParseCSR(data []byte) (*x509.CertificateRequest, error) {
 	return csr, nil
 }
 
-// issue signs a server certificate. Only the common name and the DNS and IP names are
-// taken from the CSR: an Organization would grant an API role (api/rbac), so none is copied.
-func (s *Signer) issue(csr *x509.CertificateRequest) ([]byte, error) {
+// issue signs a server certificate for caller, and for nothing else: the request's
+// common name, names and Organization (which would grant an API role, api/rbac) are not
+// copied.
+func (s *Signer) issue(csr *x509.CertificateRequest, caller net.IP) ([]byte, error) {
 	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
 	if err != nil {
 		return nil, err
@@ -95,9 +133,8 @@ func (s *Signer) issue(csr *x509.CertificateRequest) ([]byte, error) {
 	now := s.Now()
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: csr.Subject.CommonName},
-		DNSNames:              csr.DNSNames,
-		IPAddresses:           csr.IPAddresses,
+		Subject:               pkix.Name{CommonName: caller.String()},
+		IPAddresses:           []net.IP{caller},
 		NotBefore:             now,
 		NotAfter:              now.Add(Validity),
 		KeyUsage:              x509.KeyUsageDigitalSignature,

@@ -11,6 +11,7 @@ import (
 	"encoding/pem"
 	"math/big"
 	"net"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -57,19 +58,27 @@ func newSigner(t *testing.T) *Signer {
 	return &Signer{CA: ca, CAKey: key, Token: "s3cret-join-token", Now: func() time.Time { return testNow }}
 }
 
-// newCSR asks for the given names, with an Organization that trustd must drop.
+// newCSR asks for no name, with a common name and an Organization that trustd must drop.
 func newCSR(t *testing.T, key *ecdsa.PrivateKey) []byte {
+	return csrFor(t, key, &x509.CertificateRequest{})
+}
+
+// csrFor is a CSR from key with the names in tmpl, plus a common name and an Organization
+// that trustd must drop.
+func csrFor(t *testing.T, key *ecdsa.PrivateKey, tmpl *x509.CertificateRequest) []byte {
 	t.Helper()
-	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
-		Subject:     pkix.Name{CommonName: "node-1", Organization: []string{"os:admin"}},
-		DNSNames:    []string{"node-1.example"},
-		IPAddresses: []net.IP{net.IPv4(10, 0, 0, 7)},
-	}, key)
+	tmpl.Subject = pkix.Name{CommonName: "node-1", Organization: []string{"os:admin"}}
+	der, err := x509.CreateCertificateRequest(rand.Reader, tmpl, key)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})
 }
+
+// workerAddr is where the joining node of these tests calls from.
+const workerAddr = "10.0.0.7:40123"
+
+var workerIP = net.IPv4(10, 0, 0, 7)
 
 func TestWrongTokenDenied(t *testing.T) {
 	s := newSigner(t)
@@ -93,7 +102,7 @@ func TestBadCSRRejected(t *testing.T) {
 	block.Bytes[len(block.Bytes)-3] ^= 0xff // inside the signature
 	tampered := pem.EncodeToMemory(block)
 	for name, data := range map[string][]byte{"tampered": tampered, "not PEM": []byte("hello"), "a certificate": pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.CA.Raw})} {
-		_, err := s.Certificate(context.Background(), &security.CertificateRequest{CsrPem: data, Token: s.Token})
+		_, err := s.Certificate(from(workerAddr), &security.CertificateRequest{CsrPem: data, Token: s.Token})
 		if status.Code(err) != codes.InvalidArgument {
 			t.Errorf("%s: %v, want InvalidArgument", name, err)
 		}
@@ -102,7 +111,8 @@ func TestBadCSRRejected(t *testing.T) {
 
 func issue(t *testing.T, s *Signer, key *ecdsa.PrivateKey) *x509.Certificate {
 	t.Helper()
-	resp, err := s.Certificate(context.Background(), &security.CertificateRequest{CsrPem: newCSR(t, key), Token: s.Token})
+	csr := csrFor(t, key, &x509.CertificateRequest{IPAddresses: []net.IP{workerIP}})
+	resp, err := s.Certificate(from(workerAddr), &security.CertificateRequest{CsrPem: csr, Token: s.Token})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,9 +136,10 @@ func TestIssuedCertificateIsServerOnlyWithoutRoles(t *testing.T) {
 	if len(cert.ExtKeyUsage) != 1 || cert.ExtKeyUsage[0] != x509.ExtKeyUsageServerAuth {
 		t.Errorf("ExtKeyUsage %v, want serverAuth only", cert.ExtKeyUsage)
 	}
-	if cert.Subject.CommonName != "node-1" || len(cert.DNSNames) != 1 || cert.DNSNames[0] != "node-1.example" ||
-		len(cert.IPAddresses) != 1 || !cert.IPAddresses[0].Equal(net.IPv4(10, 0, 0, 7)) {
-		t.Errorf("names CN=%q DNS=%v IP=%v, want the CSR's", cert.Subject.CommonName, cert.DNSNames, cert.IPAddresses)
+	if cert.Subject.CommonName != "10.0.0.7" || len(cert.DNSNames) != 0 || len(cert.URIs) != 0 || len(cert.EmailAddresses) != 0 ||
+		len(cert.IPAddresses) != 1 || !cert.IPAddresses[0].Equal(workerIP) {
+		t.Errorf("names CN=%q DNS=%v IP=%v URI=%v email=%v, want the caller's address alone", cert.Subject.CommonName,
+			cert.DNSNames, cert.IPAddresses, cert.URIs, cert.EmailAddresses)
 	}
 	if !cert.NotBefore.Equal(testNow) || !cert.NotAfter.Equal(testNow.Add(Validity)) || cert.IsCA {
 		t.Errorf("validity %v..%v (CA %v), want a one-year leaf from %v", cert.NotBefore, cert.NotAfter, cert.IsCA, testNow)
@@ -269,7 +280,8 @@ func TestServeOverTLSWithoutClientCertificate(t *testing.T) {
 	s.Now = time.Now
 	roots := x509.NewCertPool()
 	roots.AddCert(s.CA)
-	addr := serve(t, (&Server{Certificate: serverCert(t, s), Signer: s, Log: logrus.New()}).Serve)
+	srv := &Server{Certificate: serverCert(t, s), Signer: s, Log: logrus.New()}
+	addr := serve(t, func(ctx context.Context, lis net.Listener) error { return srv.Serve(ctx, peerAs(lis, workerAddr)) })
 	client := security.NewSecurityServiceClient(dial(t, addr, &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS13}))
 	resp, err := client.Certificate(context.Background(), &security.CertificateRequest{CsrPem: newCSR(t, newKey(t)), Token: s.Token})
 	if err != nil {
@@ -298,4 +310,45 @@ func FuzzParseCSR(f *testing.F) {
 			t.Fatal("ParseCSR accepted a CSR whose signature does not check")
 		}
 	})
+}
+
+// TestTokenFileChangeTakesEffectAtOnce is join-token rotation: machined rewrites the
+// token file when apply-config changes the token, and from the next request on the old
+// token is refused and the new one accepted, with no restart.
+func TestTokenFileChangeTakesEffectAtOnce(t *testing.T) {
+	s := newSigner(t)
+	s.Token = ""
+	s.TokenFile = filepath.Join(t.TempDir(), "token")
+	write := func(token string) {
+		tmp := s.TokenFile + ".new"
+		if err := os.WriteFile(tmp, []byte(token+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, s.TokenFile); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ask := func(token string) error {
+		_, err := s.Certificate(from(workerAddr), &security.CertificateRequest{CsrPem: newCSR(t, newKey(t)), Token: token})
+		return err
+	}
+	write("abcdef.0123456789abcdef")
+	if err := ask("abcdef.0123456789abcdef"); err != nil {
+		t.Fatalf("token in force: %v", err)
+	}
+	write("ghijkl.0123456789abcdef")
+	if err := ask("abcdef.0123456789abcdef"); status.Code(err) != codes.PermissionDenied {
+		t.Errorf("old token after the change: %v, want PermissionDenied", err)
+	}
+	if err := ask("ghijkl.0123456789abcdef"); err != nil {
+		t.Errorf("new token after the change: %v", err)
+	}
+	write("")
+	if err := ask(""); status.Code(err) != codes.PermissionDenied {
+		t.Errorf("empty token file, empty token: %v, want PermissionDenied", err)
+	}
+	os.Remove(s.TokenFile)
+	if err := ask("ghijkl.0123456789abcdef"); status.Code(err) != codes.Internal {
+		t.Errorf("token file gone: %v, want Internal (refused)", err)
+	}
 }

@@ -5,13 +5,24 @@
 // API users' directories, and publishes the public half as secrets/API, from which the
 // service specs take the generation that restarts apid and trustd.
 //
+// A worker's certificate names only the address the control plane's trustd sees it
+// call from (trustd binds names to the caller): no hostname, no localhost, no certSANs.
+// It is re-issued when that address is no longer one of the node's.
+//
+// It also keeps what apid and trustd check callers against in step with the config,
+// on every change and without a restart (both read these files at each handshake or
+// request): apid's ca.crt is the OS CA followed by machine.acceptedCAs, and trustd's
+// token is machine.token.
+//
 // The room: the API certificate. It reads only resources (config, addresses, hostname)
 // and writes only the certificate files and its resource; it never starts or restarts
 // a service itself.
 package apicert
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -36,6 +47,8 @@ const renewBefore = 30 * 24 * time.Hour
 type Controller struct {
 	APID, Trustd services.User // where the key pair goes
 	Log          logrus.FieldLogger
+
+	trustWritten []byte // the digest of the trust files last written
 }
 
 func (c *Controller) Name() string { return "APICertificateController" }
@@ -59,15 +72,19 @@ func (c *Controller) Reconcile(ctx context.Context, r *controller.Runtime) error
 	if err != nil || cfg == nil {
 		return err // no config yet: nothing to sign with
 	}
-	hostname, sans, err := names(r, cfg.Config)
+	if err := c.writeTrust(cfg.Config); err != nil {
+		return err
+	}
+	hostname, addrs, err := names(r)
 	if err != nil {
 		return err
 	}
+	sans := apiSANs(cfg.Config, hostname, addrs)
 	current, err := controller.Spec[resources.APICertificateSpec](r, resources.NamespaceSecrets, resources.TypeAPICertificate, resources.APICertificateID)
 	if err != nil {
 		return err
 	}
-	if current != nil && certCovers(current, sans, time.Now()) {
+	if current != nil && covers(cfg.Config, current, sans, addrs, time.Now()) {
 		return nil
 	}
 	spec, err := c.issue(ctx, cfg.Config, hostname, sans)
@@ -88,12 +105,12 @@ func (c *Controller) issue(ctx context.Context, cfg *config.Config, hostname str
 	if err != nil {
 		return nil, fmt.Errorf("issue the API server certificate: %w", err)
 	}
-	files := map[string][]byte{"ca.crt": []byte(cfg.Machine.CA.Crt), "server.crt": crt, "server.key": key}
+	files := map[string][]byte{"server.crt": crt, "server.key": key}
 	if err := c.APID.WriteSecrets(files); err != nil {
 		return nil, err
 	}
 	if cfg.Machine.CA.Key != "" { // a control plane node runs trustd, which alone holds the CA key
-		files["ca.key"], files["token"] = []byte(cfg.Machine.CA.Key), []byte(cfg.Machine.Token)
+		files["ca.crt"], files["ca.key"] = []byte(cfg.Machine.CA.Crt), []byte(cfg.Machine.CA.Key)
 		if err := c.Trustd.WriteSecrets(files); err != nil {
 			return nil, err
 		}
@@ -101,9 +118,45 @@ func (c *Controller) issue(ctx context.Context, cfg *config.Config, hostname str
 	return certSpec(crt)
 }
 
-// names are the node's hostname (as the network set it; "kiln" before) and the names
-// the certificate must cover.
-func names(r *controller.Runtime, cfg *config.Config) (string, []string, error) {
+// writeTrust writes apid's client CA bundle and, on a control plane node, trustd's join
+// token, when they differ from what it last wrote (a restart of machined writes them
+// again). apid and trustd read them at each handshake or request, so a change is live.
+func (c *Controller) writeTrust(cfg *config.Config) error {
+	bundle := clientCABundle(cfg)
+	sum := sha256.New()
+	for _, part := range [][]byte{bundle, []byte(cfg.Machine.Token), []byte(cfg.Machine.CA.Key)} {
+		fmt.Fprintf(sum, "%d:%s", len(part), part)
+	}
+	digest := sum.Sum(nil)
+	if bytes.Equal(digest, c.trustWritten) {
+		return nil
+	}
+	if err := c.APID.WriteSecrets(map[string][]byte{"ca.crt": bundle}); err != nil {
+		return err
+	}
+	if cfg.Machine.CA.Key != "" {
+		if err := c.Trustd.WriteSecrets(map[string][]byte{"token": []byte(cfg.Machine.Token)}); err != nil {
+			return err
+		}
+	}
+	c.trustWritten = digest
+	c.Log.WithField("acceptedCAs", len(cfg.Machine.AcceptedCAs)).Info("API trust written (client CAs, join token)")
+	return nil
+}
+
+// clientCABundle is what apid accepts client certificates from: the OS CA, then each
+// accepted CA (each validated as one CA certificate).
+func clientCABundle(cfg *config.Config) []byte {
+	var b bytes.Buffer
+	for _, text := range append([]string{cfg.Machine.CA.Crt}, cfg.Machine.AcceptedCAs...) {
+		b.WriteString(strings.TrimSpace(text))
+		b.WriteByte('\n')
+	}
+	return b.Bytes()
+}
+
+// names are the node's hostname (as the network set it; "kiln" before) and addresses.
+func names(r *controller.Runtime) (string, []string, error) {
 	hostname := "kiln"
 	h, err := controller.Spec[resources.HostnameStatusSpec](r, resources.NamespaceNetwork, resources.TypeHostnameStatus, resources.HostnameStatusID)
 	if err != nil {
@@ -112,32 +165,42 @@ func names(r *controller.Runtime, cfg *config.Config) (string, []string, error) 
 	if h != nil && h.Hostname != "" {
 		hostname = h.Hostname
 	}
-	addrs, err := r.List(resources.NamespaceNetwork, resources.TypeAddressStatus)
+	list, err := r.List(resources.NamespaceNetwork, resources.TypeAddressStatus)
 	if err != nil {
 		return "", nil, err
 	}
-	return hostname, apiSANs(cfg, hostname, addrs), nil
-}
-
-// apiSANs are the names the API certificate is valid for: the node's addresses, its
-// hostname, the config's certSANs and loopback; sorted, without duplicates.
-func apiSANs(cfg *config.Config, hostname string, addrs []resources.Resource) []string {
-	sans := []string{"localhost", "127.0.0.1", "::1", hostname}
-	for _, r := range addrs {
+	var addrs []string
+	for _, r := range list {
 		if a, ok := r.Spec.(*resources.AddressStatusSpec); ok {
-			sans = append(sans, strings.SplitN(a.Address, "/", 2)[0])
+			addrs = append(addrs, strings.SplitN(a.Address, "/", 2)[0])
 		}
 	}
+	return hostname, addrs, nil
+}
+
+// apiSANs are the names a control plane's API certificate is valid for: the node's
+// addresses, its hostname, the config's certSANs and loopback; sorted, without
+// duplicates.
+func apiSANs(cfg *config.Config, hostname string, addrs []string) []string {
+	sans := append([]string{"localhost", "127.0.0.1", "::1", hostname}, addrs...)
 	sans = append(sans, cfg.Machine.CertSANs...)
 	slices.Sort(sans)
 	return slices.Compact(sans)
 }
 
-// certCovers reports whether a certificate names exactly sans and stays valid long enough.
-func certCovers(spec *resources.APICertificateSpec, sans []string, now time.Time) bool {
+// covers reports whether the certificate in force stays valid long enough and names
+// what it should: on a control plane node exactly sans; on a worker one address, still
+// one of the node's addrs (trustd chose it: the address the worker called from).
+func covers(cfg *config.Config, spec *resources.APICertificateSpec, sans, addrs []string, now time.Time) bool {
+	if !now.Add(renewBefore).Before(spec.NotAfter) {
+		return false
+	}
+	if cfg.Machine.CA.Key == "" {
+		return len(spec.DNSNames) == 0 && len(spec.IPAddresses) == 1 && slices.Contains(addrs, spec.IPAddresses[0])
+	}
 	have := append(append([]string(nil), spec.DNSNames...), spec.IPAddresses...)
 	slices.Sort(have)
-	return slices.Equal(slices.Compact(have), sans) && now.Add(renewBefore).Before(spec.NotAfter)
+	return slices.Equal(slices.Compact(have), sans)
 }
 
 // certSpec is the public half of a certificate as a resource.

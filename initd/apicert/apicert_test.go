@@ -14,6 +14,9 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus/hooks/test"
+	"google.golang.org/grpc/peer"
+
+	"github.com/kiln-os/kiln/api/security"
 
 	"github.com/kiln-os/kiln/api/trustd"
 	"github.com/kiln-os/kiln/config"
@@ -95,13 +98,13 @@ func TestWorkerJoinsThroughTrustd(t *testing.T) {
 		t.Fatal(err)
 	}
 	startTrustd(t, cp)
-	crt, key, err := issueAPICert(context.Background(), worker, "worker1", []string{"10.0.2.16", "worker1"})
+	crt, key, err := issueAPICert(context.Background(), worker, "worker1", []string{"10.0.2.16", "worker1", "127.0.0.1"})
 	if err != nil {
 		t.Fatalf("join: %v", err)
 	}
 	spec, err := certSpec(crt)
-	if err != nil || len(key) == 0 || strings.Join(spec.IPAddresses, ",") != "10.0.2.16" {
-		t.Fatalf("issued %+v, %v", spec, err)
+	if err != nil || len(key) == 0 || strings.Join(spec.IPAddresses, ",") != "10.0.2.16" || len(spec.DNSNames) != 0 {
+		t.Fatalf("issued %+v, %v; want the address trustd saw (10.0.2.16) alone", spec, err)
 	}
 	worker.Machine.Token = "aaaaaa.bbbbbbbbbbbbbbbb"
 	if _, _, err := issueAPICert(context.Background(), worker, "worker1", nil); err == nil || !strings.Contains(err.Error(), "trustd") {
@@ -109,7 +112,8 @@ func TestWorkerJoinsThroughTrustd(t *testing.T) {
 	}
 }
 
-// startTrustd serves trustd for the control plane config cp on a free local port.
+// startTrustd serves trustd for the control plane config cp on a free local port, where
+// every caller appears to come from 10.0.2.16 (trustd refuses to certify loopback).
 func startTrustd(t *testing.T, cp *config.Config) {
 	t.Helper()
 	caBlock, _ := pem.Decode([]byte(cp.Machine.CA.Crt))
@@ -140,7 +144,7 @@ func startTrustd(t *testing.T, cp *config.Config) {
 	srv := &trustd.Server{Certificate: serverCert, Log: log, Signer: &trustd.Signer{CA: ca, CAKey: caKey, Token: cp.Machine.Token, Now: time.Now}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { srv.Serve(ctx, l); close(done) }()
+	go func() { srv.Serve(ctx, fakePeerListener{l}); close(done) }()
 	t.Cleanup(func() { cancel(); <-done; trustdJoinPort = old })
 }
 
@@ -153,4 +157,109 @@ func parseKey(der []byte) (crypto.Signer, error) {
 		return nil, err
 	}
 	return k.(crypto.Signer), nil
+}
+
+// fakePeerListener's connections report 10.0.2.16 as their remote address.
+type fakePeerListener struct{ net.Listener }
+
+func (l fakePeerListener) Accept() (net.Conn, error) {
+	conn, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return fakePeerConn{conn}, nil
+}
+
+type fakePeerConn struct{ net.Conn }
+
+func (fakePeerConn) RemoteAddr() net.Addr {
+	return &net.TCPAddr{IP: net.IPv4(10, 0, 2, 16), Port: 40000}
+}
+
+// TestTrustFollowsConfig is rotation (issue 12, hole 10): a config that changes the join
+// token and adds an accepted client CA rewrites trustd's token and apid's CA bundle at
+// once, without re-issuing the certificate; a trustd reading the token file then refuses
+// the old token and accepts the new one.
+func TestTrustFollowsConfig(t *testing.T) {
+	log, _ := test.NewNullLogger()
+	store := resources.New(resources.Config{})
+	c := &Controller{Log: log, APID: services.User{UID: os.Getuid(), GID: os.Getgid(), Dir: t.TempDir()},
+		Trustd: services.User{UID: os.Getuid(), GID: os.Getgid(), Dir: t.TempDir()}}
+	r := controller.NewRuntime(store, c)
+	ctx := context.Background()
+	cfg := testpki.ControlPlaneConfig(t)
+	oldToken := cfg.Machine.Token
+	resourcetest.Set(t, store, resources.NamespaceConfig, resources.TypeMachineConfig, resources.MachineConfigID, &resources.MachineConfigSpec{Config: cfg, SHA256: "1"})
+	resourcetest.Set(t, store, resources.NamespaceNetwork, resources.TypeAddressStatus, "eth0_10.0.2.15_24", &resources.AddressStatusSpec{Link: "eth0", Address: "10.0.2.15/24"})
+	if err := c.Reconcile(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	first, _ := store.Get(resources.NamespaceSecrets, resources.TypeAPICertificate, resources.APICertificateID)
+	if got := readFile(t, c.Trustd.Path("token")); got != oldToken {
+		t.Fatalf("trustd's token %q, want the config's", got)
+	}
+	if got := readFile(t, c.APID.Path("ca.crt")); strings.TrimSpace(got) != strings.TrimSpace(cfg.Machine.CA.Crt) {
+		t.Fatalf("apid's CA bundle %q, want the OS CA alone", got)
+	}
+	signer := startTrustdOn(t, cfg, c.Trustd.Path("token"))
+
+	next := testpki.ControlPlaneConfig(t) // another CA and token
+	changed := *cfg
+	changed.Machine.Token = next.Machine.Token
+	changed.Machine.AcceptedCAs = []string{next.Machine.CA.Crt}
+	resourcetest.Set(t, store, resources.NamespaceConfig, resources.TypeMachineConfig, resources.MachineConfigID, &resources.MachineConfigSpec{Config: &changed, SHA256: "2"})
+	if err := c.Reconcile(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, c.Trustd.Path("token")); got != next.Machine.Token {
+		t.Errorf("trustd's token %q after the change, want the new one", got)
+	}
+	bundle := readFile(t, c.APID.Path("ca.crt"))
+	if !strings.Contains(bundle, strings.TrimSpace(cfg.Machine.CA.Crt)) || !strings.Contains(bundle, strings.TrimSpace(next.Machine.CA.Crt)) {
+		t.Errorf("apid's CA bundle after the change lacks the OS CA or the accepted CA:\n%s", bundle)
+	}
+	if again, _ := store.Get(resources.NamespaceSecrets, resources.TypeAPICertificate, resources.APICertificateID); again.Version != first.Version {
+		t.Error("a trust change re-issued the certificate (and would restart apid and trustd)")
+	}
+	if err := signer(oldToken); err == nil {
+		t.Error("trustd accepted the old token after the change")
+	}
+	if err := signer(next.Machine.Token); err != nil {
+		t.Errorf("trustd refused the new token: %v", err)
+	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+// startTrustdOn is a trustd Signer for cp's CA that reads its token from tokenFile, as
+// Main runs it; the returned function asks it for a certificate with a token.
+func startTrustdOn(t *testing.T, cp *config.Config, tokenFile string) func(token string) error {
+	t.Helper()
+	caBlock, _ := pem.Decode([]byte(cp.Machine.CA.Crt))
+	ca, err := x509.ParseCertificate(caBlock.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyBlock, _ := pem.Decode([]byte(cp.Machine.CA.Key))
+	caKey, err := parseKey(keyBlock.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &trustd.Signer{CA: ca, CAKey: caKey, TokenFile: tokenFile, Now: time.Now}
+	csr, _, err := newCSR("worker")
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := peer.NewContext(context.Background(), &peer.Peer{Addr: &net.TCPAddr{IP: net.IPv4(10, 0, 2, 16), Port: 40000}})
+	return func(token string) error {
+		_, err := s.Certificate(from, &security.CertificateRequest{CsrPem: csr, Token: token})
+		return err
+	}
 }

@@ -71,6 +71,18 @@ func buildKilnctl(t *testing.T, dir string) string {
 	return bin
 }
 
+// trustdPort is the port of addr, host:port.
+func trustdPort(t *testing.T, addr string) int {
+	t.Helper()
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	fmt.Sscan(port, &n)
+	return n
+}
+
 func freePort(t *testing.T) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -117,6 +129,7 @@ func TestMachineAPI(t *testing.T) {
 	port := c.node[strings.LastIndexByte(c.node, ':')+1:]
 	var hostPort int
 	fmt.Sscan(port, &hostPort)
+	trustdAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	c.must("gen", "config", "--name", "e2e", "--endpoint", "https://10.0.2.15:6443", "--out", work)
 	nodeConfig := writeNodeConfig(t, work)
 	disk := filepath.Join(work, "disk.raw")
@@ -125,7 +138,8 @@ func TestMachineAPI(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	vm := start(t, ctx, img, "api", img.cmdline, qemu.WithDisk(disk),
-		qemu.WithUserNet(qemu.Forward{HostPort: hostPort, GuestPort: 50000}), qemu.WithTPM(filepath.Join(work, "tpm")))
+		qemu.WithUserNet(qemu.Forward{HostPort: hostPort, GuestPort: 50000}, qemu.Forward{HostPort: trustdPort(t, trustdAddr), GuestPort: 50001}),
+		qemu.WithTPM(filepath.Join(work, "tpm")))
 
 	// 1. Maintenance mode, then the config over the insecure API, then ready.
 	m, err := waitFor(ctx, vm, bootTimeout, qemu.Any(qemu.Match(events.TypeInfo, "maintenance", events.StateWaiting), qemu.Failed))
@@ -173,6 +187,13 @@ func TestMachineAPI(t *testing.T) {
 	readerDenied(t, c, work)
 	tlsRefusals(t, c, work)
 	reflectionForAdminsOnly(t, c, work)
+
+	// Issue 12 (hole 1): the join token yields no certificate kilnctl accepts for the node.
+	t.Run("ForgedNameCertificateRefused", func(t *testing.T) {
+		forged := c
+		forged.t = t
+		forgedNameRefused(t, forged, work, trustdAddr)
+	})
 
 	// 1 (cont.). After a reboot the config comes from STATE.
 	n := len(vm.Events())
