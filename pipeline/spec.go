@@ -17,7 +17,8 @@ import (
 // which is what lets systemd-boot's boot counting fall back to the previous UKI.
 const DefaultCmdline = "console=ttyS0 panic=10 oops=panic slab_nomerge init_on_alloc=1 init_on_free=1 " +
 	"page_alloc.shuffle=1 pti=on randomize_kstack_offset=on vsyscall=none debugfs=off " +
-	"lockdown=confidentiality iommu.strict=1 iommu.passthrough=0"
+	"lockdown=confidentiality iommu=force iommu.strict=1 iommu.passthrough=0 " +
+	"proc_mem.force_override=never mitigations=auto,nosmt"
 
 // Spec is kiln.yaml: what image to build. Every field has a default.
 type Spec struct {
