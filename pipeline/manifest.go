@@ -1,16 +1,19 @@
 package pipeline
 
 import (
+	"bytes"
 	"crypto"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 
 	"github.com/kiln-os/kiln/internal/atomicfile"
 	"github.com/kiln-os/kiln/kernel"
+	"github.com/kiln-os/kiln/measure/pcr"
 	"github.com/kiln-os/kiln/uki/pcrsig"
 )
 
@@ -26,9 +29,9 @@ type Manifest struct {
 	Kernel          KernelInfo `json:"kernel"`
 	UKI             *UKIInfo   `json:"uki,omitempty"`
 	// PCR11 is the predicted PCR 11 by bank ("sha256", "sha384") and phase ("uki" after
-	// the stub's measurements, then "enter-initrd", "leave-initrd", "ready"), in hex.
-	PCR11     map[string]map[string]string `json:"pcr11,omitempty"`
-	Artifacts map[string]Artifact          `json:"artifacts"`
+	// the stub's measurements, then each of pcr.Phases), in hex.
+	PCR11     map[string]PhaseValues `json:"pcr11,omitempty"`
+	Artifacts map[string]Artifact    `json:"artifacts"`
 }
 
 // UKIInfo describes the unified kernel image: the stub it was built on and the SHA-256 of
@@ -131,14 +134,62 @@ func publish(out, staging string, m *Manifest) error {
 	return atomicfile.Write(filepath.Join(out, ManifestName), append(data, '\n'), 0o644)
 }
 
-func pcr11JSON(pred pcrsig.Predictions) map[string]map[string]string {
+// PhaseValues is one bank's PCR 11 by phase word. It is written in boot order ("uki",
+// then pcr.Phases), not sorted as encoding/json sorts maps, so that a reader sees the boot
+// as it happens and can feed the words in turn to `systemd-measure --phase`.
+type PhaseValues map[string]string
+
+// bootOrder is the key order of PhaseValues; other keys follow, sorted.
+func bootOrder() []string { return append([]string{"uki"}, pcr.Phases()...) }
+
+// MarshalJSON writes the phases in boot order.
+func (v PhaseValues) MarshalJSON() ([]byte, error) {
+	if v == nil {
+		return []byte("null"), nil
+	}
+	keys := make([]string, 0, len(v))
+	for _, k := range bootOrder() {
+		if _, ok := v[k]; ok {
+			keys = append(keys, k)
+		}
+	}
+	var rest []string
+	for k := range v {
+		if !slices.Contains(keys, k) {
+			rest = append(rest, k)
+		}
+	}
+	slices.Sort(rest)
+	var buf bytes.Buffer
+	buf.WriteByte('{')
+	for i, k := range append(keys, rest...) {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		name, err := json.Marshal(k)
+		if err != nil {
+			return nil, err
+		}
+		value, err := json.Marshal(v[k])
+		if err != nil {
+			return nil, err
+		}
+		buf.Write(name)
+		buf.WriteByte(':')
+		buf.Write(value)
+	}
+	buf.WriteByte('}')
+	return buf.Bytes(), nil
+}
+
+func pcr11JSON(pred pcrsig.Predictions) map[string]PhaseValues {
 	if pred == nil {
 		return nil
 	}
 	names := map[crypto.Hash]string{crypto.SHA256: "sha256", crypto.SHA384: "sha384"}
-	out := map[string]map[string]string{}
+	out := map[string]PhaseValues{}
 	for bank, phases := range pred {
-		byPhase := map[string]string{}
+		byPhase := PhaseValues{}
 		for phase, value := range phases {
 			if phase == pcrsig.PhaseUKI {
 				phase = "uki"

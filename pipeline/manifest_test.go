@@ -27,7 +27,7 @@ func TestManifestFromStepOutputs(t *testing.T) {
 		Info: UKIInfo{Stub: StubPackage, StubSHA256: StubSHA256, Signer: "signer",
 			Sections: []SectionDigest{{Name: ".osrel", SHA256: "osrel-sum", Size: 3}, {Name: ".linux", SHA256: "linux-sum", Size: 5}}},
 		PCR11: pcrsig.Predictions{
-			crypto.SHA256: {pcrsig.PhaseUKI: {0x01}, "leave-initrd": {0x02}},
+			crypto.SHA256: {pcrsig.PhaseUKI: {0x01}, "enter-initrd": {0x05}, "leave-initrd": {0x02}, "sysinit": {0x06}, "ready": {0x07}},
 			crypto.SHA384: {pcrsig.PhaseUKI: {0x03}, "ready": {0x04}},
 		},
 	}
@@ -52,6 +52,23 @@ func TestManifestFromStepOutputs(t *testing.T) {
 	}
 	if !bytes.Equal(append(got, '\n'), want) {
 		t.Errorf("manifest differs from %s (rerun with -update if intended):\n%s", golden, got)
+	}
+}
+
+// The phases of a bank are written in boot order, and read back as the same map.
+func TestManifestPCR11InBootOrder(t *testing.T) {
+	v := PhaseValues{"ready": "05", "sysinit": "04", "uki": "01", "leave-initrd": "03", "enter-initrd": "02", "zz-other": "06"}
+	got, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"uki":"01","enter-initrd":"02","leave-initrd":"03","sysinit":"04","ready":"05","zz-other":"06"}`
+	if string(got) != want {
+		t.Errorf("PhaseValues JSON = %s, want %s", got, want)
+	}
+	var back PhaseValues
+	if err := json.Unmarshal(got, &back); err != nil || len(back) != len(v) || back["sysinit"] != "04" {
+		t.Errorf("read back %v, %v", back, err)
 	}
 }
 

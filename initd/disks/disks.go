@@ -1,7 +1,7 @@
 // Package disks is the Storage phase as this machine runs it, and what shutdown undoes:
 // find STATE and EPHEMERAL by label, open STATE with this boot's TPM sealer (the signed
 // PCR policy stage 1 carried over) and mount both (package storage does the mechanics);
-// after "ready", check that STATE's key no longer unseals; on a reset, wipe what was
+// after "sysinit", check that STATE's key no longer unseals; on a reset, wipe what was
 // asked; at shutdown, close STATE's mapping.
 //
 // The room: policy and wiring of the node's disks. It must not touch the ESP (package
@@ -22,6 +22,7 @@ import (
 	"github.com/google/go-tpm/tpm2/transport"
 	"github.com/sirupsen/logrus"
 
+	"github.com/kiln-os/kiln/bootloader/efivar"
 	"github.com/kiln-os/kiln/initd/events"
 	"github.com/kiln-os/kiln/initd/mount"
 	"github.com/kiln-os/kiln/initd/stage1"
@@ -46,16 +47,50 @@ const (
 	// boot stops instead of keeping STATE unencrypted. It is a kernel parameter, not a
 	// machine config field, because the config lives on STATE.
 	TPMParam = "kiln.tpm"
-	// PCR7Param=1 on the command line also binds a newly created STATE key to PCR 7 (the
-	// Secure Boot policy: state, PK, KEK, db, dbx), so changing the enrolled keys locks
-	// STATE too. Like TPMParam it cannot live in the machine config, which is on STATE.
+	// PCR7Param=0 on the command line seals a new STATE key without PCR 7. By default the
+	// key is bound to PCR 7 as well as to the signed PCR 11 policy: PCR 7 holds the Secure
+	// Boot state and keys (PK, KEK, db, dbx), so a boot with Secure Boot off, or with
+	// other keys, cannot unseal even if it replays the UKI's published PCR 11 measurements
+	// (issue 12, hole 2). The price: changing the enrolled keys or dbx locks STATE until it
+	// is reset. Like TPMParam it cannot live in the machine config, which is on STATE.
 	PCR7Param = "kiln.tpm.pcr7"
+	// SecureBootParam=optional lets a boot with Secure Boot off (SecureBoot=0, or the
+	// firmware in setup mode) seal STATE's key anyway. Without it, sealing refuses there:
+	// with Secure Boot off any pre-boot program can replay PCR 11 and unseal.
+	SecureBootParam = "kiln.tpm.secureboot"
 )
 
 // Policy is what the signed kernel command line says about STATE's key.
 type Policy struct {
-	RequireTPM bool // TPMParam=required
-	BindPCR7   bool // PCR7Param=1
+	RequireTPM         bool // TPMParam=required
+	SkipPCR7           bool // PCR7Param=0
+	SecureBootOptional bool // SecureBootParam=optional
+}
+
+// PolicyFromCmdline reads Policy from the kernel command line's parameters (param returns
+// a parameter's value, "" when absent). A value other than the documented ones is an
+// error: a typo must not weaken the policy silently.
+func PolicyFromCmdline(param func(name string) (string, bool)) (Policy, error) {
+	var p Policy
+	for _, rule := range []struct {
+		name, want string
+		set        *bool
+	}{
+		{TPMParam, "required", &p.RequireTPM},
+		{PCR7Param, "0", &p.SkipPCR7},
+		{SecureBootParam, "optional", &p.SecureBootOptional},
+	} {
+		value, present := param(rule.name)
+		switch {
+		case !present:
+		case value == rule.want:
+			*rule.set = true
+		case rule.name == PCR7Param && value == "1": // the old opt-in, now the default
+		default:
+			return Policy{}, fmt.Errorf("kernel command line: %s=%q: the only value is %q", rule.name, value, rule.want)
+		}
+	}
+	return p, nil
 }
 
 // MountState opens STATE (unsealing its key with the TPM) and mounts it on StateMount.
@@ -75,7 +110,7 @@ func MountState(ctx context.Context, log logrus.FieldLogger, emit func(events.Ev
 	if err != nil {
 		return err
 	}
-	sealer.bindPCR7 = policy.BindPCR7
+	sealer.skipPCR7, sealer.secureBootOptional = policy.SkipPCR7, policy.SecureBootOptional
 	st := &storage.State{Device: dev, Sealer: sealer, MapperName: stateMapper, Mountpoint: StateMount, RequireTPM: policy.RequireTPM, Log: log}
 	res, err := st.Open(ctx)
 	if err != nil {
@@ -134,7 +169,10 @@ type tpmSealer struct {
 	device       string
 	signature    []byte // .pcrsig JSON
 	publicKeyPEM []byte // .pcrpkey
-	bindPCR7     bool   // Seal also binds PCR 7's current value
+	efivars      string // where the Secure Boot state is read (efivar.EfivarsDir)
+
+	skipPCR7           bool // Policy.SkipPCR7: seal without PCR 7
+	secureBootOptional bool // Policy.SecureBootOptional: seal with Secure Boot off
 }
 
 // bootSealer returns the TPM sealer of this boot, with the signed policy stage 1 handed
@@ -149,7 +187,7 @@ func bootSealer() (*tpmSealer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &tpmSealer{device: tpmseal.Device, signature: signature, publicKeyPEM: publicKey}, nil
+	return &tpmSealer{device: tpmseal.Device, signature: signature, publicKeyPEM: publicKey, efivars: efivar.EfivarsDir}, nil
 }
 
 func envBase64(name string) ([]byte, error) {
@@ -169,7 +207,7 @@ func (s *tpmSealer) Seal(key []byte) ([]byte, error) {
 	}
 	defer tpm.Close()
 	policy := tpmseal.Policy{PCRPublicKey: pub}
-	if s.bindPCR7 {
+	if !s.skipPCR7 {
 		if policy.PCR7, err = tpmseal.ReadPCR(tpm, 7); err != nil {
 			return nil, err
 		}
@@ -209,7 +247,41 @@ func (s *tpmSealer) openForSealing() (*rsa.PublicKey, transport.TPMCloser, error
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := s.checkSecureBoot(); err != nil {
+		tpm.Close()
+		return nil, nil, err
+	}
 	return pub, tpm, nil
+}
+
+// ErrSecureBootOff is why sealing refuses on a machine whose firmware does not enforce
+// Secure Boot.
+var ErrSecureBootOff = errors.New("Secure Boot is not enforcing")
+
+// checkSecureBoot refuses sealing unless the firmware enforces Secure Boot (SecureBoot=1,
+// SetupMode=0) or the command line opts out. A variable that cannot be read counts as off.
+func (s *tpmSealer) checkSecureBoot() error {
+	if s.secureBootOptional {
+		return nil
+	}
+	enabled, sbErr := efivar.SecureBootEnabled(s.efivars)
+	setup, setupErr := efivar.SetupMode(s.efivars)
+	if sbErr == nil && setupErr == nil && enabled && !setup {
+		return nil
+	}
+	state := fmt.Sprintf("SecureBoot=%s, SetupMode=%s", efiBool(enabled, sbErr), efiBool(setup, setupErr))
+	return fmt.Errorf("%w (%s): STATE's key is not sealed, because with Secure Boot off any pre-boot program can replay PCR 11 and unseal it; "+
+		"enrol Kiln's keys and turn Secure Boot on, or put %s=optional on the signed kernel command line to seal anyway", ErrSecureBootOff, state, SecureBootParam)
+}
+
+func efiBool(v bool, err error) string {
+	switch {
+	case err != nil:
+		return "unreadable"
+	case v:
+		return "1"
+	}
+	return "0"
 }
 
 // Unseal opens a sealed key with this boot's signed policy.
@@ -229,7 +301,7 @@ func (s *tpmSealer) Unseal(data []byte) ([]byte, error) {
 	return tpmseal.Unseal(tpm, blob, s.signature, s.publicKeyPEM)
 }
 
-// VerifyLock runs after "ready" was extended into PCR 11: unsealing STATE's key must now
+// VerifyLock runs after "sysinit" was extended into PCR 11: unsealing STATE's key must now
 // fail, or anything running on the node could read the key. It reports the result as an
 // event; a key that still unseals fails the boot.
 func VerifyLock(log logrus.FieldLogger, emit func(events.Event)) error {
@@ -244,8 +316,8 @@ func VerifyLock(log logrus.FieldLogger, emit func(events.Event)) error {
 	key, err := sealer.Unseal(blob)
 	if err == nil {
 		clear(key)
-		emit(events.Event{Type: events.TypeInfo, Name: "tpm-lock", State: events.StateFailed, Error: "STATE's key still unseals after ready"})
-		return errors.New("STATE's key still unseals after PCR 11 was extended with ready: the lock does not hold")
+		emit(events.Event{Type: events.TypeInfo, Name: "tpm-lock", State: events.StateFailed, Error: "STATE's key still unseals after sysinit"})
+		return errors.New("STATE's key still unseals after PCR 11 was extended with sysinit: the lock does not hold")
 	}
 	log.WithError(err).Info("STATE key locked for the rest of this boot")
 	emit(events.Event{Type: events.TypeInfo, Name: "tpm-lock", State: "locked", Fields: map[string]string{"unseal": err.Error()}})

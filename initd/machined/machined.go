@@ -110,6 +110,9 @@ type Machined struct {
 	handoff       *configstate.Handoff // ApplyConfiguration in maintenance mode → LoadConfig
 	stateDir      string               // where STATE is mounted (disks.StateMount)
 	inMaintenance atomic.Bool
+	lockOnce      sync.Once // PCR 11 moves past STATE's signed value once per boot
+	lockErr       error
+	measure       func(word string) error // extends PCR 11 (measurePhase; tests fake it)
 }
 
 // init fills in what the caller left out.
@@ -124,6 +127,9 @@ func (m *Machined) init() {
 		m.stateDir = disks.StateMount
 	}
 	m.handoff = configstate.NewHandoff()
+	if m.measure == nil {
+		m.measure = m.measurePhase
+	}
 	m.setMachineStatus(func(s *resources.MachineStatusSpec) { s.Stage = resources.StageBooting })
 	if err := m.registerControllers(); err != nil {
 		m.Log.WithError(err).Error("controllers") // a registration bug: the node's state will not follow its config
@@ -150,8 +156,7 @@ func (m *Machined) Run(ctx context.Context) error {
 		case err := <-booted:
 			booted = nil
 			if err != nil {
-				m.Log.WithError(err).Errorf("boot failed; rebooting in %s (no services run)", FailureRebootDelay)
-				m.emit(events.Event{Type: events.TypeBoot, Name: "machined", State: events.StateFailed, Error: err.Error(), Fields: uptimeField()})
+				m.bootFailed(err)
 				rebootAfterFailure = time.After(FailureRebootDelay)
 			}
 		case req := <-m.requests:
@@ -170,6 +175,16 @@ func (m *Machined) Run(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// bootFailed locks STATE's key (a boot that failed before LockState must not leave it
+// unsealable while it waits to reboot) and reports the failure.
+func (m *Machined) bootFailed(err error) {
+	if lockErr := m.lockState(); lockErr != nil {
+		m.Log.WithError(lockErr).Error("could not move PCR 11 past STATE's signed value")
+	}
+	m.Log.WithError(err).Errorf("boot failed; rebooting in %s (no services run)", FailureRebootDelay)
+	m.emit(events.Event{Type: events.TypeBoot, Name: "machined", State: events.StateFailed, Error: err.Error(), Fields: uptimeField()})
 }
 
 // recordPhase passes phase events on and records the running phase in MachineStatus:

@@ -1,10 +1,14 @@
 package machined
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strings"
 
+	"github.com/sirupsen/logrus"
+
+	"github.com/kiln-os/kiln/initd/disks"
 	"github.com/kiln-os/kiln/initd/events"
 	"github.com/kiln-os/kiln/initd/pcrphase"
 	"github.com/kiln-os/kiln/initd/resources"
@@ -43,17 +47,37 @@ func (m *Machined) reportPCR11(phase string, values map[string]string) {
 	m.setResource(resources.NamespaceRuntime, resources.TypePCR11, phase, &resources.PCR11Spec{Phase: phase, Values: values})
 }
 
-// measureReady extends PCR 11 with "ready" and reports the value: from here on, nothing
-// sealed to an earlier phase can be unsealed in this boot.
-func (m *Machined) measureReady() error {
+// lockState extends PCR 11 with "sysinit" and reports the value: from here on STATE's key,
+// sealed to the value after leave-initrd, does not unseal in this boot. It runs once per
+// boot, right after Storage (the LockState phase) or, when the boot fails or is shut down
+// before that, on the way out; later calls return the first result.
+func (m *Machined) lockState() error {
+	m.lockOnce.Do(func() { m.lockErr = m.measure(pcr.PhaseSysinit) })
+	return m.lockErr
+}
+
+// lockStateTask is the LockState phase: move PCR 11 on, then prove the key is shut.
+func (m *Machined) lockStateTask(_ context.Context, log logrus.FieldLogger) error {
+	if err := m.lockState(); err != nil {
+		return fmt.Errorf("measure %s: %w", pcr.PhaseSysinit, err)
+	}
+	return disks.VerifyLock(log, m.emit)
+}
+
+// measureReady extends PCR 11 with "ready" and reports the value.
+func (m *Machined) measureReady() error { return m.measure(pcr.PhaseReady) }
+
+// measurePhase extends PCR 11 with a phase word in every bank and reports the value. A
+// machine without a TPM has nothing to extend.
+func (m *Machined) measurePhase(word string) error {
 	bankNames := pcrphase.Banks(pcrphase.Sysfs)
 	if len(bankNames) == 0 {
 		return nil
 	}
-	if err := pcrphase.Extend(pcrphase.Device, bankNames, pcr.PhaseReady); err != nil {
+	if err := pcrphase.Extend(pcrphase.Device, bankNames, word); err != nil {
 		return err
 	}
-	m.reportPCR11(pcr.PhaseReady, pcrphase.Read(pcrphase.Sysfs))
+	m.reportPCR11(word, pcrphase.Read(pcrphase.Sysfs))
 	return nil
 }
 

@@ -38,11 +38,20 @@ func (m *Machined) phases() []phase.Phase {
 		}},
 		{Name: "Storage", Tasks: []phase.Task{
 			{Name: "MountState", Run: func(ctx context.Context, log logrus.FieldLogger) error {
-				return disks.MountState(ctx, log, m.emit, statePolicy(cmdline()))
+				policy, err := statePolicy(cmdline())
+				if err != nil {
+					return err
+				}
+				return disks.MountState(ctx, log, m.emit, policy)
 			}, Timeout: 2 * time.Minute},
 			{Name: "MountEphemeral", Run: func(ctx context.Context, log logrus.FieldLogger) error {
 				return disks.MountEphemeral(ctx, log, m.emit)
 			}, Timeout: 5 * time.Minute},
+		}},
+		// STATE is open: PCR 11 moves past the value its key is sealed to before anything
+		// that listens on the network (the machine API, maintenance mode) runs.
+		{Name: "LockState", Tasks: []phase.Task{
+			{Name: "MeasureSysinit", Run: m.lockStateTask, Timeout: time.Minute},
 		}},
 		{Name: "LoadConfig", Tasks: []phase.Task{
 			{Name: "ServeMachineAPI", Run: m.serveMachineAPI},
@@ -62,17 +71,14 @@ func (m *Machined) phases() []phase.Phase {
 }
 
 // statePolicy reads STATE's key policy from the signed kernel command line.
-func statePolicy(cmdline string) disks.Policy {
-	return disks.Policy{RequireTPM: cmdlineParam(cmdline, disks.TPMParam) == "required", BindPCR7: cmdlineParam(cmdline, disks.PCR7Param) == "1"}
+func statePolicy(cmdline string) (disks.Policy, error) {
+	return disks.PolicyFromCmdline(func(name string) (string, bool) { return cmdlineLookup(cmdline, name) })
 }
 
 // reportReady blesses the boot, then announces ready: a boot that cannot bless is not ready.
 func (m *Machined) reportReady(ctx context.Context, log logrus.FieldLogger) error {
 	if err := m.measureReady(); err != nil {
 		return fmt.Errorf("measure ready: %w", err)
-	}
-	if err := disks.VerifyLock(log, m.emit); err != nil {
-		return err
 	}
 	blessed, err := blessBoot(ctx, log)
 	if err != nil {

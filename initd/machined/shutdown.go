@@ -23,6 +23,9 @@ func (m *Machined) shutdown(req request) error {
 		state = events.StateReboot
 	}
 	m.emit(events.Event{Type: events.TypeBoot, Name: "machined", State: state, Fields: map[string]string{"reason": req.reason}})
+	if err := m.lockState(); err != nil { // a shutdown during the boot's first phases
+		m.Log.WithError(err).Error("could not move PCR 11 past STATE's signed value")
+	}
 	if sup := m.services.Supervisor(); sup != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), serviceStopBudget)
 		if err := sup.Stop(ctx); err != nil {

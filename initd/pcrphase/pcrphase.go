@@ -1,5 +1,5 @@
 // Package pcrphase extends PCR 11 with Kiln's boot phase words (measure/pcr: "enter-initrd",
-// "leave-initrd", "ready"), as systemd-pcrphase does, so that the PCR 11 value of each
+// "leave-initrd", "sysinit", "ready"), as systemd-pcrphase does, so that the PCR 11 value of each
 // phase is what the build predicted (uki/pcrsig) and a secret sealed to one phase cannot be
 // unsealed in a later one.
 //

@@ -25,7 +25,8 @@
 // (TPM 2.0 Part 1, 21). Every object and session is flushed on every path.
 //
 // machined calls Unseal in its Storage phase, after stage 1 extended leave-initrd and
-// before it extends ready; ReadPCR gives the PCR 7 value to pass to Seal.
+// before it extends sysinit (its LockState phase, before anything listens on the network);
+// ReadPCR gives the PCR 7 value to pass to Seal.
 //
 // # Threat model
 //
@@ -37,15 +38,18 @@
 //     (each changes PCR 11, which systemd-stub measures) finds no signed policy for its PCR
 //     11 value, or one the TPM refuses to verify, and cannot unseal.
 //   - The build signs only the leave-initrd phase. Once machined extends PCR 11 with
-//     "ready", no signed policy matches until the next reboot, so nothing that runs after
-//     boot (services, a compromised API) can unseal.
-//   - Binding PCR 7 as well (Policy.PCR7) ties the key to the Secure Boot state and keys
-//     (db, dbx, KEK, PK), at the price of re-sealing when they change.
+//     "sysinit" (right after Storage, or on the way out of a failed boot), no signed
+//     policy matches until the next reboot, so nothing that runs later (maintenance mode,
+//     services, a compromised API) can unseal.
+//   - Binding PCR 7 as well (Policy.PCR7, machined's default) ties the key to the Secure
+//     Boot state and keys (db, dbx, KEK, PK): with Secure Boot off, a pre-boot program
+//     could otherwise replay the UKI's published PCR 11 measurements and unseal. The price
+//     is re-sealing when the keys or dbx change.
 //   - The blob on disk is encrypted and integrity-protected by the TPM under the SRK
 //     (fixedTPM, fixedParent): copied to another machine it opens nowhere.
 //
 // What it does not protect against: an attacker who has the PCR private key (they can sign
-// any PCR 11 value), one who can run code in the signed initrd before "ready" (that is the
+// any PCR 11 value), one who can run code in the signed initrd before "sysinit" (that is the
 // trusted code), physical attacks on the TPM itself, and an active interposer that
 // impersonates the SRK (the salt only defeats passive sniffing of the bus).
 //

@@ -69,3 +69,41 @@ func TestSwtpmSealUnseal(t *testing.T) {
 		t.Errorf("Unseal after ready: err = %v, want %v", err, ErrNotSigned)
 	}
 }
+
+// Issue 12, hole 2, on swtpm: with Secure Boot off (PCR 7 differs), a pre-boot program
+// replays the UKI's published measurements into PCR 11 in software. A key sealed without
+// PCR 7 (the old default) unseals; a key bound to PCR 7 does not, and the TPM itself, not
+// only this package's early check, refuses.
+func TestSwtpmForgedPCR11UnderOtherPCR7(t *testing.T) {
+	conn, err := net.Dial("unix", oracle.Swtpm(t))
+	if err != nil {
+		t.Fatalf("swtpm: %v", err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(60 * time.Second))
+	tpm := &simTPM{&tpmsim.TPM{TPM: streamTPM{conn}}}
+	key, _ := testKeys(t)
+	// Sealed on the genuine boot: Secure Boot on, PCR 11 not yet needed for sealing.
+	tpm.extend(t, pcrSecureBoot, "SecureBoot=1", "db kiln")
+	genuinePCR7, err := ReadPCR(tpm, pcrSecureBoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bound := seal(t, tpm, key, genuinePCR7)
+	unbound := seal(t, tpm, key, nil)
+
+	// The attacker's boot: PCR 7 now says something else, and PCR 11 is forged to the
+	// signed value by replaying the published words.
+	tpm.extend(t, pcrSecureBoot, "SecureBoot=0")
+	tpm.extend(t, PCR, bootWords...)
+	u := signedUKI(t, key, bootWords...)
+	if got, err := unseal(t, tpm, unbound, u); err != nil || !bytes.Equal(got, secret) {
+		t.Fatalf("the attack no longer reproduces: a key sealed without PCR 7 = %q, %v", got, err)
+	}
+	if got, err := unseal(t, tpm, bound, u); !errors.Is(err, ErrPCR7Mismatch) {
+		t.Errorf("forged PCR 11 under another PCR 7: %q, %v; want %v", got, err, ErrPCR7Mismatch)
+	}
+	if got, err := unsealSkippingPCR7Check(t, tpm, bound, u); err == nil {
+		t.Errorf("the TPM released a PCR 7-bound key under another PCR 7: %q", got)
+	}
+}

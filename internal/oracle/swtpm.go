@@ -23,13 +23,22 @@ func Swtpm(t testing.TB) string {
 		t.Fatalf("swtpm: %v", err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	// Both sockets exist once the control socket answers.
+	// Ready once both sockets answer: swtpm binds a socket before it listens on it, so a
+	// socket file alone can still refuse a connection (it did, under load).
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if conn, err := net.Dial("unix", sock+".ctrl"); err == nil {
-			conn.Close()
+		if answers(sock+".ctrl") && answers(sock) {
 			return sock
 		}
 	}
 	t.Fatal("swtpm did not open its sockets within 10s")
 	return ""
+}
+
+func answers(sock string) bool {
+	conn, err := net.Dial("unix", sock)
+	if err != nil {
+		return false
+	}
+	conn.Close()
+	return true
 }

@@ -8,7 +8,7 @@ import (
 // The words are what systemd-pcrphase and the seed's boot order use; a changed word or order
 // would make every prediction (and so every signed policy) miss.
 func TestPhases(t *testing.T) {
-	want := []string{"enter-initrd", "leave-initrd", "ready"}
+	want := []string{"enter-initrd", "leave-initrd", "sysinit", "ready"}
 	got := Phases()
 	if !slices.Equal(got, want) {
 		t.Fatalf("Phases() = %q, want %q", got, want)

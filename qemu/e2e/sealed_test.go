@@ -14,6 +14,7 @@ import (
 	"github.com/kiln-os/kiln/bootloader/entry"
 	"github.com/kiln-os/kiln/initd/events"
 	"github.com/kiln-os/kiln/initd/storage/stateheader"
+	"github.com/kiln-os/kiln/measure/pcr"
 	"github.com/kiln-os/kiln/pipeline"
 	"github.com/kiln-os/kiln/qemu"
 )
@@ -61,6 +62,41 @@ func testSealedState(t *testing.T, img image, work, enrolledVars string) {
 		checkReopened(t, vm, uuid)
 		checkLocked(t, vm)
 		powerOff(t, ctx, vm)
+	})
+
+	// Issue 12, hole 2: with Secure Boot off, the genuine UKI's own measurements are the
+	// replay an attacker would forge; PCR 11 reaches the signed value, but PCR 7 differs,
+	// so the TPM keeps the key. And PCR 11 moves past the signed value on the failure path
+	// (hole 3).
+	t.Run("SecureBootOffCannotUnseal", func(t *testing.T) {
+		offVars := filepath.Join(work, "sealed-sb-off.vars.fd")
+		copyFile(t, vars, offVars)
+		before := stateDigest(t, disk)
+		vm := startUEFI(t, img, "sealed-secure-boot-off", qemu.WithUEFIVars(ovmfCodeNoSecureBoot, offVars), qemu.WithDisk(disk), qemu.WithTPM(tpm))
+		ctx, cancel := context.WithTimeout(context.Background(), uefiTimeout)
+		defer cancel()
+		e, err := vm.WaitEvent(ctx, qemu.Any(qemu.Match(events.TypeBoot, "machined", events.StateReady), qemu.Match(events.TypeBoot, "machined", events.StateFailed)))
+		if err != nil {
+			t.Fatalf("no boot result: %v (serial %s)", err, vm.LogPath())
+		}
+		if e.State != events.StateFailed || !strings.Contains(e.Error, "PCR 7") {
+			t.Errorf("boot with Secure Boot off: %s %q, want a failure naming PCR 7", e.State, e.Error)
+		}
+		if sb := findEvent(vm.Events(), events.TypeInfo, "secureboot"); sb == nil || sb.State == "enabled" {
+			t.Errorf("secure boot inside the VM: %+v, want it off", sb)
+		}
+		leave := findState(vm.Events(), events.TypeInfo, "pcr11", pcr.PhaseLeaveInitrd)
+		if leave == nil || leave.Fields["sha256"] != img.manifest.PCR11["sha256"][pcr.PhaseLeaveInitrd] {
+			t.Errorf("PCR 11 after leave-initrd = %+v, want the signed value %s: the replay did not happen and the test proves nothing",
+				leave, img.manifest.PCR11["sha256"][pcr.PhaseLeaveInitrd])
+		}
+		if lock := findState(vm.Events(), events.TypeInfo, "pcr11", pcr.PhaseSysinit); lock == nil || lock.Fields["sha256"] != img.manifest.PCR11["sha256"][pcr.PhaseSysinit] {
+			t.Errorf("after the failed unseal PCR 11 = %+v, want it moved on to the sysinit value", lock)
+		}
+		vm.Kill()
+		if after := stateDigest(t, disk); after != before {
+			t.Errorf("STATE changed after the refused unseal: %s → %s", before, after)
+		}
 	})
 
 	t.Run("NewVersionSamePCRKeyUnseals", func(t *testing.T) {

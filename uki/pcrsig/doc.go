@@ -11,7 +11,7 @@
 // length); empty sections are skipped, and .pcrsig, .uname and .sbat are
 // not measured. Then, at each boot phase, the phase word (no NUL) as
 // systemd-pcrphase extends it: Kiln uses the phase words of
-// measure/pcr, enter-initrd, leave-initrd and ready (it has no sysinit phase).
+// measure/pcr: enter-initrd, leave-initrd, sysinit and ready.
 //
 // Sign computes, per bank and phase, the TPM2_PolicyPCR digest for PCR 11
 // holding the predicted value (policy hash SHA-256, as systemd's trial

@@ -75,7 +75,7 @@ func TestPredictReplay(t *testing.T) {
 			events = append(events, append([]byte(name), 0), data[name])
 		}
 		want := map[string][]byte{PhaseUKI: pcr.Replay(bank, events...)}
-		for _, phase := range []string{"enter-initrd", "leave-initrd", "ready"} {
+		for _, phase := range []string{"enter-initrd", "leave-initrd", "sysinit", "ready"} {
 			events = append(events, []byte(phase))
 			want[phase] = pcr.Replay(bank, events...)
 		}
@@ -127,7 +127,8 @@ func TestPredictErrors(t *testing.T) {
 func TestPhasePath(t *testing.T) {
 	for phase, want := range map[string]string{
 		PhaseUKI: "", "enter-initrd": "enter-initrd", "leave-initrd": "enter-initrd:leave-initrd",
-		"ready": "enter-initrd:leave-initrd:ready", "sysinit": "",
+		"sysinit": "enter-initrd:leave-initrd:sysinit", "ready": "enter-initrd:leave-initrd:sysinit:ready",
+		"final": "",
 	} {
 		if got := PhasePath(phase); got != want {
 			t.Errorf("PhasePath(%q) = %q, want %q", phase, got, want)
@@ -201,7 +202,7 @@ func TestSignErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Sign(predictions, testKey(t), []string{"sysinit"}); !errors.Is(err, ErrPhase) {
+	if _, err := Sign(predictions, testKey(t), []string{"final"}); !errors.Is(err, ErrPhase) {
 		t.Errorf("unknown phase: err = %v, want %v", err, ErrPhase)
 	}
 	if _, err := Sign(predictions, testKey(t), nil); !errors.Is(err, ErrPhase) {
