@@ -26,13 +26,20 @@
 //
 // # Starting and stopping
 //
-// Tree.Service opens (creating once, reusing after) a service's cgroup and returns a
-// Group whose FD goes into syscall.SysProcAttr.CgroupFD with UseCgroupFD: the kernel
-// clones the child directly into the cgroup (CLONE_INTO_CGROUP, Linux 5.7), so there is
-// no moment at which it runs outside. Group.Kill writes "1" to cgroup.kill (Linux 5.14),
-// which SIGKILLs every process in the cgroup and its descendants, and waits until
+// Tree.Service creates a fresh cgroup for one run of a service and returns a Group whose
+// FD goes into syscall.SysProcAttr.CgroupFD with UseCgroupFD: the kernel clones the
+// child directly into the cgroup (CLONE_INTO_CGROUP, Linux 5.7), so there is no moment
+// at which it runs outside. Group.Kill writes "1" to cgroup.kill (Linux 5.14), which
+// SIGKILLs every process in the cgroup and its descendants, and waits until
 // cgroup.events says "populated 0": every process has exited (an exited process leaves
-// its cgroup before its parent reaps it).
+// its cgroup before its parent reaps it). Group.Remove then removes the cgroup.
+//
+// A cgroup is used for one run only, never reused after a kill: on Linux 6.18 (and any
+// kernel with the fork/cgroup.kill race fix, "kill_seq", which stable trees took) a
+// child cloned with CLONE_INTO_CGROUP into a cgroup that was once killed is SIGKILLed at
+// birth, because the fork compares the target's kill count with its parent's cgroup's.
+// TestKilledCgroupIsNotReused shows it. If a cgroup of the service's name is still there
+// (a run whose Remove failed), Service kills and removes it before creating a new one.
 //
 // Every path below the root is opened relative to a directory descriptor with
 // O_NOFOLLOW (and O_DIRECTORY for directories): the cgroup directories are root's, but
@@ -148,8 +155,8 @@ func (t *Tree) Setup(initPID int) error {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.services != nil {
-		t.services.Close()
+	if t.services != nil { // set up before: the Groups handed out keep using the first
+		return services.Close()
 	}
 	t.services = services
 	return nil
@@ -182,8 +189,9 @@ func enableControllers(root *os.File, rootPath string, kiln *os.File, kilnPath s
 	return nil
 }
 
-// Service returns the named service's cgroup, creating it the first time.
-func (t *Tree) Service(name string) (*Group, error) {
+// Service creates a fresh cgroup for one run of the named service. What is left of an
+// earlier cgroup of that name is killed and removed first, bounded by ctx.
+func (t *Tree) Service(ctx context.Context, name string) (*Group, error) {
 	if err := ValidName(name); err != nil {
 		return nil, err
 	}
@@ -193,14 +201,39 @@ func (t *Tree) Service(name string) (*Group, error) {
 		return nil, fmt.Errorf("%w under %s: cgroup for service %s", ErrNotSetUp, t.root, name)
 	}
 	parent := filepath.Join(t.root, KilnDir, ServicesDir)
-	dir, err := mkdirOpen(t.services, parent, name)
+	group := &Group{path: filepath.Join(parent, name), name: name, parent: t.services}
+	err := unix.Mkdirat(int(t.services.Fd()), name, 0o755)
+	if errors.Is(err, unix.EEXIST) {
+		err = group.replaceLeftover(ctx)
+	}
 	if err != nil {
+		return nil, fmt.Errorf("cgroup: %w", &os.PathError{Op: "mkdirat", Path: group.path, Err: err})
+	}
+	if group.dir, err = openDir(t.services, parent, name); err != nil {
 		return nil, err
 	}
-	return &Group{path: filepath.Join(parent, name), dir: dir}, nil
+	return group, nil
 }
 
-// Close releases the tree's descriptor; the cgroups stay.
+// replaceLeftover kills and removes the cgroup of an earlier run, and creates it anew.
+func (g *Group) replaceLeftover(ctx context.Context) error {
+	dir, err := openDir(g.parent, filepath.Dir(g.path), g.name)
+	if err != nil {
+		return err
+	}
+	g.dir = dir
+	if err := g.Kill(ctx); err != nil {
+		dir.Close()
+		return err
+	}
+	if err := g.Remove(ctx); err != nil {
+		return err
+	}
+	return unix.Mkdirat(int(g.parent.Fd()), g.name, 0o755)
+}
+
+// Close releases the tree's descriptor; the cgroups stay. Groups from Service must not be
+// used after it.
 func (t *Tree) Close() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -212,10 +245,12 @@ func (t *Tree) Close() error {
 	return err
 }
 
-// Group is one service's cgroup, held open by a descriptor.
+// Group is the cgroup of one run of a service, held open by a descriptor.
 type Group struct {
-	path string
-	dir  *os.File
+	path   string
+	name   string
+	parent *os.File // kiln/services, owned by the Tree
+	dir    *os.File
 }
 
 // Path is the cgroup's directory, for messages and the API.
@@ -224,8 +259,25 @@ func (g *Group) Path() string { return g.path }
 // FD is the cgroup's directory descriptor, for SysProcAttr.CgroupFD.
 func (g *Group) FD() int { return int(g.dir.Fd()) }
 
-// Close releases the descriptor; the cgroup stays for the next start.
-func (g *Group) Close() error { return g.dir.Close() }
+// Remove closes the descriptor and removes the cgroup, which must be empty (Kill first).
+// It retries while the kernel still reports the cgroup busy, until ctx ends.
+func (g *Group) Remove(ctx context.Context) error {
+	g.dir.Close()
+	for {
+		err := unix.Unlinkat(int(g.parent.Fd()), g.name, unix.AT_REMOVEDIR)
+		if !errors.Is(err, unix.EBUSY) {
+			if err != nil && !errors.Is(err, unix.ENOENT) {
+				return fmt.Errorf("cgroup: %w", &os.PathError{Op: "rmdir", Path: g.path, Err: err})
+			}
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("cgroup: %s still busy: %w", g.path, ctx.Err())
+		case <-time.After(pollInterval):
+		}
+	}
+}
 
 // Populated reports whether any live process is in the cgroup or below it.
 func (g *Group) Populated() (bool, error) {
@@ -287,6 +339,12 @@ func mkdirOpen(dir *os.File, dirPath, name string) (*os.File, error) {
 	if err := unix.Mkdirat(int(dir.Fd()), name, 0o755); err != nil && !errors.Is(err, unix.EEXIST) {
 		return nil, fmt.Errorf("cgroup: %w", &os.PathError{Op: "mkdirat", Path: path, Err: err})
 	}
+	return openDir(dir, dirPath, name)
+}
+
+// openDir opens the directory name in dir without following a symlink.
+func openDir(dir *os.File, dirPath, name string) (*os.File, error) {
+	path := filepath.Join(dirPath, name)
 	fd, err := unix.Openat(int(dir.Fd()), name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("cgroup: %w", &os.PathError{Op: "openat", Path: path, Err: err})

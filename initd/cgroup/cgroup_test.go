@@ -110,7 +110,7 @@ func TestSetupRefusesANonCgroup2Root(t *testing.T) {
 }
 
 func TestServiceBeforeSetup(t *testing.T) {
-	if _, err := New(t.TempDir()).Service("apid"); !errors.Is(err, ErrNotSetUp) {
+	if _, err := New(t.TempDir()).Service(context.Background(), "apid"); !errors.Is(err, ErrNotSetUp) {
 		t.Errorf("Service before Setup = %v, want ErrNotSetUp", err)
 	}
 }
@@ -118,7 +118,7 @@ func TestServiceBeforeSetup(t *testing.T) {
 func TestServiceRefusesNamesOutsideItsDirectory(t *testing.T) {
 	tree := setUp(t, 0)
 	for _, name := range []string{"", ".", "..", "../init", "a/b", "cgroup.kill", "Apid", strings.Repeat("a", 65)} {
-		if _, err := tree.Service(name); !errors.Is(err, ErrInvalidName) {
+		if _, err := tree.Service(context.Background(), name); !errors.Is(err, ErrInvalidName) {
 			t.Errorf("Service(%q) = %v, want ErrInvalidName", name, err)
 		}
 	}
@@ -128,11 +128,10 @@ func TestServiceRefusesNamesOutsideItsDirectory(t *testing.T) {
 // child that calls setsid and double-forks away from it; Kill still ends it.
 func TestKillTakesProcessesThatLeftTheSession(t *testing.T) {
 	tree := setUp(t, 0)
-	group, err := tree.Service("escaper")
+	group, err := tree.Service(context.Background(), "escaper")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer group.Close()
 	pidFile := filepath.Join(t.TempDir(), "escaped")
 	sys := &syscall.SysProcAttr{Setpgid: true, UseCgroupFD: true, CgroupFD: group.FD()}
 	main := startSleeper(t, sys, "/bin/sh", "-c", `(setsid sh -c 'sleep 30 & echo $! > `+pidFile+`' &); exec sleep 30`)
@@ -152,10 +151,48 @@ func TestKillTakesProcessesThatLeftTheSession(t *testing.T) {
 	if populated, err := group.Populated(); err != nil || populated {
 		t.Errorf("after Kill Populated = %v, %v; want false", populated, err)
 	}
+	if err := group.Remove(ctx); err != nil {
+		t.Errorf("Remove after Kill: %v", err)
+	}
+	if _, err := os.Stat(group.Path()); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("cgroup %s still there after Remove (%v)", group.Path(), err)
+	}
 	if err := syscall.Kill(escaped, 0); err == nil {
 		// Still there only as a zombie, which its new parent reaps.
 		if state := procState(escaped); state != "Z" && state != "" {
 			t.Errorf("escaped pid %d survived cgroup.kill in state %s", escaped, state)
 		}
+	}
+}
+
+// TestKilledCgroupIsNotReused: a cgroup that was killed and could not be removed (a run
+// whose Stop failed half-way) is replaced by the next Service call, and the next run's
+// process lives. On kernels with the kill_seq fork check (the host's 6.18), a process
+// cloned into the killed cgroup itself would be SIGKILLed at birth.
+func TestKilledCgroupIsNotReused(t *testing.T) {
+	tree := setUp(t, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	first, err := tree.Service(ctx, "apid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	startSleeper(t, &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: first.FD()}, "sleep", "30")
+	if err := first.Kill(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// No Remove: the leftover stays.
+
+	second, err := tree.Service(ctx, "apid")
+	if err != nil {
+		t.Fatalf("Service over a killed leftover: %v", err)
+	}
+	next := startSleeper(t, &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: second.FD()}, "sleep", "30")
+	time.Sleep(100 * time.Millisecond)
+	if state := procState(next.Process.Pid); state == "" || state == "Z" {
+		t.Fatalf("the next run's process died at birth (state %q)", state)
+	}
+	if got := cgroupOf(t, next.Process.Pid); !strings.HasSuffix(got, "/services/apid") {
+		t.Errorf("next run in cgroup %s, want .../services/apid", got)
 	}
 }

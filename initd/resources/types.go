@@ -119,6 +119,7 @@ type ServiceSpec struct {
 	PID       int       `json:"pid,omitempty"`
 	Since     time.Time `json:"since"` // when State was entered
 	LastError string    `json:"lastError,omitempty"`
+	Cgroup    string    `json:"cgroup,omitempty"` // the cgroup of the running process, if it has one
 }
 
 // APICertificateSpec is the public half of apid's serving certificate (id

@@ -242,7 +242,7 @@ func (c *Controller) publish() {
 
 func (c *Controller) setStatus(st supervisor.Status) {
 	spec := &resources.ServiceSpec{Name: st.Name, State: st.State, Healthy: st.State == supervisor.StateHealthy,
-		Restarts: st.Restarts, PID: st.Pid, Since: st.Since, LastError: st.LastError}
+		Restarts: st.Restarts, PID: st.Pid, Since: st.Since, LastError: st.LastError, Cgroup: st.Cgroup}
 	_, err := c.Store.Set(context.Background(), resources.NamespaceRuntime, resources.TypeService, st.Name, c.Name(), spec)
 	if err != nil {
 		c.Log.WithError(err).WithField("service", st.Name).Warn("publish service state")
