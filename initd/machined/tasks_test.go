@@ -11,6 +11,7 @@ import (
 
 	"github.com/sirupsen/logrus/hooks/test"
 
+	"github.com/kiln-os/kiln/initd/cgroup"
 	"github.com/kiln-os/kiln/initd/events"
 	"github.com/kiln-os/kiln/initd/resources"
 	"github.com/kiln-os/kiln/initd/resources/resourcetest"
@@ -124,5 +125,15 @@ func TestRecordPhase(t *testing.T) {
 	emit(events.Event{Type: events.TypePhase, Name: resources.PhaseStartServices, State: events.StateStarted})
 	if !status.ServicesAllowed() {
 		t.Errorf("StartServices does not allow services: %+v", status)
+	}
+}
+
+// TestCgroupTreeFailureFailsEarlyMounts: a root that is not cgroup2 is an error of the
+// MountCgroup2 task (so the boot stops), naming the root.
+func TestCgroupTreeFailureFailsEarlyMounts(t *testing.T) {
+	root := t.TempDir()
+	err := setupCgroups(cgroup.New(root), 0)
+	if err == nil || !strings.Contains(err.Error(), root) || !strings.Contains(err.Error(), "not a cgroup2 mount") {
+		t.Errorf("setupCgroups on a plain directory = %v, want an error naming %s", err, root)
 	}
 }
