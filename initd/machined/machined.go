@@ -148,6 +148,7 @@ func (m *Machined) Run(ctx context.Context) error {
 	m.emit(events.Event{Type: events.TypeBoot, Name: "machined", State: events.StateStarted, Fields: bootFields()})
 	m.wd = watchdog.Arm(m.Log, m.emit)
 	m.reportStage1PCR11()
+	go m.publishProcessStats(ctx, "/proc/self/fd", ProcessStatsInterval)
 	bootCtx, cancelBoot := context.WithCancel(ctx)
 	defer cancelBoot()
 	booted := make(chan error, 1)
