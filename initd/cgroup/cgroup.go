@@ -34,10 +34,11 @@
 // cgroup.events says "populated 0": every process has exited (an exited process leaves
 // its cgroup before its parent reaps it). Group.Remove then removes the cgroup.
 //
-// A cgroup is used for one run only, never reused after a kill: on Linux 6.18 (and any
-// kernel with the fork/cgroup.kill race fix, "kill_seq", which stable trees took) a
-// child cloned with CLONE_INTO_CGROUP into a cgroup that was once killed is SIGKILLed at
-// birth, because the fork compares the target's kill count with its parent's cgroup's.
+// A cgroup is used for one run only, never reused after a kill: on the 6.18 kernel the
+// tests ran on, a child cloned with CLONE_INTO_CGROUP into a cgroup that was once killed
+// is SIGKILLed at birth (the fork/cgroup.kill race fix, "kill_seq", seems to compare the
+// target's kill count with the parent's cgroup's; whether the image's 6.1 has that fix
+// depends on its stable release, so the code does not rely on either behaviour).
 // TestKilledCgroupIsNotReused shows it. If a cgroup of the service's name is still there
 // (a run whose Remove failed), Service kills and removes it before creating a new one.
 //
