@@ -18,6 +18,16 @@
 // service handles, and every answer a client gets comes from machined. It must not import
 // initd/.
 //
+// # Stream budget
+//
+// A caller (a client certificate's common name, as machined counts it) may have at most
+// MaxStreamsPerCaller (16) streams open through apid at once, over all its connections,
+// and apid forwards at most MaxStreams (64) in all; both equal machined's own limits. A
+// stream over either is refused with ResourceExhausted, naming the limit, after RBAC and
+// the rate limit and before anything reaches machined. The streams counted are those of
+// the machine API's description (Logs, Dmesg, Events, ResourceWatch) and apid's own
+// (reflection); unary calls end on their own and only the rate limit bounds them.
+//
 // In maintenance mode (a node without a config) apid serves a self-signed certificate,
 // asks for no client certificate, and forwards only Version and ApplyConfiguration; every
 // other call is Unavailable and tells the operator to apply a config. There it reads no

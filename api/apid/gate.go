@@ -22,12 +22,16 @@ var maintenanceMethods = map[string]bool{
 const maintenanceMessage = "node is in maintenance mode: apply a config with kilnctl apply-config --fingerprint SHA256 (the fingerprint on the node's console)"
 
 // gate decides, before any handler runs, whether a call may proceed: maintenance mode,
-// then RBAC, then the caller's rate limit.
+// then RBAC, then the caller's rate limit, then (for streams) the stream budget.
 type gate struct {
 	maintenance  bool
 	limiter      *limiter
 	applyLimiter *limiter // maintenance mode only (applyBudget)
 	log          logrus.FieldLogger
+	// streamMethods are the methods the stream budget counts (streamingMethods); set
+	// once, before the server serves.
+	streamMethods map[string]bool
+	streams       streamBudget
 }
 
 // admit returns the context the handler runs with (carrying the caller), or the status
@@ -65,6 +69,13 @@ func (g *gate) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo
 	ctx, err := g.admit(ss.Context(), info.FullMethod)
 	if err != nil {
 		return err
+	}
+	if g.streamMethods[info.FullMethod] {
+		who := ctx.Value(callerKey{}).(caller).streamKey()
+		if err := g.streams.take(who); err != nil {
+			return err
+		}
+		defer g.streams.give(who)
 	}
 	return handler(srv, &admittedStream{ServerStream: ss, ctx: ctx})
 }

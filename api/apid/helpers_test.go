@@ -9,6 +9,7 @@ import (
 	"net"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -95,6 +96,7 @@ type eventsBackend struct {
 	machine.UnimplementedMachineServiceServer
 	interval time.Duration
 	ended    chan struct{}
+	started  atomic.Int32 // Events calls that reached machined
 }
 
 func (b *eventsBackend) Version(context.Context, *machine.VersionRequest) (*machine.VersionResponse, error) {
@@ -102,6 +104,7 @@ func (b *eventsBackend) Version(context.Context, *machine.VersionRequest) (*mach
 }
 
 func (b *eventsBackend) Events(req *machine.EventsRequest, stream machine.MachineService_EventsServer) error {
+	b.started.Add(1)
 	defer func() {
 		select {
 		case b.ended <- struct{}{}:

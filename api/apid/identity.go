@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"net"
+	"strconv"
 	"strings"
 
 	"google.golang.org/grpc/credentials"
@@ -55,6 +56,16 @@ func verifiedLeaf(p *peer.Peer) *x509.Certificate {
 		return nil
 	}
 	return info.State.VerifiedChains[0][0]
+}
+
+// streamKey is who the stream budget counts against: the certificate's common name, as
+// machined counts (MetadataCallerCN), so that several certificates for one name share
+// one budget as they do there; without a certificate, the remote address.
+func (c caller) streamKey() string {
+	if c.serial != "" {
+		return "caller " + strconv.Quote(c.cn)
+	}
+	return "client " + strings.TrimPrefix(c.bucket, "addr:")
 }
 
 func (c caller) roleNames() string {

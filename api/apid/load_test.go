@@ -4,6 +4,7 @@ import (
 	"context"
 	"runtime"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -91,8 +92,14 @@ func runLoad(t *testing.T, duration time.Duration) loadResult {
 	for i := range loadCallers {
 		wg.Go(func() { perCaller[i] = callVersion(ctx, conns[i%loadConns], &errs) })
 	}
+	// The streams come from followers of their own, each within MaxStreamsPerCaller.
+	followers := make([]*grpc.ClientConn, (loadStreams+MaxStreamsPerCaller-1)/MaxStreamsPerCaller)
+	for i := range followers {
+		cert := ca.client(t, "follower-"+strconv.Itoa(i), "os:reader")
+		followers[i] = dial(t, addr, ca.Pool, &cert)
+	}
 	for i := range loadStreams {
-		wg.Go(func() { followEvents(ctx, conns[i%loadConns], &errs, &events) })
+		wg.Go(func() { followEvents(ctx, followers[i%len(followers)], &errs, &events) })
 	}
 	time.Sleep(duration / 2)
 	res.peakGoroutines = runtime.NumGoroutine()

@@ -151,6 +151,7 @@ func (s *Server) newGRPCServer() *grpc.Server {
 		grpc.ForceServerCodecV2(frameCodec{}),
 	)
 	registerReflection(srv)
+	gate.streamMethods = streamingMethods(srv)
 	return srv
 }
 

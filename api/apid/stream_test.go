@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -122,5 +124,91 @@ func TestRateLimitPerCaller(t *testing.T) {
 	polite := f.clientAs(t, "polite", "os:reader")
 	if err := call(context.Background(), polite, machine.MachineService_Version_FullMethodName); err != nil {
 		t.Errorf("another caller was limited too: %v", err)
+	}
+}
+
+// TestStreamsPerCallerAreLimited reproduces hole 5 on apid's side: one reader opens
+// follow streams over several connections, each within the per-connection limit. Past
+// MaxStreamsPerCaller apid refuses with ResourceExhausted naming the limit, and machined
+// never sees the refused stream; another caller is still served, and ending a stream
+// frees its slot.
+func TestStreamsPerCallerAreLimited(t *testing.T) {
+	ca := newTestCA(t, "ca")
+	backendSide, backend := startEventsBackend(t, 50*time.Millisecond)
+	addr := startAPID(t, &Server{Certificate: ca.server(t), ClientCAs: ca.Pool, Backend: backend,
+		Limits: Limits{RatePerSecond: 1e6, Burst: 1e6}})
+	greedy := ca.client(t, "greedy", "os:reader")
+	const connections = 4
+	var clients []machine.MachineServiceClient
+	for range connections {
+		clients = append(clients, machine.NewMachineServiceClient(dial(t, addr, ca.Pool, &greedy)))
+	}
+	follow := func(client machine.MachineServiceClient) (context.CancelFunc, error) { return openFollow(t, client) }
+
+	var cancels []context.CancelFunc
+	for i := range MaxStreamsPerCaller {
+		cancel, err := follow(clients[i%connections])
+		if err != nil {
+			t.Fatalf("stream %d of %d: %v", i+1, MaxStreamsPerCaller, err)
+		}
+		cancels = append(cancels, cancel)
+	}
+	reached := backendSide.started.Load()
+	_, err := follow(clients[MaxStreamsPerCaller%connections])
+	if status.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), strconv.Itoa(MaxStreamsPerCaller)) {
+		t.Fatalf("stream %d: %v, want ResourceExhausted naming the limit %d", MaxStreamsPerCaller+1, err, MaxStreamsPerCaller)
+	}
+	if got := backendSide.started.Load(); got != reached {
+		t.Errorf("the refused stream reached machined (%d Events calls, want %d)", got, reached)
+	}
+
+	other := ca.client(t, "other", "os:reader")
+	if _, err := follow(machine.NewMachineServiceClient(dial(t, addr, ca.Pool, &other))); err != nil {
+		t.Errorf("another caller: %v, want served", err)
+	}
+
+	cancels[0]()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, err := follow(clients[0])
+		if err == nil {
+			break
+		}
+		if status.Code(err) != codes.ResourceExhausted || time.Now().After(deadline) {
+			t.Fatalf("after ending a stream: %v, want its slot free", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// openFollow opens an Events follow stream and waits for its first event; the stream
+// ends with the test or when the returned cancel is called.
+func openFollow(t *testing.T, client machine.MachineServiceClient) (context.CancelFunc, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	stream, err := client.Events(ctx, &machine.EventsRequest{Follow: true})
+	if err == nil {
+		_, err = stream.Recv()
+	}
+	return cancel, err
+}
+
+// TestStreamsInAllAreLimited: callers each within their own budget together reach
+// MaxStreams; the next stream, from a caller that has none open, is refused naming it.
+func TestStreamsInAllAreLimited(t *testing.T) {
+	ca := newTestCA(t, "ca")
+	_, backend := startEventsBackend(t, 50*time.Millisecond)
+	addr := startAPID(t, &Server{Certificate: ca.server(t), ClientCAs: ca.Pool, Backend: backend,
+		Limits: Limits{RatePerSecond: 1e6, Burst: 1e6}})
+	for i := range MaxStreams {
+		cert := ca.client(t, "reader-"+strconv.Itoa(i/MaxStreamsPerCaller), "os:reader")
+		if _, err := openFollow(t, machine.NewMachineServiceClient(dial(t, addr, ca.Pool, &cert))); err != nil {
+			t.Fatalf("stream %d of %d: %v", i+1, MaxStreams, err)
+		}
+	}
+	late := ca.client(t, "late", "os:reader")
+	_, err := openFollow(t, machine.NewMachineServiceClient(dial(t, addr, ca.Pool, &late)))
+	if status.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), strconv.Itoa(MaxStreams)) {
+		t.Errorf("stream %d: %v, want ResourceExhausted naming the limit %d", MaxStreams+1, err, MaxStreams)
 	}
 }

@@ -28,6 +28,7 @@ import (
 
 	"github.com/kiln-os/kiln/api/apid"
 	"github.com/kiln-os/kiln/api/trustd"
+	"github.com/kiln-os/kiln/initd/cgroup"
 	"github.com/kiln-os/kiln/initd/eventsink"
 	"github.com/kiln-os/kiln/initd/logbuf"
 	"github.com/kiln-os/kiln/initd/machined"
@@ -108,7 +109,7 @@ func runMachined() error {
 	ctx := context.Background()
 	reaper := supervisor.NewReaper(log)
 	go reaper.Run(ctx)
-	m := &machined.Machined{Log: log, Sink: newSink(log), Reaper: reaper, Console: os.Stdout, Logs: logs}
+	m := &machined.Machined{Log: log, Sink: newSink(log), Reaper: reaper, Cgroups: cgroup.New(cgroup.DefaultRoot), Console: os.Stdout, Logs: logs}
 	return m.Run(ctx)
 }
 

@@ -27,7 +27,7 @@ func (m *Machined) registerControllers() error {
 	log := m.Log.WithField("component", "controllers")
 	m.controllers = controller.NewManager(m.Resources, controller.Config{Log: log})
 	m.services = &services.Controller{
-		Runner:      services.Runner{Log: m.Log, Emit: m.Sink.Emit, Logs: m.Logs, Console: m.Console, Reaper: m.Reaper},
+		Runner:      services.Runner{Log: m.Log, Emit: m.Sink.Emit, Logs: m.Logs, Console: m.Console, Reaper: m.Reaper, Cgroups: m.Cgroups},
 		BeforeStart: func() { m.wd.Release(true) }, // watchdogd feeds it from here on
 		Store:       m.Resources,
 	}

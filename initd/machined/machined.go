@@ -9,7 +9,9 @@
 //
 //  1. EnforceKSPPRequirements: required kernel parameters present, hardening sysctls
 //     written and read back (package hardening, table kernel/kspp).
-//  2. EarlyMounts: /run, /system, /tmp, /dev/pts, /dev/shm, cgroup2, securityfs, efivarfs.
+//  2. EarlyMounts: /run, /system, /tmp, /dev/pts, /dev/shm, cgroup2, securityfs, efivarfs;
+//     on cgroup2 the services' cgroup tree (package cgroup), with PID 1 moved into its
+//     leaf kiln/init.
 //  3. WaitForUSB: let USB storage settle, bounded.
 //  4. Storage: open STATE (unsealing its key with the TPM, or creating it sealed) on
 //     /system/state and EPHEMERAL on /var (packages disks and storage); diskless without
@@ -54,6 +56,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
+	"github.com/kiln-os/kiln/initd/cgroup"
 	"github.com/kiln-os/kiln/initd/configstate"
 	"github.com/kiln-os/kiln/initd/disks"
 	"github.com/kiln-os/kiln/initd/events"
@@ -94,6 +97,9 @@ type Machined struct {
 	Log    *logrus.Logger
 	Sink   *eventsink.Sink
 	Reaper *supervisor.Reaper
+	// Cgroups is where every service runs, each in a cgroup of its own; EarlyMounts sets
+	// it up once cgroup2 is mounted. Nil means cgroup.DefaultRoot.
+	Cgroups *cgroup.Tree
 	// Console receives service output.
 	Console io.Writer
 
@@ -123,6 +129,9 @@ func (m *Machined) init() {
 	if m.Resources == nil {
 		m.Resources = resources.New(resources.Config{})
 	}
+	if m.Cgroups == nil {
+		m.Cgroups = cgroup.New(cgroup.DefaultRoot)
+	}
 	if m.stateDir == "" {
 		m.stateDir = disks.StateMount
 	}
@@ -145,6 +154,7 @@ func (m *Machined) Run(ctx context.Context) error {
 	m.emit(events.Event{Type: events.TypeBoot, Name: "machined", State: events.StateStarted, Fields: bootFields()})
 	m.wd = watchdog.Arm(m.Log, m.emit)
 	m.reportStage1PCR11()
+	go m.publishProcessStats(ctx, "/proc/self/fd", ProcessStatsInterval)
 	bootCtx, cancelBoot := context.WithCancel(ctx)
 	defer cancelBoot()
 	booted := make(chan error, 1)

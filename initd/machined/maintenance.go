@@ -27,7 +27,7 @@ func (m *Machined) maintenance(ctx context.Context, log logrus.FieldLogger) (con
 	if err != nil {
 		return configstate.Loaded{}, err
 	}
-	svc, err := services.StartMaintenance(services.Runner{Log: log, Emit: m.Sink.Emit, Logs: m.Logs, Console: m.Console, Reaper: m.Reaper}, machineapi.Socket, cert)
+	svc, err := services.StartMaintenance(services.Runner{Log: log, Emit: m.Sink.Emit, Logs: m.Logs, Console: m.Console, Reaper: m.Reaper, Cgroups: m.Cgroups}, machineapi.Socket, cert)
 	if err != nil {
 		return configstate.Loaded{}, err
 	}

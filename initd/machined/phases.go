@@ -3,11 +3,13 @@ package machined
 import (
 	"context"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/sirupsen/logrus"
 
 	"github.com/kiln-os/kiln/bootloader/efivar"
+	"github.com/kiln-os/kiln/initd/cgroup"
 	"github.com/kiln-os/kiln/initd/configstate"
 	"github.com/kiln-os/kiln/initd/disks"
 	"github.com/kiln-os/kiln/initd/events"
@@ -25,13 +27,17 @@ func (m *Machined) phases() []phase.Phase {
 			{Name: "CheckCmdline", Run: checkCmdline("/proc/cmdline", m.emit)},
 			{Name: "WriteSysctls", Run: writeSysctls("/proc/sys", m.emit)},
 		}},
-		{Name: "EarlyMounts", Tasks: earlyMountTasks(map[string]func(logrus.FieldLogger){
-			"MountEfivarfs": func(log logrus.FieldLogger) {
+		{Name: "EarlyMounts", Tasks: earlyMountTasks(map[string]func(logrus.FieldLogger) error{
+			"MountEfivarfs": func(log logrus.FieldLogger) error {
 				reportSecureBoot(log, efivar.EfivarsDir, m.emit, func(s *resources.SecureBootStatusSpec) {
 					m.setResource(resources.NamespaceRuntime, resources.TypeSecureBootStatus, resources.SecureBootStatusID, s)
 				})
+				return nil
 			},
-			"MountSecurityfs": func(logrus.FieldLogger) { m.verifyEventLog() },
+			"MountSecurityfs": func(logrus.FieldLogger) error { m.verifyEventLog(); return nil },
+			// Services are stopped with cgroup.kill: without the tree a setsid child would
+			// outlive its service, so a tree that cannot be set up stops the boot.
+			"MountCgroup2": func(logrus.FieldLogger) error { return setupCgroups(m.Cgroups, os.Getpid()) },
 		})},
 		{Name: "WaitForUSB", Tasks: []phase.Task{
 			{Name: "SettleUSB", Run: settleUSB, Timeout: 15 * time.Second},
@@ -68,6 +74,14 @@ func (m *Machined) phases() []phase.Phase {
 			{Name: "ReportReady", Run: m.reportReady},
 		}},
 	}
+}
+
+// setupCgroups creates the services' cgroup tree and moves PID 1 into its leaf.
+func setupCgroups(tree *cgroup.Tree, pid int) error {
+	if err := tree.Setup(pid); err != nil {
+		return fmt.Errorf("services' cgroups under %s: %w", tree.Root(), err)
+	}
+	return nil
 }
 
 // statePolicy reads STATE's key policy from the signed kernel command line.

@@ -94,8 +94,9 @@ var earlyMounts = []struct {
 }
 
 // earlyMountTasks runs each group as a task; after[task], if set, runs once that group is
-// mounted (efivarfs: report Secure Boot; securityfs: check the firmware event log).
-func earlyMountTasks(after map[string]func(logrus.FieldLogger)) []phase.Task {
+// mounted (efivarfs: report Secure Boot; securityfs: check the firmware event log;
+// cgroup2: the services' cgroup tree), and its error fails the task.
+func earlyMountTasks(after map[string]func(logrus.FieldLogger) error) []phase.Task {
 	tasks := make([]phase.Task, 0, len(earlyMounts))
 	for _, group := range earlyMounts {
 		tasks = append(tasks, phase.Task{
@@ -105,7 +106,7 @@ func earlyMountTasks(after map[string]func(logrus.FieldLogger)) []phase.Task {
 					return err
 				}
 				if then := after[group.task]; then != nil {
-					then(log)
+					return then(log)
 				}
 				return nil
 			},

@@ -11,6 +11,7 @@ import (
 
 	"github.com/sirupsen/logrus/hooks/test"
 
+	"github.com/kiln-os/kiln/initd/cgroup"
 	"github.com/kiln-os/kiln/initd/events"
 	"github.com/kiln-os/kiln/initd/resources"
 	"github.com/kiln-os/kiln/initd/resources/resourcetest"
@@ -125,4 +126,66 @@ func TestRecordPhase(t *testing.T) {
 	if !status.ServicesAllowed() {
 		t.Errorf("StartServices does not allow services: %+v", status)
 	}
+}
+
+// TestCgroupTreeFailureFailsEarlyMounts: a root that is not cgroup2 is an error of the
+// MountCgroup2 task (so the boot stops), naming the root.
+func TestCgroupTreeFailureFailsEarlyMounts(t *testing.T) {
+	root := t.TempDir()
+	err := setupCgroups(cgroup.New(root), 0)
+	if err == nil || !strings.Contains(err.Error(), root) || !strings.Contains(err.Error(), "not a cgroup2 mount") {
+		t.Errorf("setupCgroups on a plain directory = %v, want an error naming %s", err, root)
+	}
+}
+
+// TestProcessStatsCountDescriptorsAndHeap: opening descriptors shows in FDs, and the
+// resource machined publishes carries the figures.
+func TestProcessStatsCountDescriptorsAndHeap(t *testing.T) {
+	before, err := readProcessStats("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const extra = 10
+	for range extra {
+		f, err := os.Open(os.DevNull)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+	}
+	after, err := readProcessStats("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.FDs != before.FDs+extra {
+		t.Errorf("FDs %d after opening %d, want %d", after.FDs, extra, before.FDs+extra)
+	}
+	if after.HeapAlloc == 0 || after.HeapSys < after.HeapAlloc || after.Goroutines == 0 {
+		t.Errorf("stats %+v, want a heap and goroutines", after)
+	}
+	if _, err := readProcessStats(filepath.Join(t.TempDir(), "nope")); err == nil || !strings.Contains(err.Error(), "nope") {
+		t.Errorf("missing fd dir: %v, want an error naming it", err)
+	}
+
+	log, _ := test.NewNullLogger()
+	m := &Machined{Log: log, Resources: resources.New(resources.Config{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { m.publishProcessStats(ctx, "/proc/self/fd", time.Hour); close(done) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r, err := m.Resources.Get(resources.NamespaceRuntime, resources.TypeProcessStats, resources.ProcessStatsID)
+		if err == nil {
+			if spec := r.Spec.(*resources.ProcessStatsSpec); spec.FDs < after.FDs-extra || spec.HeapAlloc == 0 {
+				t.Errorf("published %+v", spec)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("runtime/ProcessStats not published: %v", err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	<-done
 }

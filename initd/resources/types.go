@@ -38,6 +38,7 @@ const (
 	TypeSecureBootStatus = "SecureBootStatus"
 	TypeMachineStatus    = "MachineStatus"
 	TypePCR11            = "PCR11"
+	TypeProcessStats     = "ProcessStats"
 )
 
 // IDs of the types that have exactly one resource.
@@ -55,6 +56,7 @@ const (
 	TimeStatusID       = "node"
 	SysctlStatusID     = "sysctls"
 	ServiceSetID       = "services"
+	ProcessStatsID     = "machined"
 )
 
 // Where the machine config came from (DESIGN.md "LoadConfig").
@@ -119,6 +121,7 @@ type ServiceSpec struct {
 	PID       int       `json:"pid,omitempty"`
 	Since     time.Time `json:"since"` // when State was entered
 	LastError string    `json:"lastError,omitempty"`
+	Cgroup    string    `json:"cgroup,omitempty"` // the cgroup of the running process, if it has one
 }
 
 // APICertificateSpec is the public half of apid's serving certificate (id
@@ -173,6 +176,16 @@ type PCR11Spec struct {
 	Values map[string]string `json:"values"` // bank ("sha256", "sha384") → hex value
 }
 
+// ProcessStatsSpec is what PID 1 holds (id ProcessStatsID), refreshed every few
+// seconds, so that an operator (or the abuse e2e test) can see that its descriptors and
+// heap stay bounded whatever callers do (DESIGN.md "API").
+type ProcessStatsSpec struct {
+	FDs        int    `json:"fds"`        // open descriptors (entries of /proc/self/fd)
+	HeapAlloc  uint64 `json:"heapAlloc"`  // bytes of live and not yet collected heap objects
+	HeapSys    uint64 `json:"heapSys"`    // bytes of heap the Go runtime got from the kernel
+	Goroutines int    `json:"goroutines"` // goroutines running
+}
+
 // Definition ties a type to its namespace and its spec.
 type Definition struct {
 	Namespace, Type string
@@ -197,6 +210,7 @@ var Definitions = []Definition{
 	{NamespaceNetwork, TypeTimeStatus, func() any { return new(TimeStatusSpec) }},
 	{NamespaceRuntime, TypeMachineStatus, func() any { return new(MachineStatusSpec) }},
 	{NamespaceRuntime, TypePCR11, func() any { return new(PCR11Spec) }},
+	{NamespaceRuntime, TypeProcessStats, func() any { return new(ProcessStatsSpec) }},
 	{NamespaceRuntime, TypeSecureBootStatus, func() any { return new(SecureBootStatusSpec) }},
 	{NamespaceRuntime, TypeService, func() any { return new(ServiceSpec) }},
 	{NamespaceRuntime, TypeServiceSet, func() any { return new(ServiceSetSpec) }},

@@ -14,6 +14,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/kiln-os/kiln/initd/cgroup"
 	"github.com/kiln-os/kiln/initd/events"
 	"github.com/kiln-os/kiln/initd/logbuf"
 	"github.com/kiln-os/kiln/initd/resources"
@@ -32,6 +33,9 @@ type Runner struct {
 	Logs    *logbuf.Set        // services with an Output write into their ring here
 	Console io.Writer          // services without one write here
 	Reaper  *supervisor.Reaper // collects exit statuses (PID 1 reaps every child)
+	// Cgroups gives every service a cgroup of its own (machined always sets it); nil runs
+	// services in machined's cgroup, for tests without cgroup2.
+	Cgroups *cgroup.Tree
 }
 
 // Controller reconciles the supervisor to the runtime/ServiceSpec resources and publishes
@@ -182,7 +186,7 @@ func (c *Controller) stop(sup *supervisor.Supervisor) {
 
 // processSpec turns a service spec into what the supervisor runs.
 func (c Runner) processSpec(s resources.ServiceSpecSpec) supervisor.ProcessSpec {
-	p := supervisor.ProcessSpec{Name: s.Name, Argv: s.Argv, Env: s.Env, DependsOn: s.DependsOn, Reaper: c.Reaper, Output: c.Console}
+	p := supervisor.ProcessSpec{Name: s.Name, Argv: s.Argv, Env: s.Env, DependsOn: s.DependsOn, Reaper: c.Reaper, Output: c.Console, Cgroups: c.Cgroups}
 	if s.Output != "" {
 		p.Output = c.Logs.Get(s.Output)
 	}
@@ -242,7 +246,7 @@ func (c *Controller) publish() {
 
 func (c *Controller) setStatus(st supervisor.Status) {
 	spec := &resources.ServiceSpec{Name: st.Name, State: st.State, Healthy: st.State == supervisor.StateHealthy,
-		Restarts: st.Restarts, PID: st.Pid, Since: st.Since, LastError: st.LastError}
+		Restarts: st.Restarts, PID: st.Pid, Since: st.Since, LastError: st.LastError, Cgroup: st.Cgroup}
 	_, err := c.Store.Set(context.Background(), resources.NamespaceRuntime, resources.TypeService, st.Name, c.Name(), spec)
 	if err != nil {
 		c.Log.WithError(err).WithField("service", st.Name).Warn("publish service state")

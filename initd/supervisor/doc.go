@@ -14,6 +14,12 @@
 // group, waits StopTimeout, then sends SIGKILL to the group, always, so that grandchildren
 // which ignored SIGTERM or outlived the main process die too.
 //
+// With ProcessSpec.Cgroups (PID 1 always sets it) each run of the process also gets a
+// fresh cgroup of its own (package cgroup): the child is cloned into it
+// (CLONE_INTO_CGROUP), and the final SIGKILL is cgroup.kill on that cgroup, after which
+// Stop waits until the cgroup is empty and removes it. A process that left the group
+// with setsid, or double-forked away from the service, dies with it too.
+//
 // # Supervision
 //
 // New checks the dependency graph (unknown names, cycles) and orders it. Start gives every

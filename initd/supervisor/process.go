@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/kiln-os/kiln/initd/cgroup"
 )
 
 // DefaultStopTimeout is how long a process has between SIGTERM and SIGKILL by default.
@@ -41,6 +43,11 @@ type ProcessSpec struct {
 	// Reaper collects the exit status. PID 1 must set it (see the package doc); nil makes
 	// the service wait for its own pid.
 	Reaper *Reaper
+	// Cgroups, when set, starts the process inside the service's own cgroup
+	// (Cgroups.Service(Name)) and makes Stop kill that whole cgroup, so that nothing the
+	// service forked outlives it, not even a process that left its process group or
+	// session. PID 1 sets it; nil (tests without cgroup2) kills the process group only.
+	Cgroups *cgroup.Tree
 }
 
 // ProcessService runs a ProcessSpec in its own process group. It is safe for concurrent
@@ -50,7 +57,8 @@ type ProcessService struct {
 	starter starter
 
 	mu    sync.Mutex
-	child *Child // the process of the last Start
+	child *Child        // the process of the last Start
+	group *cgroup.Group // the service's cgroup, opened at the first Start; nil without Cgroups
 }
 
 // NewProcess checks the spec and returns the service.
@@ -60,6 +68,11 @@ func NewProcess(spec ProcessSpec) (*ProcessService, error) {
 	}
 	if len(spec.Argv) == 0 {
 		return nil, fmt.Errorf("service %s: empty Argv", spec.Name)
+	}
+	if spec.Cgroups != nil {
+		if err := cgroup.ValidName(spec.Name); err != nil {
+			return nil, fmt.Errorf("service %s: %w", spec.Name, err)
+		}
 	}
 	if spec.StopTimeout <= 0 {
 		spec.StopTimeout = DefaultStopTimeout
@@ -91,11 +104,33 @@ func (p *ProcessService) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := p.openGroup(ctx); err != nil {
+		return err
+	}
 	child, err := p.spawn(path)
 	if err != nil {
 		return err
 	}
 	p.child = child
+	return nil
+}
+
+// openGroup creates the cgroup of this run (replacing what an earlier run left), so that
+// a service never starts beside leftovers of its last run. p.mu is held.
+func (p *ProcessService) openGroup(ctx context.Context) error {
+	if p.spec.Cgroups == nil {
+		return nil
+	}
+	if p.group != nil { // a Start whose spawn failed: its cgroup never held a process
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, killWait)
+	defer cancel()
+	group, err := p.spec.Cgroups.Service(ctx, p.spec.Name)
+	if err != nil {
+		return fmt.Errorf("service %s: %w", p.spec.Name, err)
+	}
+	p.group = group
 	return nil
 }
 
@@ -115,6 +150,10 @@ func (p *ProcessService) spawn(path string) (*Child, error) {
 		Env:   p.spec.Env,
 		Files: []*os.File{devNull, stdout, stdout},
 		Sys:   &syscall.SysProcAttr{Setpgid: true, Credential: p.spec.Credential},
+	}
+	if p.group != nil {
+		// clone3(CLONE_INTO_CGROUP): the child is born in the cgroup, never outside it.
+		attr.Sys.UseCgroupFD, attr.Sys.CgroupFD = true, p.group.FD()
 	}
 	child, err := p.starter.Start(path, p.spec.Argv, attr)
 	if stdout != devNull {
@@ -153,7 +192,9 @@ func copyOutput(sink io.Writer, r *os.File) {
 
 // Stop sends SIGTERM to the process group, SIGKILL after StopTimeout (or when ctx ends),
 // and waits until the process is reaped. SIGKILL goes to the group even when the main
-// process exited on SIGTERM, so no grandchild survives the service.
+// process exited on SIGTERM, so no grandchild survives the service. With Cgroups the
+// SIGKILL is cgroup.kill on the service's cgroup, and Stop waits until the cgroup is
+// empty: that takes also the processes that left the group with setsid.
 func (p *ProcessService) Stop(ctx context.Context) error {
 	child := p.current()
 	if child == nil {
@@ -171,24 +212,68 @@ func (p *ProcessService) Stop(ctx context.Context) error {
 		case <-ctx.Done():
 		}
 	}
-	if err := signalGroup(child.Pid, unix.SIGKILL); err != nil {
-		return fmt.Errorf("service %s: %w", p.spec.Name, err)
+	if err := p.kill(child); err != nil {
+		return err
 	}
 	if err := p.awaitKilled(child); err != nil {
 		return err
 	}
-	p.forget(child)
+	return p.forget(child)
+}
+
+// kill SIGKILLs everything of the service: its cgroup when it has one, else its process
+// group.
+func (p *ProcessService) kill(child *Child) error {
+	p.mu.Lock()
+	group := p.group
+	p.mu.Unlock()
+	if group == nil {
+		if err := signalGroup(child.Pid, unix.SIGKILL); err != nil {
+			return fmt.Errorf("service %s: %w", p.spec.Name, err)
+		}
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), killWait)
+	defer cancel()
+	if err := group.Kill(ctx); err != nil {
+		return fmt.Errorf("service %s: %w", p.spec.Name, err)
+	}
 	return nil
 }
 
-// forget drops a child whose group has been killed, so that a later Stop does not signal
-// its process group id again: once the group is empty, the kernel may reuse that id.
-func (p *ProcessService) forget(child *Child) {
+// Cgroup is the service's cgroup directory, or "" when it has none (yet).
+func (p *ProcessService) Cgroup() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.child == child {
-		p.child = nil
+	if p.group == nil {
+		return ""
 	}
+	return p.group.Path()
+}
+
+// forget drops a child whose group has been killed, so that a later Stop does not signal
+// its process group id again: once the group is empty, the kernel may reuse that id. It
+// removes the run's cgroup too (the next Start creates a fresh one), so that no
+// descriptor and no cgroup is left behind; a cgroup that cannot be removed is replaced by
+// the next Start.
+func (p *ProcessService) forget(child *Child) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.child != child {
+		return nil
+	}
+	p.child = nil
+	if p.group == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), killWait)
+	defer cancel()
+	err := p.group.Remove(ctx)
+	p.group = nil
+	if err != nil {
+		return fmt.Errorf("service %s: %w", p.spec.Name, err)
+	}
+	return nil
 }
 
 func (p *ProcessService) awaitKilled(child *Child) error {

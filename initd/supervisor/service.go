@@ -27,6 +27,11 @@ type pider interface {
 	Pid() int // 0 when not running
 }
 
+// cgrouper is implemented by services that run in a cgroup of their own.
+type cgrouper interface {
+	Cgroup() string // "" when it has none
+}
+
 // States a service goes through; they are the State of its events.
 const (
 	StateWaiting    = "waiting" // for its dependencies to become healthy

@@ -77,7 +77,8 @@ type Status struct {
 	State     string
 	Restarts  int
 	LastError string
-	Pid       int // 0 when no process runs or the service has none
+	Pid       int    // 0 when no process runs or the service has none
+	Cgroup    string // the running process's cgroup directory; "" without one
 	Since     time.Time
 }
 
@@ -237,6 +238,9 @@ func (s *Supervisor) Snapshot() []Status {
 		}
 		if p, ok := u.svc.(pider); ok {
 			st.Pid = p.Pid()
+		}
+		if c, ok := u.svc.(cgrouper); ok {
+			st.Cgroup = c.Cgroup()
 		}
 		out = append(out, st)
 	}

@@ -3,6 +3,7 @@ package supervisor
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -12,6 +13,9 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/kiln-os/kiln/initd/cgroup"
+	"github.com/kiln-os/kiln/initd/cgroup/cgrouptest"
 )
 
 func newProcess(t *testing.T, spec ProcessSpec) *ProcessService {
@@ -281,4 +285,61 @@ func TestRestartStartsANewProcessWithoutBackoff(t *testing.T) {
 	if err := sup.Restart("nope"); !errors.Is(err, ErrUnknownService) {
 		t.Errorf("Restart(nope) = %v", err)
 	}
+}
+
+var escapedLine = regexp.MustCompile(`escaped=(\d+)`)
+
+// TestSetsidChildDiesWithItsService reproduces hole 4's second half: the service forks a
+// child that calls setsid and forks again, so it is in neither the service's process
+// group nor its session, and its parent is gone. A restart and a stop must still end it:
+// the service runs in its own cgroup and is stopped with cgroup.kill.
+func TestSetsidChildDiesWithItsService(t *testing.T) {
+	tree := cgroup.New(cgrouptest.Root(t))
+	if err := tree.Setup(0); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tree.Close() })
+	reaper, _ := startReaper(t)
+	rec := &recorder{}
+	out := &syncBuffer{}
+	svc := newProcess(t, ProcessSpec{
+		Name:        "escaper",
+		Argv:        sh(`(setsid sh -c 'sleep 60 & echo escaped=$!' &); exec sleep 60`),
+		Output:      out,
+		StopTimeout: 100 * time.Millisecond,
+		Reaper:      reaper,
+		Cgroups:     tree,
+	})
+	sup := startSupervisor(t, testConfig(t, rec), svc)
+	waitHealthy(t, sup)
+	escaped := waitEscaped(t, out, 1)
+	if sid, err := unix.Getsid(escaped); err != nil || sid == svc.Pid() {
+		t.Fatalf("escaped pid %d in session %d (%v), want a session of its own", escaped, sid, err)
+	}
+	if want := filepath.Join(tree.Root(), cgroup.KilnDir, cgroup.ServicesDir, "escaper"); sup.Snapshot()[0].Cgroup != want {
+		t.Errorf("snapshot cgroup = %q, want %q", sup.Snapshot()[0].Cgroup, want)
+	}
+
+	first := svc.Pid()
+	if err := sup.Restart("escaper"); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "a new process", func() bool { p := svc.Pid(); return p != 0 && p != first })
+	waitUntil(t, "the escaped child of the first run to die", func() bool { return gone(escaped) })
+
+	second := waitEscaped(t, out, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := sup.Stop(ctx); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	waitUntil(t, "the escaped child of the second run to die", func() bool { return gone(second) })
+}
+
+// waitEscaped waits for the n-th escaped= line of the output and returns its pid.
+func waitEscaped(t *testing.T, out *syncBuffer, n int) int {
+	t.Helper()
+	waitUntil(t, "escaped= line "+strconv.Itoa(n), func() bool { return len(escapedLine.FindAllString(out.String(), -1)) >= n })
+	pid, _ := strconv.Atoi(escapedLine.FindAllStringSubmatch(out.String(), -1)[n-1][1])
+	return pid
 }
