@@ -35,6 +35,8 @@ var Kiln = Layout{
 		"kernel/kspp",       // the KSPP table: checked at build time and at boot
 		"bootloader/efivar", // EFI variables: the builder writes .auth files, machined reads efivarfs
 		"bootloader/entry",  // UKI names and boot counting: the builder names, machined blesses
+		"uki/pe",            // PE parsing: the builder assembles UKIs, machined checks an upgrade's
+		"uki/authenticode",  // Authenticode: the builder signs, machined verifies an upgrade (DESIGN, "Upgrade")
 		"initd/events",      // the boot event: machined writes it, the QEMU harness reads it
 	},
 }
