@@ -67,8 +67,12 @@ func Bless(linuxDir, bootCountPath string) (newName string, err error) {
 	return blessed, renameNoReplace(linuxDir, name, blessed)
 }
 
-// renameNoReplace renames from to to inside dir, then fsyncs dir. If from is
-// gone and to exists, an earlier call did the work.
+// renameNoReplace renames from to to inside dir, then fsyncs the file under its
+// new name and then dir. If from is gone and to exists, an earlier call did the
+// work. The file fsync matters on vfat: rename writes the new directory entry with
+// no cluster and size 0, and only writing the inode back fills them in (Linux 6.1
+// fs/fat/namei_vfat.c vfat_rename, fs/fat/inode.c fat_write_inode), so a directory
+// fsync alone could make durable a blessed name with no data behind it.
 func renameNoReplace(dir, from, to string) error {
 	src, dst := filepath.Join(dir, from), filepath.Join(dir, to)
 	_, srcErr := os.Lstat(src)
@@ -88,17 +92,21 @@ func renameNoReplace(dir, from, to string) error {
 	if err := os.Rename(src, dst); err != nil {
 		return err
 	}
-	return syncDir(dir)
+	if err := syncPath(dst); err != nil {
+		return err
+	}
+	return syncPath(dir)
 }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
+// syncPath fsyncs a file or directory.
+func syncPath(path string) error {
+	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return &fs.PathError{Op: "fsync", Path: dir, Err: err}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		return &fs.PathError{Op: "fsync", Path: path, Err: err}
 	}
 	return nil
 }

@@ -43,7 +43,7 @@ func Prune(linuxDir string, keep int, booted string) (removed []string, err erro
 	if len(removed) == 0 {
 		return nil, nil
 	}
-	return removed, syncDir(linuxDir)
+	return removed, syncPath(linuxDir)
 }
 
 // doomed picks what Prune removes from entries (any order).
