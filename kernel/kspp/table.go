@@ -175,6 +175,7 @@ var sysctlRules = []Rule{
 	{Kind: Sysctl, Name: "fs.protected_regular", Value: "2", Reason: "no writes to foreign files in sticky directories"},
 	{Kind: Sysctl, Name: "fs.suid_dumpable", Value: "0", Reason: "no core dumps of setuid programs"},
 	{Kind: Sysctl, Name: "vm.mmap_min_addr", Value: "65536", Reason: "no mappings near NULL"},
+	{Kind: Sysctl, Name: "net.ipv4.tcp_syncookies", Value: "1", Reason: "SYN cookies when the backlog overflows (needs CONFIG_SYN_COOKIES)"},
 	{Kind: Sysctl, Name: "kernel.sysrq", Value: "0", Reason: "no SysRq", Status: NotApplicable, Why: "CONFIG_MAGIC_SYSRQ is off, so the sysctl does not exist"},
 	{Kind: Sysctl, Name: "kernel.kexec_load_disabled", Value: "1", Reason: "no kexec", Status: NotApplicable, Why: "CONFIG_KEXEC is off, so the sysctl does not exist"},
 	{Kind: Sysctl, Name: "vm.unprivileged_userfaultfd", Value: "0", Reason: "no unprivileged userfaultfd", Status: NotApplicable, Why: "CONFIG_USERFAULTFD is off, so the sysctl does not exist"},
