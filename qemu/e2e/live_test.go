@@ -99,7 +99,7 @@ func dryRunNamesFieldsWithoutSecrets(t *testing.T, c ctl, work string, node *con
 	retoken := *node
 	retoken.Machine.Token = "abcdef.0123456789abcdef"
 	out = c.must("apply-config", "--dry-run", "-f", saveConfig(t, work, "retoken.yaml", &retoken))
-	if !strings.Contains(out, "machine.token: (redacted) → (redacted) [reboot]") || strings.Contains(out, oldToken) || strings.Contains(out, retoken.Machine.Token) {
+	if !strings.Contains(out, "machine.token: (redacted) → (redacted)\n") || strings.Contains(out, oldToken) || strings.Contains(out, retoken.Machine.Token) {
 		t.Errorf("dry run of a new token shows it, or not its redacted change:\n%s", out)
 	}
 	if strings.Contains(out, "PRIVATE KEY") {

@@ -69,10 +69,16 @@ func testSealedState(t *testing.T, img image, work, enrolledVars string) {
 	// so the TPM keeps the key. And PCR 11 moves past the signed value on the failure path
 	// (hole 3).
 	t.Run("SecureBootOffCannotUnseal", func(t *testing.T) {
-		offVars := filepath.Join(work, "sealed-sb-off.vars.fd")
-		copyFile(t, vars, offVars)
-		before := stateDigest(t, disk)
-		vm := startUEFI(t, img, "sealed-secure-boot-off", qemu.WithUEFIVars(ovmfCodeNoSecureBoot, offVars), qemu.WithDisk(disk), qemu.WithTPM(tpm))
+		// A copy of the machine with Secure Boot off: the same disk and TPM, the firmware
+		// in setup mode (fresh vars, no keys) and no keys on the ESP for systemd-boot to
+		// enrol, so it boots the UKI unverified.
+		offDisk := filepath.Join(work, "sealed-sb-off.raw")
+		copySparse(t, disk, offDisk)
+		mtools(t, "mdeltree", "-i", offDisk+espOffset, "::/loader/keys")
+		offTPM := filepath.Join(work, "sealed-sb-off-tpm")
+		copyFlatDir(t, tpm, offTPM)
+		before := stateDigest(t, offDisk)
+		vm := startUEFI(t, img, "sealed-secure-boot-off", qemu.WithUEFI(ovmfCode, ovmfSetupVars), qemu.WithDisk(offDisk), qemu.WithTPM(offTPM))
 		ctx, cancel := context.WithTimeout(context.Background(), uefiTimeout)
 		defer cancel()
 		e, err := vm.WaitEvent(ctx, qemu.Any(qemu.Match(events.TypeBoot, "machined", events.StateReady), qemu.Match(events.TypeBoot, "machined", events.StateFailed)))
@@ -94,7 +100,7 @@ func testSealedState(t *testing.T, img image, work, enrolledVars string) {
 			t.Errorf("after the failed unseal PCR 11 = %+v, want it moved on to the sysinit value", lock)
 		}
 		vm.Kill()
-		if after := stateDigest(t, disk); after != before {
+		if after := stateDigest(t, offDisk); after != before {
 			t.Errorf("STATE changed after the refused unseal: %s → %s", before, after)
 		}
 	})
@@ -261,5 +267,23 @@ func blankState(t *testing.T, disk string) {
 	defer f.Close()
 	if _, err := f.WriteAt(make([]byte, stateheader.AreaSize), stateOffset); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// copyFlatDir copies a directory of regular files (swtpm's state) to dst.
+func copyFlatDir(t *testing.T, src, dst string) {
+	t.Helper()
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(dst, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			t.Fatalf("%s/%s is not a regular file", src, e.Name())
+		}
+		copyFile(t, filepath.Join(src, e.Name()), filepath.Join(dst, e.Name()))
 	}
 }

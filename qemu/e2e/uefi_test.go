@@ -31,16 +31,13 @@ import (
 const (
 	ovmfCode      = "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd"
 	ovmfSetupVars = "/usr/share/OVMF/OVMF_VARS_4M.fd"
-	// ovmfCodeNoSecureBoot is the same firmware built without Secure Boot: with the
-	// enrolled vars it boots anything, as a machine with Secure Boot turned off does.
-	ovmfCodeNoSecureBoot = "/usr/share/OVMF/OVMF_CODE_4M.fd"
-	uefiTimeout          = 8 * time.Minute
-	espOffset            = "@@1M" // mtools: the ESP starts at 1 MiB in disk.raw
+	uefiTimeout   = 8 * time.Minute
+	espOffset     = "@@1M" // mtools: the ESP starts at 1 MiB in disk.raw
 )
 
 func requireUEFI(t *testing.T) image {
 	img := requireImage(t)
-	for _, f := range []string{ovmfCode, ovmfSetupVars, ovmfCodeNoSecureBoot} {
+	for _, f := range []string{ovmfCode, ovmfSetupVars} {
 		if _, err := os.Stat(f); err != nil {
 			t.Fatalf("%s missing (install ovmf: make deps)", f)
 		}
