@@ -26,14 +26,13 @@ func Inspect(linuxDir, booted string) (State, error) {
 		return State{}, err
 	}
 	st := State{}
-	var self *entry.Entry
-	for i := range entries {
-		if strings.EqualFold(entries[i].Name(), booted) {
-			self = &entries[i]
-			st.Booted = entries[i].Name()
+	var self entry.Entry // a copy: entries is sorted below
+	for _, e := range entries {
+		if strings.EqualFold(e.Name(), booted) {
+			self, st.Booted = e, e.Name()
 		}
 	}
-	if self == nil {
+	if st.Booted == "" {
 		return State{}, refuse(CheckESP, ErrBootedMissing)
 	}
 	st.Standby = previousGood(entries, st.Booted)

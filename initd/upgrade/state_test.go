@@ -21,6 +21,8 @@ func TestInspect(t *testing.T) {
 			want: State{Booted: "kiln-0.1.0.efi", Standby: "kiln-0.0.9.efi", Failed: "kiln-0.1.1+2-1.efi"}},
 		{name: "staged, untried: no fallback", files: []string{"kiln-0.1.0.efi", "kiln-0.1.1+3.efi"}, booted: "kiln-0.1.0.efi",
 			want: State{Booted: "kiln-0.1.0.efi"}},
+		{name: "booted counted entry sorts first", files: []string{"kiln-0.0.9.efi", "kiln-0.1.0+2-1.efi"}, booted: "kiln-0.1.0+2-1.efi",
+			want: State{Booted: "kiln-0.1.0+2-1.efi", Standby: "kiln-0.0.9.efi"}},
 		{name: "rolled back: the bad one is older evidence", files: []string{"kiln-0.1.0.efi", "kiln-0.0.9+0.efi"}, booted: "kiln-0.1.0.efi",
 			want: State{Booted: "kiln-0.1.0.efi"}},
 	}
