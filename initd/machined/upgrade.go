@@ -62,8 +62,13 @@ func openESP() (done func(), err error) {
 	}, nil
 }
 
-// upgrades is machined's side of Upgrade and Rollback for the machine API.
+// upgrades is machined's side of Upgrade and Rollback for the machine API. A receive
+// file left by a power cut in an earlier boot is removed first (EPHEMERAL is mounted by
+// now: the API starts after Storage).
 func (m *Machined) upgrades() *machineapi.Upgrades {
+	if err := os.RemoveAll(upgradeTempDir); err != nil {
+		m.Log.WithError(err).Warn("remove an earlier boot's partial upgrade image")
+	}
 	return &machineapi.Upgrades{
 		TempDir: upgradeTempDir,
 		OpenESP: m.openUpgradeESP,
