@@ -44,7 +44,7 @@ func neededRole(method string) string {
 	switch name {
 	case "ServiceRestart", "Reboot", "Shutdown":
 		return "os:operator"
-	case "ApplyConfiguration", "Reset":
+	case "ApplyConfiguration", "Reset", "Upgrade", "Rollback":
 		return "os:admin"
 	}
 	return "os:reader"

@@ -259,3 +259,19 @@ func TestReflectionNamesForwardedServices(t *testing.T) {
 		}
 	}
 }
+
+// TestUpgradeIsBudgetedAsAStream: Upgrade holds a connection for as long as the upload
+// takes, so the stream budget must count it like Logs or Events, and its 1 MiB chunks must
+// fit apid's default message limit.
+func TestUpgradeIsBudgetedAsAStream(t *testing.T) {
+	methods := streamingMethods(grpc.NewServer())
+	if !methods[machine.MachineService_Upgrade_FullMethodName] {
+		t.Errorf("streamingMethods lacks %s", machine.MachineService_Upgrade_FullMethodName)
+	}
+	if methods[machine.MachineService_Rollback_FullMethodName] {
+		t.Errorf("streamingMethods counts the unary %s", machine.MachineService_Rollback_FullMethodName)
+	}
+	if chunk, limit := 1<<20+64, (Limits{}).withDefaults().MaxRecvMsgSize; chunk > limit {
+		t.Errorf("a 1 MiB Upgrade chunk with framing (%d bytes) exceeds MaxRecvMsgSize %d", chunk, limit)
+	}
+}

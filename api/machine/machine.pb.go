@@ -1440,6 +1440,369 @@ func (x *ConfigChange) GetReboot() bool {
 	return false
 }
 
+// UpgradeRequest is one message of an Upgrade stream: options first, then chunks.
+type UpgradeRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Payload:
+	//
+	//	*UpgradeRequest_Options
+	//	*UpgradeRequest_Chunk
+	Payload       isUpgradeRequest_Payload `protobuf_oneof:"payload"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpgradeRequest) Reset() {
+	*x = UpgradeRequest{}
+	mi := &file_machine_machine_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpgradeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpgradeRequest) ProtoMessage() {}
+
+func (x *UpgradeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_machine_machine_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpgradeRequest.ProtoReflect.Descriptor instead.
+func (*UpgradeRequest) Descriptor() ([]byte, []int) {
+	return file_machine_machine_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *UpgradeRequest) GetPayload() isUpgradeRequest_Payload {
+	if x != nil {
+		return x.Payload
+	}
+	return nil
+}
+
+func (x *UpgradeRequest) GetOptions() *UpgradeOptions {
+	if x != nil {
+		if x, ok := x.Payload.(*UpgradeRequest_Options); ok {
+			return x.Options
+		}
+	}
+	return nil
+}
+
+func (x *UpgradeRequest) GetChunk() []byte {
+	if x != nil {
+		if x, ok := x.Payload.(*UpgradeRequest_Chunk); ok {
+			return x.Chunk
+		}
+	}
+	return nil
+}
+
+type isUpgradeRequest_Payload interface {
+	isUpgradeRequest_Payload()
+}
+
+type UpgradeRequest_Options struct {
+	Options *UpgradeOptions `protobuf:"bytes,1,opt,name=options,proto3,oneof"`
+}
+
+type UpgradeRequest_Chunk struct {
+	// chunk is the next part of the UKI, at most 1 MiB.
+	Chunk []byte `protobuf:"bytes,2,opt,name=chunk,proto3,oneof"`
+}
+
+func (*UpgradeRequest_Options) isUpgradeRequest_Payload() {}
+
+func (*UpgradeRequest_Chunk) isUpgradeRequest_Payload() {}
+
+type UpgradeOptions struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// stage writes the UKI now and leaves the reboot to the operator.
+	Stage bool `protobuf:"varint,1,opt,name=stage,proto3" json:"stage,omitempty"`
+	// allow_downgrade installs a version older than the running one.
+	AllowDowngrade bool `protobuf:"varint,2,opt,name=allow_downgrade,json=allowDowngrade,proto3" json:"allow_downgrade,omitempty"`
+	// force_pcr_key_change installs a UKI whose .pcrpkey differs from the running one's:
+	// STATE will not unseal after the reboot.
+	ForcePcrKeyChange bool `protobuf:"varint,3,opt,name=force_pcr_key_change,json=forcePcrKeyChange,proto3" json:"force_pcr_key_change,omitempty"`
+	// url, if set, is an https URL the node fetches the UKI from; no chunks follow.
+	Url string `protobuf:"bytes,4,opt,name=url,proto3" json:"url,omitempty"`
+	// sha256 is the image's SHA-256 in hex: required with url, checked if set without.
+	Sha256        string `protobuf:"bytes,5,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpgradeOptions) Reset() {
+	*x = UpgradeOptions{}
+	mi := &file_machine_machine_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpgradeOptions) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpgradeOptions) ProtoMessage() {}
+
+func (x *UpgradeOptions) ProtoReflect() protoreflect.Message {
+	mi := &file_machine_machine_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpgradeOptions.ProtoReflect.Descriptor instead.
+func (*UpgradeOptions) Descriptor() ([]byte, []int) {
+	return file_machine_machine_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *UpgradeOptions) GetStage() bool {
+	if x != nil {
+		return x.Stage
+	}
+	return false
+}
+
+func (x *UpgradeOptions) GetAllowDowngrade() bool {
+	if x != nil {
+		return x.AllowDowngrade
+	}
+	return false
+}
+
+func (x *UpgradeOptions) GetForcePcrKeyChange() bool {
+	if x != nil {
+		return x.ForcePcrKeyChange
+	}
+	return false
+}
+
+func (x *UpgradeOptions) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *UpgradeOptions) GetSha256() string {
+	if x != nil {
+		return x.Sha256
+	}
+	return ""
+}
+
+type UpgradeResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// entry is the file name installed in EFI/Linux, e.g. "kiln-0.1.1+3.efi".
+	Entry string `protobuf:"bytes,1,opt,name=entry,proto3" json:"entry,omitempty"`
+	// version is the new UKI's .osrel VERSION_ID.
+	Version string `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
+	// verified_by names the certificates the signature chains to: "firmware-db" (Secure
+	// Boot on, the enrolled db) or "esp-db" (Secure Boot off, the ESP's db.auth).
+	VerifiedBy string `protobuf:"bytes,3,opt,name=verified_by,json=verifiedBy,proto3" json:"verified_by,omitempty"`
+	// reboot is true when the node reboots into the new UKI now (not staged).
+	Reboot   bool     `protobuf:"varint,4,opt,name=reboot,proto3" json:"reboot,omitempty"`
+	Warnings []string `protobuf:"bytes,5,rep,name=warnings,proto3" json:"warnings,omitempty"`
+	// sha256 is the installed image's SHA-256 in hex.
+	Sha256 string `protobuf:"bytes,6,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	// standby is the UKI the node falls back to if the new one fails to boot.
+	Standby       string `protobuf:"bytes,7,opt,name=standby,proto3" json:"standby,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpgradeResponse) Reset() {
+	*x = UpgradeResponse{}
+	mi := &file_machine_machine_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpgradeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpgradeResponse) ProtoMessage() {}
+
+func (x *UpgradeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_machine_machine_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpgradeResponse.ProtoReflect.Descriptor instead.
+func (*UpgradeResponse) Descriptor() ([]byte, []int) {
+	return file_machine_machine_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *UpgradeResponse) GetEntry() string {
+	if x != nil {
+		return x.Entry
+	}
+	return ""
+}
+
+func (x *UpgradeResponse) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *UpgradeResponse) GetVerifiedBy() string {
+	if x != nil {
+		return x.VerifiedBy
+	}
+	return ""
+}
+
+func (x *UpgradeResponse) GetReboot() bool {
+	if x != nil {
+		return x.Reboot
+	}
+	return false
+}
+
+func (x *UpgradeResponse) GetWarnings() []string {
+	if x != nil {
+		return x.Warnings
+	}
+	return nil
+}
+
+func (x *UpgradeResponse) GetSha256() string {
+	if x != nil {
+		return x.Sha256
+	}
+	return ""
+}
+
+func (x *UpgradeResponse) GetStandby() string {
+	if x != nil {
+		return x.Standby
+	}
+	return ""
+}
+
+type RollbackRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RollbackRequest) Reset() {
+	*x = RollbackRequest{}
+	mi := &file_machine_machine_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RollbackRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RollbackRequest) ProtoMessage() {}
+
+func (x *RollbackRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_machine_machine_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RollbackRequest.ProtoReflect.Descriptor instead.
+func (*RollbackRequest) Descriptor() ([]byte, []int) {
+	return file_machine_machine_proto_rawDescGZIP(), []int{25}
+}
+
+type RollbackResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// marked_bad is the booted UKI's new file name ("…+0….efi").
+	MarkedBad string `protobuf:"bytes,1,opt,name=marked_bad,json=markedBad,proto3" json:"marked_bad,omitempty"`
+	// next is the UKI the node boots after the reboot, and its version.
+	Next          string `protobuf:"bytes,2,opt,name=next,proto3" json:"next,omitempty"`
+	NextVersion   string `protobuf:"bytes,3,opt,name=next_version,json=nextVersion,proto3" json:"next_version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RollbackResponse) Reset() {
+	*x = RollbackResponse{}
+	mi := &file_machine_machine_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RollbackResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RollbackResponse) ProtoMessage() {}
+
+func (x *RollbackResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_machine_machine_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RollbackResponse.ProtoReflect.Descriptor instead.
+func (*RollbackResponse) Descriptor() ([]byte, []int) {
+	return file_machine_machine_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *RollbackResponse) GetMarkedBad() string {
+	if x != nil {
+		return x.MarkedBad
+	}
+	return ""
+}
+
+func (x *RollbackResponse) GetNext() string {
+	if x != nil {
+		return x.Next
+	}
+	return ""
+}
+
+func (x *RollbackResponse) GetNextVersion() string {
+	if x != nil {
+		return x.NextVersion
+	}
+	return ""
+}
+
 type RebootRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1448,7 +1811,7 @@ type RebootRequest struct {
 
 func (x *RebootRequest) Reset() {
 	*x = RebootRequest{}
-	mi := &file_machine_machine_proto_msgTypes[22]
+	mi := &file_machine_machine_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1460,7 +1823,7 @@ func (x *RebootRequest) String() string {
 func (*RebootRequest) ProtoMessage() {}
 
 func (x *RebootRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[22]
+	mi := &file_machine_machine_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1473,7 +1836,7 @@ func (x *RebootRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebootRequest.ProtoReflect.Descriptor instead.
 func (*RebootRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{22}
+	return file_machine_machine_proto_rawDescGZIP(), []int{27}
 }
 
 type RebootResponse struct {
@@ -1484,7 +1847,7 @@ type RebootResponse struct {
 
 func (x *RebootResponse) Reset() {
 	*x = RebootResponse{}
-	mi := &file_machine_machine_proto_msgTypes[23]
+	mi := &file_machine_machine_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1496,7 +1859,7 @@ func (x *RebootResponse) String() string {
 func (*RebootResponse) ProtoMessage() {}
 
 func (x *RebootResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[23]
+	mi := &file_machine_machine_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1509,7 +1872,7 @@ func (x *RebootResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebootResponse.ProtoReflect.Descriptor instead.
 func (*RebootResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{23}
+	return file_machine_machine_proto_rawDescGZIP(), []int{28}
 }
 
 type ShutdownRequest struct {
@@ -1520,7 +1883,7 @@ type ShutdownRequest struct {
 
 func (x *ShutdownRequest) Reset() {
 	*x = ShutdownRequest{}
-	mi := &file_machine_machine_proto_msgTypes[24]
+	mi := &file_machine_machine_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1532,7 +1895,7 @@ func (x *ShutdownRequest) String() string {
 func (*ShutdownRequest) ProtoMessage() {}
 
 func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[24]
+	mi := &file_machine_machine_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1545,7 +1908,7 @@ func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownRequest.ProtoReflect.Descriptor instead.
 func (*ShutdownRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{24}
+	return file_machine_machine_proto_rawDescGZIP(), []int{29}
 }
 
 type ShutdownResponse struct {
@@ -1556,7 +1919,7 @@ type ShutdownResponse struct {
 
 func (x *ShutdownResponse) Reset() {
 	*x = ShutdownResponse{}
-	mi := &file_machine_machine_proto_msgTypes[25]
+	mi := &file_machine_machine_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1568,7 +1931,7 @@ func (x *ShutdownResponse) String() string {
 func (*ShutdownResponse) ProtoMessage() {}
 
 func (x *ShutdownResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[25]
+	mi := &file_machine_machine_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1581,7 +1944,7 @@ func (x *ShutdownResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownResponse.ProtoReflect.Descriptor instead.
 func (*ShutdownResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{25}
+	return file_machine_machine_proto_rawDescGZIP(), []int{30}
 }
 
 type ResetRequest struct {
@@ -1598,7 +1961,7 @@ type ResetRequest struct {
 
 func (x *ResetRequest) Reset() {
 	*x = ResetRequest{}
-	mi := &file_machine_machine_proto_msgTypes[26]
+	mi := &file_machine_machine_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1610,7 +1973,7 @@ func (x *ResetRequest) String() string {
 func (*ResetRequest) ProtoMessage() {}
 
 func (x *ResetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[26]
+	mi := &file_machine_machine_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1623,7 +1986,7 @@ func (x *ResetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetRequest.ProtoReflect.Descriptor instead.
 func (*ResetRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{26}
+	return file_machine_machine_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ResetRequest) GetReboot() bool {
@@ -1655,7 +2018,7 @@ type ResetResponse struct {
 
 func (x *ResetResponse) Reset() {
 	*x = ResetResponse{}
-	mi := &file_machine_machine_proto_msgTypes[27]
+	mi := &file_machine_machine_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1667,7 +2030,7 @@ func (x *ResetResponse) String() string {
 func (*ResetResponse) ProtoMessage() {}
 
 func (x *ResetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[27]
+	mi := &file_machine_machine_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1680,7 +2043,7 @@ func (x *ResetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetResponse.ProtoReflect.Descriptor instead.
 func (*ResetResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{27}
+	return file_machine_machine_proto_rawDescGZIP(), []int{32}
 }
 
 type PCRReadRequest struct {
@@ -1698,7 +2061,7 @@ type PCRReadRequest struct {
 
 func (x *PCRReadRequest) Reset() {
 	*x = PCRReadRequest{}
-	mi := &file_machine_machine_proto_msgTypes[28]
+	mi := &file_machine_machine_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1710,7 +2073,7 @@ func (x *PCRReadRequest) String() string {
 func (*PCRReadRequest) ProtoMessage() {}
 
 func (x *PCRReadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[28]
+	mi := &file_machine_machine_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1723,7 +2086,7 @@ func (x *PCRReadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PCRReadRequest.ProtoReflect.Descriptor instead.
 func (*PCRReadRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{28}
+	return file_machine_machine_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *PCRReadRequest) GetBanks() []string {
@@ -1758,7 +2121,7 @@ type PCRBank struct {
 
 func (x *PCRBank) Reset() {
 	*x = PCRBank{}
-	mi := &file_machine_machine_proto_msgTypes[29]
+	mi := &file_machine_machine_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1770,7 +2133,7 @@ func (x *PCRBank) String() string {
 func (*PCRBank) ProtoMessage() {}
 
 func (x *PCRBank) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[29]
+	mi := &file_machine_machine_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1783,7 +2146,7 @@ func (x *PCRBank) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PCRBank.ProtoReflect.Descriptor instead.
 func (*PCRBank) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{29}
+	return file_machine_machine_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *PCRBank) GetBank() string {
@@ -1819,7 +2182,7 @@ type PCRReadResponse struct {
 
 func (x *PCRReadResponse) Reset() {
 	*x = PCRReadResponse{}
-	mi := &file_machine_machine_proto_msgTypes[30]
+	mi := &file_machine_machine_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1831,7 +2194,7 @@ func (x *PCRReadResponse) String() string {
 func (*PCRReadResponse) ProtoMessage() {}
 
 func (x *PCRReadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[30]
+	mi := &file_machine_machine_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1844,7 +2207,7 @@ func (x *PCRReadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PCRReadResponse.ProtoReflect.Descriptor instead.
 func (*PCRReadResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{30}
+	return file_machine_machine_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *PCRReadResponse) GetBanks() []*PCRBank {
@@ -1890,7 +2253,7 @@ type InspectControllersRequest struct {
 
 func (x *InspectControllersRequest) Reset() {
 	*x = InspectControllersRequest{}
-	mi := &file_machine_machine_proto_msgTypes[31]
+	mi := &file_machine_machine_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1902,7 +2265,7 @@ func (x *InspectControllersRequest) String() string {
 func (*InspectControllersRequest) ProtoMessage() {}
 
 func (x *InspectControllersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[31]
+	mi := &file_machine_machine_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1915,7 +2278,7 @@ func (x *InspectControllersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InspectControllersRequest.ProtoReflect.Descriptor instead.
 func (*InspectControllersRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{31}
+	return file_machine_machine_proto_rawDescGZIP(), []int{36}
 }
 
 type InspectControllersResponse struct {
@@ -1927,7 +2290,7 @@ type InspectControllersResponse struct {
 
 func (x *InspectControllersResponse) Reset() {
 	*x = InspectControllersResponse{}
-	mi := &file_machine_machine_proto_msgTypes[32]
+	mi := &file_machine_machine_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1939,7 +2302,7 @@ func (x *InspectControllersResponse) String() string {
 func (*InspectControllersResponse) ProtoMessage() {}
 
 func (x *InspectControllersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[32]
+	mi := &file_machine_machine_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1952,7 +2315,7 @@ func (x *InspectControllersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InspectControllersResponse.ProtoReflect.Descriptor instead.
 func (*InspectControllersResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{32}
+	return file_machine_machine_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *InspectControllersResponse) GetControllers() []*ControllerInfo {
@@ -1975,7 +2338,7 @@ type ControllerInfo struct {
 
 func (x *ControllerInfo) Reset() {
 	*x = ControllerInfo{}
-	mi := &file_machine_machine_proto_msgTypes[33]
+	mi := &file_machine_machine_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1987,7 +2350,7 @@ func (x *ControllerInfo) String() string {
 func (*ControllerInfo) ProtoMessage() {}
 
 func (x *ControllerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[33]
+	mi := &file_machine_machine_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2000,7 +2363,7 @@ func (x *ControllerInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControllerInfo.ProtoReflect.Descriptor instead.
 func (*ControllerInfo) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{33}
+	return file_machine_machine_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ControllerInfo) GetName() string {
@@ -2034,7 +2397,7 @@ type ResourceKind struct {
 
 func (x *ResourceKind) Reset() {
 	*x = ResourceKind{}
-	mi := &file_machine_machine_proto_msgTypes[34]
+	mi := &file_machine_machine_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2046,7 +2409,7 @@ func (x *ResourceKind) String() string {
 func (*ResourceKind) ProtoMessage() {}
 
 func (x *ResourceKind) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[34]
+	mi := &file_machine_machine_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2059,7 +2422,7 @@ func (x *ResourceKind) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResourceKind.ProtoReflect.Descriptor instead.
 func (*ResourceKind) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{34}
+	return file_machine_machine_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ResourceKind) GetNamespace() string {
@@ -2182,7 +2545,32 @@ const file_machine_machine_proto_rawDesc = "" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12\x1b\n" +
 	"\told_value\x18\x02 \x01(\tR\boldValue\x12\x1b\n" +
 	"\tnew_value\x18\x03 \x01(\tR\bnewValue\x12\x16\n" +
-	"\x06reboot\x18\x04 \x01(\bR\x06reboot\"\x0f\n" +
+	"\x06reboot\x18\x04 \x01(\bR\x06reboot\"p\n" +
+	"\x0eUpgradeRequest\x12;\n" +
+	"\aoptions\x18\x01 \x01(\v2\x1f.kiln.machine.v1.UpgradeOptionsH\x00R\aoptions\x12\x16\n" +
+	"\x05chunk\x18\x02 \x01(\fH\x00R\x05chunkB\t\n" +
+	"\apayload\"\xaa\x01\n" +
+	"\x0eUpgradeOptions\x12\x14\n" +
+	"\x05stage\x18\x01 \x01(\bR\x05stage\x12'\n" +
+	"\x0fallow_downgrade\x18\x02 \x01(\bR\x0eallowDowngrade\x12/\n" +
+	"\x14force_pcr_key_change\x18\x03 \x01(\bR\x11forcePcrKeyChange\x12\x10\n" +
+	"\x03url\x18\x04 \x01(\tR\x03url\x12\x16\n" +
+	"\x06sha256\x18\x05 \x01(\tR\x06sha256\"\xc8\x01\n" +
+	"\x0fUpgradeResponse\x12\x14\n" +
+	"\x05entry\x18\x01 \x01(\tR\x05entry\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\tR\aversion\x12\x1f\n" +
+	"\vverified_by\x18\x03 \x01(\tR\n" +
+	"verifiedBy\x12\x16\n" +
+	"\x06reboot\x18\x04 \x01(\bR\x06reboot\x12\x1a\n" +
+	"\bwarnings\x18\x05 \x03(\tR\bwarnings\x12\x16\n" +
+	"\x06sha256\x18\x06 \x01(\tR\x06sha256\x12\x18\n" +
+	"\astandby\x18\a \x01(\tR\astandby\"\x11\n" +
+	"\x0fRollbackRequest\"h\n" +
+	"\x10RollbackResponse\x12\x1d\n" +
+	"\n" +
+	"marked_bad\x18\x01 \x01(\tR\tmarkedBad\x12\x12\n" +
+	"\x04next\x18\x02 \x01(\tR\x04next\x12!\n" +
+	"\fnext_version\x18\x03 \x01(\tR\vnextVersion\"\x0f\n" +
 	"\rRebootRequest\"\x10\n" +
 	"\x0eRebootResponse\"\x11\n" +
 	"\x0fShutdownRequest\"\x12\n" +
@@ -2218,7 +2606,7 @@ const file_machine_machine_proto_rawDesc = "" +
 	"\aoutputs\x18\x03 \x03(\v2\x1d.kiln.machine.v1.ResourceKindR\aoutputs\"@\n" +
 	"\fResourceKind\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
-	"\x04type\x18\x02 \x01(\tR\x04type2\xfb\t\n" +
+	"\x04type\x18\x02 \x01(\tR\x04type2\x9c\v\n" +
 	"\x0eMachineService\x12L\n" +
 	"\aVersion\x12\x1f.kiln.machine.v1.VersionRequest\x1a .kiln.machine.v1.VersionResponse\x12X\n" +
 	"\vServiceList\x12#.kiln.machine.v1.ServiceListRequest\x1a$.kiln.machine.v1.ServiceListResponse\x12a\n" +
@@ -2229,7 +2617,9 @@ const file_machine_machine_proto_rawDesc = "" +
 	"\vResourceGet\x12#.kiln.machine.v1.ResourceGetRequest\x1a\x19.kiln.machine.v1.Resource\x12[\n" +
 	"\fResourceList\x12$.kiln.machine.v1.ResourceListRequest\x1a%.kiln.machine.v1.ResourceListResponse\x12X\n" +
 	"\rResourceWatch\x12%.kiln.machine.v1.ResourceWatchRequest\x1a\x1e.kiln.machine.v1.ResourceEvent0\x01\x12m\n" +
-	"\x12ApplyConfiguration\x12*.kiln.machine.v1.ApplyConfigurationRequest\x1a+.kiln.machine.v1.ApplyConfigurationResponse\x12I\n" +
+	"\x12ApplyConfiguration\x12*.kiln.machine.v1.ApplyConfigurationRequest\x1a+.kiln.machine.v1.ApplyConfigurationResponse\x12N\n" +
+	"\aUpgrade\x12\x1f.kiln.machine.v1.UpgradeRequest\x1a .kiln.machine.v1.UpgradeResponse(\x01\x12O\n" +
+	"\bRollback\x12 .kiln.machine.v1.RollbackRequest\x1a!.kiln.machine.v1.RollbackResponse\x12I\n" +
 	"\x06Reboot\x12\x1e.kiln.machine.v1.RebootRequest\x1a\x1f.kiln.machine.v1.RebootResponse\x12O\n" +
 	"\bShutdown\x12 .kiln.machine.v1.ShutdownRequest\x1a!.kiln.machine.v1.ShutdownResponse\x12F\n" +
 	"\x05Reset\x12\x1d.kiln.machine.v1.ResetRequest\x1a\x1e.kiln.machine.v1.ResetResponse\x12L\n" +
@@ -2249,7 +2639,7 @@ func file_machine_machine_proto_rawDescGZIP() []byte {
 }
 
 var file_machine_machine_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_machine_machine_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
+var file_machine_machine_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_machine_machine_proto_goTypes = []any{
 	(ResourceEvent_Type)(0),             // 0: kiln.machine.v1.ResourceEvent.Type
 	(ApplyConfigurationRequest_Mode)(0), // 1: kiln.machine.v1.ApplyConfigurationRequest.Mode
@@ -2275,77 +2665,87 @@ var file_machine_machine_proto_goTypes = []any{
 	(*ApplyConfigurationRequest)(nil),   // 21: kiln.machine.v1.ApplyConfigurationRequest
 	(*ApplyConfigurationResponse)(nil),  // 22: kiln.machine.v1.ApplyConfigurationResponse
 	(*ConfigChange)(nil),                // 23: kiln.machine.v1.ConfigChange
-	(*RebootRequest)(nil),               // 24: kiln.machine.v1.RebootRequest
-	(*RebootResponse)(nil),              // 25: kiln.machine.v1.RebootResponse
-	(*ShutdownRequest)(nil),             // 26: kiln.machine.v1.ShutdownRequest
-	(*ShutdownResponse)(nil),            // 27: kiln.machine.v1.ShutdownResponse
-	(*ResetRequest)(nil),                // 28: kiln.machine.v1.ResetRequest
-	(*ResetResponse)(nil),               // 29: kiln.machine.v1.ResetResponse
-	(*PCRReadRequest)(nil),              // 30: kiln.machine.v1.PCRReadRequest
-	(*PCRBank)(nil),                     // 31: kiln.machine.v1.PCRBank
-	(*PCRReadResponse)(nil),             // 32: kiln.machine.v1.PCRReadResponse
-	(*InspectControllersRequest)(nil),   // 33: kiln.machine.v1.InspectControllersRequest
-	(*InspectControllersResponse)(nil),  // 34: kiln.machine.v1.InspectControllersResponse
-	(*ControllerInfo)(nil),              // 35: kiln.machine.v1.ControllerInfo
-	(*ResourceKind)(nil),                // 36: kiln.machine.v1.ResourceKind
-	nil,                                 // 37: kiln.machine.v1.Event.FieldsEntry
-	nil,                                 // 38: kiln.machine.v1.PCRBank.ValuesEntry
-	(*timestamppb.Timestamp)(nil),       // 39: google.protobuf.Timestamp
+	(*UpgradeRequest)(nil),              // 24: kiln.machine.v1.UpgradeRequest
+	(*UpgradeOptions)(nil),              // 25: kiln.machine.v1.UpgradeOptions
+	(*UpgradeResponse)(nil),             // 26: kiln.machine.v1.UpgradeResponse
+	(*RollbackRequest)(nil),             // 27: kiln.machine.v1.RollbackRequest
+	(*RollbackResponse)(nil),            // 28: kiln.machine.v1.RollbackResponse
+	(*RebootRequest)(nil),               // 29: kiln.machine.v1.RebootRequest
+	(*RebootResponse)(nil),              // 30: kiln.machine.v1.RebootResponse
+	(*ShutdownRequest)(nil),             // 31: kiln.machine.v1.ShutdownRequest
+	(*ShutdownResponse)(nil),            // 32: kiln.machine.v1.ShutdownResponse
+	(*ResetRequest)(nil),                // 33: kiln.machine.v1.ResetRequest
+	(*ResetResponse)(nil),               // 34: kiln.machine.v1.ResetResponse
+	(*PCRReadRequest)(nil),              // 35: kiln.machine.v1.PCRReadRequest
+	(*PCRBank)(nil),                     // 36: kiln.machine.v1.PCRBank
+	(*PCRReadResponse)(nil),             // 37: kiln.machine.v1.PCRReadResponse
+	(*InspectControllersRequest)(nil),   // 38: kiln.machine.v1.InspectControllersRequest
+	(*InspectControllersResponse)(nil),  // 39: kiln.machine.v1.InspectControllersResponse
+	(*ControllerInfo)(nil),              // 40: kiln.machine.v1.ControllerInfo
+	(*ResourceKind)(nil),                // 41: kiln.machine.v1.ResourceKind
+	nil,                                 // 42: kiln.machine.v1.Event.FieldsEntry
+	nil,                                 // 43: kiln.machine.v1.PCRBank.ValuesEntry
+	(*timestamppb.Timestamp)(nil),       // 44: google.protobuf.Timestamp
 }
 var file_machine_machine_proto_depIdxs = []int32{
 	6,  // 0: kiln.machine.v1.ServiceListResponse.services:type_name -> kiln.machine.v1.ServiceInfo
-	39, // 1: kiln.machine.v1.ServiceInfo.since:type_name -> google.protobuf.Timestamp
-	39, // 2: kiln.machine.v1.LogLine.time:type_name -> google.protobuf.Timestamp
-	39, // 3: kiln.machine.v1.Event.time:type_name -> google.protobuf.Timestamp
-	37, // 4: kiln.machine.v1.Event.fields:type_name -> kiln.machine.v1.Event.FieldsEntry
-	39, // 5: kiln.machine.v1.ResourceMetadata.created:type_name -> google.protobuf.Timestamp
-	39, // 6: kiln.machine.v1.ResourceMetadata.updated:type_name -> google.protobuf.Timestamp
+	44, // 1: kiln.machine.v1.ServiceInfo.since:type_name -> google.protobuf.Timestamp
+	44, // 2: kiln.machine.v1.LogLine.time:type_name -> google.protobuf.Timestamp
+	44, // 3: kiln.machine.v1.Event.time:type_name -> google.protobuf.Timestamp
+	42, // 4: kiln.machine.v1.Event.fields:type_name -> kiln.machine.v1.Event.FieldsEntry
+	44, // 5: kiln.machine.v1.ResourceMetadata.created:type_name -> google.protobuf.Timestamp
+	44, // 6: kiln.machine.v1.ResourceMetadata.updated:type_name -> google.protobuf.Timestamp
 	14, // 7: kiln.machine.v1.Resource.metadata:type_name -> kiln.machine.v1.ResourceMetadata
 	15, // 8: kiln.machine.v1.ResourceListResponse.resources:type_name -> kiln.machine.v1.Resource
 	0,  // 9: kiln.machine.v1.ResourceEvent.type:type_name -> kiln.machine.v1.ResourceEvent.Type
 	15, // 10: kiln.machine.v1.ResourceEvent.resource:type_name -> kiln.machine.v1.Resource
 	1,  // 11: kiln.machine.v1.ApplyConfigurationRequest.mode:type_name -> kiln.machine.v1.ApplyConfigurationRequest.Mode
 	23, // 12: kiln.machine.v1.ApplyConfigurationResponse.changes:type_name -> kiln.machine.v1.ConfigChange
-	38, // 13: kiln.machine.v1.PCRBank.values:type_name -> kiln.machine.v1.PCRBank.ValuesEntry
-	31, // 14: kiln.machine.v1.PCRReadResponse.banks:type_name -> kiln.machine.v1.PCRBank
-	35, // 15: kiln.machine.v1.InspectControllersResponse.controllers:type_name -> kiln.machine.v1.ControllerInfo
-	36, // 16: kiln.machine.v1.ControllerInfo.inputs:type_name -> kiln.machine.v1.ResourceKind
-	36, // 17: kiln.machine.v1.ControllerInfo.outputs:type_name -> kiln.machine.v1.ResourceKind
-	2,  // 18: kiln.machine.v1.MachineService.Version:input_type -> kiln.machine.v1.VersionRequest
-	4,  // 19: kiln.machine.v1.MachineService.ServiceList:input_type -> kiln.machine.v1.ServiceListRequest
-	7,  // 20: kiln.machine.v1.MachineService.ServiceRestart:input_type -> kiln.machine.v1.ServiceRestartRequest
-	9,  // 21: kiln.machine.v1.MachineService.Logs:input_type -> kiln.machine.v1.LogsRequest
-	10, // 22: kiln.machine.v1.MachineService.Dmesg:input_type -> kiln.machine.v1.DmesgRequest
-	12, // 23: kiln.machine.v1.MachineService.Events:input_type -> kiln.machine.v1.EventsRequest
-	16, // 24: kiln.machine.v1.MachineService.ResourceGet:input_type -> kiln.machine.v1.ResourceGetRequest
-	17, // 25: kiln.machine.v1.MachineService.ResourceList:input_type -> kiln.machine.v1.ResourceListRequest
-	19, // 26: kiln.machine.v1.MachineService.ResourceWatch:input_type -> kiln.machine.v1.ResourceWatchRequest
-	21, // 27: kiln.machine.v1.MachineService.ApplyConfiguration:input_type -> kiln.machine.v1.ApplyConfigurationRequest
-	24, // 28: kiln.machine.v1.MachineService.Reboot:input_type -> kiln.machine.v1.RebootRequest
-	26, // 29: kiln.machine.v1.MachineService.Shutdown:input_type -> kiln.machine.v1.ShutdownRequest
-	28, // 30: kiln.machine.v1.MachineService.Reset:input_type -> kiln.machine.v1.ResetRequest
-	30, // 31: kiln.machine.v1.MachineService.PCRRead:input_type -> kiln.machine.v1.PCRReadRequest
-	33, // 32: kiln.machine.v1.MachineService.InspectControllers:input_type -> kiln.machine.v1.InspectControllersRequest
-	3,  // 33: kiln.machine.v1.MachineService.Version:output_type -> kiln.machine.v1.VersionResponse
-	5,  // 34: kiln.machine.v1.MachineService.ServiceList:output_type -> kiln.machine.v1.ServiceListResponse
-	8,  // 35: kiln.machine.v1.MachineService.ServiceRestart:output_type -> kiln.machine.v1.ServiceRestartResponse
-	11, // 36: kiln.machine.v1.MachineService.Logs:output_type -> kiln.machine.v1.LogLine
-	11, // 37: kiln.machine.v1.MachineService.Dmesg:output_type -> kiln.machine.v1.LogLine
-	13, // 38: kiln.machine.v1.MachineService.Events:output_type -> kiln.machine.v1.Event
-	15, // 39: kiln.machine.v1.MachineService.ResourceGet:output_type -> kiln.machine.v1.Resource
-	18, // 40: kiln.machine.v1.MachineService.ResourceList:output_type -> kiln.machine.v1.ResourceListResponse
-	20, // 41: kiln.machine.v1.MachineService.ResourceWatch:output_type -> kiln.machine.v1.ResourceEvent
-	22, // 42: kiln.machine.v1.MachineService.ApplyConfiguration:output_type -> kiln.machine.v1.ApplyConfigurationResponse
-	25, // 43: kiln.machine.v1.MachineService.Reboot:output_type -> kiln.machine.v1.RebootResponse
-	27, // 44: kiln.machine.v1.MachineService.Shutdown:output_type -> kiln.machine.v1.ShutdownResponse
-	29, // 45: kiln.machine.v1.MachineService.Reset:output_type -> kiln.machine.v1.ResetResponse
-	32, // 46: kiln.machine.v1.MachineService.PCRRead:output_type -> kiln.machine.v1.PCRReadResponse
-	34, // 47: kiln.machine.v1.MachineService.InspectControllers:output_type -> kiln.machine.v1.InspectControllersResponse
-	33, // [33:48] is the sub-list for method output_type
-	18, // [18:33] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	25, // 13: kiln.machine.v1.UpgradeRequest.options:type_name -> kiln.machine.v1.UpgradeOptions
+	43, // 14: kiln.machine.v1.PCRBank.values:type_name -> kiln.machine.v1.PCRBank.ValuesEntry
+	36, // 15: kiln.machine.v1.PCRReadResponse.banks:type_name -> kiln.machine.v1.PCRBank
+	40, // 16: kiln.machine.v1.InspectControllersResponse.controllers:type_name -> kiln.machine.v1.ControllerInfo
+	41, // 17: kiln.machine.v1.ControllerInfo.inputs:type_name -> kiln.machine.v1.ResourceKind
+	41, // 18: kiln.machine.v1.ControllerInfo.outputs:type_name -> kiln.machine.v1.ResourceKind
+	2,  // 19: kiln.machine.v1.MachineService.Version:input_type -> kiln.machine.v1.VersionRequest
+	4,  // 20: kiln.machine.v1.MachineService.ServiceList:input_type -> kiln.machine.v1.ServiceListRequest
+	7,  // 21: kiln.machine.v1.MachineService.ServiceRestart:input_type -> kiln.machine.v1.ServiceRestartRequest
+	9,  // 22: kiln.machine.v1.MachineService.Logs:input_type -> kiln.machine.v1.LogsRequest
+	10, // 23: kiln.machine.v1.MachineService.Dmesg:input_type -> kiln.machine.v1.DmesgRequest
+	12, // 24: kiln.machine.v1.MachineService.Events:input_type -> kiln.machine.v1.EventsRequest
+	16, // 25: kiln.machine.v1.MachineService.ResourceGet:input_type -> kiln.machine.v1.ResourceGetRequest
+	17, // 26: kiln.machine.v1.MachineService.ResourceList:input_type -> kiln.machine.v1.ResourceListRequest
+	19, // 27: kiln.machine.v1.MachineService.ResourceWatch:input_type -> kiln.machine.v1.ResourceWatchRequest
+	21, // 28: kiln.machine.v1.MachineService.ApplyConfiguration:input_type -> kiln.machine.v1.ApplyConfigurationRequest
+	24, // 29: kiln.machine.v1.MachineService.Upgrade:input_type -> kiln.machine.v1.UpgradeRequest
+	27, // 30: kiln.machine.v1.MachineService.Rollback:input_type -> kiln.machine.v1.RollbackRequest
+	29, // 31: kiln.machine.v1.MachineService.Reboot:input_type -> kiln.machine.v1.RebootRequest
+	31, // 32: kiln.machine.v1.MachineService.Shutdown:input_type -> kiln.machine.v1.ShutdownRequest
+	33, // 33: kiln.machine.v1.MachineService.Reset:input_type -> kiln.machine.v1.ResetRequest
+	35, // 34: kiln.machine.v1.MachineService.PCRRead:input_type -> kiln.machine.v1.PCRReadRequest
+	38, // 35: kiln.machine.v1.MachineService.InspectControllers:input_type -> kiln.machine.v1.InspectControllersRequest
+	3,  // 36: kiln.machine.v1.MachineService.Version:output_type -> kiln.machine.v1.VersionResponse
+	5,  // 37: kiln.machine.v1.MachineService.ServiceList:output_type -> kiln.machine.v1.ServiceListResponse
+	8,  // 38: kiln.machine.v1.MachineService.ServiceRestart:output_type -> kiln.machine.v1.ServiceRestartResponse
+	11, // 39: kiln.machine.v1.MachineService.Logs:output_type -> kiln.machine.v1.LogLine
+	11, // 40: kiln.machine.v1.MachineService.Dmesg:output_type -> kiln.machine.v1.LogLine
+	13, // 41: kiln.machine.v1.MachineService.Events:output_type -> kiln.machine.v1.Event
+	15, // 42: kiln.machine.v1.MachineService.ResourceGet:output_type -> kiln.machine.v1.Resource
+	18, // 43: kiln.machine.v1.MachineService.ResourceList:output_type -> kiln.machine.v1.ResourceListResponse
+	20, // 44: kiln.machine.v1.MachineService.ResourceWatch:output_type -> kiln.machine.v1.ResourceEvent
+	22, // 45: kiln.machine.v1.MachineService.ApplyConfiguration:output_type -> kiln.machine.v1.ApplyConfigurationResponse
+	26, // 46: kiln.machine.v1.MachineService.Upgrade:output_type -> kiln.machine.v1.UpgradeResponse
+	28, // 47: kiln.machine.v1.MachineService.Rollback:output_type -> kiln.machine.v1.RollbackResponse
+	30, // 48: kiln.machine.v1.MachineService.Reboot:output_type -> kiln.machine.v1.RebootResponse
+	32, // 49: kiln.machine.v1.MachineService.Shutdown:output_type -> kiln.machine.v1.ShutdownResponse
+	34, // 50: kiln.machine.v1.MachineService.Reset:output_type -> kiln.machine.v1.ResetResponse
+	37, // 51: kiln.machine.v1.MachineService.PCRRead:output_type -> kiln.machine.v1.PCRReadResponse
+	39, // 52: kiln.machine.v1.MachineService.InspectControllers:output_type -> kiln.machine.v1.InspectControllersResponse
+	36, // [36:53] is the sub-list for method output_type
+	19, // [19:36] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_machine_machine_proto_init() }
@@ -2354,13 +2754,17 @@ func file_machine_machine_proto_init() {
 		return
 	}
 	file_machine_machine_proto_msgTypes[17].OneofWrappers = []any{}
+	file_machine_machine_proto_msgTypes[22].OneofWrappers = []any{
+		(*UpgradeRequest_Options)(nil),
+		(*UpgradeRequest_Chunk)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_machine_machine_proto_rawDesc), len(file_machine_machine_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   37,
+			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -35,6 +35,8 @@ const (
 	MachineService_ResourceList_FullMethodName       = "/kiln.machine.v1.MachineService/ResourceList"
 	MachineService_ResourceWatch_FullMethodName      = "/kiln.machine.v1.MachineService/ResourceWatch"
 	MachineService_ApplyConfiguration_FullMethodName = "/kiln.machine.v1.MachineService/ApplyConfiguration"
+	MachineService_Upgrade_FullMethodName            = "/kiln.machine.v1.MachineService/Upgrade"
+	MachineService_Rollback_FullMethodName           = "/kiln.machine.v1.MachineService/Rollback"
 	MachineService_Reboot_FullMethodName             = "/kiln.machine.v1.MachineService/Reboot"
 	MachineService_Shutdown_FullMethodName           = "/kiln.machine.v1.MachineService/Shutdown"
 	MachineService_Reset_FullMethodName              = "/kiln.machine.v1.MachineService/Reset"
@@ -67,6 +69,16 @@ type MachineServiceClient interface {
 	// ApplyConfiguration validates a machine config and applies it whole, or changes nothing.
 	// It is served in maintenance mode too.
 	ApplyConfiguration(ctx context.Context, in *ApplyConfigurationRequest, opts ...grpc.CallOption) (*ApplyConfigurationResponse, error)
+	// Upgrade installs a new UKI on the ESP and, unless staged, reboots into it. The first
+	// message holds the options (and, instead of chunks, an https URL with its SHA-256 for
+	// the node to fetch); the next ones the image in chunks of at most 1 MiB, 256 MiB in all.
+	// The node verifies the whole image before it writes a byte to the ESP; a refusal is
+	// InvalidArgument (a bad image) or FailedPrecondition (downgrade, .pcrpkey, space, busy)
+	// and its message names the check.
+	Upgrade(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[UpgradeRequest, UpgradeResponse], error)
+	// Rollback marks the booted UKI bad, so the previous good one boots next, and reboots.
+	// It is refused (FailedPrecondition) when there is no previous good UKI.
+	Rollback(ctx context.Context, in *RollbackRequest, opts ...grpc.CallOption) (*RollbackResponse, error)
 	Reboot(ctx context.Context, in *RebootRequest, opts ...grpc.CallOption) (*RebootResponse, error)
 	Shutdown(ctx context.Context, in *ShutdownRequest, opts ...grpc.CallOption) (*ShutdownResponse, error)
 	// Reset wipes the chosen partitions and reboots or powers off.
@@ -222,6 +234,29 @@ func (c *machineServiceClient) ApplyConfiguration(ctx context.Context, in *Apply
 	return out, nil
 }
 
+func (c *machineServiceClient) Upgrade(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[UpgradeRequest, UpgradeResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &MachineService_ServiceDesc.Streams[4], MachineService_Upgrade_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[UpgradeRequest, UpgradeResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type MachineService_UpgradeClient = grpc.ClientStreamingClient[UpgradeRequest, UpgradeResponse]
+
+func (c *machineServiceClient) Rollback(ctx context.Context, in *RollbackRequest, opts ...grpc.CallOption) (*RollbackResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RollbackResponse)
+	err := c.cc.Invoke(ctx, MachineService_Rollback_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *machineServiceClient) Reboot(ctx context.Context, in *RebootRequest, opts ...grpc.CallOption) (*RebootResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(RebootResponse)
@@ -297,6 +332,16 @@ type MachineServiceServer interface {
 	// ApplyConfiguration validates a machine config and applies it whole, or changes nothing.
 	// It is served in maintenance mode too.
 	ApplyConfiguration(context.Context, *ApplyConfigurationRequest) (*ApplyConfigurationResponse, error)
+	// Upgrade installs a new UKI on the ESP and, unless staged, reboots into it. The first
+	// message holds the options (and, instead of chunks, an https URL with its SHA-256 for
+	// the node to fetch); the next ones the image in chunks of at most 1 MiB, 256 MiB in all.
+	// The node verifies the whole image before it writes a byte to the ESP; a refusal is
+	// InvalidArgument (a bad image) or FailedPrecondition (downgrade, .pcrpkey, space, busy)
+	// and its message names the check.
+	Upgrade(grpc.ClientStreamingServer[UpgradeRequest, UpgradeResponse]) error
+	// Rollback marks the booted UKI bad, so the previous good one boots next, and reboots.
+	// It is refused (FailedPrecondition) when there is no previous good UKI.
+	Rollback(context.Context, *RollbackRequest) (*RollbackResponse, error)
 	Reboot(context.Context, *RebootRequest) (*RebootResponse, error)
 	Shutdown(context.Context, *ShutdownRequest) (*ShutdownResponse, error)
 	// Reset wipes the chosen partitions and reboots or powers off.
@@ -345,6 +390,12 @@ func (UnimplementedMachineServiceServer) ResourceWatch(*ResourceWatchRequest, gr
 }
 func (UnimplementedMachineServiceServer) ApplyConfiguration(context.Context, *ApplyConfigurationRequest) (*ApplyConfigurationResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ApplyConfiguration not implemented")
+}
+func (UnimplementedMachineServiceServer) Upgrade(grpc.ClientStreamingServer[UpgradeRequest, UpgradeResponse]) error {
+	return status.Error(codes.Unimplemented, "method Upgrade not implemented")
+}
+func (UnimplementedMachineServiceServer) Rollback(context.Context, *RollbackRequest) (*RollbackResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Rollback not implemented")
 }
 func (UnimplementedMachineServiceServer) Reboot(context.Context, *RebootRequest) (*RebootResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Reboot not implemented")
@@ -534,6 +585,31 @@ func _MachineService_ApplyConfiguration_Handler(srv interface{}, ctx context.Con
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MachineService_Upgrade_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(MachineServiceServer).Upgrade(&grpc.GenericServerStream[UpgradeRequest, UpgradeResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type MachineService_UpgradeServer = grpc.ClientStreamingServer[UpgradeRequest, UpgradeResponse]
+
+func _MachineService_Rollback_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RollbackRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MachineServiceServer).Rollback(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MachineService_Rollback_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MachineServiceServer).Rollback(ctx, req.(*RollbackRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _MachineService_Reboot_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(RebootRequest)
 	if err := dec(in); err != nil {
@@ -656,6 +732,10 @@ var MachineService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _MachineService_ApplyConfiguration_Handler,
 		},
 		{
+			MethodName: "Rollback",
+			Handler:    _MachineService_Rollback_Handler,
+		},
+		{
 			MethodName: "Reboot",
 			Handler:    _MachineService_Reboot_Handler,
 		},
@@ -696,6 +776,11 @@ var MachineService_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "ResourceWatch",
 			Handler:       _MachineService_ResourceWatch_Handler,
 			ServerStreams: true,
+		},
+		{
+			StreamName:    "Upgrade",
+			Handler:       _MachineService_Upgrade_Handler,
+			ClientStreams: true,
 		},
 	},
 	Metadata: "machine/machine.proto",

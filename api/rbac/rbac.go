@@ -50,6 +50,8 @@ var Methods = map[string]Role{
 
 	machine.MachineService_ApplyConfiguration_FullMethodName: Admin,
 	machine.MachineService_Reset_FullMethodName:              Admin,
+	machine.MachineService_Upgrade_FullMethodName:            Admin,
+	machine.MachineService_Rollback_FullMethodName:           Admin,
 	// Reflection lists every service and message: useful to an administrator debugging
 	// with grpcurl, nothing a reader needs.
 	grpc_reflection_v1.ServerReflection_ServerReflectionInfo_FullMethodName:      Admin,

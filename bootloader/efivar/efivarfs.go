@@ -74,6 +74,17 @@ func LoaderBootCountPath(dir string) (string, error) {
 	return decodeUTF16String(data)
 }
 
+// LoaderEntrySelected returns systemd-boot's LoaderEntrySelected: the ID of
+// the entry it booted (for a UKI in EFI/Linux, its file name in lower case,
+// with the counter as it was when systemd-boot read the directory).
+func LoaderEntrySelected(dir string) (string, error) {
+	_, data, err := Read(dir, "LoaderEntrySelected", LoaderVendor)
+	if err != nil {
+		return "", err
+	}
+	return decodeUTF16String(data)
+}
+
 // decodeUTF16String decodes a NUL-terminated UTF-16LE string, as
 // systemd-boot stores its string variables.
 func decodeUTF16String(b []byte) (string, error) {

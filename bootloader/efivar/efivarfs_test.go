@@ -65,6 +65,14 @@ func TestLoaderBootCountPath(t *testing.T) {
 	}
 }
 
+func TestLoaderEntrySelected(t *testing.T) {
+	want := "kiln-1.0.efi"
+	dir := fakeEfivars(t, map[string][]byte{"LoaderEntrySelected" + loader: efivarFile(0x06, utf16z(want))})
+	if got, err := LoaderEntrySelected(dir); err != nil || got != want {
+		t.Errorf("LoaderEntrySelected = %q, %v", got, err)
+	}
+}
+
 func TestReadMissing(t *testing.T) {
 	dir := t.TempDir()
 	if _, err := LoaderBootCountPath(dir); !errors.Is(err, fs.ErrNotExist) {

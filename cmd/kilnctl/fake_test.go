@@ -30,6 +30,14 @@ type fakeNode struct {
 	mu      sync.Mutex
 	applied *machine.ApplyConfigurationRequest
 	reboots int
+
+	// Upgrade and Rollback (upgrade_test.go)
+	upgradeOpts *machine.UpgradeOptions
+	chunks      [][]byte
+	upgradeErr  error
+	downAfter   int            // how many ResourceGet calls fail after an Upgrade or a Rollback
+	down        int            // how many still fail
+	bootStatus  map[string]any // runtime/BootStatus's spec
 }
 
 var fakeTime = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)

@@ -1,5 +1,5 @@
 // Command kilnctl operates Kiln nodes through their API (apid on :50000): version,
-// services, logs, events, resources, configs, power, PCRs; and generates the machine
+// services, logs, events, resources, configs, power, upgrade and rollback, PCRs; and generates the machine
 // configs and client credentials for a new cluster (gen config, gen cert).
 //
 // The room: a thin client. It talks to nodes only through api/machine over the client
@@ -35,6 +35,15 @@ commands:
   reboot | shutdown                 reboot or power off the node
   reset [--wipe-state] [--wipe-ephemeral] [--reboot]
                                     wipe partitions, then power off (or reboot)
+  upgrade --image FILE|URL [--sha256 HEX] [--stage] [--allow-downgrade]
+          [--force-pcr-key-change] [--wait] [--wait-timeout 15m]
+                                    send a new UKI (1 MiB chunks; an https URL the node
+                                    fetches itself, with --sha256); the node verifies it,
+                                    writes it and reboots into it unless --stage; --wait
+                                    reports the version it came back on and any fallback
+  rollback [--wait] [--wait-timeout 15m]
+                                    mark the booted UKI bad and reboot into the previous
+                                    good one
   pcrs [--bank sha256] [--pcrs 0-11] [--quote] [--ak-fingerprint HEX]
                                     PCR values (banks: comma list or "all"); --quote has
                                     the TPM sign them with a fresh nonce and verifies it
@@ -93,6 +102,8 @@ var commands = map[string]command{
 	"reboot":       cmdReboot,
 	"shutdown":     cmdShutdown,
 	"reset":        cmdReset,
+	"upgrade":      cmdUpgrade,
+	"rollback":     cmdRollback,
 	"pcrs":         cmdPCRs,
 	"inspect":      cmdInspect,
 	"gen":          cmdGen,

@@ -6,7 +6,10 @@
 //
 // The room: it translates between protobuf and machined's types and maps errors to gRPC
 // status codes (the only place on the node that does). It never changes machine state
-// itself; every change goes through a callback machined owns.
+// itself; every change goes through a callback machined owns, or, for Upgrade and
+// Rollback, through package upgrade on the ESP that machined mounts for the call
+// (Upgrades.OpenESP): this package receives the image, removes it on every path, and
+// maps upgrade's refusals to status codes.
 package machineapi
 
 import (
@@ -71,6 +74,8 @@ type Server struct {
 	TPM PCRReader
 	// Controllers lists the controllers with their inputs and outputs.
 	Controllers func() []controller.Info
+	// Upgrades serves Upgrade and Rollback.
+	Upgrades *Upgrades
 
 	redact  textRedactor
 	streams streamBudget

@@ -35,6 +35,7 @@ func (m *Machined) serveMachineAPI(ctx context.Context, log logrus.FieldLogger) 
 		Resources:   m.Resources,
 		TPM:         machineapi.DefaultTPM,
 		Controllers: m.controllers.Controllers,
+		Upgrades:    m.upgrades(),
 	}
 	go func() {
 		if err := srv.Serve(context.Background(), l); err != nil {

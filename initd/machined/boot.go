@@ -8,17 +8,16 @@ import (
 	"path/filepath"
 
 	"github.com/sirupsen/logrus"
-	"golang.org/x/sys/unix"
 
 	"github.com/kiln-os/kiln/bootloader/efivar"
-	"github.com/kiln-os/kiln/bootloader/entry"
 	"github.com/kiln-os/kiln/initd/events"
-	"github.com/kiln-os/kiln/initd/mount"
 	"github.com/kiln-os/kiln/initd/resources"
-	"github.com/kiln-os/kiln/initd/storage/partition"
+	"github.com/kiln-os/kiln/initd/upgrade"
+	"github.com/kiln-os/kiln/internal/version"
 )
 
-// Where the ESP is mounted while machined blesses the boot; it is unmounted right after.
+// Where the ESP is mounted while machined blesses the boot or serves an Upgrade or a
+// Rollback; it is unmounted right after.
 const (
 	espLabel    = "EFI"
 	espMount    = "/run/kiln/esp"
@@ -57,35 +56,50 @@ func boolField(v bool, err error) string {
 
 // blessBoot makes the booted UKI permanent: systemd-boot names the entry it tried in
 // LoaderBootCountPath; renaming it without the counter tells systemd-boot it is good.
-// Then UKIs older than the previous good one are removed. Without boot counting (ISO, a
-// blessed entry, no UEFI) there is nothing to do.
-func blessBoot(ctx context.Context, log logrus.FieldLogger) (string, error) {
+// Then UKIs older than the previous good one are removed. Before that it cleans up after
+// an interrupted upgrade and looks for an upgrade that fell back, and after it publishes
+// runtime/BootStatus (espAtBoot). Without boot counting (a blessed entry, ISO, no UEFI)
+// there is nothing to bless, and an ESP that cannot be read is only reported.
+func (m *Machined) blessBoot(ctx context.Context, log logrus.FieldLogger) (string, error) {
 	countPath, err := efivar.LoaderBootCountPath(efivar.EfivarsDir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return "", nil
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", err
 	}
+	if countPath == "" {
+		if _, err := efivar.LoaderEntrySelected(efivar.EfivarsDir); err != nil {
+			m.setBootStatus(func(s *resources.BootStatusSpec) {}) // not booted by systemd-boot from an ESP (netboot)
+			return "", nil
+		}
+	}
+	done, err := openESP()
+	if err != nil {
+		return "", m.espUnreadable(log, countPath, err)
+	}
+	defer done()
+	linuxDir := filepath.Join(espMount, upgrade.LinuxDir)
+	booted, err := bootedName(efivar.EfivarsDir, linuxDir, version.Version)
+	if err != nil {
+		return "", m.espUnreadable(log, countPath, err)
+	}
+	blessed, status, err := espAtBoot{linuxDir: linuxDir, countPath: countPath, booted: booted, version: version.Version,
+		emit: m.emit, log: log}.run()
 	if err != nil {
 		return "", err
 	}
-	dev, err := partition.Find(partition.SysClassBlock, espLabel)
-	if err != nil {
-		return "", err
+	m.setBootStatus(func(s *resources.BootStatusSpec) {
+		last := s.LastUpgrade
+		*s = status
+		s.LastUpgrade = last
+	})
+	return blessed, nil
+}
+
+// espUnreadable fails the boot when it has to be blessed, and otherwise only reports.
+func (m *Machined) espUnreadable(log logrus.FieldLogger, countPath string, err error) error {
+	if countPath != "" {
+		return err
 	}
-	esp := mount.Mount{Source: dev, Target: espMount, FSType: "vfat", Flags: mount.NoSuidDevExec, Data: "umask=0077,flush"}
-	if err := esp.Do(); err != nil {
-		return "", err
-	}
-	defer unix.Unmount(espMount, 0)
-	linuxDir := filepath.Join(espMount, "EFI", "Linux")
-	name, err := entry.Bless(linuxDir, countPath)
-	if err != nil {
-		return "", err
-	}
-	removed, err := entry.Prune(linuxDir, keepEntries, name)
-	if err != nil {
-		log.WithError(err).Warn("prune old UKIs")
-	}
-	log.WithFields(logrus.Fields{"entry": name, "removed": removed}).Info("boot blessed")
-	unix.Sync()
-	return name, nil
+	log.WithError(err).Warn("the ESP cannot be inspected: runtime/BootStatus names no UKI")
+	m.setBootStatus(func(s *resources.BootStatusSpec) {})
+	return nil
 }

@@ -25,8 +25,11 @@
 //  7. StartServices: the ServiceSpecController now lists apid and trustd (as their own
 //     user, with the certificate the APICertificateController issued) and watchdogd, and
 //     the ServiceController runs them; wait until they are healthy.
-//  8. Ready: extend PCR 11 with "ready", check that STATE's key no longer unseals, bless
-//     the booted UKI, emit {"type":"boot","state":"ready"}.
+//  8. Ready: extend PCR 11 with "ready", check that STATE's key no longer unseals; on the
+//     ESP, remove what an interrupted upgrade left and report an upgrade that fell back
+//     (package upgrade), bless the booted UKI, publish runtime/BootStatus; emit
+//     {"type":"boot","state":"ready"}. From then on the API's Upgrade and Rollback may
+//     mount the ESP (upgrade.go).
 //
 // State lives in a resource store (package resources) that the API reads. LoadConfig and
 // ApplyConfiguration publish the config as config/MachineConfig (package configstate);

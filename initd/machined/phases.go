@@ -94,7 +94,7 @@ func (m *Machined) reportReady(ctx context.Context, log logrus.FieldLogger) erro
 	if err := m.measureReady(); err != nil {
 		return fmt.Errorf("measure ready: %w", err)
 	}
-	blessed, err := blessBoot(ctx, log)
+	blessed, err := m.blessBoot(ctx, log)
 	if err != nil {
 		return fmt.Errorf("bless the booted UKI: %w", err)
 	}

@@ -39,6 +39,7 @@ const (
 	TypeMachineStatus    = "MachineStatus"
 	TypePCR11            = "PCR11"
 	TypeProcessStats     = "ProcessStats"
+	TypeBootStatus       = "BootStatus"
 )
 
 // IDs of the types that have exactly one resource.
@@ -57,6 +58,7 @@ const (
 	SysctlStatusID     = "sysctls"
 	ServiceSetID       = "services"
 	ProcessStatsID     = "machined"
+	BootStatusID       = "boot"
 )
 
 // Where the machine config came from (DESIGN.md "LoadConfig").
@@ -186,6 +188,40 @@ type ProcessStatsSpec struct {
 	Goroutines int    `json:"goroutines"` // goroutines running
 }
 
+// Results of an upgrade attempt (UpgradeAttempt.Result).
+const (
+	UpgradeInstalled  = "installed"  // written; the node reboots into it
+	UpgradeStaged     = "staged"     // written; the next reboot boots it
+	UpgradeRefused    = "refused"    // a check refused it; the ESP is unchanged
+	UpgradeRolledBack = "rolledBack" // Rollback marked the booted UKI bad
+)
+
+// BootStatusSpec is which UKI runs, which one it falls back to, and what the last
+// upgrade did (id BootStatusID). machined publishes it at boot (from the ESP) and after
+// every Upgrade or Rollback.
+type BootStatusSpec struct {
+	Booted         string `json:"booted"`         // the booted UKI's file name in EFI/Linux
+	Version        string `json:"version"`        // the running version
+	Standby        string `json:"standby"`        // the previous good UKI, "" if none
+	StandbyVersion string `json:"standbyVersion"` // its version
+	// FellBack is true when a newer UKI was tried and this boot runs an older one: an
+	// upgrade that failed its tries (its file is "+0-N", or counted down and refused).
+	FellBack      bool   `json:"fellBack"`
+	FailedEntry   string `json:"failedEntry,omitempty"`
+	FailedVersion string `json:"failedVersion,omitempty"`
+	// LastUpgrade is the last Upgrade or Rollback of this boot, nil if none.
+	LastUpgrade *UpgradeAttempt `json:"lastUpgrade,omitempty"`
+}
+
+// UpgradeAttempt is one Upgrade or Rollback call.
+type UpgradeAttempt struct {
+	Version string    `json:"version,omitempty"` // the image's version, if it got that far
+	Entry   string    `json:"entry,omitempty"`   // the file written or renamed
+	Result  string    `json:"result"`            // one of the Upgrade* results
+	Error   string    `json:"error,omitempty"`   // why it was refused
+	Time    time.Time `json:"time"`
+}
+
 // Definition ties a type to its namespace and its spec.
 type Definition struct {
 	Namespace, Type string
@@ -208,6 +244,7 @@ var Definitions = []Definition{
 	{NamespaceNetwork, TypeRouteStatus, func() any { return new(RouteStatusSpec) }},
 	{NamespaceNetwork, TypeTimeServerSpec, func() any { return new(TimeServerSpecSpec) }},
 	{NamespaceNetwork, TypeTimeStatus, func() any { return new(TimeStatusSpec) }},
+	{NamespaceRuntime, TypeBootStatus, func() any { return new(BootStatusSpec) }},
 	{NamespaceRuntime, TypeMachineStatus, func() any { return new(MachineStatusSpec) }},
 	{NamespaceRuntime, TypePCR11, func() any { return new(PCR11Spec) }},
 	{NamespaceRuntime, TypeProcessStats, func() any { return new(ProcessStatsSpec) }},

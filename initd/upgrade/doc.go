@@ -23,7 +23,7 @@
 // MarkBad(linuxDir, booted), then reboot.
 //
 // Every refusal is an *Error whose Check names the rule (size, pe,
-// signature, osrel, version, pcrpkey, space, esp, busy, rollback), for the API
+// signature, osrel, version, pcrpkey, cmdline, space, esp, busy, rollback), for the API
 // to map to a gRPC code; the sentinel errors (ErrDowngrade, ...) say why.
 // Verify only reads; a refused Install, Cleanup or MarkBad changed nothing.
 //

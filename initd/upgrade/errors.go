@@ -18,6 +18,7 @@ const (
 	CheckOSRel     Check = "osrel"     // .osrel is missing, not Kiln's, or has no valid VERSION_ID
 	CheckVersion   Check = "version"   // a downgrade without AllowDowngrade, or the running version
 	CheckPCRKey    Check = "pcrpkey"   // .pcrpkey differs without ForcePCRKeyChange
+	CheckCmdline   Check = "cmdline"   // .cmdline lacks a required KSPP parameter (kernel/kspp)
 	CheckSpace     Check = "space"     // the ESP has no room, even after the prune
 	CheckESP       Check = "esp"       // the ESP is not in a state to write to (booted UKI missing, leftover temp file, ...)
 	CheckBusy      Check = "busy"      // another upgrade or rollback holds the lock
@@ -46,6 +47,7 @@ var (
 	ErrAlreadyInstalled = errors.New("this version is already installed and running")
 	ErrDowngrade        = errors.New("older than the running version (allow the downgrade to install it)")
 	ErrPCRKeyChanged    = errors.New(".pcrpkey differs from the running UKI's: STATE would not unseal after the reboot (force the PCR key change to install it anyway)")
+	ErrCmdline          = errors.New(".cmdline does not pass the KSPP table")
 	ErrNoRoom           = errors.New("not enough free space on the ESP")
 	ErrBootedMissing    = errors.New("the booted UKI is not on the ESP")
 	ErrLeftover         = errors.New("a leftover " + TempName + " is on the ESP (Cleanup runs at boot and removes it)")

@@ -9,12 +9,14 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/kiln-os/kiln/bootloader/efivar"
 	"github.com/kiln-os/kiln/internal/guid"
 	"github.com/kiln-os/kiln/internal/testpki"
+	"github.com/kiln-os/kiln/kernel/kspp"
 	"github.com/kiln-os/kiln/uki/authenticode"
 	"github.com/kiln-os/kiln/uki/pe"
 )
@@ -75,7 +77,20 @@ type uki struct {
 }
 
 func kiln(version string) uki {
-	return uki{key: "db", id: "kiln", version: version, pcrkey: pcrKeyA, cmdline: "console=ttyS0 panic=10 slab_nomerge"}
+	return uki{key: "db", id: "kiln", version: version, pcrkey: pcrKeyA, cmdline: ksppCmdline()}
+}
+
+// ksppCmdline is a command line that passes every required rule of the KSPP table.
+func ksppCmdline() string {
+	words := []string{"console=ttyS0", "panic=10"}
+	for _, r := range kspp.Of(kspp.Cmdline, kspp.Required) {
+		if r.Value == "" {
+			words = append(words, r.Name)
+		} else {
+			words = append(words, r.Name+"="+r.Value)
+		}
+	}
+	return strings.Join(words, " ")
 }
 
 // build assembles u on the tiny stub with uki/pe and signs it with uki/authenticode.

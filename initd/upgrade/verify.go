@@ -18,6 +18,7 @@ import (
 	"github.com/kiln-os/kiln/bootloader/efivar"
 	"github.com/kiln-os/kiln/bootloader/entry"
 	"github.com/kiln-os/kiln/internal/guid"
+	"github.com/kiln-os/kiln/kernel/kspp"
 	"github.com/kiln-os/kiln/uki/authenticode"
 	"github.com/kiln-os/kiln/uki/pe"
 )
@@ -102,8 +103,8 @@ func ReadImage(r io.Reader, limit int64) ([]byte, error) {
 }
 
 // Verify checks image for an upgrade of the machine env describes, in the
-// order of issue 13: size, PE, signature, .osrel, version, .pcrpkey, room
-// on the ESP. It reads but never writes. A refusal is an *Error naming the
+// order of issue 13: size, PE, signature, .osrel, version, .pcrpkey, then
+// DESIGN's .cmdline against the KSPP table, and room on the ESP. It reads but never writes. A refusal is an *Error naming the
 // check.
 func Verify(image []byte, env Env, opts Options) (*Verified, error) {
 	limit := opts.MaxSize
@@ -130,6 +131,9 @@ func Verify(image []byte, env Env, opts Options) (*Verified, error) {
 	}
 	if v.PCRKeyChanged, err = checkPCRKey(f, env.RunningPCRKey, opts.ForcePCRKeyChange); err != nil {
 		return nil, refuse(CheckPCRKey, err)
+	}
+	if err := checkCmdline(f); err != nil {
+		return nil, refuse(CheckCmdline, err)
 	}
 	if err := checkSpace(v, env); err != nil {
 		return nil, err
@@ -298,6 +302,29 @@ func checkPCRKey(f *pe.File, running []byte, force bool) (changed bool, err erro
 		return false, ErrPCRKeyChanged
 	}
 	return true, nil
+}
+
+// checkCmdline refuses a command line that the booted image's EnforceKSPPRequirements
+// phase would refuse: installing it would only spend the tries of a boot that must fail.
+func checkCmdline(f *pe.File) error {
+	s := f.Section(".cmdline")
+	if s == nil {
+		return fmt.Errorf("%w: no .cmdline section", ErrCmdline)
+	}
+	cmdline := strings.TrimRight(string(f.SectionData(s)), "\x00")
+	failed := kspp.Failures(kspp.CheckCmdline(cmdline))
+	if len(failed) == 0 {
+		return nil
+	}
+	missing := make([]string, len(failed))
+	for i, r := range failed {
+		missing[i] = r.Name
+		if r.Value != "" {
+			missing[i] += "=" + r.Value
+		}
+		missing[i] += " (got " + r.Got + ")"
+	}
+	return fmt.Errorf("%w: it lacks %s", ErrCmdline, strings.Join(missing, ", "))
 }
 
 // checkSpace plans the prune Install will do and checks that the image fits

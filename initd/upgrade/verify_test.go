@@ -65,6 +65,18 @@ func TestVerifyRefuses(t *testing.T) {
 		{name: "the running version", check: CheckVersion, want: ErrAlreadyInstalled,
 			image: func(t *testing.T) []byte { return kiln("0.2.0").build(t) },
 			setup: func(t *testing.T, m *machine, o *Options) { o.AllowDowngrade = true }},
+		{name: "KSPP parameter missing from .cmdline", check: CheckCmdline, want: ErrCmdline,
+			image: func(t *testing.T) []byte {
+				u := kiln("0.3.0")
+				u.cmdline = strings.Replace(u.cmdline, "slab_nomerge", "", 1)
+				return u.build(t)
+			}},
+		{name: "KSPP parameter with another value in .cmdline", check: CheckCmdline, want: ErrCmdline,
+			image: func(t *testing.T) []byte {
+				u := kiln("0.3.0")
+				u.cmdline = strings.Replace(u.cmdline, "pti=on", "pti=off", 1)
+				return u.build(t)
+			}},
 		{name: "another OS", check: CheckOSRel, want: ErrNotKiln,
 			image: func(t *testing.T) []byte { u := kiln("0.3.0"); u.id = "debian"; return u.build(t) }},
 		{name: "no VERSION_ID", check: CheckOSRel, want: ErrNotKiln,
