@@ -5,6 +5,11 @@
 // the Kubernetes CA, the join token) and of the controlplane and worker configs built from
 // them.
 //
+// The format is the subset of Talos's v1alpha1 machine config that Kiln implements: shared
+// concepts carry Talos's field names and shapes (machine.network.interfaces[].interface,
+// cluster.clusterName, machine.acceptedCAs[].crt, ...), and a Talos field Kiln does not
+// implement is refused as "not supported by Kiln" rather than as unknown (talos.go).
+//
 // The room: the config is shared by the node and its clients. kilnctl generates and
 // patches configs, machined loads and persists them, apid and trustd read their PKI from
 // them. So this package is a leaf: it imports the standard library, yaml.v3 and

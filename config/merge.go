@@ -10,13 +10,13 @@ import (
 // keyedLists names the lists whose items a strategic merge matches by a key instead of
 // replacing the whole list; [] stands for any index.
 var keyedLists = map[string]string{
-	"machine.network.interfaces":          "name",
+	"machine.network.interfaces":          "interface",
 	"machine.network.interfaces[].routes": "network",
 }
 
 // ApplyStrategicMerge merges the YAML patch into the YAML document doc: mappings merge
 // key by key, recursively; a null value deletes its key; items of the keyed lists
-// (machine.network.interfaces by name, their routes by network) merge with the item of
+// (machine.network.interfaces by interface, their routes by network) merge with the item of
 // the same key or are appended; every other list, and every scalar, is replaced. To remove
 // a list item, use ApplyJSONPatch. The result is not decoded or validated: callers must
 // run Decode and Validate on it.
