@@ -48,7 +48,11 @@ func parseDocument(data []byte) (*yaml.Node, error) {
 func fieldErrors(problems []strictyaml.Problem) FieldErrors {
 	out := make(FieldErrors, len(problems))
 	for i, p := range problems {
-		out[i] = &FieldError{Line: p.Line, Path: p.Path, Reason: p.Reason}
+		reason := p.Reason
+		if p.UnknownField {
+			reason = unknownFieldReason(p.Path, reason)
+		}
+		out[i] = &FieldError{Line: p.Line, Path: p.Path, Reason: reason}
 	}
 	return out
 }

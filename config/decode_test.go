@@ -27,7 +27,7 @@ machine:
   tpye: controlplane
   network:
     interfaces:
-      - name: eth0
+      - interface: eth0
         dhcp: yes
         mtu: "1500"
     hostname: 12
@@ -65,7 +65,7 @@ func TestDecodeRejects(t *testing.T) {
 		"comment only":     {"# nothing\n", "config is empty"},
 		"bad YAML":         {"version: [", "not valid YAML"},
 		"two documents":    {"version: v1alpha1\n---\nversion: v1alpha1\n", "more than one YAML document"},
-		"alias":            {"version: &v v1alpha1\ncluster:\n  name: *v\n", "line 3: cluster.name: YAML aliases (*v)"},
+		"alias":            {"version: &v v1alpha1\ncluster:\n  clusterName: *v\n", "line 3: cluster.clusterName: YAML aliases (*v)"},
 		"list for string":  {"version: [a]\n", "line 1: version: expected a string, got a list"},
 		"scalar for list":  {"machine:\n  certSANs: a\n", "line 2: machine.certSANs: expected a list"},
 		"negative uint":    {"machine:\n  network:\n    interfaces: [{routes: [{metric: -1}]}]\n", "interfaces[0].routes[0].metric: cannot use -1 as integer: out of range"},

@@ -34,8 +34,8 @@ func TestDiff(t *testing.T) {
 		{"secret changed", func(c *Config) { c.Machine.Token = "abcdef.0123456789abcdef" }, []Change{
 			{Path: "machine.token", Old: redacted, New: redacted},
 		}},
-		{"accepted CA added", func(c *Config) { c.Machine.AcceptedCAs = []string{"X"} }, []Change{
-			{Path: "machine.acceptedCAs[0]", Old: "", New: "X"},
+		{"accepted CA added", func(c *Config) { c.Machine.AcceptedCAs = []AcceptedCA{{Crt: "X"}} }, []Change{
+			{Path: "machine.acceptedCAs[0].crt", Old: "", New: "X"},
 		}},
 		{"install disk", func(c *Config) { c.Machine.Install = Install{Disk: "/dev/sda", Wipe: true} }, []Change{
 			{Path: "machine.install.disk", Old: "/dev/vda", New: "/dev/sda", Reboot: true},
@@ -44,7 +44,7 @@ func TestDiff(t *testing.T) {
 		{"interface added", func(c *Config) {
 			c.Machine.Network.Interfaces = append(c.Machine.Network.Interfaces, Interface{Name: "eth1", Addresses: []string{"10.0.0.2/8"}})
 		}, []Change{
-			{Path: "machine.network.interfaces[1].name", Old: "", New: "eth1", Reboot: true},
+			{Path: "machine.network.interfaces[1].interface", Old: "", New: "eth1", Reboot: true},
 			{Path: "machine.network.interfaces[1].addresses[0]", Old: "", New: "10.0.0.2/8"},
 		}},
 		{"route removed", func(c *Config) { c.Machine.Network.Interfaces[0].Routes = nil }, []Change{
@@ -65,7 +65,7 @@ func TestDiff(t *testing.T) {
 			{Path: "machine.time.servers[0]", Old: "pool.ntp.org", New: ""},
 		}},
 		{"cluster name reads as a string", func(c *Config) { c.Cluster.Name = "true" }, []Change{
-			{Path: "cluster.name", Old: "kiln", New: `"true"`, Reboot: true},
+			{Path: "cluster.clusterName", Old: "kiln", New: `"true"`, Reboot: true},
 		}},
 	}
 	for _, tt := range tests {
@@ -92,11 +92,11 @@ func TestDiffFromNoConfig(t *testing.T) {
 	want := []string{
 		"version", "machine.type", "machine.token", "machine.ca.crt", "machine.ca.key",
 		"machine.certSANs[0]", "machine.certSANs[1]", "machine.network.hostname",
-		"machine.network.interfaces[0].name", "machine.network.interfaces[0].dhcp",
+		"machine.network.interfaces[0].interface", "machine.network.interfaces[0].dhcp",
 		"machine.network.interfaces[0].addresses[0]", "machine.network.interfaces[0].routes[0].network",
 		"machine.network.interfaces[0].routes[0].gateway", "machine.network.interfaces[0].routes[0].metric",
 		"machine.network.interfaces[0].mtu", "machine.network.nameservers[0]", "machine.time.servers[0]",
-		`machine.sysctls["net.ipv4.ip_forward"]`, "machine.install.disk", "cluster.name",
+		`machine.sysctls["net.ipv4.ip_forward"]`, "machine.install.disk", "cluster.clusterName",
 		"cluster.controlPlane.endpoint", "cluster.ca.crt", "cluster.ca.key",
 	}
 	if !reflect.DeepEqual(paths, want) {

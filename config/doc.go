@@ -5,6 +5,11 @@
 // the Kubernetes CA, the join token) and of the controlplane and worker configs built from
 // them.
 //
+// The format is the subset of Talos's v1alpha1 machine config that Kiln implements: shared
+// concepts carry Talos's field names and shapes (machine.network.interfaces[].interface,
+// cluster.clusterName, machine.acceptedCAs[].crt, ...), and a Talos field Kiln does not
+// implement is refused as "not supported by Kiln" rather than as unknown (talos.go).
+//
 // The room: the config is shared by the node and its clients. kilnctl generates and
 // patches configs, machined loads and persists them, apid and trustd read their PKI from
 // them. So this package is a leaf: it imports the standard library, yaml.v3 and
@@ -15,7 +20,8 @@
 // # Flow
 //
 // Bytes from a user or the network go Decode, then Validate; Load does both. Patches
-// (ApplyJSONPatch, ApplyStrategicMerge) work on the YAML document and return YAML bytes:
+// (ApplyJSONPatch, ApplyStrategicMerge, and ApplyPatch, which tells the two apart by
+// shape) work on the YAML document and return YAML bytes:
 // they do not decode or validate their result, so callers must run Decode and Validate on
 // it before using or saving it. Save refuses a config that fails Validate, so a rejected
 // config never reaches disk.
@@ -31,7 +37,9 @@
 // tag. Diff compares two configs field by field and says which changes need a reboot
 // (RequireLive turns them into a NeedsRebootError); Redact is the one implementation of
 // what a config shows outside the node. Both read the tags, so a new field is diffed and
-// redacted without a hand-kept list.
+// redacted without a hand-kept list. Unredact is Redact's inverse for a client that holds
+// the cluster's secrets file: it fills the redacted fields of a config read through the
+// API back in, so that the config can be patched or edited and applied whole.
 //
 // Errors: every rejection by Decode and Validate matches ErrInvalid (errors.Is); a change
 // that needs a reboot where none is allowed is a *NeedsRebootError, matching

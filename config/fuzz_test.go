@@ -8,8 +8,8 @@ import (
 
 func FuzzDecode(f *testing.F) {
 	f.Add(encodeForTest(f, fullConfig(f)))
-	f.Add([]byte("version: v1alpha1\nmachine: {type: worker, sysctls: {a: 1}}\ncluster: {name: x}\n"))
-	f.Add([]byte("machine:\n  network:\n    interfaces: [{name: eth0, dhcp: yes, mtu: 0x10}]\n"))
+	f.Add([]byte("version: v1alpha1\nmachine: {type: worker, sysctls: {a: 1}}\ncluster: {clusterName: x}\n"))
+	f.Add([]byte("machine:\n  network:\n    interfaces: [{interface: eth0, dhcp: yes, mtu: 0x10}]\n"))
 	f.Add([]byte("a: &x [1]\nb: *x\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		first, err := Decode(data)
@@ -46,7 +46,7 @@ func FuzzApplyJSONPatch(f *testing.F) {
 }
 
 func FuzzApplyStrategicMerge(f *testing.F) {
-	f.Add([]byte(`{machine: {network: {interfaces: [{name: eth0}]}}}`), []byte(`{machine: {network: {interfaces: [{name: eth0, mtu: 1}, {name: eth1}]}, sysctls: null}}`))
+	f.Add([]byte(`{machine: {network: {interfaces: [{interface: eth0}]}}}`), []byte(`{machine: {network: {interfaces: [{interface: eth0, mtu: 1}, {interface: eth1}]}, sysctls: null}}`))
 	f.Fuzz(func(t *testing.T, doc, patch []byte) {
 		out, err := ApplyStrategicMerge(doc, patch)
 		if err != nil {
@@ -63,7 +63,7 @@ func FuzzApplyStrategicMerge(f *testing.F) {
 func FuzzDiff(f *testing.F) {
 	full := encodeForTest(f, fullConfig(f))
 	f.Add(full, []byte("version: v1alpha1\nmachine: {type: worker, token: abcdef.0123456789abcdef, sysctls: {a: 1}}\n"))
-	f.Add([]byte("machine: {network: {interfaces: [{name: eth0, routes: [{}]}]}}\n"), []byte("machine: {network: {interfaces: [{}, {}]}}\n"))
+	f.Add([]byte("machine: {network: {interfaces: [{interface: eth0, routes: [{}]}]}}\n"), []byte("machine: {network: {interfaces: [{}, {}]}}\n"))
 	f.Add([]byte("machine: {sysctls: {a: '', b: 2}}\n"), []byte("machine: {sysctls: {a: null}}\n"))
 	f.Fuzz(func(t *testing.T, a, b []byte) {
 		old, err := Decode(a)

@@ -33,10 +33,10 @@ func (ca *CA) validate(l *errorList, p string) {
 
 // validateAcceptedCAs checks that each entry is one CA certificate: a key pasted there,
 // or a leaf, is refused rather than trusted.
-func validateAcceptedCAs(l *errorList, p string, cas []string) {
-	for i, text := range cas {
-		at := fmt.Sprintf("%s[%d]", p, i)
-		crt, err := parseCertificatePEM(text)
+func validateAcceptedCAs(l *errorList, p string, cas []AcceptedCA) {
+	for i, ca := range cas {
+		at := fmt.Sprintf("%s[%d].crt", p, i)
+		crt, err := parseCertificatePEM(ca.Crt)
 		switch {
 		case err != nil:
 			l.add(0, at, "%v", err)

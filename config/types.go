@@ -44,10 +44,10 @@ type Machine struct {
 	Token string `yaml:"token" json:"token" required:"true" pattern:"^[a-z0-9]{6}\\.[a-z0-9]{16}$" kiln:"live,secret"`
 	// CA is the OS API certificate authority (PEM); its key is present on controlplane nodes only.
 	CA CA `yaml:"ca" json:"ca" required:"true" kiln:"reboot"`
-	// AcceptedCAs are further CA certificates (PEM, one certificate each, never a key) that
-	// apid accepts client certificates from, beside machine.ca: roll a new CA in here before
-	// the old one goes. A change is live: apid reads the bundle at each handshake.
-	AcceptedCAs []string `yaml:"acceptedCAs,omitempty" json:"acceptedCAs,omitempty" kiln:"live"`
+	// AcceptedCAs are further CA certificates (each a crt in PEM, one certificate, never a
+	// key) that apid accepts client certificates from, beside machine.ca: roll a new CA in
+	// here before the old one goes. A change is live: apid reads the bundle at each handshake.
+	AcceptedCAs []AcceptedCA `yaml:"acceptedCAs,omitempty" json:"acceptedCAs,omitempty" kiln:"live"`
 	// CertSANs are extra subject alternative names (IP addresses or DNS names) for the node's API server certificate.
 	CertSANs []string `yaml:"certSANs,omitempty" json:"certSANs,omitempty" kiln:"reboot"`
 	// Network configures links, addresses, routes, hostname and resolvers.
@@ -69,6 +69,12 @@ type CA struct {
 	Key string `yaml:"key,omitempty" json:"key,omitempty" kiln:"reboot,secret"`
 }
 
+// AcceptedCA is a CA certificate trusted beside machine.ca; it never carries a key.
+type AcceptedCA struct {
+	// Crt is the CA certificate, PEM-encoded.
+	Crt string `yaml:"crt" json:"crt" required:"true" kiln:"live"`
+}
+
 // Network is the node's network configuration.
 type Network struct {
 	// Hostname is the node's name (RFC 1123, at most 64 bytes); empty means the name DHCP offers, else one machined derives.
@@ -82,7 +88,7 @@ type Network struct {
 // Interface configures one link.
 type Interface struct {
 	// Name is the kernel's link name, at most 15 bytes (e.g. eth0).
-	Name string `yaml:"name" json:"name" required:"true" pattern:"^[^/:\\s]{1,15}$" kiln:"reboot"`
+	Name string `yaml:"interface" json:"interface" required:"true" pattern:"^[^/:\\s]{1,15}$" kiln:"reboot"`
 	// DHCP asks for an IPv4 address by DHCP; default false.
 	DHCP bool `yaml:"dhcp,omitempty" json:"dhcp,omitempty" default:"false" kiln:"reboot"`
 	// Addresses are static addresses in CIDR form (192.168.1.10/24), with or without DHCP.
@@ -122,7 +128,7 @@ type Install struct {
 // Cluster is the part of the config every node of a cluster shares.
 type Cluster struct {
 	// Name of the cluster (an RFC 1123 label); empty means kiln.
-	Name string `yaml:"name,omitempty" json:"name,omitempty" maxLength:"63" pattern:"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$" default:"kiln" kiln:"reboot"`
+	Name string `yaml:"clusterName,omitempty" json:"clusterName,omitempty" maxLength:"63" pattern:"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$" default:"kiln" kiln:"reboot"`
 	// ControlPlane says where the control plane is reached.
 	ControlPlane ControlPlane `yaml:"controlPlane" json:"controlPlane" required:"true" kiln:"reboot"`
 	// CA is the Kubernetes certificate authority (PEM); its key is present on controlplane nodes only.

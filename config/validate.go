@@ -90,7 +90,7 @@ func (in *Install) validate(l *errorList, p string) {
 
 func (c *Cluster) validate(l *errorList, p string) {
 	if c.Name != "" && !clusterPattern.MatchString(c.Name) {
-		l.add(0, p+".name", "must be an RFC 1123 label (lower-case letters, digits, -; at most 63), got %q", c.Name)
+		l.add(0, p+".clusterName", "must be an RFC 1123 label (lower-case letters, digits, -; at most 63), got %q", c.Name)
 	}
 	if reason := endpointProblem(c.ControlPlane.Endpoint); reason != "" {
 		l.add(0, p+".controlPlane.endpoint", "%s", reason)

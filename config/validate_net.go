@@ -17,7 +17,7 @@ func (n *Network) validate(l *errorList, p string) {
 		at := fmt.Sprintf("%s.interfaces[%d]", p, i)
 		n.Interfaces[i].validate(l, at)
 		if seen[n.Interfaces[i].Name] {
-			l.add(0, at+".name", "interface %q is listed twice", n.Interfaces[i].Name)
+			l.add(0, at+".interface", "interface %q is listed twice", n.Interfaces[i].Name)
 		}
 		seen[n.Interfaces[i].Name] = true
 	}
@@ -30,7 +30,7 @@ func (n *Network) validate(l *errorList, p string) {
 
 func (in *Interface) validate(l *errorList, p string) {
 	if reason := linkNameProblem(in.Name); reason != "" {
-		l.add(0, p+".name", "%s", reason)
+		l.add(0, p+".interface", "%s", reason)
 	}
 	for i, a := range in.Addresses {
 		if _, err := netip.ParsePrefix(a); err != nil {

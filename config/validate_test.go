@@ -32,19 +32,19 @@ func TestValidateRules(t *testing.T) {
 		{"key mismatch", func(c *Config) { c.Machine.CA.Key = other.OSCA.Key }, "machine.ca.key: does not match"},
 		{"controlplane without key", func(c *Config) { c.Cluster.CA.Key = "" }, "cluster.ca.key: a controlplane needs the CA key"},
 		{"worker with key", func(c *Config) { c.Machine.Type = TypeWorker }, "machine.ca.key: a worker must not carry CA keys"},
-		{"accepted CA not PEM", func(c *Config) { c.Machine.AcceptedCAs = []string{c.Cluster.CA.Crt, "hello"} }, "machine.acceptedCAs[1]: no PEM block"},
-		{"accepted CA is a key", func(c *Config) { c.Machine.AcceptedCAs = []string{c.Machine.CA.Key} }, `machine.acceptedCAs[0]: PEM block is "EC PRIVATE KEY"`},
-		{"accepted CA bundle", func(c *Config) { c.Machine.AcceptedCAs = []string{c.Machine.CA.Crt + c.Cluster.CA.Crt} }, "machine.acceptedCAs[0]: holds more than one PEM block"},
-		{"accepted CA leaf", func(c *Config) { c.Machine.AcceptedCAs = []string{leafPEM(t, c)} }, "machine.acceptedCAs[0]: certificate \"leaf\" is not a CA"},
+		{"accepted CA not PEM", func(c *Config) { c.Machine.AcceptedCAs = []AcceptedCA{{Crt: c.Cluster.CA.Crt}, {Crt: "hello"}} }, "machine.acceptedCAs[1].crt: no PEM block"},
+		{"accepted CA is a key", func(c *Config) { c.Machine.AcceptedCAs = []AcceptedCA{{Crt: c.Machine.CA.Key}} }, `machine.acceptedCAs[0].crt: PEM block is "EC PRIVATE KEY"`},
+		{"accepted CA bundle", func(c *Config) { c.Machine.AcceptedCAs = []AcceptedCA{{Crt: c.Machine.CA.Crt + c.Cluster.CA.Crt}} }, "machine.acceptedCAs[0].crt: holds more than one PEM block"},
+		{"accepted CA leaf", func(c *Config) { c.Machine.AcceptedCAs = []AcceptedCA{{Crt: leafPEM(t, c)}} }, "machine.acceptedCAs[0].crt: certificate \"leaf\" is not a CA"},
 		{"cert SAN", func(c *Config) { c.Machine.CertSANs = []string{"a b"} }, "machine.certSANs[0]:"},
 		{"hostname", func(c *Config) { c.Machine.Network.Hostname = "-node" }, "machine.network.hostname:"},
 		{"hostname too long", func(c *Config) { c.Machine.Network.Hostname = strings.Repeat("a.", 33) + "a" }, "machine.network.hostname:"},
-		{"interface name empty", func(c *Config) { c.Machine.Network.Interfaces[0].Name = "" }, "machine.network.interfaces[0].name: is empty"},
-		{"interface name long", func(c *Config) { c.Machine.Network.Interfaces[0].Name = "enp0s31f6abcdefg" }, "interfaces[0].name: \"enp0s31f6abcdefg\" is longer than 15"},
-		{"interface name slash", func(c *Config) { c.Machine.Network.Interfaces[0].Name = "eth/0" }, "interfaces[0].name:"},
+		{"interface name empty", func(c *Config) { c.Machine.Network.Interfaces[0].Name = "" }, "machine.network.interfaces[0].interface: is empty"},
+		{"interface name long", func(c *Config) { c.Machine.Network.Interfaces[0].Name = "enp0s31f6abcdefg" }, "interfaces[0].interface: \"enp0s31f6abcdefg\" is longer than 15"},
+		{"interface name slash", func(c *Config) { c.Machine.Network.Interfaces[0].Name = "eth/0" }, "interfaces[0].interface:"},
 		{"interface twice", func(c *Config) {
 			c.Machine.Network.Interfaces = append(c.Machine.Network.Interfaces, Interface{Name: "eth0"})
-		}, "interfaces[1].name: interface \"eth0\" is listed twice"},
+		}, "interfaces[1].interface: interface \"eth0\" is listed twice"},
 		{"address CIDR", func(c *Config) { c.Machine.Network.Interfaces[0].Addresses = []string{"192.168.1.10"} }, "interfaces[0].addresses[0]:"},
 		{"route network", func(c *Config) { c.Machine.Network.Interfaces[0].Routes[0].Network = "default" }, "routes[0].network:"},
 		{"route host bits", func(c *Config) { c.Machine.Network.Interfaces[0].Routes[0].Network = "10.1.2.3/8" }, "routes[0].network: \"10.1.2.3/8\" has host bits set: use 10.0.0.0/8"},
@@ -61,7 +61,7 @@ func TestValidateRules(t *testing.T) {
 		{"sysctl value", func(c *Config) { c.Machine.Sysctls = map[string]string{"vm.swappiness": ""} }, `machine.sysctls["vm.swappiness"]: value is empty`},
 		{"install disk relative", func(c *Config) { c.Machine.Install.Disk = "vda" }, "machine.install.disk:"},
 		{"install disk escapes", func(c *Config) { c.Machine.Install.Disk = "/dev/../etc/passwd" }, "machine.install.disk:"},
-		{"cluster name", func(c *Config) { c.Cluster.Name = "Kiln_1" }, "cluster.name:"},
+		{"cluster name", func(c *Config) { c.Cluster.Name = "Kiln_1" }, "cluster.clusterName:"},
 		{"endpoint scheme", func(c *Config) { c.Cluster.ControlPlane.Endpoint = "http://10.0.2.15:6443" }, `cluster.controlPlane.endpoint: must be https://host:port, got scheme "http"`},
 		{"endpoint port", func(c *Config) { c.Cluster.ControlPlane.Endpoint = "https://10.0.2.15" }, "cluster.controlPlane.endpoint:"},
 		{"endpoint port range", func(c *Config) { c.Cluster.ControlPlane.Endpoint = "https://a:70000" }, "cluster.controlPlane.endpoint: port"},
@@ -125,7 +125,7 @@ func leafPEM(t *testing.T, c *Config) string {
 // An accepted CA that is valid passes; the validation above is about the entry.
 func TestValidateAcceptsAcceptedCAs(t *testing.T) {
 	c := fullConfig(t)
-	c.Machine.AcceptedCAs = []string{secretsForTest(t).OSCA.Crt, c.Cluster.CA.Crt}
+	c.Machine.AcceptedCAs = []AcceptedCA{{Crt: secretsForTest(t).OSCA.Crt}, {Crt: c.Cluster.CA.Crt}}
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}

@@ -36,6 +36,7 @@ type genConfigFlags struct {
 	name, endpoint, out, installDisk string
 	adminTTL                         time.Duration
 	force                            bool
+	patches                          configPatchFlags
 }
 
 func cmdGenConfig(e *env, args []string) error {
@@ -47,6 +48,7 @@ func cmdGenConfig(e *env, args []string) error {
 	fs.StringVar(&f.installDisk, "install-disk", "", "disk the installer writes Kiln to (e.g. /dev/vda)")
 	fs.DurationVar(&f.adminTTL, "admin-ttl", defaultCertTTL, "lifetime of the admin client certificate")
 	fs.BoolVar(&f.force, "force", false, "overwrite existing machine configs")
+	f.patches.register(fs)
 	if _, err := parseArgs(fs, args, 0, 0); err != nil {
 		return err
 	}
@@ -56,6 +58,9 @@ func cmdGenConfig(e *env, args []string) error {
 	}
 	controlplane, worker, err := generateConfigs(f, time.Now())
 	if err != nil {
+		return err
+	}
+	if controlplane, worker, err = f.patches.apply(controlplane, worker); err != nil {
 		return err
 	}
 	if err := writeConfigs(f, controlplane, worker); err != nil {

@@ -32,6 +32,17 @@ commands:
                                     resource changes as they happen
   apply-config -f FILE [--dry-run] [--mode auto|no-reboot|reboot]
                                     validate and apply a machine config ("-" reads stdin)
+  patch machineconfig --patch P [--patch P...] [--secrets-from FILE] [--dry-run] [--mode M]
+                                    patch the node's config and apply it (modes as
+                                    apply-config); P is inline YAML/JSON or @FILE: a list
+                                    is an RFC 6902 JSON patch, a mapping a strategic merge
+                                    ("$patch: delete" in an interface or route removes it)
+  patch machineconfig --file FILE --patch P [--output OUT]
+                                    patch a local config (stdout without --output)
+  edit machineconfig [--secrets-from FILE] [--dry-run] [--mode M]
+                                    $EDITOR on the node's config, validated, then applied;
+                                    secrets show (redacted) and --secrets-from (the
+                                    controlplane.yaml gen config wrote) puts them back
   reboot | shutdown                 reboot or power off the node
   reset [--wipe-state] [--wipe-ephemeral] [--reboot]
                                     wipe partitions, then power off (or reboot)
@@ -50,7 +61,9 @@ commands:
   inspect controllers [-o dot]       machined's controllers with the resource types they
                                     read and write; -o dot prints a Graphviz graph
   gen config --name CLUSTER --endpoint https://HOST:6443 [--out DIR] [--admin-ttl 8760h]
-                                    secrets, controlplane.yaml, worker.yaml, admin context
+             [--config-patch P] [--config-patch-control-plane P] [--config-patch-worker P]
+                                    secrets, controlplane.yaml, worker.yaml, admin context;
+                                    patches (repeatable, as for patch) to both or one
   gen cert --role ROLE --cn NAME --ca-from controlplane.yaml [--ttl 8760h] [--merge]
                                     a client certificate as a context (printed, or merged)
 
@@ -107,6 +120,8 @@ var commands = map[string]command{
 	"pcrs":         cmdPCRs,
 	"inspect":      cmdInspect,
 	"gen":          cmdGen,
+	"patch":        cmdPatch,
+	"edit":         cmdEdit,
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {

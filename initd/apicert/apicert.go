@@ -148,7 +148,11 @@ func (c *Controller) writeTrust(cfg *config.Config) error {
 // accepted CA (each validated as one CA certificate).
 func clientCABundle(cfg *config.Config) []byte {
 	var b bytes.Buffer
-	for _, text := range append([]string{cfg.Machine.CA.Crt}, cfg.Machine.AcceptedCAs...) {
+	texts := []string{cfg.Machine.CA.Crt}
+	for _, ca := range cfg.Machine.AcceptedCAs {
+		texts = append(texts, ca.Crt)
+	}
+	for _, text := range texts {
 		b.WriteString(strings.TrimSpace(text))
 		b.WriteByte('\n')
 	}

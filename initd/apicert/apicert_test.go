@@ -206,7 +206,7 @@ func TestTrustFollowsConfig(t *testing.T) {
 	next := testpki.ControlPlaneConfig(t) // another CA and token
 	changed := *cfg
 	changed.Machine.Token = next.Machine.Token
-	changed.Machine.AcceptedCAs = []string{next.Machine.CA.Crt}
+	changed.Machine.AcceptedCAs = []config.AcceptedCA{{Crt: next.Machine.CA.Crt}}
 	resourcetest.Set(t, store, resources.NamespaceConfig, resources.TypeMachineConfig, resources.MachineConfigID, &resources.MachineConfigSpec{Config: &changed, SHA256: "2"})
 	if err := c.Reconcile(ctx, r); err != nil {
 		t.Fatal(err)

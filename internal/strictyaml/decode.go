@@ -69,6 +69,7 @@ func (d *decoder) structure(n *yaml.Node, v reflect.Value, path string) {
 		index, known := fields.index[name]
 		if !known {
 			d.add(key.Line, JoinPath(path, name), "unknown field (known: %s)", strings.Join(fields.names, ", "))
+			d.problems[len(d.problems)-1].UnknownField = true
 			continue
 		}
 		d.value(val, v.Field(index), JoinPath(path, name))

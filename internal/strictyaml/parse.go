@@ -66,6 +66,9 @@ type Problem struct {
 	Line   int    // 1-based line in the document
 	Path   string // e.g. machine.network.interfaces[0].dhcp; empty for the document
 	Reason string
+	// UnknownField is set when the problem is a mapping key that names no field, so a
+	// caller may word it better (a field it knows of but does not implement).
+	UnknownField bool
 }
 
 // JoinPath is the path of field name inside path: "machine" + "network".

@@ -49,12 +49,12 @@ func TestDecodeReportsEveryProblem(t *testing.T) {
 	problems := decode(t, "name: 12\nbogus: &a x\ninner:\n  size: -1\n  size: 2\nepoch: *a\nhidden: x\n", &d)
 	known := "unknown field (known: name, epoch, inner, tags, labels)"
 	want := []Problem{
-		{1, "name", "cannot use 12 as string: quote it"},
-		{2, "bogus", known},
-		{4, "inner.size", "cannot use -1 as integer: out of range"},
-		{5, "inner.size", "duplicate key (first at line 4)"},
-		{6, "epoch", "YAML aliases (*a) are not allowed: write the value out"},
-		{7, "hidden", known},
+		{1, "name", "cannot use 12 as string: quote it", false},
+		{2, "bogus", known, true},
+		{4, "inner.size", "cannot use -1 as integer: out of range", false},
+		{5, "inner.size", "duplicate key (first at line 4)", false},
+		{6, "epoch", "YAML aliases (*a) are not allowed: write the value out", false},
+		{7, "hidden", known, true},
 	}
 	if !slices.Equal(problems, want) {
 		t.Errorf("problems:\n%+v\nwant\n%+v", problems, want)

@@ -275,7 +275,7 @@ func invalidConfigs(t *testing.T, c ctl, work string) {
 	cases := map[string]struct{ from, to, path string }{
 		"wrong type":    {"type: controlplane", "type: [controlplane]", "machine.type"},
 		"unknown field": {"type: controlplane", "type: controlplane\n  tpye: x", "machine.tpye"},
-		"bad CIDR":      {"type: controlplane", "type: controlplane\n  network:\n    interfaces:\n      - name: eth0\n        addresses: [10.0.0.1/33]", "addresses[0]"},
+		"bad CIDR":      {"type: controlplane", "type: controlplane\n  network:\n    interfaces:\n      - interface: eth0\n        addresses: [10.0.0.1/33]", "addresses[0]"},
 	}
 	for name, tc := range cases {
 		bad := strings.Replace(string(good), tc.from, tc.to, 1)
