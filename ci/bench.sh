@@ -7,7 +7,10 @@
 #   4. artifact sizes from the manifest that `make image` wrote
 #   5. what machined is made of (`kiln size` on the same build with symbols kept)
 #   6. boot timing under the accelerator the harness picks, from machined's events
-#   7. with BENCH_BASE=<git revision>: the same direct boot of that revision, built and
+#   7. PID 1 under a reader's abuse (qemu/e2e TestReaderAbuse): descriptors and heap
+#   8. what PAGE_TABLE_CHECK and mitigations=auto,nosmt cost: direct boots differing in
+#      one kernel parameter (qemu/e2e TestHardeningCost)
+#   9. with BENCH_BASE=<git revision>: the same direct boot of that revision, built and
 #      booted in this run, beside this one (a before/after on the same loaded machine)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -47,6 +50,10 @@ CGO_ENABLED=0 GOFLAGS=-buildvcs=false go build -trimpath \
 KILN_E2E=1 go test -count=1 -v -run 'TestBootReadyAndPowerOff|TestUEFISecureBoot' ./qemu/e2e/ >"$work/boot.log" 2>&1 ||
 	{ tail -50 "$work/boot.log" >&2; echo "bench: boot tests failed (log above)" >&2; exit 1; }
 cp _out/qemu-logs/boot-timing.json "$work/head-timing.json"
+KILN_E2E=1 go test -count=1 -v -timeout 30m -run 'TestReaderAbuse' ./qemu/e2e/ >"$work/abuse.log" 2>&1 ||
+	{ tail -50 "$work/abuse.log" >&2; echo "bench: reader abuse run failed (log above)" >&2; exit 1; }
+KILN_E2E=1 KILN_BENCH_HARDENING=1 go test -count=1 -v -timeout 60m -run 'TestHardeningCost' ./qemu/e2e/ >"$work/hardening.log" 2>&1 ||
+	{ tail -50 "$work/hardening.log" >&2; echo "bench: hardening cost boots failed (log above)" >&2; exit 1; }
 if [ -n "${BENCH_BASE:-}" ]; then
 	base=$(git rev-parse --short=12 "$BENCH_BASE")
 	git clone -q . "$work/base" && git -C "$work/base" checkout -q "$base"
@@ -100,6 +107,29 @@ size() { jq -r --arg k "$1" '.artifacts[$k].size' _out/manifest.json; }
 	echo "|---|---:|---|"
 	jq -r 'to_entries[] | "| direct boot, diskless: \(.key) | \(.value*1000|floor/1000) | TestBootReadyAndPowerOff |"' "$work/head-timing.json"
 	jq -r 'to_entries[] | "| UEFI Secure Boot (ISO, keys enrolled): \(.key) | \(.value*1000|floor/1000) | TestUEFISecureBoot/ISOBootsUnderSecureBoot |"' _out/qemu-logs/uefi-iso-timing.json
+	echo
+	echo "### PID 1 under a reader's abuse"
+	echo
+	echo "\`TestReaderAbuse\`: $(jq -r .oversizedApplies _out/qemu-logs/abuse.json) configs of $(jq -r '.applyBytes/1048576' _out/qemu-logs/abuse.json) MiB at the maintenance port, then reader"
+	echo "certificates opening Dmesg, Logs and Events follow streams over several connections until"
+	echo "refused ($(jq -r .streams _out/qemu-logs/abuse.json) streams held). PID 1's figures from \`runtime/ProcessStats\`; the bounds are the test's."
+	echo
+	echo "| reading | descriptors | Go heap in use, MiB | Go heap from the OS, MiB |"
+	echo "|---|---:|---:|---:|"
+	jq -r '["before","during","after"][] as $k | "| \($k) | \(.[$k].fds) | \(.[$k].heapAlloc/1048576*10|floor/10) | \(.[$k].heapSys/1048576*10|floor/10) |"' _out/qemu-logs/abuse.json
+	jq -r '"| bound | baseline + \(.bounds.maxExtraFDs) (after: + \(.bounds.maxLeftFDs)) | \(.bounds.maxHeapAlloc/1048576) | — |"' _out/qemu-logs/abuse.json
+	echo
+	echo "### What hardening costs"
+	echo
+	echo "Direct boots of this build that differ in one kernel parameter, 3 each (hardeningCostRuns), interleaved;"
+	echo "seconds from the kernel's start to machined's \`ready\` (median, then every run). The SMT rows"
+	echo "boot a CPU model the kernel counts as affected by SMT leaks (\`-cpu Skylake-Client\`, one core,"
+	echo "two threads). TCG has no real SMT, so those rows show what the kernel does, not the"
+	echo "throughput a real sibling thread gives."
+	echo
+	echo "| variant | median, s | runs, s | CPUs up | SMT disabled | test |"
+	echo "|---|---:|---|---:|---|---|"
+	jq -r 'to_entries[] | "| \(.key) | \(.value.medianKernelToReadySeconds*100|floor/100) | \(.value.kernelToReadySeconds|map(.*100|floor/100)|join(", ")) | \(.value.cpusBroughtUp) | \(.value.smtDisabled) | TestHardeningCost |"' _out/qemu-logs/hardening-cost.json
 	if [ -n "${BENCH_BASE:-}" ]; then
 		echo
 		echo "Direct boot beside \`$base\` (BENCH_BASE), both built and booted in this run:"
