@@ -1,13 +1,10 @@
 package apid
 
 import (
-	"sync"
-
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/kiln-os/kiln/api/machine"
+	"github.com/kiln-os/kiln/internal/streambudget"
 )
 
 // MaxStreamsPerCaller is how many streams (Logs, Dmesg, Events, ResourceWatch, and apid's
@@ -22,42 +19,9 @@ const MaxStreamsPerCaller = 16
 // (initd/machineapi.MaxStreams) is the same.
 const MaxStreams = 64
 
-// streamBudget counts the open streams per caller and in all. The zero value is ready.
-type streamBudget struct {
-	mu        sync.Mutex
-	perCaller map[string]int
-	total     int
-}
-
-// take reserves a stream for who, or returns the status that names the limit refusing it.
-func (b *streamBudget) take(who string) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.perCaller[who] >= MaxStreamsPerCaller {
-		return status.Errorf(codes.ResourceExhausted,
-			"%s already has %d streams open (logs, dmesg, events, watch), apid's limit per caller; end one and try again",
-			who, MaxStreamsPerCaller)
-	}
-	if b.total >= MaxStreams {
-		return status.Errorf(codes.ResourceExhausted,
-			"apid already forwards %d streams (logs, dmesg, events, watch), its limit; try again when some end", MaxStreams)
-	}
-	if b.perCaller == nil {
-		b.perCaller = map[string]int{}
-	}
-	b.perCaller[who]++
-	b.total++
-	return nil
-}
-
-// give returns the stream take reserved for who.
-func (b *streamBudget) give(who string) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.total--
-	if b.perCaller[who]--; b.perCaller[who] == 0 {
-		delete(b.perCaller, who)
-	}
+// newStreamBudget is apid's budget: MaxStreamsPerCaller per caller, MaxStreams in all.
+func newStreamBudget() *streambudget.Budget {
+	return &streambudget.Budget{Server: "apid", PerCaller: MaxStreamsPerCaller, Total: MaxStreams}
 }
 
 // streamingMethods names the methods the budget counts: the machine API's streams (from

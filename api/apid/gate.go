@@ -10,6 +10,7 @@ import (
 
 	"github.com/kiln-os/kiln/api/machine"
 	"github.com/kiln-os/kiln/api/rbac"
+	"github.com/kiln-os/kiln/internal/streambudget"
 )
 
 // maintenanceMethods are the only calls served in maintenance mode: enough to see which
@@ -31,7 +32,7 @@ type gate struct {
 	// streamMethods are the methods the stream budget counts (streamingMethods); set
 	// once, before the server serves.
 	streamMethods map[string]bool
-	streams       streamBudget
+	streams       *streambudget.Budget
 }
 
 // admit returns the context the handler runs with (carrying the caller), or the status
@@ -72,10 +73,10 @@ func (g *gate) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo
 	}
 	if g.streamMethods[info.FullMethod] {
 		who := ctx.Value(callerKey{}).(caller).streamKey()
-		if err := g.streams.take(who); err != nil {
+		if err := g.streams.Take(who); err != nil {
 			return err
 		}
-		defer g.streams.give(who)
+		defer g.streams.Give(who)
 	}
 	return handler(srv, &admittedStream{ServerStream: ss, ctx: ctx})
 }

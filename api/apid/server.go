@@ -129,6 +129,7 @@ func (s *Server) newGRPCServer() *grpc.Server {
 		maintenance:  s.Maintenance,
 		limiter:      newLimiter(limits.RatePerSecond, limits.Burst, time.Now),
 		applyLimiter: applyBudget(s.Maintenance, time.Now),
+		streams:      newStreamBudget(),
 		log:          s.Log,
 	}
 	srv := grpc.NewServer(

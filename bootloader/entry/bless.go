@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/kiln-os/kiln/internal/atomicfile"
 )
 
 // Errors of the file operations, wrapped with the path at fault.
@@ -69,10 +71,8 @@ func Bless(linuxDir, bootCountPath string) (newName string, err error) {
 
 // renameNoReplace renames from to to inside dir, then fsyncs the file under its
 // new name and then dir. If from is gone and to exists, an earlier call did the
-// work. The file fsync matters on vfat: rename writes the new directory entry with
-// no cluster and size 0, and only writing the inode back fills them in (Linux 6.1
-// fs/fat/namei_vfat.c vfat_rename, fs/fat/inode.c fat_write_inode), so a directory
-// fsync alone could make durable a blessed name with no data behind it.
+// work. The file fsync matters on vfat (atomicfile.Sync says why): a directory fsync
+// alone could make durable a blessed name with no data behind it.
 func renameNoReplace(dir, from, to string) error {
 	src, dst := filepath.Join(dir, from), filepath.Join(dir, to)
 	_, srcErr := os.Lstat(src)
@@ -92,21 +92,8 @@ func renameNoReplace(dir, from, to string) error {
 	if err := os.Rename(src, dst); err != nil {
 		return err
 	}
-	if err := syncPath(dst); err != nil {
+	if err := atomicfile.Sync(dst); err != nil {
 		return err
 	}
-	return syncPath(dir)
-}
-
-// syncPath fsyncs a file or directory.
-func syncPath(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if err := f.Sync(); err != nil {
-		return &fs.PathError{Op: "fsync", Path: path, Err: err}
-	}
-	return nil
+	return atomicfile.SyncDir(dir)
 }

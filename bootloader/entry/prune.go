@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/kiln-os/kiln/internal/atomicfile"
 )
 
 // ErrBooted is returned when Prune cannot find the booted entry in the directory.
@@ -43,7 +45,7 @@ func Prune(linuxDir string, keep int, booted string) (removed []string, err erro
 	if len(removed) == 0 {
 		return nil, nil
 	}
-	return removed, syncPath(linuxDir)
+	return removed, atomicfile.SyncDir(linuxDir)
 }
 
 // doomed picks what Prune removes from entries (any order).

@@ -30,6 +30,7 @@ import (
 	"github.com/kiln-os/kiln/initd/logbuf"
 	"github.com/kiln-os/kiln/initd/resources/controller"
 	"github.com/kiln-os/kiln/initd/supervisor"
+	"github.com/kiln-os/kiln/internal/streambudget"
 	"github.com/kiln-os/kiln/internal/version"
 )
 
@@ -78,7 +79,7 @@ type Server struct {
 	Upgrades *Upgrades
 
 	redact  textRedactor
-	streams streamBudget
+	streams *streambudget.Budget // set by Serve: MaxStreamsPerCaller, MaxStreams
 	// redactText hides the config's secrets in text the API sends (set by Serve).
 	redactText func(string) string
 }
@@ -108,6 +109,7 @@ func Listen(path string, uid, gid int) (net.Listener, error) {
 
 // Serve answers calls on l until ctx ends.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	s.streams = &streambudget.Budget{Server: "machined", PerCaller: MaxStreamsPerCaller, Total: MaxStreams}
 	s.redactText = func(text string) string { return s.redact.text(s.Resources, text) }
 	g := grpc.NewServer(grpc.MaxRecvMsgSize(4<<20), grpc.MaxSendMsgSize(16<<20),
 		grpc.ChainStreamInterceptor(s.budgetStreams))

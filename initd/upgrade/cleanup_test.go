@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/kiln-os/kiln/internal/ukitest"
 )
 
 // TestCleanupAfterCut simulates Install cut at its crash points and checks
@@ -39,16 +41,16 @@ func TestCleanupAfterCut(t *testing.T) {
 			return map[string][]byte{"kiln-0.3.0+3.efi": image, "kiln-0.2.5+2-1.efi": image[:100]}
 		}, nil},
 		{"whole +3 signed by another key", func(t *testing.T, image []byte) map[string][]byte {
-			u := kiln("0.3.0")
-			u.key = "other"
-			return map[string][]byte{"kiln-0.3.0+3.efi": u.build(t)}
+			u := ukitest.Kiln("0.3.0")
+			u.Key = "other"
+			return map[string][]byte{"kiln-0.3.0+3.efi": u.Build(t)}
 		}, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			m := newMachine(t)
 			keep := m.snapshot(t)
-			debris := c.debris(t, kiln("0.3.0").build(t))
+			debris := c.debris(t, ukitest.Kiln("0.3.0").Build(t))
 			for name, data := range debris {
 				m.write(t, filepath.Join(m.linux, name), data)
 			}
@@ -80,7 +82,7 @@ func TestCleanupAfterCut(t *testing.T) {
 // leaves the temp name and the new one on one cluster chain; deleting
 // either would free the other's clusters, so Cleanup deletes nothing.
 func TestCleanupCrossLinked(t *testing.T) {
-	image := kiln("0.3.0").build(t)
+	image := ukitest.Kiln("0.3.0").Build(t)
 	for _, twin := range []string{"kiln-0.3.0+3.efi", "kiln-0.3.0+2-1.efi"} { // the twin may have been tried since
 		m := newMachine(t)
 		m.write(t, filepath.Join(m.linux, TempName), image)

@@ -2,12 +2,12 @@ package upgrade
 
 import (
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/kiln-os/kiln/bootloader/entry"
+	"github.com/kiln-os/kiln/internal/atomicfile"
 )
 
 // Paths on the ESP, relative to its root. They are bootloader.LinuxDir and
@@ -88,25 +88,6 @@ func readKiln(dir string) ([]entry.Entry, error) {
 	return entries, nil
 }
 
-// syncFile fsyncs the file at path. On vfat, after a rename, this is what
-// writes the new directory entry's first cluster and size (see the package
-// doc); fsync of the directory alone can leave the new name empty.
-func syncFile(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if err := f.Sync(); err != nil {
-		return &fs.PathError{Op: "fsync", Path: path, Err: err}
-	}
-	return nil
-}
-
-func syncDir(dir string) error {
-	return syncFile(dir)
-}
-
 // removeAll removes names from dir, in order, and fsyncs dir once.
 func removeAll(dir string, names []string) ([]string, error) {
 	var removed []string
@@ -119,5 +100,5 @@ func removeAll(dir string, names []string) ([]string, error) {
 	if len(removed) == 0 {
 		return nil, nil
 	}
-	return removed, syncDir(dir)
+	return removed, atomicfile.SyncDir(dir)
 }

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/kiln-os/kiln/internal/atomicfile"
 )
 
 // Install writes a verified image to espLinuxDir (the mounted ESP's
@@ -52,10 +54,10 @@ func Install(espLinuxDir string, v *Verified) (name string, err error) {
 		os.Remove(tmp)
 		return "", err
 	}
-	if err := syncFile(final); err != nil {
+	if err := atomicfile.Sync(final); err != nil {
 		return "", err
 	}
-	return v.Name, syncDir(espLinuxDir)
+	return v.Name, atomicfile.SyncDir(espLinuxDir)
 }
 
 // writeTemp creates path (never truncating an existing file), writes data,

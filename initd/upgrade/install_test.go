@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/kiln-os/kiln/internal/ukitest"
 )
 
 func TestInstall(t *testing.T) {
@@ -15,7 +17,7 @@ func TestInstall(t *testing.T) {
 		m.write(t, filepath.Join(m.linux, n), []byte(n))
 	}
 	before := m.snapshot(t)
-	image := kiln("0.3.0").build(t)
+	image := ukitest.Kiln("0.3.0").Build(t)
 	v, err := Verify(image, m.env, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -63,7 +65,7 @@ func TestInstallRefuses(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			m := newMachine(t)
-			v, err := Verify(kiln("0.3.0").build(t), m.env, Options{})
+			v, err := Verify(ukitest.Kiln("0.3.0").Build(t), m.env, Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -96,7 +98,7 @@ func TestLockRefusesConcurrentUpgrade(t *testing.T) {
 			return err
 		}
 		defer rel()
-		v, err := Verify(kiln("0.3.0").build(t), m.env, Options{})
+		v, err := Verify(ukitest.Kiln("0.3.0").Build(t), m.env, Options{})
 		if err != nil {
 			return err
 		}

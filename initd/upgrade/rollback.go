@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/kiln-os/kiln/bootloader/entry"
+	"github.com/kiln-os/kiln/internal/atomicfile"
 )
 
 // MarkBad is Rollback's write: it renames the booted UKI in espLinuxDir to
@@ -59,8 +60,8 @@ func MarkBad(espLinuxDir, booted string) (string, error) {
 	if err := os.Rename(from, to); err != nil {
 		return "", err
 	}
-	if err := syncFile(to); err != nil {
+	if err := atomicfile.Sync(to); err != nil {
 		return "", err
 	}
-	return bad, syncDir(espLinuxDir)
+	return bad, atomicfile.SyncDir(espLinuxDir)
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/kiln-os/kiln/bootloader/efivar"
 	"github.com/kiln-os/kiln/internal/testpki"
+	"github.com/kiln-os/kiln/internal/ukitest"
 	"github.com/kiln-os/kiln/uki/authenticode"
 )
 
@@ -19,7 +20,7 @@ func TestVerifyAccepts(t *testing.T) {
 	}{{1, RootFirmwareDB}, {0, RootESPKeys}} {
 		m := newMachine(t)
 		m.setVar(t, "SecureBoot", efivar.GlobalVariable, []byte{sb.on})
-		v, err := Verify(kiln("0.3.0").build(t), m.env, Options{})
+		v, err := Verify(ukitest.Kiln("0.3.0").Build(t), m.env, Options{})
 		if err != nil {
 			t.Fatalf("SecureBoot=%d: %v", sb.on, err)
 		}
@@ -35,7 +36,7 @@ func TestVerifyAccepts(t *testing.T) {
 // TestVerifyRefuses feeds every bad input of issue 13 (and more) to Verify:
 // each is refused by the check that names it, and the ESP is byte-identical.
 func TestVerifyRefuses(t *testing.T) {
-	good := func(t *testing.T) []byte { return kiln("0.3.0").build(t) }
+	good := func(t *testing.T) []byte { return ukitest.Kiln("0.3.0").Build(t) }
 	cases := []struct {
 		name  string
 		image func(t *testing.T) []byte
@@ -44,7 +45,7 @@ func TestVerifyRefuses(t *testing.T) {
 		want  error
 	}{
 		{name: "signed by a key not in db", check: CheckSignature, want: authenticode.ErrUntrusted,
-			image: func(t *testing.T) []byte { u := kiln("0.3.0"); u.key = "other"; return u.build(t) }},
+			image: func(t *testing.T) []byte { u := ukitest.Kiln("0.3.0"); u.Key = "other"; return u.Build(t) }},
 		{name: "byte flipped in .cmdline", check: CheckSignature, want: authenticode.ErrDigest,
 			image: func(t *testing.T) []byte { b := good(t); return flip(b, sectionOffset(t, b, ".cmdline")+3) }},
 		{name: "byte flipped in the signature", check: CheckSignature,
@@ -55,34 +56,34 @@ func TestVerifyRefuses(t *testing.T) {
 			setup: func(t *testing.T, m *machine, o *Options) { o.MaxSize = 4096 }},
 		{name: "cut off half-way", image: func(t *testing.T) []byte { b := good(t); return b[:len(b)/2] }},
 		{name: "different .pcrpkey without force", check: CheckPCRKey, want: ErrPCRKeyChanged,
-			image: func(t *testing.T) []byte { u := kiln("0.3.0"); u.pcrkey = pcrKeyB; return u.build(t) }},
+			image: func(t *testing.T) []byte { u := ukitest.Kiln("0.3.0"); u.PCRKey = ukitest.PCRKeyB; return u.Build(t) }},
 		{name: "no .pcrpkey without force", check: CheckPCRKey, want: ErrPCRKeyChanged,
-			image: func(t *testing.T) []byte { u := kiln("0.3.0"); u.pcrkey = nil; return u.build(t) }},
+			image: func(t *testing.T) []byte { u := ukitest.Kiln("0.3.0"); u.PCRKey = nil; return u.Build(t) }},
 		{name: "older version without allow-downgrade", check: CheckVersion, want: ErrDowngrade,
-			image: func(t *testing.T) []byte { return kiln("0.1.9").build(t) }},
+			image: func(t *testing.T) []byte { return ukitest.Kiln("0.1.9").Build(t) }},
 		{name: "older by UAPI order (pre-release)", check: CheckVersion, want: ErrDowngrade,
-			image: func(t *testing.T) []byte { return kiln("0.2.0~rc1").build(t) }},
+			image: func(t *testing.T) []byte { return ukitest.Kiln("0.2.0~rc1").Build(t) }},
 		{name: "the running version", check: CheckVersion, want: ErrAlreadyInstalled,
-			image: func(t *testing.T) []byte { return kiln("0.2.0").build(t) },
+			image: func(t *testing.T) []byte { return ukitest.Kiln("0.2.0").Build(t) },
 			setup: func(t *testing.T, m *machine, o *Options) { o.AllowDowngrade = true }},
 		{name: "KSPP parameter missing from .cmdline", check: CheckCmdline, want: ErrCmdline,
 			image: func(t *testing.T) []byte {
-				u := kiln("0.3.0")
-				u.cmdline = strings.Replace(u.cmdline, "slab_nomerge", "", 1)
-				return u.build(t)
+				u := ukitest.Kiln("0.3.0")
+				u.Cmdline = strings.Replace(u.Cmdline, "slab_nomerge", "", 1)
+				return u.Build(t)
 			}},
 		{name: "KSPP parameter with another value in .cmdline", check: CheckCmdline, want: ErrCmdline,
 			image: func(t *testing.T) []byte {
-				u := kiln("0.3.0")
-				u.cmdline = strings.Replace(u.cmdline, "pti=on", "pti=off", 1)
-				return u.build(t)
+				u := ukitest.Kiln("0.3.0")
+				u.Cmdline = strings.Replace(u.Cmdline, "pti=on", "pti=off", 1)
+				return u.Build(t)
 			}},
 		{name: "another OS", check: CheckOSRel, want: ErrNotKiln,
-			image: func(t *testing.T) []byte { u := kiln("0.3.0"); u.id = "debian"; return u.build(t) }},
+			image: func(t *testing.T) []byte { u := ukitest.Kiln("0.3.0"); u.ID = "debian"; return u.Build(t) }},
 		{name: "no VERSION_ID", check: CheckOSRel, want: ErrNotKiln,
-			image: func(t *testing.T) []byte { return kiln("").build(t) }},
+			image: func(t *testing.T) []byte { return ukitest.Kiln("").Build(t) }},
 		{name: "VERSION_ID with a plus", check: CheckOSRel, want: ErrNotKiln,
-			image: func(t *testing.T) []byte { return kiln("0.3.0+1").build(t) }},
+			image: func(t *testing.T) []byte { return ukitest.Kiln("0.3.0+1").Build(t) }},
 		{name: "firmware db does not hold the signer", check: CheckSignature, want: authenticode.ErrUntrusted, image: good,
 			setup: func(t *testing.T, m *machine, o *Options) {
 				m.setVar(t, "db", efivar.ImageSecurityDatabase, eslOf(t, testpki.LoadPair(t, keyDir, "other").Cert.Raw, efivar.CertX509))
@@ -144,13 +145,13 @@ func TestVerifyRefuses(t *testing.T) {
 
 func TestVerifyAllowsWhenAsked(t *testing.T) {
 	m := newMachine(t)
-	v, err := Verify(kiln("0.1.9").build(t), m.env, Options{AllowDowngrade: true})
+	v, err := Verify(ukitest.Kiln("0.1.9").Build(t), m.env, Options{AllowDowngrade: true})
 	if err != nil || !v.Downgrade {
 		t.Errorf("downgrade allowed: %+v, %v", v, err)
 	}
-	u := kiln("0.3.0")
-	u.pcrkey = pcrKeyB
-	v, err = Verify(u.build(t), m.env, Options{ForcePCRKeyChange: true})
+	u := ukitest.Kiln("0.3.0")
+	u.PCRKey = ukitest.PCRKeyB
+	v, err = Verify(u.Build(t), m.env, Options{ForcePCRKeyChange: true})
 	if err != nil || !v.PCRKeyChanged {
 		t.Errorf("PCR key change forced: %+v, %v", v, err)
 	}
@@ -161,7 +162,7 @@ func TestVerifyPlansThePrune(t *testing.T) {
 	for _, n := range []string{"kiln-0.0.9.efi", "kiln-0.2.5+0-3.efi", "kiln-0.2.9+3.efi", "notes.txt"} {
 		m.write(t, m.linux+"/"+n, []byte(n))
 	}
-	v, err := Verify(kiln("0.3.0").build(t), m.env, Options{})
+	v, err := Verify(ukitest.Kiln("0.3.0").Build(t), m.env, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@
 package atomicfile
 
 import (
+	"io/fs"
 	"os"
 	"path/filepath"
 )
@@ -56,11 +57,20 @@ func writeSync(f *os.File, data []byte, mode os.FileMode) error {
 }
 
 // SyncDir fsyncs a directory so that a rename inside it is durable.
-func SyncDir(dir string) error {
-	d, err := os.Open(dir)
+func SyncDir(dir string) error { return Sync(dir) }
+
+// Sync fsyncs the file or directory at path. After a rename on vfat, fsync the file under
+// its new name before its directory: the rename writes the new directory entry without
+// cluster and size, and only writing the inode back fills them in (Linux 6.1
+// fs/fat/namei_vfat.c vfat_rename, fs/fat/inode.c fat_write_inode).
+func Sync(path string) error {
+	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
-	defer d.Close()
-	return d.Sync()
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		return &fs.PathError{Op: "fsync", Path: path, Err: err}
+	}
+	return nil
 }

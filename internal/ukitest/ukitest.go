@@ -1,6 +1,6 @@
 // Package ukitest builds small signed UKIs and a fake node (an ESP directory and an
-// efivarfs directory) for the tests of the upgrade wiring (initd/machineapi, kilnctl):
-// the same images initd/upgrade's own tests build, on a tiny PE stub, signed with
+// efivarfs directory) for the tests of initd/upgrade and of its wiring (initd/machineapi,
+// kilnctl): small images on a tiny PE stub, signed with
 // uki/authenticode's throw-away test keys. It is test support only: nothing outside
 // _test.go files imports it, and it writes only under the directories tests give it.
 package ukitest
