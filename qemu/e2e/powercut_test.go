@@ -272,7 +272,17 @@ func (tl *timeline) poll() {
 	}
 	mark("reboot", reboot >= 0)
 	mark("ready", reboot >= 0 && findState(evs[reboot:], events.TypeBoot, "machined", events.StateReady) != nil)
-	mark("newKernel", strings.Contains(tl.vm.SerialLog()[tl.serialFrom:], newKernelMark))
+	mark("newKernel", strings.Contains(serialSince(tl.vm, tl.serialFrom), newKernelMark))
+}
+
+// serialSince is the console after offset from (all of what is kept, if the harness
+// trimmed its in-memory copy past it).
+func serialSince(vm *qemu.VM, from int) string {
+	log := vm.SerialLog()
+	if from > len(log) {
+		return log
+	}
+	return log[from:]
 }
 
 func (tl *timeline) ms(name string) int64 {
@@ -351,9 +361,9 @@ func (p *powerCut) trial(i int, killAt time.Duration, cal calibration) trialResu
 		tl.poll()
 		time.Sleep(min(pollEvery, killAt-time.Since(tl.t0)))
 	}
+	r.KillMS = time.Since(tl.t0).Milliseconds()
 	vm.Kill()
 	tl.poll() // what reached the host before the kill
-	r.KillMS = time.Since(tl.t0).Milliseconds()
 	t.Logf("trial %d: killed at %d ms; kilnctl:\n%s", i, r.KillMS, truncate(stop(), 1000))
 	r.Phase, r.PhaseFrom = phaseOf(tl, r.KillMS, cal)
 	r.FsckAfterCut = fsckESP(t, m.disk, p.work)

@@ -157,7 +157,7 @@ func panickingUpgradeFallsBack(t *testing.T, c ctl, vm *qemu.VM, disk, panicUKI,
 			panicVersion, err, base, vm.LogPath(), out)
 	}
 	checkBootAfter(t, ctx, vm, n, base, uuid)
-	panics := strings.Count(vm.SerialLog()[serialBefore:], "Kernel panic")
+	panics := strings.Count(serialSince(vm, serialBefore), "Kernel panic")
 	t.Logf("kernel panics on the console after the upgrade: %d", panics)
 	if panics == 0 {
 		t.Errorf("no kernel panic on the console after the upgrade: the fallback was not the kernel's (serial %s)", vm.LogPath())
