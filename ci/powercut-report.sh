@@ -40,8 +40,9 @@ trap 'rm -rf "$work"' EXIT
 	echo "| trial | kill, ms | phase | came back on | failed boots | clean-up at boot | fsck after the cut | fsck after the boot | problems |"
 	echo "|---|---|---|---|---|---|---|---|---|"
 	jq -r '
-		def fsck: if .exit == 0 then "clean" else "exit \(.exit): " + (((.harmless // []) + (.harmful // [])) | join("; ")) end;
-		.results[] | "| \(.trial) | \(.killMs) | \(.phase) (\(.phaseFrom)) | \(.outcome) | \(.failedBoots) | \(if .cleanup == "" then "–" else .cleanup end) | \(.fsckAfterCut | fsck) | \(.fsckAfterBoot | fsck) | \((.problems // []) | join("; ") | if . == "" then "–" else . end) |"
+		def cell: gsub("\n"; " ") | gsub("\\|"; "/");
+		def fsck: if .exit == 0 then "clean" else "exit \(.exit): " + (((.harmless // []) + (.harmful // [])) | join("; ") | cell) end;
+		.results[] | "| \(.trial) | \(.killMs) | \(.phase) (\(.phaseFrom)) | \(.outcome) | \(.failedBoots) | \(if .cleanup == "" then "–" else .cleanup end) | \(.fsckAfterCut | fsck) | \(.fsckAfterBoot | fsck) | \((.problems // []) | join("; ") | cell | if . == "" then "–" else . end) |"
 	' "$report"
 	echo
 	echo "$end"

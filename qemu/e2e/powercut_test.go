@@ -407,7 +407,9 @@ func (p *powerCut) checkRestart(vm *qemu.VM, m trialMachine, r *trialResult) {
 	ready, err := waitFor(ctx, vm, restartTimeout, qemu.Match(events.TypeBoot, "machined", events.StateReady))
 	if err != nil {
 		r.Outcome = "unbootable"
-		problem("no ready after the restart within %v: %v", restartTimeout, err)
+		p.t.Logf("trial %d: %v", r.Trial, err)
+		first, _, _ := strings.Cut(err.Error(), "\n")
+		problem("no ready after the restart within %v: %s", restartTimeout, first)
 		vm.Kill()
 		return
 	}
@@ -431,8 +433,10 @@ func (p *powerCut) checkRestart(vm *qemu.VM, m trialMachine, r *trialResult) {
 	if e := findEvent(evs, events.TypeInfo, "upgrade-cleanup"); e != nil {
 		r.Cleanup = strings.TrimSpace(e.State + " " + e.Fields["removed"] + " " + e.Error)
 	}
-	if err := vm.PowerButton(ctx); err == nil {
-		err = vm.Wait(ctx)
+	offCtx, offCancel := context.WithTimeout(ctx, shutdownTimeout)
+	defer offCancel()
+	if err = vm.PowerButton(offCtx); err == nil {
+		err = vm.Wait(offCtx)
 	}
 	if err != nil {
 		problem("no clean power off after the restart: %v", err)
