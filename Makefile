@@ -10,7 +10,7 @@ E2E_PKGS     := ./qemu/e2e/...
 UNIT_PKGS     = $(shell $(GO) list ./... | grep -v /qemu/e2e)
 
 .DEFAULT_GOAL := image
-.PHONY: image deps check-deps kernel kernel-config kernel-repro test unit-test qemu-test repro bench generate clean help
+.PHONY: image deps check-deps kernel kernel-config kernel-repro test unit-test qemu-test powercut repro bench generate clean help
 
 image: check-deps ## build the default image into _out/ (kernel cached under $KILN_CACHE)
 	$(KILN) build -f kiln.yaml --generate-keys
@@ -39,7 +39,11 @@ unit-test: ## unit and oracle tests (no VM)
 	$(GO) test -count=1 $(UNIT_PKGS)
 
 qemu-test: image ## boot _out/ in QEMU and check it end to end (serial logs in _out/qemu-logs/)
-	KILN_E2E=1 $(GO) test -count=1 -timeout 60m -v $(E2E_PKGS)
+	KILN_E2E=1 $(GO) test -count=1 -timeout 120m -v $(E2E_PKGS)
+
+powercut: image ## 20 power-cut trials of an upgrade (TestPowerCut), results into docs/benchmarks.md
+	KILN_E2E=1 KILN_POWERCUT_TRIALS=20 $(GO) test -count=1 -timeout 240m -v -run '^TestPowerCut$$' ./qemu/e2e/
+	bash ci/powercut-report.sh
 
 repro: check-deps ## build twice in two directories with fresh caches (kernel shared) and compare
 	bash ci/repro.sh

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -71,11 +72,13 @@ func (s *Server) Upgrade(stream machine.MachineService_UpgradeServer) error {
 		return status.Error(codes.InvalidArgument, "upgrade: the first message must hold the options, not a chunk")
 	}
 	s.Log.WithField("caller", who).WithField("url", opts.GetUrl()).Info("upgrade started")
+	began := time.Now()
 	image, err := u.receive(stream, opts)
 	if err == nil {
+		took := upgradeTimes{receive: time.Since(began)}
 		var resp *machine.UpgradeResponse
-		if resp, err = u.install(image, opts); err == nil {
-			return s.installed(stream, u, resp, who)
+		if resp, err = u.install(image, opts, &took); err == nil {
+			return s.installed(stream, u, resp, who, took)
 		}
 	}
 	s.refused(u, "upgrade", who, err)
@@ -86,13 +89,14 @@ func (s *Server) Upgrade(stream machine.MachineService_UpgradeServer) error {
 }
 
 // installed reports an installed UKI, answers, and then reboots unless it was staged.
-func (s *Server) installed(stream machine.MachineService_UpgradeServer, u *Upgrades, resp *machine.UpgradeResponse, who string) error {
+func (s *Server) installed(stream machine.MachineService_UpgradeServer, u *Upgrades, resp *machine.UpgradeResponse, who string, took upgradeTimes) error {
 	result := resources.UpgradeStaged
 	if resp.Reboot {
 		result = resources.UpgradeInstalled
 	}
 	fields := map[string]string{"version": resp.Version, "entry": resp.Entry, "sha256": resp.Sha256,
 		"verifiedBy": resp.VerifiedBy, "standby": resp.Standby, "caller": who}
+	took.addTo(fields)
 	s.Log.WithField("caller", who).WithField("entry", resp.Entry).WithField("reboot", resp.Reboot).Warn("upgrade installed")
 	s.emit(events.Event{Type: events.TypeInfo, Name: "upgrade", State: result, Fields: fields})
 	u.record(resources.UpgradeAttempt{Version: resp.Version, Entry: resp.Entry, Result: result}, resp.Standby)
@@ -274,8 +278,26 @@ func (l *limitedWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
-// install verifies the image against the running machine and writes it to the ESP.
-func (u *Upgrades) install(image []byte, opts *machine.UpgradeOptions) (*machine.UpgradeResponse, error) {
+// upgradeTimes is how long each step of an installed upgrade took, reported in its event
+// (the power-cut trials and docs/benchmarks.md read them).
+type upgradeTimes struct {
+	receive time.Duration // the stream or the download, into TempDir, and read back
+	verify  time.Duration // OpenESP and upgrade.Verify
+	write   time.Duration // upgrade.Install: prune, write, fsync, read back, rename
+}
+
+// addTo adds the durations to an event's fields, in seconds.
+func (d upgradeTimes) addTo(fields map[string]string) {
+	seconds := func(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', 3, 64) }
+	fields["receiveSeconds"] = seconds(d.receive)
+	fields["verifySeconds"] = seconds(d.verify)
+	fields["writeSeconds"] = seconds(d.write)
+}
+
+// install verifies the image against the running machine and writes it to the ESP,
+// timing both steps into took.
+func (u *Upgrades) install(image []byte, opts *machine.UpgradeOptions, took *upgradeTimes) (*machine.UpgradeResponse, error) {
+	began := time.Now()
 	env, done, err := u.OpenESP()
 	if err != nil {
 		return nil, err
@@ -285,10 +307,13 @@ func (u *Upgrades) install(image []byte, opts *machine.UpgradeOptions) (*machine
 	if err != nil {
 		return nil, err
 	}
+	took.verify = time.Since(began)
+	began = time.Now()
 	name, err := upgrade.Install(filepath.Join(env.ESPDir, upgrade.LinuxDir), v)
 	if err != nil {
 		return nil, err
 	}
+	took.write = time.Since(began)
 	resp := &machine.UpgradeResponse{Entry: name, Version: v.Version, VerifiedBy: string(v.Root), Reboot: !opts.GetStage(),
 		Sha256: hex.EncodeToString(v.SHA256[:]), Standby: v.Booted, Warnings: warnings(v, env)}
 	return resp, nil

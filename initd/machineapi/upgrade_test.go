@@ -11,6 +11,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -166,8 +167,14 @@ func TestUpgradeInstallsAndRequestsReboot(t *testing.T) {
 	if n.boot.Standby != "kiln-0.2.0.efi" || n.boot.StandbyVersion != "0.2.0" {
 		t.Errorf("BootStatus standby %q %q, want the running UKI", n.boot.Standby, n.boot.StandbyVersion)
 	}
-	if e := lastEvent(n.sink, "upgrade"); e == nil || e.State != resources.UpgradeInstalled || e.Fields["entry"] != "kiln-0.3.0+3.efi" {
-		t.Errorf("upgrade event = %+v", e)
+	e := lastEvent(n.sink, "upgrade")
+	if e == nil || e.State != resources.UpgradeInstalled || e.Fields["entry"] != "kiln-0.3.0+3.efi" {
+		t.Fatalf("upgrade event = %+v", e)
+	}
+	for _, f := range []string{"receiveSeconds", "verifySeconds", "writeSeconds"} {
+		if d, err := strconv.ParseFloat(e.Fields[f], 64); err != nil || d < 0 {
+			t.Errorf("upgrade event %s = %q, want a duration in seconds", f, e.Fields[f])
+		}
 	}
 }
 

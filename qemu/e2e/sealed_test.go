@@ -165,8 +165,14 @@ func checkReopened(t *testing.T, vm *qemu.VM, uuid string) {
 // temporary output and returns its UKI: a release that a node would upgrade to.
 func buildVariant(t *testing.T, img image, version, keys string) string {
 	t.Helper()
+	return buildFromSpec(t, img, "kiln.yaml", version, keys)
+}
+
+// buildFromSpec is buildVariant from another spec file in the repository's root.
+func buildFromSpec(t *testing.T, img image, spec, version, keys string) string {
+	t.Helper()
 	out := filepath.Join(t.TempDir(), "out")
-	cmd := exec.Command("go", "run", "./cmd/kiln", "build", "-f", "kiln.yaml", "--version", version, "--output", out, "--keys", keys)
+	cmd := exec.Command("go", "run", "./cmd/kiln", "build", "-f", spec, "--version", version, "--output", out, "--keys", keys)
 	cmd.Dir = filepath.Join(img.out, "..")
 	if log, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("build %s: %v\n%s", version, err, log)

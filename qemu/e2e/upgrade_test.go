@@ -18,6 +18,8 @@ import (
 
 	"github.com/kiln-os/kiln/bootloader/entry"
 	"github.com/kiln-os/kiln/initd/events"
+	"github.com/kiln-os/kiln/kernel/kspp"
+	"github.com/kiln-os/kiln/pipeline"
 	"github.com/kiln-os/kiln/qemu"
 )
 
@@ -25,12 +27,18 @@ import (
 // after the image's own version.
 const upgradeVersion = "0.1.1-e2e"
 
+// panicVersion is the release whose kernel panics: newer than the image, so the upgrade
+// is accepted and its entry sorts first until systemd-boot has spent its tries.
+const panicVersion = "0.1.3-e2e"
+
 // TestUpgradeAndRollback is issue 13 end to end on one machine with UEFI Secure Boot, a
 // TPM and a sealed STATE holding a config: bad images are refused over the API with the
 // ESP unchanged (checked from the host), `kilnctl upgrade --wait` brings the node back on
 // the second release, ready and blessed, with the same STATE and config and the old
 // release as standby; a downgrade is refused; `kilnctl rollback --wait` brings it back.
-// Three boots: enrolment + the first release, the upgrade, the rollback.
+// Three boots: enrolment + the first release, the upgrade, the rollback. Then, on a
+// restart of the same machine, an upgrade to a release whose kernel panics falls back to
+// the running version by itself (three panicking tries, then the good boot).
 func TestUpgradeAndRollback(t *testing.T) {
 	img := requireUEFI(t)
 	base := img.manifest.Version
@@ -41,6 +49,7 @@ func TestUpgradeAndRollback(t *testing.T) {
 	keys := filepath.Join(img.out, "..", "_keys")
 	upgradeUKI := buildVariant(t, img, upgradeVersion, keys)
 	otherKeyUKI := buildVariant(t, img, "0.1.2-e2e", otherPCRKey(t, img, work))
+	panicUKI := buildPanicking(t, img, panicVersion, keys)
 
 	c := ctl{t: t, bin: buildKilnctl(t, work), config: filepath.Join(work, "kiln-config")}
 	hostPort := freePort(t)
@@ -49,8 +58,9 @@ func TestUpgradeAndRollback(t *testing.T) {
 	nodeConfig := writeNodeConfig(t, work)
 	disk := filepath.Join(work, "upgrade.raw")
 	copySparse(t, artifact(t, img, "disk"), disk)
-	vm := startUpgradeVM(t, img, disk, nodeConfig, filepath.Join(work, "tpm"), hostPort)
-	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
+	tpm := filepath.Join(work, "tpm")
+	vm := startUpgradeVM(t, img, "upgrade", disk, nodeConfig, tpm, hostPort, qemu.WithUEFI(ovmfCode, ovmfSetupVars))
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute) // boots 1 to 3
 	defer cancel()
 
 	// Boot 1: enrolment, then the first release to ready with a sealed STATE.
@@ -121,20 +131,101 @@ func TestUpgradeAndRollback(t *testing.T) {
 	if !slices.Contains(names, entry.Prefix+base+entry.Suffix) || !slices.Contains(names, entry.Prefix+upgradeVersion+"+0"+entry.Suffix) {
 		t.Errorf("EFI/Linux after the rollback: %q, want %s blessed and %s marked bad", names, base, upgradeVersion)
 	}
+
+	// Boots 4 to 8: a restart (the enrolled vars, no enrolment), three panicking tries of
+	// the new release, and the fallback to the running one.
+	t.Run("PanickingUpgradeFallsBack", func(t *testing.T) {
+		restart := startUpgradeVM(t, img, "upgrade-fallback", disk, nodeConfig, tpm, hostPort, qemu.WithUEFIVars(ovmfCode, vm.VarsPath()))
+		panickingUpgradeFallsBack(t, c, restart, disk, panicUKI, base, uuid)
+	})
 }
 
-// startUpgradeVM starts the machine in Secure Boot setup mode (systemd-boot enrols Kiln's
-// keys on the first boot), with a TPM, the node config on fw_cfg, and apid forwarded.
-func startUpgradeVM(t *testing.T, img image, disk, nodeConfig, tpm string, hostPort int) *qemu.VM {
+// panickingUpgradeFallsBack upgrades a running node (base, STATE uuid) to panicUKI:
+// systemd-boot spends the new entry's three tries on kernel panics and boots base again;
+// BootStatus and an event say it fell back, and the ESP keeps the spent entry and base.
+func panickingUpgradeFallsBack(t *testing.T, c ctl, vm *qemu.VM, disk, panicUKI, base, uuid string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	waitReadyEvent(t, ctx, vm)
+	checkReopened(t, vm, uuid)
+	n := len(vm.Events())
+	serialBefore := len(vm.SerialLog())
+	// kilnctl fails on purpose: the node came back, but not on the version it installed.
+	out, err := runKilnctl(c, 20*time.Minute, "upgrade", "--image", panicUKI, "--wait", "--wait-timeout", "15m")
+	if err == nil || !strings.Contains(out, "the node is back on "+base) || !strings.Contains(out, "fell back: kiln-"+panicVersion) {
+		t.Errorf("kilnctl upgrade --wait to the panicking %s: %v, want it back on %s and fell back (serial %s):\n%s",
+			panicVersion, err, base, vm.LogPath(), out)
+	}
+	checkBootAfter(t, ctx, vm, n, base, uuid)
+	panics := strings.Count(serialSince(vm, serialBefore), "Kernel panic")
+	t.Logf("kernel panics on the console after the upgrade: %d", panics)
+	if panics == 0 {
+		t.Errorf("no kernel panic on the console after the upgrade: the fallback was not the kernel's (serial %s)", vm.LogPath())
+	}
+	fb := findState(vm.Events()[n:], events.TypeInfo, "upgrade", "fellBack")
+	if fb == nil || fb.Fields["failedVersion"] != panicVersion || fb.Fields["version"] != base {
+		t.Errorf("upgrade fellBack event: %+v, want failedVersion %s on %s (serial %s)", fb, panicVersion, base, vm.LogPath())
+	}
+	if st := bootStatus(t, c); !st.FellBack || st.FailedVersion != panicVersion || st.Version != base {
+		t.Errorf("BootStatus after the fallback: %+v, want fellBack from %s on %s", st, panicVersion, base)
+	}
+	powerOff(t, ctx, vm)
+	names := espListing(t, disk, "::/EFI/Linux")
+	spent := slices.ContainsFunc(names, func(name string) bool {
+		e, err := entry.Parse(name)
+		return err == nil && e.Version == panicVersion && e.Bad()
+	})
+	if !spent || !slices.Contains(names, entry.Prefix+base+entry.Suffix) {
+		t.Errorf("EFI/Linux after the fallback: %q, want %s with its tries spent (+0-3) and %s blessed", names, panicVersion, base)
+	}
+}
+
+// buildPanicking builds a release whose command line keeps every KSPP parameter (so the
+// node's checks accept it) and adds rdinit=/nonexistent: the kernel finds no init and
+// panics, and panic=10 reboots. The spec copy lies in the repository's root for the
+// build's run, because kiln build reads the kernel fragments relative to the spec file.
+func buildPanicking(t *testing.T, img image, version, keys string) string {
+	t.Helper()
+	repo := filepath.Join(img.out, "..")
+	spec, err := pipeline.LoadSpec(filepath.Join(repo, "kiln.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmdline := strings.Join(strings.Fields(spec.Kernel.Cmdline), " ") + " rdinit=/nonexistent"
+	if f := kspp.Failures(kspp.CheckCmdline(cmdline)); len(f) > 0 {
+		t.Fatalf("the panicking command line fails KSPP, the upgrade would be refused: %+v", f)
+	}
+	quote := func(s string) string { b, _ := json.Marshal(s); return string(b) } // a JSON string is a YAML scalar
+	doc := fmt.Sprintf("name: %s\nversion: %s\nsourceDateEpoch: %d\nkernel:\n  fragments: %s\n  cmdline: %s\nrootfs:\n  compression: %s\noutput: %s\n",
+		quote(spec.Name), quote(spec.Version), spec.SourceDateEpoch, quote(spec.Kernel.Fragments), quote(cmdline),
+		quote(spec.Rootfs.Compression), quote(spec.Output))
+	name := fmt.Sprintf(".e2e-panic-%d.yaml", os.Getpid())
+	path := filepath.Join(repo, name)
+	if parsed, err := pipeline.ParseSpec(path, []byte(doc)); err != nil || parsed.Kernel.Cmdline != cmdline {
+		t.Fatalf("the panicking spec: %v (cmdline %q)\n%s", err, parsed.Kernel.Cmdline, doc)
+	}
+	t.Cleanup(func() { os.Remove(path) })
+	if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(path)
+	return buildFromSpec(t, img, name, version, keys)
+}
+
+// startUpgradeVM starts the machine with firmware (qemu.WithUEFI with the setup-mode
+// template: systemd-boot enrols Kiln's keys on the first boot; or qemu.WithUEFIVars with
+// enrolled vars), a TPM, the node config on fw_cfg, and apid forwarded. QEMU runs without
+// -no-reboot: enrolment, upgrades and boot counting all reset the machine.
+func startUpgradeVM(t *testing.T, img image, name, disk, nodeConfig, tpm string, hostPort int, firmware qemu.Option) *qemu.VM {
 	t.Helper()
 	vm, err := qemu.Start(context.Background(),
-		qemu.WithName("upgrade"),
+		qemu.WithName(name),
 		qemu.WithLogDir(filepath.Join(img.out, "qemu-logs")),
 		qemu.WithEvents(),
 		qemu.WithMemory(1024),
 		qemu.WithLogf(t.Logf),
 		qemu.WithExtraArgs("-device", "i6300esb", "-cpu", "qemu64", "-fw_cfg", "name=opt/kiln/config,file="+nodeConfig),
-		qemu.WithUEFI(ovmfCode, ovmfSetupVars),
+		firmware,
 		qemu.WithDisk(disk),
 		qemu.WithTPM(tpm),
 		qemu.WithUserNet(qemu.Forward{HostPort: hostPort, GuestPort: 50000}))
@@ -148,15 +239,22 @@ func startUpgradeVM(t *testing.T, img image, disk, nodeConfig, tpm string, hostP
 // runLong runs kilnctl with a longer bound than ctl.run's (an upgrade waits for a boot).
 func runLong(t *testing.T, c ctl, d time.Duration, args ...string) string {
 	t.Helper()
+	out, err := runKilnctl(c, d, args...)
+	if err != nil {
+		t.Fatalf("kilnctl %s: %v", strings.Join(args, " "), err)
+	}
+	return out
+}
+
+// runKilnctl runs kilnctl bounded by d, logs its output and returns it with its error.
+func runKilnctl(c ctl, d time.Duration, args ...string) (string, error) {
+	c.t.Helper()
 	full := append([]string{"--kiln-config", c.config, "-n", c.node, "--timeout", "20s", "--context", "e2e"}, args...)
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, c.bin, full...).CombinedOutput()
-	t.Logf("kilnctl %s\n%s", strings.Join(args, " "), truncate(string(out), 3000))
-	if err != nil {
-		t.Fatalf("kilnctl %s: %v", strings.Join(args, " "), err)
-	}
-	return string(out)
+	c.t.Logf("kilnctl %s\n%s", strings.Join(args, " "), truncate(string(out), 3000))
+	return string(out), err
 }
 
 // refusedUnchanged runs kilnctl, which must fail naming check, and compares the ESP (every
@@ -229,6 +327,7 @@ func checkBootAfter(t *testing.T, ctx context.Context, vm *qemu.VM, n int, versi
 type upgradeBootStatus struct {
 	Booted, Version, Standby, StandbyVersion string
 	FellBack                                 bool
+	FailedEntry, FailedVersion               string
 }
 
 func bootStatus(t *testing.T, c ctl) upgradeBootStatus {
