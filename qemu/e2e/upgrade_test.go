@@ -90,6 +90,9 @@ func TestUpgradeAndRollback(t *testing.T) {
 			refusedUnchanged(t, c, disk, work, bad[name].check, "upgrade", "--image", path)
 		}
 	})
+	t.Run("BadStreamsRefusedESPUnchanged", func(t *testing.T) {
+		upgradeStreamAbuse(t, c, disk, work, readArtifact(t, img, "uki"))
+	})
 
 	// Boot 2: the upgrade.
 	n := len(vm.Events())
