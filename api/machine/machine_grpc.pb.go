@@ -112,8 +112,9 @@ type MachineServiceClient interface {
 	Disks(ctx context.Context, in *DisksRequest, opts ...grpc.CallOption) (*DisksResponse, error)
 	// Netstat lists TCP, UDP and unix sockets with the process that holds each.
 	Netstat(ctx context.Context, in *NetstatRequest, opts ...grpc.CallOption) (*NetstatResponse, error)
-	// ListFiles lists one directory. Paths under STATE (/system/state) and /run/kiln are
-	// refused (PermissionDenied), also when a symlink or ".." resolves there.
+	// ListFiles lists one directory. Paths under STATE (/system/state), /run/kiln and /dev,
+	// and /proc's mem, environ and kcore, are refused (PermissionDenied), also when a
+	// symlink or ".." resolves there; /proc's magic links are not followed.
 	ListFiles(ctx context.Context, in *ListFilesRequest, opts ...grpc.CallOption) (*ListFilesResponse, error)
 	// ReadFile returns one file of at most 1 MiB, with the refusals of ListFiles.
 	ReadFile(ctx context.Context, in *ReadFileRequest, opts ...grpc.CallOption) (*ReadFileResponse, error)
@@ -485,8 +486,9 @@ type MachineServiceServer interface {
 	Disks(context.Context, *DisksRequest) (*DisksResponse, error)
 	// Netstat lists TCP, UDP and unix sockets with the process that holds each.
 	Netstat(context.Context, *NetstatRequest) (*NetstatResponse, error)
-	// ListFiles lists one directory. Paths under STATE (/system/state) and /run/kiln are
-	// refused (PermissionDenied), also when a symlink or ".." resolves there.
+	// ListFiles lists one directory. Paths under STATE (/system/state), /run/kiln and /dev,
+	// and /proc's mem, environ and kcore, are refused (PermissionDenied), also when a
+	// symlink or ".." resolves there; /proc's magic links are not followed.
 	ListFiles(context.Context, *ListFilesRequest) (*ListFilesResponse, error)
 	// ReadFile returns one file of at most 1 MiB, with the refusals of ListFiles.
 	ReadFile(context.Context, *ReadFileRequest) (*ReadFileResponse, error)

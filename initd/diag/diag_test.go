@@ -169,6 +169,9 @@ func filesRoot(t *testing.T) Roots {
 	link("../run/kiln/apid/api.key", "var/key-link")
 	link("../system", "var/system-link")
 	link("os-release", "etc/release-link")
+	link("/etc/os-release", "etc/absolute-link")  // absolute: resolved in the root
+	link("/system/state", "var/absolute-state")   // absolute, into STATE
+	link("../../../../system/state", "var/climb") // ".." past the root stays at the root
 	return Roots{Files: dir}
 }
 
@@ -177,6 +180,9 @@ func TestReadFile(t *testing.T) {
 	data, err := r.ReadFile("/etc/release-link")
 	if err != nil || string(data) != "ID=kiln\n" {
 		t.Fatalf("ReadFile(/etc/release-link) = %q, %v", data, err)
+	}
+	if data, err := r.ReadFile("/etc/absolute-link"); err != nil || string(data) != "ID=kiln\n" {
+		t.Errorf("an absolute link inside the root: %q, %v", data, err)
 	}
 	if data, err := r.ReadFile("/var/exact"); err != nil || len(data) != MaxRead {
 		t.Errorf("a file of exactly MaxRead: %d bytes, %v", len(data), err)
@@ -206,6 +212,8 @@ func TestFilesRefuseForbidden(t *testing.T) {
 		{"/var/state-link", "resolves to /system/state"},
 		{"/var/key-link", "resolves to /run/kiln/apid/api.key"},
 		{"/var/system-link/state/pki/os.key", "resolves to /system/state/pki/os.key"},
+		{"/var/absolute-state/config.yaml", "resolves to /system/state/config.yaml"},
+		{"/var/climb/pki/os.key", "resolves to /system/state/pki/os.key"},
 		{"/proc/1/mem", "memory"},
 		{"/proc/self/task/1/environ", "environ"},
 		{"/dev/mapper/kiln-state", "/dev holds"},
@@ -217,6 +225,17 @@ func TestFilesRefuseForbidden(t *testing.T) {
 			if !errors.Is(err, ErrForbidden) || !strings.Contains(err.Error(), c.rule) {
 				t.Errorf("%s: err = %v, want ErrForbidden naming %q", c.path, err, c.rule)
 			}
+		}
+	}
+}
+
+// TestFilesRefuseMagicLinks: /proc/self/root is "/" to the kernel whatever the root
+// diag was given; following it would leave the root.
+func TestFilesRefuseMagicLinks(t *testing.T) {
+	r := Roots{Files: "/"}
+	for _, p := range []string{"/proc/self/root/etc/hostname", "/proc/self/fd/0"} {
+		if _, err := r.ReadFile(p); !errors.Is(err, ErrForbidden) || !strings.Contains(err.Error(), "magic link") {
+			t.Errorf("%s: err = %v, want ErrForbidden naming the magic link", p, err)
 		}
 	}
 }

@@ -63,8 +63,10 @@ func checkForbidden(named, p string) error {
 	return nil
 }
 
-// open opens name (absolute, resolved in r.Files with os.Root, so no symlink leaves the
-// root) after checking it as named, then checks the path the kernel says it opened.
+// open opens name (absolute) in r.Files with openat2(RESOLVE_IN_ROOT|
+// RESOLVE_NO_MAGICLINKS): ".." and absolute symlinks stay inside the root, and /proc's
+// magic links (/proc/PID/root, /proc/PID/fd/N) are not followed. It checks the rules on
+// the path as named, then on the path the kernel says it opened.
 func (r Roots) open(name string) (*os.File, error) {
 	if !path.IsAbs(name) {
 		return nil, fmt.Errorf("%w: %q is not an absolute path", ErrBadPath, name)
@@ -73,19 +75,27 @@ func (r Roots) open(name string) (*os.File, error) {
 	if err := checkForbidden(name, clean); err != nil {
 		return nil, err
 	}
-	root, err := os.OpenRoot(r.Files)
+	rootFD, err := unix.Open(r.Files, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, err
+		return nil, &os.PathError{Op: "open", Path: r.Files, Err: err}
 	}
-	defer root.Close()
+	defer unix.Close(rootFD)
 	rel := strings.TrimPrefix(clean, "/")
 	if rel == "" {
 		rel = "."
 	}
-	f, err := root.Open(rel)
-	if err != nil {
-		return nil, err
+	// O_NONBLOCK: opening a FIFO must not wait for a writer.
+	fd, err := unix.Openat2(rootFD, rel, &unix.OpenHow{
+		Flags:   unix.O_RDONLY | unix.O_CLOEXEC | unix.O_NOCTTY | unix.O_NONBLOCK,
+		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
+	})
+	if errors.Is(err, unix.ELOOP) {
+		return nil, fmt.Errorf("%w: %s: a symlink loop, or a /proc magic link (/proc/PID/root, /proc/PID/fd/N), which is not followed", ErrForbidden, name)
 	}
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: name, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), name)
 	opened, err := r.openedPath(f)
 	if err == nil {
 		err = checkForbidden(name, opened)
