@@ -3,10 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/kiln-os/kiln/api/machine"
@@ -176,6 +179,9 @@ func cmdTime(e *env, args []string) error {
 	}
 	defer done()
 	res, err := api.ResourceGet(e.ctx, &machine.ResourceGetRequest{Namespace: "network", Type: "TimeStatus", Id: "node"})
+	if status.Code(err) == codes.NotFound {
+		return errors.New("the node has no network/TimeStatus: time sync has not run yet (kilnctl get timeserverspec shows the servers it will ask)")
+	}
 	if err != nil {
 		return err
 	}

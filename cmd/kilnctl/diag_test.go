@@ -189,4 +189,8 @@ func TestTimeReadsTimeStatus(t *testing.T) {
 	if r.err != nil || !strings.Contains(r.stdout, "10.0.2.2") || !strings.Contains(r.stdout, "-1.2ms") || !strings.Contains(r.stdout, "yes") {
 		t.Errorf("time: %v\n%s", r.err, r.stdout)
 	}
+	node.resources = map[string]any{}
+	if r := runCtl(t, "--kiln-config", kc, "time"); r.err == nil || !strings.Contains(r.err.Error(), "time sync has not run") {
+		t.Errorf("time without TimeStatus: %v", r.err)
+	}
 }
