@@ -28,6 +28,8 @@ const (
 	MachineService_Version_FullMethodName            = "/kiln.machine.v1.MachineService/Version"
 	MachineService_ServiceList_FullMethodName        = "/kiln.machine.v1.MachineService/ServiceList"
 	MachineService_ServiceRestart_FullMethodName     = "/kiln.machine.v1.MachineService/ServiceRestart"
+	MachineService_ServiceStop_FullMethodName        = "/kiln.machine.v1.MachineService/ServiceStop"
+	MachineService_ServiceStart_FullMethodName       = "/kiln.machine.v1.MachineService/ServiceStart"
 	MachineService_Logs_FullMethodName               = "/kiln.machine.v1.MachineService/Logs"
 	MachineService_Dmesg_FullMethodName              = "/kiln.machine.v1.MachineService/Dmesg"
 	MachineService_Events_FullMethodName             = "/kiln.machine.v1.MachineService/Events"
@@ -42,6 +44,13 @@ const (
 	MachineService_Reset_FullMethodName              = "/kiln.machine.v1.MachineService/Reset"
 	MachineService_PCRRead_FullMethodName            = "/kiln.machine.v1.MachineService/PCRRead"
 	MachineService_InspectControllers_FullMethodName = "/kiln.machine.v1.MachineService/InspectControllers"
+	MachineService_Processes_FullMethodName          = "/kiln.machine.v1.MachineService/Processes"
+	MachineService_Memory_FullMethodName             = "/kiln.machine.v1.MachineService/Memory"
+	MachineService_Mounts_FullMethodName             = "/kiln.machine.v1.MachineService/Mounts"
+	MachineService_Disks_FullMethodName              = "/kiln.machine.v1.MachineService/Disks"
+	MachineService_Netstat_FullMethodName            = "/kiln.machine.v1.MachineService/Netstat"
+	MachineService_ListFiles_FullMethodName          = "/kiln.machine.v1.MachineService/ListFiles"
+	MachineService_ReadFile_FullMethodName           = "/kiln.machine.v1.MachineService/ReadFile"
 )
 
 // MachineServiceClient is the client API for MachineService service.
@@ -54,6 +63,11 @@ type MachineServiceClient interface {
 	ServiceList(ctx context.Context, in *ServiceListRequest, opts ...grpc.CallOption) (*ServiceListResponse, error)
 	// ServiceRestart stops and starts one service by name.
 	ServiceRestart(ctx context.Context, in *ServiceRestartRequest, opts ...grpc.CallOption) (*ServiceRestartResponse, error)
+	// ServiceStop stops one service and keeps it stopped until ServiceStart (or a
+	// reboot); services that depend on it keep running.
+	ServiceStop(ctx context.Context, in *ServiceStopRequest, opts ...grpc.CallOption) (*ServiceStopResponse, error)
+	// ServiceStart lets a service stopped by ServiceStop run again.
+	ServiceStart(ctx context.Context, in *ServiceStartRequest, opts ...grpc.CallOption) (*ServiceStartResponse, error)
 	// Logs streams the last tail_lines lines of a service's log, then new lines if follow.
 	Logs(ctx context.Context, in *LogsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[LogLine], error)
 	// Dmesg streams the kernel log the same way.
@@ -88,6 +102,22 @@ type MachineServiceClient interface {
 	// InspectControllers lists machined's controllers with the resource types each reads
 	// (inputs) and writes (outputs): the dependency graph of the node's state.
 	InspectControllers(ctx context.Context, in *InspectControllersRequest, opts ...grpc.CallOption) (*InspectControllersResponse, error)
+	// Processes lists the node's processes from /proc.
+	Processes(ctx context.Context, in *ProcessesRequest, opts ...grpc.CallOption) (*ProcessesResponse, error)
+	// Memory reports the essentials of /proc/meminfo.
+	Memory(ctx context.Context, in *MemoryRequest, opts ...grpc.CallOption) (*MemoryResponse, error)
+	// Mounts lists the mounts of machined's namespace (/proc/self/mountinfo).
+	Mounts(ctx context.Context, in *MountsRequest, opts ...grpc.CallOption) (*MountsResponse, error)
+	// Disks lists block devices and their partitions, marking the disk the node booted from.
+	Disks(ctx context.Context, in *DisksRequest, opts ...grpc.CallOption) (*DisksResponse, error)
+	// Netstat lists TCP, UDP and unix sockets with the process that holds each.
+	Netstat(ctx context.Context, in *NetstatRequest, opts ...grpc.CallOption) (*NetstatResponse, error)
+	// ListFiles lists one directory. Paths under STATE (/system/state), /run/kiln and /dev,
+	// and /proc's mem, environ and kcore, are refused (PermissionDenied), also when a
+	// symlink or ".." resolves there; /proc's magic links are not followed.
+	ListFiles(ctx context.Context, in *ListFilesRequest, opts ...grpc.CallOption) (*ListFilesResponse, error)
+	// ReadFile returns one file of at most 1 MiB, with the refusals of ListFiles.
+	ReadFile(ctx context.Context, in *ReadFileRequest, opts ...grpc.CallOption) (*ReadFileResponse, error)
 }
 
 type machineServiceClient struct {
@@ -122,6 +152,26 @@ func (c *machineServiceClient) ServiceRestart(ctx context.Context, in *ServiceRe
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ServiceRestartResponse)
 	err := c.cc.Invoke(ctx, MachineService_ServiceRestart_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *machineServiceClient) ServiceStop(ctx context.Context, in *ServiceStopRequest, opts ...grpc.CallOption) (*ServiceStopResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ServiceStopResponse)
+	err := c.cc.Invoke(ctx, MachineService_ServiceStop_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *machineServiceClient) ServiceStart(ctx context.Context, in *ServiceStartRequest, opts ...grpc.CallOption) (*ServiceStartResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ServiceStartResponse)
+	err := c.cc.Invoke(ctx, MachineService_ServiceStart_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -307,6 +357,76 @@ func (c *machineServiceClient) InspectControllers(ctx context.Context, in *Inspe
 	return out, nil
 }
 
+func (c *machineServiceClient) Processes(ctx context.Context, in *ProcessesRequest, opts ...grpc.CallOption) (*ProcessesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ProcessesResponse)
+	err := c.cc.Invoke(ctx, MachineService_Processes_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *machineServiceClient) Memory(ctx context.Context, in *MemoryRequest, opts ...grpc.CallOption) (*MemoryResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MemoryResponse)
+	err := c.cc.Invoke(ctx, MachineService_Memory_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *machineServiceClient) Mounts(ctx context.Context, in *MountsRequest, opts ...grpc.CallOption) (*MountsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MountsResponse)
+	err := c.cc.Invoke(ctx, MachineService_Mounts_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *machineServiceClient) Disks(ctx context.Context, in *DisksRequest, opts ...grpc.CallOption) (*DisksResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DisksResponse)
+	err := c.cc.Invoke(ctx, MachineService_Disks_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *machineServiceClient) Netstat(ctx context.Context, in *NetstatRequest, opts ...grpc.CallOption) (*NetstatResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(NetstatResponse)
+	err := c.cc.Invoke(ctx, MachineService_Netstat_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *machineServiceClient) ListFiles(ctx context.Context, in *ListFilesRequest, opts ...grpc.CallOption) (*ListFilesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListFilesResponse)
+	err := c.cc.Invoke(ctx, MachineService_ListFiles_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *machineServiceClient) ReadFile(ctx context.Context, in *ReadFileRequest, opts ...grpc.CallOption) (*ReadFileResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReadFileResponse)
+	err := c.cc.Invoke(ctx, MachineService_ReadFile_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // MachineServiceServer is the server API for MachineService service.
 // All implementations must embed UnimplementedMachineServiceServer
 // for forward compatibility.
@@ -317,6 +437,11 @@ type MachineServiceServer interface {
 	ServiceList(context.Context, *ServiceListRequest) (*ServiceListResponse, error)
 	// ServiceRestart stops and starts one service by name.
 	ServiceRestart(context.Context, *ServiceRestartRequest) (*ServiceRestartResponse, error)
+	// ServiceStop stops one service and keeps it stopped until ServiceStart (or a
+	// reboot); services that depend on it keep running.
+	ServiceStop(context.Context, *ServiceStopRequest) (*ServiceStopResponse, error)
+	// ServiceStart lets a service stopped by ServiceStop run again.
+	ServiceStart(context.Context, *ServiceStartRequest) (*ServiceStartResponse, error)
 	// Logs streams the last tail_lines lines of a service's log, then new lines if follow.
 	Logs(*LogsRequest, grpc.ServerStreamingServer[LogLine]) error
 	// Dmesg streams the kernel log the same way.
@@ -351,6 +476,22 @@ type MachineServiceServer interface {
 	// InspectControllers lists machined's controllers with the resource types each reads
 	// (inputs) and writes (outputs): the dependency graph of the node's state.
 	InspectControllers(context.Context, *InspectControllersRequest) (*InspectControllersResponse, error)
+	// Processes lists the node's processes from /proc.
+	Processes(context.Context, *ProcessesRequest) (*ProcessesResponse, error)
+	// Memory reports the essentials of /proc/meminfo.
+	Memory(context.Context, *MemoryRequest) (*MemoryResponse, error)
+	// Mounts lists the mounts of machined's namespace (/proc/self/mountinfo).
+	Mounts(context.Context, *MountsRequest) (*MountsResponse, error)
+	// Disks lists block devices and their partitions, marking the disk the node booted from.
+	Disks(context.Context, *DisksRequest) (*DisksResponse, error)
+	// Netstat lists TCP, UDP and unix sockets with the process that holds each.
+	Netstat(context.Context, *NetstatRequest) (*NetstatResponse, error)
+	// ListFiles lists one directory. Paths under STATE (/system/state), /run/kiln and /dev,
+	// and /proc's mem, environ and kcore, are refused (PermissionDenied), also when a
+	// symlink or ".." resolves there; /proc's magic links are not followed.
+	ListFiles(context.Context, *ListFilesRequest) (*ListFilesResponse, error)
+	// ReadFile returns one file of at most 1 MiB, with the refusals of ListFiles.
+	ReadFile(context.Context, *ReadFileRequest) (*ReadFileResponse, error)
 	mustEmbedUnimplementedMachineServiceServer()
 }
 
@@ -369,6 +510,12 @@ func (UnimplementedMachineServiceServer) ServiceList(context.Context, *ServiceLi
 }
 func (UnimplementedMachineServiceServer) ServiceRestart(context.Context, *ServiceRestartRequest) (*ServiceRestartResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ServiceRestart not implemented")
+}
+func (UnimplementedMachineServiceServer) ServiceStop(context.Context, *ServiceStopRequest) (*ServiceStopResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ServiceStop not implemented")
+}
+func (UnimplementedMachineServiceServer) ServiceStart(context.Context, *ServiceStartRequest) (*ServiceStartResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ServiceStart not implemented")
 }
 func (UnimplementedMachineServiceServer) Logs(*LogsRequest, grpc.ServerStreamingServer[LogLine]) error {
 	return status.Error(codes.Unimplemented, "method Logs not implemented")
@@ -411,6 +558,27 @@ func (UnimplementedMachineServiceServer) PCRRead(context.Context, *PCRReadReques
 }
 func (UnimplementedMachineServiceServer) InspectControllers(context.Context, *InspectControllersRequest) (*InspectControllersResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method InspectControllers not implemented")
+}
+func (UnimplementedMachineServiceServer) Processes(context.Context, *ProcessesRequest) (*ProcessesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Processes not implemented")
+}
+func (UnimplementedMachineServiceServer) Memory(context.Context, *MemoryRequest) (*MemoryResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Memory not implemented")
+}
+func (UnimplementedMachineServiceServer) Mounts(context.Context, *MountsRequest) (*MountsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Mounts not implemented")
+}
+func (UnimplementedMachineServiceServer) Disks(context.Context, *DisksRequest) (*DisksResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Disks not implemented")
+}
+func (UnimplementedMachineServiceServer) Netstat(context.Context, *NetstatRequest) (*NetstatResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Netstat not implemented")
+}
+func (UnimplementedMachineServiceServer) ListFiles(context.Context, *ListFilesRequest) (*ListFilesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListFiles not implemented")
+}
+func (UnimplementedMachineServiceServer) ReadFile(context.Context, *ReadFileRequest) (*ReadFileResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReadFile not implemented")
 }
 func (UnimplementedMachineServiceServer) mustEmbedUnimplementedMachineServiceServer() {}
 func (UnimplementedMachineServiceServer) testEmbeddedByValue()                        {}
@@ -483,6 +651,42 @@ func _MachineService_ServiceRestart_Handler(srv interface{}, ctx context.Context
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(MachineServiceServer).ServiceRestart(ctx, req.(*ServiceRestartRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MachineService_ServiceStop_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ServiceStopRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MachineServiceServer).ServiceStop(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MachineService_ServiceStop_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MachineServiceServer).ServiceStop(ctx, req.(*ServiceStopRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MachineService_ServiceStart_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ServiceStartRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MachineServiceServer).ServiceStart(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MachineService_ServiceStart_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MachineServiceServer).ServiceStart(ctx, req.(*ServiceStartRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -700,6 +904,132 @@ func _MachineService_InspectControllers_Handler(srv interface{}, ctx context.Con
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MachineService_Processes_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ProcessesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MachineServiceServer).Processes(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MachineService_Processes_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MachineServiceServer).Processes(ctx, req.(*ProcessesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MachineService_Memory_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MemoryRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MachineServiceServer).Memory(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MachineService_Memory_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MachineServiceServer).Memory(ctx, req.(*MemoryRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MachineService_Mounts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MountsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MachineServiceServer).Mounts(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MachineService_Mounts_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MachineServiceServer).Mounts(ctx, req.(*MountsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MachineService_Disks_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DisksRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MachineServiceServer).Disks(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MachineService_Disks_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MachineServiceServer).Disks(ctx, req.(*DisksRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MachineService_Netstat_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(NetstatRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MachineServiceServer).Netstat(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MachineService_Netstat_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MachineServiceServer).Netstat(ctx, req.(*NetstatRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MachineService_ListFiles_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListFilesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MachineServiceServer).ListFiles(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MachineService_ListFiles_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MachineServiceServer).ListFiles(ctx, req.(*ListFilesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MachineService_ReadFile_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReadFileRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MachineServiceServer).ReadFile(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MachineService_ReadFile_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MachineServiceServer).ReadFile(ctx, req.(*ReadFileRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // MachineService_ServiceDesc is the grpc.ServiceDesc for MachineService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -718,6 +1048,14 @@ var MachineService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ServiceRestart",
 			Handler:    _MachineService_ServiceRestart_Handler,
+		},
+		{
+			MethodName: "ServiceStop",
+			Handler:    _MachineService_ServiceStop_Handler,
+		},
+		{
+			MethodName: "ServiceStart",
+			Handler:    _MachineService_ServiceStart_Handler,
 		},
 		{
 			MethodName: "ResourceGet",
@@ -754,6 +1092,34 @@ var MachineService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "InspectControllers",
 			Handler:    _MachineService_InspectControllers_Handler,
+		},
+		{
+			MethodName: "Processes",
+			Handler:    _MachineService_Processes_Handler,
+		},
+		{
+			MethodName: "Memory",
+			Handler:    _MachineService_Memory_Handler,
+		},
+		{
+			MethodName: "Mounts",
+			Handler:    _MachineService_Mounts_Handler,
+		},
+		{
+			MethodName: "Disks",
+			Handler:    _MachineService_Disks_Handler,
+		},
+		{
+			MethodName: "Netstat",
+			Handler:    _MachineService_Netstat_Handler,
+		},
+		{
+			MethodName: "ListFiles",
+			Handler:    _MachineService_ListFiles_Handler,
+		},
+		{
+			MethodName: "ReadFile",
+			Handler:    _MachineService_ReadFile_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

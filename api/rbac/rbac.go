@@ -43,10 +43,21 @@ var Methods = map[string]Role{
 	machine.MachineService_ResourceWatch_FullMethodName:      Reader,
 	machine.MachineService_PCRRead_FullMethodName:            Reader,
 	machine.MachineService_InspectControllers_FullMethodName: Reader,
+	machine.MachineService_Processes_FullMethodName:          Reader,
+	machine.MachineService_Memory_FullMethodName:             Reader,
+	machine.MachineService_Mounts_FullMethodName:             Reader,
+	machine.MachineService_Disks_FullMethodName:              Reader,
+	machine.MachineService_Netstat_FullMethodName:            Reader,
 
 	machine.MachineService_ServiceRestart_FullMethodName: Operator,
-	machine.MachineService_Reboot_FullMethodName:         Operator,
-	machine.MachineService_Shutdown_FullMethodName:       Operator,
+	machine.MachineService_ServiceStop_FullMethodName:    Operator,
+	machine.MachineService_ServiceStart_FullMethodName:   Operator,
+	// Files can hold what a reader should not see (a workload's credentials); STATE and
+	// /run/kiln are refused to every role by machined itself.
+	machine.MachineService_ListFiles_FullMethodName: Operator,
+	machine.MachineService_ReadFile_FullMethodName:  Operator,
+	machine.MachineService_Reboot_FullMethodName:    Operator,
+	machine.MachineService_Shutdown_FullMethodName:  Operator,
 
 	machine.MachineService_ApplyConfiguration_FullMethodName: Admin,
 	machine.MachineService_Reset_FullMethodName:              Admin,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"net"
 	"sync"
 	"testing"
@@ -38,6 +39,13 @@ type fakeNode struct {
 	downAfter   int            // how many ResourceGet calls fail after an Upgrade or a Rollback
 	down        int            // how many still fail
 	bootStatus  map[string]any // runtime/BootStatus's spec
+
+	// Diagnostics and health (diag_test.go, health_test.go)
+	resources map[string]any   // "Type/id" → spec; when set, ResourceGet answers from it only
+	services  []map[string]any // runtime/Service specs, when set
+	events    []*machine.Event // the event history, when set
+	stopped   []string         // ServiceStop names
+	started   []string         // ServiceStart names
 }
 
 var fakeTime = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -58,6 +66,14 @@ func (f *fakeNode) ServiceList(context.Context, *machine.ServiceListRequest) (*m
 
 // Events sends two events, then, when asked to follow, waits for the client to leave.
 func (f *fakeNode) Events(req *machine.EventsRequest, stream grpc.ServerStreamingServer[machine.Event]) error {
+	if f.events != nil {
+		for _, ev := range f.events {
+			if err := stream.Send(ev); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	for i, name := range []string{"Storage", "Network"} {
 		ev := &machine.Event{Seq: uint64(i + 1), Time: timestamppb.New(fakeTime), Type: "phase", Name: name, State: "done", Fields: map[string]string{"took": "1s"}}
 		if err := stream.Send(ev); err != nil {
@@ -71,6 +87,15 @@ func (f *fakeNode) Events(req *machine.EventsRequest, stream grpc.ServerStreamin
 }
 
 func (f *fakeNode) ResourceList(_ context.Context, req *machine.ResourceListRequest) (*machine.ResourceListResponse, error) {
+	if f.services != nil && req.GetType() == "Service" {
+		resp := &machine.ResourceListResponse{}
+		for _, spec := range f.services {
+			b, _ := json.Marshal(spec)
+			resp.Resources = append(resp.Resources, &machine.Resource{
+				Metadata: &machine.ResourceMetadata{Namespace: "runtime", Type: "Service", Id: spec["name"].(string)}, SpecJson: b})
+		}
+		return resp, nil
+	}
 	return &machine.ResourceListResponse{Resources: []*machine.Resource{{
 		Metadata: &machine.ResourceMetadata{Namespace: "network", Type: req.GetType(), Id: "eth0", Version: 2, Owner: "network.AddressController", Updated: timestamppb.New(fakeTime)},
 		SpecJson: []byte(`{"address":"10.0.2.15/24","link":"eth0"}`),

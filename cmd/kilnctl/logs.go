@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/kiln-os/kiln/api/machine"
 )
@@ -16,6 +18,7 @@ import (
 type streamFlags struct {
 	follow bool
 	tail   int
+	since  string // logs and dmesg only
 }
 
 func (e *env) streamFlagSet(name string, sf *streamFlags) *flag.FlagSet {
@@ -26,9 +29,38 @@ func (e *env) streamFlagSet(name string, sf *streamFlags) *flag.FlagSet {
 	return fs
 }
 
+// logFlagSet is streamFlagSet with --since.
+func (e *env) logFlagSet(name string, sf *streamFlags) *flag.FlagSet {
+	fs := e.streamFlagSet(name, sf)
+	fs.StringVar(&sf.since, "since", "", "only lines since a duration ago (10m) or an RFC 3339 time")
+	return fs
+}
+
+// parseSince reads --since: a duration before now, or an RFC 3339 time; nil when unset.
+func parseSince(value string, now time.Time) (*timestamppb.Timestamp, error) {
+	if value == "" {
+		return nil, nil
+	}
+	if d, err := time.ParseDuration(value); err == nil {
+		if d < 0 {
+			return nil, fmt.Errorf("%w: --since %q: a duration counts back from now, give it without a sign", errUsage, value)
+		}
+		return timestamppb.New(now.Add(-d)), nil
+	}
+	t, err := time.Parse(time.RFC3339, value)
+	if err != nil {
+		return nil, fmt.Errorf("%w: --since %q is neither a duration (10m, 1h30m) nor an RFC 3339 time (2026-01-02T15:04:05Z)", errUsage, value)
+	}
+	return timestamppb.New(t), nil
+}
+
 func cmdLogs(e *env, args []string) error {
 	var sf streamFlags
-	pos, err := parseArgs(e.streamFlagSet("logs", &sf), args, 1, 1)
+	pos, err := parseArgs(e.logFlagSet("logs", &sf), args, 1, 1)
+	if err != nil {
+		return err
+	}
+	since, err := parseSince(sf.since, time.Now())
 	if err != nil {
 		return err
 	}
@@ -37,7 +69,7 @@ func cmdLogs(e *env, args []string) error {
 		return err
 	}
 	defer done()
-	stream, err := api.Logs(e.ctx, &machine.LogsRequest{Service: pos[0], Follow: sf.follow, TailLines: int32(sf.tail)})
+	stream, err := api.Logs(e.ctx, &machine.LogsRequest{Service: pos[0], Follow: sf.follow, TailLines: int32(sf.tail), Since: since})
 	if err != nil {
 		return err
 	}
@@ -46,7 +78,11 @@ func cmdLogs(e *env, args []string) error {
 
 func cmdDmesg(e *env, args []string) error {
 	var sf streamFlags
-	if _, err := parseArgs(e.streamFlagSet("dmesg", &sf), args, 0, 0); err != nil {
+	if _, err := parseArgs(e.logFlagSet("dmesg", &sf), args, 0, 0); err != nil {
+		return err
+	}
+	since, err := parseSince(sf.since, time.Now())
+	if err != nil {
 		return err
 	}
 	api, done, err := e.dial()
@@ -54,7 +90,7 @@ func cmdDmesg(e *env, args []string) error {
 		return err
 	}
 	defer done()
-	stream, err := api.Dmesg(e.ctx, &machine.DmesgRequest{Follow: sf.follow, TailLines: int32(sf.tail)})
+	stream, err := api.Dmesg(e.ctx, &machine.DmesgRequest{Follow: sf.follow, TailLines: int32(sf.tail), Since: since})
 	if err != nil {
 		return err
 	}

@@ -22,9 +22,29 @@ const usage = `usage: kilnctl [global flags] <command> [flags] [args]
 commands:
   version                           the node's version (served in maintenance mode too)
   services                          supervised services and their state
-  service restart NAME              stop and start one service
-  logs [-f] [--tail N] SERVICE      a service's log; -f follows
-  dmesg [-f] [--tail N]             the kernel log
+  service start|stop|restart NAME   start, stop (until started again) or restart one
+                                    service (operator); apid and watchdogd cannot stop
+  logs [-f] [--tail N] [--since S] SERVICE
+                                    a service's log; -f follows; S is a duration back
+                                    from now (10m) or an RFC 3339 time
+  dmesg [-f] [--tail N] [--since S] the kernel log
+  processes                         processes: pid, user, state, CPU, RSS, command
+  memory                            memory use (/proc/meminfo)
+  mounts                            mounts with their options
+  disks                             block devices, partitions and GPT labels; BOOT marks
+                                    the disk holding the ESP
+  netstat                           TCP, UDP and unix sockets with their process
+  time                              time sync: server, offset measured, error
+  ls PATH                           list a directory on the node (operator)
+  read PATH                         print a file of the node, at most 1 MiB (operator);
+                                    STATE (/system/state), /run/kiln and /dev are refused
+  health [--manifest _out/manifest.json]
+                                    a checklist: ready, services, time, STATE, Secure
+                                    Boot, PCR 11 against the manifest, event log; exits 1
+                                    on any failure
+  validate -f FILE [--mode metal|container]
+                                    check a machine config offline with the node's rules;
+                                    every error with its line and path, exit 1
   events [-f] [--tail N]            machined's events (phases, tasks, services)
   get TYPE [ID] [--namespace NS]    one resource, or every resource of TYPE without ID
   list TYPE [--namespace NS]        every resource of TYPE
@@ -122,6 +142,16 @@ var commands = map[string]command{
 	"gen":          cmdGen,
 	"patch":        cmdPatch,
 	"edit":         cmdEdit,
+	"processes":    cmdProcesses,
+	"memory":       cmdMemory,
+	"mounts":       cmdMounts,
+	"disks":        cmdDisks,
+	"netstat":      cmdNetstat,
+	"time":         cmdTime,
+	"ls":           cmdLs,
+	"read":         cmdRead,
+	"health":       cmdHealth,
+	"validate":     cmdValidate,
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {

@@ -46,24 +46,41 @@ func sinceText(s *machine.ServiceInfo) string {
 	return s.GetSince().AsTime().UTC().Format(time.RFC3339)
 }
 
-// cmdService runs "service restart NAME".
+// cmdService runs "service start|stop|restart NAME".
 func cmdService(e *env, args []string) error {
-	fs := e.flagSet("service restart")
+	fs := e.flagSet("service")
 	pos, err := parseArgs(fs, args, 2, 2)
 	if err != nil {
 		return err
 	}
-	if pos[0] != "restart" {
-		return fmt.Errorf("%w: service %q: the only service action is restart", errUsage, pos[0])
+	action, name := pos[0], pos[1]
+	calls := map[string]func(machine.MachineServiceClient) error{
+		"start": func(api machine.MachineServiceClient) error {
+			_, err := api.ServiceStart(e.ctx, &machine.ServiceStartRequest{Name: name})
+			return err
+		},
+		"stop": func(api machine.MachineServiceClient) error {
+			_, err := api.ServiceStop(e.ctx, &machine.ServiceStopRequest{Name: name})
+			return err
+		},
+		"restart": func(api machine.MachineServiceClient) error {
+			_, err := api.ServiceRestart(e.ctx, &machine.ServiceRestartRequest{Name: name})
+			return err
+		},
+	}
+	do, ok := calls[action]
+	if !ok {
+		return fmt.Errorf("%w: service %q: the actions are start, stop and restart", errUsage, action)
 	}
 	api, done, err := e.dial()
 	if err != nil {
 		return err
 	}
 	defer done()
-	if _, err := api.ServiceRestart(e.ctx, &machine.ServiceRestartRequest{Name: pos[1]}); err != nil {
+	if err := do(api); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "service %s restarted\n", pos[1])
+	past := map[string]string{"start": "started", "stop": "stopped", "restart": "restarted"}[action]
+	fmt.Fprintf(e.stdout, "service %s %s\n", name, past)
 	return nil
 }

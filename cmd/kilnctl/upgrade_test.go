@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/kiln-os/kiln/api/machine"
 )
@@ -63,6 +64,15 @@ func (f *fakeNode) ResourceGet(_ context.Context, req *machine.ResourceGetReques
 	if f.down > 0 {
 		f.down--
 		return nil, status.Error(codes.Unavailable, "rebooting")
+	}
+	if f.resources != nil {
+		spec, ok := f.resources[req.GetType()+"/"+req.GetId()]
+		if !ok {
+			return nil, status.Errorf(codes.NotFound, "no %s/%s", req.GetType(), req.GetId())
+		}
+		b, _ := json.Marshal(spec)
+		return &machine.Resource{Metadata: &machine.ResourceMetadata{Namespace: req.GetNamespace(), Type: req.GetType(), Id: req.GetId(),
+			Updated: timestamppb.New(fakeTime)}, SpecJson: b}, nil
 	}
 	spec := map[string]any{"ready": true, "stage": "running"}
 	if req.GetType() == "BootStatus" {

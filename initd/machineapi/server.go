@@ -26,6 +26,7 @@ import (
 
 	"github.com/kiln-os/kiln/api/machine"
 	"github.com/kiln-os/kiln/initd/configstate"
+	"github.com/kiln-os/kiln/initd/diag"
 	"github.com/kiln-os/kiln/initd/eventsink"
 	"github.com/kiln-os/kiln/initd/logbuf"
 	"github.com/kiln-os/kiln/initd/resources/controller"
@@ -41,6 +42,8 @@ const Socket = "/run/kiln/machined.sock"
 type Services interface {
 	Snapshot() []supervisor.Status
 	Restart(name string) error
+	Hold(name string) error
+	Release(name string) error
 }
 
 // Power is what Reboot, Shutdown and Reset ask machined to do.
@@ -77,6 +80,9 @@ type Server struct {
 	Controllers func() []controller.Info
 	// Upgrades serves Upgrade and Rollback.
 	Upgrades *Upgrades
+	// Diag is where Processes, Memory, Mounts, Disks, Netstat, ListFiles and ReadFile
+	// read; nil reads the running node (diag.Default).
+	Diag *diag.Roots
 
 	redact  textRedactor
 	streams *streambudget.Budget // set by Serve: MaxStreamsPerCaller, MaxStreams

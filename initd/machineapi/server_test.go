@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/kiln-os/kiln/api/machine"
 	"github.com/kiln-os/kiln/config"
@@ -27,7 +28,23 @@ import (
 	"github.com/kiln-os/kiln/initd/supervisor"
 )
 
-type fakeServices struct{ restarted []string }
+type fakeServices struct{ restarted, held, released []string }
+
+func (f *fakeServices) Hold(name string) error {
+	if name != "trustd" {
+		return supervisor.ErrUnknownService
+	}
+	f.held = append(f.held, name)
+	return nil
+}
+
+func (f *fakeServices) Release(name string) error {
+	if name != "trustd" {
+		return supervisor.ErrUnknownService
+	}
+	f.released = append(f.released, name)
+	return nil
+}
 
 func (f *fakeServices) Snapshot() []supervisor.Status {
 	return []supervisor.Status{{Name: "apid", State: supervisor.StateHealthy, Pid: 42, Restarts: 1}}
@@ -153,6 +170,19 @@ func TestLogs(t *testing.T) {
 	}
 	if len(lines) != 2 || lines[0] != "two" || lines[1] != "three" {
 		t.Errorf("tail 2 = %q", lines)
+	}
+	since := time.Now()
+	time.Sleep(10 * time.Millisecond)
+	set.Get("machined").Write([]byte("four\n"))
+	stream, err = c.Logs(context.Background(), &machine.LogsRequest{Service: "machined", TailLines: -1, Since: timestamppb.New(since)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l, err := stream.Recv(); err != nil || l.Line != "four" {
+		t.Errorf("since: first line %v, %v, want four", l, err)
+	}
+	if l, err := stream.Recv(); err != io.EOF {
+		t.Errorf("since: then %v, %v, want the end", l, err)
 	}
 	s, _ := c.Logs(context.Background(), &machine.LogsRequest{Service: "nope"})
 	if _, err := s.Recv(); status.Code(err) != codes.NotFound {

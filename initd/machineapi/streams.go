@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -26,7 +29,11 @@ func (s *Server) Logs(req *machine.LogsRequest, stream grpc.ServerStreamingServe
 	if !ok {
 		return status.Errorf(codes.NotFound, "no logs for %q; sources: %s", req.GetService(), strings.Join(s.LogSet.Sources(), ", "))
 	}
+	since := sinceTime(req.GetSince())
 	send := func(l logbuf.Line) error {
+		if l.Time.Before(since) {
+			return nil
+		}
 		return stream.Send(&machine.LogLine{Time: timestamppb.New(l.Time), Service: req.GetService(), Line: s.redactText(l.Text)})
 	}
 	if !req.GetFollow() {
@@ -52,10 +59,33 @@ func (s *Server) Dmesg(req *machine.DmesgRequest, stream grpc.ServerStreamingSer
 	if device == "" {
 		device = kmsg.Device
 	}
+	since, boot := sinceTime(req.GetSince()), bootTime()
 	err := kmsg.Read(stream.Context(), device, int(req.GetTailLines()), req.GetFollow(), func(r kmsg.Record) error {
-		return stream.Send(&machine.LogLine{Service: "kernel", Line: "[" + r.Uptime.String() + "] " + r.Text})
+		at := boot.Add(r.Uptime)
+		if at.Before(since) {
+			return nil
+		}
+		return stream.Send(&machine.LogLine{Time: timestamppb.New(at), Service: "kernel", Line: "[" + r.Uptime.String() + "] " + r.Text})
 	})
 	return streamEnd(err)
+}
+
+// sinceTime is a request's since, the zero time (nothing dropped) when unset.
+func sinceTime(ts *timestamppb.Timestamp) time.Time {
+	if ts == nil {
+		return time.Time{}
+	}
+	return ts.AsTime()
+}
+
+// bootTime is when the kernel's clock started: the wall clock minus CLOCK_MONOTONIC, the
+// clock of kmsg's timestamps (both exclude suspend on the machines Kiln runs on).
+func bootTime() time.Time {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		return time.Time{}
+	}
+	return time.Now().Add(-time.Duration(ts.Nano()))
 }
 
 // Events streams this boot's events from the first (or the last tail_events), then follows.

@@ -6,6 +6,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/kiln-os/kiln/initd/configstate"
+	"github.com/kiln-os/kiln/initd/diag"
 	"github.com/kiln-os/kiln/initd/machineapi"
 	"github.com/kiln-os/kiln/initd/services"
 )
@@ -36,6 +37,7 @@ func (m *Machined) serveMachineAPI(ctx context.Context, log logrus.FieldLogger) 
 		TPM:         machineapi.DefaultTPM,
 		Controllers: m.controllers.Controllers,
 		Upgrades:    m.upgrades(),
+		Diag:        diagRoots(),
 	}
 	go func() {
 		if err := srv.Serve(context.Background(), l); err != nil {
@@ -44,6 +46,15 @@ func (m *Machined) serveMachineAPI(ctx context.Context, log logrus.FieldLogger) 
 	}()
 	log.WithField("socket", machineapi.Socket).Info("machine API serving")
 	return nil
+}
+
+// diagRoots is the running node for the diagnostics calls: the service users by name,
+// and the ESP found by the label the upgrade path mounts it by.
+func diagRoots() *diag.Roots {
+	r := diag.Default
+	r.Users = map[uint32]string{0: "root", uint32(services.APIDUser.UID): "apid", uint32(services.TrustdUser.UID): "trustd"}
+	r.ESPLabel = espLabel
+	return &r
 }
 
 // runningServices is the supervisor for the API, nil (not a typed nil) before services run.

@@ -212,18 +212,67 @@ var errRestartRequested = errors.New("restart requested")
 var ErrUnknownService = errors.New("supervisor: unknown service")
 
 // Restart stops the named service and starts it again, without backoff; it returns once
-// the request is queued. Dependents keep running.
+// the request is queued. Dependents keep running. A held service (Hold) is released.
 func (s *Supervisor) Restart(name string) error {
+	u, err := s.unit(name)
+	if err != nil {
+		return err
+	}
+	s.release(u)
+	requestEnd(u)
+	return nil
+}
+
+// Hold stops the named service and keeps it stopped (state stopped, with the field
+// reason=requested) until Release or Restart; it returns once the request is queued.
+// Dependents keep running.
+func (s *Supervisor) Hold(name string) error {
+	u, err := s.unit(name)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	u.held = true
+	s.mu.Unlock()
+	requestEnd(u)
+	return nil
+}
+
+// Release lets a held service start again; a service that is not held is left alone.
+func (s *Supervisor) Release(name string) error {
+	u, err := s.unit(name)
+	if err != nil {
+		return err
+	}
+	s.release(u)
+	return nil
+}
+
+func (s *Supervisor) release(u *unit) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if u.held {
+		u.held = false
+		close(s.changed)
+		s.changed = make(chan struct{})
+	}
+}
+
+// requestEnd asks the current run (or backoff) of u to end.
+func requestEnd(u *unit) {
+	select {
+	case u.restart <- struct{}{}:
+	default: // a request is already pending
+	}
+}
+
+func (s *Supervisor) unit(name string) (*unit, error) {
 	for _, u := range s.units {
 		if u.name == name {
-			select {
-			case u.restart <- struct{}{}:
-			default: // a restart is already pending
-			}
-			return nil
+			return u, nil
 		}
 	}
-	return fmt.Errorf("%w %q", ErrUnknownService, name)
+	return nil, fmt.Errorf("%w %q", ErrUnknownService, name)
 }
 
 // Snapshot returns every service's status, dependencies first.

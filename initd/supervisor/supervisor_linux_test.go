@@ -287,6 +287,46 @@ func TestRestartStartsANewProcessWithoutBackoff(t *testing.T) {
 	}
 }
 
+// TestHoldKeepsAServiceStopped stops a service through Hold, checks that it stays stopped
+// (no restart, however short the backoff) while its dependent keeps running, and that
+// Release starts it again; Hold and Release of an unknown name fail.
+func TestHoldKeepsAServiceStopped(t *testing.T) {
+	reaper, _ := startReaper(t)
+	rec := &recorder{}
+	svc := newProcess(t, ProcessSpec{Name: "trustd", Argv: sh("exec sleep 30"), Reaper: reaper})
+	dependent := newProcess(t, ProcessSpec{Name: "kubelet", Argv: sh("exec sleep 30"), Reaper: reaper, DependsOn: []string{"trustd"}})
+	sup := startSupervisor(t, testConfig(t, rec), svc, dependent)
+	waitHealthy(t, sup)
+	first, dependentPid := svc.Pid(), dependent.Pid()
+	if err := sup.Hold("trustd"); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "trustd stopped", func() bool { return rec.count("trustd", StateStopped) >= 1 })
+	time.Sleep(200 * time.Millisecond) // many backoff periods: nothing may start it
+	if st := sup.Snapshot()[0]; st.State != StateStopped || st.Pid != 0 || !gone(first) {
+		t.Errorf("held trustd = %+v (old pid %d gone: %v), want stopped with no process", st, first, gone(first))
+	}
+	if ev := rec.first("trustd", StateStopped); ev.Fields["reason"] != "requested" {
+		t.Errorf("stopped event fields = %v, want reason=requested", ev.Fields)
+	}
+	if rec.count("trustd", StateRestarting) != 0 {
+		t.Error("a held service went through restarting")
+	}
+	if dependent.Pid() != dependentPid {
+		t.Errorf("the dependent was restarted: pid %d, was %d", dependent.Pid(), dependentPid)
+	}
+	if err := sup.Release("trustd"); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "trustd running again", func() bool { p := svc.Pid(); return p != 0 && p != first })
+	waitHealthy(t, sup)
+	for _, err := range []error{sup.Hold("nope"), sup.Release("nope")} {
+		if !errors.Is(err, ErrUnknownService) {
+			t.Errorf("unknown service: err = %v", err)
+		}
+	}
+}
+
 var escapedLine = regexp.MustCompile(`escaped=(\d+)`)
 
 // TestSetsidChildDiesWithItsService reproduces hole 4's second half: the service forks a

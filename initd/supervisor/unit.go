@@ -25,6 +25,7 @@ type unit struct {
 	restart    chan struct{}      // a pending Restart request (buffered, one slot)
 
 	// Guarded by Supervisor.mu.
+	held     bool // Hold asked for the service to stay stopped until Release
 	state    string
 	restarts int
 	lastErr  error
@@ -47,7 +48,7 @@ func (s *Supervisor) newUnit(svc Service) *unit {
 func (s *Supervisor) supervise(ctx context.Context, u *unit) {
 	defer close(u.finished)
 	for {
-		if !s.waitDependencies(ctx, u) {
+		if !s.waitReleased(ctx, u) || !s.waitDependencies(ctx, u) {
 			s.setState(u, StateStopped, nil, nil)
 			return
 		}
@@ -57,17 +58,49 @@ func (s *Supervisor) supervise(ctx context.Context, u *unit) {
 			return
 		}
 		if errors.Is(err, errRestartRequested) {
-			s.setState(u, StateRestarting, nil, map[string]string{"reason": "requested"})
+			if !s.isHeld(u) {
+				s.setState(u, StateRestarting, nil, map[string]string{"reason": "requested"})
+			}
 			continue
 		}
 		delay := u.backoff.next(healthyFor)
 		s.setState(u, StateFailed, err, nil)
 		s.setState(u, StateRestarting, nil, map[string]string{"delay": delay.String()})
-		if !sleep(ctx, delay) {
+		if !sleepOrRequest(ctx, u, delay) {
 			s.setState(u, StateStopped, nil, nil)
 			return
 		}
 	}
+}
+
+// waitReleased blocks while the service is held (Hold), in state stopped; false when ctx
+// ended first.
+func (s *Supervisor) waitReleased(ctx context.Context, u *unit) bool {
+	announced := false
+	for {
+		s.mu.Lock()
+		held, changed := u.held, s.changed
+		s.mu.Unlock()
+		if !held {
+			return true
+		}
+		if !announced {
+			s.setState(u, StateStopped, nil, map[string]string{"reason": "requested"})
+			announced = true
+			continue // setState replaced s.changed
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+func (s *Supervisor) isHeld(u *unit) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return u.held
 }
 
 // waitDependencies blocks until every dependency is healthy; false when ctx ended first.
@@ -233,6 +266,21 @@ func protect(log logrus.FieldLogger, call func() error) (err error) {
 }
 
 // sleep waits d; false when ctx ended first.
+// sleepOrRequest is sleep that a Restart or Hold cuts short: the backoff delay is for
+// crashes, not for an operator who asked.
+func sleepOrRequest(ctx context.Context, u *unit, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-u.restart:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
 func sleep(ctx context.Context, d time.Duration) bool {
 	timer := time.NewTimer(d)
 	defer timer.Stop()

@@ -188,6 +188,13 @@ func TestMachineAPI(t *testing.T) {
 	tlsRefusals(t, c, work)
 	reflectionForAdminsOnly(t, c, work)
 
+	// Issue 17: diagnostics, service stop/start and health, by role.
+	t.Run("Diagnostics", func(t *testing.T) {
+		diag := c
+		diag.t = t
+		diagnostics(t, diag, work)
+	})
+
 	// Issue 12 (hole 1): the join token yields no certificate kilnctl accepts for the node.
 	t.Run("ForgedNameCertificateRefused", func(t *testing.T) {
 		forged := c
