@@ -42,8 +42,9 @@ qemu-test: image ## boot _out/ in QEMU and check it end to end (serial logs in _
 	KILN_E2E=1 $(GO) test -count=1 -timeout 120m -v $(E2E_PKGS)
 
 powercut: image ## 20 power-cut trials of an upgrade (TestPowerCut), results into docs/benchmarks.md
-	KILN_E2E=1 KILN_POWERCUT_TRIALS=20 $(GO) test -count=1 -timeout 240m -v -run '^TestPowerCut$$' ./qemu/e2e/
-	bash ci/powercut-report.sh
+	commit=$$(git rev-parse --short=12 HEAD); git diff --quiet HEAD || commit="$$commit+uncommitted changes"; \
+	KILN_E2E=1 KILN_POWERCUT_TRIALS=20 $(GO) test -count=1 -timeout 240m -v -run '^TestPowerCut$$' ./qemu/e2e/ && \
+	POWERCUT_COMMIT=$$commit bash ci/powercut-report.sh
 
 repro: check-deps ## build twice in two directories with fresh caches (kernel shared) and compare
 	bash ci/repro.sh

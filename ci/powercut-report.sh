@@ -13,8 +13,14 @@ grep -qxF "$begin" "$doc" && grep -qxF "$end" "$doc" || { echo "powercut: $doc l
 [ -f "$report" ] || { echo "powercut: $report missing (run KILN_E2E=1 go test -run TestPowerCut ./qemu/e2e/)" >&2; exit 1; }
 [ "$(jq '.results | length' "$report")" -gt 0 ] || { echo "powercut: $report has no trials" >&2; exit 1; }
 
-commit=$(git rev-parse --short=12 HEAD)
-git diff --quiet HEAD || commit="$commit+uncommitted changes"
+# The commit the trials ran at: make powercut passes it in (POWERCUT_COMMIT), because the
+# tree may move on while the trials run.
+if [ -n "${POWERCUT_COMMIT:-}" ]; then
+	commit=$POWERCUT_COMMIT
+else
+	commit=$(git rev-parse --short=12 HEAD)
+	git diff --quiet HEAD || commit="$commit+uncommitted changes"
+fi
 work=$(mktemp -d /tmp/kiln-powercut.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
@@ -22,7 +28,9 @@ trap 'rm -rf "$work"' EXIT
 	echo "$begin"
 	echo
 	echo "Measured $(date -u '+%Y-%m-%d %H:%M UTC') at commit \`$commit\` on $(nproc) cores, QEMU accelerator: $(jq -r .accel "$report")."
-	jq -r '"\(.results | length) of \(.trials) trials, upgrade \(.base) → \(.upgrade) (UKI \(.ukiBytes / 1048576 * 10 | floor / 10) MiB), seed \(.seed); kill instants uniform in [0, \(.windowMs)] ms after `kilnctl upgrade` started (the calibration run'"'"'s start of the new kernel + 1 s)."' "$report"
+	# The seed is a 64-bit integer: jq's numbers are doubles, so it comes from the text.
+	seed=$(grep -o '"seed": *[0-9-]*' "$report" | grep -o '[0-9-]*$')
+	jq -r --arg seed "$seed" '"\(.results | length) of \(.trials) trials, upgrade \(.base) → \(.upgrade) (UKI \(.ukiBytes / 1048576 * 10 | floor / 10) MiB), seed \($seed); kill instants uniform in [0, \(.windowMs)] ms after `kilnctl upgrade` started (the calibration run'"'"'s start of the new kernel + 1 s)."' "$report"
 	echo
 	echo "Uncut upgrade (calibration run): the node's own durations from its \`upgrade\` event, and host times after \`kilnctl upgrade\` started."
 	echo
