@@ -13,6 +13,7 @@
 #   9. with BENCH_BASE=<git revision>: the same direct boot of that revision, built and
 #      booted in this run, beside this one (a before/after on the same loaded machine)
 set -euo pipefail
+. "$(dirname "$0")/docblock.sh"
 cd "$(dirname "$0")/.."
 KILN_CACHE=${KILN_CACHE:-$HOME/.cache/kiln}
 doc=docs/benchmarks.md
@@ -144,10 +145,5 @@ size() { jq -r --arg k "$1" '.artifacts[$k].size' _out/manifest.json; }
 	echo "$end"
 } >"$work/block.md"
 
-awk -v begin="$begin" -v end="$end" -v block="$work/block.md" '
-	$0 == begin { while ((getline line < block) > 0) print line; skip = 1; next }
-	$0 == end { skip = 0; next }
-	!skip { print }
-' "$doc" >"$work/doc.md"
-cat "$work/doc.md" >"$doc"
+replace_block "$doc" "$begin" "$end" "$work/block.md"
 echo "bench: wrote $doc (commit $commit)"

@@ -4,6 +4,7 @@
 # else in the file changes). Refuses a doc without the markers, and a report without
 # trials. Usage: ci/powercut-report.sh [powercut.json]
 set -euo pipefail
+. "$(dirname "$0")/docblock.sh"
 cd "$(dirname "$0")/.."
 report=${1:-_out/qemu-logs/powercut.json}
 doc=docs/benchmarks.md
@@ -56,10 +57,5 @@ trap 'rm -rf "$work"' EXIT
 	echo "$end"
 } >"$work/block.md"
 
-awk -v begin="$begin" -v end="$end" -v block="$work/block.md" '
-	$0 == begin { while ((getline line < block) > 0) print line; skip = 1; next }
-	$0 == end { skip = 0; next }
-	!skip { print }
-' "$doc" >"$work/doc.md"
-cat "$work/doc.md" >"$doc"
+replace_block "$doc" "$begin" "$end" "$work/block.md"
 echo "powercut: wrote $doc (commit $commit)"
