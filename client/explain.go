@@ -76,6 +76,11 @@ func deniedAdvice(msg, fullMethod string, roles []rbac.Role, maintenance bool) s
 	if !ok {
 		return fmt.Sprintf("your certificate's role (%s) may not call %s (%s)", have, method, msg)
 	}
+	if rbac.Authorize(fullMethod, roles) == nil {
+		// The role suffices: the node refused the request itself (a forbidden path, say),
+		// and its words are the explanation.
+		return fmt.Sprintf("%s refused: %s", method, msg)
+	}
 	return fmt.Sprintf("your certificate's role (%s) may not call %s; it needs %s (%s): ask an administrator for a certificate made with kilnctl gen cert --role %s",
 		have, method, need, msg, need)
 }
