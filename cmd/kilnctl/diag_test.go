@@ -17,7 +17,7 @@ import (
 
 func (f *fakeNode) Processes(context.Context, *machine.ProcessesRequest) (*machine.ProcessesResponse, error) {
 	return &machine.ProcessesResponse{Processes: []*machine.ProcessInfo{
-		{Pid: 1, User: "root", State: "S", CpuSeconds: 1.5, RssBytes: 20 << 20, Command: "/sbin/init", Threads: 9},
+		{Pid: 1, User: "root", State: "S", CpuSeconds: 1.5, RssBytes: 20 << 20, Command: "/sbin/init", Threads: 9}, // hostdeps:node
 		{Pid: 412, Ppid: 1, User: "apid", State: "S", RssBytes: 512, Command: "/sbin/init apid --port 50000"},
 	}}, nil
 }
@@ -83,13 +83,13 @@ func TestDiagnosticTables(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{[]string{"processes"}, []string{"PID", "COMMAND", "/sbin/init", "1.50s", "20.0 MiB", "apid"}},
+		{[]string{"processes"}, []string{"PID", "COMMAND", "/sbin/init", "1.50s", "20.0 MiB", "apid"}}, // hostdeps:node
 		{[]string{"memory"}, []string{"TOTAL", "2.0 GiB", "1.5 GiB"}},
 		{[]string{"mounts"}, []string{"MOUNTPOINT", "squashfs", "ro,relatime"}},
 		{[]string{"disks"}, []string{"BOOT", "vda", "yes", "  vda1", "EFI", "100.0 MiB"}},
 		{[]string{"netstat"}, []string{"PROCESS", "0.0.0.0:50000", "LISTEN", "412", "apid"}},
 		{[]string{"ls", "/etc"}, []string{"MODIFIED", "os-release", "link -> os-release", "2026-01-02T03:04:05Z"}},
-		{[]string{"read", "/etc/os-release"}, []string{"ID=kiln\n"}},
+		{[]string{"read", "/etc/os-release"}, []string{"ID=kiln\n"}}, // hostdeps:node
 		{[]string{"service", "stop", "trustd"}, []string{"service trustd stopped"}},
 		{[]string{"service", "start", "trustd"}, []string{"service trustd started"}},
 	} {
@@ -146,7 +146,7 @@ func TestServiceActions(t *testing.T) {
 // role needed.
 func TestRoleRefusals(t *testing.T) {
 	_, kc := configuredNode(t, "os:reader")
-	for _, args := range [][]string{{"service", "stop", "trustd"}, {"service", "start", "trustd"}, {"ls", "/"}, {"read", "/etc/os-release"}} {
+	for _, args := range [][]string{{"service", "stop", "trustd"}, {"service", "start", "trustd"}, {"ls", "/"}, {"read", "/etc/os-release"}} { // hostdeps:node
 		r := runCtl(t, append([]string{"--kiln-config", kc}, args...)...)
 		if status.Code(r.err) != codes.PermissionDenied || !strings.Contains(r.err.Error(), "os:operator") {
 			t.Errorf("%v as reader: %v, want PermissionDenied naming os:operator", args, r.err)

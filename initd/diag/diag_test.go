@@ -22,7 +22,7 @@ func TestProcesses(t *testing.T) {
 		t.Fatalf("got %d processes, want 3: %v", len(procs), procs)
 	}
 	init, kthread, apid := procs[0], procs[1], procs[2]
-	if init.Pid != 1 || init.Command != "/sbin/init" || init.User != "root" || init.State != "S" || init.CpuSeconds != 2 || init.Threads != 9 {
+	if init.Pid != 1 || init.Command != "/sbin/init" || init.User != "root" || init.State != "S" || init.CpuSeconds != 2 || init.Threads != 9 { // hostdeps:node
 		t.Errorf("pid 1 = %v", init)
 	}
 	if init.RssBytes != 4000*pageSize {
@@ -169,7 +169,7 @@ func filesRoot(t *testing.T) Roots {
 	link("../run/kiln/apid/api.key", "var/key-link")
 	link("../system", "var/system-link")
 	link("os-release", "etc/release-link")
-	link("/etc/os-release", "etc/absolute-link")  // absolute: resolved in the root
+	link("/etc/os-release", "etc/absolute-link")  // absolute: resolved in the root (hostdeps:node)
 	link("/system/state", "var/absolute-state")   // absolute, into STATE
 	link("../../../../system/state", "var/climb") // ".." past the root stays at the root
 	return Roots{Files: dir}
@@ -177,11 +177,11 @@ func filesRoot(t *testing.T) Roots {
 
 func TestReadFile(t *testing.T) {
 	r := filesRoot(t)
-	data, err := r.ReadFile("/etc/release-link")
+	data, err := r.ReadFile("/etc/release-link") // hostdeps:node
 	if err != nil || string(data) != "ID=kiln\n" {
 		t.Fatalf("ReadFile(/etc/release-link) = %q, %v", data, err)
 	}
-	if data, err := r.ReadFile("/etc/absolute-link"); err != nil || string(data) != "ID=kiln\n" {
+	if data, err := r.ReadFile("/etc/absolute-link"); err != nil || string(data) != "ID=kiln\n" { // hostdeps:node
 		t.Errorf("an absolute link inside the root: %q, %v", data, err)
 	}
 	if data, err := r.ReadFile("/var/exact"); err != nil || len(data) != MaxRead {
@@ -207,7 +207,7 @@ func TestFilesRefuseForbidden(t *testing.T) {
 		{"/system/state", "/system/state is STATE"},
 		{"/run/kiln/apid/api.key", "/run/kiln holds"},
 		{"/var/../system/state/pki/os.key", "/system/state is STATE"},
-		{"/etc/../run/kiln", "/run/kiln holds"},
+		{"/etc/../run/kiln", "/run/kiln holds"}, // hostdeps:node
 		{"/var/state-link/config.yaml", "resolves to /system/state/config.yaml"},
 		{"/var/state-link", "resolves to /system/state"},
 		{"/var/key-link", "resolves to /run/kiln/apid/api.key"},
@@ -256,7 +256,7 @@ func TestListFiles(t *testing.T) {
 	if b := got["big"]; b == nil || b.Size != MaxRead+1 || b.Mode != "-rw-------" {
 		t.Errorf("big = %v", b)
 	}
-	if _, err := r.ListFiles("/etc/os-release"); !errors.Is(err, ErrBadPath) {
+	if _, err := r.ListFiles("/etc/os-release"); !errors.Is(err, ErrBadPath) { // hostdeps:node
 		t.Errorf("listing a file: err = %v, want ErrBadPath", err)
 	}
 	if _, err := r.ListFiles("/nope"); !errors.Is(err, os.ErrNotExist) {

@@ -50,7 +50,7 @@ func TestDiagnostics(t *testing.T) {
 	ctx := context.Background()
 
 	procs, err := c.Processes(ctx, &machine.ProcessesRequest{})
-	if err != nil || len(procs.Processes) != 3 || procs.Processes[0].Command != "/sbin/init" {
+	if err != nil || len(procs.Processes) != 3 || procs.Processes[0].Command != "/sbin/init" { // hostdeps:node
 		t.Errorf("Processes = %v, %v", procs, err)
 	}
 	if m, err := c.Memory(ctx, &machine.MemoryRequest{}); err != nil || m.Total == 0 {

@@ -24,6 +24,10 @@ var hostPrefixes = []string{"/usr/", "/etc/", "/bin/", "/sbin/", "/lib/"}
 // a path on the node, not on the host.
 var nodeSide = []string{"initd/", "cmd/machined/", "api/apid/", "api/trustd/"}
 
+// NodePathMark, in a comment on the same line, says that the paths a test names there are
+// on the node (in a VM, or in a fixture tree standing for the node's root), not on the host.
+const NodePathMark = "hostdeps:node"
+
 // self is this package: its tests name made-up host paths.
 const self = "internal/hostdeps/"
 
@@ -59,9 +63,17 @@ func Scan(root string) ([]Use, error) {
 
 func scanFile(path, rel string) ([]Use, error) {
 	fset := token.NewFileSet()
-	file, err := parser.ParseFile(fset, path, nil, 0)
+	file, err := parser.ParseFile(fset, path, nil, parser.ParseComments)
 	if err != nil {
 		return nil, err
+	}
+	nodeLines := map[int]bool{} // lines marked NodePathMark: their paths are on the node
+	for _, g := range file.Comments {
+		for _, c := range g.List {
+			if strings.Contains(c.Text, NodePathMark) {
+				nodeLines[fset.Position(c.Pos()).Line] = true
+			}
+		}
 	}
 	onNode := !strings.HasSuffix(rel, "_test.go") && hasAnyPrefix(rel, nodeSide)
 	var uses []Use
@@ -74,7 +86,7 @@ func scanFile(path, rel string) ([]Use, error) {
 				uses = append(uses, u)
 			}
 		case *ast.BasicLit:
-			if s, ok := stringLit(n); ok && !onNode && isHostPath(s) {
+			if s, ok := stringLit(n); ok && !onNode && !nodeLines[fset.Position(n.Pos()).Line] && isHostPath(s) {
 				uses = append(uses, Use{Name: s, Where: where(n.Pos())})
 			}
 		}
