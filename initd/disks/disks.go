@@ -67,10 +67,10 @@ type Policy struct {
 	SecureBootOptional bool // SecureBootParam=optional
 }
 
-// PolicyFromCmdline reads Policy from the kernel command line's parameters (param returns
-// a parameter's value, "" when absent). A value other than the documented ones is an
-// error: a typo must not weaken the policy silently.
-func PolicyFromCmdline(param func(name string) (string, bool)) (Policy, error) {
+// PolicyFromCmdline reads Policy from the kernel command line's parameters (as
+// kspp.ParseCmdline gives them). A value other than the documented ones is an error: a
+// typo must not weaken the policy silently.
+func PolicyFromCmdline(params map[string]string) (Policy, error) {
 	var p Policy
 	for _, rule := range []struct {
 		name, want string
@@ -80,7 +80,7 @@ func PolicyFromCmdline(param func(name string) (string, bool)) (Policy, error) {
 		{PCR7Param, "0", &p.SkipPCR7},
 		{SecureBootParam, "optional", &p.SecureBootOptional},
 	} {
-		value, present := param(rule.name)
+		value, present := params[rule.name]
 		switch {
 		case !present:
 		case value == rule.want:

@@ -10,10 +10,6 @@ import (
 	"github.com/kiln-os/kiln/bootloader/efivar"
 )
 
-func lookup(params map[string]string) func(string) (string, bool) {
-	return func(name string) (string, bool) { v, ok := params[name]; return v, ok }
-}
-
 // PCR 7 is bound unless the command line says kiln.tpm.pcr7=0 (issue 12, hole 2), and a
 // misspelt value is an error rather than a weaker policy.
 func TestPolicyFromCmdline(t *testing.T) {
@@ -26,7 +22,7 @@ func TestPolicyFromCmdline(t *testing.T) {
 		{map[string]string{PCR7Param: "0"}, Policy{SkipPCR7: true}},
 		{map[string]string{TPMParam: "required", SecureBootParam: "optional"}, Policy{RequireTPM: true, SecureBootOptional: true}},
 	} {
-		got, err := PolicyFromCmdline(lookup(tc.params))
+		got, err := PolicyFromCmdline(tc.params)
 		if err != nil || got != tc.want {
 			t.Errorf("%v: %+v, %v; want %+v", tc.params, got, err, tc.want)
 		}
@@ -34,7 +30,7 @@ func TestPolicyFromCmdline(t *testing.T) {
 	for _, bad := range []map[string]string{
 		{PCR7Param: "off"}, {PCR7Param: ""}, {SecureBootParam: "1"}, {SecureBootParam: ""}, {TPMParam: "yes"},
 	} {
-		if _, err := PolicyFromCmdline(lookup(bad)); err == nil || !strings.Contains(err.Error(), "kernel command line") {
+		if _, err := PolicyFromCmdline(bad); err == nil || !strings.Contains(err.Error(), "kernel command line") {
 			t.Errorf("%v: err = %v, want a command-line error", bad, err)
 		}
 	}

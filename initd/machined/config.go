@@ -67,9 +67,3 @@ func cmdline() string {
 func cmdlineParam(cmdline, name string) string {
 	return kspp.ParseCmdline(cmdline)[name]
 }
-
-// cmdlineLookup is cmdlineParam that also says whether the parameter is there at all.
-func cmdlineLookup(cmdline, name string) (string, bool) {
-	value, ok := kspp.ParseCmdline(cmdline)[name]
-	return value, ok
-}

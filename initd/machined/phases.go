@@ -17,6 +17,7 @@ import (
 	"github.com/kiln-os/kiln/initd/phase"
 	"github.com/kiln-os/kiln/initd/resources"
 	"github.com/kiln-os/kiln/internal/version"
+	"github.com/kiln-os/kiln/kernel/kspp"
 )
 
 // phases is the boot, in order: each task is a free function given what it needs.
@@ -86,7 +87,7 @@ func setupCgroups(tree *cgroup.Tree, pid int) error {
 
 // statePolicy reads STATE's key policy from the signed kernel command line.
 func statePolicy(cmdline string) (disks.Policy, error) {
-	return disks.PolicyFromCmdline(func(name string) (string, bool) { return cmdlineLookup(cmdline, name) })
+	return disks.PolicyFromCmdline(kspp.ParseCmdline(cmdline))
 }
 
 // reportReady blesses the boot, then announces ready: a boot that cannot bless is not ready.
