@@ -26,7 +26,6 @@ import (
 	"github.com/kiln-os/kiln/initd/resources"
 	"github.com/kiln-os/kiln/initd/upgrade"
 	"github.com/kiln-os/kiln/internal/ukitest"
-	"github.com/kiln-os/kiln/uki/pe"
 )
 
 // upgradeNode is a fake machine for Upgrade and Rollback: an ESP with kiln-0.1.0.efi
@@ -291,7 +290,7 @@ func TestUpgradeRefusalsNameTheCheck(t *testing.T) {
 		{name: "signed by a key not in db", code: codes.InvalidArgument, check: "signature",
 			image: func(t *testing.T) []byte { u := ukitest.Kiln("0.3.0"); u.Key = "other"; return u.Build(t) }},
 		{name: "one byte flipped in .cmdline", code: codes.InvalidArgument, check: "signature",
-			image: func(t *testing.T) []byte { return flipIn(t, good(t), ".cmdline") }},
+			image: func(t *testing.T) []byte { return ukitest.FlipInSection(t, good(t), ".cmdline") }},
 		{name: "not a PE file", code: codes.InvalidArgument, check: "pe",
 			image: func(*testing.T) []byte { return []byte("#!/bin/sh\n") }},
 		{name: "command line fails KSPP", code: codes.InvalidArgument, check: "cmdline",
@@ -337,21 +336,6 @@ func TestUpgradeRefusalsNameTheCheck(t *testing.T) {
 			}
 		})
 	}
-}
-
-func flipIn(t *testing.T, image []byte, section string) []byte {
-	t.Helper()
-	f, err := pe.Parse(image)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := f.Section(section)
-	if s == nil {
-		t.Fatalf("no %s", section)
-	}
-	b := bytes.Clone(image)
-	b[s.PointerToRawData+3] ^= 1
-	return b
 }
 
 func TestUpgradeFromURL(t *testing.T) {

@@ -31,7 +31,7 @@ func TestCleanupAfterCut(t *testing.T) {
 			return map[string][]byte{"kiln-0.3.0+3.efi": image[:len(image)/2]}
 		}, []string{"kiln-0.3.0+3.efi"}},
 		{"+3 with a byte flipped", func(t *testing.T, image []byte) map[string][]byte {
-			return map[string][]byte{"kiln-0.3.0+3.efi": flip(image, sectionOffset(t, image, ".linux"))}
+			return map[string][]byte{"kiln-0.3.0+3.efi": ukitest.FlipInSection(t, image, ".linux")}
 		}, []string{"kiln-0.3.0+3.efi"}},
 		{"+3 not a PE", func(t *testing.T, image []byte) map[string][]byte {
 			return map[string][]byte{"kiln-0.3.0+3.efi": []byte("garbage")}

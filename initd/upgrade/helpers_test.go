@@ -15,7 +15,6 @@ import (
 	"github.com/kiln-os/kiln/internal/guid"
 	"github.com/kiln-os/kiln/internal/testpki"
 	"github.com/kiln-os/kiln/internal/ukitest"
-	"github.com/kiln-os/kiln/uki/pe"
 )
 
 // keyDir holds the throw-away db and other keys of uki/authenticode's tests.
@@ -119,23 +118,3 @@ func (m *machine) names(t testing.TB) []string {
 func sameSnapshot(a, b map[string][sha256.Size]byte) bool { return maps.Equal(a, b) }
 
 func sortedKeys(m map[string][sha256.Size]byte) []string { return slices.Sorted(maps.Keys(m)) }
-
-// sectionOffset is the file offset of section name's data.
-func sectionOffset(t testing.TB, image []byte, name string) int {
-	t.Helper()
-	f, err := pe.Parse(image)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := f.Section(name)
-	if s == nil {
-		t.Fatalf("no %s", name)
-	}
-	return int(s.PointerToRawData)
-}
-
-func flip(image []byte, off int) []byte {
-	b := slices.Clone(image)
-	b[off] ^= 0x01
-	return b
-}

@@ -183,3 +183,24 @@ func write(t testing.TB, path string, data []byte) {
 		t.Fatal(err)
 	}
 }
+
+// Flip returns a copy of image with one bit of the byte at off flipped.
+func Flip(image []byte, off int) []byte {
+	b := append([]byte(nil), image...)
+	b[off] ^= 0x01
+	return b
+}
+
+// FlipInSection returns a copy of image with one bit flipped inside section's data.
+func FlipInSection(t testing.TB, image []byte, section string) []byte {
+	t.Helper()
+	f, err := pe.Parse(image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := f.Section(section)
+	if s == nil {
+		t.Fatalf("the image has no %s section", section)
+	}
+	return Flip(image, int(s.PointerToRawData)+3)
+}
