@@ -240,7 +240,7 @@ func (e *env) waitReboot(timeout time.Duration) (bootStatus, error) {
 	for {
 		st, ready, err := e.probe(ctx)
 		switch {
-		case err != nil && ctx.Err() == nil: // a probe cut by our own deadline says nothing
+		case err != nil && !expired(ctx): // a probe cut by our own deadline says nothing
 			wentDown = true
 		case wentDown && ready:
 			return st, nil
@@ -257,6 +257,17 @@ func (e *env) waitReboot(timeout time.Duration) (bootStatus, error) {
 		case <-time.After(pollInterval):
 		}
 	}
+}
+
+// expired reports whether ctx has ended or reached its deadline. It looks at the clock as
+// well as ctx.Err(), because a gRPC call can fail with DeadlineExceeded a moment before the
+// context's own timer marks it done.
+func expired(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	dl, ok := ctx.Deadline()
+	return ok && !time.Now().Before(dl)
 }
 
 // probe asks the node, with a short deadline, whether it is ready and what it booted.
