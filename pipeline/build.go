@@ -103,9 +103,17 @@ func (b *Build) runSteps(ctx context.Context, epoch int64, staging string) (*Man
 	if err != nil {
 		return nil, err
 	}
+	boot, err := runStep(ctx, log, "bootloader", stepBootloader, bootloaderIn{DB: keySet.DB, stepEnv: env})
+	if err != nil {
+		return nil, err
+	}
+	payload, err := espPayload(boot.SystemdBoot, keySet, epoch)
+	if err != nil {
+		return nil, fmt.Errorf("step rootfs: ESP payload: %w", err)
+	}
 	root, err := runStep(ctx, log, "rootfs", stepRootfs, rootfsIn{
 		Machined: bins.Machined, Name: spec.Name, Version: spec.Version, CABundle: rootfs.DefaultCABundle,
-		Compression: spec.Rootfs.Compression, Epoch: epoch, stepEnv: env,
+		ESPPayload: payload, Compression: spec.Rootfs.Compression, Epoch: epoch, stepEnv: env,
 	})
 	if err != nil {
 		return nil, err
@@ -121,10 +129,6 @@ func (b *Build) runSteps(ctx context.Context, epoch int64, staging string) (*Man
 		Name: spec.Name, Version: spec.Version, Cmdline: spec.Kernel.Cmdline,
 		DB: keySet.DB, PCR: keySet.PCR, Epoch: epoch, stepEnv: env,
 	})
-	if err != nil {
-		return nil, err
-	}
-	boot, err := runStep(ctx, log, "bootloader", stepBootloader, bootloaderIn{DB: keySet.DB, stepEnv: env})
 	if err != nil {
 		return nil, err
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/kiln-os/kiln/pipeline/disk/fat"
 	"github.com/kiln-os/kiln/pipeline/disk/gpt"
 	"github.com/kiln-os/kiln/pipeline/disk/iso"
+	"github.com/kiln-os/kiln/rootfs"
 )
 
 // Disk layout (DESIGN.md "Disk layout"). EPHEMERAL takes the rest of the image; a machine
@@ -50,22 +51,11 @@ type mediaOut struct {
 // espFiles is the ESP tree: signed systemd-boot, loader.conf, the enrolment files, and the
 // UKI under ukiName.
 func (in mediaIn) espFiles(ukiName string) ([]fat.File, error) {
-	systemdBoot, err := os.ReadFile(in.SystemdBoot)
-	if err != nil {
-		return nil, err
-	}
 	uki, err := os.ReadFile(in.UKI)
 	if err != nil {
 		return nil, err
 	}
-	esp := bootloader.ESP{
-		SystemdBoot: systemdBoot,
-		Keys:        in.Keys,
-		Owner:       bootloader.OwnerGUID,
-		Timestamp:   time.Unix(in.Epoch, 0).UTC(),
-		UKIs:        []bootloader.UKI{{Name: ukiName, Data: uki}},
-	}
-	files, err := esp.Files()
+	files, err := in.espTree([]bootloader.UKI{{Name: ukiName, Data: uki}})
 	if err != nil {
 		return nil, err
 	}
@@ -74,6 +64,37 @@ func (in mediaIn) espFiles(ukiName string) ([]fat.File, error) {
 		out[i] = fat.File{Path: f.Path, Data: f.Data}
 	}
 	return out, nil
+}
+
+// espPayload is the ESP of a fresh install without its UKI: what the root filesystem
+// carries for the installer (rootfs.ESPPayloadDir). It is the same tree espFiles writes,
+// from the same inputs, so an installed ESP equals disk.raw's.
+func espPayload(systemdBootPath string, keySet *keys.Set, epoch int64) ([]rootfs.File, error) {
+	files, err := mediaIn{SystemdBoot: systemdBootPath, Keys: keySet, Epoch: epoch}.espTree(nil)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]rootfs.File, len(files))
+	for i, f := range files {
+		out[i] = rootfs.File{Path: f.Path, Data: f.Data}
+	}
+	return out, nil
+}
+
+// espTree is the ESP's files with the given UKIs.
+func (in mediaIn) espTree(ukis []bootloader.UKI) ([]bootloader.File, error) {
+	systemdBoot, err := os.ReadFile(in.SystemdBoot)
+	if err != nil {
+		return nil, err
+	}
+	esp := bootloader.ESP{
+		SystemdBoot: systemdBoot,
+		Keys:        in.Keys,
+		Owner:       bootloader.OwnerGUID,
+		Timestamp:   time.Unix(in.Epoch, 0).UTC(),
+		UKIs:        ukis,
+	}
+	return esp.Files()
 }
 
 // seed derives every identifier of the images (GPT GUIDs, FAT volume IDs) from the spec, so

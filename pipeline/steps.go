@@ -2,6 +2,8 @@ package pipeline
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io/fs"
 	"os"
@@ -104,7 +106,9 @@ type rootfsIn struct {
 	Machined      string
 	Name, Version string
 	// CABundle is the host's CA bundle, copied into the image.
-	CABundle    string
+	CABundle string
+	// ESPPayload is the ESP without its UKI, for the installer (rootfs.Tree.ESPPayload).
+	ESPPayload  []rootfs.File
 	Compression string
 	Epoch       int64
 	stepEnv
@@ -122,15 +126,20 @@ func stepRootfs(ctx context.Context, in rootfsIn) (rootfsOut, error) {
 		return rootfsOut{}, err
 	}
 	tree := rootfs.Tree{
-		Machined:  in.Machined,
-		OSRelease: rootfs.OSRelease(in.Name, in.Version),
-		CABundle:  in.CABundle,
+		Machined:   in.Machined,
+		OSRelease:  rootfs.OSRelease(in.Name, in.Version),
+		CABundle:   in.CABundle,
+		ESPPayload: in.ESPPayload,
 	}
 	caSum, _, err := FileSHA256(tree.CABundle)
 	if err != nil {
 		return rootfsOut{}, fmt.Errorf("CA bundle %s (install ca-certificates): %w", tree.CABundle, err)
 	}
-	key := Key("rootfs-v1", machinedSum, string(tree.OSRelease), caSum, fmt.Sprint(in.Epoch), in.Compression)
+	payload := sha256.New()
+	for _, f := range in.ESPPayload {
+		fmt.Fprintf(payload, "%q %d %x\n", f.Path, len(f.Data), sha256.Sum256(f.Data))
+	}
+	key := Key("rootfs-v2", machinedSum, string(tree.OSRelease), caSum, fmt.Sprint(in.Epoch), in.Compression, hex.EncodeToString(payload.Sum(nil)))
 	dir, hit, err := Cache{in.CacheDir}.Step("rootfs", key, func(dir string) error {
 		return tree.WriteSquashfs(filepath.Join(dir, "rootfs.sqsh"), time.Unix(in.Epoch, 0))
 	})

@@ -14,6 +14,7 @@ import (
 
 	"github.com/kiln-os/kiln/bootloader"
 	"github.com/kiln-os/kiln/bootloader/keys"
+	"github.com/kiln-os/kiln/rootfs"
 	"github.com/kiln-os/kiln/uki/pcrsig"
 	"github.com/kiln-os/kiln/uki/pe"
 )
@@ -154,6 +155,9 @@ func TestRootfsCacheKeyIsTheInputsAlone(t *testing.T) {
 		"ca":       func(in *rootfsIn) { in.CABundle = writeFile(t, there, "c2", "ca2") },
 		"machined": func(in *rootfsIn) { in.Machined = writeFile(t, there, "m2", "init2") },
 		"epoch":    func(in *rootfsIn) { in.Epoch++ },
+		"esp payload": func(in *rootfsIn) {
+			in.ESPPayload = []rootfs.File{{Path: "loader/loader.conf", Data: []byte("timeout 0\n")}}
+		},
 	} {
 		changed := in
 		change(&changed)

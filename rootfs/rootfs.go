@@ -39,6 +39,22 @@ type Tree struct {
 	OSRelease []byte
 	// CABundle is the path of the PEM bundle installed as /etc/ssl/certs/ca-certificates.crt.
 	CABundle string
+	// ESPPayload is every file of a fresh ESP but the UKI (signed systemd-boot, loader.conf,
+	// the enrolment .auth files), installed under ESPPayloadDir at its ESP path. They are
+	// public and signed or authenticated; carrying them in the signed root means an
+	// installer needs nothing from the network but the UKI (DESIGN.md "Upgrade, rollback,
+	// install").
+	ESPPayload []File
+}
+
+// ESPPayloadDir is where the root holds the ESP payload (Tree.ESPPayload), without the
+// leading slash.
+const ESPPayloadDir = "usr/lib/kiln/esp"
+
+// File is one file of the ESP payload: its path on the ESP, and its content.
+type File struct {
+	Path string
+	Data []byte
 }
 
 // OSRelease renders /etc/os-release (os-release(5)).
@@ -77,6 +93,12 @@ func (t Tree) WriteSquashfs(path string, mtime time.Time) error {
 	// every user (/system is root-only).
 	w.AddSymlink("etc/resolv.conf", "/run/kiln/resolv.conf")
 	w.AddFile("etc/ssl/certs/ca-certificates.crt", 0o644, bytes.NewReader(ca))
+	for _, f := range t.ESPPayload {
+		if !fs.ValidPath(f.Path) || f.Path == "." {
+			return fmt.Errorf("rootfs: ESP payload path %q is not a clean relative path", f.Path)
+		}
+		w.AddFile(ESPPayloadDir+"/"+f.Path, 0o644, bytes.NewReader(f.Data))
+	}
 	if err := w.Close(); err != nil { // the writer's error is sticky: Close reports the first
 		return fmt.Errorf("rootfs: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -27,7 +28,8 @@ func fakeInputs(t *testing.T) (dir, machined, ca string) {
 
 func buildImages(t *testing.T) (sqsh, initramfs string) {
 	dir, machined, ca := fakeInputs(t)
-	tree := Tree{Machined: machined, OSRelease: OSRelease("kiln", "1.2.3"), CABundle: ca}
+	tree := Tree{Machined: machined, OSRelease: OSRelease("kiln", "1.2.3"), CABundle: ca,
+		ESPPayload: []File{{Path: "EFI/BOOT/BOOTX64.EFI", Data: []byte("MZ systemd-boot")}, {Path: "loader/loader.conf", Data: []byte("timeout 0\n")}}}
 	sqsh = filepath.Join(dir, "rootfs.sqsh")
 	if err := tree.WriteSquashfs(sqsh, epoch); err != nil {
 		t.Fatal(err)
@@ -49,13 +51,15 @@ func TestRootfsOracleUnsquashfs(t *testing.T) {
 	}
 	listing := string(out)
 	want := map[string]string{
-		"squashfs-root/sbin/init":                         "-rwxr-xr-x root/root",
-		"squashfs-root/etc/ssl/certs/ca-certificates.crt": "-rw-r--r-- root/root",
-		"squashfs-root/usr/lib/os-release":                "-rw-r--r-- root/root",
-		"squashfs-root/etc/os-release":                    "lrwxrwxrwx root/root",
-		"squashfs-root/tmp":                               "drwxrwxrwt root/root",
-		"squashfs-root/system":                            "drwx------ root/root",
-		"squashfs-root/proc":                              "dr-xr-xr-x root/root",
+		"squashfs-root/sbin/init":                             "-rwxr-xr-x root/root",
+		"squashfs-root/etc/ssl/certs/ca-certificates.crt":     "-rw-r--r-- root/root",
+		"squashfs-root/usr/lib/os-release":                    "-rw-r--r-- root/root",
+		"squashfs-root/etc/os-release":                        "lrwxrwxrwx root/root",
+		"squashfs-root/tmp":                                   "drwxrwxrwt root/root",
+		"squashfs-root/system":                                "drwx------ root/root",
+		"squashfs-root/proc":                                  "dr-xr-xr-x root/root",
+		"squashfs-root/usr/lib/kiln/esp/EFI/BOOT/BOOTX64.EFI": "-rw-r--r-- root/root",
+		"squashfs-root/usr/lib/kiln/esp/loader/loader.conf":   "-rw-r--r-- root/root",
 	}
 	for path, prefix := range want {
 		found := false
@@ -132,6 +136,19 @@ func TestImagesAreReproducible(t *testing.T) {
 		b, _ := os.ReadFile(pair[1])
 		if !bytes.Equal(a, b) {
 			t.Errorf("%s differs between two builds", filepath.Base(pair[0]))
+		}
+	}
+}
+
+// A payload path that is not clean and relative is refused, naming it: it would land
+// outside the payload folder.
+func TestRootfsRefusesUncleanESPPayloadPath(t *testing.T) {
+	dir, machined, ca := fakeInputs(t)
+	for _, bad := range []string{"../etc/passwd", "/loader/loader.conf", "loader//x", "."} {
+		tree := Tree{Machined: machined, OSRelease: OSRelease("kiln", "1"), CABundle: ca, ESPPayload: []File{{Path: bad, Data: []byte("x")}}}
+		err := tree.WriteSquashfs(filepath.Join(dir, "r.sqsh"), epoch)
+		if err == nil || !strings.Contains(err.Error(), strconv.Quote(bad)) {
+			t.Errorf("payload path %q: %v, want an error naming it", bad, err)
 		}
 	}
 }
