@@ -99,9 +99,7 @@ func PolicyFromCmdline(params map[string]string) (Policy, error) {
 func MountState(ctx context.Context, log logrus.FieldLogger, emit func(events.Event), policy Policy) error {
 	dev, err := waitPartition(ctx, labelState)
 	if errors.Is(err, partition.ErrNotFound) {
-		log.Warn("no STATE partition: running diskless, the machine config will not persist")
-		emit(events.Event{Type: events.TypeInfo, Name: "state", State: "diskless"})
-		return os.MkdirAll(StateMount, 0o700)
+		return StateInRAM(log, emit, "no STATE partition")
 	}
 	if err != nil {
 		return err
@@ -125,6 +123,17 @@ func MountState(ctx context.Context, log logrus.FieldLogger, emit func(events.Ev
 	return nil
 }
 
+// StateInRAM makes STATE a directory on /system's tmpfs: the node is diskless (reason
+// says why) and its machine config does not persist.
+func StateInRAM(log logrus.FieldLogger, emit func(events.Event), reason string) error {
+	log.WithField("reason", reason).Warn("running diskless: the machine config will not persist")
+	emit(events.Event{Type: events.TypeInfo, Name: "state", State: "diskless", Fields: map[string]string{"reason": reason}})
+	return os.MkdirAll(StateMount, 0o700)
+}
+
+// EphemeralInRAM mounts the diskless /var (a tmpfs).
+func EphemeralInRAM() error { return disklessVar.Do() }
+
 // disklessVar is /var when there is no EPHEMERAL. It stays executable (container images
 // unpack here) and gets half the RAM, the kernel's default made explicit because mount.Do
 // wants every tmpfs bounded: a diskless node has nowhere else for images, and the other
@@ -138,7 +147,7 @@ var disklessVar = mount.Mount{Source: "tmpfs", Target: EphemeralMount, FSType: "
 func MountEphemeral(ctx context.Context, log logrus.FieldLogger, emit func(events.Event)) error {
 	dev, err := waitPartition(ctx, labelEphemeral)
 	if errors.Is(err, partition.ErrNotFound) {
-		return disklessVar.Do()
+		return EphemeralInRAM()
 	}
 	if err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/kiln-os/kiln/bootloader/efivar"
+	"github.com/kiln-os/kiln/initd/bootmedium"
 	"github.com/kiln-os/kiln/initd/events"
 	"github.com/kiln-os/kiln/initd/resources"
 	"github.com/kiln-os/kiln/initd/upgrade"
@@ -54,13 +55,31 @@ func boolField(v bool, err error) string {
 	return "0"
 }
 
+// reportMedium finds what the firmware booted from, logs it, emits a "boot-medium" event
+// and puts it in runtime/BootStatus.
+func reportMedium(log logrus.FieldLogger, dir string, emit func(events.Event), record func(func(*resources.BootStatusSpec))) bootmedium.Evidence {
+	ev := bootmedium.Detect(dir)
+	log.WithFields(logrus.Fields{"medium": ev.Medium, "reason": ev.Reason}).Info("boot medium")
+	fields := map[string]string{"reason": ev.Reason}
+	if ev.PartUUID != "" {
+		fields["partUUID"] = ev.PartUUID
+	}
+	emit(events.Event{Type: events.TypeInfo, Name: "boot-medium", State: string(ev.Medium), Fields: fields})
+	record(func(s *resources.BootStatusSpec) { s.Medium = string(ev.Medium) })
+	return ev
+}
+
 // blessBoot makes the booted UKI permanent: systemd-boot names the entry it tried in
 // LoaderBootCountPath; renaming it without the counter tells systemd-boot it is good.
 // Then UKIs older than the previous good one are removed. Before that it cleans up after
 // an interrupted upgrade and looks for an upgrade that fell back, and after it publishes
 // runtime/BootStatus (espAtBoot). Without boot counting (a blessed entry, ISO, no UEFI)
-// there is nothing to bless, and an ESP that cannot be read is only reported.
+// there is nothing to bless, and an ESP that cannot be read is only reported. A live boot
+// (ISO or network) never touches an ESP.
 func (m *Machined) blessBoot(ctx context.Context, log logrus.FieldLogger) (string, error) {
+	if m.medium.Medium.Live() { // nothing on a live medium is counted, and the disks are not ours yet
+		return "", nil
+	}
 	countPath, err := efivar.LoaderBootCountPath(efivar.EfivarsDir)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return "", err
@@ -87,9 +106,9 @@ func (m *Machined) blessBoot(ctx context.Context, log logrus.FieldLogger) (strin
 		return "", err
 	}
 	m.setBootStatus(func(s *resources.BootStatusSpec) {
-		last := s.LastUpgrade
+		last, medium := s.LastUpgrade, s.Medium
 		*s = status
-		s.LastUpgrade = last
+		s.LastUpgrade, s.Medium = last, medium
 	})
 	return blessed, nil
 }

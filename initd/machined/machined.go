@@ -59,6 +59,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
+	"github.com/kiln-os/kiln/initd/bootmedium"
 	"github.com/kiln-os/kiln/initd/cgroup"
 	"github.com/kiln-os/kiln/initd/configstate"
 	"github.com/kiln-os/kiln/initd/disks"
@@ -122,6 +123,9 @@ type Machined struct {
 	lockOnce      sync.Once // PCR 11 moves past STATE's signed value once per boot
 	lockErr       error
 	measure       func(word string) error // extends PCR 11 (measurePhase; tests fake it)
+	// medium is what the firmware booted from, found in EarlyMounts (bootmedium.Detect)
+	// and read by the later phases: a live medium leaves the disks alone.
+	medium bootmedium.Evidence
 }
 
 // init fills in what the caller left out.

@@ -33,6 +33,7 @@ func (m *Machined) phases() []phase.Phase {
 				reportSecureBoot(log, efivar.EfivarsDir, m.emit, func(s *resources.SecureBootStatusSpec) {
 					m.setResource(resources.NamespaceRuntime, resources.TypeSecureBootStatus, resources.SecureBootStatusID, s)
 				})
+				m.medium = reportMedium(log, efivar.EfivarsDir, m.emit, m.setBootStatus)
 				return nil
 			},
 			"MountSecurityfs": func(logrus.FieldLogger) error { m.verifyEventLog(); return nil },
@@ -45,6 +46,9 @@ func (m *Machined) phases() []phase.Phase {
 		}},
 		{Name: "Storage", Tasks: []phase.Task{
 			{Name: "MountState", Run: func(ctx context.Context, log logrus.FieldLogger) error {
+				if m.medium.Medium.Live() {
+					return disks.StateInRAM(log, m.emit, fmt.Sprintf("live boot from %s: the disks are left alone", m.medium.Medium))
+				}
 				policy, err := statePolicy(cmdline())
 				if err != nil {
 					return err
@@ -52,6 +56,9 @@ func (m *Machined) phases() []phase.Phase {
 				return disks.MountState(ctx, log, m.emit, policy)
 			}, Timeout: 2 * time.Minute},
 			{Name: "MountEphemeral", Run: func(ctx context.Context, log logrus.FieldLogger) error {
+				if m.medium.Medium.Live() {
+					return disks.EphemeralInRAM()
+				}
 				return disks.MountEphemeral(ctx, log, m.emit)
 			}, Timeout: 5 * time.Minute},
 		}},

@@ -200,8 +200,11 @@ const (
 // upgrade did (id BootStatusID). machined publishes it at boot (from the ESP) and after
 // every Upgrade or Rollback.
 type BootStatusSpec struct {
-	Booted         string `json:"booted"`         // the booted UKI's file name in EFI/Linux
-	Version        string `json:"version"`        // the running version
+	Booted  string `json:"booted"`  // the booted UKI's file name in EFI/Linux
+	Version string `json:"version"` // the running version
+	// Medium is what the firmware booted from: disk, cdrom (a live ISO), network, or
+	// unknown (no UEFI evidence, e.g. a direct kernel boot).
+	Medium         string `json:"medium"`
 	Standby        string `json:"standby"`        // the previous good UKI, "" if none
 	StandbyVersion string `json:"standbyVersion"` // its version
 	// FellBack is true when a newer UKI was tried and this boot runs an older one: an
