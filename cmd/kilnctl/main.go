@@ -14,6 +14,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 )
 
@@ -88,7 +90,9 @@ commands:
                                     a client certificate as a context (printed, or merged)
 
 global flags (before or after the command):
-  -n, --nodes ADDR[:port]           the node (default: the context's first endpoint)
+  -n, --nodes ADDR[:port][,ADDR…]   the node (default: the context's first endpoint);
+                                    several run the command on each at once, every
+                                    output line prefixed with "ADDR: "
   --kiln-config PATH                config file (default $KILNCONFIG, else ~/.kiln/config)
   --context NAME                    context to use (default: the file's current one)
   -o table|json|yaml                output format (default table; dot for inspect)
@@ -174,6 +178,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	cmd, ok := commands[name]
 	if !ok {
 		return fmt.Errorf("%w: unknown command %q", errUsage, name)
+	}
+	// Global flags may follow the command: look for -n in everything.
+	if value, _, found := nodesFlag(args); found && strings.Contains(value, ",") && !slices.Contains(localCommands, name) {
+		nodes, err := splitNodes(value)
+		if err != nil {
+			return err
+		}
+		return runOnNodes(e, name, args, nodes)
 	}
 	return cmd(e, rest)
 }
