@@ -35,6 +35,7 @@ import (
 
 	"github.com/kiln-os/kiln/config"
 	"github.com/kiln-os/kiln/initd/configstate"
+	"github.com/kiln-os/kiln/initd/events"
 	"github.com/kiln-os/kiln/initd/resources"
 	"github.com/kiln-os/kiln/initd/resources/controller"
 	"github.com/kiln-os/kiln/initd/services"
@@ -47,8 +48,13 @@ const renewBefore = 30 * 24 * time.Hour
 type Controller struct {
 	APID, Trustd services.User // where the key pair goes
 	Log          logrus.FieldLogger
+	// Emit reports a worker's join through trustd: event "join", state done or failed
+	// (with trustd's answer, e.g. a wrong token), once per outcome, not per retry. Nil
+	// reports nothing.
+	Emit func(events.Event)
 
 	trustWritten []byte // the digest of the trust files last written
+	lastJoin     string // the last join outcome emitted
 }
 
 func (c *Controller) Name() string { return "APICertificateController" }
@@ -102,6 +108,9 @@ func (c *Controller) Reconcile(ctx context.Context, r *controller.Runtime) error
 // control plane node, trustd with the CA key and the token) read them.
 func (c *Controller) issue(ctx context.Context, cfg *config.Config, hostname string, sans []string) (*resources.APICertificateSpec, error) {
 	crt, key, err := issueAPICert(ctx, cfg, hostname, sans)
+	if cfg.Machine.CA.Key == "" {
+		c.reportJoin(cfg, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("issue the API server certificate: %w", err)
 	}
@@ -116,6 +125,22 @@ func (c *Controller) issue(ctx context.Context, cfg *config.Config, hostname str
 		}
 	}
 	return certSpec(crt)
+}
+
+// reportJoin emits the outcome of a worker's certificate request when it differs from the
+// last one: a wrong token fails every retry the same way, and the operator needs it once.
+func (c *Controller) reportJoin(cfg *config.Config, err error) {
+	ev := events.Event{Type: events.TypeInfo, Name: "join", State: events.StateDone,
+		Fields: map[string]string{"endpoint": cfg.Cluster.ControlPlane.Endpoint}}
+	if err != nil {
+		ev.State, ev.Error = events.StateFailed, err.Error()
+	}
+	outcome := ev.State + "\x00" + ev.Error
+	if c.Emit == nil || outcome == c.lastJoin {
+		return
+	}
+	c.lastJoin = outcome
+	c.Emit(ev)
 }
 
 // writeTrust writes apid's client CA bundle and, on a control plane node, trustd's join

@@ -20,6 +20,7 @@ import (
 
 	"github.com/kiln-os/kiln/api/trustd"
 	"github.com/kiln-os/kiln/config"
+	"github.com/kiln-os/kiln/initd/events"
 	"github.com/kiln-os/kiln/initd/resources"
 	"github.com/kiln-os/kiln/initd/resources/controller"
 	"github.com/kiln-os/kiln/initd/resources/resourcetest"
@@ -109,6 +110,39 @@ func TestWorkerJoinsThroughTrustd(t *testing.T) {
 	worker.Machine.Token = "aaaaaa.bbbbbbbbbbbbbbbb"
 	if _, _, err := issueAPICert(context.Background(), worker, "worker1", nil); err == nil || !strings.Contains(err.Error(), "trustd") {
 		t.Errorf("wrong token: %v", err)
+	}
+}
+
+// A worker's join is reported as an event once per outcome: a wrong token is named once,
+// however often the controller retries, and the join that follows is reported done.
+func TestWorkerJoinEvents(t *testing.T) {
+	secrets, err := config.GenerateSecrets(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, worker, err := config.Generate(config.GenerateInput{Secrets: secrets, Endpoint: "https://127.0.0.1:6443"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	startTrustd(t, cp)
+	var got []events.Event
+	log, _ := test.NewNullLogger()
+	c := &Controller{Log: log, Emit: func(e events.Event) { got = append(got, e) },
+		APID: services.User{UID: os.Getuid(), GID: os.Getgid(), Dir: t.TempDir()}, Trustd: services.User{UID: os.Getuid(), GID: os.Getgid(), Dir: t.TempDir()}}
+	good := worker.Machine.Token
+	worker.Machine.Token = "aaaaaa.bbbbbbbbbbbbbbbb"
+	for range 3 {
+		if _, err := c.issue(context.Background(), worker, "worker1", nil); err == nil {
+			t.Fatal("a wrong token joined")
+		}
+	}
+	worker.Machine.Token = good
+	if _, err := c.issue(context.Background(), worker, "worker1", nil); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Name != "join" || got[0].State != events.StateFailed || !strings.Contains(got[0].Error, "PermissionDenied") ||
+		got[1].State != events.StateDone || got[1].Fields["endpoint"] != "https://127.0.0.1:6443" {
+		t.Errorf("events %+v, want one failed join naming the refusal, then one done", got)
 	}
 }
 

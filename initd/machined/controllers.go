@@ -35,7 +35,7 @@ func (m *Machined) registerControllers() error {
 		netctl.SpecController{},
 		&netctl.Controller{Store: m.Resources, Log: m.Log.WithField("component", "network"), Emit: m.Sink.Emit, ResolvConf: ResolvConf},
 		&sysctl.Controller{ProcSys: "/proc/sys"},
-		&apicert.Controller{APID: services.APIDUser, Trustd: services.TrustdUser, Log: log},
+		&apicert.Controller{APID: services.APIDUser, Trustd: services.TrustdUser, Log: log, Emit: m.emit},
 		&services.SpecController{Watchdog: hasWatchdog(), MachinedSocket: machineapi.Socket},
 		m.services,
 	} {
