@@ -65,6 +65,9 @@ commands:
                                     $EDITOR on the node's config, validated, then applied;
                                     secrets show (redacted) and --secrets-from (the
                                     controlplane.yaml gen config wrote) puts them back
+  install --disk DEV [--wipe] [-f CONFIG | --secrets-from FILE] [--mode M] [--dry-run]
+                                    set machine.install and apply: a live node (ISO or
+                                    network boot) installs to DEV and reboots from it
   reboot | shutdown                 reboot or power off the node
   reset [--wipe-state] [--wipe-ephemeral] [--reboot]
                                     wipe partitions, then power off (or reboot)
@@ -155,6 +158,7 @@ var commands = map[string]command{
 	"ls":           cmdLs,
 	"read":         cmdRead,
 	"health":       cmdHealth,
+	"install":      cmdInstall,
 	"validate":     cmdValidate,
 }
 
