@@ -19,6 +19,7 @@ PACKAGES=(
 	linux-source-6.1
 	qemu-system-x86 qemu-utils ovmf swtpm swtpm-tools libtss2-esys-3.0.2-0 libtss2-tcti-swtpm0 libtss2-rc0 libtss2-mu0
 	systemd-boot-efi systemd-boot systemd
+	iproute2 dnsmasq-base
 	squashfs-tools dosfstools mtools gdisk fdisk xorriso genisoimage sbsigntool osslsigncode efitools openssl
 	e2fsprogs mount git ca-certificates jq time coreutils mawk bash dash dpkg
 	protobuf-compiler libprotobuf-dev
