@@ -157,15 +157,26 @@ func TestNothingRoutesOut(t *testing.T) {
 	if main != 1 {
 		t.Errorf("%d routes in the main table, want the lab subnet's alone", main)
 	}
+	// /proc/sys/net is the namespace of the thread that opens it: the bridge's own file
+	// exists only there, which shows that New's write went to the lab, not the host.
+	bridgeForwarding := "/proc/sys/net/ipv4/conf/" + bridgeName + "/forwarding"
 	err := l.inNetns(func() error {
-		b, err := os.ReadFile("/proc/sys/net/ipv4/ip_forward")
-		if err == nil && strings.TrimSpace(string(b)) != "0" {
-			t.Errorf("ip_forward = %q in the lab", b)
+		for _, path := range []string{"/proc/sys/net/ipv4/ip_forward", bridgeForwarding} {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			if strings.TrimSpace(string(b)) != "0" {
+				t.Errorf("%s = %q in the lab", path, b)
+			}
 		}
-		return err
+		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if _, err := os.Stat(bridgeForwarding); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("%s outside the lab: %v, want no such file", bridgeForwarding, err)
 	}
 }
 
