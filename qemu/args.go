@@ -3,6 +3,8 @@ package qemu
 import (
 	"errors"
 	"fmt"
+	"net"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -17,7 +19,13 @@ const (
 	virtioSerial  = "virtio-serial0"
 	tpmChardev    = "chrtpm"
 	tpmBackend    = "tpm0"
+	userNetdev    = "net0"
+	labNetdev     = "lab0"
 )
+
+// netnsExec runs a program inside a named network namespace and execs it (iproute2's
+// `ip netns exec`: no fork, so the pid stays the program's).
+var netnsExec = []string{"ip", "netns", "exec"}
 
 // runtimePaths are the files Start makes for one VM; args only names them.
 type runtimePaths struct {
@@ -44,12 +52,37 @@ func (c *config) validate() error {
 	if c.kernel != nil && c.kernel.vmlinuz == "" {
 		errs = append(errs, errors.New("WithKernel: empty vmlinuz path"))
 	}
+	errs = append(errs, c.validateLabNIC()...)
 	for _, f := range c.userNetForwards() {
 		if !validPort(f.HostPort) || !validPort(f.GuestPort) {
 			errs = append(errs, fmt.Errorf("forward %d->%d: ports must be 1-65535", f.HostPort, f.GuestPort))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+func (c *config) validateLabNIC() []error {
+	n := c.labNIC
+	if n == nil {
+		if c.netFirst {
+			return []error{errors.New("WithNetBootFirst needs WithLabNIC")}
+		}
+		return nil
+	}
+	var errs []error
+	if n.netns == "" || strings.ContainsAny(n.netns, "/\x00") || n.netns == "." || n.netns == ".." {
+		errs = append(errs, fmt.Errorf("WithLabNIC: network namespace %q: want the name of one in /run/netns", n.netns))
+	}
+	if n.tap == "" || len(n.tap) > 15 || strings.ContainsAny(n.tap, "/: \t\n") {
+		errs = append(errs, fmt.Errorf("WithLabNIC: tap %q: want an interface name of 1-15 bytes", n.tap))
+	}
+	if hw, err := net.ParseMAC(n.mac); err != nil || len(hw) != 6 || hw[0]&1 != 0 {
+		errs = append(errs, fmt.Errorf("WithLabNIC: MAC %q: want a unicast 48-bit address like 52:54:00:12:34:56", n.mac))
+	}
+	if c.userNet != nil {
+		errs = append(errs, errors.New("WithLabNIC with WithUserNet: a lab VM has the lab NIC only (user networking would route out of the lab)"))
+	}
+	return errs
 }
 
 func validPort(p int) bool { return p > 0 && p < 65536 }
@@ -59,6 +92,19 @@ func (c *config) userNetForwards() []Forward {
 		return nil
 	}
 	return c.userNet.forwards
+}
+
+// command is the argv Start runs: QEMU and its arguments, or with WithLabNIC, QEMU under
+// `ip netns exec`, because the lab's tap exists only inside its namespace. ip execs QEMU
+// without forking, so the process Start starts, waits for and kills is QEMU. Only QEMU
+// enters the namespace: its sockets to the harness are files, which no network namespace
+// hides, and swtpm stays outside.
+func (c *config) command(accel string, p runtimePaths) []string {
+	argv := append([]string{c.binary}, c.args(accel, p)...)
+	if c.labNIC != nil {
+		argv = append(append(slices.Clone(netnsExec), c.labNIC.netns), argv...)
+	}
+	return argv
 }
 
 // args is the full QEMU argv (without the binary) for accel and the runtime files.
@@ -196,14 +242,33 @@ func (c *config) driveArgs() []string {
 }
 
 func (c *config) netArgs() []string {
+	if c.labNIC != nil {
+		return c.labNICArgs()
+	}
 	if c.userNet == nil {
 		return nil
 	}
-	netdev := "user,id=net0"
+	netdev := "user,id=" + userNetdev
 	for _, f := range c.userNet.forwards {
 		netdev += fmt.Sprintf(",hostfwd=tcp:127.0.0.1:%d-:%d", f.HostPort, f.GuestPort)
 	}
-	return []string{"-netdev", netdev, "-device", "virtio-net-pci,netdev=net0"}
+	return []string{"-netdev", netdev, "-device", "virtio-net-pci,netdev=" + userNetdev}
+}
+
+// labNICArgs: the lab's tap, opened by name (the lab made it; no scripts run), on a
+// virtio NIC. romfile= (empty) leaves the NIC without an option ROM, so OVMF's own
+// virtio-net driver and network stack run it. The NIC's bootindex puts it after the
+// drives (1..n) or, with WithNetBootFirst, before them (0).
+func (c *config) labNICArgs() []string {
+	n := c.labNIC
+	boot := len(c.drives) + 1
+	if c.netFirst {
+		boot = 0
+	}
+	return []string{
+		"-netdev", "tap,id=" + labNetdev + ",ifname=" + escapeOpt(n.tap) + ",script=no,downscript=no",
+		"-device", fmt.Sprintf("virtio-net-pci,netdev=%s,mac=%s,bootindex=%d,romfile=", labNetdev, n.mac, boot),
+	}
 }
 
 // escapeOpt escapes a value inside a QEMU option string, where ',' separates options.

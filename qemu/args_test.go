@@ -89,6 +89,32 @@ func TestArgsOptions(t *testing.T) {
 				"-tpmdev", "emulator,id=tpm0,chardev=chrtpm",
 				"-device", "tpm-tis,tpmdev=tpm0",
 			}, nil},
+		{"lab NIC: the tap by name, OVMF's own driver, boots after no drives",
+			[]Option{WithLabNIC("kiln-lab-1-1", "vm-a", "52:54:00:12:34:56")}, "tcg",
+			[]string{
+				"-netdev", "tap,id=lab0,ifname=vm-a,script=no,downscript=no",
+				"-device", "virtio-net-pci,netdev=lab0,mac=52:54:00:12:34:56,bootindex=1,romfile=",
+			}, []string{"user,id=net0"}},
+		{"lab NIC boots after the drives",
+			[]Option{WithDisk("/img/disk.raw"), WithLabNIC("kiln-lab-1-1", "vm-a", "52:54:00:12:34:56"), WithCDROM("/img/kiln.iso")}, "tcg",
+			[]string{
+				"-device", "virtio-blk-pci,drive=drive0,bootindex=1",
+				"-drive", "if=none,id=drive1,format=raw,media=cdrom,readonly=on,file=/img/kiln.iso",
+				"-device", "ide-cd,drive=drive1,bootindex=2",
+				"-netdev", "tap,id=lab0,ifname=vm-a,script=no,downscript=no",
+				"-device", "virtio-net-pci,netdev=lab0,mac=52:54:00:12:34:56,bootindex=3,romfile=",
+			}, nil},
+		{"net boot first, the drives keep their order after it",
+			[]Option{WithNetBootFirst(), WithDisk("/img/disk.raw"), WithCDROM("/img/kiln.iso"), WithLabNIC("kiln-lab-1-1", "vm-a", "52:54:00:12:34:56")}, "tcg",
+			[]string{
+				"-device", "virtio-blk-pci,drive=drive0,bootindex=1",
+				"-drive", "if=none,id=drive1,format=raw,media=cdrom,readonly=on,file=/img/kiln.iso",
+				"-device", "ide-cd,drive=drive1,bootindex=2",
+				"-netdev", "tap,id=lab0,ifname=vm-a,script=no,downscript=no",
+				"-device", "virtio-net-pci,netdev=lab0,mac=52:54:00:12:34:56,bootindex=0,romfile=",
+			}, nil},
+		{"commas in a tap name are escaped", []Option{WithLabNIC("ns", "a,b", "52:54:00:12:34:56")}, "tcg",
+			[]string{"-netdev", "tap,id=lab0,ifname=a,,b,script=no,downscript=no"}, nil},
 		{"no reboot only when asked", nil, "tcg", nil, []string{"-no-reboot"}},
 		{"no reboot", []Option{WithNoReboot()}, "tcg", []string{"-no-reboot"}, nil},
 	}
@@ -152,6 +178,15 @@ func TestValidate(t *testing.T) {
 		{WithUserNet(Forward{HostPort: 0, GuestPort: 22}), "forward 0->22"},
 		{WithUserNet(Forward{HostPort: 2222, GuestPort: 70000}), "forward 2222->70000"},
 		{WithTPM(""), "WithTPM: empty state folder"},
+		{WithNetBootFirst(), "WithNetBootFirst needs WithLabNIC"},
+		{WithLabNIC("", "vm-a", "52:54:00:12:34:56"), `network namespace ""`},
+		{WithLabNIC("../x", "vm-a", "52:54:00:12:34:56"), `network namespace "../x"`},
+		{WithLabNIC("ns", "", "52:54:00:12:34:56"), `tap ""`},
+		{WithLabNIC("ns", "sixteen-bytes-16", "52:54:00:12:34:56"), `tap "sixteen-bytes-16"`},
+		{WithLabNIC("ns", "vm a", "52:54:00:12:34:56"), `tap "vm a"`},
+		{WithLabNIC("ns", "vm-a", "52:54:00:12:34"), `MAC "52:54:00:12:34"`},
+		{WithLabNIC("ns", "vm-a", "01:00:5e:00:00:01"), `MAC "01:00:5e:00:00:01"`}, // multicast
+		{WithLabNIC("ns", "vm-a", "52:54:00:12:34:56"), ""},
 		{WithMemory(64), ""},
 	}
 	for _, tt := range tests {
@@ -164,6 +199,63 @@ func TestValidate(t *testing.T) {
 		case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
 			t.Errorf("validate: got %v, want an error with %q", err, tt.wantErr)
 		}
+	}
+}
+
+func TestValidateLabNICAloneOnTheNetwork(t *testing.T) {
+	cfg := defaultConfig()
+	WithUserNet()(&cfg)
+	WithLabNIC("ns", "vm-a", "52:54:00:12:34:56")(&cfg)
+	if err := cfg.validate(); err == nil || !strings.Contains(err.Error(), "WithLabNIC with WithUserNet") {
+		t.Errorf("lab NIC beside user networking: %v", err)
+	}
+}
+
+// TestCommand: a VM on a lab runs QEMU under ip netns exec (the whole argv, golden); any
+// other VM runs QEMU directly.
+func TestCommand(t *testing.T) {
+	cfg := defaultConfig()
+	cfg.name = "pxe-a"
+	WithLabNIC("kiln-lab-42-1", "pxe-a", "52:54:00:aa:bb:cc")(&cfg)
+	WithUEFI("/fw/CODE.fd", "/fw/VARS.fd")(&cfg)
+	WithDisk("/img/empty.raw")(&cfg)
+	WithNetBootFirst()(&cfg)
+	WithMemory(2048)(&cfg)
+	got := cfg.command("kvm", runtimePaths{qmpSocket: "/run/q/qmp.sock", varsFile: "/logs/pxe-a.vars.fd"})
+	want := []string{
+		"ip", "netns", "exec", "kiln-lab-42-1",
+		"qemu-system-x86_64",
+		"-name", "pxe-a",
+		"-machine", "q35,smm=on",
+		"-accel", "kvm",
+		"-cpu", "host",
+		"-smp", "2",
+		"-m", "2048",
+		"-nodefaults",
+		"-no-user-config",
+		"-display", "none",
+		"-device", "virtio-rng-pci",
+		"-chardev", "socket,id=qmp,path=/run/q/qmp.sock",
+		"-mon", "chardev=qmp,mode=control",
+		"-chardev", "stdio,id=serial0,signal=off",
+		"-serial", "chardev:serial0",
+		"-global", "driver=cfi.pflash01,property=secure,value=on",
+		"-global", "ICH9-LPC.disable_s3=1",
+		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file=/fw/CODE.fd",
+		"-drive", "if=pflash,format=raw,unit=1,file=/logs/pxe-a.vars.fd",
+		"-drive", "if=none,id=drive0,format=raw,file=/img/empty.raw",
+		"-device", "virtio-blk-pci,drive=drive0,bootindex=1",
+		"-netdev", "tap,id=lab0,ifname=pxe-a,script=no,downscript=no",
+		"-device", "virtio-net-pci,netdev=lab0,mac=52:54:00:aa:bb:cc,bootindex=0,romfile=",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("command:\n got %q\nwant %q", got, want)
+	}
+
+	plain := defaultConfig()
+	plain.name = "vm"
+	if got := plain.command("tcg", runtimePaths{qmpSocket: "/q"}); got[0] != defaultBinary || slices.Contains(got, "netns") {
+		t.Errorf("a VM without a lab NIC: %q", got)
 	}
 }
 

@@ -12,7 +12,13 @@
 //   - with WithEvents, the virtio-serial port kiln.events, whose JSON lines are parsed with
 //     events.Parse, kept in order for WaitEvent and copied to <logdir>/<name>.events.jsonl;
 //   - with WithTPM, a TPM 2.0 (tpm-tis) emulated by swtpm, whose log is
-//     <logdir>/<name>.swtpm.log.
+//     <logdir>/<name>.swtpm.log;
+//   - with WithLabNIC, a virtio NIC on a lab network's tap (qemu/lab), with QEMU running
+//     inside the lab's network namespace under `ip netns exec`, which execs it (the pid
+//     is QEMU's); OVMF can netboot from it (WithNetBootFirst puts it first).
+//
+// Several VMs may run at once, each with its own name: Start refuses a second running VM
+// with the same name and log folder, whose logs would overwrite the first one's.
 //
 // swtpm is a second child process per VM. Start launches it before QEMU on a control
 // socket the harness already listens on (so nothing polls), and stops it after QEMU

@@ -34,13 +34,13 @@ type config struct {
 	uefi      *uefiFirmware
 	drives    []drive
 	userNet   *userNet
+	labNIC    *labNIC
+	netFirst  bool // the lab NIC boots before the drives
 	events    bool
 	serialTee io.Writer
 	tpm       *softTPM
 	extraArgs []string
 	logf      func(format string, args ...any)
-	// Room for what comes next: more NICs. Each is one field here and one function in
-	// args.go.
 }
 
 // directKernel is a kernel booted by QEMU itself (-kernel), without firmware boot manager.
@@ -80,6 +80,12 @@ type softTPM struct {
 // userNet is QEMU's user-mode network (slirp) on a virtio NIC.
 type userNet struct {
 	forwards []Forward
+}
+
+// labNIC is a virtio NIC on a tap device that exists only inside the network namespace
+// netns (a lab network, qemu/lab); QEMU runs inside that namespace to open it.
+type labNIC struct {
+	netns, tap, mac string
 }
 
 // Forward forwards a TCP port on the host's loopback to a port of the guest.
@@ -180,3 +186,19 @@ func WithUserNet(forwards ...Forward) Option {
 func WithTPM(stateDir string) Option {
 	return func(c *config) { c.tpm = &softTPM{binary: defaultSwtpm, stateDir: stateDir} }
 }
+
+// WithLabNIC gives the VM a virtio NIC with MAC address mac on the tap device tap, which
+// lives in the network namespace netns: a lab network's tap (qemu/lab: Lab.AddTap returns
+// all three). QEMU then runs inside netns, started as `ip netns exec <netns>
+// qemu-system-x86_64 …`; ip execs QEMU, so Pid, Kill and Wait are QEMU's own. The NIC
+// has no option ROM (romfile=), so OVMF drives it with its own virtio-net driver and can
+// netboot from it (PXE and UEFI HTTP Boot; Debian's iPXE ROMs are unsigned). It boots
+// after the drives, or first with WithNetBootFirst. It is the VM's only NIC: WithUserNet
+// beside it is refused, since slirp would route out of the lab.
+func WithLabNIC(netns, tap, mac string) Option {
+	return func(c *config) { c.labNIC = &labNIC{netns: netns, tap: tap, mac: mac} }
+}
+
+// WithNetBootFirst puts the lab NIC (WithLabNIC) first in the firmware's boot order,
+// before the drives, which keep their order after it.
+func WithNetBootFirst() Option { return func(c *config) { c.netFirst = true } }

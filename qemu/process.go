@@ -21,15 +21,16 @@ func (vm *VM) launch(ctx context.Context, cfg *config) error {
 		}
 		vm.logf("qemu %s: swtpm pid %d, state %s, log %s", vm.name, vm.tpm.cmd.Process.Pid, vm.tpm.stateDir, vm.tpm.logPath)
 	}
-	argv := cfg.args(vm.accel, vm.runtimePaths())
-	line := commandLine(append([]string{cfg.binary}, argv...))
+	argv := cfg.command(vm.accel, vm.runtimePaths())
+	line := commandLine(argv)
 	fmt.Fprintf(vm.files.qemu, "%s\n\n", line)
 	fmt.Fprintf(vm.files.serial, "# %s\n", line)
-	vm.cmd = exec.CommandContext(ctx, cfg.binary, argv...)
+	vm.cmd = exec.CommandContext(ctx, argv[0], argv[1:]...)
 	vm.cmd.Stdout = vm.serial
 	vm.cmd.Stderr = io.MultiWriter(vm.files.qemu, vm.stderr)
 	vm.cmd.SysProcAttr = &syscall.SysProcAttr{
 		// If the test binary or kiln dies without cleaning up, the kernel kills QEMU.
+		// ip netns exec keeps it: neither ip nor QEMU is set-user-ID (prctl(2)).
 		Pdeathsig: syscall.SIGKILL,
 		// A terminal's Ctrl-C goes to the harness only (which may press the power
 		// button), not straight to QEMU, which would quit.
@@ -143,7 +144,8 @@ func (vm *VM) stopTPM() {
 	}
 }
 
-// release closes the log files and listeners and removes the socket folder.
+// release closes the log files and listeners, removes the socket folder and frees the VM's
+// name for the next VM.
 func (vm *VM) release() {
 	vm.files.close()
 	for _, l := range []*net.UnixListener{vm.qmpListener, vm.eventsListener} {
@@ -156,5 +158,8 @@ func (vm *VM) release() {
 	}
 	if vm.runDir != "" {
 		os.RemoveAll(vm.runDir)
+	}
+	if vm.logKey != "" {
+		runningLogs.CompareAndDelete(vm.logKey, vm)
 	}
 }

@@ -34,6 +34,7 @@ type VM struct {
 	logPath  string
 	varsPath string
 	runDir   string // sockets; removed when QEMU exits
+	logKey   string // this VM's entry in runningLogs; empty until claimed
 
 	cmd    *exec.Cmd
 	files  logFiles
@@ -100,11 +101,32 @@ func prepare(cfg *config, accel string) (*VM, error) {
 		procExited: make(chan struct{}),
 		exited:     make(chan struct{}),
 	}
+	if err := vm.claimLogs(); err != nil {
+		return nil, err
+	}
 	if err := vm.prepareFiles(cfg, logDir); err != nil {
 		vm.release()
 		return nil, err
 	}
 	return vm, nil
+}
+
+// runningLogs holds the serial log path (absolute) of every VM this process runs, so that
+// two VMs running at once never share a name in one log folder: the second would truncate
+// the first one's logs and vars file. Several VMs at once need nothing else: sockets live
+// in a folder of their own per VM, and ports are the caller's.
+var runningLogs sync.Map // path → *VM
+
+func (vm *VM) claimLogs() error {
+	abs, err := filepath.Abs(vm.logPath)
+	if err != nil {
+		return err
+	}
+	if _, taken := runningLogs.LoadOrStore(abs, vm); taken {
+		return fmt.Errorf("VM %s: another VM of this process runs with this name and log folder (%s): give each its own WithName", vm.name, abs)
+	}
+	vm.logKey = abs
+	return nil
 }
 
 func (vm *VM) prepareFiles(cfg *config, logDir string) error {

@@ -297,3 +297,37 @@ func TestProbeKVMIsBounded(t *testing.T) {
 		t.Errorf("Accel() = %q, %v; probe said %v", a, accelErr, err)
 	}
 }
+
+// TestPrepareRefusesARunningName: two VMs of one process running at once with the same
+// name and log folder would share log files; the second is refused until the first is
+// gone. No QEMU is started: prepare makes only the files and sockets.
+func TestPrepareRefusesARunningName(t *testing.T) {
+	dir := t.TempDir()
+	cfg := func() *config {
+		c := defaultConfig()
+		WithName("twin")(&c)
+		WithLogDir(dir)(&c)
+		return &c
+	}
+	first, err := prepare(cfg(), "tcg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := prepare(cfg(), "tcg"); err == nil || !strings.Contains(err.Error(), "twin") {
+		t.Errorf("a second VM named twin: %v, want a refusal naming it", err)
+	}
+	other := cfg()
+	WithName("other")(other)
+	second, err := prepare(other, "tcg")
+	if err != nil {
+		t.Errorf("a VM with another name: %v", err)
+	} else {
+		second.release()
+	}
+	first.release()
+	again, err := prepare(cfg(), "tcg")
+	if err != nil {
+		t.Fatalf("twin after the first was released: %v", err)
+	}
+	again.release()
+}
