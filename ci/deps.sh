@@ -9,7 +9,8 @@ set -euo pipefail
 # package installed by hand cannot hide a missing line.
 #
 # Build: the kernel (make, gcc and friends) from Debian's pinned source package.
-# Boot: QEMU, OVMF, swtpm, systemd-boot + systemd-stub; iproute2 for the lab network (qemu/lab).
+# Boot: QEMU, OVMF, swtpm, systemd-boot + systemd-stub; iproute2 for the lab network (qemu/lab),
+# and dnsmasq as the lab's plain DHCP server beside `kiln pxe serve --proxy`.
 # Oracles: the real tools that check what our Go writers produce.
 # API: protoc and the well-known .proto files it imports (libprotobuf-dev: protobuf-compiler
 # alone, without recommends, lacks google/protobuf/timestamp.proto) for `make generate` and
@@ -18,8 +19,7 @@ PACKAGES=(
 	build-essential make gcc binutils bc bison flex libelf-dev libssl-dev pahole cpio kmod rsync xz-utils zstd tar perl-base pkgconf diffutils libc-bin
 	linux-source-6.1
 	qemu-system-x86 qemu-utils ovmf iproute2 swtpm swtpm-tools libtss2-esys-3.0.2-0 libtss2-tcti-swtpm0 libtss2-rc0 libtss2-mu0
-	systemd-boot-efi systemd-boot systemd
-	iproute2 dnsmasq-base
+	systemd-boot-efi systemd-boot systemd dnsmasq-base
 	squashfs-tools dosfstools mtools gdisk fdisk xorriso genisoimage sbsigntool osslsigncode efitools openssl
 	e2fsprogs mount git ca-certificates jq time coreutils mawk bash dash dpkg
 	protobuf-compiler libprotobuf-dev
