@@ -50,7 +50,7 @@ func (c *Controller) Inputs() []controller.Input {
 
 // statusTypes are written as the network reports them.
 var statusTypes = []string{resources.TypeNetworkStatus, resources.TypeLinkStatus, resources.TypeAddressStatus,
-	resources.TypeRouteStatus, resources.TypeHostnameStatus, resources.TypeResolverStatus, resources.TypeTimeStatus}
+	resources.TypeRouteStatus, resources.TypeHostnameStatus, resources.TypeResolverStatus, resources.TypeTimeStatus, resources.TypeBootServerStatus}
 
 func (c *Controller) Outputs() []controller.Output {
 	out := make([]controller.Output, 0, len(statusTypes))

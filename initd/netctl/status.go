@@ -100,6 +100,8 @@ func statusResource(st network.Status) (typ, id string, spec any, ok bool) {
 		return resources.TypeResolverStatus, resources.ResolverStatusID, resolverStatus(s), true
 	case network.TimeStatus:
 		return resources.TypeTimeStatus, resources.TimeStatusID, timeStatus(s), true
+	case network.BootServerStatus:
+		return resources.TypeBootServerStatus, s.Link, &resources.BootServerStatusSpec{Link: s.Link, URL: s.URL}, true
 	}
 	return "", "", nil, false
 }

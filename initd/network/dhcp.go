@@ -133,6 +133,9 @@ func (n leaser) applyLease(link netlink.Link, f leaseFacts) error {
 		return err
 	}
 	n.record(AddressStatus{Link: f.Link, Address: f.Address, Source: SourceDHCP})
+	if f.BootURL != "" {
+		n.record(BootServerStatus{Link: f.Link, URL: f.BootURL})
+	}
 	if f.Router.IsValid() {
 		route := leaseRoute(f)
 		if err := addRoute(link, route, !f.Address.Contains(f.Router)); err != nil {
@@ -162,6 +165,9 @@ func (n leaser) removeStale(link netlink.Link, old, cur leaseFacts) {
 	if old.Router.IsValid() && old.Router != cur.Router {
 		n.removeRoute(link, old)
 	}
+	if old.BootURL != "" && cur.BootURL == "" {
+		n.forget(BootServerStatus{Link: old.Link, URL: old.BootURL})
+	}
 }
 
 // dropLease takes a lost lease off the link.
@@ -169,6 +175,9 @@ func (n leaser) dropLease(link netlink.Link, f leaseFacts) {
 	n.removeAddress(link, f)
 	if f.Router.IsValid() {
 		n.removeRoute(link, f)
+	}
+	if f.BootURL != "" {
+		n.forget(BootServerStatus{Link: f.Link, URL: f.BootURL})
 	}
 	n.mu.Lock()
 	delete(n.leases, f.Link)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"strings"
 	"time"
 
@@ -29,6 +30,10 @@ type leaseFacts struct {
 	Hostname string
 	Lifetime time.Duration
 	Renew    time.Duration // T1, after the lease was bound
+	// BootURL is the boot file the server named (option 67, else the BOOTP file field)
+	// when it is an http or https URL: where a netbooted node's boot server serves the
+	// UKI, for the installer (`kiln pxe serve` names it). "" otherwise.
+	BootURL string
 }
 
 var errNoAddress = errors.New("lease carries no usable address")
@@ -59,7 +64,31 @@ func factsFromAck(link string, ack *dhcpv4.DHCPv4) (leaseFacts, error) {
 		f.Hostname = strings.ToLower(host)
 	}
 	f.Lifetime, f.Renew = leaseTimes(ack)
+	f.BootURL = bootURL(ack)
 	return f, nil
+}
+
+// maxBootURL bounds the boot URL kept from a lease: option 67 holds at most 255 bytes,
+// and a longer file field is not a URL the installer fetches.
+const maxBootURL = 255
+
+// bootURL is the lease's boot file when it is an absolute http(s) URL with a host and
+// nothing that does not belong in one; it comes from the network and is only a hint:
+// the installer verifies what it fetches (signature, version) as an upgrade does.
+func bootURL(ack *dhcpv4.DHCPv4) string {
+	name := ack.BootFileNameOption()
+	if name == "" {
+		name = ack.BootFileName
+	}
+	name = strings.TrimRight(name, "\x00")
+	if len(name) > maxBootURL || strings.ContainsFunc(name, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		return ""
+	}
+	u, err := url.Parse(name)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		return ""
+	}
+	return u.String()
 }
 
 // leaseTimes returns the lease lifetime and T1, defaulting T1 to half the lifetime

@@ -103,3 +103,36 @@ func FuzzFactsFromAck(f *testing.F) {
 		}
 	})
 }
+
+// The boot file is kept only when it is an http(s) URL with a host: a TFTP file name,
+// control characters or credentials are not where an installer fetches from.
+func TestBootURLFromAck(t *testing.T) {
+	for _, tc := range []struct {
+		option, field, want string
+	}{
+		{"http://10.213.0.1:80/kiln.efi", "", "http://10.213.0.1:80/kiln.efi"},
+		{"", "https://boot.example/kiln.efi", "https://boot.example/kiln.efi"},
+		{"http://10.213.0.1/kiln.efi", "kiln.efi", "http://10.213.0.1/kiln.efi"}, // option 67 wins
+		{"kiln.efi", "", ""},
+		{"tftp://10.0.0.1/kiln.efi", "", ""},
+		{"http:///kiln.efi", "", ""},
+		{"http://user:pw@10.0.0.1/kiln.efi", "", ""},
+		{"http://10.0.0.1/a b", "", ""},
+		{"http://10.0.0.1/\nx", "", ""},
+		{"http://10.0.0.1/" + strings.Repeat("a", 300), "", ""},
+	} {
+		mods := []dhcpv4.Modifier{dhcpv4.WithYourIP(net.IPv4(10, 0, 0, 10))}
+		if tc.option != "" {
+			mods = append(mods, dhcpv4.WithOption(dhcpv4.OptBootFileName(tc.option)))
+		}
+		m := ack(t, mods...)
+		m.BootFileName = tc.field
+		f, err := factsFromAck("eth0", m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.BootURL != tc.want {
+			t.Errorf("option %q, file %q: BootURL %q, want %q", tc.option, tc.field, f.BootURL, tc.want)
+		}
+	}
+}

@@ -57,6 +57,13 @@ type ResolverStatus struct {
 	Search      []string
 }
 
+// BootServerStatus is the boot file URL a link's DHCP server named (leaseFacts.BootURL):
+// where a netbooted node's installer can fetch the UKI it runs.
+type BootServerStatus struct {
+	Link string
+	URL  string
+}
+
 // TimeStatus is the state of time sync.
 type TimeStatus struct {
 	Disabled bool
@@ -66,15 +73,17 @@ type TimeStatus struct {
 	Error    string        // the last attempt's error, empty after a sync
 }
 
-func (LinkStatus) Type() string     { return "network.LinkStatus" }
-func (AddressStatus) Type() string  { return "network.AddressStatus" }
-func (RouteStatus) Type() string    { return "network.RouteStatus" }
-func (HostnameStatus) Type() string { return "network.HostnameStatus" }
-func (ResolverStatus) Type() string { return "network.ResolverStatus" }
-func (TimeStatus) Type() string     { return "time.Status" }
+func (LinkStatus) Type() string       { return "network.LinkStatus" }
+func (AddressStatus) Type() string    { return "network.AddressStatus" }
+func (RouteStatus) Type() string      { return "network.RouteStatus" }
+func (HostnameStatus) Type() string   { return "network.HostnameStatus" }
+func (ResolverStatus) Type() string   { return "network.ResolverStatus" }
+func (TimeStatus) Type() string       { return "time.Status" }
+func (BootServerStatus) Type() string { return "network.BootServerStatus" }
 
-func (s LinkStatus) ID() string    { return s.Name }
-func (s AddressStatus) ID() string { return s.Link + "/" + s.Address.String() }
+func (s LinkStatus) ID() string       { return s.Name }
+func (s AddressStatus) ID() string    { return s.Link + "/" + s.Address.String() }
+func (s BootServerStatus) ID() string { return s.Link }
 func (s RouteStatus) ID() string {
 	return s.Link + "/" + s.Network.String() + "/" + s.Gateway.String()
 }

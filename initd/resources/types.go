@@ -29,6 +29,7 @@ const (
 	TypeRouteStatus      = "RouteStatus"
 	TypeHostnameStatus   = "HostnameStatus"
 	TypeResolverStatus   = "ResolverStatus"
+	TypeBootServerStatus = "BootServerStatus"
 	TypeTimeStatus       = "TimeStatus"
 	TypeSysctlStatus     = "SysctlStatus"
 	TypeServiceSpec      = "ServiceSpec"
@@ -105,6 +106,13 @@ type HostnameStatusSpec struct {
 	Hostname   string `json:"hostname"`
 	Domainname string `json:"domainname,omitempty"`
 	Source     string `json:"source"` // "config", "dhcp", "default"
+}
+
+// BootServerStatusSpec is the boot file URL a link's DHCP server named (id: the link): where
+// the installer of a netbooted node fetches the UKI when the config names no image.
+type BootServerStatusSpec struct {
+	Link string `json:"link"`
+	URL  string `json:"url"`
 }
 
 // ResolverStatusSpec is the DNS resolvers in use (id ResolverStatusID).
@@ -236,6 +244,7 @@ var Definitions = []Definition{
 	{NamespaceConfig, TypeMachineConfig, func() any { return new(MachineConfigSpec) }},
 	{NamespaceNetwork, TypeAddressSpec, func() any { return new(AddressSpecSpec) }},
 	{NamespaceNetwork, TypeAddressStatus, func() any { return new(AddressStatusSpec) }},
+	{NamespaceNetwork, TypeBootServerStatus, func() any { return new(BootServerStatusSpec) }},
 	{NamespaceNetwork, TypeHostnameSpec, func() any { return new(HostnameSpecSpec) }},
 	{NamespaceNetwork, TypeHostnameStatus, func() any { return new(HostnameStatusSpec) }},
 	{NamespaceNetwork, TypeLinkSpec, func() any { return new(LinkSpecSpec) }},
