@@ -23,14 +23,17 @@ import (
 	"github.com/kiln-os/kiln/config"
 	"github.com/kiln-os/kiln/initd/events"
 	"github.com/kiln-os/kiln/qemu"
+	"github.com/kiln-os/kiln/qemu/lab"
 )
 
-// ctl runs the kilnctl binary against one node with one kilnctl config file.
+// ctl runs the kilnctl binary against one node with one kilnctl config file; with lab set
+// it runs inside the lab network's namespace, where the lab's nodes are.
 type ctl struct {
 	t      *testing.T
 	bin    string
 	config string
 	node   string
+	lab    *lab.Lab
 }
 
 func (c ctl) run(args ...string) (string, error) {
@@ -40,7 +43,11 @@ func (c ctl) run(args ...string) (string, error) {
 	full := append([]string{"--kiln-config", c.config, "-n", c.node, "--timeout", "20s", "--context", "e2e"}, args...)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, c.bin, full...).CombinedOutput()
+	cmd := exec.CommandContext(ctx, c.bin, full...)
+	if c.lab != nil {
+		cmd = c.lab.Command(ctx, c.bin, full...)
+	}
+	out, err := cmd.CombinedOutput()
 	c.t.Logf("kilnctl %s\n%s", strings.Join(args, " "), truncate(string(out), 1500))
 	return string(out), err
 }
