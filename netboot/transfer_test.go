@@ -151,9 +151,9 @@ func TestHTTPServesTheUKI(t *testing.T) {
 	base := serveHTTP(t, files, &log)
 	tests := []struct {
 		name, method, rng string
-		status           int
-		body             []byte
-		logged           string
+		status            int
+		body              []byte
+		logged            string
 	}{
 		{"whole", "GET", "", 200, uki, fmt.Sprintf(`status=200 bytes=%d range="-"`, len(uki))},
 		{"range", "GET", "bytes=16-31", 206, uki[16:32], `status=206 bytes=16 range="bytes=16-31"`},
