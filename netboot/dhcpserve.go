@@ -70,6 +70,11 @@ func replyAddr(req, reply *dhcpv4.DHCPv4, port int, peer net.Addr) net.Addr {
 	case addrOf(req.GatewayIPAddr).IsValid():
 		return &net.UDPAddr{IP: req.GatewayIPAddr, Port: dhcpServerPort}
 	case port == pxeServerPort:
+		// PXE 2.1, 2.2.3: the client listens on the port it sent from; one that sent
+		// from 0.0.0.0 is reached by broadcast on that port.
+		if u, ok := peer.(*net.UDPAddr); ok && (u.IP == nil || u.IP.IsUnspecified()) {
+			return &net.UDPAddr{IP: net.IPv4bcast, Port: u.Port}
+		}
 		return peer
 	case addrOf(req.ClientIPAddr).IsValid() && reply.MessageType() != dhcpv4.MessageTypeNak:
 		return &net.UDPAddr{IP: req.ClientIPAddr, Port: dhcpClientPort}
