@@ -38,7 +38,7 @@ var (
 	plainOS = client{}
 )
 
-func msg(t *testing.T, typ dhcpv4.MessageType, mac string, c client, mods ...dhcpv4.Modifier) *dhcpv4.DHCPv4 {
+func msg(t testing.TB, typ dhcpv4.MessageType, mac string, c client, mods ...dhcpv4.Modifier) *dhcpv4.DHCPv4 {
 	t.Helper()
 	hw, err := net.ParseMAC(mac)
 	if err != nil {
