@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -19,18 +20,18 @@ const leaseTime = time.Hour
 // Server is `kiln pxe serve` with every listener open: Open checks the input and binds
 // the ports, Serve answers until its context ends.
 type Server struct {
-	iface  string
-	addr   netip.Prefix
-	proxy  bool
-	uki    *servedFile
-	logf   func(format string, args ...any)
-	tftp   *tftpServer
-	http   *http.Server
-	dhcp   []*dhcpListener
-	conns  []interface{ Close() error }
-	tftpLn net.PacketConn
-	httpLn net.Listener
-	ports  [2]int // tftp, http
+	iface              string
+	addr               netip.Prefix
+	proxy              bool
+	uki                *servedFile
+	logf               func(format string, args ...any)
+	tftp               *tftpServer
+	http               *http.Server
+	dhcp               []*dhcpListener
+	conns              []io.Closer // every socket, for closing
+	tftpLn             net.PacketConn
+	httpLn             net.Listener
+	tftpPort, httpPort int
 }
 
 // Open checks o, loads and checks the UKI, and opens the TFTP, HTTP and DHCP sockets.
@@ -40,7 +41,7 @@ func Open(o Options) (*Server, error) {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	s := &Server{iface: o.Interface, proxy: o.Proxy, logf: logf, ports: [2]int{o.TFTPPort, o.HTTPPort}}
+	s := &Server{iface: o.Interface, proxy: o.Proxy, logf: logf, tftpPort: o.TFTPPort, httpPort: o.HTTPPort}
 	cfg, pool, err := s.configure(o)
 	if err != nil {
 		return nil, err
@@ -90,13 +91,13 @@ func (s *Server) configure(o Options) (*dhcpConfig, *leases, error) {
 func (s *Server) listen(cfg *dhcpConfig, pool *leases) error {
 	files := map[string]*servedFile{s.uki.name: s.uki}
 	host := s.addr.Addr().String()
-	tftpLn, err := net.ListenPacket("udp4", net.JoinHostPort(host, strconv.Itoa(s.ports[0])))
+	tftpLn, err := net.ListenPacket("udp4", net.JoinHostPort(host, strconv.Itoa(s.tftpPort)))
 	if err != nil {
 		return flagErr("--tftp-port", "%w", err)
 	}
 	s.tftpLn = tftpLn
 	s.conns = append(s.conns, tftpLn)
-	httpLn, err := net.Listen("tcp4", net.JoinHostPort(host, strconv.Itoa(s.ports[1])))
+	httpLn, err := net.Listen("tcp4", net.JoinHostPort(host, strconv.Itoa(s.httpPort)))
 	if err != nil {
 		return flagErr("--http-port", "%w", err)
 	}
@@ -128,7 +129,7 @@ func (s *Server) ReadyLine() string {
 		mode = "proxy"
 	}
 	return fmt.Sprintf("pxe: serving %s (sha256 %s) on %s %s dhcp=%s tftp=:%d http=:%d",
-		s.uki.name, s.uki.sha256, s.iface, s.addr, mode, s.ports[0], s.ports[1])
+		s.uki.name, s.uki.sha256, s.iface, s.addr, mode, s.tftpPort, s.httpPort)
 }
 
 // Serve answers DHCP, TFTP and HTTP requests until ctx ends, then closes every listener,
