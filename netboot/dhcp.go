@@ -118,13 +118,15 @@ func (cfg *dhcpConfig) proxyOffer(d decision, req *dhcpv4.DHCPv4, boot *bootInfo
 }
 
 // bootServer answers the PXE client's DHCPREQUEST on port 4011 (PXE 2.1, 2.2.3) with an
-// ACK carrying the boot file and no address, in both modes.
+// ACK carrying the boot file and no address, in both modes: EDK2 asks there even after
+// a full server's OFFER that named the boot file (its "DhcpBinl" offer type).
 func (cfg *dhcpConfig) bootServer(d decision, req *dhcpv4.DHCPv4, boot *bootInfo) decision {
 	switch {
 	case boot == nil:
 		return d.ignore("not a network boot client")
-	case req.MessageType() != dhcpv4.MessageTypeRequest:
-		return d.ignore("port 4011 answers only REQUEST")
+	case req.MessageType() != dhcpv4.MessageTypeRequest && req.MessageType() != dhcpv4.MessageTypeInform:
+		// PXE 2.1 has the client send a REQUEST; some clients send an INFORM.
+		return d.ignore("port 4011 answers only REQUEST and INFORM")
 	}
 	d.addr = addrOf(req.ClientIPAddr)
 	return cfg.answer(d, "ack", req, replySpec{typ: dhcpv4.MessageTypeAck, boot: boot})
@@ -160,7 +162,10 @@ func (cfg *dhcpConfig) answer(d decision, event string, req *dhcpv4.DHCPv4, r re
 		mods = append(mods, dhcpv4.WithClientIP(req.ClientIPAddr))
 	}
 	if b := r.boot; b != nil {
-		mods = append(mods, dhcpv4.WithOption(dhcpv4.OptClassIdentifier(b.class)))
+		// The file goes in the header field and, for clients that read only options,
+		// in option 67 too (RFC 2132 9.5).
+		mods = append(mods, dhcpv4.WithOption(dhcpv4.OptClassIdentifier(b.class)),
+			dhcpv4.WithOption(dhcpv4.OptBootFileName(b.file)))
 		if b.tftp {
 			mods = append(mods, dhcpv4.WithServerIP(cfg.server.Addr().AsSlice()))
 		}

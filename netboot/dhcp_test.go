@@ -118,6 +118,12 @@ func check(t *testing.T, d decision, w want) {
 			t.Errorf("%s = %q, want %q", field, pair[0], pair[1])
 		}
 	}
+	if w.file != "" && r.Options.Has(dhcpv4.OptionBootfileName) && r.BootFileNameOption() != w.file {
+		t.Errorf("option 67 = %q, want %q", r.BootFileNameOption(), w.file)
+	}
+	if w.file != "" && !r.Options.Has(dhcpv4.OptionBootfileName) {
+		t.Errorf("no option 67")
+	}
 	if got := r.IPAddressLeaseTime(0); got != w.lease {
 		t.Errorf("lease time %v, want %v", got, w.lease)
 	}
@@ -187,6 +193,9 @@ func TestDecideOneMessage(t *testing.T) {
 		}, want{"ack", dhcpv4.MessageTypeAck, "0.0.0.0", "10.77.0.1", "kiln.efi", "PXEClient", 0}},
 		{"range: 4011 REQUEST", full, 4011, func(t *testing.T) *dhcpv4.DHCPv4 {
 			return msg(t, dhcpv4.MessageTypeRequest, macA, pxe9, ciaddr("10.77.0.100"))
+		}, want{"ack", dhcpv4.MessageTypeAck, "0.0.0.0", "10.77.0.1", "kiln.efi", "PXEClient", 0}},
+		{"proxy: 4011 INFORM", proxy, 4011, func(t *testing.T) *dhcpv4.DHCPv4 {
+			return msg(t, dhcpv4.MessageTypeInform, macA, pxe7, ciaddr("10.77.0.50"))
 		}, want{"ack", dhcpv4.MessageTypeAck, "0.0.0.0", "10.77.0.1", "kiln.efi", "PXEClient", 0}},
 		{"proxy: 4011 DISCOVER", proxy, 4011, func(t *testing.T) *dhcpv4.DHCPv4 { return msg(t, dhcpv4.MessageTypeDiscover, macA, pxe7) },
 			want{event: "ignore"}},

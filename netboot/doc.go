@@ -18,11 +18,13 @@
 //     from its own DHCP client, which sends no vendor class.
 //   - --proxy: ProxyDHCP (PXE 2.1, 2.2.2) beside the network's own DHCP server. It
 //     answers only a network boot client's DISCOVER on port 67, with an OFFER that has
-//     no address (yiaddr 0.0.0.0), vendor class PXEClient and the boot file. It hands
-//     out no addresses.
+//     no address (yiaddr 0.0.0.0), the vendor class and the boot file. It hands out no
+//     addresses.
 //
 // In both modes port 4011 answers a PXE client's boot-server REQUEST (PXE 2.1, 2.2.3)
-// with an ACK carrying the boot file and no address.
+// with an ACK carrying the boot file and no address: EDK2 asks there even after a full
+// server's OFFER named the file. Replies carry the boot file in the header's file field
+// and in option 67.
 //
 // Network boot clients are answered by client architecture (option 93): 7 and 9 (x64
 // UEFI PXE) get siaddr = the server and the TFTP file kiln.efi; 16 (x64 UEFI HTTP Boot)
