@@ -1,5 +1,5 @@
 // Command kiln builds Kiln images: `kiln build`, `kiln kernel build|check|config`, `kiln run`,
-// and reports on them: `kiln size`.
+// reports on them: `kiln size`, and network-boots them in a lab: `kiln pxe serve`.
 package main
 
 import (
@@ -27,6 +27,11 @@ commands:
   kernel  config [-f kiln.yaml]     resolve the fragments and rewrite the checked-in resolved config
   run     [--out _out] [--fresh] [--direct [--cmdline S]] [--timeout D]
                                     boot the built image in QEMU (UEFI, Secure Boot), serial on stdout
+  pxe     serve --interface IF (--range FROM-TO | --proxy) [--out _out] [--db FILE]
+          [--allow-mac M,...] [--http-port 80] [--tftp-port 69]
+                                    lab boot server: DHCP for x64 UEFI network boot clients
+                                    (--range: a full server; non-booting clients get an address
+                                    only), TFTP and HTTP serving the signed UKI as kiln.efi
   size    [--top N] BINARY          what a Go binary (built without -s -w) is made of, per module and package
 
 environment:
@@ -68,6 +73,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdKeys(args[1:], stdout)
 	case "size":
 		return cmdSize(args[1:], stdout)
+	case "pxe":
+		return cmdPXE(ctx, args[1:], stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

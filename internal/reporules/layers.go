@@ -26,7 +26,7 @@ type Layout struct {
 // Kiln is this repository's layout (DESIGN.md, "Layout"): the one list of shared leaves.
 var Kiln = Layout{
 	Module:  "github.com/kiln-os/kiln/",
-	Builder: []string{"kernel/...", "rootfs/...", "uki/...", "bootloader/...", "pipeline/...", "cmd/kiln/..."},
+	Builder: []string{"kernel/...", "rootfs/...", "uki/...", "bootloader/...", "pipeline/...", "netboot/...", "cmd/kiln/..."},
 	Node:    []string{"initd/...", "api/apid/...", "api/trustd/...", "cmd/machined/..."},
 	SharedLeaves: []string{
 		"measure/...",       // PCR arithmetic and phase words, event log, quote verification

@@ -41,6 +41,9 @@
 // certificates the signature carries that issued it, must be one of the
 // roots or be signed by one. Validity periods and key usages are not checked,
 // as firmware (which has no trusted clock) and sbverify do not check them.
+// Signer makes the same checks but the last, and returns the signer certificate
+// for a caller that decides trust itself (`kiln pxe serve` compares it with the
+// fingerprint in the build's manifest).
 //
 // # Threat model
 //

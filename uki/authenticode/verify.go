@@ -15,33 +15,52 @@ const maxChainDepth = 8
 // signature over it, and that the signer chains to one of roots (the
 // certificates of a UEFI db). See the package doc for the rules.
 func Verify(image []byte, roots []*x509.Certificate) error {
-	f, err := pe.Parse(image)
-	if err != nil {
-		return err
-	}
-	ct, err := locateCertTable(f, image)
-	if err != nil {
-		return err
-	}
-	if ct.size == 0 {
-		return ErrNotSigned
-	}
-	blob, err := pkcs7Blob(image[ct.start:])
-	if err != nil {
-		return err
-	}
-	sig, err := parseSignature(blob)
-	if err != nil {
-		return err
-	}
-	if !bytes.Equal(sig.imageDigest, imageHash(f, image, ct)) {
-		return ErrDigest
-	}
-	signer, err := sig.verifySigner()
+	sig, signer, err := verifiedSignature(image)
 	if err != nil {
 		return err
 	}
 	return checkTrust(signer, sig.certs, roots)
+}
+
+// Signer checks the image hash and the signature over it as Verify does, but not whom
+// the signer chains to, and returns the signer's certificate. It is for a caller that
+// knows the signer by another route (the fingerprint a build recorded) and holds no db
+// certificate; the trust decision is then the caller's.
+func Signer(image []byte) (*x509.Certificate, error) {
+	_, signer, err := verifiedSignature(image)
+	return signer, err
+}
+
+// verifiedSignature parses image's signature, checks the image hash and the signature
+// over the signed attributes, and returns the signature and its signer's certificate.
+func verifiedSignature(image []byte) (*signature, *x509.Certificate, error) {
+	f, err := pe.Parse(image)
+	if err != nil {
+		return nil, nil, err
+	}
+	ct, err := locateCertTable(f, image)
+	if err != nil {
+		return nil, nil, err
+	}
+	if ct.size == 0 {
+		return nil, nil, ErrNotSigned
+	}
+	blob, err := pkcs7Blob(image[ct.start:])
+	if err != nil {
+		return nil, nil, err
+	}
+	sig, err := parseSignature(blob)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !bytes.Equal(sig.imageDigest, imageHash(f, image, ct)) {
+		return nil, nil, ErrDigest
+	}
+	signer, err := sig.verifySigner()
+	if err != nil {
+		return nil, nil, err
+	}
+	return sig, signer, nil
 }
 
 // verifySigner checks the authenticated attributes and the signature over

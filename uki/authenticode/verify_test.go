@@ -126,3 +126,23 @@ func setUint32(b []byte, off int, v uint32) []byte {
 	binary.LittleEndian.PutUint32(out[off:], v)
 	return out
 }
+
+// Signer returns the certificate that signed the image, whoever that is, and the same
+// errors as Verify for an image that is unsigned or does not match its signature.
+func TestSigner(t *testing.T) {
+	db, other := loadKey(t, "db"), loadKey(t, "other")
+	uki := tinyUKI(t)
+	for _, k := range []testKey{db, other} {
+		got, err := Signer(sign(t, uki, k))
+		if err != nil || !got.Equal(k.cert) {
+			t.Errorf("Signer = %v, %v; want %s", got, err, k.cert.Subject)
+		}
+	}
+	if _, err := Signer(uki); !errors.Is(err, ErrNotSigned) {
+		t.Errorf("unsigned: %v, want %v", err, ErrNotSigned)
+	}
+	signed := sign(t, uki, db)
+	if _, err := Signer(flip(signed, sectionOffset(t, signed, ".cmdline"))); !errors.Is(err, ErrDigest) {
+		t.Errorf("modified: %v, want %v", err, ErrDigest)
+	}
+}
