@@ -55,9 +55,23 @@ type decision struct {
 
 // bootInfo is what a network boot client is told to load.
 type bootInfo struct {
-	class string // option 60 in the reply
+	class string // option 60 in the reply; "" for none
 	file  string // the boot file: a TFTP name or an HTTP URL
 	tftp  bool   // siaddr names the TFTP server
+}
+
+// httpURL is where the HTTP server serves the UKI.
+func (cfg *dhcpConfig) httpURL() string {
+	return fmt.Sprintf("http://%s/%s", netip.AddrPortFrom(cfg.server.Addr(), uint16(cfg.httpPort)), BootFile)
+}
+
+// installerBoot is what a --range lease tells a client that is not network booting: the
+// HTTP URL of the UKI, with no vendor class. A netbooted Kiln node leases its address
+// from its own DHCP client, and its installer fetches the UKI it runs from there
+// (network/BootServerStatus on the node); other clients ignore a boot file they did not
+// boot from.
+func (cfg *dhcpConfig) installerBoot() *bootInfo {
+	return &bootInfo{file: cfg.httpURL()}
 }
 
 // decide answers one DHCP message req that arrived on port (67 or 4011). It has no side
@@ -98,8 +112,7 @@ func (cfg *dhcpConfig) bootFor(req *dhcpv4.DHCPv4) (*bootInfo, string) {
 	case archEFIBC, archEFIX8664:
 		return &bootInfo{class: classPXE, file: BootFile, tftp: true}, ""
 	case archEFIX64HTTP:
-		url := fmt.Sprintf("http://%s/%s", netip.AddrPortFrom(cfg.server.Addr(), uint16(cfg.httpPort)), BootFile)
-		return &bootInfo{class: classHTTP, file: url}, ""
+		return &bootInfo{class: classHTTP, file: cfg.httpURL()}, ""
 	}
 	return nil, fmt.Sprintf("client architecture %d is not x64 UEFI (7, 9 or 16)", archs[0])
 }
@@ -164,8 +177,10 @@ func (cfg *dhcpConfig) answer(d decision, event string, req *dhcpv4.DHCPv4, r re
 	if b := r.boot; b != nil {
 		// The file goes in the header field and, for clients that read only options,
 		// in option 67 too (RFC 2132 9.5).
-		mods = append(mods, dhcpv4.WithOption(dhcpv4.OptClassIdentifier(b.class)),
-			dhcpv4.WithOption(dhcpv4.OptBootFileName(b.file)))
+		mods = append(mods, dhcpv4.WithOption(dhcpv4.OptBootFileName(b.file)))
+		if b.class != "" {
+			mods = append(mods, dhcpv4.WithOption(dhcpv4.OptClassIdentifier(b.class)))
+		}
 		if b.tftp {
 			mods = append(mods, dhcpv4.WithServerIP(cfg.server.Addr().AsSlice()))
 		}

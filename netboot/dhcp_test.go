@@ -162,8 +162,9 @@ func TestDecideOneMessage(t *testing.T) {
 			want{event: "ignore"}},
 		{"range: PXEClient without option 93", full, 67, func(t *testing.T) *dhcpv4.DHCPv4 { return msg(t, dhcpv4.MessageTypeDiscover, macA, noArch) },
 			want{event: "ignore"}},
+		// A netbooted node's own DHCP client: an address, and the UKI's URL for its installer.
 		{"range: not network booting", full, 67, func(t *testing.T) *dhcpv4.DHCPv4 { return msg(t, dhcpv4.MessageTypeDiscover, macA, plainOS) },
-			want{"offer", dhcpv4.MessageTypeOffer, "10.77.0.100", "0.0.0.0", "", "-", leaseTime}},
+			want{"offer", dhcpv4.MessageTypeOffer, "10.77.0.100", "0.0.0.0", url, "-", leaseTime}},
 		{"range: MAC outside --allow-mac", allowB, 67, func(t *testing.T) *dhcpv4.DHCPv4 { return msg(t, dhcpv4.MessageTypeDiscover, macA, pxe7) },
 			want{event: "ignore"}},
 		{"range: MAC in --allow-mac", allowB, 67, func(t *testing.T) *dhcpv4.DHCPv4 { return msg(t, dhcpv4.MessageTypeDiscover, macB, pxe7) },

@@ -7,10 +7,14 @@ import (
 )
 
 // full is the --range server on port 67 (RFC 2131 4.3). Network boot clients get an
-// address and their boot file; other clients get an address only, so that a machine
-// that netbooted Kiln can lease the same address from its own DHCP client. Clients with
+// address and their boot file; other clients get an address and the UKI's HTTP URL
+// with no vendor class (installerBoot), so that a machine that netbooted Kiln can lease
+// an address from its own DHCP client and its installer knows where the UKI is. Clients with
 // an unsupported architecture were turned away before.
 func (cfg *dhcpConfig) full(d decision, l *leases, req *dhcpv4.DHCPv4, boot *bootInfo, now time.Time) decision {
+	if boot == nil {
+		boot = cfg.installerBoot()
+	}
 	mac := req.ClientHWAddr.String()
 	switch req.MessageType() {
 	case dhcpv4.MessageTypeDiscover:

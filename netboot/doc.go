@@ -14,8 +14,9 @@
 //     router (the lab has no uplink). It NAKs a REQUEST for an address it did not offer
 //     that client, and stays silent for clients it has no record of (RFC 2131 4.3.2).
 //     Clients that are not network booting (no PXEClient or HTTPClient vendor class)
-//     get an address without a boot file: a netbooted Kiln node leases its address
-//     from its own DHCP client, which sends no vendor class.
+//     get an address and, as the boot file, the UKI's HTTP URL: a netbooted Kiln node
+//     leases its address from its own DHCP client, which sends no vendor class, and
+//     its installer fetches the UKI from that URL (and verifies it).
 //   - --proxy: ProxyDHCP (PXE 2.1, 2.2.2) beside the network's own DHCP server. It
 //     answers only a network boot client's DISCOVER on port 67, with an OFFER that has
 //     no address (yiaddr 0.0.0.0), the vendor class and the boot file. It hands out no

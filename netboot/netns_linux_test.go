@@ -176,7 +176,7 @@ func TestLabRange(t *testing.T) {
 		}{
 			{macA, pxe7, "kiln.efi", "PXEClient", "10.77.0.1"},
 			{macB, http16, "http://10.77.0.1:80/kiln.efi", "HTTPClient", "0.0.0.0"},
-			{macC, plainOS, "", "", "0.0.0.0"},
+			{macC, plainOS, "http://10.77.0.1:80/kiln.efi", "", "0.0.0.0"}, // the installer's URL, no class
 		}
 		for _, tt := range tests {
 			lease, err := dhcpClient(t, l, tt.mac).Request(context.Background(), asClient(tt.client)...)
@@ -199,7 +199,7 @@ func TestLabRange(t *testing.T) {
 			"pxe: dhcp offer mac=52:54:00:00:00:0a msg=DISCOVER port=67 arch=7 ip=10.77.0.100 file=kiln.efi",
 			"pxe: dhcp ack mac=52:54:00:00:00:0a msg=REQUEST port=67 arch=7 ip=10.77.0.100 file=kiln.efi",
 			"pxe: dhcp ack mac=52:54:00:00:00:0b msg=REQUEST port=67 arch=16 ip=10.77.0.101 file=http://10.77.0.1:80/kiln.efi",
-			"pxe: dhcp ack mac=52:54:00:00:00:0c msg=REQUEST port=67 arch=- ip=10.77.0.102 file=-",
+			"pxe: dhcp ack mac=52:54:00:00:00:0c msg=REQUEST port=67 arch=- ip=10.77.0.102 file=http://10.77.0.1:80/kiln.efi",
 		} {
 			if len(log.with(want)) == 0 {
 				t.Errorf("log lacks %q; it has:\n%s", want, log)
