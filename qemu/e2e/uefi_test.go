@@ -248,6 +248,12 @@ func readArtifact(t *testing.T, img image, name string) []byte {
 
 // resign signs the UKI with a freshly made key that the machine has never seen.
 func resign(t *testing.T, uki []byte) []byte {
+	signed, _ := resignWithCert(t, uki)
+	return signed
+}
+
+// resignWithCert is resign, also returning the foreign certificate.
+func resignWithCert(t *testing.T, uki []byte) ([]byte, *x509.Certificate) {
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
@@ -263,7 +269,7 @@ func resign(t *testing.T, uki []byte) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return signed
+	return signed, cert
 }
 
 // tamperCmdline changes one byte of the signed UKI's .cmdline (keeping its signature).
