@@ -6,7 +6,8 @@
 #   3. the kernel cache hit
 #   4. artifact sizes from the manifest that `make image` wrote
 #   5. what machined is made of (`kiln size` on the same build with symbols kept)
-#   6. boot timing under the accelerator the harness picks, from machined's events
+#   6. boot timing under the accelerator the harness picks, from machined's events, and
+#      network boot (PXE, HTTP Boot, ProxyDHCP) power-on to maintenance mode
 #   7. PID 1 under a reader's abuse (qemu/e2e TestReaderAbuse): descriptors and heap
 #   8. what PAGE_TABLE_CHECK and mitigations=auto,nosmt cost: direct boots differing in
 #      one kernel parameter (qemu/e2e TestHardeningCost)
@@ -48,7 +49,7 @@ CGO_ENABLED=0 GOFLAGS=-buildvcs=false go build -trimpath \
 	-o "$work/machined.syms" ./cmd/machined
 "$work/kiln" size --top 12 "$work/machined.syms" >"$work/size.md"
 
-KILN_E2E=1 go test -count=1 -v -run 'TestBootReadyAndPowerOff|TestUEFISecureBoot' ./qemu/e2e/ >"$work/boot.log" 2>&1 ||
+KILN_E2E=1 go test -count=1 -v -timeout 60m -run 'TestBootReadyAndPowerOff|TestUEFISecureBoot|TestNetboot' ./qemu/e2e/ >"$work/boot.log" 2>&1 ||
 	{ tail -50 "$work/boot.log" >&2; echo "bench: boot tests failed (log above)" >&2; exit 1; }
 cp _out/qemu-logs/boot-timing.json "$work/head-timing.json"
 KILN_E2E=1 go test -count=1 -v -timeout 30m -run 'TestReaderAbuse' ./qemu/e2e/ >"$work/abuse.log" 2>&1 ||
@@ -108,6 +109,9 @@ size() { jq -r --arg k "$1" '.artifacts[$k].size' _out/manifest.json; }
 	echo "|---|---:|---|"
 	jq -r 'to_entries[] | "| direct boot, diskless: \(.key) | \(.value*1000|floor/1000) | TestBootReadyAndPowerOff |"' "$work/head-timing.json"
 	jq -r 'to_entries[] | "| UEFI Secure Boot (ISO, keys enrolled): \(.key) | \(.value*1000|floor/1000) | TestUEFISecureBoot/ISOBootsUnderSecureBoot |"' _out/qemu-logs/uefi-iso-timing.json
+	jq -r 'to_entries[] | "| network boot, PXE/TFTP (range DHCP): \(.key) | \(.value*1000|floor/1000) | TestNetboot/PXE |"' _out/qemu-logs/netboot-pxe-timing.json
+	jq -r 'to_entries[] | "| network boot, UEFI HTTP Boot: \(.key) | \(.value*1000|floor/1000) | TestNetboot/HTTPBoot |"' _out/qemu-logs/netboot-http-timing.json
+	jq -r 'to_entries[] | "| network boot, PXE/TFTP (ProxyDHCP beside dnsmasq): \(.key) | \(.value*1000|floor/1000) | TestNetboot/ProxyDHCPBesideDnsmasq |"' _out/qemu-logs/netboot-proxy-timing.json
 	echo
 	echo "### PID 1 under a reader's abuse"
 	echo
