@@ -8,50 +8,16 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
 	"github.com/vishvananda/netlink"
+
+	"github.com/kiln-os/kiln/internal/netnstest"
 )
-
-// netnsChildEnv names the test that a re-executed test binary runs in its own network
-// namespace.
-const netnsChildEnv = "KILN_NETBOOT_NETNS_CHILD"
-
-// inNetns runs body in a child test process in a new network namespace: every thread
-// of the child is inside it, so the servers and the raw sockets of nclient4 cannot
-// reach the host's network, and the namespace, its links and addresses vanish with the
-// child, whether the test passes, fails or panics. Without root the test is skipped,
-// except under $CI, which runs as root.
-func inNetns(t *testing.T, body func(t *testing.T)) {
-	if os.Getenv(netnsChildEnv) == t.Name() {
-		body(t)
-		return
-	}
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatal("CI runs as root, and this test needs it (a network namespace)")
-		}
-		t.Skip("needs root (CAP_SYS_ADMIN, CAP_NET_ADMIN) for a network namespace")
-	}
-	cmd := exec.Command(os.Args[0], "-test.run=^"+t.Name()+"$", "-test.v", "-test.count=1")
-	cmd.Env = append(os.Environ(), netnsChildEnv+"="+t.Name())
-	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET}
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("in a network namespace: %v\n%s", err, out)
-	}
-	if bytes.Contains(out, []byte("--- SKIP")) {
-		t.Skipf("child skipped:\n%s", out)
-	}
-	t.Logf("child:\n%s", strings.TrimSpace(string(out)))
-}
 
 // lab is the veth pair of a test lab: the server's end with labServer, and the
 // client's end, up but without an address, as a machine's NIC before DHCP.
@@ -155,7 +121,7 @@ func asClient(c client) []dhcpv4.Modifier {
 // learn their boot file; the file comes over TFTP and HTTP; the log shows it all; a
 // cancelled context stops everything.
 func TestLabRange(t *testing.T) {
-	inNetns(t, func(t *testing.T) {
+	netnstest.Run(t, func(t *testing.T) {
 		l := newLab(t)
 		o := labOptions(t, l)
 		o.Interface = l.client
@@ -257,7 +223,7 @@ func fetchBoth(t *testing.T, log *logLines) {
 // ProxyDHCP over a veth: a PXE client's DISCOVER gets an OFFER without an address, a
 // plain client gets nothing, and the boot-server REQUEST on 4011 gets an ACK.
 func TestLabProxy(t *testing.T) {
-	inNetns(t, func(t *testing.T) {
+	netnstest.Run(t, func(t *testing.T) {
 		l := newLab(t)
 		o := labOptions(t, l)
 		o.Range, o.Proxy = "", true

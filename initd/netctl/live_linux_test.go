@@ -14,7 +14,7 @@ import (
 
 	"github.com/kiln-os/kiln/config"
 	"github.com/kiln-os/kiln/initd/events"
-	"github.com/kiln-os/kiln/initd/internal/netnstest"
+	"github.com/kiln-os/kiln/internal/netnstest"
 	"github.com/kiln-os/kiln/initd/resources"
 	"github.com/kiln-os/kiln/initd/resources/controller"
 )

@@ -15,7 +15,7 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv4/server4"
-	"github.com/kiln-os/kiln/initd/internal/netnstest"
+	"github.com/kiln-os/kiln/internal/netnstest"
 	"github.com/kiln-os/kiln/initd/network/sntp"
 	"github.com/sirupsen/logrus"
 	"github.com/vishvananda/netlink"

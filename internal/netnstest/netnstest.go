@@ -1,5 +1,6 @@
-// Package netnstest runs a test inside fresh network and UTS namespaces, for the tests of
-// node networking (packages network and netctl) that drive real links with netlink.
+// Package netnstest runs a test inside fresh network and UTS namespaces, for the tests
+// that drive real links with netlink or serve real sockets: node networking (packages
+// network and netctl) and the boot server (netboot).
 //
 // The room: test scaffolding only. It must not be imported by anything but tests, and
 // nothing it does may reach the host: the host's links, routes and hostname stay as they
@@ -25,13 +26,18 @@ const childEnv = "KILN_NETWORK_NETNS_CHILD"
 // Run runs body in a child test process that lives in fresh network and UTS namespaces:
 // every thread of the child is inside them, so goroutines and raw sockets (nclient4)
 // cannot escape to the host's network, and the host's links, routes and hostname stay
-// untouched.
+// untouched. The namespaces, their links and addresses vanish with the child, whether
+// the test passes, fails or panics. Without root the test is skipped, except under $CI,
+// which runs as root.
 func Run(t *testing.T, body func(t *testing.T)) {
 	if os.Getenv(childEnv) == t.Name() {
 		body(t)
 		return
 	}
 	if os.Geteuid() != 0 {
+		if os.Getenv("CI") != "" {
+			t.Fatal("CI runs as root, and this test needs it (a network namespace)")
+		}
 		t.Skip("needs root (CAP_SYS_ADMIN, CAP_NET_ADMIN) for a network namespace")
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^"+t.Name()+"$", "-test.v", "-test.count=1")
