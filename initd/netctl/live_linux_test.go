@@ -14,9 +14,9 @@ import (
 
 	"github.com/kiln-os/kiln/config"
 	"github.com/kiln-os/kiln/initd/events"
-	"github.com/kiln-os/kiln/internal/netnstest"
 	"github.com/kiln-os/kiln/initd/resources"
 	"github.com/kiln-os/kiln/initd/resources/controller"
+	"github.com/kiln-os/kiln/internal/netnstest"
 )
 
 // On a real link (a veth in a namespace of its own), a new config changes the hostname,

@@ -15,8 +15,8 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv4/server4"
-	"github.com/kiln-os/kiln/internal/netnstest"
 	"github.com/kiln-os/kiln/initd/network/sntp"
+	"github.com/kiln-os/kiln/internal/netnstest"
 	"github.com/sirupsen/logrus"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
