@@ -28,8 +28,8 @@ func TestInstallEmptyDisk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !found.Kiln {
-		t.Errorf("Probe of the installed disk: not Kiln (%s)", found)
+	if !found.Kiln || !slices.Equal(found.KilnUKIs, []string{"kiln-0.1.0+3.efi"}) {
+		t.Errorf("Probe of the installed disk: Kiln %v, UKIs %q (%s)", found.Kiln, found.KilnUKIs, found)
 	}
 	if _, err := Install(context.Background(), disk, testDiskSize, testOptions()); !errors.Is(err, ErrHoldsKiln) {
 		t.Errorf("second install without wipe: got %v, want ErrHoldsKiln", err)

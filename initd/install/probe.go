@@ -9,6 +9,8 @@ import (
 	"strings"
 	"unicode/utf16"
 
+	"github.com/kiln-os/kiln/bootloader/entry"
+	"github.com/kiln-os/kiln/pipeline/disk/fat"
 	"github.com/kiln-os/kiln/pipeline/disk/layout"
 )
 
@@ -25,10 +27,13 @@ func (s Signature) String() string { return fmt.Sprintf("%s at %d", s.Name, s.Of
 type Found struct {
 	Signatures []Signature
 	// Kiln: the disk's GPT has Kiln's layout, partitions 1-3 labelled EFI, STATE and
-	// EPHEMERAL with the EFI System and Linux filesystem types. (The ESP's content is not
-	// opened: a table that says Kiln is Kiln's to boot or to repair, not to overwrite
-	// without wipe.)
+	// EPHEMERAL with the EFI System and Linux filesystem types. The table decides, not
+	// the ESP's content: a table that says Kiln is Kiln's to boot or to repair, never to
+	// overwrite without wipe.
 	Kiln bool
+	// KilnUKIs are the EFI/Linux/kiln-*.efi names on a Kiln disk's ESP, for the report;
+	// empty when the ESP does not read as FAT.
+	KilnUKIs []string
 }
 
 // Empty reports that Probe found nothing: the disk may be written without wipe.
@@ -130,6 +135,9 @@ func Probe(r io.ReaderAt, size int64) (Found, error) {
 	}
 	f.Signatures = append(f.Signatures, sigs...)
 	f.Kiln = kiln
+	if kiln && len(parts) > 0 {
+		f.KilnUKIs = kilnUKIs(io.NewSectionReader(r, parts[0].off, parts[0].size))
+	}
 	if mbr, mparts := probeMBR(head, size); mbr != nil {
 		f.Signatures = append(f.Signatures, *mbr)
 		if len(parts) == 0 {
@@ -335,4 +343,29 @@ func isKilnLayout(names []gptName) bool {
 		}
 	}
 	return true
+}
+
+// kilnUKIs lists the Kiln UKIs of the FAT volume esp; nil if it does not read.
+func kilnUKIs(esp *io.SectionReader) []string {
+	fsys, err := fat.Open(esp, esp.Size())
+	if err != nil {
+		return nil
+	}
+	names, _ := kilnNames(fsys)
+	return names
+}
+
+// kilnNames lists the EFI/Linux/kiln-*.efi files of a FAT volume.
+func kilnNames(fsys *fat.FS) ([]string, error) {
+	entries, err := fsys.ReadDir(LinuxDir)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, e := range entries {
+		if _, err := entry.Parse(e.Name); err == nil && !e.IsDir && strings.HasPrefix(e.Name, entry.Prefix) {
+			names = append(names, e.Name)
+		}
+	}
+	return names, nil
 }
