@@ -12,7 +12,7 @@ import (
 // with the backup GPT moved next to it) and each signature alone.
 func FuzzProbe(f *testing.F) {
 	disk := newDiskTB(f)
-	if _, err := Install(context.Background(), disk, MinDiskSize, testOptions()); err != nil {
+	if _, err := Install(context.Background(), disk, MinDiskSize, testOptions(f)); err != nil {
 		f.Fatal(err)
 	}
 	head := make([]byte, 64<<10)

@@ -38,8 +38,24 @@ func fakePayload() []fat.File {
 
 func fakeUKI() []byte { return bytes.Repeat([]byte("MZ fake uki "), 100000) }
 
-func testOptions() Options {
-	return Options{UKI: fakeUKI(), UKIName: "kiln-0.1.0+3.efi", Payload: fakePayload(), ModTime: testEpoch}
+// payloadDir writes a payload directory holding files.
+func payloadDir(t testing.TB, files []fat.File) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, f := range files {
+		p := filepath.Join(dir, filepath.FromSlash(f.Path))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, f.Data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func testOptions(t testing.TB) Options {
+	return Options{UKI: fakeUKI(), UKIName: "kiln-0.1.0+3.efi", PayloadDir: payloadDir(t, fakePayload()), ModTime: testEpoch}
 }
 
 // newDisk makes a sparse file of size bytes.

@@ -43,8 +43,9 @@ type Options struct {
 	// EFI/Linux, entry.Fresh(version).
 	UKI     []byte
 	UKIName string
-	// Payload is the ESP's other files (ReadPayload of /usr/lib/kiln/esp).
-	Payload []fat.File
+	// PayloadDir holds the ESP's other files at their ESP paths (PayloadDir, read with
+	// ReadPayload).
+	PayloadDir string
 	// ModTime stamps the ESP's files and directories (the image's SOURCE_DATE_EPOCH).
 	ModTime time.Time
 	// Rand seeds the disk's GPT GUIDs and the ESP's volume ID; nil means crypto/rand.
@@ -78,7 +79,8 @@ type Result struct {
 //     Probe found (in old partitions too), and the first MiB of each new partition, so
 //     that an old STATE header or EPHEMERAL superblock at the same offsets cannot be
 //     taken for the new machine's. Sync.
-//  4. Write the ESP (FAT32, layout.ESPVolumeLabel) at its planned offset. Sync.
+//  4. Write the ESP (FAT32, layout.ESPVolumeLabel) at its planned offset. Sync. Read
+//     every file back through the FAT reader and compare.
 //  5. Write the GPT, primary and backup. Sync. This is the commit point.
 func Install(ctx context.Context, dev Device, size int64, opts Options) (*Result, error) {
 	logf := opts.Logf
@@ -107,7 +109,11 @@ func Install(ctx context.Context, dev Device, size int64, opts Options) (*Result
 	if err != nil {
 		return nil, err
 	}
-	files, err := espFiles(opts.Payload, opts.UKIName, opts.UKI)
+	payload, err := ReadPayload(opts.PayloadDir)
+	if err != nil {
+		return nil, err
+	}
+	files, err := espFiles(payload, opts.UKIName, opts.UKI)
 	if err != nil {
 		return nil, err
 	}
@@ -120,6 +126,7 @@ func Install(ctx context.Context, dev Device, size int64, opts Options) (*Result
 	}{
 		{"wipe", func() error { return wipe(dev, size, table, found.Signatures) }},
 		{"esp", func() error { return fat.Write(io.NewOffsetWriter(dev, esp.Offset), fatOpts, files) }},
+		{"esp read-back", func() error { return readBack(io.NewSectionReader(dev, esp.Offset, esp.Size), files) }},
 		{"gpt", func() error { return parts.WriteTable(dev, table) }},
 	}
 	for _, s := range steps {
@@ -176,6 +183,25 @@ func wipe(w io.WriterAt, size int64, table *gpt.Table, sigs []Signature) error {
 				return fmt.Errorf("zero %d bytes at %d: %w", k, off, err)
 			}
 			off, n = off+k, n-k
+		}
+	}
+	return nil
+}
+
+// readBack opens the written ESP with the FAT reader and compares every file, so that
+// the table is never written over an ESP that does not read back as written.
+func readBack(esp *io.SectionReader, files []fat.File) error {
+	fsys, err := fat.Open(esp, esp.Size())
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		got, err := fsys.ReadFile(f.Path, int64(len(f.Data)))
+		if err != nil {
+			return err
+		}
+		if sha256.Sum256(got) != sha256.Sum256(f.Data) {
+			return fmt.Errorf("%s reads back differently", f.Path)
 		}
 	}
 	return nil

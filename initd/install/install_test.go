@@ -17,7 +17,7 @@ import (
 
 func TestInstallEmptyDisk(t *testing.T) {
 	disk := newDisk(t, testDiskSize)
-	res, err := Install(context.Background(), disk, testDiskSize, testOptions())
+	res, err := Install(context.Background(), disk, testDiskSize, testOptions(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +31,7 @@ func TestInstallEmptyDisk(t *testing.T) {
 	if !found.Kiln || !slices.Equal(found.KilnUKIs, []string{"kiln-0.1.0+3.efi"}) {
 		t.Errorf("Probe of the installed disk: Kiln %v, UKIs %q (%s)", found.Kiln, found.KilnUKIs, found)
 	}
-	if _, err := Install(context.Background(), disk, testDiskSize, testOptions()); !errors.Is(err, ErrHoldsKiln) {
+	if _, err := Install(context.Background(), disk, testDiskSize, testOptions(t)); !errors.Is(err, ErrHoldsKiln) {
 		t.Errorf("second install without wipe: got %v, want ErrHoldsKiln", err)
 	}
 	checkOracles(t, disk.Name(), res)
@@ -109,7 +109,7 @@ func TestRefusesDiskWithData(t *testing.T) {
 			disk := newDisk(t, MinDiskSize)
 			writeAt(t, disk, m.off, m.bytes)
 			before := hashFile(t, disk.Name())
-			_, err := Install(context.Background(), disk, MinDiskSize, testOptions())
+			_, err := Install(context.Background(), disk, MinDiskSize, testOptions(t))
 			if !errors.Is(err, ErrNotEmpty) || !strings.Contains(err.Error(), m.name) {
 				t.Errorf("got %v, want ErrNotEmpty naming %s", err, m.name)
 			}
@@ -122,22 +122,27 @@ func TestRefusesDiskWithData(t *testing.T) {
 
 func TestRefusesSmallDisk(t *testing.T) {
 	disk := newDisk(t, MinDiskSize-1<<20)
-	if _, err := Install(context.Background(), disk, MinDiskSize-1<<20, testOptions()); !errors.Is(err, ErrTooSmall) {
+	if _, err := Install(context.Background(), disk, MinDiskSize-1<<20, testOptions(t)); !errors.Is(err, ErrTooSmall) {
 		t.Errorf("got %v, want ErrTooSmall", err)
 	}
 }
 
 func TestRefusesBadOptionsBeforeWriting(t *testing.T) {
-	for name, mutate := range map[string]func(*Options){
-		"blessed UKI name": func(o *Options) { o.UKIName = "kiln-0.1.0.efi" },
-		"not Kiln's":       func(o *Options) { o.UKIName = "other-0.1.0+3.efi" },
-		"no UKI":           func(o *Options) { o.UKI = nil },
-		"payload lacks db": func(o *Options) { o.Payload = o.Payload[:len(o.Payload)-1] },
+	for name, mutate := range map[string]func(*testing.T, *Options){
+		"blessed UKI name": func(_ *testing.T, o *Options) { o.UKIName = "kiln-0.1.0.efi" },
+		"not Kiln's":       func(_ *testing.T, o *Options) { o.UKIName = "other-0.1.0+3.efi" },
+		"no UKI":           func(_ *testing.T, o *Options) { o.UKI = nil },
+		"payload lacks db": func(t *testing.T, o *Options) {
+			if err := os.Remove(filepath.Join(o.PayloadDir, "loader/keys/auto/db.auth")); err != nil {
+				t.Fatal(err)
+			}
+		},
+		"no payload": func(_ *testing.T, o *Options) { o.PayloadDir = filepath.Join(t.TempDir(), "none") },
 	} {
 		t.Run(name, func(t *testing.T) {
 			disk := newDisk(t, MinDiskSize)
-			opts := testOptions()
-			mutate(&opts)
+			opts := testOptions(t)
+			mutate(t, &opts)
 			if _, err := Install(context.Background(), disk, MinDiskSize, opts); err == nil {
 				t.Fatal("installed")
 			}
@@ -153,7 +158,7 @@ func TestRefusesBadOptionsBeforeWriting(t *testing.T) {
 func oldDisk(t *testing.T) *os.File {
 	t.Helper()
 	disk := newDisk(t, testDiskSize)
-	opts := testOptions()
+	opts := testOptions(t)
 	if _, err := Install(context.Background(), disk, testDiskSize, opts); err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +189,7 @@ func TestWipeInstallsOverData(t *testing.T) {
 			t.Errorf("Probe of the old disk lacks %q: %s", want, found)
 		}
 	}
-	opts := testOptions()
+	opts := testOptions(t)
 	opts.Wipe = true
 	res, err := Install(context.Background(), disk, testDiskSize, opts)
 	if err != nil {
@@ -218,7 +223,7 @@ func TestPowerCut(t *testing.T) {
 	}{{0, "wipe"}, {1, "esp"}} {
 		t.Run(cut.step, func(t *testing.T) {
 			disk := oldDisk(t)
-			opts := testOptions()
+			opts := testOptions(t)
 			opts.Wipe = true
 			_, err := Install(context.Background(), &cutDevice{disk, cut.syncs}, testDiskSize, opts)
 			if !errors.Is(err, errCut) || !strings.Contains(err.Error(), cut.step) {
@@ -232,7 +237,7 @@ func TestPowerCut(t *testing.T) {
 				t.Errorf("after a cut after %s, Probe finds %s", cut.step, found)
 			}
 			blkidSeesNothing(t, disk.Name())
-			if _, err := Install(context.Background(), disk, testDiskSize, testOptions()); err != nil {
+			if _, err := Install(context.Background(), disk, testDiskSize, testOptions(t)); err != nil {
 				t.Errorf("the next install, without wipe: %v", err)
 			}
 		})
@@ -255,22 +260,47 @@ func TestCancelled(t *testing.T) {
 	disk := newDisk(t, MinDiskSize)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := Install(ctx, disk, MinDiskSize, testOptions()); !errors.Is(err, context.Canceled) {
+	if _, err := Install(ctx, disk, MinDiskSize, testOptions(t)); !errors.Is(err, context.Canceled) {
 		t.Errorf("got %v", err)
 	}
 }
 
 // TestInstallsGetDifferentGUIDs: two installs with the default random source.
 func TestInstallsGetDifferentGUIDs(t *testing.T) {
-	a, err := Install(context.Background(), newDisk(t, MinDiskSize), MinDiskSize, testOptions())
+	a, err := Install(context.Background(), newDisk(t, MinDiskSize), MinDiskSize, testOptions(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := Install(context.Background(), newDisk(t, MinDiskSize), MinDiskSize, testOptions())
+	b, err := Install(context.Background(), newDisk(t, MinDiskSize), MinDiskSize, testOptions(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if a.Table.DiskGUID == b.Table.DiskGUID || a.ESP.GUID == b.ESP.GUID {
 		t.Error("two installs share GUIDs")
+	}
+}
+
+// flipDevice corrupts the UKI as it is written: one byte of every large write into the
+// ESP's data region.
+type flipDevice struct{ *os.File }
+
+func (d flipDevice) WriteAt(p []byte, off int64) (int, error) {
+	if off > 2<<20 && len(p) >= 1<<20 && bytes.Contains(p, []byte("MZ fake uki")) {
+		p = bytes.Clone(p)
+		p[len(p)/2] ^= 0xff
+	}
+	return d.File.WriteAt(p, off)
+}
+
+// TestReadBackRefusesCorruptESP: an ESP that does not read back as written is never
+// committed by a partition table.
+func TestReadBackRefusesCorruptESP(t *testing.T) {
+	disk := newDisk(t, MinDiskSize)
+	_, err := Install(context.Background(), flipDevice{disk}, MinDiskSize, testOptions(t))
+	if err == nil || !strings.Contains(err.Error(), "esp read-back") || !strings.Contains(err.Error(), "kiln-0.1.0+3.efi reads back differently") {
+		t.Fatalf("got %v", err)
+	}
+	if found, err := Probe(disk, MinDiskSize); err != nil || !found.Empty() {
+		t.Errorf("the disk after a failed read-back: %s, %v", found, err)
 	}
 }
