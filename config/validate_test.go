@@ -66,8 +66,12 @@ func TestValidateRules(t *testing.T) {
 		{"selector size", func(c *Config) { c.Machine.Install = Install{DiskSelector: DiskSelector{Size: ">= 10 parsecs"}} }, "machine.install.diskSelector.size:"},
 		{"selector glob", func(c *Config) { c.Machine.Install = Install{DiskSelector: DiskSelector{Model: "[QEMU"}} }, "machine.install.diskSelector.model: is not a valid glob"},
 		{"selector type", func(c *Config) { c.Machine.Install = Install{DiskSelector: DiskSelector{Type: "floppy"}} }, "machine.install.diskSelector.type: must be ssd, hdd, nvme or sd"},
-		{"image http", func(c *Config) { c.Machine.Install.Image, c.Machine.Install.ImageSHA256 = "http://x/k.efi", strings.Repeat("a", 64) }, "machine.install.image: must be an https URL"},
-		{"image OCI", func(c *Config) { c.Machine.Install.Image, c.Machine.Install.ImageSHA256 = "ghcr.io/siderolabs/installer:v1.9", strings.Repeat("a", 64) }, "machine.install.image:"},
+		{"image http", func(c *Config) {
+			c.Machine.Install.Image, c.Machine.Install.ImageSHA256 = "http://x/k.efi", strings.Repeat("a", 64)
+		}, "machine.install.image: must be an https URL"},
+		{"image OCI", func(c *Config) {
+			c.Machine.Install.Image, c.Machine.Install.ImageSHA256 = "ghcr.io/siderolabs/installer:v1.9", strings.Repeat("a", 64)
+		}, "machine.install.image:"},
 		{"image without sha", func(c *Config) { c.Machine.Install.Image = "https://x/k.efi" }, "machine.install.imageSha256: must be the image's SHA-256"},
 		{"image sha short", func(c *Config) { c.Machine.Install.Image, c.Machine.Install.ImageSHA256 = "https://x/k.efi", "abcd" }, "machine.install.imageSha256:"},
 		{"sha without image", func(c *Config) { c.Machine.Install.ImageSHA256 = strings.Repeat("a", 64) }, "machine.install.imageSha256: is only meaningful with image"},
