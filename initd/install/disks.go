@@ -15,6 +15,7 @@ type Disk struct {
 	Name       string // kernel name: vda, sda, nvme0n1
 	Path       string // device node: /dev/vda
 	Size       int64  // bytes
+	SectorSize int64  // logical block size (queue/logical_block_size); 0 if unknown
 	Model      string // device/model
 	Serial     string // serial (virtio) or device/serial
 	WWID       string // wwid or device/wwid
@@ -82,6 +83,9 @@ func readDisk(dir, name string) (Disk, error) {
 	d.Serial = readAttr(dir, "serial", "device/serial")
 	d.WWID = readAttr(dir, "wwid", "device/wwid")
 	d.DeviceName = readAttr(dir, "device/name")
+	if lbs, err := readUint(filepath.Join(dir, "queue/logical_block_size")); err == nil {
+		d.SectorSize = int64(lbs)
+	}
 	d.Type = diskType(dir, name)
 	d.BusPath = busPath(dir, name)
 	return d, nil

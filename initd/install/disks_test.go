@@ -26,6 +26,7 @@ func fakeSysfs(t *testing.T) string {
 		{"sdb", "pci0000:00/0000:00:1d.0/usb2/2-1/2-1:1.0/host6/target6:0:0/6:0:0:0", map[string]string{"size": "15269888\n", "removable": "1\n", "device/model": "Flash Disk\n", "queue/rotational": "1\n"}},
 		{"sdc", "pci0000:00/0000:00:1f.2/ata2/host1/target1:0:0/1:0:0:0", map[string]string{"size": "2097152\n", "device/model": "SMALL\n"}},
 		{"sdd", "pci0000:00/0000:00:1f.2/ata3/host2/target2:0:0/2:0:0:0", map[string]string{"size": "41943040\n", "ro": "1\n", "device/model": "WORM\n"}},
+		{"sde", "pci0000:00/0000:00:1f.2/ata5/host4/target4:0:0/4:0:0:0", map[string]string{"size": "41943040\n", "queue/logical_block_size": "4096\n", "device/model": "4KN\n"}},
 		{"mmcblk0", "platform/fe320000.mmc/mmc_host/mmc0/mmc0:aaaa", map[string]string{"size": "62333952\n", "device/name": "SC64G\n"}},
 		{"sr0", "pci0000:00/0000:00:1f.2/ata4/host3/target3:0:0/3:0:0:0", map[string]string{"size": "2097152\n", "ro": "1\n"}},
 		{"loop0", "virtual", map[string]string{"size": "100\n"}},
@@ -70,7 +71,7 @@ func TestListDisks(t *testing.T) {
 	for _, d := range disks {
 		names = append(names, d.Name)
 	}
-	if got := strings.Join(names, " "); got != "mmcblk0 nvme0n1 sda sdb sdc sdd vda" {
+	if got := strings.Join(names, " "); got != "mmcblk0 nvme0n1 sda sdb sdc sdd sde vda" {
 		t.Errorf("disks %s", got)
 	}
 	want := map[string]Disk{
@@ -103,6 +104,7 @@ func TestSelect(t *testing.T) {
 		{"boot medium", config.Install{Disk: "/dev/sdb"}, "/dev/sdb holds the live boot medium"},
 		{"read-only", config.Install{Disk: "/dev/sdd"}, "/dev/sdd is read-only"},
 		{"too small", config.Install{Disk: "/dev/sdc"}, "/dev/sdc is 1073741824 bytes, under"},
+		{"4Kn", config.Install{Disk: "/dev/sde"}, "/dev/sde has 4096-byte logical sectors"},
 		{"model glob", config.Install{DiskSelector: config.DiskSelector{Model: "QEMU*"}}, "/dev/sda"},
 		{"serial", config.Install{DiskSelector: config.DiskSelector{Serial: "KILN-A"}}, "/dev/vda"},
 		{"type", config.Install{DiskSelector: config.DiskSelector{Type: "nvme"}}, "/dev/nvme0n1"},

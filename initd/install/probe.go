@@ -2,6 +2,7 @@ package install
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -154,7 +155,7 @@ func Probe(r io.ReaderAt, size int64) (Found, error) {
 		}
 		f.Signatures = append(f.Signatures, scan(b, p.off, fmt.Sprintf(" in partition %d", i+1))...)
 	}
-	slices.SortStableFunc(f.Signatures, func(a, b Signature) int { return int(a.Offset - b.Offset) })
+	slices.SortStableFunc(f.Signatures, func(a, b Signature) int { return cmp.Compare(a.Offset, b.Offset) })
 	return f, nil
 }
 

@@ -13,8 +13,9 @@ import (
 // path.Match, where * does not cross a /). bootDisk is the path of the disk holding the live boot medium ("" after a
 // network boot).
 //
-// It refuses the boot medium, read-only disks and disks under MinDiskSize
-// (ErrRefusedDisk, naming the disk and why). A selector only considers the disks that are
+// It refuses the boot medium, read-only disks, disks under MinDiskSize and disks whose
+// logical sectors are not 512 bytes, the GPT writer's only size (ErrRefusedDisk, naming
+// the disk and why). A selector only considers the disks that are
 // not refused, so ">= 1GB" still picks the one hard disk beside the live USB stick; it
 // fails (ErrNoDisk) unless exactly one matches, listing the candidates.
 func Select(disks []Disk, in config.Install, bootDisk string) (Disk, error) {
@@ -70,6 +71,8 @@ func refusal(d Disk, bootDisk string) string {
 		return "is read-only"
 	case d.Size < MinDiskSize:
 		return fmt.Sprintf("is %d bytes, under the %d (2 GiB) Kiln needs", d.Size, int64(MinDiskSize))
+	case d.SectorSize != 0 && d.SectorSize != sector:
+		return fmt.Sprintf("has %d-byte logical sectors; Kiln's GPT writer supports %d", d.SectorSize, sector)
 	}
 	return ""
 }
