@@ -43,8 +43,8 @@ type Options struct {
 	// EFI/Linux, entry.Fresh(version).
 	UKI     []byte
 	UKIName string
-	// PayloadDir holds the ESP's other files at their ESP paths (PayloadDir, read with
-	// ReadPayload).
+	// PayloadDir holds the ESP's other files at their ESP paths: on a node the signed
+	// rootfs's /usr/lib/kiln/esp (the constant PayloadDir), read with ReadPayload.
 	PayloadDir string
 	// ModTime stamps the ESP's files and directories (the image's SOURCE_DATE_EPOCH).
 	ModTime time.Time
@@ -73,7 +73,7 @@ type Result struct {
 //  1. Probe; refuse a disk that holds anything unless Wipe (ErrHoldsKiln when it is
 //     Kiln's layout, else ErrNotEmpty). A refused disk is not written at all.
 //  2. Plan the GPT (layout.Partitions) with GUIDs from Rand, and build the ESP's file
-//     list (Payload and the UKI); refuse bad options before writing.
+//     list (the payload and the UKI); refuse bad options before writing.
 //  3. Wipe: zero the first and last MiB of the disk (MBR, both GPTs, and the
 //     signatures of a file system on the whole disk), the 4 KiB around every signature
 //     Probe found (in old partitions too), and the first MiB of each new partition, so
@@ -81,7 +81,9 @@ type Result struct {
 //     taken for the new machine's. Sync.
 //  4. Write the ESP (FAT32, layout.ESPVolumeLabel) at its planned offset. Sync. Read
 //     every file back through the FAT reader and compare.
-//  5. Write the GPT, primary and backup. Sync. This is the commit point.
+//  5. Write the GPT, primary and backup. Sync. This is the commit point. The primary
+//     goes first: a cut between the two leaves a valid primary table, which firmware,
+//     Linux and Probe read, and a missing backup, which any GPT tool restores.
 func Install(ctx context.Context, dev Device, size int64, opts Options) (*Result, error) {
 	logf := opts.Logf
 	if logf == nil {
