@@ -81,9 +81,10 @@ type Result struct {
 //     taken for the new machine's. Sync.
 //  4. Write the ESP (FAT32, layout.ESPVolumeLabel) at its planned offset. Sync. Read
 //     every file back through the FAT reader and compare.
-//  5. Write the GPT, primary and backup. Sync. This is the commit point. The primary
-//     goes first: a cut between the two leaves a valid primary table, which firmware,
-//     Linux and Probe read, and a missing backup, which any GPT tool restores.
+//  5. Write the GPT, primary and backup. Sync. This is the commit point. A cut before
+//     the Sync may persist either copy without the other; each is a whole, valid
+//     table (UEFI 2.10 §5.3.2: firmware checks both and restores a bad one from the
+//     good one), and Probe reads either, so the disk then counts as Kiln's.
 func Install(ctx context.Context, dev Device, size int64, opts Options) (*Result, error) {
 	logf := opts.Logf
 	if logf == nil {
