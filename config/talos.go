@@ -33,12 +33,12 @@ var notSupported = map[string]bool{
 	"machine.nodeAnnotations":          true,
 	"machine.nodeTaints":               true,
 
-	"machine.install.diskSelector":      true,
-	"machine.install.extraKernelArgs":   true,
-	"machine.install.image":             true,
-	"machine.install.extensions":        true,
-	"machine.install.legacyBIOSSupport": true,
-	"machine.install.grubUseUKICmdline": true,
+	"machine.install.diskSelector.modalias": true,
+	"machine.install.diskSelector.uuid":     true,
+	"machine.install.extraKernelArgs":       true,
+	"machine.install.extensions":            true,
+	"machine.install.legacyBIOSSupport":     true,
+	"machine.install.grubUseUKICmdline":     true,
 
 	"machine.network.searchDomains":       true,
 	"machine.network.disableSearchDomain": true,

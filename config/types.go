@@ -121,8 +121,34 @@ type Time struct {
 type Install struct {
 	// Disk is the target block device, an absolute path under /dev (e.g. /dev/vda).
 	Disk string `yaml:"disk,omitempty" json:"disk,omitempty" pattern:"^/dev/.+$" kiln:"reboot"`
+	// DiskSelector picks the target disk by its properties when Disk is not given; it must match exactly one disk.
+	DiskSelector DiskSelector `yaml:"diskSelector,omitempty" json:"diskSelector,omitempty" kiln:"reboot"`
 	// Wipe erases the whole disk before installing, not only the Kiln partitions; default false.
 	Wipe bool `yaml:"wipe,omitempty" json:"wipe,omitempty" default:"false" kiln:"reboot"`
+	// Image is an https URL of the signed UKI to install, used only when the boot medium cannot supply one (a network boot); Talos's installer image reference has no meaning here.
+	Image string `yaml:"image,omitempty" json:"image,omitempty" pattern:"^https://" kiln:"reboot"`
+	// ImageSHA256 is the SHA-256 of Image, 64 hex digits; required with Image (a Kiln field: Talos pulls a signed container image instead).
+	ImageSHA256 string `yaml:"imageSha256,omitempty" json:"imageSha256,omitempty" pattern:"^[0-9a-fA-F]{64}$" kiln:"reboot"`
+}
+
+// DiskSelector matches disks by the properties the installer reads from sysfs, with
+// Talos v1alpha1's field names; every field given must match. Model, serial, name, wwid
+// and busPath are shell globs (path.Match).
+type DiskSelector struct {
+	// Size is the disk size: exact (4GB, matching a size that rounds to it in that unit) or compared (>= 10GB, <= 2TB, > 1TiB, < 500GiB); units B, kB/KB, MB, GB, TB (powers of 1000) and KiB, MiB, GiB, TiB (powers of 1024).
+	Size string `yaml:"size,omitempty" json:"size,omitempty" pattern:"^(>=|<=|>|<|==)? *[0-9]+(\\.[0-9]+)? *([kKMGT]i?B|B)?$" kiln:"reboot"`
+	// Name is the device's name as /sys/block/<dev>/device/name reports it (MMC and SD cards), a glob.
+	Name string `yaml:"name,omitempty" json:"name,omitempty" kiln:"reboot"`
+	// Model is /sys/block/<dev>/device/model, a glob (QEMU HARDDISK, Samsung SSD 9*).
+	Model string `yaml:"model,omitempty" json:"model,omitempty" kiln:"reboot"`
+	// Serial is /sys/block/<dev>/device/serial (or /sys/block/<dev>/serial for virtio), a glob.
+	Serial string `yaml:"serial,omitempty" json:"serial,omitempty" kiln:"reboot"`
+	// WWID is /sys/block/<dev>/wwid (or device/wwid), a glob.
+	WWID string `yaml:"wwid,omitempty" json:"wwid,omitempty" kiln:"reboot"`
+	// Type is the kind of disk: ssd, hdd, nvme or sd (SD/MMC).
+	Type string `yaml:"type,omitempty" json:"type,omitempty" enum:"ssd|hdd|nvme|sd" kiln:"reboot"`
+	// BusPath is the disk's device path under /sys/devices, without that prefix (/pci0000:00/0000:00:04.0/virtio2), a glob.
+	BusPath string `yaml:"busPath,omitempty" json:"busPath,omitempty" kiln:"reboot"`
 }
 
 // Cluster is the part of the config every node of a cluster shares.

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"net/url"
@@ -79,12 +81,56 @@ func (t *Time) validate(l *errorList, p string) {
 	}
 }
 
+// validate: an install section (any field set) names its disk exactly one way, and an
+// image comes with its SHA-256.
 func (in *Install) validate(l *errorList, p string) {
-	if in.Disk == "" {
+	if *in == (Install{}) {
 		return
 	}
-	if !strings.HasPrefix(in.Disk, "/dev/") || path.Clean(in.Disk) != in.Disk {
+	switch hasSelector := in.DiskSelector != (DiskSelector{}); {
+	case in.Disk != "" && hasSelector:
+		l.add(0, p+".diskSelector", "give disk or diskSelector, not both")
+	case in.Disk == "" && !hasSelector:
+		l.add(0, p+".disk", "an install section needs disk or diskSelector")
+	case in.Disk != "" && (!strings.HasPrefix(in.Disk, "/dev/") || path.Clean(in.Disk) != in.Disk):
 		l.add(0, p+".disk", "must be a clean absolute path under /dev (/dev/vda), got %q", in.Disk)
+	case hasSelector:
+		in.DiskSelector.validate(l, p+".diskSelector")
+	}
+	in.validateImage(l, p)
+}
+
+func (in *Install) validateImage(l *errorList, p string) {
+	if in.Image == "" {
+		if in.ImageSHA256 != "" {
+			l.add(0, p+".imageSha256", "is only meaningful with image")
+		}
+		return
+	}
+	if u, err := url.Parse(in.Image); err != nil || u.Scheme != "https" || u.Host == "" {
+		l.add(0, p+".image", "must be an https URL of a UKI (https://host/kiln.efi), got %q", in.Image)
+	}
+	if b, err := hex.DecodeString(in.ImageSHA256); err != nil || len(b) != sha256.Size {
+		l.add(0, p+".imageSha256", "must be the image's SHA-256 as 64 hex digits, got %q", in.ImageSHA256)
+	}
+}
+
+func (s *DiskSelector) validate(l *errorList, p string) {
+	if s.Size != "" {
+		if _, err := ParseSizeMatcher(s.Size); err != nil {
+			l.add(0, p+".size", "%v", err)
+		}
+	}
+	globs := []struct{ field, value string }{{"name", s.Name}, {"model", s.Model}, {"serial", s.Serial}, {"wwid", s.WWID}, {"busPath", s.BusPath}}
+	for _, g := range globs {
+		if _, err := path.Match(g.value, ""); err != nil {
+			l.add(0, p+"."+g.field, "is not a valid glob: %q", g.value)
+		}
+	}
+	switch s.Type {
+	case "", "ssd", "hdd", "nvme", "sd":
+	default:
+		l.add(0, p+".type", "must be ssd, hdd, nvme or sd, got %q", s.Type)
 	}
 }
 

@@ -61,6 +61,20 @@ func TestValidateRules(t *testing.T) {
 		{"sysctl value", func(c *Config) { c.Machine.Sysctls = map[string]string{"vm.swappiness": ""} }, `machine.sysctls["vm.swappiness"]: value is empty`},
 		{"install disk relative", func(c *Config) { c.Machine.Install.Disk = "vda" }, "machine.install.disk:"},
 		{"install disk escapes", func(c *Config) { c.Machine.Install.Disk = "/dev/../etc/passwd" }, "machine.install.disk:"},
+		{"install disk and selector", func(c *Config) { c.Machine.Install.DiskSelector.Model = "QEMU*" }, "machine.install.diskSelector: give disk or diskSelector, not both"},
+		{"install without disk", func(c *Config) { c.Machine.Install = Install{Wipe: true} }, "machine.install.disk: an install section needs disk or diskSelector"},
+		{"selector size", func(c *Config) { c.Machine.Install = Install{DiskSelector: DiskSelector{Size: ">= 10 parsecs"}} }, "machine.install.diskSelector.size:"},
+		{"selector glob", func(c *Config) { c.Machine.Install = Install{DiskSelector: DiskSelector{Model: "[QEMU"}} }, "machine.install.diskSelector.model: is not a valid glob"},
+		{"selector type", func(c *Config) { c.Machine.Install = Install{DiskSelector: DiskSelector{Type: "floppy"}} }, "machine.install.diskSelector.type: must be ssd, hdd, nvme or sd"},
+		{"image http", func(c *Config) {
+			c.Machine.Install.Image, c.Machine.Install.ImageSHA256 = "http://x/k.efi", strings.Repeat("a", 64)
+		}, "machine.install.image: must be an https URL"},
+		{"image OCI", func(c *Config) {
+			c.Machine.Install.Image, c.Machine.Install.ImageSHA256 = "ghcr.io/siderolabs/installer:v1.9", strings.Repeat("a", 64)
+		}, "machine.install.image:"},
+		{"image without sha", func(c *Config) { c.Machine.Install.Image = "https://x/k.efi" }, "machine.install.imageSha256: must be the image's SHA-256"},
+		{"image sha short", func(c *Config) { c.Machine.Install.Image, c.Machine.Install.ImageSHA256 = "https://x/k.efi", "abcd" }, "machine.install.imageSha256:"},
+		{"sha without image", func(c *Config) { c.Machine.Install.ImageSHA256 = strings.Repeat("a", 64) }, "machine.install.imageSha256: is only meaningful with image"},
 		{"cluster name", func(c *Config) { c.Cluster.Name = "Kiln_1" }, "cluster.clusterName:"},
 		{"endpoint scheme", func(c *Config) { c.Cluster.ControlPlane.Endpoint = "http://10.0.2.15:6443" }, `cluster.controlPlane.endpoint: must be https://host:port, got scheme "http"`},
 		{"endpoint port", func(c *Config) { c.Cluster.ControlPlane.Endpoint = "https://10.0.2.15" }, "cluster.controlPlane.endpoint:"},

@@ -15,20 +15,18 @@ import (
 	"github.com/kiln-os/kiln/bootloader/entry"
 	"github.com/kiln-os/kiln/bootloader/keys"
 	"github.com/kiln-os/kiln/pipeline/disk/fat"
-	"github.com/kiln-os/kiln/pipeline/disk/gpt"
 	"github.com/kiln-os/kiln/pipeline/disk/iso"
+	"github.com/kiln-os/kiln/pipeline/disk/layout"
 	"github.com/kiln-os/kiln/rootfs"
 )
 
-// Disk layout (DESIGN.md "Disk layout"). EPHEMERAL takes the rest of the image; a machine
-// grows it to the rest of its disk at first boot.
+// Disk layout (DESIGN.md "Disk layout"), defined once in package layout for the builder
+// and the installer. EPHEMERAL takes the rest of the image; a machine grows it to the
+// rest of its disk at first boot.
 const (
-	DiskSize      = 1 << 30
-	ESPSize       = 512 << 20
-	StateSize     = 100 << 20
-	LabelESP      = "EFI"
-	LabelState    = "STATE"
-	LabelEphemral = "EPHEMERAL"
+	DiskSize  = layout.ImageSize
+	ESPSize   = layout.ESPSize
+	StateSize = layout.StateSize
 )
 
 // mediaIn is what the disk and ISO steps put on their ESP and how they name it.
@@ -132,17 +130,12 @@ func stepDisk(ctx context.Context, in mediaIn) (mediaOut, error) {
 
 // writeDisk writes the partition table and the ESP; STATE and EPHEMERAL stay zero.
 func (in mediaIn) writeDisk(f *os.File, files []fat.File) error {
-	layout := gpt.Layout{Partitions: []gpt.Partition{
-		{Name: LabelESP, Type: gpt.EFISystem, Size: ESPSize},
-		{Name: LabelState, Type: gpt.LinuxFilesystem, Size: StateSize},
-		{Name: LabelEphemral, Type: gpt.LinuxFilesystem},
-	}}
-	table, err := layout.Write(f, DiskSize, in.seed())
+	table, err := layout.Partitions().Write(f, DiskSize, in.seed())
 	if err != nil {
 		return fmt.Errorf("disk.raw: %w", err)
 	}
 	espExtent := table.Partitions[0]
-	opts := fat.Options{Size: espExtent.Size, Type: fat.FAT32, Label: "KILN-EFI", VolumeID: in.volumeID("esp"), ModTime: time.Unix(in.Epoch, 0).UTC()}
+	opts := fat.Options{Size: espExtent.Size, Type: fat.FAT32, Label: layout.ESPVolumeLabel, VolumeID: in.volumeID("esp"), ModTime: time.Unix(in.Epoch, 0).UTC()}
 	if err := fat.Write(io.NewOffsetWriter(f, espExtent.Offset), opts, files); err != nil {
 		return fmt.Errorf("disk.raw ESP: %w", err)
 	}

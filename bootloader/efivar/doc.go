@@ -7,9 +7,11 @@
 // Boot and Driver Signing"): EFI_SIGNATURE_LIST with EFI_CERT_X509_GUID
 // entries, EFI_VARIABLE_AUTHENTICATION_2 (EFI_TIME + WIN_CERTIFICATE_UEFI_GUID
 // carrying a PKCS#7 SignedData), and efivarfs files (a 4-byte little-endian
-// attribute word, then the value). It never writes efivarfs, never holds or
-// loads keys (callers pass a crypto.Signer), never reads the clock, and
-// imports nothing from the builder or the node so both can use it.
+// attribute word, then the value), and the EFI_LOAD_OPTION of a Boot####
+// variable (UEFI 2.10 §3.1.3) for the installer. It writes efivarfs only through
+// Write, which the installer calls for its boot entry; it never holds or loads
+// keys (callers pass a crypto.Signer), never reads the clock, and imports
+// nothing from the builder or the node so both can use it.
 //
 // Supported subset:
 //

@@ -22,6 +22,10 @@
 // Cleanup(linuxDir); report removed in an event. Rollback: Lock, then
 // MarkBad(linuxDir, booted), then reboot.
 //
+// An install from a live boot (initd/install) verifies its UKI with VerifyInstall: the
+// same checks against the payload's db.auth (there is no ESP yet), the running version
+// only, and room on the new ESP.
+//
 // Every refusal is an *Error whose Check names the rule (size, pe,
 // signature, osrel, version, pcrpkey, cmdline, space, esp, busy, rollback), for the API
 // to map to a gRPC code; the sentinel errors (ErrDowngrade, ...) say why.

@@ -119,7 +119,7 @@ func Verify(image []byte, env Env, opts Options) (*Verified, error) {
 		return nil, refuse(CheckPE, err)
 	}
 	v := &Verified{Image: image, SHA256: sha256.Sum256(image), Booted: env.Booted}
-	if v.Root, err = verifySignature(image, env); err != nil {
+	if v.Root, err = verifySignature(image, env.EfivarsDir, filepath.Join(env.ESPDir, DBAuthESP)); err != nil {
 		return nil, refuse(CheckSignature, err)
 	}
 	if v.Version, err = kilnVersion(f, env.OSID); err != nil {
@@ -142,18 +142,19 @@ func Verify(image []byte, env Env, opts Options) (*Verified, error) {
 }
 
 // verifySignature verifies the Authenticode signature against db: the
-// firmware's with Secure Boot on, the ESP's enrolment file with it off.
-func verifySignature(image []byte, env Env) (Root, error) {
-	sb, err := efivar.SecureBootEnabled(env.EfivarsDir)
+// firmware's with Secure Boot on, the enrolment file dbAuth (the ESP's
+// loader/keys/auto/db.auth) with it off.
+func verifySignature(image []byte, efivarsDir, dbAuth string) (Root, error) {
+	sb, err := efivar.SecureBootEnabled(efivarsDir)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return "", fmt.Errorf("read SecureBoot: %w", err)
 	}
 	root, roots, err := RootFirmwareDB, []*x509.Certificate(nil), error(nil)
 	if sb {
-		roots, err = firmwareDB(env.EfivarsDir)
+		roots, err = firmwareDB(efivarsDir)
 	} else {
 		root = RootESPKeys
-		roots, err = espDB(env.ESPDir)
+		roots, err = espDB(dbAuth)
 	}
 	if err != nil {
 		return "", err
@@ -162,7 +163,7 @@ func verifySignature(image []byte, env Env) (Root, error) {
 		return "", fmt.Errorf("%w (verified against the %s)", err, root)
 	}
 	if sb {
-		return root, checkDBX(image, env.EfivarsDir)
+		return root, checkDBX(image, efivarsDir)
 	}
 	return root, nil
 }
@@ -175,11 +176,12 @@ func firmwareDB(efivars string) ([]*x509.Certificate, error) {
 	return certificates(data, "the firmware's db")
 }
 
-// espDB reads the db certificate from the ESP's enrolment file. Without one
-// there is nothing to check the image against, and Verify refuses: an
-// unchecked image is what Secure Boot being off must not turn into.
-func espDB(espDir string) ([]*x509.Certificate, error) {
-	b, err := os.ReadFile(filepath.Join(espDir, DBAuthESP))
+// espDB reads the db certificate from the enrolment file at path (the ESP's,
+// or for an install the signed payload's). Without one there is nothing to
+// check the image against, and Verify refuses: an unchecked image is what
+// Secure Boot being off must not turn into.
+func espDB(path string) ([]*x509.Certificate, error) {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("%w: Secure Boot is off and the ESP's db certificate cannot be read: %w", ErrNoRoots, err)
 	}

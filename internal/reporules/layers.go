@@ -38,6 +38,13 @@ var Kiln = Layout{
 		"uki/pe",            // PE parsing: the builder assembles UKIs, machined checks an upgrade's
 		"uki/authenticode",  // Authenticode: the builder signs, machined verifies an upgrade (DESIGN, "Upgrade")
 		"initd/events",      // the boot event: machined writes it, the QEMU harness reads it
+		// The installer (initd/install) writes the disk the builder writes, with the
+		// builder's writers (DESIGN: "the FAT/GPT writers once the installer needs
+		// them"), and reads the UKI off the live ISO with their readers.
+		"pipeline/disk/layout", // EFI/STATE/EPHEMERAL sizes and labels, defined once
+		"pipeline/disk/gpt",    // GPT: the builder's disk.raw, the installer's disk
+		"pipeline/disk/fat",    // FAT: the ESP writer, and the reader of the ISO's boot image
+		"pipeline/disk/iso",    // ISO 9660: the builder writes kiln.iso, the installer reads its boot image
 	},
 }
 

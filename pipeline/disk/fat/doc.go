@@ -1,6 +1,9 @@
 // Package fat writes FAT12, FAT16 and FAT32 file system images from an
 // in-memory list of files: the EFI system partition of the raw disk image and
-// the El Torito boot image of the ISO.
+// the El Torito boot image of the ISO. It also reads them (Open, ReadDir,
+// ReadFile), for the installer, which takes the UKI out of the ISO's boot
+// image: a bounds-checked reader of any writer's volumes, never a second
+// writer.
 //
 // Output is reproducible: the image is a function of Options and the set of
 // files alone. Write never reads the clock or a random source, and never

@@ -35,4 +35,8 @@
 // system writer can also fill a partition in place afterwards, with no
 // intermediate file: leave Content nil and give it
 // io.NewOffsetWriter(disk, extent.Offset).
+//
+// An installer writing a real disk does it the other way round: Plan, fill the
+// partitions at the planned extents, then WriteTable, so that the table, the one
+// thing that makes the partitions visible, is written last.
 package gpt

@@ -127,11 +127,7 @@ func (l Layout) Write(t Target, diskSize int64, seed []byte) (*Table, error) {
 	if err := t.Truncate(diskSize); err != nil {
 		return nil, err
 	}
-	types := make([]guid.GUID, len(l.Partitions))
-	for i, p := range l.Partitions {
-		types[i] = p.Type
-	}
-	if err := table.writeTables(t, types); err != nil {
+	if err := l.WriteTable(t, table); err != nil {
 		return nil, err
 	}
 	for i, p := range l.Partitions {
@@ -144,6 +140,21 @@ func (l Layout) Write(t Target, diskSize int64, seed []byte) (*Table, error) {
 		}
 	}
 	return table, nil
+}
+
+// WriteTable writes only the partition table of a Table that Plan made from l: the
+// protective MBR, the primary header and entries (LBA 0-33) and the backup entries and
+// header (the last 33 sectors). It neither truncates w nor touches the partitions, so an
+// installer can fill the partitions of a plan first and commit them with the table last.
+func (l Layout) WriteTable(w io.WriterAt, t *Table) error {
+	if t == nil || len(t.Partitions) != len(l.Partitions) {
+		return fmt.Errorf("%w: the table was not planned from this layout", ErrLayout)
+	}
+	types := make([]guid.GUID, len(l.Partitions))
+	for i, p := range l.Partitions {
+		types[i] = p.Type
+	}
+	return t.writeTables(w, types)
 }
 
 // WriteFile writes the disk into a new sparse file at path.

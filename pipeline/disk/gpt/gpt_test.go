@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -115,4 +116,38 @@ func readFile(t *testing.T, p string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestWriteTable: Plan then WriteTable on a zeroed target gives Write's bytes, and
+// WriteTable writes nothing but the 34 + 33 table sectors.
+func TestWriteTable(t *testing.T) {
+	l := kilnLayout(1<<20, 1<<20, nil, nil)
+	want := filepath.Join(t.TempDir(), "write.img")
+	if _, err := l.WriteFile(want, 5<<20, []byte("golden")); err != nil {
+		t.Fatal(err)
+	}
+	table, err := l.Plan(5<<20, []byte("golden"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	disk := make(sliceTarget, 5<<20)
+	if err := l.WriteTable(disk, table); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(disk, readFile(t, want)) {
+		t.Error("Plan + WriteTable differs from Write")
+	}
+	short := Layout{Partitions: l.Partitions[:1]}
+	if err := short.WriteTable(disk, table); !errors.Is(err, ErrLayout) {
+		t.Errorf("a table of another layout: got %v, want ErrLayout", err)
+	}
+}
+
+type sliceTarget []byte
+
+func (s sliceTarget) WriteAt(p []byte, off int64) (int, error) {
+	if off < 0 || off+int64(len(p)) > int64(len(s)) {
+		return 0, io.ErrShortWrite
+	}
+	return copy(s[off:], p), nil
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"math"
 	"unicode/utf16"
 
@@ -18,7 +19,7 @@ const (
 
 // writeTables writes the protective MBR, the primary header and entries at
 // the start of the disk, and the backup entries and header at its end.
-func (t *Table) writeTables(w Target, types []guid.GUID) error {
+func (t *Table) writeTables(w io.WriterAt, types []guid.GUID) error {
 	entries := t.entries(types)
 	crc := crc32.ChecksumIEEE(entries)
 	last := t.Sectors - 1

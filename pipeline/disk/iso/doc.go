@@ -50,4 +50,11 @@
 //
 // Write streams the image to an io.Writer in one pass, from block 0 to the
 // end; nothing is left unwritten.
+//
+// Open and Image.EFIBootImage read the other way, for the installer, which
+// has no ISO 9660 in its kernel: the volume descriptors, the El Torito boot
+// record and catalog (the default entry or an EFI section entry), and the
+// boot image's extent, every number checked against the image's size. They
+// read no directories: the boot image is found through the catalog, as the
+// firmware finds it.
 package iso

@@ -17,7 +17,7 @@ type memDisk []byte
 func (m memDisk) WriteAt(p []byte, off int64) (int, error) { return copy(m[off:], p), nil }
 
 // espImage is a FAT volume of size bytes holding a fake BOOTX64.EFI.
-func espImage(t *testing.T, size int64) []byte {
+func espImage(t testing.TB, size int64) []byte {
 	t.Helper()
 	img := make(memDisk, size)
 	err := fat.Write(img, fat.Options{Size: size, Label: "KILN", VolumeID: 0x4B494C4E, ModTime: testTime},
