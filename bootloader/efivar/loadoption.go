@@ -32,6 +32,11 @@ type LoadOption struct {
 	Description string
 	Disk        HardDrive
 	FilePath    string // backslash-separated, e.g. \EFI\BOOT\BOOTX64.EFI
+	// Network names the first network node of a parsed option's device path ("MAC",
+	// "IPv4", "IPv6" or "URI"; UEFI 2.10 §10.3.4, messaging subtypes 11, 12, 13, 24):
+	// an option that boots over the network, as OVMF's "UEFI PXEv4" and "UEFI HTTPv4".
+	// MarshalBinary ignores it.
+	Network string
 }
 
 // Device path node types (UEFI 2.10 §10.2, §10.3.1, §10.3.5).
@@ -47,6 +52,12 @@ const (
 	endLen          = 4
 	loadOptionFixed = 6 // Attributes (4) and FilePathListLength (2)
 )
+
+// dpMessaging is the Messaging Device Path type; networkNodes names its network subtypes
+// (UEFI 2.10 §10.3.4.5, .12, .13, .23).
+const dpMessaging = 0x03
+
+var networkNodes = map[byte]string{11: "MAC", 12: "IPv4", 13: "IPv6", 24: "URI"}
 
 // ErrLoadOption is returned, wrapped, for a load option that does not parse or encode.
 var ErrLoadOption = errors.New("efivar: malformed load option")
@@ -123,6 +134,8 @@ func ParseLoadOption(b []byte) (LoadOption, error) {
 				Size:            binary.LittleEndian.Uint64(node[12:]),
 				PartitionGUID:   guid.FromEFI(node[20:36]),
 			}
+		case typ == dpMessaging && networkNodes[sub] != "" && o.Network == "":
+			o.Network = networkNodes[sub]
 		case typ == dpMedia && sub == dpFilePath && o.FilePath == "":
 			if o.FilePath, _, err = cutUTF16z(node); err != nil {
 				return o, err

@@ -140,3 +140,30 @@ func TestWriteClearsImmutable(t *testing.T) {
 		t.Errorf("Read = %x, %v", data, err)
 	}
 }
+
+// An option whose device path has a network node (OVMF's "UEFI PXEv4": PciRoot, Pci,
+// MAC, IPv4) says so; a disk option does not.
+func TestParseLoadOptionNamesNetworkNodes(t *testing.T) {
+	node := func(typ, sub byte, body int) []byte {
+		return append([]byte{typ, sub, byte(4 + body), 0}, make([]byte, body)...)
+	}
+	for _, tc := range []struct {
+		nodes [][]byte
+		want  string
+	}{
+		{[][]byte{node(2, 1, 8), node(1, 1, 2), node(3, 11, 33), node(3, 12, 23)}, "MAC"},
+		{[][]byte{node(2, 1, 8), node(1, 1, 2), node(3, 24, 0)}, "URI"},
+		{[][]byte{node(2, 1, 8), node(1, 1, 2), node(3, 18, 6)}, ""},
+	} {
+		var path []byte
+		for _, n := range tc.nodes {
+			path = append(path, n...)
+		}
+		path = append(path, 0x7f, 0xff, 4, 0)
+		b := append([]byte{1, 0, 0, 0, byte(len(path)), byte(len(path) >> 8)}, 'x', 0, 0, 0)
+		o, err := ParseLoadOption(append(b, path...))
+		if err != nil || o.Network != tc.want {
+			t.Errorf("Network %q, %v; want %q", o.Network, err, tc.want)
+		}
+	}
+}

@@ -69,10 +69,8 @@ func Detect(dir string) Evidence {
 	if uuid, err := readString(dir, "LoaderDevicePartUUID", efivar.LoaderVendor); err == nil && uuid != "" {
 		return Evidence{Medium: Disk, Reason: "LoaderDevicePartUUID names the boot partition", PartUUID: strings.ToLower(uuid)}
 	}
-	if option, err := currentOption(dir); err == nil {
-		if node, ok := networkNode(option.path); ok {
-			return Evidence{Medium: Network, Reason: fmt.Sprintf("BootCurrent is Boot%04X %q, a %s boot option", option.number, option.description, node)}
-		}
+	if number, option, err := currentOption(dir); err == nil && option.Network != "" {
+		return Evidence{Medium: Network, Reason: fmt.Sprintf("BootCurrent is Boot%04X %q, a %s boot option", number, option.Description, option.Network)}
 	}
 	if _, _, err := efivar.Read(dir, "LoaderEntrySelected", efivar.LoaderVendor); err == nil {
 		return Evidence{Medium: CDROM, Reason: "systemd-boot ran from a medium without a GPT partition"}
@@ -83,86 +81,25 @@ func Detect(dir string) Evidence {
 	return Evidence{Medium: Unknown, Reason: "no boot loader or stub variables"}
 }
 
-// loadOption is the part of an EFI_LOAD_OPTION Detect reads.
-type loadOption struct {
-	number      uint16
-	description string
-	path        []byte // the device path list
-}
-
-func currentOption(dir string) (loadOption, error) {
+// currentOption is the load option the firmware booted (BootCurrent's Boot####).
+func currentOption(dir string) (number uint16, option efivar.LoadOption, err error) {
 	_, current, err := efivar.Read(dir, "BootCurrent", efivar.GlobalVariable)
 	if err != nil {
-		return loadOption{}, err
+		return 0, option, err
 	}
 	if len(current) != 2 {
-		return loadOption{}, fmt.Errorf("%w: BootCurrent holds %d bytes, want 2", efivar.ErrVariable, len(current))
+		return 0, option, fmt.Errorf("%w: BootCurrent holds %d bytes, want 2", efivar.ErrVariable, len(current))
 	}
-	number := binary.LittleEndian.Uint16(current)
+	number = binary.LittleEndian.Uint16(current)
 	name := fmt.Sprintf("Boot%04X", number)
 	_, data, err := efivar.Read(dir, name, efivar.GlobalVariable)
 	if err != nil {
-		return loadOption{}, err
+		return 0, option, err
 	}
-	option, err := parseLoadOption(data)
-	if err != nil {
-		return loadOption{}, fmt.Errorf("%s: %w", name, err)
+	if option, err = efivar.ParseLoadOption(data); err != nil {
+		return 0, option, fmt.Errorf("%s: %w", name, err)
 	}
-	option.number = number
-	return option, nil
-}
-
-// parseLoadOption reads an EFI_LOAD_OPTION (UEFI 2.10 §3.1.3): UINT32 Attributes, UINT16
-// FilePathListLength, a NUL-terminated UTF-16 Description, then FilePathListLength bytes
-// of device paths and optional data.
-func parseLoadOption(b []byte) (loadOption, error) {
-	if len(b) < 6 {
-		return loadOption{}, fmt.Errorf("%w: load option of %d bytes", efivar.ErrVariable, len(b))
-	}
-	pathLen := int(binary.LittleEndian.Uint16(b[4:6]))
-	rest := b[6:]
-	var desc []uint16
-	for {
-		if len(rest) < 2 {
-			return loadOption{}, fmt.Errorf("%w: load option description has no terminator", efivar.ErrVariable)
-		}
-		c := binary.LittleEndian.Uint16(rest)
-		rest = rest[2:]
-		if c == 0 {
-			break
-		}
-		desc = append(desc, c)
-	}
-	if pathLen > len(rest) {
-		return loadOption{}, fmt.Errorf("%w: load option device path of %d bytes, %d left", efivar.ErrVariable, pathLen, len(rest))
-	}
-	return loadOption{description: string(utf16.Decode(desc)), path: rest[:pathLen]}, nil
-}
-
-// Device path node types and subtypes (UEFI 2.10 §10.3).
-const (
-	typeMessaging = 0x03
-	subMAC        = 11
-	subIPv4       = 12
-	subIPv6       = 13
-	subURI        = 24
-)
-
-// networkNode walks a device path list (each node: UINT8 Type, UINT8 SubType, UINT16
-// Length including the header) and names the first network node.
-func networkNode(path []byte) (string, bool) {
-	names := map[byte]string{subMAC: "MAC", subIPv4: "IPv4", subIPv6: "IPv6", subURI: "URI"}
-	for len(path) >= 4 {
-		typ, sub, n := path[0], path[1], int(binary.LittleEndian.Uint16(path[2:4]))
-		if n < 4 || n > len(path) { // lengths that do not add up: no evidence
-			return "", false
-		}
-		if name, ok := names[sub]; ok && typ == typeMessaging {
-			return name, true
-		}
-		path = path[n:]
-	}
-	return "", false
+	return number, option, nil
 }
 
 func readString(dir, name string, vendor guid.GUID) (string, error) {

@@ -117,20 +117,3 @@ func TestDetect(t *testing.T) {
 	}
 }
 
-// Whatever a load option holds, parsing and walking it never panics, and a network node
-// is only reported inside the option's device path.
-func FuzzLoadOption(f *testing.F) {
-	f.Add(encodeOption("UEFI PXEv4", pciRoot, pci, mac, ipv4))
-	f.Add(encodeOption("disk", pciRoot, pci, sata))
-	f.Add([]byte{1, 0, 0, 0, 0xff, 0xff, 0, 0})
-	f.Fuzz(func(t *testing.T, b []byte) {
-		option, err := parseLoadOption(b)
-		if err != nil {
-			return
-		}
-		if len(option.path) > len(b) {
-			t.Fatalf("device path of %d bytes from %d", len(option.path), len(b))
-		}
-		networkNode(option.path)
-	})
-}
