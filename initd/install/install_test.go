@@ -31,6 +31,10 @@ func TestInstallEmptyDisk(t *testing.T) {
 	if !found.Kiln || !slices.Equal(found.KilnUKIs, []string{"kiln-0.1.0+3.efi"}) {
 		t.Errorf("Probe of the installed disk: Kiln %v, UKIs %q (%s)", found.Kiln, found.KilnUKIs, found)
 	}
+	// A Kiln disk found later is booted through the same entry the install made.
+	if want := res.Entry(""); found.KilnESP == nil || *found.KilnESP != want {
+		t.Errorf("Probe's ESP entry %+v, want the install's %+v", found.KilnESP, want)
+	}
 	if _, err := Install(context.Background(), disk, testDiskSize, testOptions(t)); !errors.Is(err, ErrHoldsKiln) {
 		t.Errorf("second install without wipe: got %v, want ErrHoldsKiln", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"unicode/utf16"
 
 	"github.com/kiln-os/kiln/bootloader/entry"
+	"github.com/kiln-os/kiln/internal/guid"
 	"github.com/kiln-os/kiln/pipeline/disk/fat"
 	"github.com/kiln-os/kiln/pipeline/disk/layout"
 )
@@ -35,6 +36,9 @@ type Found struct {
 	// KilnUKIs are the EFI/Linux/kiln-*.efi names on a Kiln disk's ESP, for the report;
 	// empty when the ESP does not read as FAT.
 	KilnUKIs []string
+	// KilnESP is a Kiln disk's ESP (partition 1) as a boot entry's device path names it,
+	// in 512-byte sectors; nil unless Kiln and the table uses 512-byte sectors.
+	KilnESP *BootEntry
 }
 
 // Empty reports that Probe found nothing: the disk may be written without wipe.
@@ -130,12 +134,12 @@ func Probe(r io.ReaderAt, size int64) (Found, error) {
 	}
 	f.Signatures = append(f.Signatures, scan(head, 0, "")...)
 	head = slices.Clone(head[:min(len(head), sector)])
-	parts, kiln, sigs, err := probeGPT(r, size)
+	parts, kiln, esp, sigs, err := probeGPT(r, size)
 	if err != nil {
 		return f, err
 	}
 	f.Signatures = append(f.Signatures, sigs...)
-	f.Kiln = kiln
+	f.Kiln, f.KilnESP = kiln, esp
 	if kiln && len(parts) > 0 {
 		f.KilnUKIs = kilnUKIs(io.NewSectionReader(r, parts[0].off, parts[0].size))
 	}
@@ -243,10 +247,11 @@ const (
 // sectors, and returns every header found as a signature, the partitions of the first
 // one whose entry array reads, and whether they are Kiln's layout. CRCs are not
 // required: a damaged table is still someone's data.
-func probeGPT(r io.ReaderAt, size int64) ([]extent, bool, []Signature, error) {
+func probeGPT(r io.ReaderAt, size int64) ([]extent, bool, *BootEntry, []Signature, error) {
 	var sigs []Signature
 	var parts []extent
 	var kiln bool
+	var esp *BootEntry
 	for _, ss := range []int64{512, 4096} {
 		for _, lba := range []int64{1, size/ss - 1} {
 			off := lba * ss
@@ -255,7 +260,7 @@ func probeGPT(r io.ReaderAt, size int64) ([]extent, bool, []Signature, error) {
 			}
 			hdr, err := readAt(r, nil, off, sector)
 			if err != nil {
-				return nil, false, nil, err
+				return nil, false, nil, nil, err
 			}
 			if !has(hdr, 0, gptSignature) {
 				continue
@@ -270,15 +275,19 @@ func probeGPT(r io.ReaderAt, size int64) ([]extent, bool, []Signature, error) {
 			}
 			names, ext, err := gptEntries(r, hdr, ss, size)
 			if err != nil {
-				return nil, false, nil, err
+				return nil, false, nil, nil, err
 			}
 			parts, kiln = ext, isKilnLayout(names)
+			if n := names[0]; kiln && ss == sector && n.first > 0 && n.last >= n.first && n.last < uint64(size/ss) {
+				esp = &BootEntry{PartitionNumber: 1, StartLBA: names[0].first, SizeLBA: names[0].last - names[0].first + 1,
+					PartitionGUID: guid.FromEFI(names[0].unique[:])}
+			}
 			if parts == nil {
 				parts = []extent{}
 			}
 		}
 	}
-	return parts, kiln, sigs, nil
+	return parts, kiln, esp, sigs, nil
 }
 
 // gptEntries reads the entry array a header names: the partitions' names (with their
@@ -304,7 +313,8 @@ func gptEntries(r io.ReaderAt, hdr []byte, ss, size int64) ([]gptName, []extent,
 			continue
 		}
 		first, last := binary.LittleEndian.Uint64(e[32:]), binary.LittleEndian.Uint64(e[40:])
-		names = append(names, gptName{typ: [16]byte(e[:16]), name: utf16Name(e[entryNameStart : entryNameStart+entryNameLen])})
+		names = append(names, gptName{typ: [16]byte(e[:16]), unique: [16]byte(e[16:32]), first: first, last: last,
+			name: utf16Name(e[entryNameStart : entryNameStart+entryNameLen])})
 		if first == 0 || last < first || last >= uint64(size/ss) {
 			continue
 		}
@@ -314,8 +324,10 @@ func gptEntries(r io.ReaderAt, hdr []byte, ss, size int64) ([]gptName, []extent,
 }
 
 type gptName struct {
-	typ  [16]byte // the type GUID as stored (mixed-endian)
-	name string
+	typ         [16]byte // the type GUID as stored (mixed-endian)
+	unique      [16]byte // the partition's own GUID, as stored
+	first, last uint64   // LBAs, as stored (checked by the caller before use)
+	name        string
 }
 
 func utf16Name(b []byte) string {
