@@ -29,6 +29,9 @@ const (
 	AppliedDryRun   = "dry_run"
 	AppliedLive     = "no_reboot"
 	AppliedRebooted = "reboot"
+	// AppliedInstall: a live node (ISO or network boot) took a config with an install
+	// section; it installs to the disk the config names, then reboots from it.
+	AppliedInstall = "install_scheduled"
 )
 
 // ErrBusy means another apply is under way: on a running node, or being handed to
@@ -62,6 +65,13 @@ type Applier struct {
 	Handoff     *Handoff         // to LoadConfig, in maintenance mode
 	Reboot      func(why string) // queues a reboot
 	LiveWait    time.Duration    // DefaultLiveWait when zero
+	// Installs reports whether this node installs cfg (a live boot, and cfg has an
+	// install section); nil never does. Install starts that install on a running node
+	// (in maintenance mode the boot's Install phase runs it once LoadConfig has the
+	// config). Such a config is saved and published without a reboot: the install
+	// reboots when it is done, into the installed disk.
+	Installs func(cfg *config.Config) bool
+	Install  func(cfg *config.Config)
 
 	// applying is held from reading the config in force to publishing the new one (and
 	// waiting for it): two applies at once could otherwise diff against the same old
@@ -90,8 +100,12 @@ func (a *Applier) Apply(ctx context.Context, req Request) (Result, error) {
 	defer a.applying.Unlock()
 	res := Result{Changes: a.diff(cfg)}
 	loaded := Loaded{Config: cfg, Data: req.Data, Source: resources.ConfigSourceAPI}
+	installs := a.Installs != nil && a.Installs(cfg)
 	if a.Maintenance() {
 		res.Applied = AppliedLive
+		if installs {
+			res.Applied = AppliedInstall
+		}
 		return res, a.Handoff.Offer(ctx, loaded)
 	}
 	reboot := req.Mode == ModeReboot || len(config.NeedsReboot(res.Changes)) > 0
@@ -99,6 +113,15 @@ func (a *Applier) Apply(ctx context.Context, req Request) (Result, error) {
 		if err := config.RequireLive(res.Changes); err != nil {
 			return Result{}, err
 		}
+	}
+	if installs {
+		res, err := a.commit(ctx, loaded, res, false)
+		if err != nil {
+			return res, err
+		}
+		res.Applied = AppliedInstall
+		a.Install(cfg)
+		return res, nil
 	}
 	return a.commit(ctx, loaded, res, reboot)
 }

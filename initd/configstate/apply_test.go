@@ -91,3 +91,42 @@ func TestApplyOnARunningNode(t *testing.T) {
 		t.Fatalf("auto install change: %+v, %v, reboots %v", res, err, *reboots)
 	}
 }
+
+// A live node (ISO or network boot) that gets a config with an install section answers
+// "install scheduled": in maintenance mode the boot's Install phase runs it; on a running
+// node the config is saved and published without a reboot and the install starts (it
+// reboots when done). --mode no-reboot still refuses it: an install reboots.
+func TestApplyOnALiveNodeSchedulesTheInstall(t *testing.T) {
+	var started []string
+	setup := func(a *Applier) {
+		a.Installs = func(cfg *config.Config) bool { return cfg.Machine.Install.Disk != "" }
+		a.Install = func(cfg *config.Config) { started = append(started, cfg.Machine.Install.Disk) }
+	}
+	cfg := testpki.ControlPlaneConfig(t)
+	cfg.Machine.Install.Disk = "/dev/vda"
+	data := testpki.Encode(t, cfg)
+	ctx := context.Background()
+
+	a, _ := applier(t, true)
+	setup(a)
+	go a.Handoff.Await(ctx, a.StateDir, func(err error) { t.Error(err) })
+	if res, err := a.Apply(ctx, Request{Data: data}); err != nil || res.Applied != AppliedInstall || len(started) != 0 {
+		t.Fatalf("maintenance: %+v, %v, started %v (the Install phase runs it, not Apply)", res, err, started)
+	}
+
+	a, reboots := applier(t, false)
+	setup(a)
+	if err := Publish(ctx, a.Store, a.Emit, Loaded{Config: testpki.ControlPlaneConfig(t), Source: "fwcfg"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Apply(ctx, Request{Data: data, Mode: ModeNoReboot}); !errors.Is(err, config.ErrNeedsReboot) || len(started) != 0 {
+		t.Fatalf("no-reboot: %v, started %v", err, started)
+	}
+	res, err := a.Apply(ctx, Request{Data: data})
+	if err != nil || res.Applied != AppliedInstall || len(*reboots) != 0 || len(started) != 1 || started[0] != "/dev/vda" {
+		t.Fatalf("running live node: %+v, %v, reboots %v, started %v", res, err, *reboots, started)
+	}
+	if Current(a.Store).Config.Machine.Install.Disk != "/dev/vda" {
+		t.Error("the config with the install section is not the one in force")
+	}
+}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/kiln-os/kiln/config"
 	"github.com/kiln-os/kiln/initd/configstate"
 	"github.com/kiln-os/kiln/initd/diag"
 	"github.com/kiln-os/kiln/initd/machineapi"
@@ -20,7 +21,9 @@ func (m *Machined) serveMachineAPI(ctx context.Context, log logrus.FieldLogger) 
 	}
 	applier := &configstate.Applier{
 		Store: m.Resources, Emit: m.emit, StateDir: m.stateDir, Maintenance: m.inMaintenance.Load, Handoff: m.handoff,
-		Reboot: func(why string) { m.requestPower(request{reboot: true, reason: why}) },
+		Reboot:   func(why string) { m.requestPower(request{reboot: true, reason: why}) },
+		Installs: m.installs,
+		Install:  func(cfg *config.Config) { go m.installRunning(cfg) },
 	}
 	srv := &machineapi.Server{
 		Log:         m.Log.WithField("component", "machineapi"),

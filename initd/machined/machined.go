@@ -126,6 +126,9 @@ type Machined struct {
 	// medium is what the firmware booted from, found in EarlyMounts (bootmedium.Detect)
 	// and read by the later phases: a live medium leaves the disks alone.
 	medium bootmedium.Evidence
+	// installing is held while an install writes a disk (the boot's Install phase, or an
+	// ApplyConfiguration on a running live node): one at a time.
+	installing sync.Mutex
 }
 
 // init fills in what the caller left out.

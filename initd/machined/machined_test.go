@@ -14,7 +14,7 @@ import (
 // The boot is the phases of DESIGN.md "PID 1", in that order.
 func TestPhaseOrder(t *testing.T) {
 	m := &Machined{}
-	want := []string{"EnforceKSPPRequirements", "EarlyMounts", "WaitForUSB", "Storage", "LockState", "LoadConfig", "Network", "StartServices", "Ready"}
+	want := []string{"EnforceKSPPRequirements", "EarlyMounts", "WaitForUSB", "Storage", "LockState", "LoadConfig", "Network", "Install", "StartServices", "Ready"}
 	got := m.phases()
 	if len(got) != len(want) {
 		t.Fatalf("%d phases, want %d", len(got), len(want))

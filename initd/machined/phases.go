@@ -75,6 +75,11 @@ func (m *Machined) phases() []phase.Phase {
 			{Name: "ConfigureNetwork", Run: func(ctx context.Context, _ logrus.FieldLogger) error { return configstate.WaitNetwork(ctx, store) }, Timeout: time.Minute},
 			{Name: "ApplySysctls", Run: func(ctx context.Context, _ logrus.FieldLogger) error { return configstate.WaitSysctls(ctx, store) }, Timeout: time.Minute},
 		}},
+		// A live boot (ISO or network) whose config has an install section installs here
+		// and reboots into the disk; anything else passes through.
+		{Name: "Install", Tasks: []phase.Task{
+			{Name: "InstallToDisk", Run: m.installTask}, // no timeout: an image may be large; the fetch has its own
+		}},
 		{Name: "StartServices", Tasks: []phase.Task{
 			{Name: "Supervise", Run: startServices(store, m.emit), Timeout: 2 * time.Minute},
 		}},

@@ -193,7 +193,7 @@ func waitReady(t *testing.T, ctx context.Context, vm *qemu.VM) {
 	}
 }
 
-var bootPhases = []string{"EnforceKSPPRequirements", "EarlyMounts", "WaitForUSB", "Storage", "LockState", "LoadConfig", "Network", "StartServices", "Ready"}
+var bootPhases = []string{"EnforceKSPPRequirements", "EarlyMounts", "WaitForUSB", "Storage", "LockState", "LoadConfig", "Network", "Install", "StartServices", "Ready"}
 
 func checkPhases(t *testing.T, evs []events.Event) {
 	t.Helper()
