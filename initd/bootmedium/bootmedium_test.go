@@ -116,4 +116,3 @@ func TestDetect(t *testing.T) {
 		t.Errorf("PartUUID %q, want the lower-case UUID", got.PartUUID)
 	}
 }
-
