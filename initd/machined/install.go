@@ -161,7 +161,7 @@ func (in *installer) run(ctx context.Context, cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	carried := in.carryConfig(ctx, dev, cfg)
+	carried := in.carryConfig(ctx, dev, cfg) // closes dev: STATE's mapping needs the disk unclaimed
 	num, err := install.SetBootNext(efivar.EfivarsDir, res.Entry(bootEntryName))
 	if err != nil {
 		return fmt.Errorf("installed, but the boot entry: %w", err)
@@ -309,10 +309,15 @@ func (in *installer) bootInstalled(found install.Found) error {
 // installed system will unseal it, and says what happened for the done event. When it
 // cannot (Secure Boot not enforcing yet, say), the installed system starts without a
 // config unless one comes from kiln.config= or fw_cfg.
+//
+// It closes dev: the installer holds the disk open exclusively (O_EXCL), and
+// device-mapper cannot claim a partition of a disk held that way.
 func (in *installer) carryConfig(ctx context.Context, dev *os.File, cfg *config.Config) string {
-	if err := unix.IoctlSetInt(int(dev.Fd()), unix.BLKRRPART, 0); err != nil {
+	err := unix.IoctlSetInt(int(dev.Fd()), unix.BLKRRPART, 0)
+	dev.Close()
+	if err != nil {
 		in.log.WithError(err).Warn("re-read the new partition table")
-		return "not carried: the kernel did not re-read the partition table"
+		return "not carried: the kernel did not re-read the partition table: " + err.Error()
 	}
 	part, err := partitionDevice(ctx, in.target.Name, 2)
 	if err != nil {
