@@ -7,7 +7,8 @@
 #   4. artifact sizes from the manifest that `make image` wrote
 #   5. what machined is made of (`kiln size` on the same build with symbols kept)
 #   6. boot timing under the accelerator the harness picks, from machined's events, and
-#      network boot (PXE, HTTP Boot, ProxyDHCP) power-on to maintenance mode
+#      network boot (PXE, HTTP Boot, ProxyDHCP) power-on to maintenance mode, and
+#      installs (from the ISO, after a PXE boot): how long, and installed to ready
 #   7. PID 1 under a reader's abuse (qemu/e2e TestReaderAbuse): descriptors and heap
 #   8. what PAGE_TABLE_CHECK and mitigations=auto,nosmt cost: direct boots differing in
 #      one kernel parameter (qemu/e2e TestHardeningCost)
@@ -49,7 +50,7 @@ CGO_ENABLED=0 GOFLAGS=-buildvcs=false go build -trimpath \
 	-o "$work/machined.syms" ./cmd/machined
 "$work/kiln" size --top 12 "$work/machined.syms" >"$work/size.md"
 
-KILN_E2E=1 go test -count=1 -v -timeout 60m -run 'TestBootReadyAndPowerOff|TestUEFISecureBoot|TestNetboot' ./qemu/e2e/ >"$work/boot.log" 2>&1 ||
+KILN_E2E=1 go test -count=1 -v -timeout 60m -run 'TestBootReadyAndPowerOff|TestUEFISecureBoot|TestNetboot|TestNetbootInstall|TestInstall' ./qemu/e2e/ >"$work/boot.log" 2>&1 ||
 	{ tail -50 "$work/boot.log" >&2; echo "bench: boot tests failed (log above)" >&2; exit 1; }
 cp _out/qemu-logs/boot-timing.json "$work/head-timing.json"
 KILN_E2E=1 go test -count=1 -v -timeout 30m -run 'TestReaderAbuse' ./qemu/e2e/ >"$work/abuse.log" 2>&1 ||
@@ -112,6 +113,8 @@ size() { jq -r --arg k "$1" '.artifacts[$k].size' _out/manifest.json; }
 	jq -r 'to_entries[] | "| network boot, PXE/TFTP (range DHCP): \(.key) | \(.value*1000|floor/1000) | TestNetboot/PXE |"' _out/qemu-logs/netboot-pxe-timing.json
 	jq -r 'to_entries[] | "| network boot, UEFI HTTP Boot: \(.key) | \(.value*1000|floor/1000) | TestNetboot/HTTPBoot |"' _out/qemu-logs/netboot-http-timing.json
 	jq -r 'to_entries[] | "| network boot, PXE/TFTP (ProxyDHCP beside dnsmasq): \(.key) | \(.value*1000|floor/1000) | TestNetboot/ProxyDHCPBesideDnsmasq |"' _out/qemu-logs/netboot-proxy-timing.json
+	jq -r 'to_entries[] | "| install from the ISO (setup mode, swtpm): \(.key) | \(.value*1000|floor/1000) | TestInstall/FromISO |"' _out/qemu-logs/install-timing.json
+	jq -r 'to_entries[] | "| install after a PXE boot (kilnctl install): \(.key) | \(.value*1000|floor/1000) | TestNetbootInstall |"' _out/qemu-logs/netboot-install-timing.json
 	echo
 	echo "### PID 1 under a reader's abuse"
 	echo

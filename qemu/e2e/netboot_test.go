@@ -324,3 +324,86 @@ func buildKiln(t *testing.T, dir string) string {
 	}
 	return bin
 }
+
+// TestNetbootInstall is issue 14's PXE install on a lab network: a VM with an empty disk
+// and Kiln's keys netboots the signed UKI, waits in maintenance mode, takes a config with
+// machine.install from kilnctl (pinned fingerprint, inside the lab), fetches the UKI from
+// the boot server's HTTP URL, installs, reboots from its disk and reaches ready with the
+// config it was given, on a sealed STATE.
+func TestNetbootInstall(t *testing.T) {
+	img := requireUEFI(t)
+	l := lab.ForTest(t)
+	work := t.TempDir()
+	kiln := buildKiln(t, work)
+	enrolled := enrolledVars(t, img, work)
+	tap := addTap(t, l, "pxeinst")
+	srv := startPXE(t, l, kiln, img, img.out, "install", "--range", labAddr(t, 100)+"-"+labAddr(t, 120), "--allow-mac", tap.MAC)
+
+	disk := emptyDisk(t, work, "pxe-install.raw")
+	vars := filepath.Join(work, "pxe-install.vars.fd")
+	copyFile(t, enrolled, vars)
+	started := time.Now()
+	vm := startUEFIBare(t, img, "netboot-install", qemu.WithUEFIVars(ovmfCode, vars), qemu.WithDisk(disk),
+		qemu.WithLabNIC(tap.Netns, tap.Name, tap.MAC), qemu.WithNetBootFirst(), qemu.WithTPM(filepath.Join(work, "tpm")),
+		qemu.WithExtraArgs(onlyPXEv4...))
+	ctx, cancel := context.WithTimeout(context.Background(), 3*uefiTimeout)
+	defer cancel()
+	m, err := vm.WaitEvent(ctx, qemu.Any(qemu.Match(events.TypeInfo, "maintenance", events.StateWaiting), qemu.Failed))
+	if err != nil || m.State != events.StateWaiting {
+		t.Fatalf("no maintenance mode: %v %+v (serial %s)\nserver:\n%s", err, m, vm.LogPath(), srv.log())
+	}
+	// The node's address is the one the boot server leased to its MAC.
+	node := leasedAddr(t, srv.log(), tap.MAC)
+	c := ctl{t: t, bin: buildKilnctl(t, work), config: filepath.Join(work, "kiln-config"), lab: l, node: node + ":50000"}
+	c.must("gen", "config", "--name", "e2e", "--endpoint", "https://"+node+":6443", "--out", work)
+	out := c.must("--fingerprint", m.Fields["fingerprint"], "install", "--disk", "/dev/vda", "-f", filepath.Join(work, "controlplane.yaml"))
+	if !strings.Contains(out, "install_scheduled") {
+		t.Errorf("kilnctl install answered:\n%s", out)
+	}
+	done, err := vm.WaitEvent(ctx, qemu.Any(qemu.Match(events.TypeInfo, "install", events.StateDone),
+		qemu.Match(events.TypeInfo, "install", "refused"), qemu.Failed))
+	if err != nil || done.State != events.StateDone {
+		t.Fatalf("install: %v %+v (serial %s)\nserver:\n%s", err, done, vm.LogPath(), srv.log())
+	}
+	installed := time.Now()
+	if done.Fields["medium"] != "network" || !strings.HasPrefix(done.Fields["source"], "http://"+lab.HostAddr().String()) || done.Fields["config"] != "carried" {
+		t.Errorf("install done %+v, want the UKI from the boot server's URL and the config carried", done)
+	}
+	n := len(vm.Events())
+	waitReadyAfter(t, ctx, vm, n)
+	readyAt := time.Now()
+	evs := vm.Events()[n:]
+	if b := findEvent(evs, events.TypeInfo, "boot-medium"); b == nil || b.State != "disk" {
+		t.Errorf("after the install the node booted from %+v, want its disk", b)
+	}
+	if st := findEvent(evs, events.TypeInfo, "state"); st == nil || st.Fields["mode"] != "sealed" || st.Fields["created"] != "false" {
+		t.Errorf("installed STATE %+v, want the sealed STATE the installer created", st)
+	}
+	if cfg := findEvent(evs, events.TypeInfo, "config"); cfg == nil || cfg.Fields["source"] != "state" {
+		t.Errorf("config after the install %+v, want the carried one from STATE", cfg)
+	}
+	if !strings.Contains(srv.log(), "http sent ip="+node) {
+		t.Errorf("the installer did not fetch the UKI over HTTP:\n%s", srv.log())
+	}
+	recordTimes(t, img, "netboot-install-timing.json", map[string]float64{
+		"powerOnToInstalledSeconds":       installed.Sub(started).Seconds(),
+		"installedToReadyFromDiskSeconds": readyAt.Sub(installed).Seconds(),
+	})
+	powerOff(t, ctx, vm)
+}
+
+// leasedAddr is the address the boot server's log says it acknowledged for mac.
+func leasedAddr(t *testing.T, log, mac string) string {
+	t.Helper()
+	for _, line := range strings.Split(log, "\n") {
+		if strings.HasPrefix(line, "pxe: dhcp ack mac="+mac+" ") && strings.Contains(line, " port=67 ") {
+			for _, f := range strings.Fields(line) {
+				if ip, ok := strings.CutPrefix(f, "ip="); ok && ip != "-" {
+					return ip
+				}
+			}
+		}
+	}
+	t.Fatalf("no lease for %s in the boot server's log:\n%s", mac, log)
+	return ""
+}
