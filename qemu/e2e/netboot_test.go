@@ -325,71 +325,162 @@ func buildKiln(t *testing.T, dir string) string {
 	return bin
 }
 
-// TestNetbootInstall is issue 14's PXE install on a lab network: a VM with an empty disk
-// and Kiln's keys netboots the signed UKI, waits in maintenance mode, takes a config with
-// machine.install from kilnctl (pinned fingerprint, inside the lab), fetches the UKI from
-// the boot server's HTTP URL, installs, reboots from its disk and reaches ready with the
-// config it was given, on a sealed STATE.
+// TestNetbootInstall is issue 14's PXE install on a lab network. A VM with an empty disk
+// netboots the signed UKI, waits in maintenance mode, takes a config with machine.install
+// from kilnctl (pinned fingerprint, inside the lab), fetches the UKI from the boot
+// server's HTTP URL, installs, reboots from its disk and reaches ready.
+//
+//   - KeysEnrolled: the firmware has Kiln's keys (a network boot never runs systemd-boot,
+//     so nothing enrols them on the way): the netboot is under Secure Boot, the installer
+//     seals STATE and carries the config onto it, and the disk boots ready on it.
+//   - SetupMode: the firmware has no keys: the netboot runs with Secure Boot off, the
+//     installer cannot seal (so the config is not carried), the disk's first boot enrols
+//     the keys, and from then on Secure Boot is on; the node waits in maintenance mode
+//     for its config again and then boots ready on a sealed STATE.
 func TestNetbootInstall(t *testing.T) {
 	img := requireUEFI(t)
 	l := lab.ForTest(t)
 	work := t.TempDir()
 	kiln := buildKiln(t, work)
-	enrolled := enrolledVars(t, img, work)
-	tap := addTap(t, l, "pxeinst")
-	srv := startPXE(t, l, kiln, img, img.out, "install", "--range", labAddr(t, 100)+"-"+labAddr(t, 120), "--allow-mac", tap.MAC)
+	kilnctl := buildKilnctl(t, work)
 
-	disk := emptyDisk(t, work, "pxe-install.raw")
-	vars := filepath.Join(work, "pxe-install.vars.fd")
-	copyFile(t, enrolled, vars)
-	started := time.Now()
-	vm := startUEFIBare(t, img, "netboot-install", qemu.WithUEFIVars(ovmfCode, vars), qemu.WithDisk(disk),
-		qemu.WithLabNIC(tap.Netns, tap.Name, tap.MAC), qemu.WithNetBootFirst(), qemu.WithTPM(filepath.Join(work, "tpm")),
+	t.Run("KeysEnrolled", func(t *testing.T) {
+		enrolled := enrolledVars(t, img, work)
+		vm, c, m, srv := netbootForInstall(t, img, l, work, kiln, kilnctl, "pxeinst", qemu.WithUEFIVars(ovmfCode, copied(t, work, enrolled, "pxe-install")))
+		started := m.started
+		done := installOverAPI(t, c, vm, m.event, srv)
+		installed := time.Now()
+		if done.Fields["config"] != "carried" {
+			t.Errorf("install done %+v, want the config carried", done)
+		}
+		n := len(vm.Events())
+		waitReadyAfter(t, m.ctx, vm, n)
+		readyAt := time.Now()
+		evs := vm.Events()[n:]
+		if b := findEvent(evs, events.TypeInfo, "boot-medium"); b == nil || b.State != "disk" {
+			t.Errorf("after the install the node booted from %+v, want its disk", b)
+		}
+		if st := findEvent(evs, events.TypeInfo, "state"); st == nil || st.Fields["mode"] != "sealed" || st.Fields["created"] != "false" {
+			t.Errorf("installed STATE %+v, want the sealed STATE the installer created", st)
+		}
+		if cfg := findEvent(evs, events.TypeInfo, "config"); cfg == nil || cfg.Fields["source"] != "state" {
+			t.Errorf("config after the install %+v, want the carried one from STATE", cfg)
+		}
+		if out := c.must("get", "bootstatus", "-o", "json"); !strings.Contains(out, `"medium": "disk"`) {
+			t.Errorf("runtime/BootStatus after the install:\n%s", out)
+		}
+		recordTimes(t, img, "netboot-install-timing.json", map[string]float64{
+			"powerOnToInstalledSeconds":       installed.Sub(started).Seconds(),
+			"installedToReadyFromDiskSeconds": readyAt.Sub(installed).Seconds(),
+		})
+		powerOff(t, m.ctx, vm)
+	})
+
+	t.Run("SetupMode", func(t *testing.T) {
+		vm, c, m, srv := netbootForInstall(t, img, l, work, kiln, kilnctl, "pxesetup", qemu.WithUEFI(ovmfCode, ovmfSetupVars))
+		if sb := findEvent(vm.Events(), events.TypeInfo, "secureboot"); sb == nil || sb.Fields["SetupMode"] != "1" {
+			t.Errorf("the netboot in setup mode reports %+v", sb)
+		}
+		done := installOverAPI(t, c, vm, m.event, srv)
+		if !strings.Contains(done.Fields["config"], "not carried") || !strings.Contains(done.Fields["config"], "Secure Boot") {
+			t.Errorf("install done %+v: with Secure Boot off the config cannot be sealed, and the event must say so", done)
+		}
+		// The disk's first boot: systemd-boot enrols the keys and resets; the next boot runs
+		// under Secure Boot and, without a config, waits for one.
+		n := len(vm.Events())
+		again, err := vm.WaitEvent(m.ctx, after(n, qemu.Any(qemu.Match(events.TypeInfo, "maintenance", events.StateWaiting), qemu.Failed)))
+		if err != nil || again.State != events.StateWaiting {
+			t.Fatalf("the installed system did not wait for its config: %v %+v (serial %s)", err, again, vm.LogPath())
+		}
+		evs := vm.Events()[n:]
+		if sb := findEvent(evs, events.TypeInfo, "secureboot"); sb == nil || sb.State != "enabled" {
+			t.Errorf("after the disk's first boot Secure Boot is %+v, want enabled", sb)
+		}
+		if b := findEvent(evs, events.TypeInfo, "boot-medium"); b == nil || b.State != "disk" {
+			t.Errorf("booted from %+v, want the installed disk", b)
+		}
+		// STATE was created on this boot, under Secure Boot: sealed.
+		if st := findEvent(evs, events.TypeInfo, "state"); st == nil || st.State != "mounted" || st.Fields["mode"] != "sealed" || st.Fields["created"] != "true" {
+			t.Errorf("STATE on the first Secure Boot boot: %+v, want created sealed", st)
+		}
+		n = len(vm.Events())
+		c.must("--fingerprint", again.Fields["fingerprint"], "apply-config", "-f", filepath.Join(work, "controlplane.yaml"))
+		waitReadyAfter(t, m.ctx, vm, n)
+		powerOff(t, m.ctx, vm)
+	})
+}
+
+// maintenanceWait is a netbooted VM waiting for its config.
+type maintenanceWait struct {
+	event   events.Event
+	started time.Time
+	ctx     context.Context
+}
+
+// netbootForInstall starts a boot server for a fresh tap and a VM with an empty disk and
+// a TPM that netboots from it, and waits for maintenance mode. It returns the VM, a
+// kilnctl for the node's leased address (inside the lab, with gen config's files in
+// work) and the boot server.
+func netbootForInstall(t *testing.T, img image, l *lab.Lab, work, kiln, kilnctl, name string, firmware qemu.Option) (*qemu.VM, ctl, maintenanceWait, *pxeServer) {
+	t.Helper()
+	tap := addTap(t, l, name)
+	srv := startPXE(t, l, kiln, img, img.out, name, "--range", labAddr(t, 100)+"-"+labAddr(t, 120), "--allow-mac", tap.MAC)
+	disk := emptyDisk(t, work, name+".raw")
+	m := maintenanceWait{started: time.Now()}
+	// The disk boots first and the NIC after it, the provisioning order: the empty disk
+	// falls through to the network, and once installed the disk boots, also after the
+	// reset of systemd-boot's enrolment (OVMF orders its boot options as QEMU's
+	// bootindex says).
+	vm := startUEFIBare(t, img, "netboot-"+name, firmware, qemu.WithDisk(disk),
+		qemu.WithLabNIC(tap.Netns, tap.Name, tap.MAC), qemu.WithTPM(filepath.Join(work, name+"-tpm")),
 		qemu.WithExtraArgs(onlyPXEv4...))
 	ctx, cancel := context.WithTimeout(context.Background(), 3*uefiTimeout)
-	defer cancel()
-	m, err := vm.WaitEvent(ctx, qemu.Any(qemu.Match(events.TypeInfo, "maintenance", events.StateWaiting), qemu.Failed))
-	if err != nil || m.State != events.StateWaiting {
-		t.Fatalf("no maintenance mode: %v %+v (serial %s)\nserver:\n%s", err, m, vm.LogPath(), srv.log())
+	t.Cleanup(cancel)
+	m.ctx = ctx
+	var err error
+	m.event, err = vm.WaitEvent(ctx, qemu.Any(qemu.Match(events.TypeInfo, "maintenance", events.StateWaiting), qemu.Failed))
+	if err != nil || m.event.State != events.StateWaiting {
+		t.Fatalf("no maintenance mode: %v %+v (serial %s)\nserver:\n%s", err, m.event, vm.LogPath(), srv.log())
 	}
 	// The node's address is the one the boot server leased to its MAC.
 	node := leasedAddr(t, srv.log(), tap.MAC)
-	c := ctl{t: t, bin: buildKilnctl(t, work), config: filepath.Join(work, "kiln-config"), lab: l, node: node + ":50000"}
+	c := ctl{t: t, bin: kilnctl, config: filepath.Join(work, "kiln-config-"+name), lab: l, node: node + ":50000"}
 	c.must("gen", "config", "--name", "e2e", "--endpoint", "https://"+node+":6443", "--out", work)
+	return vm, c, m, srv
+}
+
+// installOverAPI sends gen config's controlplane.yaml with install --disk /dev/vda to the
+// node in maintenance mode and waits for the install to finish.
+func installOverAPI(t *testing.T, c ctl, vm *qemu.VM, m events.Event, srv *pxeServer) events.Event {
+	t.Helper()
+	work := filepath.Dir(c.config)
 	out := c.must("--fingerprint", m.Fields["fingerprint"], "install", "--disk", "/dev/vda", "-f", filepath.Join(work, "controlplane.yaml"))
 	if !strings.Contains(out, "install_scheduled") {
 		t.Errorf("kilnctl install answered:\n%s", out)
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), uefiTimeout)
+	defer cancel()
 	done, err := vm.WaitEvent(ctx, qemu.Any(qemu.Match(events.TypeInfo, "install", events.StateDone),
 		qemu.Match(events.TypeInfo, "install", "refused"), qemu.Failed))
 	if err != nil || done.State != events.StateDone {
 		t.Fatalf("install: %v %+v (serial %s)\nserver:\n%s", err, done, vm.LogPath(), srv.log())
 	}
-	installed := time.Now()
-	if done.Fields["medium"] != "network" || !strings.HasPrefix(done.Fields["source"], "http://"+lab.HostAddr().String()) || done.Fields["config"] != "carried" {
-		t.Errorf("install done %+v, want the UKI from the boot server's URL and the config carried", done)
-	}
-	n := len(vm.Events())
-	waitReadyAfter(t, ctx, vm, n)
-	readyAt := time.Now()
-	evs := vm.Events()[n:]
-	if b := findEvent(evs, events.TypeInfo, "boot-medium"); b == nil || b.State != "disk" {
-		t.Errorf("after the install the node booted from %+v, want its disk", b)
-	}
-	if st := findEvent(evs, events.TypeInfo, "state"); st == nil || st.Fields["mode"] != "sealed" || st.Fields["created"] != "false" {
-		t.Errorf("installed STATE %+v, want the sealed STATE the installer created", st)
-	}
-	if cfg := findEvent(evs, events.TypeInfo, "config"); cfg == nil || cfg.Fields["source"] != "state" {
-		t.Errorf("config after the install %+v, want the carried one from STATE", cfg)
+	node := strings.TrimSuffix(c.node, ":50000")
+	if done.Fields["medium"] != "network" || done.Fields["source"] != "http://"+lab.HostAddr().String()+":80/kiln.efi" {
+		t.Errorf("install done %+v, want the UKI from the boot server's URL after a network boot", done)
 	}
 	if !strings.Contains(srv.log(), "http sent ip="+node) {
 		t.Errorf("the installer did not fetch the UKI over HTTP:\n%s", srv.log())
 	}
-	recordTimes(t, img, "netboot-install-timing.json", map[string]float64{
-		"powerOnToInstalledSeconds":       installed.Sub(started).Seconds(),
-		"installedToReadyFromDiskSeconds": readyAt.Sub(installed).Seconds(),
-	})
-	powerOff(t, ctx, vm)
+	return done
+}
+
+// copied is a copy of file in work named name.vars.fd (OVMF variables the VM may change).
+func copied(t *testing.T, work, file, name string) string {
+	t.Helper()
+	dst := filepath.Join(work, name+".vars.fd")
+	copyFile(t, file, dst)
+	return dst
 }
 
 // leasedAddr is the address the boot server's log says it acknowledged for mac.
