@@ -61,8 +61,10 @@ func (m *Machined) installTask(ctx context.Context, log logrus.FieldLogger) erro
 	if !m.install(ctx, log, loaded.Config) {
 		return nil
 	}
-	<-ctx.Done() // the reboot cancels the boot
-	return ctx.Err()
+	// The reboot cancels the boot; the task did its work and is not a failure (the
+	// runner stops before the next phase).
+	<-ctx.Done()
+	return nil
 }
 
 // installs tells the config applier whether this node installs cfg.

@@ -404,7 +404,7 @@ func TestNetbootInstall(t *testing.T) {
 			t.Errorf("STATE on the first Secure Boot boot: %+v, want created sealed", st)
 		}
 		n = len(vm.Events())
-		c.must("--fingerprint", again.Fields["fingerprint"], "apply-config", "-f", filepath.Join(work, "controlplane.yaml"))
+		c.must("--fingerprint", again.Fields["fingerprint"], "apply-config", "-f", filepath.Join(filepath.Dir(c.config), "controlplane.yaml"))
 		waitReadyAfter(t, m.ctx, vm, n)
 		powerOff(t, m.ctx, vm)
 	})
@@ -444,8 +444,12 @@ func netbootForInstall(t *testing.T, img image, l *lab.Lab, work, kiln, kilnctl,
 	}
 	// The node's address is the one the boot server leased to its MAC.
 	node := leasedAddr(t, srv.log(), tap.MAC)
-	c := ctl{t: t, bin: kilnctl, config: filepath.Join(work, "kiln-config-"+name), lab: l, node: node + ":50000"}
-	c.must("gen", "config", "--name", "e2e", "--endpoint", "https://"+node+":6443", "--out", work)
+	secrets := filepath.Join(work, name) // gen config's files for this node alone
+	if err := os.MkdirAll(secrets, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	c := ctl{t: t, bin: kilnctl, config: filepath.Join(secrets, "kiln-config"), lab: l, node: node + ":50000"}
+	c.must("gen", "config", "--name", "e2e", "--endpoint", "https://"+node+":6443", "--out", secrets)
 	return vm, c, m, srv
 }
 
