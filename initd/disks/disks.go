@@ -31,6 +31,7 @@ import (
 	"github.com/kiln-os/kiln/initd/storage/partition"
 	"github.com/kiln-os/kiln/initd/storage/stateheader"
 	"github.com/kiln-os/kiln/initd/tpmseal"
+	"github.com/kiln-os/kiln/pipeline/disk/layout"
 )
 
 // Storage (DESIGN.md "Disk layout").
@@ -38,8 +39,8 @@ const (
 	StateMount     = "/system/state"
 	EphemeralMount = "/var"
 	stateMapper    = "kiln-state"
-	labelState     = "STATE"
-	labelEphemeral = "EPHEMERAL"
+	labelState     = layout.LabelState
+	labelEphemeral = layout.LabelEphemeral
 	// partitionWait bounds the wait for a disk: a machine booted from an ISO or over the
 	// network without a Kiln disk runs diskless after it.
 	partitionWait = 5 * time.Second

@@ -15,12 +15,13 @@ import (
 	"github.com/kiln-os/kiln/initd/resources"
 	"github.com/kiln-os/kiln/initd/upgrade"
 	"github.com/kiln-os/kiln/internal/version"
+	"github.com/kiln-os/kiln/pipeline/disk/layout"
 )
 
 // Where the ESP is mounted while machined blesses the boot or serves an Upgrade or a
 // Rollback; it is unmounted right after.
 const (
-	espLabel    = "EFI"
+	espLabel    = layout.LabelESP
 	espMount    = "/run/kiln/esp"
 	keepEntries = 2
 )

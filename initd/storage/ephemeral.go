@@ -11,10 +11,11 @@ import (
 	"github.com/kiln-os/kiln/initd/mount"
 	"github.com/kiln-os/kiln/initd/storage/ext4"
 	"github.com/kiln-os/kiln/initd/storage/partition"
+	"github.com/kiln-os/kiln/pipeline/disk/layout"
 )
 
 // ephemeralLabel is the ext4 label of EPHEMERAL.
-const ephemeralLabel = "EPHEMERAL"
+const ephemeralLabel = layout.LabelEphemeral
 
 // growSlack is how much larger than the filesystem the partition must be before Open
 // grows it: less is rounding, not a resized disk.

@@ -15,6 +15,7 @@ import (
 	"github.com/kiln-os/kiln/initd/storage/ext4"
 	"github.com/kiln-os/kiln/initd/storage/partition"
 	"github.com/kiln-os/kiln/initd/storage/stateheader"
+	"github.com/kiln-os/kiln/pipeline/disk/layout"
 )
 
 // KeySealer seals STATE's key to this machine's TPM and unseals it again. The blob is
@@ -35,7 +36,7 @@ var ErrNoTPM = errors.New("storage: no TPM")
 const KeySize = 64
 
 // stateLabel is the ext4 label inside STATE.
-const stateLabel = "STATE"
+const stateLabel = layout.LabelState
 
 // State opens the STATE partition. Inputs are exported; the zero value of the unexported
 // seams uses the kernel.
