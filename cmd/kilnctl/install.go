@@ -34,20 +34,7 @@ func cmdInstall(e *env, args []string) error {
 		return err
 	}
 	if *file == "" {
-		api, done, err := e.dial()
-		if err != nil {
-			return err
-		}
-		defer done()
-		current, err := e.currentConfig(api)
-		if err != nil {
-			return err
-		}
-		patched, filled, err := patchRedacted(current, []namedPatch{patch}, of.secretsFrom)
-		if err != nil {
-			return err
-		}
-		return e.applyWhole(api, patched, filled, of)
+		return e.patchNode([]namedPatch{patch}, of)
 	}
 	if of.secretsFrom != "" {
 		return fmt.Errorf("%w: --secrets-from is for the node's own config; -f %s is sent whole", errUsage, *file)

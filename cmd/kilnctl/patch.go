@@ -217,6 +217,12 @@ func cmdPatch(e *env, args []string) error {
 	if *output != "" {
 		return fmt.Errorf("%w: --output is for --file; a node's config is applied, not written", errUsage)
 	}
+	return e.patchNode(named, of)
+}
+
+// patchNode patches the node's own config and applies it whole, the secrets put back from
+// --secrets-from.
+func (e *env) patchNode(patches []namedPatch, of onlineFlags) error {
 	api, done, err := e.dial()
 	if err != nil {
 		return err
@@ -226,7 +232,7 @@ func cmdPatch(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	patched, filled, err := patchRedacted(current, named, of.secretsFrom)
+	patched, filled, err := patchRedacted(current, patches, of.secretsFrom)
 	if err != nil {
 		return err
 	}

@@ -90,15 +90,7 @@ func TestAPICertControllerFollowsAddresses(t *testing.T) {
 // A worker has no CA key: it gets its certificate from the control plane's trustd with
 // the join token, and a wrong token gets nothing.
 func TestWorkerJoinsThroughTrustd(t *testing.T) {
-	secrets, err := config.GenerateSecrets(time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cp, worker, err := config.Generate(config.GenerateInput{Secrets: secrets, Endpoint: "https://127.0.0.1:6443"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	startTrustd(t, cp)
+	worker := joinFixture(t)
 	crt, key, err := issueAPICert(context.Background(), worker, "worker1", []string{"10.0.2.16", "worker1", "127.0.0.1"})
 	if err != nil {
 		t.Fatalf("join: %v", err)
@@ -116,15 +108,7 @@ func TestWorkerJoinsThroughTrustd(t *testing.T) {
 // A worker's join is reported as an event once per outcome: a wrong token is named once,
 // however often the controller retries, and the join that follows is reported done.
 func TestWorkerJoinEvents(t *testing.T) {
-	secrets, err := config.GenerateSecrets(time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cp, worker, err := config.Generate(config.GenerateInput{Secrets: secrets, Endpoint: "https://127.0.0.1:6443"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	startTrustd(t, cp)
+	worker := joinFixture(t)
 	var got []events.Event
 	log, _ := test.NewNullLogger()
 	c := &Controller{Log: log, Emit: func(e events.Event) { got = append(got, e) },
@@ -144,6 +128,22 @@ func TestWorkerJoinEvents(t *testing.T) {
 		got[1].State != events.StateDone || got[1].Fields["endpoint"] != "https://127.0.0.1:6443" {
 		t.Errorf("events %+v, want one failed join naming the refusal, then one done", got)
 	}
+}
+
+// joinFixture generates a cluster's configs, serves its control plane's trustd (startTrustd)
+// and returns the worker's config.
+func joinFixture(t *testing.T) *config.Config {
+	t.Helper()
+	secrets, err := config.GenerateSecrets(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, worker, err := config.Generate(config.GenerateInput{Secrets: secrets, Endpoint: "https://127.0.0.1:6443"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	startTrustd(t, cp)
+	return worker
 }
 
 // startTrustd serves trustd for the control plane config cp on a free local port, where

@@ -18,7 +18,6 @@ import (
 	"github.com/kiln-os/kiln/bootloader/entry"
 	"github.com/kiln-os/kiln/config"
 	"github.com/kiln-os/kiln/initd/events"
-	"github.com/kiln-os/kiln/pipeline/disk/layout"
 	"github.com/kiln-os/kiln/qemu"
 )
 
@@ -199,7 +198,7 @@ func checkInstalledDisk(t *testing.T, img image, work, disk string) {
 		t.Errorf("sgdisk -v: %v\n%s", err, out)
 	}
 	esp := filepath.Join(work, "esp.img")
-	extract(t, disk, esp, 1<<20, layout.ESPSize)
+	extractESP(t, disk, esp)
 	if out, err := exec.Command("fsck.vfat", "-n", esp).CombinedOutput(); err != nil {
 		t.Errorf("fsck.vfat -n on the installed ESP: %v\n%s", err, out)
 	}
@@ -217,24 +216,6 @@ func checkInstalledDisk(t *testing.T, img image, work, disk string) {
 		if !bytes.Equal(got[name], data) {
 			t.Errorf("installed ESP's %s differs from disk.raw's", name)
 		}
-	}
-}
-
-// extract copies size bytes at off of disk into a file of its own.
-func extract(t *testing.T, disk, to string, off, size int64) {
-	t.Helper()
-	in, err := os.Open(disk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	out, err := os.Create(to)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer out.Close()
-	if _, err := io.Copy(out, io.NewSectionReader(in, off, size)); err != nil {
-		t.Fatal(err)
 	}
 }
 

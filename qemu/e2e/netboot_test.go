@@ -137,7 +137,7 @@ func netbootToMaintenance(t *testing.T, img image, work, enrolled, name string, 
 	return vm
 }
 
-// startUEFIBare is startUEFI without a machine config: the node must find none.
+// startUEFIBare starts a UEFI VM without a machine config (startUEFI adds one).
 func startUEFIBare(t *testing.T, img image, name string, opts ...qemu.Option) *qemu.VM {
 	t.Helper()
 	all := append([]qemu.Option{
@@ -146,6 +146,8 @@ func startUEFIBare(t *testing.T, img image, name string, opts ...qemu.Option) *q
 		qemu.WithEvents(),
 		qemu.WithMemory(1024),
 		qemu.WithLogf(t.Logf),
+		// systemd-boot skips its 15 s enrolment countdown when the CPU says it is a
+		// hypervisor; TCG's "max" CPU does not, "qemu64" does.
 		qemu.WithExtraArgs("-device", "i6300esb", "-cpu", "qemu64"),
 	}, opts...)
 	vm, err := qemu.Start(context.Background(), all...)

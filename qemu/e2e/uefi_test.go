@@ -175,23 +175,7 @@ func expectRefusal(t *testing.T, img image, work, blessedDisk, enrolledVars, nam
 
 func startUEFI(t *testing.T, img image, name string, opts ...qemu.Option) *qemu.VM {
 	t.Helper()
-	all := append([]qemu.Option{
-		qemu.WithName(name),
-		qemu.WithLogDir(filepath.Join(img.out, "qemu-logs")),
-		qemu.WithEvents(),
-		qemu.WithMemory(1024),
-		qemu.WithLogf(t.Logf),
-		// systemd-boot skips its 15 s enrolment countdown when the CPU says it is a
-		// hypervisor; TCG's "max" CPU does not, "qemu64" does.
-		qemu.WithExtraArgs("-device", "i6300esb", "-cpu", "qemu64"),
-		withConfig(t),
-	}, opts...)
-	vm, err := qemu.Start(context.Background(), all...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(vm.Kill)
-	return vm
+	return startUEFIBare(t, img, name, append([]qemu.Option{withConfig(t)}, opts...)...)
 }
 
 func waitReadyEvent(t *testing.T, ctx context.Context, vm *qemu.VM) events.Event {
