@@ -84,13 +84,7 @@ func (l *leases) lookup(mac string) (netip.Addr, bool) {
 func (l *leases) release(mac string, addr netip.Addr) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	b, ok := l.byMAC[mac]
-	if !ok || b.addr != addr {
-		return false
-	}
-	delete(l.byMAC, mac)
-	delete(l.byAddr, addr)
-	return true
+	return l.unbindLocked(mac, addr)
 }
 
 // decline marks addr as in use by someone else: it is not offered for a lease time,
@@ -98,13 +92,21 @@ func (l *leases) release(mac string, addr netip.Addr) bool {
 func (l *leases) decline(mac string, addr netip.Addr, now time.Time) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if !l.unbindLocked(mac, addr) {
+		return false
+	}
+	l.declined[addr] = now.Add(l.ttl)
+	return true
+}
+
+// unbindLocked drops mac's binding when it is to addr, and says whether it was.
+func (l *leases) unbindLocked(mac string, addr netip.Addr) bool {
 	b, ok := l.byMAC[mac]
 	if !ok || b.addr != addr {
 		return false
 	}
 	delete(l.byMAC, mac)
 	delete(l.byAddr, addr)
-	l.declined[addr] = now.Add(l.ttl)
 	return true
 }
 
