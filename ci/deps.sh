@@ -21,7 +21,7 @@ PACKAGES=(
 	qemu-system-x86 qemu-utils ovmf iproute2 swtpm swtpm-tools libtss2-esys-3.0.2-0 libtss2-tcti-swtpm0 libtss2-rc0 libtss2-mu0
 	systemd-boot-efi systemd-boot systemd dnsmasq-base
 	squashfs-tools dosfstools mtools gdisk fdisk xorriso genisoimage sbsigntool osslsigncode efitools openssl
-	e2fsprogs mount git ca-certificates jq time coreutils mawk bash dash dpkg
+	e2fsprogs mount util-linux git ca-certificates jq time coreutils mawk bash dash dpkg
 	protobuf-compiler libprotobuf-dev
 )
 
