@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -20,13 +21,18 @@ var singleNodeCommands = []string{"edit"}
 // nodesFlag finds the value of -n/--nodes among args (either spelling, "-n X" or "-n=X"),
 // the way the flag package reads it. The last one wins, as with flag.
 func nodesFlag(args []string) (value string, at int, found bool) {
+	return flagValue(args, "n", "nodes")
+}
+
+// flagValue finds the value of the flag with one of names among args, as nodesFlag.
+func flagValue(args []string, names ...string) (value string, at int, found bool) {
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		if a == "--" {
 			break
 		}
 		name, inline, hasInline := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		if !strings.HasPrefix(a, "-") || (name != "n" && name != "nodes") {
+		if !strings.HasPrefix(a, "-") || !slices.Contains(names, name) {
 			continue
 		}
 		if hasInline {
@@ -62,8 +68,10 @@ func splitNodes(value string) ([]string, error) {
 }
 
 // runOnNodes runs the command once per node of "-n a,b,c", at the same time (so that
-// streams such as logs -f follow every node), with each line of output prefixed by its
-// node. It fails when any node fails, naming each.
+// streams such as logs -f follow every node). Table output has each line prefixed by its
+// node; -o json writes one object per node, {"node": …, "output": …}, and -o yaml one
+// document per node with the same two keys, each when that node is done. It fails when
+// any node fails, naming each, and a failing node does not hide the others' output.
 // args are the whole command line; each node runs it with -n naming that node alone.
 func runOnNodes(e *env, name string, args []string, nodes []string) error {
 	if slices.Contains(singleNodeCommands, name) {
@@ -80,7 +88,7 @@ func runOnNodes(e *env, name string, args []string, nodes []string) error {
 		} else {
 			nodeArgs[at+1] = node
 		}
-		out, errOut := newPrefixWriter(stdout, node), newPrefixWriter(stderr, node)
+		out, errOut := nodeOutput(stdout, node, args), newPrefixWriter(stderr, node)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -148,4 +156,78 @@ type noStdin struct{}
 
 func (noStdin) Read([]byte) (int, error) {
 	return 0, errors.New("stdin cannot be read with several nodes (-n a,b): pass a file")
+}
+
+// flushWriter is a node's share of an output stream.
+type flushWriter interface {
+	io.Writer
+	Flush()
+}
+
+// nodeOutput is the writer for one node's standard output in the format -o asks for.
+func nodeOutput(w io.Writer, node string, args []string) flushWriter {
+	switch format, _, _ := flagValue(args, "o"); format {
+	case formatJSON, formatYAML:
+		return &structuredWriter{w: w, node: node, format: format}
+	}
+	return newPrefixWriter(w, node)
+}
+
+// structuredWriter keeps a node's structured output and writes it, on Flush, as one
+// object with the node beside it: a JSON line {"node", "output"} (output is the
+// command's JSON value, a list of them for a stream, or its text when it is not JSON),
+// or a YAML document with the same keys.
+type structuredWriter struct {
+	w      io.Writer
+	node   string
+	format string
+	buf    bytes.Buffer
+}
+
+func (s *structuredWriter) Write(b []byte) (int, error) { return s.buf.Write(b) }
+
+func (s *structuredWriter) Flush() {
+	if s.format == formatYAML {
+		var doc strings.Builder
+		fmt.Fprintf(&doc, "---\nnode: %q\noutput:\n", s.node)
+		for _, line := range strings.Split(strings.TrimRight(s.buf.String(), "\n"), "\n") {
+			if line != "---" {
+				doc.WriteString("  " + line + "\n")
+			}
+		}
+		io.WriteString(s.w, doc.String())
+		return
+	}
+	obj := struct {
+		Node   string `json:"node"`
+		Output any    `json:"output"`
+	}{Node: s.node, Output: jsonValues(s.buf.Bytes())}
+	line, err := json.Marshal(obj)
+	if err != nil {
+		line, _ = json.Marshal(struct{ Node, Output string }{s.node, s.buf.String()})
+	}
+	s.w.Write(append(line, '\n'))
+}
+
+// jsonValues is b as JSON: one value as it is, several (a stream) as a list, and text
+// that is not JSON as a string.
+func jsonValues(b []byte) any {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	var values []json.RawMessage
+	for {
+		var v json.RawMessage
+		if err := dec.Decode(&v); err == io.EOF {
+			break
+		} else if err != nil {
+			return string(b)
+		}
+		values = append(values, v)
+	}
+	switch len(values) {
+	case 0:
+		return nil
+	case 1:
+		return values[0]
+	}
+	return values
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"net"
 	"os"
 	"path/filepath"
@@ -8,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"gopkg.in/yaml.v3"
 )
 
 // -n a,b runs the command on both nodes, every line prefixed with its node, and a node
@@ -101,6 +104,68 @@ func TestNodesFlag(t *testing.T) {
 		v, _, found := nodesFlag(tc.args)
 		if v != tc.value || found != tc.found {
 			t.Errorf("%q: %q %v, want %q %v", tc.args, v, found, tc.value, tc.found)
+		}
+	}
+}
+
+// With -o json each node's answer is one JSON object carrying its node; with -o yaml one
+// document with the same keys.
+func TestSeveralNodesStructured(t *testing.T) {
+	ca := newTestCA(t)
+	a, b := serveConfigured(t, ca, &fakeNode{}), serveConfigured(t, ca, &fakeNode{})
+	kc := writeContext(t, ca, ca.clientCert(t, "os:reader", time.Time{}), a)
+	r := runCtl(t, "--kiln-config", kc, "-o", "json", "version", "-n", a+","+b)
+	if r.err != nil {
+		t.Fatalf("%v\n%s", r.err, r.stderr)
+	}
+	seen := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		var obj struct {
+			Node   string          `json:"node"`
+			Output json.RawMessage `json:"output"`
+		}
+		if err := json.Unmarshal([]byte(line), &obj); err != nil || !json.Valid(obj.Output) || obj.Output[0] != '{' {
+			t.Fatalf("line %q: %v, want {node, output: the version object}", line, err)
+		}
+		seen[obj.Node] = true
+	}
+	if !seen[a] || !seen[b] || len(seen) != 2 {
+		t.Errorf("nodes in the JSON output: %v", seen)
+	}
+	r = runCtl(t, "--kiln-config", kc, "-o", "yaml", "version", "-n", a+","+b)
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	dec := yaml.NewDecoder(strings.NewReader(r.stdout))
+	docs := 0
+	for {
+		var doc struct {
+			Node   string         `yaml:"node"`
+			Output map[string]any `yaml:"output"`
+		}
+		if err := dec.Decode(&doc); err != nil {
+			break
+		}
+		if (doc.Node != a && doc.Node != b) || len(doc.Output) == 0 {
+			t.Errorf("YAML document %+v", doc)
+		}
+		docs++
+	}
+	if docs != 2 {
+		t.Errorf("%d YAML documents, want 2:\n%s", docs, r.stdout)
+	}
+}
+
+func TestJSONValues(t *testing.T) {
+	for in, want := range map[string]string{
+		`{"a":1}`:                `{"a":1}`,
+		"{\"a\":1}\n{\"a\":2}\n": `[{"a":1},{"a":2}]`,
+		"not json":               `"not json"`,
+		"":                       `null`,
+	} {
+		got, err := json.Marshal(jsonValues([]byte(in)))
+		if err != nil || string(got) != want {
+			t.Errorf("jsonValues(%q) = %s, %v; want %s", in, got, err, want)
 		}
 	}
 }
