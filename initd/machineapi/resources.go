@@ -38,21 +38,46 @@ func (s *Server) ResourceGet(ctx context.Context, req *machine.ResourceGetReques
 	return resourceProto(r)
 }
 
-// ResourceList returns every resource of a type, sorted by id.
+// ResourceList returns every resource of a type, sorted by id. An empty type lists every
+// resource of every type (of the namespace, when one is given), in the order of
+// resources.Definitions: what a support bundle takes. Secrets are redacted as always.
 func (s *Server) ResourceList(ctx context.Context, req *machine.ResourceListRequest) (*machine.ResourceListResponse, error) {
-	ns, typ, err := s.resolveType(req.GetNamespace(), req.GetType())
+	kinds, err := s.listKinds(req.GetNamespace(), req.GetType())
 	if err != nil {
 		return nil, err
 	}
 	resp := &machine.ResourceListResponse{}
-	for _, r := range s.Resources.List(ns, typ) {
-		p, err := resourceProto(r)
-		if err != nil {
-			return nil, err
+	for _, k := range kinds {
+		for _, r := range s.Resources.List(k.Namespace, k.Type) {
+			p, err := resourceProto(r)
+			if err != nil {
+				return nil, err
+			}
+			resp.Resources = append(resp.Resources, p)
 		}
-		resp.Resources = append(resp.Resources, p)
 	}
 	return resp, nil
+}
+
+// listKinds is the one type a list names, or every type (of namespace) for an empty one.
+func (s *Server) listKinds(namespace, typ string) ([]resources.Definition, error) {
+	if typ != "" {
+		ns, typ, err := s.resolveType(namespace, typ)
+		return []resources.Definition{{Namespace: ns, Type: typ}}, err
+	}
+	if s.Resources == nil {
+		return nil, errNotYet
+	}
+	var kinds []resources.Definition
+	for _, d := range resources.Definitions {
+		if namespace == "" || d.Namespace == namespace {
+			kinds = append(kinds, d)
+		}
+	}
+	if len(kinds) == 0 {
+		return nil, status.Errorf(codes.NotFound, "no resource types in namespace %q", namespace)
+	}
+	return kinds, nil
 }
 
 // ResourceWatch streams a type's (or one resource's) changes.

@@ -212,6 +212,22 @@ func TestResources(t *testing.T) {
 	if err != nil || len(list.Resources) != 1 {
 		t.Fatalf("list = %v, %v", list, err)
 	}
+	// No type: every resource of every type, or of one namespace.
+	if _, err := store.Create(resources.Resource{
+		Metadata: resources.Metadata{Namespace: resources.NamespaceRuntime, Type: resources.TypeMachineStatus, ID: resources.MachineStatusID, Owner: "machined"},
+		Spec:     &resources.MachineStatusSpec{Stage: resources.StageRunning},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if all, err := c.ResourceList(ctx, &machine.ResourceListRequest{}); err != nil || len(all.Resources) != 2 {
+		t.Errorf("list of everything = %v, %v, want both resources", all, err)
+	}
+	if net, err := c.ResourceList(ctx, &machine.ResourceListRequest{Namespace: resources.NamespaceNetwork}); err != nil || len(net.Resources) != 1 || net.Resources[0].Metadata.Type != resources.TypeHostnameStatus {
+		t.Errorf("list of namespace network = %v, %v", net, err)
+	}
+	if _, err := c.ResourceList(ctx, &machine.ResourceListRequest{Namespace: "nosuch"}); status.Code(err) != codes.NotFound {
+		t.Errorf("list of an unknown namespace: %v", err)
+	}
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	w, err := c.ResourceWatch(wctx, &machine.ResourceWatchRequest{Type: resources.TypeHostnameStatus})
