@@ -68,6 +68,10 @@ commands:
   install --disk DEV [--wipe] [-f CONFIG | --secrets-from FILE] [--mode M] [--dry-run]
                                     set machine.install and apply: a live node (ISO or
                                     network boot) installs to DEV and reboots from it
+  support [--output support.tar.gz]  a bundle for a bug report, a folder per node (-n a,b):
+                                    versions, services, resources (redacted), events,
+                                    dmesg, every log, processes, memory, mounts, disks,
+                                    sockets, health; a section that fails holds its error
   reboot | shutdown                 reboot or power off the node
   reset [--wipe-state] [--wipe-ephemeral] [--reboot]
                                     wipe partitions, then power off (or reboot)
@@ -159,6 +163,7 @@ var commands = map[string]command{
 	"read":         cmdRead,
 	"health":       cmdHealth,
 	"install":      cmdInstall,
+	"support":      cmdSupport,
 	"validate":     cmdValidate,
 }
 

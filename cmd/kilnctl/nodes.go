@@ -11,8 +11,9 @@ import (
 	"sync"
 )
 
-// localCommands never dial a node, so -n does not fan them out.
-var localCommands = []string{"gen", "patch", "validate"}
+// localCommands never dial a node, and support takes several nodes itself (one bundle),
+// so -n does not fan them out.
+var localCommands = []string{"gen", "patch", "validate", "support"}
 
 // singleNodeCommands talk to one node with the operator in the loop: one editor, one
 // stdin.

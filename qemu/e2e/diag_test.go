@@ -1,7 +1,11 @@
 package e2e
 
 import (
+	"archive/tar"
+	"compress/gzip"
 	"encoding/json"
+	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -125,6 +129,75 @@ func diagnostics(t *testing.T, c ctl, work string) {
 	}
 	mustAs("operator", "service", "start", "trustd")
 	waitCheck(t, healthy, "services healthy", "PASS", "trustd")
+
+	supportBundle(t, c, work)
+}
+
+// supportBundle is issue 17's support bundle taken by an admin: every section is there
+// for the node, and no secret of the node's config (the join token, a CA key) appears in
+// any file of it.
+func supportBundle(t *testing.T, c ctl, work string) {
+	t.Helper()
+	bundle := filepath.Join(work, "support.tar.gz")
+	c.must("support", "--output", bundle)
+	files := readTarGz(t, bundle)
+	dir := strings.NewReplacer(":", "_").Replace(c.node) + "/"
+	for _, name := range []string{"version.json", "services.json", "resources.yaml", "events.txt", "dmesg.txt", "processes.json",
+		"memory.json", "mounts.json", "disks.json", "netstat.json", "health.txt", "logs/machined.log", "logs/apid.log", "logs/trustd.log"} {
+		if len(files[dir+name]) == 0 {
+			t.Errorf("bundle lacks %s%s (has %d files)", dir, name, len(files))
+		}
+	}
+	if !strings.Contains(string(files[dir+"resources.yaml"]), "MachineConfig") {
+		t.Errorf("resources.yaml has no MachineConfig")
+	}
+	cfg, err := config.Load(filepath.Join(work, "node.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets := map[string]string{"machine.token": cfg.Machine.Token, "machine.ca.key": cfg.Machine.CA.Key, "cluster.ca.key": cfg.Cluster.CA.Key}
+	for what, secret := range secrets {
+		// Any 40 bytes of a secret (a PEM key's body is base64 lines) give it away.
+		probe := strings.TrimSpace(secret)
+		if lines := strings.Split(probe, "\n"); len(lines) > 2 {
+			probe = lines[1]
+		}
+		if len(probe) < 16 {
+			t.Fatalf("%s too short to look for: %q", what, probe)
+		}
+		for name, data := range files {
+			if strings.Contains(string(data), probe) {
+				t.Errorf("the support bundle's %s holds %s", name, what)
+			}
+		}
+	}
+}
+
+func readTarGz(t *testing.T, path string) map[string][]byte {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	gz, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(gz)
+	files := map[string][]byte{}
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return files
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if files[hdr.Name], err = io.ReadAll(tr); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // waitCheck polls health until check's verdict starts with verdict and holds want.
