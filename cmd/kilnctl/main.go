@@ -95,6 +95,8 @@ commands:
                                     patches (repeatable, as for patch) to both or one
   gen cert --role ROLE --cn NAME --ca-from controlplane.yaml [--ttl 8760h] [--merge]
                                     a client certificate as a context (printed, or merged)
+  completion bash|zsh|fish          a shell completion script for commands and flags
+  COMMAND --help                    the command's usage, an example and the global flags
 
 global flags (before or after the command):
   -n, --nodes ADDR[:port][,ADDR…]   the node (default: the context's first endpoint);
@@ -132,39 +134,46 @@ func main() {
 // command runs one subcommand with its arguments (global flags may be among them).
 type command func(e *env, args []string) error
 
-var commands = map[string]command{
-	"version":      cmdVersion,
-	"services":     cmdServices,
-	"service":      cmdService,
-	"logs":         cmdLogs,
-	"dmesg":        cmdDmesg,
-	"events":       cmdEvents,
-	"get":          cmdGet,
-	"list":         cmdList,
-	"watch":        cmdWatch,
-	"apply-config": cmdApplyConfig,
-	"reboot":       cmdReboot,
-	"shutdown":     cmdShutdown,
-	"reset":        cmdReset,
-	"upgrade":      cmdUpgrade,
-	"rollback":     cmdRollback,
-	"pcrs":         cmdPCRs,
-	"inspect":      cmdInspect,
-	"gen":          cmdGen,
-	"patch":        cmdPatch,
-	"edit":         cmdEdit,
-	"processes":    cmdProcesses,
-	"memory":       cmdMemory,
-	"mounts":       cmdMounts,
-	"disks":        cmdDisks,
-	"netstat":      cmdNetstat,
-	"time":         cmdTime,
-	"ls":           cmdLs,
-	"read":         cmdRead,
-	"health":       cmdHealth,
-	"install":      cmdInstall,
-	"support":      cmdSupport,
-	"validate":     cmdValidate,
+// commands is filled in init: completion lists it, which a plain initializer would make a
+// cycle.
+var commands map[string]command
+
+func init() {
+	commands = map[string]command{
+		"version":      cmdVersion,
+		"services":     cmdServices,
+		"service":      cmdService,
+		"logs":         cmdLogs,
+		"dmesg":        cmdDmesg,
+		"events":       cmdEvents,
+		"get":          cmdGet,
+		"list":         cmdList,
+		"watch":        cmdWatch,
+		"apply-config": cmdApplyConfig,
+		"reboot":       cmdReboot,
+		"shutdown":     cmdShutdown,
+		"reset":        cmdReset,
+		"upgrade":      cmdUpgrade,
+		"rollback":     cmdRollback,
+		"pcrs":         cmdPCRs,
+		"inspect":      cmdInspect,
+		"gen":          cmdGen,
+		"patch":        cmdPatch,
+		"edit":         cmdEdit,
+		"processes":    cmdProcesses,
+		"memory":       cmdMemory,
+		"mounts":       cmdMounts,
+		"disks":        cmdDisks,
+		"netstat":      cmdNetstat,
+		"time":         cmdTime,
+		"ls":           cmdLs,
+		"read":         cmdRead,
+		"health":       cmdHealth,
+		"install":      cmdInstall,
+		"support":      cmdSupport,
+		"completion":   cmdCompletion,
+		"validate":     cmdValidate,
+	}
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -187,6 +196,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	cmd, ok := commands[name]
 	if !ok {
 		return fmt.Errorf("%w: unknown command %q", errUsage, name)
+	}
+	if wantsHelp(rest) {
+		printCommandHelp(stdout, name)
+		return nil
 	}
 	// Global flags may follow the command: look for -n in everything.
 	if value, _, found := nodesFlag(args); found && strings.Contains(value, ",") && !slices.Contains(localCommands, name) {
