@@ -52,5 +52,8 @@ func TestMain(m *testing.M) {
 	if machineConfig.path != "" {
 		os.RemoveAll(filepath.Dir(machineConfig.path))
 	}
+	if enrolment.dir != "" {
+		os.RemoveAll(enrolment.dir)
+	}
 	os.Exit(code)
 }

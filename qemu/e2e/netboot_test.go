@@ -41,7 +41,7 @@ func TestNetboot(t *testing.T) {
 	l := lab.ForTest(t)
 	work := t.TempDir()
 	kiln := buildKiln(t, work)
-	enrolled := enrolledVars(t, img, work)
+	enrolled := enrolledVars(t, img)
 
 	dhcpRange := labAddr(t, 100) + "-" + labAddr(t, 120)
 	t.Run("PXE", func(t *testing.T) {
@@ -167,8 +167,11 @@ func addTap(t *testing.T, l *lab.Lab, name string) lab.Tap {
 	return tap
 }
 
+// enrolment is shared by the tests of one run: its files live in a folder of their own,
+// removed by TestMain, since a test's TempDir goes with that test.
 var enrolment struct {
 	once sync.Once
+	dir  string
 	vars string
 	err  error
 }
@@ -177,10 +180,13 @@ var enrolment struct {
 // network boot never runs systemd-boot, so nothing would enrol them on the way. They come
 // from one boot of disk.raw in setup mode, stopped as soon as machined speaks after the
 // enrolment reset (the keys are in the vars file by then).
-func enrolledVars(t *testing.T, img image, work string) string {
+func enrolledVars(t *testing.T, img image) string {
 	t.Helper()
 	enrolment.once.Do(func() {
-		disk := filepath.Join(work, "enrol.raw")
+		if enrolment.dir, enrolment.err = os.MkdirTemp("", "kiln-e2e-enrol-"); enrolment.err != nil {
+			return
+		}
+		disk := filepath.Join(enrolment.dir, "enrol.raw")
 		copySparse(t, artifact(t, img, "disk"), disk)
 		vm := startUEFI(t, img, "netboot-enrol", qemu.WithUEFI(ovmfCode, ovmfSetupVars), qemu.WithDisk(disk))
 		ctx, cancel := context.WithTimeout(context.Background(), uefiTimeout)
@@ -195,7 +201,8 @@ func enrolledVars(t *testing.T, img image, work string) string {
 			return
 		}
 		vm.Kill()
-		enrolment.vars = filepath.Join(work, "enrolled.vars.fd")
+		os.Remove(disk)
+		enrolment.vars = filepath.Join(enrolment.dir, "enrolled.vars.fd")
 		copyFile(t, vm.VarsPath(), enrolment.vars)
 	})
 	if enrolment.err != nil {
@@ -347,7 +354,7 @@ func TestNetbootInstall(t *testing.T) {
 	kilnctl := buildKilnctl(t, work)
 
 	t.Run("KeysEnrolled", func(t *testing.T) {
-		enrolled := enrolledVars(t, img, work)
+		enrolled := enrolledVars(t, img)
 		vm, c, m, srv := netbootForInstall(t, img, l, work, kiln, kilnctl, "pxeinst", qemu.WithUEFIVars(ovmfCode, copied(t, work, enrolled, "pxe-install")))
 		started := m.started
 		done := installOverAPI(t, c, vm, m.event, srv)
