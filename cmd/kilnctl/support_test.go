@@ -40,7 +40,7 @@ func TestSupportBundle(t *testing.T) {
 		if !strings.Contains(files[dir+"resources.yaml"], "10.0.2.15/24") {
 			t.Errorf("%sresources.yaml:\n%s", dir, files[dir+"resources.yaml"])
 		}
-		if !strings.Contains(files[dir+"processes.json"], "/sbin/init") {
+		if !strings.Contains(files[dir+"processes.json"], "/sbin/init") { // hostdeps:node
 			t.Errorf("%sprocesses.json:\n%s", dir, files[dir+"processes.json"])
 		}
 		// The fake node does not serve Dmesg: that section holds the error, and
