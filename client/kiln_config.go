@@ -27,6 +27,9 @@ type Config struct {
 type Context struct {
 	// Endpoints are node addresses, host or host:port (default port 50000).
 	Endpoints []string `yaml:"endpoints"`
+	// Nodes, when set, are the nodes kilnctl commands run on without -n (several at
+	// once, as -n a,b,c); without them a command talks to the first endpoint.
+	Nodes []string `yaml:"nodes,omitempty"`
 	// CA is the OS API CA, PEM: the node's certificate must chain to it.
 	CA string `yaml:"ca"`
 	// Crt and Key are the client certificate and its private key, PEM.

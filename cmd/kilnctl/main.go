@@ -99,7 +99,7 @@ commands:
   COMMAND --help                    the command's usage, an example and the global flags
 
 global flags (before or after the command):
-  -n, --nodes ADDR[:port][,ADDR…]   the node (default: the context's first endpoint);
+  -n, --nodes ADDR[:port][,ADDR…]   the node (default: the context's nodes, else its first endpoint);
                                     several run the command on each at once, every
                                     output line prefixed with "ADDR: "
   --kiln-config PATH                config file (default $KILNCONFIG, else ~/.kiln/config)
@@ -201,7 +201,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		printCommandHelp(stdout, name)
 		return nil
 	}
-	// Global flags may follow the command: look for -n in everything.
+	// Global flags may follow the command: look for -n in everything. Without -n, the
+	// context's nodes (when it lists any) stand in for it.
+	if _, _, found := nodesFlag(args); !found && !slices.Contains(localCommands, name) {
+		if nodes := e.contextNodes(args); len(nodes) > 0 {
+			args = append(slices.Clone(args), "-n", strings.Join(nodes, ","))
+			e.g.nodes = strings.Join(nodes, ",")
+		}
+	}
 	if value, _, found := nodesFlag(args); found && strings.Contains(value, ",") && !slices.Contains(localCommands, name) {
 		nodes, err := splitNodes(value)
 		if err != nil {

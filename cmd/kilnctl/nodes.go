@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/kiln-os/kiln/client"
 )
 
 // localCommands never dial a node, and support takes several nodes itself (one bundle),
@@ -231,4 +233,30 @@ func jsonValues(b []byte) any {
 		return values[0]
 	}
 	return values
+}
+
+// contextNodes are the nodes of the context args select (client.Context.Nodes), nil when
+// it lists none or cannot be read (the command then reports the error itself). Global
+// flags may follow the command, so args are searched for --kiln-config and --context.
+func (e *env) contextNodes(args []string) []string {
+	g := *e.g
+	if v, _, ok := flagValue(args, "kiln-config"); ok {
+		g.kilnConfig = v
+	}
+	if v, _, ok := flagValue(args, "context"); ok {
+		g.context = v
+	}
+	path, err := (&env{g: &g}).configPath()
+	if err != nil {
+		return nil
+	}
+	cfg, err := client.LoadConfig(path)
+	if err != nil {
+		return nil
+	}
+	ctx, _, err := cfg.Current(g.context)
+	if err != nil {
+		return nil
+	}
+	return ctx.Nodes
 }

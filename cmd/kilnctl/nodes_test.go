@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/kiln-os/kiln/client"
 )
 
 // -n a,b runs the command on both nodes, every line prefixed with its node, and a node
@@ -167,5 +169,31 @@ func TestJSONValues(t *testing.T) {
 		if err != nil || string(got) != want {
 			t.Errorf("jsonValues(%q) = %s, %v; want %s", in, got, err, want)
 		}
+	}
+}
+
+// A context that lists nodes runs commands on them without -n; -n still wins.
+func TestContextNodes(t *testing.T) {
+	ca := newTestCA(t)
+	a, b := serveConfigured(t, ca, &fakeNode{}), serveConfigured(t, ca, &fakeNode{})
+	crt, key := certPEM(t, ca.clientCert(t, "os:reader", time.Time{}))
+	kc := &client.Config{}
+	kc.Merge("test", &client.Context{Endpoints: []string{a}, Nodes: []string{a, b}, CA: ca.pem(), Crt: crt, Key: key})
+	path := filepath.Join(t.TempDir(), "config")
+	if err := kc.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	r := runCtl(t, "version", "--kiln-config", path)
+	if r.err != nil {
+		t.Fatalf("%v\n%s", r.err, r.stderr)
+	}
+	for _, node := range []string{a, b} {
+		if !strings.Contains(r.stdout, node+": VERSION") {
+			t.Errorf("no answer of the context's node %s:\n%s", node, r.stdout)
+		}
+	}
+	r = runCtl(t, "--kiln-config", path, "-n", b, "version")
+	if r.err != nil || strings.Contains(r.stdout, a+": ") || !strings.Contains(r.stdout, "VERSION") {
+		t.Errorf("-n beside the context's nodes: %v\n%s", r.err, r.stdout)
 	}
 }
