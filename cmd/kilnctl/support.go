@@ -9,6 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/kiln-os/kiln/api/machine"
 	"github.com/kiln-os/kiln/internal/atomicfile"
 )
@@ -115,22 +118,27 @@ type bundleFile struct {
 func (e *env) collect(node string) ([]bundleFile, []string) {
 	var files []bundleFile
 	var errs []string
-	section := func(name, format string, run func(*env) error) {
+	// section runs one; optional sections that the node does not have (NotFound: a
+	// service that keeps no log) are left out rather than reported.
+	section := func(name, format string, optional bool, run func(*env) error) {
 		var out, errOut bytes.Buffer
 		g := *e.g
 		g.nodes, g.output = node, format
 		ne := &env{ctx: e.ctx, g: &g, stdin: noStdin{}, stdout: &out, stderr: &errOut}
 		if err := run(ne); err != nil {
+			if optional && status.Code(err) == codes.NotFound {
+				return
+			}
 			errs = append(errs, fmt.Sprintf("%s: %v", name, err))
 			fmt.Fprintf(&out, "\nkilnctl: %v\n", err)
 		}
 		files = append(files, bundleFile{name, append(out.Bytes(), errOut.Bytes()...)})
 	}
 	for _, s := range supportSections {
-		section(s.file, s.format, s.run)
+		section(s.file, s.format, false, s.run)
 	}
 	for _, source := range e.logSources(node) {
-		section("logs/"+source+".log", formatTable, func(ne *env) error { return cmdLogs(ne, []string{source}) })
+		section("logs/"+source+".log", formatTable, true, func(ne *env) error { return cmdLogs(ne, []string{source}) })
 	}
 	if len(errs) > 0 {
 		files = append(files, bundleFile{"errors.txt", []byte(strings.Join(errs, "\n") + "\n")})

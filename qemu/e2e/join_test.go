@@ -62,7 +62,12 @@ func TestWorkerJoin(t *testing.T) {
 	}
 	// Two VMs at a time on two cores: the one with the wrong token comes after.
 	boot("join-bad", bad)
-	refused, err := waitFor(ctx, vms["join-bad"], bootTimeout, qemu.Match(events.TypeInfo, "join", events.StateFailed))
+	// The first tries may fail before the worker's link is up (network unreachable); each
+	// new outcome is an event, and trustd's refusal is the one that must come.
+	refusedByTrustd := func(e events.Event) bool {
+		return qemu.Match(events.TypeInfo, "join", events.StateFailed)(e) && strings.Contains(e.Error, "PermissionDenied")
+	}
+	refused, err := waitFor(ctx, vms["join-bad"], bootTimeout, refusedByTrustd)
 	if err != nil {
 		t.Fatalf("the worker with a wrong token did not report the refusal: %v\n%s", err, dump(vms["join-bad"].Events()))
 	}
