@@ -26,8 +26,8 @@ func classProblems(t reflect.Type) []string {
 			switch {
 			case err != nil:
 				problems = append(problems, fmt.Sprintf("%s.%s: %v", t.Name(), f.Name, err))
-			case class.secret && f.Type.Kind() != reflect.String:
-				problems = append(problems, fmt.Sprintf("%s.%s: secret on a %s; only strings can be redacted", t.Name(), f.Name, f.Type))
+			case class.secret && !redactable(f.Type):
+				problems = append(problems, fmt.Sprintf("%s.%s: secret on a %s; only strings (and maps of strings) can be redacted", t.Name(), f.Name, f.Type))
 			}
 			if inner := structInside(f.Type); inner != nil {
 				walk(inner)
@@ -36,6 +36,14 @@ func classProblems(t reflect.Type) []string {
 	}
 	walk(t)
 	return problems
+}
+
+// redactable: a string, or a map whose values are strings (each value is redacted).
+func redactable(t reflect.Type) bool {
+	if t.Kind() == reflect.Map {
+		t = t.Elem()
+	}
+	return t.Kind() == reflect.String
 }
 
 // structInside is the struct type a field holds, directly or as the element of a list or
@@ -127,7 +135,7 @@ func className(c fieldClass) string {
 
 // The issue names what a running node applies live: hostname, static addresses, routes,
 // resolvers, sysctls and time servers; issue 12 adds the join token and the accepted
-// client CAs (rotation). Everything else waits for a reboot.
+// client CAs (rotation); issue 15 the containers (a controller reconciles them). Everything else waits for a reboot.
 func TestClassification(t *testing.T) {
 	want := []string{
 		"version reboot",
@@ -160,6 +168,16 @@ func TestClassification(t *testing.T) {
 		"machine.install.wipe reboot",
 		"machine.install.image reboot",
 		"machine.install.imageSha256 reboot",
+		"machine.containers[].name live",
+		"machine.containers[].image live",
+		"machine.containers[].args live",
+		"machine.containers[].env live,secret",
+		"machine.containers[].restart live",
+		"machine.containers[].resources.memory live",
+		"machine.containers[].resources.cpu live",
+		"machine.containers[].resources.pids live",
+		"machine.containers[].writableRootFilesystem live",
+		"machine.containers[].capabilities live",
 		"cluster.clusterName reboot",
 		"cluster.controlPlane.endpoint reboot",
 		"cluster.ca.crt reboot",

@@ -59,6 +59,41 @@ type Machine struct {
 	Sysctls map[string]string `yaml:"sysctls,omitempty" json:"sysctls,omitempty" pattern:"^[a-z0-9_-]+(\\.[a-z0-9_-]+)*$" kiln:"live"`
 	// Install says where the installer writes Kiln; empty when the node already boots from its disk.
 	Install Install `yaml:"install,omitempty" json:"install,omitempty" kiln:"reboot"`
+	// Containers are workloads containerd runs on this node, outside any Kubernetes: a
+	// change is live (added ones start, removed ones stop, changed ones are replaced).
+	Containers []Container `yaml:"containers,omitempty" json:"containers,omitempty" kiln:"live"`
+}
+
+// Container is one workload run by the node's containerd, in the host's network
+// namespace (ports are the node's ports), with a read-only root filesystem and no
+// capabilities unless it asks.
+type Container struct {
+	// Name identifies the container on the node: a DNS label (lower-case letters, digits and dashes, at most 63), unique in the list.
+	Name string `yaml:"name" json:"name" required:"true" maxLength:"63" pattern:"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$" kiln:"live"`
+	// Image is the image reference (registry/name:tag or name@sha256:digest), as imported with kilnctl image import.
+	Image string `yaml:"image" json:"image" required:"true" maxLength:"255" kiln:"live"`
+	// Args replace the image's command (its CMD; the ENTRYPOINT stays); empty keeps the image's.
+	Args []string `yaml:"args,omitempty" json:"args,omitempty" kiln:"live"`
+	// Env adds environment variables (NAME: value) to the image's; the values are secret (they often hold credentials) and never leave the node.
+	Env map[string]string `yaml:"env,omitempty" json:"env,omitempty" pattern:"^[A-Za-z_][A-Za-z0-9_]*$" kiln:"live,secret"`
+	// Restart says when an exited container runs again, after a backoff: always (the default), on-failure (a non-zero exit) or never.
+	Restart string `yaml:"restart,omitempty" json:"restart,omitempty" enum:"always|on-failure|never" default:"always" kiln:"live"`
+	// Resources bounds the container's memory, CPU and process count; empty means unbounded.
+	Resources ContainerResources `yaml:"resources,omitempty" json:"resources,omitempty" kiln:"live"`
+	// WritableRootFilesystem lets the container write its root filesystem (into a layer that lives as long as the container); default false: the root is read-only.
+	WritableRootFilesystem bool `yaml:"writableRootFilesystem,omitempty" json:"writableRootFilesystem,omitempty" default:"false" kiln:"live"`
+	// Capabilities are Linux capabilities the container keeps (CAP_NET_BIND_SERVICE, ...); default none.
+	Capabilities []string `yaml:"capabilities,omitempty" json:"capabilities,omitempty" kiln:"live"`
+}
+
+// ContainerResources are a container's limits, enforced by its cgroup.
+type ContainerResources struct {
+	// Memory is the most memory the container may use (64MiB, 1GiB; units B, kB, MB, GB, KiB, MiB, GiB); beyond it the kernel's OOM killer stops it.
+	Memory string `yaml:"memory,omitempty" json:"memory,omitempty" pattern:"^[0-9]+(\\.[0-9]+)? *([kKMGT]i?B|B)?$" kiln:"live"`
+	// CPU is the share of CPU time the container may use, in CPUs (0.5, 2).
+	CPU string `yaml:"cpu,omitempty" json:"cpu,omitempty" pattern:"^[0-9]+(\\.[0-9]+)?$" kiln:"live"`
+	// Pids is the most processes and threads the container may have; 0 or absent means no limit.
+	Pids int `yaml:"pids,omitempty" json:"pids,omitempty" min:"0" max:"4194304" kiln:"live"`
 }
 
 // CA is a certificate authority as PEM text.

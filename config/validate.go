@@ -59,6 +59,7 @@ func (m *Machine) validate(l *errorList, p string) {
 	m.Time.validate(l, p+".time")
 	validateSysctls(l, p+".sysctls", m.Sysctls)
 	m.Install.validate(l, p+".install")
+	validateContainers(l, p+".containers", m.Containers)
 }
 
 func validateSysctls(l *errorList, p string, sysctls map[string]string) {
