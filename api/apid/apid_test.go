@@ -42,7 +42,7 @@ func rpcNames(t *testing.T) []string {
 func neededRole(method string) string {
 	name := method[strings.LastIndex(method, "/")+1:]
 	switch name {
-	case "ServiceRestart", "ServiceStop", "ServiceStart", "ListFiles", "ReadFile", "Reboot", "Shutdown":
+	case "ServiceRestart", "ServiceStop", "ServiceStart", "ListFiles", "ReadFile", "Reboot", "Shutdown", "ImageImport":
 		return "os:operator"
 	case "ApplyConfiguration", "Reset", "Upgrade", "Rollback":
 		return "os:admin"

@@ -78,7 +78,7 @@ func (x ResourceEvent_Type) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ResourceEvent_Type.Descriptor instead.
 func (ResourceEvent_Type) EnumDescriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{22, 0}
+	return file_machine_machine_proto_rawDescGZIP(), []int{30, 0}
 }
 
 type ApplyConfigurationRequest_Mode int32
@@ -129,7 +129,444 @@ func (x ApplyConfigurationRequest_Mode) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ApplyConfigurationRequest_Mode.Descriptor instead.
 func (ApplyConfigurationRequest_Mode) EnumDescriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{23, 0}
+	return file_machine_machine_proto_rawDescGZIP(), []int{31, 0}
+}
+
+type StatsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StatsRequest) Reset() {
+	*x = StatsRequest{}
+	mi := &file_machine_machine_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StatsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StatsRequest) ProtoMessage() {}
+
+func (x *StatsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_machine_machine_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StatsRequest.ProtoReflect.Descriptor instead.
+func (*StatsRequest) Descriptor() ([]byte, []int) {
+	return file_machine_machine_proto_rawDescGZIP(), []int{0}
+}
+
+type StatsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Stats         []*CgroupStats         `protobuf:"bytes,1,rep,name=stats,proto3" json:"stats,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StatsResponse) Reset() {
+	*x = StatsResponse{}
+	mi := &file_machine_machine_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StatsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StatsResponse) ProtoMessage() {}
+
+func (x *StatsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_machine_machine_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StatsResponse.ProtoReflect.Descriptor instead.
+func (*StatsResponse) Descriptor() ([]byte, []int) {
+	return file_machine_machine_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *StatsResponse) GetStats() []*CgroupStats {
+	if x != nil {
+		return x.Stats
+	}
+	return nil
+}
+
+// CgroupStats is one cgroup's figures, read from its cgroup v2 files.
+type CgroupStats struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// kind is "machined", "service" or "container".
+	Kind string `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// cgroup is the cgroup's path below the cgroup2 root (/kiln/services/apid).
+	Cgroup string `protobuf:"bytes,3,opt,name=cgroup,proto3" json:"cgroup,omitempty"`
+	// memory_bytes is memory.current; memory_peak_bytes memory.peak (0 when the kernel
+	// has none); memory_limit_bytes memory.max (0: no limit).
+	MemoryBytes      uint64 `protobuf:"varint,4,opt,name=memory_bytes,json=memoryBytes,proto3" json:"memory_bytes,omitempty"`
+	MemoryPeakBytes  uint64 `protobuf:"varint,5,opt,name=memory_peak_bytes,json=memoryPeakBytes,proto3" json:"memory_peak_bytes,omitempty"`
+	MemoryLimitBytes uint64 `protobuf:"varint,6,opt,name=memory_limit_bytes,json=memoryLimitBytes,proto3" json:"memory_limit_bytes,omitempty"`
+	// cpu_usage_usec is cpu.stat usage_usec: CPU time used since the cgroup was made.
+	CpuUsageUsec uint64 `protobuf:"varint,7,opt,name=cpu_usage_usec,json=cpuUsageUsec,proto3" json:"cpu_usage_usec,omitempty"`
+	// pids is pids.current.
+	Pids          uint64 `protobuf:"varint,8,opt,name=pids,proto3" json:"pids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CgroupStats) Reset() {
+	*x = CgroupStats{}
+	mi := &file_machine_machine_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CgroupStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CgroupStats) ProtoMessage() {}
+
+func (x *CgroupStats) ProtoReflect() protoreflect.Message {
+	mi := &file_machine_machine_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CgroupStats.ProtoReflect.Descriptor instead.
+func (*CgroupStats) Descriptor() ([]byte, []int) {
+	return file_machine_machine_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *CgroupStats) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *CgroupStats) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *CgroupStats) GetCgroup() string {
+	if x != nil {
+		return x.Cgroup
+	}
+	return ""
+}
+
+func (x *CgroupStats) GetMemoryBytes() uint64 {
+	if x != nil {
+		return x.MemoryBytes
+	}
+	return 0
+}
+
+func (x *CgroupStats) GetMemoryPeakBytes() uint64 {
+	if x != nil {
+		return x.MemoryPeakBytes
+	}
+	return 0
+}
+
+func (x *CgroupStats) GetMemoryLimitBytes() uint64 {
+	if x != nil {
+		return x.MemoryLimitBytes
+	}
+	return 0
+}
+
+func (x *CgroupStats) GetCpuUsageUsec() uint64 {
+	if x != nil {
+		return x.CpuUsageUsec
+	}
+	return 0
+}
+
+func (x *CgroupStats) GetPids() uint64 {
+	if x != nil {
+		return x.Pids
+	}
+	return 0
+}
+
+type ImageListRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImageListRequest) Reset() {
+	*x = ImageListRequest{}
+	mi := &file_machine_machine_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImageListRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImageListRequest) ProtoMessage() {}
+
+func (x *ImageListRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_machine_machine_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImageListRequest.ProtoReflect.Descriptor instead.
+func (*ImageListRequest) Descriptor() ([]byte, []int) {
+	return file_machine_machine_proto_rawDescGZIP(), []int{3}
+}
+
+type ImageListResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Images        []*Image               `protobuf:"bytes,1,rep,name=images,proto3" json:"images,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImageListResponse) Reset() {
+	*x = ImageListResponse{}
+	mi := &file_machine_machine_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImageListResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImageListResponse) ProtoMessage() {}
+
+func (x *ImageListResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_machine_machine_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImageListResponse.ProtoReflect.Descriptor instead.
+func (*ImageListResponse) Descriptor() ([]byte, []int) {
+	return file_machine_machine_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ImageListResponse) GetImages() []*Image {
+	if x != nil {
+		return x.Images
+	}
+	return nil
+}
+
+type Image struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name is the reference (kiln.test/hello:1).
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// digest is the manifest's digest (sha256:...).
+	Digest string `protobuf:"bytes,2,opt,name=digest,proto3" json:"digest,omitempty"`
+	// size is the manifest, config and layers, compressed, in bytes.
+	Size int64 `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`
+	// platform is os/architecture (linux/amd64).
+	Platform      string                 `protobuf:"bytes,4,opt,name=platform,proto3" json:"platform,omitempty"`
+	Created       *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=created,proto3" json:"created,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Image) Reset() {
+	*x = Image{}
+	mi := &file_machine_machine_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Image) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Image) ProtoMessage() {}
+
+func (x *Image) ProtoReflect() protoreflect.Message {
+	mi := &file_machine_machine_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Image.ProtoReflect.Descriptor instead.
+func (*Image) Descriptor() ([]byte, []int) {
+	return file_machine_machine_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *Image) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Image) GetDigest() string {
+	if x != nil {
+		return x.Digest
+	}
+	return ""
+}
+
+func (x *Image) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *Image) GetPlatform() string {
+	if x != nil {
+		return x.Platform
+	}
+	return ""
+}
+
+func (x *Image) GetCreated() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Created
+	}
+	return nil
+}
+
+type ImageImportRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// chunk is the next part of the archive, at most 1 MiB.
+	Chunk         []byte `protobuf:"bytes,1,opt,name=chunk,proto3" json:"chunk,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImageImportRequest) Reset() {
+	*x = ImageImportRequest{}
+	mi := &file_machine_machine_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImageImportRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImageImportRequest) ProtoMessage() {}
+
+func (x *ImageImportRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_machine_machine_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImageImportRequest.ProtoReflect.Descriptor instead.
+func (*ImageImportRequest) Descriptor() ([]byte, []int) {
+	return file_machine_machine_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ImageImportRequest) GetChunk() []byte {
+	if x != nil {
+		return x.Chunk
+	}
+	return nil
+}
+
+type ImageImportResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// images are what the archive held, now stored.
+	Images        []*Image `protobuf:"bytes,1,rep,name=images,proto3" json:"images,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImageImportResponse) Reset() {
+	*x = ImageImportResponse{}
+	mi := &file_machine_machine_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImageImportResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImageImportResponse) ProtoMessage() {}
+
+func (x *ImageImportResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_machine_machine_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImageImportResponse.ProtoReflect.Descriptor instead.
+func (*ImageImportResponse) Descriptor() ([]byte, []int) {
+	return file_machine_machine_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ImageImportResponse) GetImages() []*Image {
+	if x != nil {
+		return x.Images
+	}
+	return nil
 }
 
 type VersionRequest struct {
@@ -140,7 +577,7 @@ type VersionRequest struct {
 
 func (x *VersionRequest) Reset() {
 	*x = VersionRequest{}
-	mi := &file_machine_machine_proto_msgTypes[0]
+	mi := &file_machine_machine_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -152,7 +589,7 @@ func (x *VersionRequest) String() string {
 func (*VersionRequest) ProtoMessage() {}
 
 func (x *VersionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[0]
+	mi := &file_machine_machine_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -165,7 +602,7 @@ func (x *VersionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VersionRequest.ProtoReflect.Descriptor instead.
 func (*VersionRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{0}
+	return file_machine_machine_proto_rawDescGZIP(), []int{8}
 }
 
 type VersionResponse struct {
@@ -182,7 +619,7 @@ type VersionResponse struct {
 
 func (x *VersionResponse) Reset() {
 	*x = VersionResponse{}
-	mi := &file_machine_machine_proto_msgTypes[1]
+	mi := &file_machine_machine_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -194,7 +631,7 @@ func (x *VersionResponse) String() string {
 func (*VersionResponse) ProtoMessage() {}
 
 func (x *VersionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[1]
+	mi := &file_machine_machine_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -207,7 +644,7 @@ func (x *VersionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VersionResponse.ProtoReflect.Descriptor instead.
 func (*VersionResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{1}
+	return file_machine_machine_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *VersionResponse) GetVersion() string {
@@ -246,7 +683,7 @@ type ServiceListRequest struct {
 
 func (x *ServiceListRequest) Reset() {
 	*x = ServiceListRequest{}
-	mi := &file_machine_machine_proto_msgTypes[2]
+	mi := &file_machine_machine_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -258,7 +695,7 @@ func (x *ServiceListRequest) String() string {
 func (*ServiceListRequest) ProtoMessage() {}
 
 func (x *ServiceListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[2]
+	mi := &file_machine_machine_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -271,7 +708,7 @@ func (x *ServiceListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceListRequest.ProtoReflect.Descriptor instead.
 func (*ServiceListRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{2}
+	return file_machine_machine_proto_rawDescGZIP(), []int{10}
 }
 
 type ServiceListResponse struct {
@@ -283,7 +720,7 @@ type ServiceListResponse struct {
 
 func (x *ServiceListResponse) Reset() {
 	*x = ServiceListResponse{}
-	mi := &file_machine_machine_proto_msgTypes[3]
+	mi := &file_machine_machine_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -295,7 +732,7 @@ func (x *ServiceListResponse) String() string {
 func (*ServiceListResponse) ProtoMessage() {}
 
 func (x *ServiceListResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[3]
+	mi := &file_machine_machine_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -308,7 +745,7 @@ func (x *ServiceListResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceListResponse.ProtoReflect.Descriptor instead.
 func (*ServiceListResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{3}
+	return file_machine_machine_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ServiceListResponse) GetServices() []*ServiceInfo {
@@ -336,7 +773,7 @@ type ServiceInfo struct {
 
 func (x *ServiceInfo) Reset() {
 	*x = ServiceInfo{}
-	mi := &file_machine_machine_proto_msgTypes[4]
+	mi := &file_machine_machine_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -348,7 +785,7 @@ func (x *ServiceInfo) String() string {
 func (*ServiceInfo) ProtoMessage() {}
 
 func (x *ServiceInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[4]
+	mi := &file_machine_machine_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -361,7 +798,7 @@ func (x *ServiceInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceInfo.ProtoReflect.Descriptor instead.
 func (*ServiceInfo) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{4}
+	return file_machine_machine_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ServiceInfo) GetName() string {
@@ -415,7 +852,7 @@ type ServiceRestartRequest struct {
 
 func (x *ServiceRestartRequest) Reset() {
 	*x = ServiceRestartRequest{}
-	mi := &file_machine_machine_proto_msgTypes[5]
+	mi := &file_machine_machine_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -427,7 +864,7 @@ func (x *ServiceRestartRequest) String() string {
 func (*ServiceRestartRequest) ProtoMessage() {}
 
 func (x *ServiceRestartRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[5]
+	mi := &file_machine_machine_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -440,7 +877,7 @@ func (x *ServiceRestartRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceRestartRequest.ProtoReflect.Descriptor instead.
 func (*ServiceRestartRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{5}
+	return file_machine_machine_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ServiceRestartRequest) GetName() string {
@@ -458,7 +895,7 @@ type ServiceRestartResponse struct {
 
 func (x *ServiceRestartResponse) Reset() {
 	*x = ServiceRestartResponse{}
-	mi := &file_machine_machine_proto_msgTypes[6]
+	mi := &file_machine_machine_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -470,7 +907,7 @@ func (x *ServiceRestartResponse) String() string {
 func (*ServiceRestartResponse) ProtoMessage() {}
 
 func (x *ServiceRestartResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[6]
+	mi := &file_machine_machine_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -483,7 +920,7 @@ func (x *ServiceRestartResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceRestartResponse.ProtoReflect.Descriptor instead.
 func (*ServiceRestartResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{6}
+	return file_machine_machine_proto_rawDescGZIP(), []int{14}
 }
 
 type ServiceStopRequest struct {
@@ -495,7 +932,7 @@ type ServiceStopRequest struct {
 
 func (x *ServiceStopRequest) Reset() {
 	*x = ServiceStopRequest{}
-	mi := &file_machine_machine_proto_msgTypes[7]
+	mi := &file_machine_machine_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -507,7 +944,7 @@ func (x *ServiceStopRequest) String() string {
 func (*ServiceStopRequest) ProtoMessage() {}
 
 func (x *ServiceStopRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[7]
+	mi := &file_machine_machine_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -520,7 +957,7 @@ func (x *ServiceStopRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceStopRequest.ProtoReflect.Descriptor instead.
 func (*ServiceStopRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{7}
+	return file_machine_machine_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ServiceStopRequest) GetName() string {
@@ -538,7 +975,7 @@ type ServiceStopResponse struct {
 
 func (x *ServiceStopResponse) Reset() {
 	*x = ServiceStopResponse{}
-	mi := &file_machine_machine_proto_msgTypes[8]
+	mi := &file_machine_machine_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -550,7 +987,7 @@ func (x *ServiceStopResponse) String() string {
 func (*ServiceStopResponse) ProtoMessage() {}
 
 func (x *ServiceStopResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[8]
+	mi := &file_machine_machine_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -563,7 +1000,7 @@ func (x *ServiceStopResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceStopResponse.ProtoReflect.Descriptor instead.
 func (*ServiceStopResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{8}
+	return file_machine_machine_proto_rawDescGZIP(), []int{16}
 }
 
 type ServiceStartRequest struct {
@@ -575,7 +1012,7 @@ type ServiceStartRequest struct {
 
 func (x *ServiceStartRequest) Reset() {
 	*x = ServiceStartRequest{}
-	mi := &file_machine_machine_proto_msgTypes[9]
+	mi := &file_machine_machine_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -587,7 +1024,7 @@ func (x *ServiceStartRequest) String() string {
 func (*ServiceStartRequest) ProtoMessage() {}
 
 func (x *ServiceStartRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[9]
+	mi := &file_machine_machine_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -600,7 +1037,7 @@ func (x *ServiceStartRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceStartRequest.ProtoReflect.Descriptor instead.
 func (*ServiceStartRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{9}
+	return file_machine_machine_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ServiceStartRequest) GetName() string {
@@ -618,7 +1055,7 @@ type ServiceStartResponse struct {
 
 func (x *ServiceStartResponse) Reset() {
 	*x = ServiceStartResponse{}
-	mi := &file_machine_machine_proto_msgTypes[10]
+	mi := &file_machine_machine_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -630,7 +1067,7 @@ func (x *ServiceStartResponse) String() string {
 func (*ServiceStartResponse) ProtoMessage() {}
 
 func (x *ServiceStartResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[10]
+	mi := &file_machine_machine_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -643,7 +1080,7 @@ func (x *ServiceStartResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceStartResponse.ProtoReflect.Descriptor instead.
 func (*ServiceStartResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{10}
+	return file_machine_machine_proto_rawDescGZIP(), []int{18}
 }
 
 type LogsRequest struct {
@@ -660,7 +1097,7 @@ type LogsRequest struct {
 
 func (x *LogsRequest) Reset() {
 	*x = LogsRequest{}
-	mi := &file_machine_machine_proto_msgTypes[11]
+	mi := &file_machine_machine_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -672,7 +1109,7 @@ func (x *LogsRequest) String() string {
 func (*LogsRequest) ProtoMessage() {}
 
 func (x *LogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[11]
+	mi := &file_machine_machine_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -685,7 +1122,7 @@ func (x *LogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogsRequest.ProtoReflect.Descriptor instead.
 func (*LogsRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{11}
+	return file_machine_machine_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *LogsRequest) GetService() string {
@@ -729,7 +1166,7 @@ type DmesgRequest struct {
 
 func (x *DmesgRequest) Reset() {
 	*x = DmesgRequest{}
-	mi := &file_machine_machine_proto_msgTypes[12]
+	mi := &file_machine_machine_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -741,7 +1178,7 @@ func (x *DmesgRequest) String() string {
 func (*DmesgRequest) ProtoMessage() {}
 
 func (x *DmesgRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[12]
+	mi := &file_machine_machine_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -754,7 +1191,7 @@ func (x *DmesgRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DmesgRequest.ProtoReflect.Descriptor instead.
 func (*DmesgRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{12}
+	return file_machine_machine_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *DmesgRequest) GetFollow() bool {
@@ -789,7 +1226,7 @@ type LogLine struct {
 
 func (x *LogLine) Reset() {
 	*x = LogLine{}
-	mi := &file_machine_machine_proto_msgTypes[13]
+	mi := &file_machine_machine_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -801,7 +1238,7 @@ func (x *LogLine) String() string {
 func (*LogLine) ProtoMessage() {}
 
 func (x *LogLine) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[13]
+	mi := &file_machine_machine_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -814,7 +1251,7 @@ func (x *LogLine) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogLine.ProtoReflect.Descriptor instead.
 func (*LogLine) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{13}
+	return file_machine_machine_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *LogLine) GetTime() *timestamppb.Timestamp {
@@ -849,7 +1286,7 @@ type EventsRequest struct {
 
 func (x *EventsRequest) Reset() {
 	*x = EventsRequest{}
-	mi := &file_machine_machine_proto_msgTypes[14]
+	mi := &file_machine_machine_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -861,7 +1298,7 @@ func (x *EventsRequest) String() string {
 func (*EventsRequest) ProtoMessage() {}
 
 func (x *EventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[14]
+	mi := &file_machine_machine_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -874,7 +1311,7 @@ func (x *EventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventsRequest.ProtoReflect.Descriptor instead.
 func (*EventsRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{14}
+	return file_machine_machine_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *EventsRequest) GetFollow() bool {
@@ -908,7 +1345,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_machine_machine_proto_msgTypes[15]
+	mi := &file_machine_machine_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -920,7 +1357,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[15]
+	mi := &file_machine_machine_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -933,7 +1370,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{15}
+	return file_machine_machine_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Event) GetSeq() uint64 {
@@ -1002,7 +1439,7 @@ type ResourceMetadata struct {
 
 func (x *ResourceMetadata) Reset() {
 	*x = ResourceMetadata{}
-	mi := &file_machine_machine_proto_msgTypes[16]
+	mi := &file_machine_machine_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1014,7 +1451,7 @@ func (x *ResourceMetadata) String() string {
 func (*ResourceMetadata) ProtoMessage() {}
 
 func (x *ResourceMetadata) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[16]
+	mi := &file_machine_machine_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1027,7 +1464,7 @@ func (x *ResourceMetadata) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResourceMetadata.ProtoReflect.Descriptor instead.
 func (*ResourceMetadata) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{16}
+	return file_machine_machine_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ResourceMetadata) GetNamespace() string {
@@ -1090,7 +1527,7 @@ type Resource struct {
 
 func (x *Resource) Reset() {
 	*x = Resource{}
-	mi := &file_machine_machine_proto_msgTypes[17]
+	mi := &file_machine_machine_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1102,7 +1539,7 @@ func (x *Resource) String() string {
 func (*Resource) ProtoMessage() {}
 
 func (x *Resource) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[17]
+	mi := &file_machine_machine_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1115,7 +1552,7 @@ func (x *Resource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Resource.ProtoReflect.Descriptor instead.
 func (*Resource) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{17}
+	return file_machine_machine_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Resource) GetMetadata() *ResourceMetadata {
@@ -1143,7 +1580,7 @@ type ResourceGetRequest struct {
 
 func (x *ResourceGetRequest) Reset() {
 	*x = ResourceGetRequest{}
-	mi := &file_machine_machine_proto_msgTypes[18]
+	mi := &file_machine_machine_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1155,7 +1592,7 @@ func (x *ResourceGetRequest) String() string {
 func (*ResourceGetRequest) ProtoMessage() {}
 
 func (x *ResourceGetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[18]
+	mi := &file_machine_machine_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1168,7 +1605,7 @@ func (x *ResourceGetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResourceGetRequest.ProtoReflect.Descriptor instead.
 func (*ResourceGetRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{18}
+	return file_machine_machine_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ResourceGetRequest) GetNamespace() string {
@@ -1202,7 +1639,7 @@ type ResourceListRequest struct {
 
 func (x *ResourceListRequest) Reset() {
 	*x = ResourceListRequest{}
-	mi := &file_machine_machine_proto_msgTypes[19]
+	mi := &file_machine_machine_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1214,7 +1651,7 @@ func (x *ResourceListRequest) String() string {
 func (*ResourceListRequest) ProtoMessage() {}
 
 func (x *ResourceListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[19]
+	mi := &file_machine_machine_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1227,7 +1664,7 @@ func (x *ResourceListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResourceListRequest.ProtoReflect.Descriptor instead.
 func (*ResourceListRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{19}
+	return file_machine_machine_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ResourceListRequest) GetNamespace() string {
@@ -1253,7 +1690,7 @@ type ResourceListResponse struct {
 
 func (x *ResourceListResponse) Reset() {
 	*x = ResourceListResponse{}
-	mi := &file_machine_machine_proto_msgTypes[20]
+	mi := &file_machine_machine_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1265,7 +1702,7 @@ func (x *ResourceListResponse) String() string {
 func (*ResourceListResponse) ProtoMessage() {}
 
 func (x *ResourceListResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[20]
+	mi := &file_machine_machine_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1278,7 +1715,7 @@ func (x *ResourceListResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResourceListResponse.ProtoReflect.Descriptor instead.
 func (*ResourceListResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{20}
+	return file_machine_machine_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ResourceListResponse) GetResources() []*Resource {
@@ -1302,7 +1739,7 @@ type ResourceWatchRequest struct {
 
 func (x *ResourceWatchRequest) Reset() {
 	*x = ResourceWatchRequest{}
-	mi := &file_machine_machine_proto_msgTypes[21]
+	mi := &file_machine_machine_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1314,7 +1751,7 @@ func (x *ResourceWatchRequest) String() string {
 func (*ResourceWatchRequest) ProtoMessage() {}
 
 func (x *ResourceWatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[21]
+	mi := &file_machine_machine_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1327,7 +1764,7 @@ func (x *ResourceWatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResourceWatchRequest.ProtoReflect.Descriptor instead.
 func (*ResourceWatchRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{21}
+	return file_machine_machine_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ResourceWatchRequest) GetNamespace() string {
@@ -1369,7 +1806,7 @@ type ResourceEvent struct {
 
 func (x *ResourceEvent) Reset() {
 	*x = ResourceEvent{}
-	mi := &file_machine_machine_proto_msgTypes[22]
+	mi := &file_machine_machine_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1381,7 +1818,7 @@ func (x *ResourceEvent) String() string {
 func (*ResourceEvent) ProtoMessage() {}
 
 func (x *ResourceEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[22]
+	mi := &file_machine_machine_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1394,7 +1831,7 @@ func (x *ResourceEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResourceEvent.ProtoReflect.Descriptor instead.
 func (*ResourceEvent) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{22}
+	return file_machine_machine_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ResourceEvent) GetType() ResourceEvent_Type {
@@ -1424,7 +1861,7 @@ type ApplyConfigurationRequest struct {
 
 func (x *ApplyConfigurationRequest) Reset() {
 	*x = ApplyConfigurationRequest{}
-	mi := &file_machine_machine_proto_msgTypes[23]
+	mi := &file_machine_machine_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1436,7 +1873,7 @@ func (x *ApplyConfigurationRequest) String() string {
 func (*ApplyConfigurationRequest) ProtoMessage() {}
 
 func (x *ApplyConfigurationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[23]
+	mi := &file_machine_machine_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1449,7 +1886,7 @@ func (x *ApplyConfigurationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyConfigurationRequest.ProtoReflect.Descriptor instead.
 func (*ApplyConfigurationRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{23}
+	return file_machine_machine_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ApplyConfigurationRequest) GetData() []byte {
@@ -1490,7 +1927,7 @@ type ApplyConfigurationResponse struct {
 
 func (x *ApplyConfigurationResponse) Reset() {
 	*x = ApplyConfigurationResponse{}
-	mi := &file_machine_machine_proto_msgTypes[24]
+	mi := &file_machine_machine_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1502,7 +1939,7 @@ func (x *ApplyConfigurationResponse) String() string {
 func (*ApplyConfigurationResponse) ProtoMessage() {}
 
 func (x *ApplyConfigurationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[24]
+	mi := &file_machine_machine_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1515,7 +1952,7 @@ func (x *ApplyConfigurationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyConfigurationResponse.ProtoReflect.Descriptor instead.
 func (*ApplyConfigurationResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{24}
+	return file_machine_machine_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ApplyConfigurationResponse) GetDiff() string {
@@ -1562,7 +1999,7 @@ type ConfigChange struct {
 
 func (x *ConfigChange) Reset() {
 	*x = ConfigChange{}
-	mi := &file_machine_machine_proto_msgTypes[25]
+	mi := &file_machine_machine_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1574,7 +2011,7 @@ func (x *ConfigChange) String() string {
 func (*ConfigChange) ProtoMessage() {}
 
 func (x *ConfigChange) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[25]
+	mi := &file_machine_machine_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1587,7 +2024,7 @@ func (x *ConfigChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigChange.ProtoReflect.Descriptor instead.
 func (*ConfigChange) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{25}
+	return file_machine_machine_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ConfigChange) GetPath() string {
@@ -1632,7 +2069,7 @@ type UpgradeRequest struct {
 
 func (x *UpgradeRequest) Reset() {
 	*x = UpgradeRequest{}
-	mi := &file_machine_machine_proto_msgTypes[26]
+	mi := &file_machine_machine_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1644,7 +2081,7 @@ func (x *UpgradeRequest) String() string {
 func (*UpgradeRequest) ProtoMessage() {}
 
 func (x *UpgradeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[26]
+	mi := &file_machine_machine_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1657,7 +2094,7 @@ func (x *UpgradeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpgradeRequest.ProtoReflect.Descriptor instead.
 func (*UpgradeRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{26}
+	return file_machine_machine_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *UpgradeRequest) GetPayload() isUpgradeRequest_Payload {
@@ -1721,7 +2158,7 @@ type UpgradeOptions struct {
 
 func (x *UpgradeOptions) Reset() {
 	*x = UpgradeOptions{}
-	mi := &file_machine_machine_proto_msgTypes[27]
+	mi := &file_machine_machine_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1733,7 +2170,7 @@ func (x *UpgradeOptions) String() string {
 func (*UpgradeOptions) ProtoMessage() {}
 
 func (x *UpgradeOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[27]
+	mi := &file_machine_machine_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1746,7 +2183,7 @@ func (x *UpgradeOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpgradeOptions.ProtoReflect.Descriptor instead.
 func (*UpgradeOptions) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{27}
+	return file_machine_machine_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *UpgradeOptions) GetStage() bool {
@@ -1806,7 +2243,7 @@ type UpgradeResponse struct {
 
 func (x *UpgradeResponse) Reset() {
 	*x = UpgradeResponse{}
-	mi := &file_machine_machine_proto_msgTypes[28]
+	mi := &file_machine_machine_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1818,7 +2255,7 @@ func (x *UpgradeResponse) String() string {
 func (*UpgradeResponse) ProtoMessage() {}
 
 func (x *UpgradeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[28]
+	mi := &file_machine_machine_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1831,7 +2268,7 @@ func (x *UpgradeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpgradeResponse.ProtoReflect.Descriptor instead.
 func (*UpgradeResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{28}
+	return file_machine_machine_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *UpgradeResponse) GetEntry() string {
@@ -1891,7 +2328,7 @@ type RollbackRequest struct {
 
 func (x *RollbackRequest) Reset() {
 	*x = RollbackRequest{}
-	mi := &file_machine_machine_proto_msgTypes[29]
+	mi := &file_machine_machine_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1903,7 +2340,7 @@ func (x *RollbackRequest) String() string {
 func (*RollbackRequest) ProtoMessage() {}
 
 func (x *RollbackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[29]
+	mi := &file_machine_machine_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1916,7 +2353,7 @@ func (x *RollbackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackRequest.ProtoReflect.Descriptor instead.
 func (*RollbackRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{29}
+	return file_machine_machine_proto_rawDescGZIP(), []int{37}
 }
 
 type RollbackResponse struct {
@@ -1932,7 +2369,7 @@ type RollbackResponse struct {
 
 func (x *RollbackResponse) Reset() {
 	*x = RollbackResponse{}
-	mi := &file_machine_machine_proto_msgTypes[30]
+	mi := &file_machine_machine_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1944,7 +2381,7 @@ func (x *RollbackResponse) String() string {
 func (*RollbackResponse) ProtoMessage() {}
 
 func (x *RollbackResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[30]
+	mi := &file_machine_machine_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1957,7 +2394,7 @@ func (x *RollbackResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackResponse.ProtoReflect.Descriptor instead.
 func (*RollbackResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{30}
+	return file_machine_machine_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *RollbackResponse) GetMarkedBad() string {
@@ -1989,7 +2426,7 @@ type RebootRequest struct {
 
 func (x *RebootRequest) Reset() {
 	*x = RebootRequest{}
-	mi := &file_machine_machine_proto_msgTypes[31]
+	mi := &file_machine_machine_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2001,7 +2438,7 @@ func (x *RebootRequest) String() string {
 func (*RebootRequest) ProtoMessage() {}
 
 func (x *RebootRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[31]
+	mi := &file_machine_machine_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2014,7 +2451,7 @@ func (x *RebootRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebootRequest.ProtoReflect.Descriptor instead.
 func (*RebootRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{31}
+	return file_machine_machine_proto_rawDescGZIP(), []int{39}
 }
 
 type RebootResponse struct {
@@ -2025,7 +2462,7 @@ type RebootResponse struct {
 
 func (x *RebootResponse) Reset() {
 	*x = RebootResponse{}
-	mi := &file_machine_machine_proto_msgTypes[32]
+	mi := &file_machine_machine_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2037,7 +2474,7 @@ func (x *RebootResponse) String() string {
 func (*RebootResponse) ProtoMessage() {}
 
 func (x *RebootResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[32]
+	mi := &file_machine_machine_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2050,7 +2487,7 @@ func (x *RebootResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebootResponse.ProtoReflect.Descriptor instead.
 func (*RebootResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{32}
+	return file_machine_machine_proto_rawDescGZIP(), []int{40}
 }
 
 type ShutdownRequest struct {
@@ -2061,7 +2498,7 @@ type ShutdownRequest struct {
 
 func (x *ShutdownRequest) Reset() {
 	*x = ShutdownRequest{}
-	mi := &file_machine_machine_proto_msgTypes[33]
+	mi := &file_machine_machine_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2073,7 +2510,7 @@ func (x *ShutdownRequest) String() string {
 func (*ShutdownRequest) ProtoMessage() {}
 
 func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[33]
+	mi := &file_machine_machine_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2086,7 +2523,7 @@ func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownRequest.ProtoReflect.Descriptor instead.
 func (*ShutdownRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{33}
+	return file_machine_machine_proto_rawDescGZIP(), []int{41}
 }
 
 type ShutdownResponse struct {
@@ -2097,7 +2534,7 @@ type ShutdownResponse struct {
 
 func (x *ShutdownResponse) Reset() {
 	*x = ShutdownResponse{}
-	mi := &file_machine_machine_proto_msgTypes[34]
+	mi := &file_machine_machine_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2109,7 +2546,7 @@ func (x *ShutdownResponse) String() string {
 func (*ShutdownResponse) ProtoMessage() {}
 
 func (x *ShutdownResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[34]
+	mi := &file_machine_machine_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2122,7 +2559,7 @@ func (x *ShutdownResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownResponse.ProtoReflect.Descriptor instead.
 func (*ShutdownResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{34}
+	return file_machine_machine_proto_rawDescGZIP(), []int{42}
 }
 
 type ResetRequest struct {
@@ -2139,7 +2576,7 @@ type ResetRequest struct {
 
 func (x *ResetRequest) Reset() {
 	*x = ResetRequest{}
-	mi := &file_machine_machine_proto_msgTypes[35]
+	mi := &file_machine_machine_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2151,7 +2588,7 @@ func (x *ResetRequest) String() string {
 func (*ResetRequest) ProtoMessage() {}
 
 func (x *ResetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[35]
+	mi := &file_machine_machine_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2164,7 +2601,7 @@ func (x *ResetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetRequest.ProtoReflect.Descriptor instead.
 func (*ResetRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{35}
+	return file_machine_machine_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ResetRequest) GetReboot() bool {
@@ -2196,7 +2633,7 @@ type ResetResponse struct {
 
 func (x *ResetResponse) Reset() {
 	*x = ResetResponse{}
-	mi := &file_machine_machine_proto_msgTypes[36]
+	mi := &file_machine_machine_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2208,7 +2645,7 @@ func (x *ResetResponse) String() string {
 func (*ResetResponse) ProtoMessage() {}
 
 func (x *ResetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[36]
+	mi := &file_machine_machine_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2221,7 +2658,7 @@ func (x *ResetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetResponse.ProtoReflect.Descriptor instead.
 func (*ResetResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{36}
+	return file_machine_machine_proto_rawDescGZIP(), []int{44}
 }
 
 type PCRReadRequest struct {
@@ -2239,7 +2676,7 @@ type PCRReadRequest struct {
 
 func (x *PCRReadRequest) Reset() {
 	*x = PCRReadRequest{}
-	mi := &file_machine_machine_proto_msgTypes[37]
+	mi := &file_machine_machine_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2251,7 +2688,7 @@ func (x *PCRReadRequest) String() string {
 func (*PCRReadRequest) ProtoMessage() {}
 
 func (x *PCRReadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[37]
+	mi := &file_machine_machine_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2264,7 +2701,7 @@ func (x *PCRReadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PCRReadRequest.ProtoReflect.Descriptor instead.
 func (*PCRReadRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{37}
+	return file_machine_machine_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *PCRReadRequest) GetBanks() []string {
@@ -2299,7 +2736,7 @@ type PCRBank struct {
 
 func (x *PCRBank) Reset() {
 	*x = PCRBank{}
-	mi := &file_machine_machine_proto_msgTypes[38]
+	mi := &file_machine_machine_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2311,7 +2748,7 @@ func (x *PCRBank) String() string {
 func (*PCRBank) ProtoMessage() {}
 
 func (x *PCRBank) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[38]
+	mi := &file_machine_machine_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2324,7 +2761,7 @@ func (x *PCRBank) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PCRBank.ProtoReflect.Descriptor instead.
 func (*PCRBank) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{38}
+	return file_machine_machine_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *PCRBank) GetBank() string {
@@ -2360,7 +2797,7 @@ type PCRReadResponse struct {
 
 func (x *PCRReadResponse) Reset() {
 	*x = PCRReadResponse{}
-	mi := &file_machine_machine_proto_msgTypes[39]
+	mi := &file_machine_machine_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2372,7 +2809,7 @@ func (x *PCRReadResponse) String() string {
 func (*PCRReadResponse) ProtoMessage() {}
 
 func (x *PCRReadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[39]
+	mi := &file_machine_machine_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2385,7 +2822,7 @@ func (x *PCRReadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PCRReadResponse.ProtoReflect.Descriptor instead.
 func (*PCRReadResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{39}
+	return file_machine_machine_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *PCRReadResponse) GetBanks() []*PCRBank {
@@ -2431,7 +2868,7 @@ type InspectControllersRequest struct {
 
 func (x *InspectControllersRequest) Reset() {
 	*x = InspectControllersRequest{}
-	mi := &file_machine_machine_proto_msgTypes[40]
+	mi := &file_machine_machine_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2443,7 +2880,7 @@ func (x *InspectControllersRequest) String() string {
 func (*InspectControllersRequest) ProtoMessage() {}
 
 func (x *InspectControllersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[40]
+	mi := &file_machine_machine_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2456,7 +2893,7 @@ func (x *InspectControllersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InspectControllersRequest.ProtoReflect.Descriptor instead.
 func (*InspectControllersRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{40}
+	return file_machine_machine_proto_rawDescGZIP(), []int{48}
 }
 
 type InspectControllersResponse struct {
@@ -2468,7 +2905,7 @@ type InspectControllersResponse struct {
 
 func (x *InspectControllersResponse) Reset() {
 	*x = InspectControllersResponse{}
-	mi := &file_machine_machine_proto_msgTypes[41]
+	mi := &file_machine_machine_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2480,7 +2917,7 @@ func (x *InspectControllersResponse) String() string {
 func (*InspectControllersResponse) ProtoMessage() {}
 
 func (x *InspectControllersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[41]
+	mi := &file_machine_machine_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2493,7 +2930,7 @@ func (x *InspectControllersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InspectControllersResponse.ProtoReflect.Descriptor instead.
 func (*InspectControllersResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{41}
+	return file_machine_machine_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *InspectControllersResponse) GetControllers() []*ControllerInfo {
@@ -2516,7 +2953,7 @@ type ControllerInfo struct {
 
 func (x *ControllerInfo) Reset() {
 	*x = ControllerInfo{}
-	mi := &file_machine_machine_proto_msgTypes[42]
+	mi := &file_machine_machine_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2528,7 +2965,7 @@ func (x *ControllerInfo) String() string {
 func (*ControllerInfo) ProtoMessage() {}
 
 func (x *ControllerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[42]
+	mi := &file_machine_machine_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2541,7 +2978,7 @@ func (x *ControllerInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControllerInfo.ProtoReflect.Descriptor instead.
 func (*ControllerInfo) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{42}
+	return file_machine_machine_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ControllerInfo) GetName() string {
@@ -2575,7 +3012,7 @@ type ResourceKind struct {
 
 func (x *ResourceKind) Reset() {
 	*x = ResourceKind{}
-	mi := &file_machine_machine_proto_msgTypes[43]
+	mi := &file_machine_machine_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2587,7 +3024,7 @@ func (x *ResourceKind) String() string {
 func (*ResourceKind) ProtoMessage() {}
 
 func (x *ResourceKind) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[43]
+	mi := &file_machine_machine_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2600,7 +3037,7 @@ func (x *ResourceKind) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResourceKind.ProtoReflect.Descriptor instead.
 func (*ResourceKind) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{43}
+	return file_machine_machine_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *ResourceKind) GetNamespace() string {
@@ -2625,7 +3062,7 @@ type ProcessesRequest struct {
 
 func (x *ProcessesRequest) Reset() {
 	*x = ProcessesRequest{}
-	mi := &file_machine_machine_proto_msgTypes[44]
+	mi := &file_machine_machine_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2637,7 +3074,7 @@ func (x *ProcessesRequest) String() string {
 func (*ProcessesRequest) ProtoMessage() {}
 
 func (x *ProcessesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[44]
+	mi := &file_machine_machine_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2650,7 +3087,7 @@ func (x *ProcessesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessesRequest.ProtoReflect.Descriptor instead.
 func (*ProcessesRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{44}
+	return file_machine_machine_proto_rawDescGZIP(), []int{52}
 }
 
 type ProcessesResponse struct {
@@ -2662,7 +3099,7 @@ type ProcessesResponse struct {
 
 func (x *ProcessesResponse) Reset() {
 	*x = ProcessesResponse{}
-	mi := &file_machine_machine_proto_msgTypes[45]
+	mi := &file_machine_machine_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2674,7 +3111,7 @@ func (x *ProcessesResponse) String() string {
 func (*ProcessesResponse) ProtoMessage() {}
 
 func (x *ProcessesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[45]
+	mi := &file_machine_machine_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2687,7 +3124,7 @@ func (x *ProcessesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessesResponse.ProtoReflect.Descriptor instead.
 func (*ProcessesResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{45}
+	return file_machine_machine_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ProcessesResponse) GetProcesses() []*ProcessInfo {
@@ -2719,7 +3156,7 @@ type ProcessInfo struct {
 
 func (x *ProcessInfo) Reset() {
 	*x = ProcessInfo{}
-	mi := &file_machine_machine_proto_msgTypes[46]
+	mi := &file_machine_machine_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2731,7 +3168,7 @@ func (x *ProcessInfo) String() string {
 func (*ProcessInfo) ProtoMessage() {}
 
 func (x *ProcessInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[46]
+	mi := &file_machine_machine_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2744,7 +3181,7 @@ func (x *ProcessInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessInfo.ProtoReflect.Descriptor instead.
 func (*ProcessInfo) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{46}
+	return file_machine_machine_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ProcessInfo) GetPid() int32 {
@@ -2818,7 +3255,7 @@ type MemoryRequest struct {
 
 func (x *MemoryRequest) Reset() {
 	*x = MemoryRequest{}
-	mi := &file_machine_machine_proto_msgTypes[47]
+	mi := &file_machine_machine_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2830,7 +3267,7 @@ func (x *MemoryRequest) String() string {
 func (*MemoryRequest) ProtoMessage() {}
 
 func (x *MemoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[47]
+	mi := &file_machine_machine_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2843,7 +3280,7 @@ func (x *MemoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemoryRequest.ProtoReflect.Descriptor instead.
 func (*MemoryRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{47}
+	return file_machine_machine_proto_rawDescGZIP(), []int{55}
 }
 
 // MemoryResponse holds /proc/meminfo values in bytes.
@@ -2863,7 +3300,7 @@ type MemoryResponse struct {
 
 func (x *MemoryResponse) Reset() {
 	*x = MemoryResponse{}
-	mi := &file_machine_machine_proto_msgTypes[48]
+	mi := &file_machine_machine_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2875,7 +3312,7 @@ func (x *MemoryResponse) String() string {
 func (*MemoryResponse) ProtoMessage() {}
 
 func (x *MemoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[48]
+	mi := &file_machine_machine_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2888,7 +3325,7 @@ func (x *MemoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemoryResponse.ProtoReflect.Descriptor instead.
 func (*MemoryResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{48}
+	return file_machine_machine_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *MemoryResponse) GetTotal() uint64 {
@@ -2955,7 +3392,7 @@ type MountsRequest struct {
 
 func (x *MountsRequest) Reset() {
 	*x = MountsRequest{}
-	mi := &file_machine_machine_proto_msgTypes[49]
+	mi := &file_machine_machine_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2967,7 +3404,7 @@ func (x *MountsRequest) String() string {
 func (*MountsRequest) ProtoMessage() {}
 
 func (x *MountsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[49]
+	mi := &file_machine_machine_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2980,7 +3417,7 @@ func (x *MountsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MountsRequest.ProtoReflect.Descriptor instead.
 func (*MountsRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{49}
+	return file_machine_machine_proto_rawDescGZIP(), []int{57}
 }
 
 type MountsResponse struct {
@@ -2992,7 +3429,7 @@ type MountsResponse struct {
 
 func (x *MountsResponse) Reset() {
 	*x = MountsResponse{}
-	mi := &file_machine_machine_proto_msgTypes[50]
+	mi := &file_machine_machine_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3004,7 +3441,7 @@ func (x *MountsResponse) String() string {
 func (*MountsResponse) ProtoMessage() {}
 
 func (x *MountsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[50]
+	mi := &file_machine_machine_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3017,7 +3454,7 @@ func (x *MountsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MountsResponse.ProtoReflect.Descriptor instead.
 func (*MountsResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{50}
+	return file_machine_machine_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *MountsResponse) GetMounts() []*MountInfo {
@@ -3044,7 +3481,7 @@ type MountInfo struct {
 
 func (x *MountInfo) Reset() {
 	*x = MountInfo{}
-	mi := &file_machine_machine_proto_msgTypes[51]
+	mi := &file_machine_machine_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3056,7 +3493,7 @@ func (x *MountInfo) String() string {
 func (*MountInfo) ProtoMessage() {}
 
 func (x *MountInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[51]
+	mi := &file_machine_machine_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3069,7 +3506,7 @@ func (x *MountInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MountInfo.ProtoReflect.Descriptor instead.
 func (*MountInfo) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{51}
+	return file_machine_machine_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *MountInfo) GetSource() string {
@@ -3122,7 +3559,7 @@ type DisksRequest struct {
 
 func (x *DisksRequest) Reset() {
 	*x = DisksRequest{}
-	mi := &file_machine_machine_proto_msgTypes[52]
+	mi := &file_machine_machine_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3134,7 +3571,7 @@ func (x *DisksRequest) String() string {
 func (*DisksRequest) ProtoMessage() {}
 
 func (x *DisksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[52]
+	mi := &file_machine_machine_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3147,7 +3584,7 @@ func (x *DisksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisksRequest.ProtoReflect.Descriptor instead.
 func (*DisksRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{52}
+	return file_machine_machine_proto_rawDescGZIP(), []int{60}
 }
 
 type DisksResponse struct {
@@ -3159,7 +3596,7 @@ type DisksResponse struct {
 
 func (x *DisksResponse) Reset() {
 	*x = DisksResponse{}
-	mi := &file_machine_machine_proto_msgTypes[53]
+	mi := &file_machine_machine_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3171,7 +3608,7 @@ func (x *DisksResponse) String() string {
 func (*DisksResponse) ProtoMessage() {}
 
 func (x *DisksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[53]
+	mi := &file_machine_machine_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3184,7 +3621,7 @@ func (x *DisksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisksResponse.ProtoReflect.Descriptor instead.
 func (*DisksResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{53}
+	return file_machine_machine_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *DisksResponse) GetDisks() []*DiskInfo {
@@ -3210,7 +3647,7 @@ type DiskInfo struct {
 
 func (x *DiskInfo) Reset() {
 	*x = DiskInfo{}
-	mi := &file_machine_machine_proto_msgTypes[54]
+	mi := &file_machine_machine_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3222,7 +3659,7 @@ func (x *DiskInfo) String() string {
 func (*DiskInfo) ProtoMessage() {}
 
 func (x *DiskInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[54]
+	mi := &file_machine_machine_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3235,7 +3672,7 @@ func (x *DiskInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiskInfo.ProtoReflect.Descriptor instead.
 func (*DiskInfo) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{54}
+	return file_machine_machine_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *DiskInfo) GetName() string {
@@ -3293,7 +3730,7 @@ type PartitionInfo struct {
 
 func (x *PartitionInfo) Reset() {
 	*x = PartitionInfo{}
-	mi := &file_machine_machine_proto_msgTypes[55]
+	mi := &file_machine_machine_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3305,7 +3742,7 @@ func (x *PartitionInfo) String() string {
 func (*PartitionInfo) ProtoMessage() {}
 
 func (x *PartitionInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[55]
+	mi := &file_machine_machine_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3318,7 +3755,7 @@ func (x *PartitionInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionInfo.ProtoReflect.Descriptor instead.
 func (*PartitionInfo) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{55}
+	return file_machine_machine_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *PartitionInfo) GetName() string {
@@ -3357,7 +3794,7 @@ type NetstatRequest struct {
 
 func (x *NetstatRequest) Reset() {
 	*x = NetstatRequest{}
-	mi := &file_machine_machine_proto_msgTypes[56]
+	mi := &file_machine_machine_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3369,7 +3806,7 @@ func (x *NetstatRequest) String() string {
 func (*NetstatRequest) ProtoMessage() {}
 
 func (x *NetstatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[56]
+	mi := &file_machine_machine_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3382,7 +3819,7 @@ func (x *NetstatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NetstatRequest.ProtoReflect.Descriptor instead.
 func (*NetstatRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{56}
+	return file_machine_machine_proto_rawDescGZIP(), []int{64}
 }
 
 type NetstatResponse struct {
@@ -3394,7 +3831,7 @@ type NetstatResponse struct {
 
 func (x *NetstatResponse) Reset() {
 	*x = NetstatResponse{}
-	mi := &file_machine_machine_proto_msgTypes[57]
+	mi := &file_machine_machine_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3406,7 +3843,7 @@ func (x *NetstatResponse) String() string {
 func (*NetstatResponse) ProtoMessage() {}
 
 func (x *NetstatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[57]
+	mi := &file_machine_machine_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3419,7 +3856,7 @@ func (x *NetstatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NetstatResponse.ProtoReflect.Descriptor instead.
 func (*NetstatResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{57}
+	return file_machine_machine_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *NetstatResponse) GetSockets() []*SocketInfo {
@@ -3449,7 +3886,7 @@ type SocketInfo struct {
 
 func (x *SocketInfo) Reset() {
 	*x = SocketInfo{}
-	mi := &file_machine_machine_proto_msgTypes[58]
+	mi := &file_machine_machine_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3461,7 +3898,7 @@ func (x *SocketInfo) String() string {
 func (*SocketInfo) ProtoMessage() {}
 
 func (x *SocketInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[58]
+	mi := &file_machine_machine_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3474,7 +3911,7 @@ func (x *SocketInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SocketInfo.ProtoReflect.Descriptor instead.
 func (*SocketInfo) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{58}
+	return file_machine_machine_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *SocketInfo) GetProtocol() string {
@@ -3535,7 +3972,7 @@ type ListFilesRequest struct {
 
 func (x *ListFilesRequest) Reset() {
 	*x = ListFilesRequest{}
-	mi := &file_machine_machine_proto_msgTypes[59]
+	mi := &file_machine_machine_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3547,7 +3984,7 @@ func (x *ListFilesRequest) String() string {
 func (*ListFilesRequest) ProtoMessage() {}
 
 func (x *ListFilesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[59]
+	mi := &file_machine_machine_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3560,7 +3997,7 @@ func (x *ListFilesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFilesRequest.ProtoReflect.Descriptor instead.
 func (*ListFilesRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{59}
+	return file_machine_machine_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *ListFilesRequest) GetPath() string {
@@ -3581,7 +4018,7 @@ type ListFilesResponse struct {
 
 func (x *ListFilesResponse) Reset() {
 	*x = ListFilesResponse{}
-	mi := &file_machine_machine_proto_msgTypes[60]
+	mi := &file_machine_machine_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3593,7 +4030,7 @@ func (x *ListFilesResponse) String() string {
 func (*ListFilesResponse) ProtoMessage() {}
 
 func (x *ListFilesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[60]
+	mi := &file_machine_machine_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3606,7 +4043,7 @@ func (x *ListFilesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFilesResponse.ProtoReflect.Descriptor instead.
 func (*ListFilesResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{60}
+	return file_machine_machine_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *ListFilesResponse) GetPath() string {
@@ -3640,7 +4077,7 @@ type FileInfo struct {
 
 func (x *FileInfo) Reset() {
 	*x = FileInfo{}
-	mi := &file_machine_machine_proto_msgTypes[61]
+	mi := &file_machine_machine_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3652,7 +4089,7 @@ func (x *FileInfo) String() string {
 func (*FileInfo) ProtoMessage() {}
 
 func (x *FileInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[61]
+	mi := &file_machine_machine_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3665,7 +4102,7 @@ func (x *FileInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileInfo.ProtoReflect.Descriptor instead.
 func (*FileInfo) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{61}
+	return file_machine_machine_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *FileInfo) GetName() string {
@@ -3726,7 +4163,7 @@ type ReadFileRequest struct {
 
 func (x *ReadFileRequest) Reset() {
 	*x = ReadFileRequest{}
-	mi := &file_machine_machine_proto_msgTypes[62]
+	mi := &file_machine_machine_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3738,7 +4175,7 @@ func (x *ReadFileRequest) String() string {
 func (*ReadFileRequest) ProtoMessage() {}
 
 func (x *ReadFileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[62]
+	mi := &file_machine_machine_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3751,7 +4188,7 @@ func (x *ReadFileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadFileRequest.ProtoReflect.Descriptor instead.
 func (*ReadFileRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{62}
+	return file_machine_machine_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *ReadFileRequest) GetPath() string {
@@ -3770,7 +4207,7 @@ type ReadFileResponse struct {
 
 func (x *ReadFileResponse) Reset() {
 	*x = ReadFileResponse{}
-	mi := &file_machine_machine_proto_msgTypes[63]
+	mi := &file_machine_machine_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3782,7 +4219,7 @@ func (x *ReadFileResponse) String() string {
 func (*ReadFileResponse) ProtoMessage() {}
 
 func (x *ReadFileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[63]
+	mi := &file_machine_machine_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3795,7 +4232,7 @@ func (x *ReadFileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadFileResponse.ProtoReflect.Descriptor instead.
 func (*ReadFileResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{63}
+	return file_machine_machine_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *ReadFileResponse) GetData() []byte {
@@ -3809,7 +4246,32 @@ var File_machine_machine_proto protoreflect.FileDescriptor
 
 const file_machine_machine_proto_rawDesc = "" +
 	"\n" +
-	"\x15machine/machine.proto\x12\x0fkiln.machine.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x10\n" +
+	"\x15machine/machine.proto\x12\x0fkiln.machine.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x0e\n" +
+	"\fStatsRequest\"C\n" +
+	"\rStatsResponse\x122\n" +
+	"\x05stats\x18\x01 \x03(\v2\x1c.kiln.machine.v1.CgroupStatsR\x05stats\"\x84\x02\n" +
+	"\vCgroupStats\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
+	"\x06cgroup\x18\x03 \x01(\tR\x06cgroup\x12!\n" +
+	"\fmemory_bytes\x18\x04 \x01(\x04R\vmemoryBytes\x12*\n" +
+	"\x11memory_peak_bytes\x18\x05 \x01(\x04R\x0fmemoryPeakBytes\x12,\n" +
+	"\x12memory_limit_bytes\x18\x06 \x01(\x04R\x10memoryLimitBytes\x12$\n" +
+	"\x0ecpu_usage_usec\x18\a \x01(\x04R\fcpuUsageUsec\x12\x12\n" +
+	"\x04pids\x18\b \x01(\x04R\x04pids\"\x12\n" +
+	"\x10ImageListRequest\"C\n" +
+	"\x11ImageListResponse\x12.\n" +
+	"\x06images\x18\x01 \x03(\v2\x16.kiln.machine.v1.ImageR\x06images\"\x99\x01\n" +
+	"\x05Image\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
+	"\x06digest\x18\x02 \x01(\tR\x06digest\x12\x12\n" +
+	"\x04size\x18\x03 \x01(\x03R\x04size\x12\x1a\n" +
+	"\bplatform\x18\x04 \x01(\tR\bplatform\x124\n" +
+	"\acreated\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\acreated\"*\n" +
+	"\x12ImageImportRequest\x12\x14\n" +
+	"\x05chunk\x18\x01 \x01(\fR\x05chunk\"E\n" +
+	"\x13ImageImportResponse\x12.\n" +
+	"\x06images\x18\x01 \x03(\v2\x16.kiln.machine.v1.ImageR\x06images\"\x10\n" +
 	"\x0eVersionRequest\"\x93\x01\n" +
 	"\x0fVersionResponse\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12\x1d\n" +
@@ -4064,7 +4526,7 @@ const file_machine_machine_proto_rawDesc = "" +
 	"\x0fReadFileRequest\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\"&\n" +
 	"\x10ReadFileResponse\x12\x12\n" +
-	"\x04data\x18\x01 \x01(\fR\x04data2\xf8\x10\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data2\xf0\x12\n" +
 	"\x0eMachineService\x12L\n" +
 	"\aVersion\x12\x1f.kiln.machine.v1.VersionRequest\x1a .kiln.machine.v1.VersionResponse\x12X\n" +
 	"\vServiceList\x12#.kiln.machine.v1.ServiceListRequest\x1a$.kiln.machine.v1.ServiceListResponse\x12a\n" +
@@ -4091,7 +4553,10 @@ const file_machine_machine_proto_rawDesc = "" +
 	"\x05Disks\x12\x1d.kiln.machine.v1.DisksRequest\x1a\x1e.kiln.machine.v1.DisksResponse\x12L\n" +
 	"\aNetstat\x12\x1f.kiln.machine.v1.NetstatRequest\x1a .kiln.machine.v1.NetstatResponse\x12R\n" +
 	"\tListFiles\x12!.kiln.machine.v1.ListFilesRequest\x1a\".kiln.machine.v1.ListFilesResponse\x12O\n" +
-	"\bReadFile\x12 .kiln.machine.v1.ReadFileRequest\x1a!.kiln.machine.v1.ReadFileResponseB-Z+github.com/kiln-os/kiln/api/machine;machineb\x06proto3"
+	"\bReadFile\x12 .kiln.machine.v1.ReadFileRequest\x1a!.kiln.machine.v1.ReadFileResponse\x12F\n" +
+	"\x05Stats\x12\x1d.kiln.machine.v1.StatsRequest\x1a\x1e.kiln.machine.v1.StatsResponse\x12R\n" +
+	"\tImageList\x12!.kiln.machine.v1.ImageListRequest\x1a\".kiln.machine.v1.ImageListResponse\x12Z\n" +
+	"\vImageImport\x12#.kiln.machine.v1.ImageImportRequest\x1a$.kiln.machine.v1.ImageImportResponse(\x01B-Z+github.com/kiln-os/kiln/api/machine;machineb\x06proto3"
 
 var (
 	file_machine_machine_proto_rawDescOnce sync.Once
@@ -4106,164 +4571,182 @@ func file_machine_machine_proto_rawDescGZIP() []byte {
 }
 
 var file_machine_machine_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_machine_machine_proto_msgTypes = make([]protoimpl.MessageInfo, 66)
+var file_machine_machine_proto_msgTypes = make([]protoimpl.MessageInfo, 74)
 var file_machine_machine_proto_goTypes = []any{
 	(ResourceEvent_Type)(0),             // 0: kiln.machine.v1.ResourceEvent.Type
 	(ApplyConfigurationRequest_Mode)(0), // 1: kiln.machine.v1.ApplyConfigurationRequest.Mode
-	(*VersionRequest)(nil),              // 2: kiln.machine.v1.VersionRequest
-	(*VersionResponse)(nil),             // 3: kiln.machine.v1.VersionResponse
-	(*ServiceListRequest)(nil),          // 4: kiln.machine.v1.ServiceListRequest
-	(*ServiceListResponse)(nil),         // 5: kiln.machine.v1.ServiceListResponse
-	(*ServiceInfo)(nil),                 // 6: kiln.machine.v1.ServiceInfo
-	(*ServiceRestartRequest)(nil),       // 7: kiln.machine.v1.ServiceRestartRequest
-	(*ServiceRestartResponse)(nil),      // 8: kiln.machine.v1.ServiceRestartResponse
-	(*ServiceStopRequest)(nil),          // 9: kiln.machine.v1.ServiceStopRequest
-	(*ServiceStopResponse)(nil),         // 10: kiln.machine.v1.ServiceStopResponse
-	(*ServiceStartRequest)(nil),         // 11: kiln.machine.v1.ServiceStartRequest
-	(*ServiceStartResponse)(nil),        // 12: kiln.machine.v1.ServiceStartResponse
-	(*LogsRequest)(nil),                 // 13: kiln.machine.v1.LogsRequest
-	(*DmesgRequest)(nil),                // 14: kiln.machine.v1.DmesgRequest
-	(*LogLine)(nil),                     // 15: kiln.machine.v1.LogLine
-	(*EventsRequest)(nil),               // 16: kiln.machine.v1.EventsRequest
-	(*Event)(nil),                       // 17: kiln.machine.v1.Event
-	(*ResourceMetadata)(nil),            // 18: kiln.machine.v1.ResourceMetadata
-	(*Resource)(nil),                    // 19: kiln.machine.v1.Resource
-	(*ResourceGetRequest)(nil),          // 20: kiln.machine.v1.ResourceGetRequest
-	(*ResourceListRequest)(nil),         // 21: kiln.machine.v1.ResourceListRequest
-	(*ResourceListResponse)(nil),        // 22: kiln.machine.v1.ResourceListResponse
-	(*ResourceWatchRequest)(nil),        // 23: kiln.machine.v1.ResourceWatchRequest
-	(*ResourceEvent)(nil),               // 24: kiln.machine.v1.ResourceEvent
-	(*ApplyConfigurationRequest)(nil),   // 25: kiln.machine.v1.ApplyConfigurationRequest
-	(*ApplyConfigurationResponse)(nil),  // 26: kiln.machine.v1.ApplyConfigurationResponse
-	(*ConfigChange)(nil),                // 27: kiln.machine.v1.ConfigChange
-	(*UpgradeRequest)(nil),              // 28: kiln.machine.v1.UpgradeRequest
-	(*UpgradeOptions)(nil),              // 29: kiln.machine.v1.UpgradeOptions
-	(*UpgradeResponse)(nil),             // 30: kiln.machine.v1.UpgradeResponse
-	(*RollbackRequest)(nil),             // 31: kiln.machine.v1.RollbackRequest
-	(*RollbackResponse)(nil),            // 32: kiln.machine.v1.RollbackResponse
-	(*RebootRequest)(nil),               // 33: kiln.machine.v1.RebootRequest
-	(*RebootResponse)(nil),              // 34: kiln.machine.v1.RebootResponse
-	(*ShutdownRequest)(nil),             // 35: kiln.machine.v1.ShutdownRequest
-	(*ShutdownResponse)(nil),            // 36: kiln.machine.v1.ShutdownResponse
-	(*ResetRequest)(nil),                // 37: kiln.machine.v1.ResetRequest
-	(*ResetResponse)(nil),               // 38: kiln.machine.v1.ResetResponse
-	(*PCRReadRequest)(nil),              // 39: kiln.machine.v1.PCRReadRequest
-	(*PCRBank)(nil),                     // 40: kiln.machine.v1.PCRBank
-	(*PCRReadResponse)(nil),             // 41: kiln.machine.v1.PCRReadResponse
-	(*InspectControllersRequest)(nil),   // 42: kiln.machine.v1.InspectControllersRequest
-	(*InspectControllersResponse)(nil),  // 43: kiln.machine.v1.InspectControllersResponse
-	(*ControllerInfo)(nil),              // 44: kiln.machine.v1.ControllerInfo
-	(*ResourceKind)(nil),                // 45: kiln.machine.v1.ResourceKind
-	(*ProcessesRequest)(nil),            // 46: kiln.machine.v1.ProcessesRequest
-	(*ProcessesResponse)(nil),           // 47: kiln.machine.v1.ProcessesResponse
-	(*ProcessInfo)(nil),                 // 48: kiln.machine.v1.ProcessInfo
-	(*MemoryRequest)(nil),               // 49: kiln.machine.v1.MemoryRequest
-	(*MemoryResponse)(nil),              // 50: kiln.machine.v1.MemoryResponse
-	(*MountsRequest)(nil),               // 51: kiln.machine.v1.MountsRequest
-	(*MountsResponse)(nil),              // 52: kiln.machine.v1.MountsResponse
-	(*MountInfo)(nil),                   // 53: kiln.machine.v1.MountInfo
-	(*DisksRequest)(nil),                // 54: kiln.machine.v1.DisksRequest
-	(*DisksResponse)(nil),               // 55: kiln.machine.v1.DisksResponse
-	(*DiskInfo)(nil),                    // 56: kiln.machine.v1.DiskInfo
-	(*PartitionInfo)(nil),               // 57: kiln.machine.v1.PartitionInfo
-	(*NetstatRequest)(nil),              // 58: kiln.machine.v1.NetstatRequest
-	(*NetstatResponse)(nil),             // 59: kiln.machine.v1.NetstatResponse
-	(*SocketInfo)(nil),                  // 60: kiln.machine.v1.SocketInfo
-	(*ListFilesRequest)(nil),            // 61: kiln.machine.v1.ListFilesRequest
-	(*ListFilesResponse)(nil),           // 62: kiln.machine.v1.ListFilesResponse
-	(*FileInfo)(nil),                    // 63: kiln.machine.v1.FileInfo
-	(*ReadFileRequest)(nil),             // 64: kiln.machine.v1.ReadFileRequest
-	(*ReadFileResponse)(nil),            // 65: kiln.machine.v1.ReadFileResponse
-	nil,                                 // 66: kiln.machine.v1.Event.FieldsEntry
-	nil,                                 // 67: kiln.machine.v1.PCRBank.ValuesEntry
-	(*timestamppb.Timestamp)(nil),       // 68: google.protobuf.Timestamp
+	(*StatsRequest)(nil),                // 2: kiln.machine.v1.StatsRequest
+	(*StatsResponse)(nil),               // 3: kiln.machine.v1.StatsResponse
+	(*CgroupStats)(nil),                 // 4: kiln.machine.v1.CgroupStats
+	(*ImageListRequest)(nil),            // 5: kiln.machine.v1.ImageListRequest
+	(*ImageListResponse)(nil),           // 6: kiln.machine.v1.ImageListResponse
+	(*Image)(nil),                       // 7: kiln.machine.v1.Image
+	(*ImageImportRequest)(nil),          // 8: kiln.machine.v1.ImageImportRequest
+	(*ImageImportResponse)(nil),         // 9: kiln.machine.v1.ImageImportResponse
+	(*VersionRequest)(nil),              // 10: kiln.machine.v1.VersionRequest
+	(*VersionResponse)(nil),             // 11: kiln.machine.v1.VersionResponse
+	(*ServiceListRequest)(nil),          // 12: kiln.machine.v1.ServiceListRequest
+	(*ServiceListResponse)(nil),         // 13: kiln.machine.v1.ServiceListResponse
+	(*ServiceInfo)(nil),                 // 14: kiln.machine.v1.ServiceInfo
+	(*ServiceRestartRequest)(nil),       // 15: kiln.machine.v1.ServiceRestartRequest
+	(*ServiceRestartResponse)(nil),      // 16: kiln.machine.v1.ServiceRestartResponse
+	(*ServiceStopRequest)(nil),          // 17: kiln.machine.v1.ServiceStopRequest
+	(*ServiceStopResponse)(nil),         // 18: kiln.machine.v1.ServiceStopResponse
+	(*ServiceStartRequest)(nil),         // 19: kiln.machine.v1.ServiceStartRequest
+	(*ServiceStartResponse)(nil),        // 20: kiln.machine.v1.ServiceStartResponse
+	(*LogsRequest)(nil),                 // 21: kiln.machine.v1.LogsRequest
+	(*DmesgRequest)(nil),                // 22: kiln.machine.v1.DmesgRequest
+	(*LogLine)(nil),                     // 23: kiln.machine.v1.LogLine
+	(*EventsRequest)(nil),               // 24: kiln.machine.v1.EventsRequest
+	(*Event)(nil),                       // 25: kiln.machine.v1.Event
+	(*ResourceMetadata)(nil),            // 26: kiln.machine.v1.ResourceMetadata
+	(*Resource)(nil),                    // 27: kiln.machine.v1.Resource
+	(*ResourceGetRequest)(nil),          // 28: kiln.machine.v1.ResourceGetRequest
+	(*ResourceListRequest)(nil),         // 29: kiln.machine.v1.ResourceListRequest
+	(*ResourceListResponse)(nil),        // 30: kiln.machine.v1.ResourceListResponse
+	(*ResourceWatchRequest)(nil),        // 31: kiln.machine.v1.ResourceWatchRequest
+	(*ResourceEvent)(nil),               // 32: kiln.machine.v1.ResourceEvent
+	(*ApplyConfigurationRequest)(nil),   // 33: kiln.machine.v1.ApplyConfigurationRequest
+	(*ApplyConfigurationResponse)(nil),  // 34: kiln.machine.v1.ApplyConfigurationResponse
+	(*ConfigChange)(nil),                // 35: kiln.machine.v1.ConfigChange
+	(*UpgradeRequest)(nil),              // 36: kiln.machine.v1.UpgradeRequest
+	(*UpgradeOptions)(nil),              // 37: kiln.machine.v1.UpgradeOptions
+	(*UpgradeResponse)(nil),             // 38: kiln.machine.v1.UpgradeResponse
+	(*RollbackRequest)(nil),             // 39: kiln.machine.v1.RollbackRequest
+	(*RollbackResponse)(nil),            // 40: kiln.machine.v1.RollbackResponse
+	(*RebootRequest)(nil),               // 41: kiln.machine.v1.RebootRequest
+	(*RebootResponse)(nil),              // 42: kiln.machine.v1.RebootResponse
+	(*ShutdownRequest)(nil),             // 43: kiln.machine.v1.ShutdownRequest
+	(*ShutdownResponse)(nil),            // 44: kiln.machine.v1.ShutdownResponse
+	(*ResetRequest)(nil),                // 45: kiln.machine.v1.ResetRequest
+	(*ResetResponse)(nil),               // 46: kiln.machine.v1.ResetResponse
+	(*PCRReadRequest)(nil),              // 47: kiln.machine.v1.PCRReadRequest
+	(*PCRBank)(nil),                     // 48: kiln.machine.v1.PCRBank
+	(*PCRReadResponse)(nil),             // 49: kiln.machine.v1.PCRReadResponse
+	(*InspectControllersRequest)(nil),   // 50: kiln.machine.v1.InspectControllersRequest
+	(*InspectControllersResponse)(nil),  // 51: kiln.machine.v1.InspectControllersResponse
+	(*ControllerInfo)(nil),              // 52: kiln.machine.v1.ControllerInfo
+	(*ResourceKind)(nil),                // 53: kiln.machine.v1.ResourceKind
+	(*ProcessesRequest)(nil),            // 54: kiln.machine.v1.ProcessesRequest
+	(*ProcessesResponse)(nil),           // 55: kiln.machine.v1.ProcessesResponse
+	(*ProcessInfo)(nil),                 // 56: kiln.machine.v1.ProcessInfo
+	(*MemoryRequest)(nil),               // 57: kiln.machine.v1.MemoryRequest
+	(*MemoryResponse)(nil),              // 58: kiln.machine.v1.MemoryResponse
+	(*MountsRequest)(nil),               // 59: kiln.machine.v1.MountsRequest
+	(*MountsResponse)(nil),              // 60: kiln.machine.v1.MountsResponse
+	(*MountInfo)(nil),                   // 61: kiln.machine.v1.MountInfo
+	(*DisksRequest)(nil),                // 62: kiln.machine.v1.DisksRequest
+	(*DisksResponse)(nil),               // 63: kiln.machine.v1.DisksResponse
+	(*DiskInfo)(nil),                    // 64: kiln.machine.v1.DiskInfo
+	(*PartitionInfo)(nil),               // 65: kiln.machine.v1.PartitionInfo
+	(*NetstatRequest)(nil),              // 66: kiln.machine.v1.NetstatRequest
+	(*NetstatResponse)(nil),             // 67: kiln.machine.v1.NetstatResponse
+	(*SocketInfo)(nil),                  // 68: kiln.machine.v1.SocketInfo
+	(*ListFilesRequest)(nil),            // 69: kiln.machine.v1.ListFilesRequest
+	(*ListFilesResponse)(nil),           // 70: kiln.machine.v1.ListFilesResponse
+	(*FileInfo)(nil),                    // 71: kiln.machine.v1.FileInfo
+	(*ReadFileRequest)(nil),             // 72: kiln.machine.v1.ReadFileRequest
+	(*ReadFileResponse)(nil),            // 73: kiln.machine.v1.ReadFileResponse
+	nil,                                 // 74: kiln.machine.v1.Event.FieldsEntry
+	nil,                                 // 75: kiln.machine.v1.PCRBank.ValuesEntry
+	(*timestamppb.Timestamp)(nil),       // 76: google.protobuf.Timestamp
 }
 var file_machine_machine_proto_depIdxs = []int32{
-	6,  // 0: kiln.machine.v1.ServiceListResponse.services:type_name -> kiln.machine.v1.ServiceInfo
-	68, // 1: kiln.machine.v1.ServiceInfo.since:type_name -> google.protobuf.Timestamp
-	68, // 2: kiln.machine.v1.LogsRequest.since:type_name -> google.protobuf.Timestamp
-	68, // 3: kiln.machine.v1.DmesgRequest.since:type_name -> google.protobuf.Timestamp
-	68, // 4: kiln.machine.v1.LogLine.time:type_name -> google.protobuf.Timestamp
-	68, // 5: kiln.machine.v1.Event.time:type_name -> google.protobuf.Timestamp
-	66, // 6: kiln.machine.v1.Event.fields:type_name -> kiln.machine.v1.Event.FieldsEntry
-	68, // 7: kiln.machine.v1.ResourceMetadata.created:type_name -> google.protobuf.Timestamp
-	68, // 8: kiln.machine.v1.ResourceMetadata.updated:type_name -> google.protobuf.Timestamp
-	18, // 9: kiln.machine.v1.Resource.metadata:type_name -> kiln.machine.v1.ResourceMetadata
-	19, // 10: kiln.machine.v1.ResourceListResponse.resources:type_name -> kiln.machine.v1.Resource
-	0,  // 11: kiln.machine.v1.ResourceEvent.type:type_name -> kiln.machine.v1.ResourceEvent.Type
-	19, // 12: kiln.machine.v1.ResourceEvent.resource:type_name -> kiln.machine.v1.Resource
-	1,  // 13: kiln.machine.v1.ApplyConfigurationRequest.mode:type_name -> kiln.machine.v1.ApplyConfigurationRequest.Mode
-	27, // 14: kiln.machine.v1.ApplyConfigurationResponse.changes:type_name -> kiln.machine.v1.ConfigChange
-	29, // 15: kiln.machine.v1.UpgradeRequest.options:type_name -> kiln.machine.v1.UpgradeOptions
-	67, // 16: kiln.machine.v1.PCRBank.values:type_name -> kiln.machine.v1.PCRBank.ValuesEntry
-	40, // 17: kiln.machine.v1.PCRReadResponse.banks:type_name -> kiln.machine.v1.PCRBank
-	44, // 18: kiln.machine.v1.InspectControllersResponse.controllers:type_name -> kiln.machine.v1.ControllerInfo
-	45, // 19: kiln.machine.v1.ControllerInfo.inputs:type_name -> kiln.machine.v1.ResourceKind
-	45, // 20: kiln.machine.v1.ControllerInfo.outputs:type_name -> kiln.machine.v1.ResourceKind
-	48, // 21: kiln.machine.v1.ProcessesResponse.processes:type_name -> kiln.machine.v1.ProcessInfo
-	53, // 22: kiln.machine.v1.MountsResponse.mounts:type_name -> kiln.machine.v1.MountInfo
-	56, // 23: kiln.machine.v1.DisksResponse.disks:type_name -> kiln.machine.v1.DiskInfo
-	57, // 24: kiln.machine.v1.DiskInfo.partitions:type_name -> kiln.machine.v1.PartitionInfo
-	60, // 25: kiln.machine.v1.NetstatResponse.sockets:type_name -> kiln.machine.v1.SocketInfo
-	63, // 26: kiln.machine.v1.ListFilesResponse.files:type_name -> kiln.machine.v1.FileInfo
-	68, // 27: kiln.machine.v1.FileInfo.modified:type_name -> google.protobuf.Timestamp
-	2,  // 28: kiln.machine.v1.MachineService.Version:input_type -> kiln.machine.v1.VersionRequest
-	4,  // 29: kiln.machine.v1.MachineService.ServiceList:input_type -> kiln.machine.v1.ServiceListRequest
-	7,  // 30: kiln.machine.v1.MachineService.ServiceRestart:input_type -> kiln.machine.v1.ServiceRestartRequest
-	9,  // 31: kiln.machine.v1.MachineService.ServiceStop:input_type -> kiln.machine.v1.ServiceStopRequest
-	11, // 32: kiln.machine.v1.MachineService.ServiceStart:input_type -> kiln.machine.v1.ServiceStartRequest
-	13, // 33: kiln.machine.v1.MachineService.Logs:input_type -> kiln.machine.v1.LogsRequest
-	14, // 34: kiln.machine.v1.MachineService.Dmesg:input_type -> kiln.machine.v1.DmesgRequest
-	16, // 35: kiln.machine.v1.MachineService.Events:input_type -> kiln.machine.v1.EventsRequest
-	20, // 36: kiln.machine.v1.MachineService.ResourceGet:input_type -> kiln.machine.v1.ResourceGetRequest
-	21, // 37: kiln.machine.v1.MachineService.ResourceList:input_type -> kiln.machine.v1.ResourceListRequest
-	23, // 38: kiln.machine.v1.MachineService.ResourceWatch:input_type -> kiln.machine.v1.ResourceWatchRequest
-	25, // 39: kiln.machine.v1.MachineService.ApplyConfiguration:input_type -> kiln.machine.v1.ApplyConfigurationRequest
-	28, // 40: kiln.machine.v1.MachineService.Upgrade:input_type -> kiln.machine.v1.UpgradeRequest
-	31, // 41: kiln.machine.v1.MachineService.Rollback:input_type -> kiln.machine.v1.RollbackRequest
-	33, // 42: kiln.machine.v1.MachineService.Reboot:input_type -> kiln.machine.v1.RebootRequest
-	35, // 43: kiln.machine.v1.MachineService.Shutdown:input_type -> kiln.machine.v1.ShutdownRequest
-	37, // 44: kiln.machine.v1.MachineService.Reset:input_type -> kiln.machine.v1.ResetRequest
-	39, // 45: kiln.machine.v1.MachineService.PCRRead:input_type -> kiln.machine.v1.PCRReadRequest
-	42, // 46: kiln.machine.v1.MachineService.InspectControllers:input_type -> kiln.machine.v1.InspectControllersRequest
-	46, // 47: kiln.machine.v1.MachineService.Processes:input_type -> kiln.machine.v1.ProcessesRequest
-	49, // 48: kiln.machine.v1.MachineService.Memory:input_type -> kiln.machine.v1.MemoryRequest
-	51, // 49: kiln.machine.v1.MachineService.Mounts:input_type -> kiln.machine.v1.MountsRequest
-	54, // 50: kiln.machine.v1.MachineService.Disks:input_type -> kiln.machine.v1.DisksRequest
-	58, // 51: kiln.machine.v1.MachineService.Netstat:input_type -> kiln.machine.v1.NetstatRequest
-	61, // 52: kiln.machine.v1.MachineService.ListFiles:input_type -> kiln.machine.v1.ListFilesRequest
-	64, // 53: kiln.machine.v1.MachineService.ReadFile:input_type -> kiln.machine.v1.ReadFileRequest
-	3,  // 54: kiln.machine.v1.MachineService.Version:output_type -> kiln.machine.v1.VersionResponse
-	5,  // 55: kiln.machine.v1.MachineService.ServiceList:output_type -> kiln.machine.v1.ServiceListResponse
-	8,  // 56: kiln.machine.v1.MachineService.ServiceRestart:output_type -> kiln.machine.v1.ServiceRestartResponse
-	10, // 57: kiln.machine.v1.MachineService.ServiceStop:output_type -> kiln.machine.v1.ServiceStopResponse
-	12, // 58: kiln.machine.v1.MachineService.ServiceStart:output_type -> kiln.machine.v1.ServiceStartResponse
-	15, // 59: kiln.machine.v1.MachineService.Logs:output_type -> kiln.machine.v1.LogLine
-	15, // 60: kiln.machine.v1.MachineService.Dmesg:output_type -> kiln.machine.v1.LogLine
-	17, // 61: kiln.machine.v1.MachineService.Events:output_type -> kiln.machine.v1.Event
-	19, // 62: kiln.machine.v1.MachineService.ResourceGet:output_type -> kiln.machine.v1.Resource
-	22, // 63: kiln.machine.v1.MachineService.ResourceList:output_type -> kiln.machine.v1.ResourceListResponse
-	24, // 64: kiln.machine.v1.MachineService.ResourceWatch:output_type -> kiln.machine.v1.ResourceEvent
-	26, // 65: kiln.machine.v1.MachineService.ApplyConfiguration:output_type -> kiln.machine.v1.ApplyConfigurationResponse
-	30, // 66: kiln.machine.v1.MachineService.Upgrade:output_type -> kiln.machine.v1.UpgradeResponse
-	32, // 67: kiln.machine.v1.MachineService.Rollback:output_type -> kiln.machine.v1.RollbackResponse
-	34, // 68: kiln.machine.v1.MachineService.Reboot:output_type -> kiln.machine.v1.RebootResponse
-	36, // 69: kiln.machine.v1.MachineService.Shutdown:output_type -> kiln.machine.v1.ShutdownResponse
-	38, // 70: kiln.machine.v1.MachineService.Reset:output_type -> kiln.machine.v1.ResetResponse
-	41, // 71: kiln.machine.v1.MachineService.PCRRead:output_type -> kiln.machine.v1.PCRReadResponse
-	43, // 72: kiln.machine.v1.MachineService.InspectControllers:output_type -> kiln.machine.v1.InspectControllersResponse
-	47, // 73: kiln.machine.v1.MachineService.Processes:output_type -> kiln.machine.v1.ProcessesResponse
-	50, // 74: kiln.machine.v1.MachineService.Memory:output_type -> kiln.machine.v1.MemoryResponse
-	52, // 75: kiln.machine.v1.MachineService.Mounts:output_type -> kiln.machine.v1.MountsResponse
-	55, // 76: kiln.machine.v1.MachineService.Disks:output_type -> kiln.machine.v1.DisksResponse
-	59, // 77: kiln.machine.v1.MachineService.Netstat:output_type -> kiln.machine.v1.NetstatResponse
-	62, // 78: kiln.machine.v1.MachineService.ListFiles:output_type -> kiln.machine.v1.ListFilesResponse
-	65, // 79: kiln.machine.v1.MachineService.ReadFile:output_type -> kiln.machine.v1.ReadFileResponse
-	54, // [54:80] is the sub-list for method output_type
-	28, // [28:54] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	4,  // 0: kiln.machine.v1.StatsResponse.stats:type_name -> kiln.machine.v1.CgroupStats
+	7,  // 1: kiln.machine.v1.ImageListResponse.images:type_name -> kiln.machine.v1.Image
+	76, // 2: kiln.machine.v1.Image.created:type_name -> google.protobuf.Timestamp
+	7,  // 3: kiln.machine.v1.ImageImportResponse.images:type_name -> kiln.machine.v1.Image
+	14, // 4: kiln.machine.v1.ServiceListResponse.services:type_name -> kiln.machine.v1.ServiceInfo
+	76, // 5: kiln.machine.v1.ServiceInfo.since:type_name -> google.protobuf.Timestamp
+	76, // 6: kiln.machine.v1.LogsRequest.since:type_name -> google.protobuf.Timestamp
+	76, // 7: kiln.machine.v1.DmesgRequest.since:type_name -> google.protobuf.Timestamp
+	76, // 8: kiln.machine.v1.LogLine.time:type_name -> google.protobuf.Timestamp
+	76, // 9: kiln.machine.v1.Event.time:type_name -> google.protobuf.Timestamp
+	74, // 10: kiln.machine.v1.Event.fields:type_name -> kiln.machine.v1.Event.FieldsEntry
+	76, // 11: kiln.machine.v1.ResourceMetadata.created:type_name -> google.protobuf.Timestamp
+	76, // 12: kiln.machine.v1.ResourceMetadata.updated:type_name -> google.protobuf.Timestamp
+	26, // 13: kiln.machine.v1.Resource.metadata:type_name -> kiln.machine.v1.ResourceMetadata
+	27, // 14: kiln.machine.v1.ResourceListResponse.resources:type_name -> kiln.machine.v1.Resource
+	0,  // 15: kiln.machine.v1.ResourceEvent.type:type_name -> kiln.machine.v1.ResourceEvent.Type
+	27, // 16: kiln.machine.v1.ResourceEvent.resource:type_name -> kiln.machine.v1.Resource
+	1,  // 17: kiln.machine.v1.ApplyConfigurationRequest.mode:type_name -> kiln.machine.v1.ApplyConfigurationRequest.Mode
+	35, // 18: kiln.machine.v1.ApplyConfigurationResponse.changes:type_name -> kiln.machine.v1.ConfigChange
+	37, // 19: kiln.machine.v1.UpgradeRequest.options:type_name -> kiln.machine.v1.UpgradeOptions
+	75, // 20: kiln.machine.v1.PCRBank.values:type_name -> kiln.machine.v1.PCRBank.ValuesEntry
+	48, // 21: kiln.machine.v1.PCRReadResponse.banks:type_name -> kiln.machine.v1.PCRBank
+	52, // 22: kiln.machine.v1.InspectControllersResponse.controllers:type_name -> kiln.machine.v1.ControllerInfo
+	53, // 23: kiln.machine.v1.ControllerInfo.inputs:type_name -> kiln.machine.v1.ResourceKind
+	53, // 24: kiln.machine.v1.ControllerInfo.outputs:type_name -> kiln.machine.v1.ResourceKind
+	56, // 25: kiln.machine.v1.ProcessesResponse.processes:type_name -> kiln.machine.v1.ProcessInfo
+	61, // 26: kiln.machine.v1.MountsResponse.mounts:type_name -> kiln.machine.v1.MountInfo
+	64, // 27: kiln.machine.v1.DisksResponse.disks:type_name -> kiln.machine.v1.DiskInfo
+	65, // 28: kiln.machine.v1.DiskInfo.partitions:type_name -> kiln.machine.v1.PartitionInfo
+	68, // 29: kiln.machine.v1.NetstatResponse.sockets:type_name -> kiln.machine.v1.SocketInfo
+	71, // 30: kiln.machine.v1.ListFilesResponse.files:type_name -> kiln.machine.v1.FileInfo
+	76, // 31: kiln.machine.v1.FileInfo.modified:type_name -> google.protobuf.Timestamp
+	10, // 32: kiln.machine.v1.MachineService.Version:input_type -> kiln.machine.v1.VersionRequest
+	12, // 33: kiln.machine.v1.MachineService.ServiceList:input_type -> kiln.machine.v1.ServiceListRequest
+	15, // 34: kiln.machine.v1.MachineService.ServiceRestart:input_type -> kiln.machine.v1.ServiceRestartRequest
+	17, // 35: kiln.machine.v1.MachineService.ServiceStop:input_type -> kiln.machine.v1.ServiceStopRequest
+	19, // 36: kiln.machine.v1.MachineService.ServiceStart:input_type -> kiln.machine.v1.ServiceStartRequest
+	21, // 37: kiln.machine.v1.MachineService.Logs:input_type -> kiln.machine.v1.LogsRequest
+	22, // 38: kiln.machine.v1.MachineService.Dmesg:input_type -> kiln.machine.v1.DmesgRequest
+	24, // 39: kiln.machine.v1.MachineService.Events:input_type -> kiln.machine.v1.EventsRequest
+	28, // 40: kiln.machine.v1.MachineService.ResourceGet:input_type -> kiln.machine.v1.ResourceGetRequest
+	29, // 41: kiln.machine.v1.MachineService.ResourceList:input_type -> kiln.machine.v1.ResourceListRequest
+	31, // 42: kiln.machine.v1.MachineService.ResourceWatch:input_type -> kiln.machine.v1.ResourceWatchRequest
+	33, // 43: kiln.machine.v1.MachineService.ApplyConfiguration:input_type -> kiln.machine.v1.ApplyConfigurationRequest
+	36, // 44: kiln.machine.v1.MachineService.Upgrade:input_type -> kiln.machine.v1.UpgradeRequest
+	39, // 45: kiln.machine.v1.MachineService.Rollback:input_type -> kiln.machine.v1.RollbackRequest
+	41, // 46: kiln.machine.v1.MachineService.Reboot:input_type -> kiln.machine.v1.RebootRequest
+	43, // 47: kiln.machine.v1.MachineService.Shutdown:input_type -> kiln.machine.v1.ShutdownRequest
+	45, // 48: kiln.machine.v1.MachineService.Reset:input_type -> kiln.machine.v1.ResetRequest
+	47, // 49: kiln.machine.v1.MachineService.PCRRead:input_type -> kiln.machine.v1.PCRReadRequest
+	50, // 50: kiln.machine.v1.MachineService.InspectControllers:input_type -> kiln.machine.v1.InspectControllersRequest
+	54, // 51: kiln.machine.v1.MachineService.Processes:input_type -> kiln.machine.v1.ProcessesRequest
+	57, // 52: kiln.machine.v1.MachineService.Memory:input_type -> kiln.machine.v1.MemoryRequest
+	59, // 53: kiln.machine.v1.MachineService.Mounts:input_type -> kiln.machine.v1.MountsRequest
+	62, // 54: kiln.machine.v1.MachineService.Disks:input_type -> kiln.machine.v1.DisksRequest
+	66, // 55: kiln.machine.v1.MachineService.Netstat:input_type -> kiln.machine.v1.NetstatRequest
+	69, // 56: kiln.machine.v1.MachineService.ListFiles:input_type -> kiln.machine.v1.ListFilesRequest
+	72, // 57: kiln.machine.v1.MachineService.ReadFile:input_type -> kiln.machine.v1.ReadFileRequest
+	2,  // 58: kiln.machine.v1.MachineService.Stats:input_type -> kiln.machine.v1.StatsRequest
+	5,  // 59: kiln.machine.v1.MachineService.ImageList:input_type -> kiln.machine.v1.ImageListRequest
+	8,  // 60: kiln.machine.v1.MachineService.ImageImport:input_type -> kiln.machine.v1.ImageImportRequest
+	11, // 61: kiln.machine.v1.MachineService.Version:output_type -> kiln.machine.v1.VersionResponse
+	13, // 62: kiln.machine.v1.MachineService.ServiceList:output_type -> kiln.machine.v1.ServiceListResponse
+	16, // 63: kiln.machine.v1.MachineService.ServiceRestart:output_type -> kiln.machine.v1.ServiceRestartResponse
+	18, // 64: kiln.machine.v1.MachineService.ServiceStop:output_type -> kiln.machine.v1.ServiceStopResponse
+	20, // 65: kiln.machine.v1.MachineService.ServiceStart:output_type -> kiln.machine.v1.ServiceStartResponse
+	23, // 66: kiln.machine.v1.MachineService.Logs:output_type -> kiln.machine.v1.LogLine
+	23, // 67: kiln.machine.v1.MachineService.Dmesg:output_type -> kiln.machine.v1.LogLine
+	25, // 68: kiln.machine.v1.MachineService.Events:output_type -> kiln.machine.v1.Event
+	27, // 69: kiln.machine.v1.MachineService.ResourceGet:output_type -> kiln.machine.v1.Resource
+	30, // 70: kiln.machine.v1.MachineService.ResourceList:output_type -> kiln.machine.v1.ResourceListResponse
+	32, // 71: kiln.machine.v1.MachineService.ResourceWatch:output_type -> kiln.machine.v1.ResourceEvent
+	34, // 72: kiln.machine.v1.MachineService.ApplyConfiguration:output_type -> kiln.machine.v1.ApplyConfigurationResponse
+	38, // 73: kiln.machine.v1.MachineService.Upgrade:output_type -> kiln.machine.v1.UpgradeResponse
+	40, // 74: kiln.machine.v1.MachineService.Rollback:output_type -> kiln.machine.v1.RollbackResponse
+	42, // 75: kiln.machine.v1.MachineService.Reboot:output_type -> kiln.machine.v1.RebootResponse
+	44, // 76: kiln.machine.v1.MachineService.Shutdown:output_type -> kiln.machine.v1.ShutdownResponse
+	46, // 77: kiln.machine.v1.MachineService.Reset:output_type -> kiln.machine.v1.ResetResponse
+	49, // 78: kiln.machine.v1.MachineService.PCRRead:output_type -> kiln.machine.v1.PCRReadResponse
+	51, // 79: kiln.machine.v1.MachineService.InspectControllers:output_type -> kiln.machine.v1.InspectControllersResponse
+	55, // 80: kiln.machine.v1.MachineService.Processes:output_type -> kiln.machine.v1.ProcessesResponse
+	58, // 81: kiln.machine.v1.MachineService.Memory:output_type -> kiln.machine.v1.MemoryResponse
+	60, // 82: kiln.machine.v1.MachineService.Mounts:output_type -> kiln.machine.v1.MountsResponse
+	63, // 83: kiln.machine.v1.MachineService.Disks:output_type -> kiln.machine.v1.DisksResponse
+	67, // 84: kiln.machine.v1.MachineService.Netstat:output_type -> kiln.machine.v1.NetstatResponse
+	70, // 85: kiln.machine.v1.MachineService.ListFiles:output_type -> kiln.machine.v1.ListFilesResponse
+	73, // 86: kiln.machine.v1.MachineService.ReadFile:output_type -> kiln.machine.v1.ReadFileResponse
+	3,  // 87: kiln.machine.v1.MachineService.Stats:output_type -> kiln.machine.v1.StatsResponse
+	6,  // 88: kiln.machine.v1.MachineService.ImageList:output_type -> kiln.machine.v1.ImageListResponse
+	9,  // 89: kiln.machine.v1.MachineService.ImageImport:output_type -> kiln.machine.v1.ImageImportResponse
+	61, // [61:90] is the sub-list for method output_type
+	32, // [32:61] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_machine_machine_proto_init() }
@@ -4271,8 +4754,8 @@ func file_machine_machine_proto_init() {
 	if File_machine_machine_proto != nil {
 		return
 	}
-	file_machine_machine_proto_msgTypes[21].OneofWrappers = []any{}
-	file_machine_machine_proto_msgTypes[26].OneofWrappers = []any{
+	file_machine_machine_proto_msgTypes[29].OneofWrappers = []any{}
+	file_machine_machine_proto_msgTypes[34].OneofWrappers = []any{
 		(*UpgradeRequest_Options)(nil),
 		(*UpgradeRequest_Chunk)(nil),
 	}
@@ -4282,7 +4765,7 @@ func file_machine_machine_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_machine_machine_proto_rawDesc), len(file_machine_machine_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   66,
+			NumMessages:   74,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

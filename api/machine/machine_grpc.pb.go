@@ -51,6 +51,9 @@ const (
 	MachineService_Netstat_FullMethodName            = "/kiln.machine.v1.MachineService/Netstat"
 	MachineService_ListFiles_FullMethodName          = "/kiln.machine.v1.MachineService/ListFiles"
 	MachineService_ReadFile_FullMethodName           = "/kiln.machine.v1.MachineService/ReadFile"
+	MachineService_Stats_FullMethodName              = "/kiln.machine.v1.MachineService/Stats"
+	MachineService_ImageList_FullMethodName          = "/kiln.machine.v1.MachineService/ImageList"
+	MachineService_ImageImport_FullMethodName        = "/kiln.machine.v1.MachineService/ImageImport"
 )
 
 // MachineServiceClient is the client API for MachineService service.
@@ -118,6 +121,16 @@ type MachineServiceClient interface {
 	ListFiles(ctx context.Context, in *ListFilesRequest, opts ...grpc.CallOption) (*ListFilesResponse, error)
 	// ReadFile returns one file of at most 1 MiB, with the refusals of ListFiles.
 	ReadFile(ctx context.Context, in *ReadFileRequest, opts ...grpc.CallOption) (*ReadFileResponse, error)
+	// Stats reads CPU, memory and process counts from cgroup v2 for machined, each service
+	// and each container.
+	Stats(ctx context.Context, in *StatsRequest, opts ...grpc.CallOption) (*StatsResponse, error)
+	// ImageList lists the images in the node's containerd (namespace kiln).
+	ImageList(ctx context.Context, in *ImageListRequest, opts ...grpc.CallOption) (*ImageListResponse, error)
+	// ImageImport stores an OCI image layout archive (a tar) in the node's containerd: the
+	// archive in chunks of at most 1 MiB, 2 GiB in all. The node checks the whole archive
+	// (every blob's digest, the linux/amd64 platform) before it stores anything; a refusal
+	// is InvalidArgument and changes nothing. Containers waiting for an imported image start.
+	ImageImport(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[ImageImportRequest, ImageImportResponse], error)
 }
 
 type machineServiceClient struct {
@@ -427,6 +440,39 @@ func (c *machineServiceClient) ReadFile(ctx context.Context, in *ReadFileRequest
 	return out, nil
 }
 
+func (c *machineServiceClient) Stats(ctx context.Context, in *StatsRequest, opts ...grpc.CallOption) (*StatsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(StatsResponse)
+	err := c.cc.Invoke(ctx, MachineService_Stats_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *machineServiceClient) ImageList(ctx context.Context, in *ImageListRequest, opts ...grpc.CallOption) (*ImageListResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ImageListResponse)
+	err := c.cc.Invoke(ctx, MachineService_ImageList_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *machineServiceClient) ImageImport(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[ImageImportRequest, ImageImportResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &MachineService_ServiceDesc.Streams[5], MachineService_ImageImport_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ImageImportRequest, ImageImportResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type MachineService_ImageImportClient = grpc.ClientStreamingClient[ImageImportRequest, ImageImportResponse]
+
 // MachineServiceServer is the server API for MachineService service.
 // All implementations must embed UnimplementedMachineServiceServer
 // for forward compatibility.
@@ -492,6 +538,16 @@ type MachineServiceServer interface {
 	ListFiles(context.Context, *ListFilesRequest) (*ListFilesResponse, error)
 	// ReadFile returns one file of at most 1 MiB, with the refusals of ListFiles.
 	ReadFile(context.Context, *ReadFileRequest) (*ReadFileResponse, error)
+	// Stats reads CPU, memory and process counts from cgroup v2 for machined, each service
+	// and each container.
+	Stats(context.Context, *StatsRequest) (*StatsResponse, error)
+	// ImageList lists the images in the node's containerd (namespace kiln).
+	ImageList(context.Context, *ImageListRequest) (*ImageListResponse, error)
+	// ImageImport stores an OCI image layout archive (a tar) in the node's containerd: the
+	// archive in chunks of at most 1 MiB, 2 GiB in all. The node checks the whole archive
+	// (every blob's digest, the linux/amd64 platform) before it stores anything; a refusal
+	// is InvalidArgument and changes nothing. Containers waiting for an imported image start.
+	ImageImport(grpc.ClientStreamingServer[ImageImportRequest, ImageImportResponse]) error
 	mustEmbedUnimplementedMachineServiceServer()
 }
 
@@ -579,6 +635,15 @@ func (UnimplementedMachineServiceServer) ListFiles(context.Context, *ListFilesRe
 }
 func (UnimplementedMachineServiceServer) ReadFile(context.Context, *ReadFileRequest) (*ReadFileResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReadFile not implemented")
+}
+func (UnimplementedMachineServiceServer) Stats(context.Context, *StatsRequest) (*StatsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Stats not implemented")
+}
+func (UnimplementedMachineServiceServer) ImageList(context.Context, *ImageListRequest) (*ImageListResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ImageList not implemented")
+}
+func (UnimplementedMachineServiceServer) ImageImport(grpc.ClientStreamingServer[ImageImportRequest, ImageImportResponse]) error {
+	return status.Error(codes.Unimplemented, "method ImageImport not implemented")
 }
 func (UnimplementedMachineServiceServer) mustEmbedUnimplementedMachineServiceServer() {}
 func (UnimplementedMachineServiceServer) testEmbeddedByValue()                        {}
@@ -1030,6 +1095,49 @@ func _MachineService_ReadFile_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MachineService_Stats_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(StatsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MachineServiceServer).Stats(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MachineService_Stats_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MachineServiceServer).Stats(ctx, req.(*StatsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MachineService_ImageList_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ImageListRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MachineServiceServer).ImageList(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MachineService_ImageList_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MachineServiceServer).ImageList(ctx, req.(*ImageListRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MachineService_ImageImport_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(MachineServiceServer).ImageImport(&grpc.GenericServerStream[ImageImportRequest, ImageImportResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type MachineService_ImageImportServer = grpc.ClientStreamingServer[ImageImportRequest, ImageImportResponse]
+
 // MachineService_ServiceDesc is the grpc.ServiceDesc for MachineService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1121,6 +1229,14 @@ var MachineService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "ReadFile",
 			Handler:    _MachineService_ReadFile_Handler,
 		},
+		{
+			MethodName: "Stats",
+			Handler:    _MachineService_Stats_Handler,
+		},
+		{
+			MethodName: "ImageList",
+			Handler:    _MachineService_ImageList_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
@@ -1146,6 +1262,11 @@ var MachineService_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "Upgrade",
 			Handler:       _MachineService_Upgrade_Handler,
+			ClientStreams: true,
+		},
+		{
+			StreamName:    "ImageImport",
+			Handler:       _MachineService_ImageImport_Handler,
 			ClientStreams: true,
 		},
 	},

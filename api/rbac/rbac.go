@@ -48,6 +48,8 @@ var Methods = map[string]Role{
 	machine.MachineService_Mounts_FullMethodName:             Reader,
 	machine.MachineService_Disks_FullMethodName:              Reader,
 	machine.MachineService_Netstat_FullMethodName:            Reader,
+	machine.MachineService_Stats_FullMethodName:              Reader,
+	machine.MachineService_ImageList_FullMethodName:          Reader,
 
 	machine.MachineService_ServiceRestart_FullMethodName: Operator,
 	machine.MachineService_ServiceStop_FullMethodName:    Operator,
@@ -58,6 +60,9 @@ var Methods = map[string]Role{
 	machine.MachineService_ReadFile_FullMethodName:  Operator,
 	machine.MachineService_Reboot_FullMethodName:    Operator,
 	machine.MachineService_Shutdown_FullMethodName:  Operator,
+	// Importing an image adds to what the node can run but runs nothing by itself: what
+	// runs is the config's (admin). An operator deploys the images an admin's config names.
+	machine.MachineService_ImageImport_FullMethodName: Operator,
 
 	machine.MachineService_ApplyConfiguration_FullMethodName: Admin,
 	machine.MachineService_Reset_FullMethodName:              Admin,

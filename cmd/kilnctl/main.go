@@ -36,6 +36,13 @@ commands:
   disks                             block devices, partitions and GPT labels; BOOT marks
                                     the disk holding the ESP
   netstat                           TCP, UDP and unix sockets with their process
+  stats                             memory, CPU time and processes of machined, each
+                                    service and each container (cgroup v2)
+  containers                        the config's containers: state, image, restarts
+  image list                        the images in the node's containerd
+  image import FILE.tar             store an OCI image layout archive on the node
+                                    (operator); it is checked whole before anything is
+                                    stored, and containers waiting for it start
   time                              time sync: server, offset measured, error
   ls PATH                           list a directory on the node (operator)
   read PATH                         print a file of the node, at most 1 MiB (operator);
@@ -173,6 +180,8 @@ func init() {
 		"support":      cmdSupport,
 		"completion":   cmdCompletion,
 		"validate":     cmdValidate,
+		"image":        cmdImage,
+		"stats":        cmdStats,
 	}
 }
 

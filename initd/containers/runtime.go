@@ -9,8 +9,8 @@ import (
 
 // Paths and names on a node.
 const (
-	// Socket is containerd's gRPC socket: root's only (0600 in a 0700 directory), so no
-	// service user (apid, trustd) reaches it.
+	// Socket is containerd's gRPC socket: root's only (owner and group root, no access
+	// for others), so no service user (apid, trustd) reaches it.
 	Socket = "/run/containerd/containerd.sock"
 	// Namespace is the containerd namespace Kiln's images and containers live in.
 	Namespace = "kiln"
@@ -23,8 +23,14 @@ const (
 	MaxImportBytes = 2 << 30
 )
 
-// ErrImageNotFound is returned for an image reference containerd does not hold.
-var ErrImageNotFound = errors.New("image not found")
+var (
+	// ErrImageNotFound is returned for an image reference containerd does not hold.
+	ErrImageNotFound = errors.New("image not found")
+	// ErrInvalidArchive wraps every refusal of an imported archive that is the archive's
+	// fault (not an OCI layout, a digest mismatch, another platform, too large); the API
+	// answers InvalidArgument for it.
+	ErrInvalidArchive = errors.New("invalid image archive")
+)
 
 // Image is one image in containerd's store.
 type Image struct {
@@ -81,3 +87,8 @@ type Runtime interface {
 	// Containers lists the IDs of the containers containerd holds in Namespace.
 	Containers(ctx context.Context) ([]string, error)
 }
+
+// LogSource is the name of a container's log ring in machined's log set: apart from the
+// services' rings, so that a container named like a service never writes into its log.
+// The Logs RPC finds a container by its bare name too.
+func LogSource(name string) string { return "container/" + name }

@@ -80,6 +80,8 @@ type Server struct {
 	Controllers func() []controller.Info
 	// Upgrades serves Upgrade and Rollback.
 	Upgrades *Upgrades
+	// Containers serves ImageList and ImageImport; nil before StartServices.
+	Containers *Containers
 	// Diag is where Processes, Memory, Mounts, Disks, Netstat, ListFiles and ReadFile
 	// read; nil reads the running node (diag.Default).
 	Diag *diag.Roots

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/kiln-os/kiln/api/machine"
+	"github.com/kiln-os/kiln/initd/containers"
 	"github.com/kiln-os/kiln/initd/events"
 	"github.com/kiln-os/kiln/initd/kmsg"
 	"github.com/kiln-os/kiln/initd/logbuf"
@@ -26,6 +27,9 @@ func (s *Server) Logs(req *machine.LogsRequest, stream grpc.ServerStreamingServe
 		return errNotYet
 	}
 	buf, ok := s.LogSet.Lookup(req.GetService())
+	if !ok { // a container's ring, by the container's name
+		buf, ok = s.LogSet.Lookup(containers.LogSource(req.GetService()))
+	}
 	if !ok {
 		return status.Errorf(codes.NotFound, "no logs for %q; sources: %s", req.GetService(), strings.Join(s.LogSet.Sources(), ", "))
 	}

@@ -105,6 +105,8 @@ type ServiceSpecSpec struct {
 	// healthy; HealthFile, a file the service keeps fresh (watchdogd).
 	HealthTCP  string `json:"healthTCP,omitempty"`
 	HealthFile string `json:"healthFile,omitempty"`
+	// HealthContainerd, if set, is containerd's socket: healthy once its API answers.
+	HealthContainerd string `json:"healthContainerd,omitempty"`
 	// Generation changes when the service must restart to pick up new inputs (a new
 	// certificate), though its command line stays the same.
 	Generation string `json:"generation,omitempty"`

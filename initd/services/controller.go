@@ -13,6 +13,9 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/kiln-os/kiln/initd/cgroup"
 	"github.com/kiln-os/kiln/initd/events"
@@ -198,8 +201,25 @@ func (c Runner) processSpec(s resources.ServiceSpecSpec) supervisor.ProcessSpec 
 		p.Health = func(ctx context.Context) error { return Dialable(ctx, s.HealthTCP) }
 	case s.HealthFile != "":
 		p.Health = func(context.Context) error { return watchdog.Healthy(s.HealthFile) }
+	case s.HealthContainerd != "":
+		p.Health = func(ctx context.Context) error { return ContainerdAnswers(ctx, s.HealthContainerd) }
 	}
 	return p
+}
+
+// containerdVersion is containerd's Version RPC (api/services/version/v1/version.proto).
+const containerdVersion = "/containerd.services.version.v1.Version/Version"
+
+// ContainerdAnswers reports whether containerd's API answers on its unix socket: its
+// Version RPC returns. The reply is read as an empty message (its fields are unknown to
+// it and ignored), so this check needs none of containerd's types.
+func ContainerdAnswers(ctx context.Context, socket string) error {
+	conn, err := grpc.NewClient("unix://"+socket, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return conn.Invoke(ctx, containerdVersion, &emptypb.Empty{}, &emptypb.Empty{})
 }
 
 // Dialable reports whether addr accepts a TCP connection.

@@ -2,11 +2,15 @@ package services
 
 import (
 	"context"
+	"net"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/sirupsen/logrus/hooks/test"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/kiln-os/kiln/config"
 	"github.com/kiln-os/kiln/initd/events"
@@ -43,11 +47,11 @@ func TestSpecControllerFollowsConfigCertAndPhase(t *testing.T) {
 	if err := c.Reconcile(ctx, r); err != nil {
 		t.Fatal(err)
 	}
-	if got := specNames(t, s); len(got) != 3 || got[0] != "apid" || got[1] != "trustd" || got[2] != "watchdogd" {
+	if got := strings.Join(specNames(t, s), " "); got != "apid containerd trustd watchdogd" {
 		t.Fatalf("control plane services %v", got)
 	}
 	if res, err := s.Get(resources.NamespaceRuntime, resources.TypeServiceSet, resources.ServiceSetID); err != nil ||
-		strings.Join(res.Spec.(*resources.ServiceSetSpec).Names, " ") != "apid trustd watchdogd" {
+		strings.Join(res.Spec.(*resources.ServiceSetSpec).Names, " ") != "containerd apid trustd watchdogd" {
 		t.Fatalf("ServiceSet %+v, %v", res.Spec, err)
 	}
 	apid, _ := s.Get(resources.NamespaceRuntime, resources.TypeServiceSpec, "apid")
@@ -63,7 +67,7 @@ func TestSpecControllerFollowsConfigCertAndPhase(t *testing.T) {
 	if second.Generation == first.Generation || !sameCommands(map[string]resources.ServiceSpecSpec{"apid": *first}, map[string]resources.ServiceSpecSpec{"apid": *second}) {
 		t.Errorf("new certificate: generation %q → %q", first.Generation, second.Generation)
 	}
-	if got := specNames(t, s); len(got) != 2 || got[1] != "watchdogd" {
+	if got := strings.Join(specNames(t, s), " "); got != "apid containerd watchdogd" {
 		t.Errorf("worker services %v", got)
 	}
 }
@@ -144,5 +148,42 @@ func eventually(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("not within 10s: %s", what)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// ContainerdAnswers needs containerd's Version RPC to answer, not only the socket to
+// accept: a gRPC server without the version service fails it, one with it passes.
+func TestContainerdAnswers(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	dir := t.TempDir()
+	if err := ContainerdAnswers(ctx, filepath.Join(dir, "none.sock")); err == nil {
+		t.Error("no socket: healthy")
+	}
+	serve := func(name string, withVersion bool) string {
+		sock := filepath.Join(dir, name)
+		l, err := net.Listen("unix", sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := grpc.NewServer()
+		if withVersion {
+			srv.RegisterService(&grpc.ServiceDesc{
+				ServiceName: "containerd.services.version.v1.Version",
+				HandlerType: (*any)(nil),
+				Methods: []grpc.MethodDesc{{MethodName: "Version", Handler: func(_ any, _ context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
+					return &emptypb.Empty{}, dec(&emptypb.Empty{})
+				}}},
+			}, struct{}{})
+		}
+		go srv.Serve(l)
+		t.Cleanup(srv.Stop)
+		return sock
+	}
+	if err := ContainerdAnswers(ctx, serve("other.sock", false)); err == nil {
+		t.Error("a server without the version service: healthy")
+	}
+	if err := ContainerdAnswers(ctx, serve("containerd.sock", true)); err != nil {
+		t.Errorf("containerd answering: %v", err)
 	}
 }

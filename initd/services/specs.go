@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 
 	"github.com/kiln-os/kiln/initd/configstate"
+	"github.com/kiln-os/kiln/initd/containers"
 	"github.com/kiln-os/kiln/initd/resources"
 	"github.com/kiln-os/kiln/initd/resources/controller"
 	"github.com/kiln-os/kiln/initd/watchdog"
@@ -75,7 +76,9 @@ func (c *SpecController) wanted(r *controller.Runtime) ([]*resources.ServiceSpec
 		return nil, err
 	}
 	generation := certGeneration(cert)
-	specs := []*resources.ServiceSpecSpec{c.apid(generation)}
+	// containerd first (DESIGN.md "StartServices"): the supervisor starts every service
+	// at once, and neither apid nor trustd needs containerd, so none waits for it.
+	specs := []*resources.ServiceSpecSpec{containerd(), c.apid(generation)}
 	if cfg.Config.Machine.CA.Key != "" { // only control plane nodes sign
 		specs = append(specs, trustd(generation))
 	}
@@ -111,6 +114,21 @@ func trustd(generation string) *resources.ServiceSpecSpec {
 		Name: "trustd", Argv: []string{Self, "trustd", "--listen", ":" + TrustdPort, "--ca", u.Path("ca.crt"), "--ca-key", u.Path("ca.key"),
 			"--cert", u.Path("server.crt"), "--key", u.Path("server.key"), "--token-file", u.Path("token")},
 		Env: servicePath, UID: u.UID, GID: u.GID, Output: "trustd", HealthTCP: "127.0.0.1:" + TrustdPort, Generation: generation,
+	}
+}
+
+// The node's containerd (built by the pipeline from containerd/, the config written by
+// the pipeline too): root, with its state on EPHEMERAL (/var/lib/containerd), its socket
+// root's only, its OOM score set by its config (oom_score). Healthy once its API answers.
+const (
+	ContainerdBinary = "/usr/bin/containerd"
+	ContainerdConfig = "/etc/containerd/config.toml"
+)
+
+func containerd() *resources.ServiceSpecSpec {
+	return &resources.ServiceSpecSpec{
+		Name: "containerd", Argv: []string{ContainerdBinary, "--config", ContainerdConfig},
+		Env: servicePath, Output: "containerd", HealthContainerd: containers.Socket,
 	}
 }
 

@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/kiln-os/kiln/api/machine"
+)
+
+// maxImportSize is the node's limit on one image archive (initd/containers.MaxImportBytes),
+// checked here too so that an oversized file is refused before a byte is sent.
+const maxImportSize = 2 << 30
+
+func cmdImage(e *env, args []string) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%w: image list | image import FILE.tar", errUsage)
+	}
+	switch args[0] {
+	case "list", "ls":
+		if _, err := parseArgs(e.flagSet("image list"), args[1:], 0, 0); err != nil {
+			return err
+		}
+		return call(e, func(ctx context.Context, api machine.MachineServiceClient) (*machine.ImageListResponse, error) {
+			return api.ImageList(ctx, &machine.ImageListRequest{})
+		}, func(resp *machine.ImageListResponse) error { return e.printImages(resp.GetImages()) })
+	case "import":
+		pos, err := parseArgs(e.flagSet("image import"), args[1:], 1, 1)
+		if err != nil {
+			return err
+		}
+		return e.importImage(pos[0])
+	}
+	return fmt.Errorf("%w: image %q: want list or import", errUsage, args[0])
+}
+
+func (e *env) printImages(images []*machine.Image) error {
+	tw := e.table()
+	fmt.Fprintln(tw, "NAME\tDIGEST\tSIZE\tPLATFORM\tCREATED")
+	for _, im := range images {
+		created := "-"
+		if im.GetCreated() != nil {
+			created = im.GetCreated().AsTime().UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", im.GetName(), shortDigest(im.GetDigest()), bytesText(uint64(im.GetSize())), im.GetPlatform(), created)
+	}
+	return tw.Flush()
+}
+
+// shortDigest keeps the algorithm and 12 hex digits, as container tools show digests.
+func shortDigest(d string) string {
+	if len(d) > len("sha256:")+12 {
+		return d[:len("sha256:")+12]
+	}
+	return d
+}
+
+// importImage streams an OCI image layout archive to the node in chunkSize pieces.
+func (e *env) importImage(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("image import: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("image import: %w", err)
+	}
+	if !fi.Mode().IsRegular() || fi.Size() > maxImportSize {
+		return fmt.Errorf("image import %s: %d bytes, not a regular file of at most %d bytes (2 GiB, the node's limit)", path, fi.Size(), int64(maxImportSize))
+	}
+	api, done, err := e.dial()
+	if err != nil {
+		return err
+	}
+	defer done()
+	stream, err := api.ImageImport(e.ctx)
+	if err != nil {
+		return err
+	}
+	progress := e.progress(fi.Size())
+	buf := make([]byte, chunkSize)
+	var sent int64
+	for {
+		n, rerr := io.ReadFull(f, buf)
+		if n > 0 {
+			if err := stream.Send(&machine.ImageImportRequest{Chunk: buf[:n]}); err != nil {
+				break // the node ended the call: CloseAndRecv has its status
+			}
+			sent += int64(n)
+			progress(sent)
+		}
+		if errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF) {
+			break
+		}
+		if rerr != nil {
+			progress(-1)
+			return fmt.Errorf("image import %s: %w", path, rerr)
+		}
+	}
+	progress(-1)
+	resp, err := stream.CloseAndRecv()
+	if err != nil {
+		return err
+	}
+	if e.structured() {
+		return e.printMessage(resp)
+	}
+	return e.printImages(resp.GetImages())
+}
+
+func cmdStats(e *env, args []string) error {
+	if _, err := parseArgs(e.flagSet("stats"), args, 0, 0); err != nil {
+		return err
+	}
+	return call(e, func(ctx context.Context, api machine.MachineServiceClient) (*machine.StatsResponse, error) {
+		return api.Stats(ctx, &machine.StatsRequest{})
+	}, func(resp *machine.StatsResponse) error {
+		tw := e.table()
+		fmt.Fprintln(tw, "KIND\tNAME\tMEMORY\tPEAK\tLIMIT\tCPU\tPIDS")
+		for _, s := range resp.GetStats() {
+			limit, peak := "-", "-"
+			if s.GetMemoryLimitBytes() > 0 {
+				limit = bytesText(s.GetMemoryLimitBytes())
+			}
+			if s.GetMemoryPeakBytes() > 0 {
+				peak = bytesText(s.GetMemoryPeakBytes())
+			}
+			cpu := time.Duration(s.GetCpuUsageUsec()) * time.Microsecond
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.2fs\t%d\n", s.GetKind(), s.GetName(), bytesText(s.GetMemoryBytes()), peak, limit, cpu.Seconds(), s.GetPids())
+		}
+		return tw.Flush()
+	})
+}
