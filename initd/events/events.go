@@ -20,6 +20,9 @@ const (
 	TypeTask    = "task"
 	TypeService = "service"
 	TypeInfo    = "info"
+	// TypeContainer is a workload of machine.containers changing state; its State is
+	// the container's (runtime/ContainerStatus).
+	TypeContainer = "container"
 )
 
 // States an event can report.

@@ -41,6 +41,7 @@ const (
 	TypePCR11            = "PCR11"
 	TypeProcessStats     = "ProcessStats"
 	TypeBootStatus       = "BootStatus"
+	TypeContainerStatus  = "ContainerStatus"
 )
 
 // IDs of the types that have exactly one resource.
@@ -132,6 +133,34 @@ type ServiceSpec struct {
 	Since     time.Time `json:"since"` // when State was entered
 	LastError string    `json:"lastError,omitempty"`
 	Cgroup    string    `json:"cgroup,omitempty"` // the cgroup of the running process, if it has one
+}
+
+// Container states (ContainerStatusSpec.State).
+const (
+	ContainerWaitingForImage = "waiting for image" // the image is not in containerd's store (yet)
+	ContainerStarting        = "starting"
+	ContainerRunning         = "running"
+	ContainerExited          = "exited"     // and its restart policy keeps it so
+	ContainerRestarting      = "restarting" // exited; starts again after a backoff
+	ContainerFailed          = "failed"     // could not be started; tried again after a backoff
+	ContainerStopped         = "stopped"    // machined stopped it (shutdown)
+)
+
+// ContainerStatusSpec is one workload of machine.containers as it runs (id: the
+// container's name). It carries no environment: resources are readable by every API
+// role, and the config's env values are secret.
+type ContainerStatusSpec struct {
+	Name     string `json:"name"`
+	Image    string `json:"image"`            // the reference the config names
+	Digest   string `json:"digest,omitempty"` // the image's manifest digest, once resolved
+	State    string `json:"state"`            // one of the Container states
+	PID      int    `json:"pid,omitempty"`    // the task's process, while running
+	Restarts int    `json:"restarts"`         // starts after the first one
+	// ExitCode is the code of the last exit; nil before the container first exited.
+	ExitCode  *int      `json:"exitCode,omitempty"`
+	Since     time.Time `json:"since"`               // when State was entered
+	LastError string    `json:"lastError,omitempty"` // the last start or wait error, kept after recovery
+	Restart   string    `json:"restart"`             // the restart policy: always, on-failure or never
 }
 
 // APICertificateSpec is the public half of apid's serving certificate (id
@@ -257,6 +286,7 @@ var Definitions = []Definition{
 	{NamespaceNetwork, TypeTimeServerSpec, func() any { return new(TimeServerSpecSpec) }},
 	{NamespaceNetwork, TypeTimeStatus, func() any { return new(TimeStatusSpec) }},
 	{NamespaceRuntime, TypeBootStatus, func() any { return new(BootStatusSpec) }},
+	{NamespaceRuntime, TypeContainerStatus, func() any { return new(ContainerStatusSpec) }},
 	{NamespaceRuntime, TypeMachineStatus, func() any { return new(MachineStatusSpec) }},
 	{NamespaceRuntime, TypePCR11, func() any { return new(PCR11Spec) }},
 	{NamespaceRuntime, TypeProcessStats, func() any { return new(ProcessStatsSpec) }},
