@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -131,6 +132,46 @@ func cmdStats(e *env, args []string) error {
 			}
 			cpu := time.Duration(s.GetCpuUsageUsec()) * time.Microsecond
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.2fs\t%d\n", s.GetKind(), s.GetName(), bytesText(s.GetMemoryBytes()), peak, limit, cpu.Seconds(), s.GetPids())
+		}
+		return tw.Flush()
+	})
+}
+
+// containerStatus is the part of runtime/ContainerStatus the table shows.
+type containerStatus struct {
+	Name      string    `json:"name"`
+	Image     string    `json:"image"`
+	State     string    `json:"state"`
+	PID       int       `json:"pid"`
+	Restarts  int       `json:"restarts"`
+	ExitCode  *int      `json:"exitCode"`
+	Since     time.Time `json:"since"`
+	LastError string    `json:"lastError"`
+}
+
+func cmdContainers(e *env, args []string) error {
+	if _, err := parseArgs(e.flagSet("containers"), args, 0, 0); err != nil {
+		return err
+	}
+	return call(e, func(ctx context.Context, api machine.MachineServiceClient) (*machine.ResourceListResponse, error) {
+		return api.ResourceList(ctx, &machine.ResourceListRequest{Namespace: "runtime", Type: "ContainerStatus"})
+	}, func(resp *machine.ResourceListResponse) error {
+		tw := e.table()
+		fmt.Fprintln(tw, "NAME\tIMAGE\tSTATE\tPID\tRESTARTS\tLAST EXIT\tSINCE\tLAST ERROR")
+		for _, r := range resp.GetResources() {
+			var st containerStatus
+			if err := json.Unmarshal(r.GetSpecJson(), &st); err != nil {
+				return fmt.Errorf("container %s: %w", r.GetMetadata().GetId(), err)
+			}
+			pid, exit := "-", "-"
+			if st.PID > 0 {
+				pid = fmt.Sprint(st.PID)
+			}
+			if st.ExitCode != nil {
+				exit = fmt.Sprint(*st.ExitCode)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", st.Name, st.Image, st.State, pid, st.Restarts, exit,
+				st.Since.UTC().Format(time.RFC3339), st.LastError)
 		}
 		return tw.Flush()
 	})

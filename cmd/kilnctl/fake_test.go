@@ -87,6 +87,12 @@ func (f *fakeNode) Events(req *machine.EventsRequest, stream grpc.ServerStreamin
 }
 
 func (f *fakeNode) ResourceList(_ context.Context, req *machine.ResourceListRequest) (*machine.ResourceListResponse, error) {
+	if req.GetType() == "ContainerStatus" {
+		return &machine.ResourceListResponse{Resources: []*machine.Resource{{
+			Metadata: &machine.ResourceMetadata{Namespace: "runtime", Type: "ContainerStatus", Id: "hello"},
+			SpecJson: []byte(`{"name":"hello","image":"kiln.test/hello:1","state":"running","pid":812,"restarts":1,"exitCode":3,"since":"2026-01-02T03:04:05Z","restart":"always"}`),
+		}}}, nil
+	}
 	if f.services != nil && req.GetType() == "Service" {
 		resp := &machine.ResourceListResponse{}
 		for _, spec := range f.services {

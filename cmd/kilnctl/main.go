@@ -181,6 +181,7 @@ func init() {
 		"completion":   cmdCompletion,
 		"validate":     cmdValidate,
 		"image":        cmdImage,
+		"containers":   cmdContainers,
 		"stats":        cmdStats,
 	}
 }
