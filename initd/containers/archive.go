@@ -219,7 +219,7 @@ func (a *archive) open(desc ocispec.Descriptor, where string) (*io.SectionReader
 	}
 	b, ok := a.blobs[desc.Digest]
 	if !ok {
-		return nil, fmt.Errorf("%s: blob %s is not in the archive (blobs/%s/%s)", where, desc.Digest, desc.Digest.Algorithm(), desc.Digest.Encoded())
+		return nil, fmt.Errorf("%s: blobs/%s/%s is not in the archive", where, desc.Digest.Algorithm(), desc.Digest.Encoded())
 	}
 	if b.size != desc.Size {
 		return nil, fmt.Errorf("%s: size %d, but %s references it with size %d", b.name, b.size, where, desc.Size)
@@ -253,18 +253,29 @@ func (a *archive) readIndex(b []byte) error {
 	if len(idx.Manifests) == 0 {
 		return errors.New("index.json: no manifests")
 	}
-	seen := map[string]bool{}
+	// Entries are grouped by name: an index.json may list one image's platforms side by
+	// side, each with the same name and its platform.
+	var names []string
+	groups := map[string][]int{}
 	for i, m := range idx.Manifests {
-		where := fmt.Sprintf("index.json: manifests[%d]", i)
-		name, err := refName(m.Annotations, where)
+		name, err := refName(m.Annotations, fmt.Sprintf("index.json: manifests[%d]", i))
 		if err != nil {
 			return err
 		}
-		if seen[name] {
-			return fmt.Errorf("%s: %s named twice", where, name)
+		if groups[name] == nil {
+			names = append(names, name)
 		}
-		seen[name] = true
-		img, err := a.resolve(m, where)
+		groups[name] = append(groups[name], i)
+	}
+	for _, name := range names {
+		at := groups[name]
+		var img archiveImage
+		var err error
+		if first := idx.Manifests[at[0]]; len(at) == 1 && first.Platform == nil {
+			img, err = a.resolve(first, fmt.Sprintf("index.json: manifests[%d]", at[0]))
+		} else {
+			img, err = a.pickPlatform(idx.Manifests, at, "index.json")
+		}
 		if err != nil {
 			return err
 		}
@@ -312,19 +323,24 @@ func (a *archive) resolve(desc ocispec.Descriptor, where string) (archiveImage, 
 		if err := a.readJSON(desc, where, &idx); err != nil {
 			return archiveImage{}, err
 		}
-		return a.pickPlatform(idx, a.blobs[desc.Digest].name)
+		all := make([]int, len(idx.Manifests))
+		for i := range all {
+			all[i] = i
+		}
+		return a.pickPlatform(idx.Manifests, all, a.blobs[desc.Digest].name)
 	default:
 		return archiveImage{}, fmt.Errorf("%s: unknown media type %q", where, desc.MediaType)
 	}
 }
 
-// pickPlatform chooses the linux/amd64 entry of a nested index: exactly one must exist.
-// Other platforms' manifests need not be in the archive (a platform-filtered export
-// leaves them out).
-func (a *archive) pickPlatform(idx ocispec.Index, where string) (archiveImage, error) {
+// pickPlatform chooses the linux/amd64 entry among the descriptors at positions at of an
+// index: exactly one must exist. Other platforms' manifests need not be in the archive (a
+// platform-filtered export leaves them out).
+func (a *archive) pickPlatform(descs []ocispec.Descriptor, at []int, where string) (archiveImage, error) {
 	var found []string
 	var pick []int
-	for i, m := range idx.Manifests {
+	for _, i := range at {
+		m := descs[i]
 		p := "unknown"
 		if m.Platform != nil {
 			p = m.Platform.OS + "/" + m.Platform.Architecture
@@ -342,7 +358,7 @@ func (a *archive) pickPlatform(idx ocispec.Index, where string) (archiveImage, e
 		sort.Strings(found)
 		return archiveImage{}, fmt.Errorf("%s: no %s manifest (found %s)", where, wantPlatform, strings.Join(found, ", "))
 	case 1:
-		return a.resolve(idx.Manifests[pick[0]], fmt.Sprintf("%s: manifests[%d]", where, pick[0]))
+		return a.resolve(descs[pick[0]], fmt.Sprintf("%s: manifests[%d]", where, pick[0]))
 	default:
 		return archiveImage{}, fmt.Errorf("%s: %d %s manifests; an image must have exactly one", where, len(pick), wantPlatform)
 	}
