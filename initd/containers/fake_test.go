@@ -43,7 +43,10 @@ type fakeContainerd struct {
 	badNS     bool // a call came without Namespace
 }
 
-func newFake(t *testing.T) (*fakeContainerd, *Client) {
+// registrar registers more fake services on the fake's server.
+type registrar = grpc.ServiceRegistrar
+
+func newFake(t *testing.T, more ...func(registrar)) (*fakeContainerd, *Client) {
 	t.Helper()
 	f := &fakeContainerd{blobs: map[string][]byte{}, labels: map[string]map[string]string{},
 		images: map[string]*imagesapi.Image{}, snaps: map[string]string{}, committed: map[string]bool{}}
@@ -59,6 +62,9 @@ func newFake(t *testing.T) (*fakeContainerd, *Client) {
 	diffapi.RegisterDiffServer(srv, fakeDiff{f: f})
 	leasesapi.RegisterLeasesServer(srv, fakeLeases{f: f})
 	versionapi.RegisterVersionServer(srv, fakeVersion{})
+	for _, register := range more {
+		register(srv)
+	}
 	go srv.Serve(l) //nolint:errcheck // ends with Stop
 	t.Cleanup(srv.Stop)
 	c, err := New(sock, WithImportDir(filepath.Join(t.TempDir(), "import")), WithRunDir(t.TempDir()))
