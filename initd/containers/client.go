@@ -16,6 +16,7 @@ import (
 	snapshotsapi "github.com/containerd/containerd/api/services/snapshots/v1"
 	tasksapi "github.com/containerd/containerd/api/services/tasks/v1"
 	versionapi "github.com/containerd/containerd/api/services/version/v1"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -183,28 +184,33 @@ func (c *Client) imageRecord(ctx context.Context, ref string) (*imagesapi.Image,
 	return resp.GetImage(), nil
 }
 
-// describe sums the image's manifest, config and layers from the content store. Kiln
-// stores one platform's manifest as an image's target (Import), so the platform is that.
+// describe sums the image's manifest, config and layers from the content store. Import
+// stores the linux/amd64 manifest as an image's target, so the platform is that.
 func (c *Client) describe(ctx context.Context, img *imagesapi.Image) (Image, error) {
+	out := Image{
+		Name:    img.GetName(),
+		Digest:  img.GetTarget().GetDigest(),
+		Size:    img.GetTarget().GetSize(),
+		Created: img.GetCreatedAt().AsTime(),
+	}
+	switch img.GetTarget().GetMediaType() {
+	case ocispec.MediaTypeImageManifest, mediaDockerManifest:
+	default: // not written by Import (an index from another client): shown, not summed
+		return out, nil
+	}
 	man, err := c.manifest(ctx, img)
 	if err != nil {
 		return Image{}, err
 	}
-	size := img.GetTarget().GetSize()
 	for _, d := range append([]string{man.Config.Digest.String()}, layerDigests(man)...) {
 		info, err := c.content.Info(ns(ctx), &contentapi.InfoRequest{Digest: d})
 		if err != nil {
 			return Image{}, fmt.Errorf("image %s: content %s: %w", img.GetName(), d, err)
 		}
-		size += info.GetInfo().GetSize()
+		out.Size += info.GetInfo().GetSize()
 	}
-	return Image{
-		Name:     img.GetName(),
-		Digest:   img.GetTarget().GetDigest(),
-		Size:     size,
-		Platform: wantPlatform,
-		Created:  img.GetCreatedAt().AsTime(),
-	}, nil
+	out.Platform = wantPlatform
+	return out, nil
 }
 
 // readContent reads a whole blob of at most max bytes from the content store.
