@@ -101,7 +101,9 @@ func (c *Client) withLease(ctx context.Context) (context.Context, func(), error)
 		// Deleted even when ctx has ended: the expiry label is only the fallback.
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		c.leases.Delete(ns(dctx), &leasesapi.DeleteRequest{ID: id}) //nolint:errcheck // expires anyway
+		// Sync: containerd collects what nothing references before answering, so an
+		// import's garbage is gone when it returns.
+		c.leases.Delete(ns(dctx), &leasesapi.DeleteRequest{ID: id, Sync: true}) //nolint:errcheck // expires anyway
 	}
 	return metadata.AppendToOutgoingContext(ctx, leaseKey, id), done, nil
 }
