@@ -156,3 +156,30 @@ func TestContainerdRun(t *testing.T) {
 		t.Errorf("Containers after Remove = %v, %v", ids, err)
 	}
 }
+
+// TestContainerdStartFails starts a container where containerd has no shim: the
+// container record and snapshot containerd accepted are removed again.
+func TestContainerdStartFails(t *testing.T) {
+	c := realContainerd(t)
+	if _, err := os.Stat(filepath.Join(os.Getenv("KILN_CONTAINERD_BIN_DIR"), "containerd-shim-runc-v2")); err == nil {
+		t.Skip("the shim is there: TestContainerdRun covers Start")
+	}
+	ctx := context.Background()
+	if _, err := c.Import(ctx, bytes.NewReader(helloArchive(t, "kiln.test/hello:1")), MaxImportBytes); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.Start(ctx, Spec{ID: "hello", Image: "kiln.test/hello:1"}, &syncBuffer{})
+	if err == nil || !strings.Contains(err.Error(), "container hello: task create") {
+		t.Fatalf("Start without a shim: %v", err)
+	}
+	t.Log(err)
+	if ids, err := c.Containers(ctx); err != nil || len(ids) != 0 {
+		t.Errorf("Containers = %v, %v", ids, err)
+	}
+	if _, err := c.snapshots.Stat(ns(ctx), &snapshotsapi.StatSnapshotRequest{Snapshotter: Snapshotter, Key: "hello"}); !isNotFound(err) {
+		t.Errorf("snapshot hello: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(c.runDir, "hello")); !os.IsNotExist(err) {
+		t.Errorf("run directory: %v", err)
+	}
+}
