@@ -105,7 +105,9 @@ func New(socket string, opts ...Option) (*Client, error) {
 	return c, nil
 }
 
-// Close closes the connection; the containers keep running (their shims own them).
+// Close closes the connection and stops reading the containers' output. The containers
+// keep running (their shims own them), but one that goes on writing blocks once its
+// FIFO is full: Close is for machined's shutdown, which stops them next.
 func (c *Client) Close() error {
 	c.mu.Lock()
 	for id, r := range c.running {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"syscall"
 	"time"
 
@@ -39,6 +40,9 @@ func (c *Client) Start(ctx context.Context, spec Spec, out io.Writer) (Task, err
 	if err := validID(spec.ID); err != nil {
 		return nil, err
 	}
+	if out == nil {
+		out = io.Discard
+	}
 	if err := c.Remove(ctx, spec.ID, 0); err != nil {
 		return nil, fmt.Errorf("container %s: remove leftover: %w", spec.ID, err)
 	}
@@ -67,16 +71,15 @@ func (c *Client) Start(ctx context.Context, spec Spec, out io.Writer) (Task, err
 	return t, nil
 }
 
-// validID keeps an ID usable as a path element and a containerd identifier.
+// idPattern is the config's container name (config.Container.Name): a DNS label, so
+// it is a valid containerd identifier, path element, cgroup name and hostname (at most
+// 63 bytes, the kernel's limit for a hostname).
+var idPattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+// validID keeps an ID usable as a path element, a hostname and a containerd identifier.
 func validID(id string) error {
-	if id == "" || len(id) > 76 || id == "." || id == ".." {
-		return fmt.Errorf("container ID %q: 1 to 76 characters, not . or ..", id)
-	}
-	for i, r := range id {
-		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || (i > 0 && (r == '.' || r == '_' || r == '-'))
-		if !ok {
-			return fmt.Errorf("container ID %q: letters, digits and . _ - only, starting with a letter or digit", id)
-		}
+	if !idPattern.MatchString(id) {
+		return fmt.Errorf("container ID %q: a DNS label (lower-case letters, digits and dashes, at most 63)", id)
 	}
 	return nil
 }

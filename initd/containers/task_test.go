@@ -265,3 +265,15 @@ func TestStartRemove(t *testing.T) {
 		t.Error("Remove took a path as an ID")
 	}
 }
+
+func TestValidID(t *testing.T) {
+	for id, ok := range map[string]bool{
+		"web": true, "a": true, "web-1": true, strings.Repeat("a", 63): true,
+		"": false, "-web": false, "web-": false, "Web": false, "a.b": false, "../x": false,
+		"a/b": false, strings.Repeat("a", 64): false,
+	} {
+		if err := validID(id); (err == nil) != ok {
+			t.Errorf("validID(%q) = %v", id, err)
+		}
+	}
+}
