@@ -27,6 +27,7 @@ type running struct {
 	cancel     context.CancelFunc
 	stdoutPath string
 	stderrPath string
+	task       *task // nil until the task has started; under Client.mu
 	files      []*os.File
 	copiers    sync.WaitGroup
 	once       sync.Once

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sync"
 	"syscall"
 	"time"
 
@@ -149,15 +150,19 @@ func (c *Client) create(ctx context.Context, spec Spec, rs *specs.Spec, chain []
 		return nil, fmt.Errorf("task start: %w", err)
 	}
 	t := &task{id: spec.ID, pid: started.GetPid(), done: make(chan struct{})}
+	c.mu.Lock()
+	r.task = t
+	c.mu.Unlock()
 	go c.wait(t, r)
 	return t, nil
 }
 
-// task is a started container's process; one goroutine waits for it (tasks Wait) and
-// then drains and closes its output.
+// task is a started container's process; one goroutine waits for it (tasks Wait), and
+// Remove reports the exit too (from tasks Delete), whichever comes first.
 type task struct {
 	id   string
 	pid  uint32
+	once sync.Once
 	done chan struct{}
 	exit Exit
 	err  error
@@ -176,15 +181,22 @@ func (t *task) Wait(ctx context.Context) (Exit, error) {
 	}
 }
 
+// finish records how the task ended; the first report counts.
+func (t *task) finish(exit Exit, err error) {
+	t.once.Do(func() {
+		t.exit, t.err = exit, err
+		close(t.done)
+	})
+}
+
 // wait blocks on containerd's tasks Wait until the task exits or its output is stopped
 // (Remove, Close), then ends the output copy.
 func (c *Client) wait(t *task, r *running) {
-	defer close(t.done)
 	resp, err := c.tasks.Wait(ns(r.ctx), &tasksapi.WaitRequest{ContainerID: t.id})
 	if err != nil {
-		t.err = fmt.Errorf("container %s: wait: %w", t.id, err)
+		t.finish(Exit{}, fmt.Errorf("container %s: wait: %w", t.id, err))
 	} else {
-		t.exit = Exit{Code: resp.GetExitStatus(), At: resp.GetExitedAt().AsTime()}
+		t.finish(Exit{Code: resp.GetExitStatus(), At: resp.GetExitedAt().AsTime()}, nil)
 	}
 	r.drain()
 }
@@ -199,20 +211,29 @@ func (c *Client) Remove(ctx context.Context, id string, grace time.Duration) err
 	if err := c.stopTask(ctx, id, grace); err != nil {
 		return fmt.Errorf("container %s: %w", id, err)
 	}
-	if _, err := c.tasks.Delete(ns(ctx), &tasksapi.DeleteTaskRequest{ContainerID: id}); err != nil && !isNotFound(err) {
+	deleted, err := c.tasks.Delete(ns(ctx), &tasksapi.DeleteTaskRequest{ContainerID: id})
+	if err != nil && !isNotFound(err) {
 		return fmt.Errorf("container %s: task delete: %w", id, err)
 	}
 	c.mu.Lock()
 	r := c.running[id]
 	delete(c.running, id)
+	var t *task
+	if r != nil {
+		t = r.task
+	}
 	c.mu.Unlock()
+	if t != nil && deleted != nil {
+		// The exit as tasks Delete reports it, before the waiter's RPC is cancelled.
+		t.finish(Exit{Code: deleted.GetExitStatus(), At: deleted.GetExitedAt().AsTime()}, nil)
+	}
 	if r != nil {
 		r.stop()
 	}
 	if _, err := c.containers.Delete(ns(ctx), &containersapi.DeleteContainerRequest{ID: id}); err != nil && !isNotFound(err) {
 		return fmt.Errorf("container %s: delete: %w", id, err)
 	}
-	_, err := c.snapshots.Remove(ns(ctx), &snapshotsapi.RemoveSnapshotRequest{Snapshotter: Snapshotter, Key: id})
+	_, err = c.snapshots.Remove(ns(ctx), &snapshotsapi.RemoveSnapshotRequest{Snapshotter: Snapshotter, Key: id})
 	if err != nil && !isNotFound(err) {
 		return fmt.Errorf("container %s: snapshot remove: %w", id, err)
 	}

@@ -161,7 +161,7 @@ func (x fakeTasks) Delete(_ context.Context, req *tasksapi.DeleteTaskRequest) (*
 	}
 	delete(x.r.tasks, req.GetContainerID())
 	x.r.calls = append(x.r.calls, "task delete "+req.GetContainerID())
-	return &tasksapi.DeleteResponse{}, nil
+	return &tasksapi.DeleteResponse{ExitStatus: t.code, ExitedAt: timestamppb.Now()}, nil
 }
 
 // syncBuffer is a log that records each Write as one entry.
