@@ -60,7 +60,7 @@ func (c *Client) Import(ctx context.Context, r io.Reader, limit int64) ([]Image,
 	if err != nil {
 		return nil, fmt.Errorf("import: %w", err)
 	}
-	ctx, done, err := c.withLease(ctx)
+	ctx, done, err := c.withLease(ctx, "kiln-import-", true)
 	if err != nil {
 		return nil, fmt.Errorf("import: %w", err)
 	}
@@ -84,13 +84,15 @@ func (c *Client) Import(ctx context.Context, r io.Reader, limit int64) ([]Image,
 	return out, nil
 }
 
-// withLease returns ctx carrying a new lease, and the func that deletes it.
-func (c *Client) withLease(ctx context.Context) (context.Context, func(), error) {
+// withLease returns ctx carrying a new lease named prefix and a random suffix, and the
+// func that deletes it; with sync, containerd collects what nothing references before
+// the delete answers, so a failed import's garbage is gone when Import returns.
+func (c *Client) withLease(ctx context.Context, prefix string, sync bool) (context.Context, func(), error) {
 	var b [8]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return nil, nil, err
 	}
-	id := "kiln-import-" + hex.EncodeToString(b[:])
+	id := prefix + hex.EncodeToString(b[:])
 	_, err := c.leases.Create(ns(ctx), &leasesapi.CreateRequest{ID: id, Labels: map[string]string{
 		labelExpire: time.Now().Add(24 * time.Hour).UTC().Format(time.RFC3339),
 	}})
@@ -101,9 +103,7 @@ func (c *Client) withLease(ctx context.Context) (context.Context, func(), error)
 		// Deleted even when ctx has ended: the expiry label is only the fallback.
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		// Sync: containerd collects what nothing references before answering, so an
-		// import's garbage is gone when it returns.
-		c.leases.Delete(ns(dctx), &leasesapi.DeleteRequest{ID: id, Sync: true}) //nolint:errcheck // expires anyway
+		c.leases.Delete(ns(dctx), &leasesapi.DeleteRequest{ID: id, Sync: sync}) //nolint:errcheck // expires anyway
 	}
 	return metadata.AppendToOutgoingContext(ctx, leaseKey, id), done, nil
 }

@@ -56,15 +56,19 @@ func (c *Client) Start(ctx context.Context, spec Spec, out io.Writer) (Task, err
 		return nil, fmt.Errorf("container %s: %w", spec.ID, err)
 	}
 	dir := filepath.Join(c.runDir, spec.ID)
-	files, err := c.makeFiles(dir, spec.ID)
-	if err != nil {
-		return nil, fmt.Errorf("container %s: %w", spec.ID, err)
-	}
+	files := specFiles{Hosts: filepath.Join(dir, "hosts"), ResolvConf: filepath.Join(dir, "resolv.conf")}
 	rs, err := runtimeSpec(spec, cfg.Config, files)
 	if err != nil {
 		return nil, err
 	}
-	t, err := c.create(ctx, spec, rs, chain, dir, out)
+	// A lease holds the new snapshot until the container record references it
+	// (containerd docs/garbage-collection.md).
+	lctx, done, err := c.withLease(ctx, "kiln-start-", false)
+	if err != nil {
+		return nil, fmt.Errorf("container %s: %w", spec.ID, err)
+	}
+	defer done()
+	t, err := c.create(lctx, spec, rs, chain, files, out)
 	if err != nil {
 		c.Remove(context.WithoutCancel(ctx), spec.ID, 0) //nolint:errcheck // the error that matters is err
 		return nil, fmt.Errorf("container %s: %w", spec.ID, err)
@@ -88,26 +92,29 @@ func validID(id string) error {
 // makeFiles makes the container's directory with its hosts file and a copy of the node's
 // resolv.conf (copied, not bound: machined replaces the file atomically, so a bind mount
 // would keep the old inode; a container sees the resolvers of its start).
-func (c *Client) makeFiles(dir, id string) (specFiles, error) {
+func (c *Client) makeFiles(files specFiles, id string) error {
 	if err := os.MkdirAll(c.runDir, 0o700); err != nil {
-		return specFiles{}, err
+		return err
 	}
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		return specFiles{}, err
+	if err := os.Mkdir(filepath.Dir(files.Hosts), 0o700); err != nil {
+		return err
 	}
-	files := specFiles{Hosts: filepath.Join(dir, "hosts"), ResolvConf: filepath.Join(dir, "resolv.conf")}
 	hosts := fmt.Sprintf("127.0.0.1\tlocalhost %s\n::1\tlocalhost ip6-localhost ip6-loopback\n", id)
 	if err := os.WriteFile(files.Hosts, []byte(hosts), 0o644); err != nil {
-		return specFiles{}, err
+		return err
 	}
 	resolv, err := os.ReadFile(c.resolvConf)
 	if err != nil && !errors.Is(err, os.ErrNotExist) { // no resolvers yet: an empty file
-		return specFiles{}, err
+		return err
 	}
-	return files, os.WriteFile(files.ResolvConf, resolv, 0o644)
+	return os.WriteFile(files.ResolvConf, resolv, 0o644)
 }
 
-func (c *Client) create(ctx context.Context, spec Spec, rs *specs.Spec, chain []digest.Digest, dir string, out io.Writer) (*task, error) {
+// create makes the container's files, snapshot, container record and task, and starts it.
+func (c *Client) create(ctx context.Context, spec Spec, rs *specs.Spec, chain []digest.Digest, files specFiles, out io.Writer) (*task, error) {
+	if err := c.makeFiles(files, spec.ID); err != nil {
+		return nil, err
+	}
 	parent := ""
 	if len(chain) > 0 {
 		parent = chain[len(chain)-1].String()
@@ -131,7 +138,7 @@ func (c *Client) create(ctx context.Context, spec Spec, rs *specs.Spec, chain []
 	if err != nil {
 		return nil, fmt.Errorf("container create: %w", err)
 	}
-	r, err := openOutput(dir, out)
+	r, err := openOutput(filepath.Dir(files.Hosts), out)
 	if err != nil {
 		return nil, err
 	}

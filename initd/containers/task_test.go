@@ -15,6 +15,7 @@ import (
 
 	containersapi "github.com/containerd/containerd/api/services/containers/v1"
 	tasksapi "github.com/containerd/containerd/api/services/tasks/v1"
+	"github.com/kiln-os/kiln/initd/containers/ocitest"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -275,5 +276,33 @@ func TestValidID(t *testing.T) {
 		if err := validID(id); (err == nil) != ok {
 			t.Errorf("validID(%q) = %v", id, err)
 		}
+	}
+}
+
+// An image that names its user cannot start, and the failed start leaves nothing.
+func TestStartUserName(t *testing.T) {
+	rt := &fakeRuntime{containers: map[string]*containersapi.Container{}, tasks: map[string]*fakeTask{}}
+	f, c := newFake(t, func(reg registrar) {
+		containersapi.RegisterContainersServer(reg, rt)
+		tasksapi.RegisterTasksServer(reg, fakeTasks{r: rt})
+	})
+	archive, err := ocitest.Build("kiln.test/named:1", helloFiles, ocitest.Config{Entrypoint: []string{"/bin/hello"}, User: "nobody"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := c.Import(ctx, bytes.NewReader(archive), MaxImportBytes); err != nil {
+		t.Fatal(err)
+	}
+	before := len(f.writes())
+	_, err = c.Start(ctx, Spec{ID: "named", Image: "kiln.test/named:1"}, nil)
+	if err == nil || !strings.Contains(err.Error(), `user "nobody" is not numeric`) || !strings.Contains(err.Error(), "kiln.test/named:1") {
+		t.Fatalf("err = %v", err)
+	}
+	if w := f.writes()[before:]; len(w) != 0 || len(rt.calls) != 0 {
+		t.Errorf("wrote %q %q", w, rt.calls)
+	}
+	if _, err := os.Stat(filepath.Join(c.runDir, "named")); !os.IsNotExist(err) {
+		t.Errorf("run directory: %v", err)
 	}
 }
