@@ -124,8 +124,8 @@ func runtimeSpec(spec Spec, img ocispec.ImageConfig, files specFiles) (*specs.Sp
 	return s, nil
 }
 
-// imageUser reads the image's USER: empty (root), uid or uid:gid, numeric. A name would
-// need the image's /etc/passwd, which Kiln does not read.
+// imageUser reads the image's USER: empty (root), uid or uid:gid, numeric (Start has
+// looked names up in the image's /etc/passwd and /etc/group: resolveUser).
 func imageUser(u string) (specs.User, error) {
 	if u == "" {
 		return specs.User{}, nil
@@ -133,12 +133,12 @@ func imageUser(u string) (specs.User, error) {
 	uidText, gidText, hasGID := strings.Cut(u, ":")
 	uid, err := strconv.ParseUint(uidText, 10, 32)
 	if err != nil {
-		return specs.User{}, fmt.Errorf("user %q is not numeric: Kiln runs images as a numeric uid or uid:gid only (set USER 65532:65532 in the image)", u)
+		return specs.User{}, fmt.Errorf("user %q is not numeric (uid or uid:gid, such as USER 65532:65532 in the image)", u)
 	}
 	var gid uint64
 	if hasGID {
 		if gid, err = strconv.ParseUint(gidText, 10, 32); err != nil {
-			return specs.User{}, fmt.Errorf("user %q: group is not numeric: Kiln runs images as a numeric uid or uid:gid only (set USER 65532:65532 in the image)", u)
+			return specs.User{}, fmt.Errorf("user %q: group is not numeric (uid or uid:gid, such as USER 65532:65532 in the image)", u)
 		}
 	}
 	return specs.User{UID: uint32(uid), GID: uint32(gid)}, nil

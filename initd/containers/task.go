@@ -55,6 +55,11 @@ func (c *Client) Start(ctx context.Context, spec Spec, out io.Writer) (Task, err
 	if err != nil {
 		return nil, fmt.Errorf("container %s: %w", spec.ID, err)
 	}
+	if !isNumericUser(cfg.Config.User) {
+		if cfg.Config.User, err = c.resolveUser(ctx, img, cfg.Config.User); err != nil {
+			return nil, fmt.Errorf("container %s: %w", spec.ID, err)
+		}
+	}
 	dir := filepath.Join(c.runDir, spec.ID)
 	files := specFiles{Hosts: filepath.Join(dir, "hosts"), ResolvConf: filepath.Join(dir, "resolv.conf")}
 	rs, err := runtimeSpec(spec, cfg.Config, files)

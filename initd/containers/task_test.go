@@ -279,30 +279,54 @@ func TestValidID(t *testing.T) {
 	}
 }
 
-// An image that names its user cannot start, and the failed start leaves nothing.
+// An image that names its user starts as the user its /etc/passwd gives; without the
+// name there the start fails and leaves nothing.
 func TestStartUserName(t *testing.T) {
 	rt := &fakeRuntime{containers: map[string]*containersapi.Container{}, tasks: map[string]*fakeTask{}}
 	f, c := newFake(t, func(reg registrar) {
 		containersapi.RegisterContainersServer(reg, rt)
 		tasksapi.RegisterTasksServer(reg, fakeTasks{r: rt})
 	})
-	archive, err := ocitest.Build("kiln.test/named:1", helloFiles, ocitest.Config{Entrypoint: []string{"/bin/hello"}, User: "nobody"})
-	if err != nil {
-		t.Fatal(err)
+	files := map[string]ocitest.File{
+		"bin/hello":  {Mode: 0o755, Data: []byte("x")},
+		"etc/passwd": {Mode: 0o644, Data: []byte("root:x:0:0::/root:/bin/sh\nweb:x:1000:1001::/:/bin/false\n")},
+		"etc/group":  {Mode: 0o644, Data: []byte("root:x:0:\nstaff:x:50:\n")},
 	}
 	ctx := context.Background()
-	if _, err := c.Import(ctx, bytes.NewReader(archive), MaxImportBytes); err != nil {
-		t.Fatal(err)
-	}
-	before := len(f.writes())
-	_, err = c.Start(ctx, Spec{ID: "named", Image: "kiln.test/named:1"}, nil)
-	if err == nil || !strings.Contains(err.Error(), `user "nobody" is not numeric`) || !strings.Contains(err.Error(), "kiln.test/named:1") {
-		t.Fatalf("err = %v", err)
-	}
-	if w := f.writes()[before:]; len(w) != 0 || len(rt.calls) != 0 {
-		t.Errorf("wrote %q %q", w, rt.calls)
+	for _, user := range []string{"web", "web:staff", "nobody"} {
+		archive, err := ocitest.Build("kiln.test/named:1", files, ocitest.Config{Entrypoint: []string{"/bin/hello"}, User: user})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Import(ctx, bytes.NewReader(archive), MaxImportBytes); err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.Start(ctx, Spec{ID: "named", Image: "kiln.test/named:1"}, nil)
+		if user == "nobody" {
+			if err == nil || !strings.Contains(err.Error(), `no user "nobody" in the image's /etc/passwd`) || !strings.Contains(err.Error(), "kiln.test/named:1") {
+				t.Fatalf("err = %v", err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rs specs.Spec
+		rt.mu.Lock()
+		json.Unmarshal(rt.containers["named"].GetSpec().GetValue(), &rs)
+		rt.mu.Unlock()
+		want := map[string][2]uint32{"web": {1000, 1001}, "web:staff": {1000, 50}}[user]
+		if rs.Process.User.UID != want[0] || rs.Process.User.GID != want[1] {
+			t.Errorf("USER %s: runs as %+v, want %v", user, rs.Process.User, want)
+		}
+		if err := c.Remove(ctx, "named", time.Second); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if _, err := os.Stat(filepath.Join(c.runDir, "named")); !os.IsNotExist(err) {
 		t.Errorf("run directory: %v", err)
+	}
+	if f.count("prepare named") != 2 {
+		t.Errorf("snapshots %q", f.writes())
 	}
 }
