@@ -85,3 +85,21 @@ func TestLookupUser(t *testing.T) {
 		t.Errorf("no passwd: %v", err)
 	}
 }
+
+// FuzzUserFiles feeds untrusted layer and account-file bytes to the lookup: it must not
+// panic, and a resolved user is two numbers.
+func FuzzUserFiles(f *testing.F) {
+	f.Add([]byte("root:x:0:0::/root:/bin/sh\n"), []byte("root:x:0:\n"), "root:root")
+	f.Add([]byte("a:b:c:d\n::::\n"), []byte(":::"), "a")
+	f.Fuzz(func(t *testing.T, passwd, group []byte, user string) {
+		if u, err := lookupUser(user, passwd, group); err == nil {
+			if _, err := imageUser(u); err != nil {
+				t.Errorf("lookupUser(%q) = %q: %v", user, u, err)
+			}
+		}
+		l := layerSource{mediaType: ocispec.MediaTypeImageLayer, open: func() (io.ReadCloser, error) {
+			return io.NopCloser(bytes.NewReader(passwd)), nil
+		}}
+		findFiles([]layerSource{l}, []string{"etc/passwd"}) //nolint:errcheck // only panics matter
+	})
+}
