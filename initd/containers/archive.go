@@ -177,6 +177,13 @@ func (a *archive) addBlob(tr *tar.Reader, hdr *tar.Header, name string, offset i
 	if hdr.Typeflag != tar.TypeReg {
 		return fmt.Errorf("%s: not a regular file (tar type %q)", name, hdr.Typeflag)
 	}
+	// A sparse entry's bytes in the archive are not its content, and blobs are read back
+	// from the archive by offset.
+	for k := range hdr.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return fmt.Errorf("%s: a sparse tar entry; blobs must be plain files", name)
+		}
+	}
 	hexPart, ok := strings.CutPrefix(name, "blobs/sha256/")
 	if !ok || len(hexPart) != sha256.Size*2 || strings.Trim(hexPart, "0123456789abcdef") != "" {
 		return fmt.Errorf("%s: not a sha256 blob name (blobs/sha256/<64 hex digits>)", name)
@@ -189,6 +196,9 @@ func (a *archive) addBlob(tr *tar.Reader, hdr *tar.Header, name string, offset i
 	n, err := io.Copy(h, tr)
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
+	}
+	if n != hdr.Size {
+		return fmt.Errorf("%s: %d bytes read, the tar header says %d", name, n, hdr.Size)
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != hexPart {
 		return fmt.Errorf("%s: digest mismatch (content is sha256:%s)", name, got)

@@ -251,8 +251,13 @@ func (c *Client) unpackLayer(ctx context.Context, l layer, chain []digest.Digest
 	if i > 0 {
 		parent = chain[i-1].String()
 	}
-	key := "kiln-unpack-" + l.desc.Digest.Encoded()
-	c.snapshots.Remove(ns(ctx), &snapshotsapi.RemoveSnapshotRequest{Snapshotter: Snapshotter, Key: key}) //nolint:errcheck // a leftover of a failed import, if any
+	// A key of its own, so imports running together do not meet; a key a crashed import
+	// left is held only by its lease, and collected when that expires.
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return err
+	}
+	key := "kiln-unpack-" + hex.EncodeToString(b[:]) + "-" + l.desc.Digest.Encoded()
 	prep, err := c.snapshots.Prepare(ns(ctx), &snapshotsapi.PrepareSnapshotRequest{Snapshotter: Snapshotter, Key: key, Parent: parent})
 	if err != nil {
 		return fmt.Errorf("snapshot prepare %s: %w", name, err)

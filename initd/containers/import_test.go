@@ -104,6 +104,20 @@ func TestImportNested(t *testing.T) {
 	if f.count("image create kiln.test/hello:2") != 1 {
 		t.Errorf("calls %q", f.writes())
 	}
+
+	// index.json listing the image's platforms side by side: linux/amd64 is taken, and
+	// the other platform's blobs need not be in the archive.
+	sideBySide := helloArchive(t, "kiln.test/hello:3", ocitest.WithEditIndex(func(i *ocispec.Index) {
+		i.Manifests[0].Platform = &ocispec.Platform{OS: "linux", Architecture: "amd64"}
+		arm := i.Manifests[0]
+		arm.Platform = &ocispec.Platform{OS: "linux", Architecture: "arm64"}
+		arm.Digest = digest.FromString("not here")
+		i.Manifests = append([]ocispec.Descriptor{arm}, i.Manifests...)
+	}))
+	imgs, err := c.Import(context.Background(), bytes.NewReader(sideBySide), MaxImportBytes)
+	if err != nil || len(imgs) != 1 || imgs[0].Name != "kiln.test/hello:3" {
+		t.Fatalf("side by side: %+v, %v", imgs, err)
+	}
 }
 
 func TestImportRejects(t *testing.T) {
