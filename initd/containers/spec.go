@@ -115,7 +115,7 @@ func runtimeSpec(spec Spec, img ocispec.ImageConfig, files specFiles) (*specs.Sp
 				{Type: specs.MountNamespace}, {Type: specs.CgroupNamespace},
 			},
 			CgroupsPath:   CgroupParent + "/" + spec.ID,
-			Resources:     resources(spec),
+			Resources:     linuxResources(spec),
 			MaskedPaths:   slices.Clone(maskedPaths),
 			ReadonlyPaths: slices.Clone(readonlyPaths),
 			Seccomp:       seccompProfile(caps),
@@ -188,9 +188,9 @@ func containerMounts(files specFiles) []specs.Mount {
 	}
 }
 
-// resources are the cgroup limits; devices are denied but for runc's defaults (null,
+// linuxResources are the cgroup limits; devices are denied but for runc's defaults (null,
 // zero, full, random, urandom, tty, ptmx), which runc adds itself.
-func resources(spec Spec) *specs.LinuxResources {
+func linuxResources(spec Spec) *specs.LinuxResources {
 	r := &specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}}}
 	if spec.MemoryBytes > 0 {
 		limit := spec.MemoryBytes

@@ -23,17 +23,17 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
-// fakeRuntime is containerd's containers and tasks services over the fake's state: a
+// fakeTaskService is containerd's containers and tasks services over the fake's state: a
 // task writes one line to each FIFO when created and exits on a signal.
-type fakeRuntime struct {
+type fakeTaskService struct {
 	containersapi.UnimplementedContainersServer
 	mu         sync.Mutex
 	containers map[string]*containersapi.Container
-	tasks      map[string]*fakeTask
+	tasks      map[string]*fakeShimTask
 	calls      []string
 }
 
-type fakeTask struct {
+type fakeShimTask struct {
 	outs   []*os.File
 	exited chan struct{}
 	code   uint32
@@ -41,10 +41,10 @@ type fakeTask struct {
 
 type fakeTasks struct {
 	tasksapi.UnimplementedTasksServer
-	r *fakeRuntime
+	r *fakeTaskService
 }
 
-func (r *fakeRuntime) Create(_ context.Context, req *containersapi.CreateContainerRequest) (*containersapi.CreateContainerResponse, error) {
+func (r *fakeTaskService) Create(_ context.Context, req *containersapi.CreateContainerRequest) (*containersapi.CreateContainerResponse, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	ctr := req.GetContainer()
@@ -56,7 +56,7 @@ func (r *fakeRuntime) Create(_ context.Context, req *containersapi.CreateContain
 	return &containersapi.CreateContainerResponse{Container: ctr}, nil
 }
 
-func (r *fakeRuntime) Delete(_ context.Context, req *containersapi.DeleteContainerRequest) (*emptypb.Empty, error) {
+func (r *fakeTaskService) Delete(_ context.Context, req *containersapi.DeleteContainerRequest) (*emptypb.Empty, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, ok := r.containers[req.GetID()]; !ok {
@@ -67,7 +67,7 @@ func (r *fakeRuntime) Delete(_ context.Context, req *containersapi.DeleteContain
 	return &emptypb.Empty{}, nil
 }
 
-func (r *fakeRuntime) List(context.Context, *containersapi.ListContainersRequest) (*containersapi.ListContainersResponse, error) {
+func (r *fakeTaskService) List(context.Context, *containersapi.ListContainersRequest) (*containersapi.ListContainersResponse, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var out []*containersapi.Container
@@ -84,7 +84,7 @@ func (x fakeTasks) Create(_ context.Context, req *tasksapi.CreateTaskRequest) (*
 	if _, ok := r.containers[req.GetContainerID()]; !ok {
 		return nil, status.Errorf(codes.NotFound, "container %s", req.GetContainerID())
 	}
-	t := &fakeTask{exited: make(chan struct{})}
+	t := &fakeShimTask{exited: make(chan struct{})}
 	for _, p := range []string{req.GetStdout(), req.GetStderr()} {
 		f, err := os.OpenFile(p, os.O_WRONLY, 0) // does not block: Kiln holds the FIFO open
 		if err != nil {
@@ -109,7 +109,7 @@ func (x fakeTasks) Start(_ context.Context, req *tasksapi.StartRequest) (*tasksa
 	return &tasksapi.StartResponse{Pid: 42}, nil
 }
 
-func (x fakeTasks) task(id string) (*fakeTask, error) {
+func (x fakeTasks) task(id string) (*fakeShimTask, error) {
 	x.r.mu.Lock()
 	defer x.r.mu.Unlock()
 	t, ok := x.r.tasks[id]
@@ -190,7 +190,7 @@ func (b *syncBuffer) has(line string) bool {
 }
 
 func TestStartRemove(t *testing.T) {
-	rt := &fakeRuntime{containers: map[string]*containersapi.Container{}, tasks: map[string]*fakeTask{}}
+	rt := &fakeTaskService{containers: map[string]*containersapi.Container{}, tasks: map[string]*fakeShimTask{}}
 	f, c := newFake(t, func(reg registrar) {
 		containersapi.RegisterContainersServer(reg, rt)
 		tasksapi.RegisterTasksServer(reg, fakeTasks{r: rt})
@@ -282,7 +282,7 @@ func TestValidID(t *testing.T) {
 // An image that names its user starts as the user its /etc/passwd gives; without the
 // name there the start fails and leaves nothing.
 func TestStartUserName(t *testing.T) {
-	rt := &fakeRuntime{containers: map[string]*containersapi.Container{}, tasks: map[string]*fakeTask{}}
+	rt := &fakeTaskService{containers: map[string]*containersapi.Container{}, tasks: map[string]*fakeShimTask{}}
 	f, c := newFake(t, func(reg registrar) {
 		containersapi.RegisterContainersServer(reg, rt)
 		tasksapi.RegisterTasksServer(reg, fakeTasks{r: rt})

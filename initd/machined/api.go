@@ -40,6 +40,7 @@ func (m *Machined) serveMachineAPI(ctx context.Context, log logrus.FieldLogger) 
 		TPM:         machineapi.DefaultTPM,
 		Controllers: m.controllers.Controllers,
 		Upgrades:    m.upgrades(),
+		Containers:  &machineapi.Containers{Runtime: m.containerRuntime, Imported: m.containers.ImagesChanged},
 		Diag:        diagRoots(),
 	}
 	go func() {

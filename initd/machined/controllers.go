@@ -2,9 +2,11 @@ package machined
 
 import (
 	"context"
+	"io"
 	"os"
 
 	"github.com/kiln-os/kiln/initd/apicert"
+	"github.com/kiln-os/kiln/initd/containers"
 	"github.com/kiln-os/kiln/initd/machineapi"
 	"github.com/kiln-os/kiln/initd/netctl"
 	"github.com/kiln-os/kiln/initd/resources"
@@ -31,6 +33,13 @@ func (m *Machined) registerControllers() error {
 		BeforeStart: func() { m.wd.Release(true) }, // watchdogd feeds it from here on
 		Store:       m.Resources,
 	}
+	m.containers = &containers.Controller{
+		Runtime: m.containerRuntime,
+		Log:     m.Log.WithField("component", "containers"),
+		Emit:    m.Sink.Emit,
+		Logs:    func(name string) io.Writer { return m.Logs.Get(containers.LogSource(name)) },
+		Store:   m.Resources,
+	}
 	for _, c := range []controller.Controller{
 		netctl.SpecController{},
 		&netctl.Controller{Store: m.Resources, Log: m.Log.WithField("component", "network"), Emit: m.Sink.Emit, ResolvConf: ResolvConf},
@@ -38,6 +47,7 @@ func (m *Machined) registerControllers() error {
 		&apicert.Controller{APID: services.APIDUser, Trustd: services.TrustdUser, Log: log, Emit: m.emit},
 		&services.SpecController{Watchdog: hasWatchdog(), MachinedSocket: machineapi.Socket},
 		m.services,
+		m.containers,
 	} {
 		if err := m.controllers.Register(c); err != nil {
 			return err
@@ -57,6 +67,23 @@ func (m *Machined) startControllers() {
 			}
 		}()
 	})
+}
+
+// containerRuntime is the client of the node's containerd, made at the first call (it
+// connects lazily: a call while containerd is down fails, Unavailable).
+func (m *Machined) containerRuntime() containers.Runtime {
+	m.ctrOnce.Do(func() {
+		c, err := containers.New(containers.Socket)
+		if err != nil {
+			m.Log.WithError(err).Error("containerd client")
+			return
+		}
+		m.ctrClient = c
+	})
+	if m.ctrClient == nil {
+		return nil
+	}
+	return m.ctrClient
 }
 
 func hasWatchdog() bool {

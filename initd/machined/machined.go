@@ -62,6 +62,7 @@ import (
 	"github.com/kiln-os/kiln/initd/bootmedium"
 	"github.com/kiln-os/kiln/initd/cgroup"
 	"github.com/kiln-os/kiln/initd/configstate"
+	"github.com/kiln-os/kiln/initd/containers"
 	"github.com/kiln-os/kiln/initd/disks"
 	"github.com/kiln-os/kiln/initd/events"
 	"github.com/kiln-os/kiln/initd/eventsink"
@@ -113,9 +114,12 @@ type Machined struct {
 	Resources *resources.Store
 
 	controllers   *controller.Manager
-	services      *services.Controller // runs the supervisor
-	startCtl      sync.Once            // the controllers start in LoadConfig
-	wd            *watchdog.Keeper     // nil without a watchdog
+	services      *services.Controller   // runs the supervisor
+	containers    *containers.Controller // runs machine.containers on containerd
+	ctrOnce       sync.Once
+	ctrClient     *containers.Client // containerd's, made by containerRuntime
+	startCtl      sync.Once          // the controllers start in LoadConfig
+	wd            *watchdog.Keeper   // nil without a watchdog
 	requests      chan request
 	handoff       *configstate.Handoff // ApplyConfiguration in maintenance mode → LoadConfig
 	stateDir      string               // where STATE is mounted (disks.StateMount)

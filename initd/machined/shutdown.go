@@ -26,6 +26,13 @@ func (m *Machined) shutdown(req request) error {
 	if err := m.lockState(); err != nil { // a shutdown during the boot's first phases
 		m.Log.WithError(err).Error("could not move PCR 11 past STATE's signed value")
 	}
+	if m.containers != nil { // the workloads first, while containerd still runs
+		ctx, cancel := context.WithTimeout(context.Background(), serviceStopBudget)
+		if err := m.containers.Stop(ctx); err != nil {
+			m.Log.WithError(err).Warn("containers did not stop in time")
+		}
+		cancel()
+	}
 	if sup := m.services.Supervisor(); sup != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), serviceStopBudget)
 		if err := sup.Stop(ctx); err != nil {
