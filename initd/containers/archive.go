@@ -89,7 +89,7 @@ func spool(dir string, r io.Reader, limit int64) (*os.File, error) {
 	}
 	if n > limit {
 		f.Close()
-		return nil, fmt.Errorf("archive exceeds %d bytes", limit)
+		return nil, fmt.Errorf("%w: archive exceeds %d bytes", ErrInvalidArchive, limit)
 	}
 	return f, nil
 }

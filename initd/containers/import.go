@@ -57,8 +57,8 @@ func (c *Client) Import(ctx context.Context, r io.Reader, limit int64) ([]Image,
 	}
 	defer f.Close()
 	a, err := readArchive(f)
-	if err != nil {
-		return nil, fmt.Errorf("import: %w", err)
+	if err != nil { // the archive's fault: the spooled file itself was read
+		return nil, fmt.Errorf("import: %w: %w", ErrInvalidArchive, err)
 	}
 	ctx, done, err := c.withLease(ctx, "kiln-import-", true)
 	if err != nil {

@@ -158,8 +158,8 @@ func TestImportRejects(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f, c := newFake(t)
 			_, err := c.Import(context.Background(), bytes.NewReader(tt.archive), tt.limit)
-			if err == nil {
-				t.Fatal("imported")
+			if !errors.Is(err, ErrInvalidArchive) {
+				t.Fatalf("Import = %v, want ErrInvalidArchive", err)
 			}
 			for _, w := range tt.want {
 				if !strings.Contains(err.Error(), w) {
@@ -183,8 +183,8 @@ func TestImportFailsLeavesNoImage(t *testing.T) {
 	f, c := newFake(t)
 	f.failApply = true
 	_, err := c.Import(context.Background(), bytes.NewReader(helloArchive(t, "kiln.test/hello:1")), MaxImportBytes)
-	if err == nil || !strings.Contains(err.Error(), "disk full") || !strings.Contains(err.Error(), "kiln.test/hello:1") {
-		t.Fatalf("err = %v", err)
+	if err == nil || !strings.Contains(err.Error(), "disk full") || !strings.Contains(err.Error(), "kiln.test/hello:1") || errors.Is(err, ErrInvalidArchive) {
+		t.Fatalf("err = %v, want the node's failure, not the archive's", err)
 	}
 	if len(f.images) != 0 {
 		t.Errorf("images %v", f.images)
