@@ -64,6 +64,15 @@ func (o runtimeOut) Files() rootfs.Runtime {
 	return rootfs.Runtime{Containerd: o.Containerd, Shim: o.Shim, Runc: o.Runc, Config: o.Config}
 }
 
+// runtimeEnv is the build environment, set over the caller's so that a CC, CGO_CFLAGS or
+// GOAMD64 in the host's environment cannot change the binaries without changing the key.
+// GOWORK=off: a go.work above the checkout must not change what is built. GOTOOLCHAIN=local:
+// the toolchain in the key is the one that builds. The cgo flags are Go's defaults.
+var runtimeEnv = []string{
+	"GOOS=linux", "GOARCH=amd64", "GOAMD64=v1", "GOFLAGS=-buildvcs=false", "GOWORK=off", "GOTOOLCHAIN=local",
+	"CC=gcc", "CGO_CFLAGS=-O2 -g", "CGO_LDFLAGS=-O2 -g", "PKG_CONFIG_PATH=",
+}
+
 // runtimeBinary is one binary of the runtime and how it is built.
 type runtimeBinary struct {
 	Name    string // file name in the cache and in /usr/bin
@@ -90,7 +99,7 @@ func runtimeBinaries(v RuntimeInfo) []runtimeBinary {
 // stepRuntime builds containerd, containerd-shim-runc-v2 and runc from the runtime module,
 // checks them (static, seccomp compiled into runc, config accepted by containerd, no host
 // path inside) and caches them with the config. The key is every file of the module, the
-// Go toolchain, the build table, gcc's version and libseccomp.a's digest.
+// Go toolchain, the build table and environment, gcc's version and libseccomp.a's digest.
 func stepRuntime(ctx context.Context, in runtimeIn) (runtimeOut, error) {
 	versions, err := moduleVersions(ctx, in.ModuleDir)
 	if err != nil {
@@ -113,7 +122,7 @@ func stepRuntime(ctx context.Context, in runtimeIn) (runtimeOut, error) {
 		return runtimeOut{}, err
 	}
 	bins := runtimeBinaries(versions)
-	key := Key("runtime-v1", modHash, string(goVersion), fmt.Sprint(bins), string(gccVersion), seccompSum)
+	key := Key("runtime-v1", modHash, string(goVersion), fmt.Sprint(bins), fmt.Sprint(runtimeEnv), string(gccVersion), seccompSum)
 	dir, hit, err := Cache{in.CacheDir}.Step("runtime", key, func(dir string) error {
 		return buildRuntime(ctx, in.ModuleDir, bins, versions, dir)
 	})
@@ -171,9 +180,7 @@ func goBuildRuntime(ctx context.Context, moduleDir string, b runtimeBinary, dst 
 	if b.Cgo {
 		cgo = "CGO_ENABLED=1"
 	}
-	// GOWORK=off: a go.work above the checkout must not change what is built.
-	// GOTOOLCHAIN=local: the toolchain in the cache key is the one that builds.
-	cmd.Env = append(os.Environ(), cgo, "GOOS=linux", "GOARCH=amd64", "GOFLAGS=-buildvcs=false", "GOWORK=off", "GOTOOLCHAIN=local")
+	cmd.Env = append(append(os.Environ(), cgo), runtimeEnv...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build %s (in %s): %w\n%s", b.Package, moduleDir, err, out)
 	}
