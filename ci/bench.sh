@@ -91,7 +91,7 @@ size() { jq -r --arg k "$1" '.artifacts[$k].size' _out/manifest.json; }
 	echo
 	echo "| artifact | bytes | from |"
 	echo "|---|---:|---|"
-	for k in machined rootfs initramfs vmlinuz uki bootloader iso disk; do
+	for k in machined containerd containerd-shim-runc-v2 runc rootfs initramfs vmlinuz uki bootloader iso disk; do
 		echo "| $k | $(size "$k") | manifest.json |"
 	done
 	echo "| disk.raw blocks in use | $(($(du -k _out/disk.raw | cut -f1) * 1024)) | \`du -k\` (sparse file) |"

@@ -8,7 +8,9 @@ set -euo pipefail
 # system has (tar, bash, dpkg): internal/hostdeps checks both lists against dpkg, so a
 # package installed by hand cannot hide a missing line.
 #
-# Build: the kernel (make, gcc and friends) from Debian's pinned source package.
+# Build: the kernel (make, gcc and friends) from Debian's pinned source package; runc
+# (containerd/) with cgo, linked statically against libseccomp-dev's libseccomp.a (cgo finds
+# it through pkgconf).
 # Boot: QEMU, OVMF, swtpm, systemd-boot + systemd-stub; iproute2 for the lab network (qemu/lab),
 # and dnsmasq as the lab's plain DHCP server beside `kiln pxe serve --proxy`.
 # Oracles: the real tools that check what our Go writers produce.
@@ -17,6 +19,7 @@ set -euo pipefail
 # the test that the generated code is current.
 PACKAGES=(
 	build-essential make gcc binutils bc bison flex libelf-dev libssl-dev pahole cpio kmod rsync xz-utils zstd tar perl-base pkgconf diffutils libc-bin
+	libseccomp-dev
 	linux-source-6.1
 	qemu-system-x86 qemu-utils ovmf iproute2 swtpm swtpm-tools libtss2-esys-3.0.2-0 libtss2-tcti-swtpm0 libtss2-rc0 libtss2-mu0
 	systemd-boot-efi systemd-boot systemd dnsmasq-base

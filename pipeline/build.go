@@ -103,6 +103,12 @@ func (b *Build) runSteps(ctx context.Context, epoch int64, staging string) (*Man
 	if err != nil {
 		return nil, err
 	}
+	runtime, err := runStep(ctx, log, "runtime", stepRuntime, runtimeIn{
+		ModuleDir: filepath.Join(b.RepoDir, RuntimeModuleDir), stepEnv: env,
+	})
+	if err != nil {
+		return nil, err
+	}
 	boot, err := runStep(ctx, log, "bootloader", stepBootloader, bootloaderIn{DB: keySet.DB, stepEnv: env})
 	if err != nil {
 		return nil, err
@@ -113,7 +119,7 @@ func (b *Build) runSteps(ctx context.Context, epoch int64, staging string) (*Man
 	}
 	root, err := runStep(ctx, log, "rootfs", stepRootfs, rootfsIn{
 		Machined: bins.Machined, Name: spec.Name, Version: spec.Version, CABundle: rootfs.DefaultCABundle,
-		ESPPayload: payload, Compression: spec.Rootfs.Compression, Epoch: epoch, stepEnv: env,
+		ESPPayload: payload, Runtime: runtime.Files(), Compression: spec.Rootfs.Compression, Epoch: epoch, stepEnv: env,
 	})
 	if err != nil {
 		return nil, err
@@ -150,6 +156,9 @@ func (b *Build) runSteps(ctx context.Context, epoch int64, staging string) (*Man
 		{"kspp-report", "kspp.json", report.JSON},
 		{"kspp-report-text", "kspp.txt", report.Text},
 		{"machined", "machined", bins.Machined},
+		{"containerd", "containerd", runtime.Containerd},
+		{"containerd-shim-runc-v2", "containerd-shim-runc-v2", runtime.Shim},
+		{"runc", "runc", runtime.Runc},
 		{"rootfs", "rootfs.sqsh", root.Squashfs},
 		{"initramfs", "initramfs.cpio.zst", initrd.Initramfs},
 		{"uki", ukiName(spec.Version), uki.Path},
@@ -160,7 +169,7 @@ func (b *Build) runSteps(ctx context.Context, epoch int64, staging string) (*Man
 	if err != nil {
 		return nil, err
 	}
-	return newManifest(manifestIn{Spec: spec, Epoch: epoch, Kernel: kern, UKI: uki, Artifacts: artifacts}), nil
+	return newManifest(manifestIn{Spec: spec, Epoch: epoch, Kernel: kern, UKI: uki, Runtime: runtime.Versions, Artifacts: artifacts}), nil
 }
 
 func (b *Build) defaults() {

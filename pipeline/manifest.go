@@ -28,6 +28,9 @@ type Manifest struct {
 	Cmdline         string     `json:"cmdline"`
 	Kernel          KernelInfo `json:"kernel"`
 	UKI             *UKIInfo   `json:"uki,omitempty"`
+	// Runtime names the container runtime's versions (containerd, runc, the Go that built
+	// them, the libseccomp linked into runc).
+	Runtime *RuntimeInfo `json:"runtime,omitempty"`
 	// PCR11 is the predicted PCR 11 by bank ("sha256", "sha384") and phase ("uki" after
 	// the stub's measurements, then each of pcr.Phases), in hex.
 	PCR11     map[string]PhaseValues `json:"pcr11,omitempty"`
@@ -72,15 +75,17 @@ type manifestIn struct {
 	Epoch     int64
 	Kernel    *kernel.Result
 	UKI       ukiOut
+	Runtime   RuntimeInfo
 	Artifacts map[string]Artifact
 }
 
 func newManifest(in manifestIn) *Manifest {
-	uki := in.UKI.Info
+	uki, runtime := in.UKI.Info, in.Runtime
 	return &Manifest{
 		Name: in.Spec.Name, Version: in.Spec.Version, SourceDateEpoch: in.Epoch, Cmdline: in.Spec.Kernel.Cmdline,
 		Kernel:    KernelInfo{Release: in.Kernel.Release, Source: kernelSource(), SourceSHA: kernel.SourceSHA256, BuildKey: in.Kernel.Key},
 		UKI:       &uki,
+		Runtime:   &runtime,
 		PCR11:     pcr11JSON(in.UKI.PCR11),
 		Artifacts: in.Artifacts,
 	}

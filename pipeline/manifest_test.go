@@ -35,7 +35,8 @@ func TestManifestFromStepOutputs(t *testing.T) {
 		"uki":     {Path: ukiName(spec.Version), SHA256: "uki-sum", Size: 7},
 		"vmlinuz": {Path: "vmlinuz", SHA256: "vmlinuz-sum", Size: 5},
 	}
-	m := newManifest(manifestIn{Spec: spec, Epoch: testEpoch, Kernel: kern, UKI: uki, Artifacts: artifacts})
+	runtime := RuntimeInfo{Containerd: "v2.4.2", Runc: "v1.5.3", Go: "go1.26.8", Libseccomp: "2.5.4"}
+	m := newManifest(manifestIn{Spec: spec, Epoch: testEpoch, Kernel: kern, UKI: uki, Runtime: runtime, Artifacts: artifacts})
 	got, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		t.Fatal(err)
@@ -94,5 +95,29 @@ func TestStageArtifactsCopiesCachedFilesAndHashesStagedOnes(t *testing.T) {
 	}
 	if data, _ := os.ReadFile(cached); string(data) != "image" {
 		t.Error("editing a staged artifact changed the cache: staged by link, not copy")
+	}
+}
+
+// The manifest written by publish names the runtime's versions, and reads back with them.
+func TestManifestNamesRuntimeVersions(t *testing.T) {
+	want := RuntimeInfo{Containerd: "v2.4.2", Runc: "v1.5.3", Go: "go1.26.8", Libseccomp: "2.5.4"}
+	kern := &kernel.Result{Release: "6.1.0-test"}
+	m := newManifest(manifestIn{Spec: Defaults(), Epoch: testEpoch, Kernel: kern, Runtime: want, Artifacts: map[string]Artifact{}})
+	out := t.TempDir()
+	if err := publish(out, t.TempDir(), m); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadManifest(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Runtime == nil || *got.Runtime != want {
+		t.Errorf("runtime = %+v, want %+v", got.Runtime, want)
+	}
+	raw, _ := os.ReadFile(filepath.Join(out, ManifestName))
+	for _, key := range []string{`"runtime"`, `"containerd": "v2.4.2"`, `"runc": "v1.5.3"`, `"go": "go1.26.8"`, `"libseccomp": "2.5.4"`} {
+		if !bytes.Contains(raw, []byte(key)) {
+			t.Errorf("manifest.json lacks %s:\n%s", key, raw)
+		}
 	}
 }

@@ -66,7 +66,8 @@ func goBuildMachined(ctx context.Context, repoDir, ldflags, dst string) error {
 	return nil
 }
 
-// hashGoSources hashes the non-test Go files, go.mod and go.sum under dir in path order.
+// hashGoSources hashes the non-test Go files, go.mod and go.sum of the module at dir in path
+// order, leaving out nested modules.
 func hashGoSources(dir string) (string, error) {
 	var paths []string
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
@@ -76,6 +77,11 @@ func hashGoSources(dir string) (string, error) {
 		name := d.Name()
 		if d.IsDir() {
 			if p != dir && (strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_") || name == "testdata") {
+				return filepath.SkipDir
+			}
+			// A nested module (the runtime's, under containerd/) is not part of machined:
+			// editing it must not rebuild machined.
+			if _, err := os.Stat(filepath.Join(p, "go.mod")); p != dir && err == nil {
 				return filepath.SkipDir
 			}
 			return nil
@@ -108,7 +114,9 @@ type rootfsIn struct {
 	// CABundle is the host's CA bundle, copied into the image.
 	CABundle string
 	// ESPPayload is the ESP without its UKI, for the installer (rootfs.Tree.ESPPayload).
-	ESPPayload  []rootfs.File
+	ESPPayload []rootfs.File
+	// Runtime is the container runtime's binaries and config (stepRuntime).
+	Runtime     rootfs.Runtime
 	Compression string
 	Epoch       int64
 	stepEnv
@@ -130,6 +138,11 @@ func stepRootfs(ctx context.Context, in rootfsIn) (rootfsOut, error) {
 		OSRelease:  rootfs.OSRelease(in.Name, in.Version),
 		CABundle:   in.CABundle,
 		ESPPayload: in.ESPPayload,
+		Runtime:    &in.Runtime,
+	}
+	runtimeSums, err := fileSums(in.Runtime.Containerd, in.Runtime.Shim, in.Runtime.Runc, in.Runtime.Config)
+	if err != nil {
+		return rootfsOut{}, fmt.Errorf("runtime: %w", err)
 	}
 	caSum, _, err := FileSHA256(tree.CABundle)
 	if err != nil {
@@ -139,7 +152,7 @@ func stepRootfs(ctx context.Context, in rootfsIn) (rootfsOut, error) {
 	for _, f := range in.ESPPayload {
 		fmt.Fprintf(payload, "%q %d %x\n", f.Path, len(f.Data), sha256.Sum256(f.Data))
 	}
-	key := Key("rootfs-v2", machinedSum, string(tree.OSRelease), caSum, fmt.Sprint(in.Epoch), in.Compression, hex.EncodeToString(payload.Sum(nil)))
+	key := Key("rootfs-v3", machinedSum, string(tree.OSRelease), caSum, fmt.Sprint(in.Epoch), in.Compression, hex.EncodeToString(payload.Sum(nil)), runtimeSums)
 	dir, hit, err := Cache{in.CacheDir}.Step("rootfs", key, func(dir string) error {
 		return tree.WriteSquashfs(filepath.Join(dir, "rootfs.sqsh"), time.Unix(in.Epoch, 0))
 	})
@@ -148,6 +161,19 @@ func stepRootfs(ctx context.Context, in rootfsIn) (rootfsOut, error) {
 	}
 	logHit(in.Log, "rootfs", hit)
 	return rootfsOut{Squashfs: filepath.Join(dir, "rootfs.sqsh")}, nil
+}
+
+// fileSums is the SHA-256 of each file, in order, as one string.
+func fileSums(paths ...string) (string, error) {
+	sums := make([]string, len(paths))
+	for i, p := range paths {
+		sum, _, err := FileSHA256(p)
+		if err != nil {
+			return "", err
+		}
+		sums[i] = sum
+	}
+	return strings.Join(sums, " "), nil
 }
 
 // initramfsIn is what goes into the initramfs: machined as /init and the root squashfs.

@@ -142,19 +142,25 @@ func runInitramfs(t *testing.T, in initramfsIn) string {
 func TestRootfsCacheKeyIsTheInputsAlone(t *testing.T) {
 	here, there := t.TempDir(), t.TempDir()
 	in := rootfsIn{Machined: writeFile(t, here, "machined", "init"), Name: "kiln", Version: "1.0", CABundle: writeFile(t, here, "ca.crt", "ca"),
-		Compression: "zstd", Epoch: testEpoch, stepEnv: testEnv(t)}
+		Runtime: fakeRuntime(t, here), Compression: "zstd", Epoch: testEpoch, stepEnv: testEnv(t)}
 	first := runRootfs(t, in)
 	moved := in
-	moved.Machined, moved.CABundle = writeFile(t, there, "m", "init"), writeFile(t, there, "c", "ca")
+	moved.Machined, moved.CABundle, moved.Runtime = writeFile(t, there, "m", "init"), writeFile(t, there, "c", "ca"), fakeRuntime(t, there)
 	if got := runRootfs(t, moved); got != first {
 		t.Errorf("same inputs at other paths: %s, want the cached %s", got, first)
 	}
 	for name, change := range map[string]func(*rootfsIn){
-		"version":  func(in *rootfsIn) { in.Version = "1.1" },
-		"name":     func(in *rootfsIn) { in.Name = "other" },
-		"ca":       func(in *rootfsIn) { in.CABundle = writeFile(t, there, "c2", "ca2") },
-		"machined": func(in *rootfsIn) { in.Machined = writeFile(t, there, "m2", "init2") },
-		"epoch":    func(in *rootfsIn) { in.Epoch++ },
+		"version":    func(in *rootfsIn) { in.Version = "1.1" },
+		"name":       func(in *rootfsIn) { in.Name = "other" },
+		"ca":         func(in *rootfsIn) { in.CABundle = writeFile(t, there, "c2", "ca2") },
+		"machined":   func(in *rootfsIn) { in.Machined = writeFile(t, there, "m2", "init2") },
+		"epoch":      func(in *rootfsIn) { in.Epoch++ },
+		"containerd": func(in *rootfsIn) { in.Runtime.Containerd = writeFile(t, there, "containerd2", "containerd2") },
+		"shim":       func(in *rootfsIn) { in.Runtime.Shim = writeFile(t, there, "shim2", "shim2") },
+		"runc":       func(in *rootfsIn) { in.Runtime.Runc = writeFile(t, there, "runc2", "runc2") },
+		"containerd config": func(in *rootfsIn) {
+			in.Runtime.Config = writeFile(t, there, "config2.toml", "version = 4\noom_score = 0\n")
+		},
 		"esp payload": func(in *rootfsIn) {
 			in.ESPPayload = []rootfs.File{{Path: "loader/loader.conf", Data: []byte("timeout 0\n")}}
 		},
@@ -164,6 +170,17 @@ func TestRootfsCacheKeyIsTheInputsAlone(t *testing.T) {
 		if got := runRootfs(t, changed); got == first {
 			t.Errorf("changed %s hit the old entry", name)
 		}
+	}
+}
+
+// fakeRuntime writes stand-ins for the runtime's files into dir (the same bytes each call).
+func fakeRuntime(t *testing.T, dir string) rootfs.Runtime {
+	t.Helper()
+	return rootfs.Runtime{
+		Containerd: writeFile(t, dir, "containerd", "containerd"),
+		Shim:       writeFile(t, dir, "containerd-shim-runc-v2", "shim"),
+		Runc:       writeFile(t, dir, "runc", "runc"),
+		Config:     writeFile(t, dir, "config.toml", "version = 4\n"),
 	}
 }
 

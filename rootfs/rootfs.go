@@ -1,6 +1,7 @@
 // Package rootfs assembles Kiln's root filesystem and initramfs from the machined binary:
-// the tree (machined as /sbin/init, os-release, the CA bundle, empty mount points) packed
-// as squashfs, and the initramfs (/init + /rootfs.sqsh + /dev/console) as a zstd newc cpio.
+// the tree (machined as /sbin/init, os-release, the CA bundle, the container runtime, empty
+// mount points) packed as squashfs, and the initramfs (/init + /rootfs.sqsh + /dev/console)
+// as a zstd newc cpio.
 //
 // It is builder-side. Every entry is owned by root and stamped with SOURCE_DATE_EPOCH; the
 // writers (rootfs/squashfs, rootfs/cpio) sort entries, so the same inputs give the same bytes.
@@ -45,6 +46,35 @@ type Tree struct {
 	// installer needs nothing from the network but the UKI (DESIGN.md "Upgrade, rollback,
 	// install").
 	ESPPayload []File
+	// Runtime is the container runtime; nil leaves it out.
+	Runtime *Runtime
+}
+
+// Runtime is the container runtime's files on the build host: the binaries become
+// /usr/bin/containerd, /usr/bin/containerd-shim-runc-v2 and /usr/bin/runc (containerd finds
+// the shim, and the shim runc, on PATH), Config /etc/containerd/config.toml.
+type Runtime struct {
+	Containerd, Shim, Runc, Config string
+}
+
+// RuntimeConfigPath is where the root holds containerd's config, without the leading slash.
+const RuntimeConfigPath = "etc/containerd/config.toml"
+
+// runtimeFile is one file of the runtime: its path in the root, its mode, and where it is
+// on the build host.
+type runtimeFile struct {
+	Path string
+	Mode fs.FileMode
+	Src  string
+}
+
+func (r Runtime) files() []runtimeFile {
+	return []runtimeFile{
+		{"usr/bin/containerd", 0o755, r.Containerd},
+		{"usr/bin/containerd-shim-runc-v2", 0o755, r.Shim},
+		{"usr/bin/runc", 0o755, r.Runc},
+		{RuntimeConfigPath, 0o644, r.Config},
+	}
 }
 
 // ESPPayloadDir is where the root holds the ESP payload (Tree.ESPPayload), without the
@@ -93,6 +123,17 @@ func (t Tree) WriteSquashfs(path string, mtime time.Time) error {
 	// every user (/system is root-only).
 	w.AddSymlink("etc/resolv.conf", "/run/kiln/resolv.conf")
 	w.AddFile("etc/ssl/certs/ca-certificates.crt", 0o644, bytes.NewReader(ca))
+	if t.Runtime != nil {
+		w.AddDir("usr/bin", 0o755)
+		w.AddDir("etc/containerd", 0o755)
+		for _, f := range t.Runtime.files() {
+			data, err := os.ReadFile(f.Src)
+			if err != nil {
+				return fmt.Errorf("rootfs: runtime: %w", err)
+			}
+			w.AddFile(f.Path, f.Mode, bytes.NewReader(data))
+		}
+	}
 	for _, f := range t.ESPPayload {
 		if !fs.ValidPath(f.Path) || f.Path == "." {
 			return fmt.Errorf("rootfs: ESP payload path %q is not a clean relative path", f.Path)

@@ -26,9 +26,24 @@ func fakeInputs(t *testing.T) (dir, machined, ca string) {
 	return dir, machined, ca
 }
 
+// fakeRuntime writes stand-ins for the container runtime's files into dir.
+func fakeRuntime(t *testing.T, dir string) *Runtime {
+	r := &Runtime{}
+	for _, f := range []struct {
+		dst  *string
+		name string
+	}{{&r.Containerd, "containerd"}, {&r.Shim, "containerd-shim-runc-v2"}, {&r.Runc, "runc"}, {&r.Config, "config.toml"}} {
+		*f.dst = filepath.Join(dir, f.name)
+		if err := os.WriteFile(*f.dst, []byte("fake "+f.name+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return r
+}
+
 func buildImages(t *testing.T) (sqsh, initramfs string) {
 	dir, machined, ca := fakeInputs(t)
-	tree := Tree{Machined: machined, OSRelease: OSRelease("kiln", "1.2.3"), CABundle: ca,
+	tree := Tree{Machined: machined, OSRelease: OSRelease("kiln", "1.2.3"), CABundle: ca, Runtime: fakeRuntime(t, dir),
 		ESPPayload: []File{{Path: "EFI/BOOT/BOOTX64.EFI", Data: []byte("MZ systemd-boot")}, {Path: "loader/loader.conf", Data: []byte("timeout 0\n")}}}
 	sqsh = filepath.Join(dir, "rootfs.sqsh")
 	if err := tree.WriteSquashfs(sqsh, epoch); err != nil {
@@ -60,6 +75,12 @@ func TestRootfsOracleUnsquashfs(t *testing.T) {
 		"squashfs-root/proc":                                  "dr-xr-xr-x root/root",
 		"squashfs-root/usr/lib/kiln/esp/EFI/BOOT/BOOTX64.EFI": "-rw-r--r-- root/root",
 		"squashfs-root/usr/lib/kiln/esp/loader/loader.conf":   "-rw-r--r-- root/root",
+		"squashfs-root/usr/bin/containerd":                    "-rwxr-xr-x root/root",
+		"squashfs-root/usr/bin/containerd-shim-runc-v2":       "-rwxr-xr-x root/root",
+		"squashfs-root/usr/bin/runc":                          "-rwxr-xr-x root/root",
+		"squashfs-root/etc/containerd/config.toml":            "-rw-r--r-- root/root",
+		"squashfs-root/etc/containerd":                        "drwxr-xr-x root/root",
+		"squashfs-root/usr/bin":                               "drwxr-xr-x root/root",
 	}
 	for path, prefix := range want {
 		found := false
@@ -150,5 +171,42 @@ func TestRootfsRefusesUncleanESPPayloadPath(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), strconv.Quote(bad)) {
 			t.Errorf("payload path %q: %v, want an error naming it", bad, err)
 		}
+	}
+}
+
+// The runtime's files land in the squashfs at their paths with their modes (whatever the
+// modes on the build host), byte for byte; a missing one fails the build, naming it.
+func TestRootfsRuntimeFiles(t *testing.T) {
+	oracle.Require(t, "unsquashfs", "squashfs-tools")
+	dir, machined, ca := fakeInputs(t)
+	runtime := fakeRuntime(t, dir)
+	tree := Tree{Machined: machined, OSRelease: OSRelease("kiln", "1"), CABundle: ca, Runtime: runtime}
+	sqsh := filepath.Join(dir, "rootfs.sqsh")
+	if err := tree.WriteSquashfs(sqsh, epoch); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "root")
+	if msg, err := exec.Command("unsquashfs", "-n", "-d", out, sqsh).CombinedOutput(); err != nil {
+		t.Fatalf("unsquashfs: %v\n%s", err, msg)
+	}
+	for _, f := range runtime.files() {
+		info, err := os.Lstat(filepath.Join(out, f.Path))
+		if err != nil {
+			t.Errorf("/%s: %v", f.Path, err)
+			continue
+		}
+		if info.Mode() != f.Mode {
+			t.Errorf("/%s mode %v, want %v", f.Path, info.Mode(), f.Mode)
+		}
+		got, _ := os.ReadFile(filepath.Join(out, f.Path))
+		if want, _ := os.ReadFile(f.Src); !bytes.Equal(got, want) {
+			t.Errorf("/%s = %q, want %q", f.Path, got, want)
+		}
+	}
+	missing := *runtime
+	missing.Runc = filepath.Join(dir, "no-runc")
+	tree.Runtime = &missing
+	if err := tree.WriteSquashfs(filepath.Join(dir, "r2.sqsh"), epoch); err == nil || !strings.Contains(err.Error(), "no-runc") {
+		t.Errorf("missing runc: %v, want an error naming it", err)
 	}
 }
