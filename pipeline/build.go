@@ -118,7 +118,7 @@ func (b *Build) runSteps(ctx context.Context, epoch int64, staging string) (*Man
 		return nil, fmt.Errorf("step rootfs: ESP payload: %w", err)
 	}
 	root, err := runStep(ctx, log, "rootfs", stepRootfs, rootfsIn{
-		Machined: bins.Machined, Name: spec.Name, Version: spec.Version, CABundle: rootfs.DefaultCABundle,
+		Name: spec.Name, Version: spec.Version, CABundle: rootfs.DefaultCABundle,
 		ESPPayload: payload, Runtime: runtime.Files(), Compression: spec.Rootfs.Compression, Epoch: epoch, stepEnv: env,
 	})
 	if err != nil {

@@ -109,7 +109,6 @@ func hashGoSources(dir string) (string, error) {
 
 // rootfsIn is what the root filesystem holds and how it is packed.
 type rootfsIn struct {
-	Machined      string
 	Name, Version string
 	// CABundle is the host's CA bundle, copied into the image.
 	CABundle string
@@ -127,14 +126,10 @@ type rootfsOut struct {
 	Squashfs string
 }
 
-// stepRootfs packs the root tree into a squashfs.
+// stepRootfs packs the root tree into a squashfs: everything but machined, which is the
+// initramfs's /init.
 func stepRootfs(ctx context.Context, in rootfsIn) (rootfsOut, error) {
-	machinedSum, _, err := FileSHA256(in.Machined)
-	if err != nil {
-		return rootfsOut{}, err
-	}
 	tree := rootfs.Tree{
-		Machined:   in.Machined,
 		OSRelease:  rootfs.OSRelease(in.Name, in.Version),
 		CABundle:   in.CABundle,
 		ESPPayload: in.ESPPayload,
@@ -152,7 +147,9 @@ func stepRootfs(ctx context.Context, in rootfsIn) (rootfsOut, error) {
 	for _, f := range in.ESPPayload {
 		fmt.Fprintf(payload, "%q %d %x\n", f.Path, len(f.Data), sha256.Sum256(f.Data))
 	}
-	key := Key("rootfs-v3", machinedSum, string(tree.OSRelease), caSum, fmt.Sprint(in.Epoch), in.Compression, hex.EncodeToString(payload.Sum(nil)), runtimeSums)
+	// machined is not in the root (stage 1 binds the initramfs's /init over /sbin/init):
+	// a change to machined alone leaves the squashfs cached.
+	key := Key("rootfs-v4", string(tree.OSRelease), caSum, fmt.Sprint(in.Epoch), in.Compression, hex.EncodeToString(payload.Sum(nil)), runtimeSums)
 	dir, hit, err := Cache{in.CacheDir}.Step("rootfs", key, func(dir string) error {
 		return tree.WriteSquashfs(filepath.Join(dir, "rootfs.sqsh"), time.Unix(in.Epoch, 0))
 	})

@@ -141,11 +141,11 @@ func runInitramfs(t *testing.T, in initramfsIn) string {
 
 func TestRootfsCacheKeyIsTheInputsAlone(t *testing.T) {
 	here, there := t.TempDir(), t.TempDir()
-	in := rootfsIn{Machined: writeFile(t, here, "machined", "init"), Name: "kiln", Version: "1.0", CABundle: writeFile(t, here, "ca.crt", "ca"),
+	in := rootfsIn{Name: "kiln", Version: "1.0", CABundle: writeFile(t, here, "ca.crt", "ca"),
 		Runtime: fakeRuntime(t, here), Compression: "zstd", Epoch: testEpoch, stepEnv: testEnv(t)}
 	first := runRootfs(t, in)
 	moved := in
-	moved.Machined, moved.CABundle, moved.Runtime = writeFile(t, there, "m", "init"), writeFile(t, there, "c", "ca"), fakeRuntime(t, there)
+	moved.CABundle, moved.Runtime = writeFile(t, there, "c", "ca"), fakeRuntime(t, there)
 	if got := runRootfs(t, moved); got != first {
 		t.Errorf("same inputs at other paths: %s, want the cached %s", got, first)
 	}
@@ -153,7 +153,6 @@ func TestRootfsCacheKeyIsTheInputsAlone(t *testing.T) {
 		"version":    func(in *rootfsIn) { in.Version = "1.1" },
 		"name":       func(in *rootfsIn) { in.Name = "other" },
 		"ca":         func(in *rootfsIn) { in.CABundle = writeFile(t, there, "c2", "ca2") },
-		"machined":   func(in *rootfsIn) { in.Machined = writeFile(t, there, "m2", "init2") },
 		"epoch":      func(in *rootfsIn) { in.Epoch++ },
 		"containerd": func(in *rootfsIn) { in.Runtime.Containerd = writeFile(t, there, "containerd2", "containerd2") },
 		"shim":       func(in *rootfsIn) { in.Runtime.Shim = writeFile(t, there, "shim2", "shim2") },

@@ -1,7 +1,8 @@
-// Package rootfs assembles Kiln's root filesystem and initramfs from the machined binary:
-// the tree (machined as /sbin/init, os-release, the CA bundle, the container runtime, empty
-// mount points) packed as squashfs, and the initramfs (/init + /rootfs.sqsh + /dev/console)
-// as a zstd newc cpio.
+// Package rootfs assembles Kiln's root filesystem and initramfs: the tree (os-release, the
+// CA bundle, the container runtime, empty mount points, and an empty /sbin/init) packed as
+// squashfs, and the initramfs (/init = machined, /rootfs.sqsh, /dev/console) as a zstd
+// newc cpio. machined is in the image once, as /init: stage 1 binds it over the root's
+// /sbin/init (initd/stage1).
 //
 // It is builder-side. Every entry is owned by root and stamped with SOURCE_DATE_EPOCH; the
 // writers (rootfs/squashfs, rootfs/cpio) sort entries, so the same inputs give the same bytes.
@@ -35,8 +36,6 @@ var MountPoints = []struct {
 
 // Tree is the content of the root filesystem.
 type Tree struct {
-	// Machined is the path of the machined binary; it becomes /sbin/init.
-	Machined  string
 	OSRelease []byte
 	// CABundle is the path of the PEM bundle installed as /etc/ssl/certs/ca-certificates.crt.
 	CABundle string
@@ -99,10 +98,6 @@ HOME_URL="https://github.com/kiln-os/kiln"
 
 // WriteSquashfs writes the tree as a squashfs image to path (atomically).
 func (t Tree) WriteSquashfs(path string, mtime time.Time) error {
-	machined, err := os.ReadFile(t.Machined)
-	if err != nil {
-		return err
-	}
 	ca, err := os.ReadFile(t.CABundle)
 	if err != nil {
 		return err
@@ -116,7 +111,9 @@ func (t Tree) WriteSquashfs(path string, mtime time.Time) error {
 	for _, d := range []string{"sbin", "etc", "etc/ssl", "etc/ssl/certs", "usr", "usr/lib"} {
 		w.AddDir(d, 0o755)
 	}
-	w.AddFile("sbin/init", 0o755, bytes.NewReader(machined))
+	// An empty file: stage 1 binds machined, the initramfs's /init, over it
+	// (initd/stage1), so that the image holds machined once.
+	w.AddFile("sbin/init", 0o755, bytes.NewReader(nil))
 	w.AddFile("usr/lib/os-release", 0o644, bytes.NewReader(t.OSRelease))
 	w.AddSymlink("etc/os-release", "../usr/lib/os-release")
 	// The root is read-only; machined writes the resolvers it learns to a tmpfs readable by

@@ -43,7 +43,7 @@ func fakeRuntime(t *testing.T, dir string) *Runtime {
 
 func buildImages(t *testing.T) (sqsh, initramfs string) {
 	dir, machined, ca := fakeInputs(t)
-	tree := Tree{Machined: machined, OSRelease: OSRelease("kiln", "1.2.3"), CABundle: ca, Runtime: fakeRuntime(t, dir),
+	tree := Tree{OSRelease: OSRelease("kiln", "1.2.3"), CABundle: ca, Runtime: fakeRuntime(t, dir),
 		ESPPayload: []File{{Path: "EFI/BOOT/BOOTX64.EFI", Data: []byte("MZ systemd-boot")}, {Path: "loader/loader.conf", Data: []byte("timeout 0\n")}}}
 	sqsh = filepath.Join(dir, "rootfs.sqsh")
 	if err := tree.WriteSquashfs(sqsh, epoch); err != nil {
@@ -97,6 +97,11 @@ func TestRootfsOracleUnsquashfs(t *testing.T) {
 		}
 		if !found {
 			t.Errorf("%s missing from:\n%s", path, listing)
+		}
+	}
+	for _, line := range strings.Split(listing, "\n") {
+		if f := strings.Fields(line); len(f) == 6 && f[5] == "squashfs-root/sbin/init" && f[2] != "0" {
+			t.Errorf("/sbin/init holds %s bytes: machined belongs in the initramfs only (stage 1 binds it over)", f[2])
 		}
 	}
 	for _, mp := range MountPoints {
@@ -164,9 +169,9 @@ func TestImagesAreReproducible(t *testing.T) {
 // A payload path that is not clean and relative is refused, naming it: it would land
 // outside the payload folder.
 func TestRootfsRefusesUncleanESPPayloadPath(t *testing.T) {
-	dir, machined, ca := fakeInputs(t)
+	dir, _, ca := fakeInputs(t)
 	for _, bad := range []string{"../etc/passwd", "/loader/loader.conf", "loader//x", "."} {
-		tree := Tree{Machined: machined, OSRelease: OSRelease("kiln", "1"), CABundle: ca, ESPPayload: []File{{Path: bad, Data: []byte("x")}}}
+		tree := Tree{OSRelease: OSRelease("kiln", "1"), CABundle: ca, ESPPayload: []File{{Path: bad, Data: []byte("x")}}}
 		err := tree.WriteSquashfs(filepath.Join(dir, "r.sqsh"), epoch)
 		if err == nil || !strings.Contains(err.Error(), strconv.Quote(bad)) {
 			t.Errorf("payload path %q: %v, want an error naming it", bad, err)
@@ -178,9 +183,9 @@ func TestRootfsRefusesUncleanESPPayloadPath(t *testing.T) {
 // modes on the build host), byte for byte; a missing one fails the build, naming it.
 func TestRootfsRuntimeFiles(t *testing.T) {
 	oracle.Require(t, "unsquashfs", "squashfs-tools")
-	dir, machined, ca := fakeInputs(t)
+	dir, _, ca := fakeInputs(t)
 	runtime := fakeRuntime(t, dir)
-	tree := Tree{Machined: machined, OSRelease: OSRelease("kiln", "1"), CABundle: ca, Runtime: runtime}
+	tree := Tree{OSRelease: OSRelease("kiln", "1"), CABundle: ca, Runtime: runtime}
 	sqsh := filepath.Join(dir, "rootfs.sqsh")
 	if err := tree.WriteSquashfs(sqsh, epoch); err != nil {
 		t.Fatal(err)

@@ -21,6 +21,12 @@ const redacted = "(redacted)"
 // may carry one line of a PEM block, but "-----END-----" or a short word is no secret.
 const minSecretLine = 16
 
+// minSecretText is the shortest whole secret value hidden in free text (logs, events,
+// errors). The structured views (resources, the apply diff) hide every secret; but a
+// container's environment value such as "8080" or "1" cannot be cut out of every log
+// line without destroying the logs, and so short a value is no credential.
+const minSecretText = 8
+
 // redactConfig is the config as a reader may see it; config.Redact decides which fields
 // are secret (the kiln:"secret" tags beside the config types).
 var redactConfig = config.Redact
@@ -43,7 +49,9 @@ func secretsOf(cfg *config.Config) []string {
 	changedStrings(reflect.ValueOf(cfg).Elem(), reflect.ValueOf(redactConfig(cfg)).Elem(), &whole)
 	var out []string
 	for _, s := range whole {
-		out = append(out, s)
+		if len(s) >= minSecretText {
+			out = append(out, s)
+		}
 		for _, line := range strings.Split(s, "\n") {
 			if line = strings.TrimSpace(line); len(line) >= minSecretLine && line != s {
 				out = append(out, line)

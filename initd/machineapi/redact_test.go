@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -126,5 +127,19 @@ func TestEventsAndLogsAreRedacted(t *testing.T) {
 	}
 	if l := leaks(cfg, text); len(l) > 0 || !strings.Contains(text, "joined with "+redacted) {
 		t.Errorf("logs leak %v:\n%s", l, text)
+	}
+}
+
+// A container's environment is secret: a long value is hidden in its log like the token,
+// a short one ("8080") is not, or every log line with that number would lose it.
+func TestContainerEnvInText(t *testing.T) {
+	cfg := testpki.ControlPlaneConfig(t)
+	cfg.Machine.Containers = []config.Container{{Name: "db", Image: "db:1", Env: map[string]string{"PASSWORD": "correct-horse-battery", "PORT": "8080"}}}
+	secrets := secretsOf(cfg)
+	if !slices.Contains(secrets, "correct-horse-battery") {
+		t.Errorf("secrets %q lack the long env value", secrets)
+	}
+	if slices.Contains(secrets, "8080") {
+		t.Errorf("secrets %q hold the short env value 8080", secrets)
 	}
 }

@@ -1,7 +1,7 @@
 // Package stage1 is /init in the initramfs: mount /dev, /proc and /sys with hardened flags,
 // extend PCR 11 with "enter-initrd", attach /rootfs.sqsh to a loop device read-only, mount
-// it, extend "leave-initrd", move the early mounts into it, switch root and exec /sbin/init
-// (machined).
+// it, extend "leave-initrd", bind itself (/init, machined) over the root's /sbin/init, move
+// the early mounts into it, switch root and exec /sbin/init (machined).
 //
 // It runs as PID 1 for a second or so and must not fail silently: every error reaches the
 // console, and the caller shows it for a while, then reboots (boot counting then falls back
@@ -27,6 +27,9 @@ const (
 	RootImage = "/rootfs.sqsh"
 	NewRoot   = "/newroot"
 	Init      = "/sbin/init"
+	// Self is this binary in the initramfs: machined, stored once in the image. The root
+	// filesystem's Init is an empty file that stage 1 binds Self over.
+	Self = "/init"
 )
 
 // earlyMounts are what stage 1 needs before it can find the root image; they move into the
@@ -64,6 +67,9 @@ func Run(logf func(format string, args ...any)) error {
 	logf("mounted %s", root)
 	env = append(env, measurePhase(pcr.PhaseLeaveInitrd, logf)...)
 	env = append(env, pcrPolicyEnv(logf)...)
+	if err := bindInit(Self, filepath.Join(NewRoot, Init)); err != nil {
+		return err
+	}
 	for _, m := range earlyMounts {
 		if err := mount.Move(m.Target, filepath.Join(NewRoot, m.Target)); err != nil {
 			return err
@@ -128,6 +134,22 @@ func pcrPolicyEnv(logf func(string, ...any)) []string {
 		logf("signed PCR policy from the UKI: %d of 2 files", len(env))
 	}
 	return env
+}
+
+// bindInit binds machined, the initramfs's /init, over the root's /sbin/init (an empty
+// file in the squashfs), read-only, nosuid and nodev. machined is then in the image once,
+// not also in the squashfs (6 MB of the UKI), and /sbin/init is still machined for the
+// services that are its modes. The bind moves into the new root with it, and keeps the
+// initramfs file in use under the switched root, as the loop device keeps rootfs.sqsh.
+func bindInit(self, target string) error {
+	if err := unix.Mount(self, target, "", unix.MS_BIND, ""); err != nil {
+		return fmt.Errorf("bind %s over %s: %w", self, target, err)
+	}
+	// A bind ignores every flag but MS_REC; a remount sets them (mount(2), MS_REMOUNT).
+	if err := unix.Mount("", target, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV, ""); err != nil {
+		return fmt.Errorf("make %s read-only: %w", target, err)
+	}
+	return nil
 }
 
 // switchRoot makes dir the root: chdir, move it over /, chroot. The initramfs stays in

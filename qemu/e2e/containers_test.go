@@ -69,7 +69,7 @@ func TestContainers(t *testing.T) {
 	ls := c.must("ls", "/run/containerd")
 	for _, line := range strings.Split(ls, "\n") {
 		if f := strings.Fields(line); len(f) == 6 && f[5] == "containerd.sock" {
-			if f[1] != "0" || f[2] != "0" || !strings.HasPrefix(f[0], "s") || f[0][7:] != "---" {
+			if f[1] != "0" || f[2] != "0" || !strings.HasPrefix(strings.ToLower(f[0]), "s") || f[0][7:] != "---" {
 				t.Errorf("containerd.sock: mode %s owner %s:%s, want a socket of root's with no access for others", f[0], f[1], f[2])
 			}
 		}
