@@ -149,7 +149,7 @@ func stepRootfs(ctx context.Context, in rootfsIn) (rootfsOut, error) {
 	}
 	// machined is not in the root (stage 1 binds the initramfs's /init over /sbin/init):
 	// a change to machined alone leaves the squashfs cached.
-	key := Key("rootfs-v4", string(tree.OSRelease), caSum, fmt.Sprint(in.Epoch), in.Compression, hex.EncodeToString(payload.Sum(nil)), runtimeSums)
+	key := Key("rootfs-v5", fmt.Sprint(rootfs.BlockSize), string(tree.OSRelease), caSum, fmt.Sprint(in.Epoch), in.Compression, hex.EncodeToString(payload.Sum(nil)), runtimeSums)
 	dir, hit, err := Cache{in.CacheDir}.Step("rootfs", key, func(dir string) error {
 		return tree.WriteSquashfs(filepath.Join(dir, "rootfs.sqsh"), time.Unix(in.Epoch, 0))
 	})
@@ -195,7 +195,7 @@ func stepInitramfs(ctx context.Context, in initramfsIn) (initramfsOut, error) {
 	if err != nil {
 		return initramfsOut{}, err
 	}
-	key := Key("initramfs-v1", machinedSum, rootfsSum, fmt.Sprint(in.Epoch))
+	key := Key("initramfs-v2", machinedSum, rootfsSum, fmt.Sprint(in.Epoch))
 	dir, hit, err := Cache{in.CacheDir}.Step("initramfs", key, func(dir string) error {
 		return rootfs.WriteInitramfs(filepath.Join(dir, "initramfs.cpio.zst"), in.Machined, in.Rootfs, time.Unix(in.Epoch, 0))
 	})

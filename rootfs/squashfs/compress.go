@@ -46,10 +46,13 @@ type zstdCodec struct{ enc *zstd.Encoder }
 
 // newZstdCodec makes a single-threaded encoder without frame checksums. The
 // window never exceeds the block size, the most the kernel's decompressor
-// allocates.
+// allocates. The best level: an image is written once per build and read at
+// every boot (measured on the node's root, 60 MB of files with the container
+// runtime, 128 KiB blocks: 23.8 MB at SpeedBetterCompression, 22.6 MB at
+// SpeedBestCompression; 21.7 MB with 1 MiB blocks).
 func newZstdCodec(blockSize uint32) (*zstdCodec, error) {
 	enc, err := zstd.NewWriter(nil,
-		zstd.WithEncoderLevel(zstd.SpeedBetterCompression),
+		zstd.WithEncoderLevel(zstd.SpeedBestCompression),
 		zstd.WithEncoderConcurrency(1),
 		zstd.WithEncoderCRC(false),
 		zstd.WithWindowSize(int(blockSize)),
