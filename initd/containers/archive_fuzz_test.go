@@ -12,7 +12,7 @@ import (
 // without panicking, and what it accepts names an image with its layers' diff IDs.
 func FuzzReadArchive(f *testing.F) {
 	for _, opts := range [][]ocitest.Option{nil, {ocitest.WithNestedIndex()}, {ocitest.WithCorrupt(ocitest.ImageCfg)}} {
-		b, err := ocitest.Build("kiln.test/fuzz:1", helloFiles, ocitest.Config{Cmd: []string{"/bin/hello"}}, opts...)
+		b, err := ocitest.Build("kiln.test/fuzz:1", helloFiles, ocitest.Config{Cmd: []string{"/bin/hello"}}, opts...) // hostdeps:node (a path in a container)
 		if err != nil {
 			f.Fatal(err)
 		}

@@ -22,7 +22,7 @@ var helloFiles = map[string]ocitest.File{
 
 func helloArchive(t *testing.T, ref string, opts ...ocitest.Option) []byte {
 	t.Helper()
-	b, err := ocitest.Build(ref, helloFiles, ocitest.Config{Entrypoint: []string{"/bin/hello"}, Env: []string{"A=1"}}, opts...)
+	b, err := ocitest.Build(ref, helloFiles, ocitest.Config{Entrypoint: []string{"/bin/hello"}, Env: []string{"A=1"}}, opts...) // hostdeps:node (a path in a container)
 	if err != nil {
 		t.Fatal(err)
 	}

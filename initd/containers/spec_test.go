@@ -87,7 +87,7 @@ func TestSpecLimitsAndCaps(t *testing.T) {
 }
 
 func TestSpecArgsEnv(t *testing.T) {
-	img := ocispec.ImageConfig{Entrypoint: []string{"/bin/app", "-v"}, Cmd: []string{"serve"},
+	img := ocispec.ImageConfig{Entrypoint: []string{"/bin/app", "-v"}, Cmd: []string{"serve"}, // hostdeps:node (a path in a container)
 		Env: []string{"PATH=/bin", "A=1", "B=2"}, WorkingDir: "/srv", User: "1000:2000"}
 	tests := []struct {
 		name     string
@@ -96,10 +96,10 @@ func TestSpecArgsEnv(t *testing.T) {
 		wantArgs []string
 		wantEnv  []string
 	}{
-		{"image", nil, nil, []string{"/bin/app", "-v", "serve"}, []string{"PATH=/bin", "A=1", "B=2"}},
-		{"args replace cmd", []string{"check", "--all"}, nil, []string{"/bin/app", "-v", "check", "--all"}, []string{"PATH=/bin", "A=1", "B=2"}},
-		{"empty args drop cmd", []string{}, nil, []string{"/bin/app", "-v"}, []string{"PATH=/bin", "A=1", "B=2"}},
-		{"env overrides and adds", nil, []string{"B=3", "C=4"}, []string{"/bin/app", "-v", "serve"}, []string{"PATH=/bin", "A=1", "B=3", "C=4"}},
+		{"image", nil, nil, []string{"/bin/app", "-v", "serve"}, []string{"PATH=/bin", "A=1", "B=2"}},                                            // hostdeps:node (a path in a container)
+		{"args replace cmd", []string{"check", "--all"}, nil, []string{"/bin/app", "-v", "check", "--all"}, []string{"PATH=/bin", "A=1", "B=2"}}, // hostdeps:node (a path in a container)
+		{"empty args drop cmd", []string{}, nil, []string{"/bin/app", "-v"}, []string{"PATH=/bin", "A=1", "B=2"}},                                // hostdeps:node (a path in a container)
+		{"env overrides and adds", nil, []string{"B=3", "C=4"}, []string{"/bin/app", "-v", "serve"}, []string{"PATH=/bin", "A=1", "B=3", "C=4"}}, // hostdeps:node (a path in a container)
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -155,7 +155,7 @@ func TestSpecMountSources(t *testing.T) {
 			}
 		}
 	}
-	for _, d := range []string{"/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys", "/sys/fs/cgroup", "/etc/hosts", "/etc/resolv.conf"} {
+	for _, d := range []string{"/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys", "/sys/fs/cgroup", "/etc/hosts", "/etc/resolv.conf"} { // hostdeps:node (a path in a container)
 		if !slices.ContainsFunc(rs.Mounts, func(m specs.Mount) bool { return m.Destination == d }) {
 			t.Errorf("no mount on %s", d)
 		}

@@ -294,7 +294,7 @@ func TestStartUserName(t *testing.T) {
 	}
 	ctx := context.Background()
 	for _, user := range []string{"web", "web:staff", "nobody"} {
-		archive, err := ocitest.Build("kiln.test/named:1", files, ocitest.Config{Entrypoint: []string{"/bin/hello"}, User: user})
+		archive, err := ocitest.Build("kiln.test/named:1", files, ocitest.Config{Entrypoint: []string{"/bin/hello"}, User: user}) // hostdeps:node (a path in a container)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -36,7 +36,7 @@ func TestBuildLayout(t *testing.T) {
 		"etc/conf": {Mode: 0o600, Data: []byte("x=1\n")},
 		"bin/link": {Mode: fs.ModeSymlink, Data: []byte("app")},
 	}
-	b, err := Build("kiln.test/app:1", files, Config{Entrypoint: []string{"/bin/app"}})
+	b, err := Build("kiln.test/app:1", files, Config{Entrypoint: []string{"/bin/app"}}) // hostdeps:node (a path in a container)
 	if err != nil {
 		t.Fatal(err)
 	}
