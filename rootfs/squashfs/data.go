@@ -69,6 +69,7 @@ type dataLayout struct {
 	chunks    [][]byte // blocks in image order
 	frags     []dataBlock
 	fragStart []uint64
+	fragRaw   []int    // each fragment block's uncompressed length (Writer.Stored)
 	pending   []byte // tails of the fragment block being filled
 }
 
@@ -105,6 +106,7 @@ func (l *dataLayout) flushFragment() {
 	}
 	block := newDataBlock(l.codec, l.pending)
 	l.frags = append(l.frags, block)
+	l.fragRaw = append(l.fragRaw, len(l.pending))
 	l.fragStart = append(l.fragStart, l.offset)
 	l.append(block.data)
 	l.pending = l.pending[:0]

@@ -57,6 +57,7 @@ func (w *Writer) writeImage() error {
 	data := &dataLayout{codec: w.codec, blockSize: w.blockSize, offset: superblockSize}
 	data.placeTree(w.root)
 	data.flushFragment()
+	w.layout = data
 
 	next := uint32(1)
 	numberInodes(w.root, &next)

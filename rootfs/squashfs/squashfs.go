@@ -95,6 +95,7 @@ type Writer struct {
 	root      *node
 	buf       []byte // one data block, reused while reading files
 	err       error
+	layout    *dataLayout // the data as placed, kept by Close for Stored
 }
 
 // NewWriter returns a Writer that writes the image to out on Close.
