@@ -69,7 +69,7 @@ type dataLayout struct {
 	chunks    [][]byte // blocks in image order
 	frags     []dataBlock
 	fragStart []uint64
-	fragRaw   []int    // each fragment block's uncompressed length (Writer.Stored)
+	fragRaw   []int  // each fragment block's uncompressed length (Writer.Stored)
 	pending   []byte // tails of the fragment block being filled
 }
 
