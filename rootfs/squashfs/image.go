@@ -57,6 +57,9 @@ func (w *Writer) writeImage() error {
 	data := &dataLayout{codec: w.codec, blockSize: w.blockSize, offset: superblockSize}
 	data.placeTree(w.root)
 	data.flushFragment()
+	if err := w.resolveLinks(w.root); err != nil {
+		return err
+	}
 
 	next := uint32(1)
 	numberInodes(w.root, &next)
