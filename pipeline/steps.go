@@ -140,7 +140,7 @@ func stepRootfs(ctx context.Context, in rootfsIn) (rootfsOut, error) {
 		ESPPayload: in.ESPPayload,
 		Runtime:    &in.Runtime,
 	}
-	runtimeSums, err := fileSums(in.Runtime.Containerd, in.Runtime.Shim, in.Runtime.Runc, in.Runtime.Config)
+	runtimeSums, err := fileSums(in.Runtime.Containerd, in.Runtime.Runc, in.Runtime.Config)
 	if err != nil {
 		return rootfsOut{}, fmt.Errorf("runtime: %w", err)
 	}
@@ -152,7 +152,7 @@ func stepRootfs(ctx context.Context, in rootfsIn) (rootfsOut, error) {
 	for _, f := range in.ESPPayload {
 		fmt.Fprintf(payload, "%q %d %x\n", f.Path, len(f.Data), sha256.Sum256(f.Data))
 	}
-	key := Key("rootfs-v3", machinedSum, string(tree.OSRelease), caSum, fmt.Sprint(in.Epoch), in.Compression, hex.EncodeToString(payload.Sum(nil)), runtimeSums)
+	key := Key("rootfs-v4", machinedSum, string(tree.OSRelease), caSum, fmt.Sprint(in.Epoch), in.Compression, hex.EncodeToString(payload.Sum(nil)), runtimeSums)
 	dir, hit, err := Cache{in.CacheDir}.Step("rootfs", key, func(dir string) error {
 		return tree.WriteSquashfs(filepath.Join(dir, "rootfs.sqsh"), time.Unix(in.Epoch, 0))
 	})
