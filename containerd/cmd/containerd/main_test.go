@@ -16,7 +16,6 @@ var containerdPlugins = []string{
 	"io.containerd.warning.v1.deprecations",
 	"io.containerd.event.v1.exchange",
 	"io.containerd.snapshotter.v1.overlayfs",
-	"io.containerd.monitor.task.v1.cgroups",
 	"io.containerd.metadata.v1.bolt",
 	"io.containerd.gc.v1.scheduler",
 	"io.containerd.service.v1.containers-service",
