@@ -95,3 +95,25 @@ func TestHardLinkErrors(t *testing.T) {
 		}
 	}
 }
+
+// A hard link may be added before or after its target: the image is the same.
+func TestHardLinkOrderIndependent(t *testing.T) {
+	build := func(linkFirst bool) []byte {
+		var buf bytes.Buffer
+		w := NewWriter(&buf, Options{ModTime: testTime})
+		if linkFirst {
+			w.AddLink("usr/bin/sh", "usr/bin/busybox")
+		}
+		w.AddFile("usr/bin/busybox", 0o755, bytes.NewReader([]byte("busybox")))
+		if !linkFirst {
+			w.AddLink("usr/bin/sh", "usr/bin/busybox")
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return buf.Bytes()
+	}
+	if !bytes.Equal(build(true), build(false)) {
+		t.Error("the image depends on whether the link was added before its target")
+	}
+}
