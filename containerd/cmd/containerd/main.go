@@ -15,7 +15,8 @@
 // a hard link the kernel keeps the name the process was started by, so the daemon shim is
 // again containerd-shim-runc-v2 (a symlink would resolve to /usr/bin/containerd and the
 // re-exec would start containerd with the shim's flags). Dispatching on the arguments
-// instead would tie it to the legacy flag order that upstream marks for removal.
+// instead would tie it to the legacy flag protocol that upstream marks for removal (in
+// favour of its bootstrap protocol), and -v would be ambiguous: both programs answer it.
 //
 // # Plugins
 //
@@ -43,7 +44,8 @@
 //
 // # No CRI
 //
-// CRI is not compiled in. The node's containerd is the system instance: it runs the
+// CRI is not compiled in: its imports are gone, not behind a build tag, so that there is one
+// configuration to build and test. The node's containerd is the system instance: it runs the
 // workloads of the machine config and never serves CRI. Kubernetes (a later issue) runs
 // its own CRI instance from its own payload, which lives outside the signed UKI with its
 // digests pinned inside it, as Talos runs a system and a CRI containerd. CRI and what it
@@ -128,13 +130,13 @@ func main() {
 	}
 }
 
-// selectPlugins leaves in the global registry only the shim's registrations (shim) or only
-// containerd's (!shim).
-func selectPlugins(shim bool) {
+// selectPlugins leaves in the global registry only the shim's registrations (asShim) or
+// only containerd's.
+func selectPlugins(asShim bool) {
 	all := registry.Graph(nil)
 	registry.Reset()
 	for _, r := range all {
-		if shimPlugins[r.URI()] == shim {
+		if shimPlugins[r.URI()] == asShim {
 			registry.Register(&r)
 		}
 	}
