@@ -157,7 +157,6 @@ func (b *Build) runSteps(ctx context.Context, epoch int64, staging string) (*Man
 		{"kspp-report-text", "kspp.txt", report.Text},
 		{"machined", "machined", bins.Machined},
 		{"containerd", "containerd", runtime.Containerd},
-		{"containerd-shim-runc-v2", "containerd-shim-runc-v2", runtime.Shim},
 		{"runc", "runc", runtime.Runc},
 		{"rootfs", "rootfs.sqsh", root.Squashfs},
 		{"initramfs", "initramfs.cpio.zst", initrd.Initramfs},

@@ -1,12 +1,18 @@
 package pipeline
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/kiln-os/kiln/internal/oracle"
 )
@@ -92,9 +98,34 @@ func TestCheckRunc(t *testing.T) {
 	}
 }
 
-// The real step builds the three binaries from ../containerd (static, seccomp in runc,
-// config accepted by containerd: buildRuntime checks each), records the pinned versions,
-// and hits its cache entry the second time. It takes minutes with a cold Go build cache.
+// The shim's -v must answer as the shim with the pinned version: a binary that ran
+// containerd under the shim's name fails the build.
+func TestCheckShim(t *testing.T) {
+	oracle.RequireFile(t, "/bin/sh", "dash")
+	for _, tc := range []struct {
+		name, output string
+		ok           bool
+	}{
+		{"shim", "containerd-shim-runc-v2:\n  Version:  v2.4.2\n  Revision: \n  Go version: go1.26.8\n\n", true},
+		{"containerd", "containerd github.com/containerd/containerd/v2 v2.4.2 \n", false},
+		{"other version", "containerd-shim-runc-v2:\n  Version:  v2.4.20\n", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			script := writeFile(t, t.TempDir(), shimName, "#!/bin/sh\nprintf '"+strings.ReplaceAll(tc.output, "\n", `\n`)+"'\n")
+			os.Chmod(script, 0o755)
+			err := checkShim(context.Background(), script, "v2.4.2")
+			if tc.ok != (err == nil) || (err != nil && !errors.Is(err, ErrNotShippable)) {
+				t.Errorf("checkShim = %v, want ok %t (else ErrNotShippable)", err, tc.ok)
+			}
+		})
+	}
+}
+
+// The real step builds containerd (the shim in it) and runc from ../containerd (static,
+// seccomp in runc, config accepted by containerd, the shim answering -v under its name:
+// buildRuntime checks each), records the pinned versions, and hits its cache entry the
+// second time. It then starts the binary as containerd. It takes minutes with a cold Go
+// build cache.
 func TestRuntimeStepBuildsPinnedVersions(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds containerd, its shim and runc")
@@ -109,7 +140,11 @@ func TestRuntimeStepBuildsPinnedVersions(t *testing.T) {
 	if out.Versions.Containerd != "v2.4.2" || out.Versions.Runc != "v1.5.3" || out.Versions.Libseccomp == "" || !strings.HasPrefix(out.Versions.Go, "go1.") {
 		t.Errorf("versions = %+v, want containerd v2.4.2, runc v1.5.3, a libseccomp and a Go version", out.Versions)
 	}
-	for _, bin := range []string{out.Containerd, out.Shim, out.Runc} {
+	shim := filepath.Join(filepath.Dir(out.Containerd), shimName)
+	if a, b := fileID(t, out.Containerd), fileID(t, shim); a != b {
+		t.Errorf("the cache holds containerd and %s as inodes %d and %d, want one (a hard link)", shimName, a, b)
+	}
+	for _, bin := range []string{out.Containerd, out.Runc} {
 		if err := checkShippable(bin, in.ModuleDir); err != nil {
 			t.Error(err)
 		}
@@ -121,4 +156,68 @@ func TestRuntimeStepBuildsPinnedVersions(t *testing.T) {
 	if again != out {
 		t.Errorf("second run %+v, want the cached %+v", again, out)
 	}
+	checkLoadedPlugins(t, out.Containerd)
+}
+
+// checkLoadedPlugins starts the binary as containerd with a temporary root, state and
+// sockets, until it has booted, and checks the plugins it logs as loading: the API it
+// serves (health and introspection among them), and neither the shim's runc task service
+// (which containerd's ttrpc server would serve) nor CRI.
+func checkLoadedPlugins(t *testing.T, containerd string) {
+	dir := t.TempDir()
+	config := writeFile(t, dir, "config.toml", fmt.Sprintf(`version = 4
+root = '%[1]s/root'
+state = '%[1]s/state'
+[plugins.'io.containerd.server.v1.grpc']
+  address = '%[1]s/c.sock'
+[plugins.'io.containerd.server.v1.ttrpc']
+  address = '%[1]s/c.sock.ttrpc'
+`, dir))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, containerd, "--config", config, "--log-level", "info")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer cmd.Process.Kill()
+	loaded := map[string]bool{}
+	var log strings.Builder
+	booted := false
+	for lines := bufio.NewScanner(stderr); !booted && lines.Scan(); {
+		log.WriteString(lines.Text() + "\n")
+		if m := loadingPlugin.FindStringSubmatch(lines.Text()); m != nil {
+			loaded[m[1]] = true
+		}
+		booted = strings.Contains(lines.Text(), `msg="containerd successfully booted`)
+	}
+	if !booted {
+		t.Fatalf("containerd did not boot:\n%s", log.String())
+	}
+	for _, id := range []string{"io.containerd.grpc.v1.healthcheck", "io.containerd.grpc.v1.introspection",
+		"io.containerd.runtime.v2.task", "io.containerd.snapshotter.v1.overlayfs", "io.containerd.server.v1.ttrpc"} {
+		if !loaded[id] {
+			t.Errorf("containerd did not load %s", id)
+		}
+	}
+	for id := range loaded {
+		if id == "io.containerd.ttrpc.v1.task" || strings.Contains(id, "cri") {
+			t.Errorf("containerd loaded %s, which is the shim's or CRI's", id)
+		}
+	}
+}
+
+var loadingPlugin = regexp.MustCompile(`msg="loading plugin" id=(\S+)`)
+
+// fileID returns a file's inode number.
+func fileID(t *testing.T, path string) uint64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Sys().(*syscall.Stat_t).Ino
 }

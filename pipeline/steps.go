@@ -135,7 +135,7 @@ func stepRootfs(ctx context.Context, in rootfsIn) (rootfsOut, error) {
 		ESPPayload: in.ESPPayload,
 		Runtime:    &in.Runtime,
 	}
-	runtimeSums, err := fileSums(in.Runtime.Containerd, in.Runtime.Shim, in.Runtime.Runc, in.Runtime.Config)
+	runtimeSums, err := fileSums(in.Runtime.Containerd, in.Runtime.Runc, in.Runtime.Config)
 	if err != nil {
 		return rootfsOut{}, fmt.Errorf("runtime: %w", err)
 	}
@@ -149,7 +149,7 @@ func stepRootfs(ctx context.Context, in rootfsIn) (rootfsOut, error) {
 	}
 	// machined is not in the root (stage 1 binds the initramfs's /init over /sbin/init):
 	// a change to machined alone leaves the squashfs cached.
-	key := Key("rootfs-v5", fmt.Sprint(rootfs.BlockSize), string(tree.OSRelease), caSum, fmt.Sprint(in.Epoch), in.Compression, hex.EncodeToString(payload.Sum(nil)), runtimeSums)
+	key := Key("rootfs-v6", fmt.Sprint(rootfs.BlockSize), string(tree.OSRelease), caSum, fmt.Sprint(in.Epoch), in.Compression, hex.EncodeToString(payload.Sum(nil)), runtimeSums)
 	dir, hit, err := Cache{in.CacheDir}.Step("rootfs", key, func(dir string) error {
 		return tree.WriteSquashfs(filepath.Join(dir, "rootfs.sqsh"), time.Unix(in.Epoch, 0))
 	})

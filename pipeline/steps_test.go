@@ -155,7 +155,6 @@ func TestRootfsCacheKeyIsTheInputsAlone(t *testing.T) {
 		"ca":         func(in *rootfsIn) { in.CABundle = writeFile(t, there, "c2", "ca2") },
 		"epoch":      func(in *rootfsIn) { in.Epoch++ },
 		"containerd": func(in *rootfsIn) { in.Runtime.Containerd = writeFile(t, there, "containerd2", "containerd2") },
-		"shim":       func(in *rootfsIn) { in.Runtime.Shim = writeFile(t, there, "shim2", "shim2") },
 		"runc":       func(in *rootfsIn) { in.Runtime.Runc = writeFile(t, there, "runc2", "runc2") },
 		"containerd config": func(in *rootfsIn) {
 			in.Runtime.Config = writeFile(t, there, "config2.toml", "version = 4\noom_score = 0\n")
@@ -177,7 +176,6 @@ func fakeRuntime(t *testing.T, dir string) rootfs.Runtime {
 	t.Helper()
 	return rootfs.Runtime{
 		Containerd: writeFile(t, dir, "containerd", "containerd"),
-		Shim:       writeFile(t, dir, "containerd-shim-runc-v2", "shim"),
 		Runc:       writeFile(t, dir, "runc", "runc"),
 		Config:     writeFile(t, dir, "config.toml", "version = 4\n"),
 	}

@@ -52,15 +52,25 @@ type Tree struct {
 	Runtime *Runtime
 }
 
-// Runtime is the container runtime's files on the build host: the binaries become
-// /usr/bin/containerd, /usr/bin/containerd-shim-runc-v2 and /usr/bin/runc (containerd finds
-// the shim, and the shim runc, on PATH), Config /etc/containerd/config.toml.
+// Runtime is the container runtime's files on the build host. Containerd, the multi-call
+// binary of containerd and its runc v2 shim, becomes /usr/bin/containerd and, as a hard
+// link to the same inode, /usr/bin/containerd-shim-runc-v2: the binary picks the program
+// by the name it was started by, and a hard link keeps that name through the shim's
+// re-exec of /proc/self/exe, where a symlink would resolve to containerd. Runc becomes
+// /usr/bin/runc (containerd finds the shim, and the shim runc, on PATH), Config
+// /etc/containerd/config.toml.
 type Runtime struct {
-	Containerd, Shim, Runc, Config string
+	Containerd, Runc, Config string
 }
+
+// ShimPath is where the root holds the shim's name for the containerd binary, without the
+// leading slash.
+const ShimPath = "usr/bin/containerd-shim-runc-v2"
 
 // RuntimeConfigPath is where the root holds containerd's config, without the leading slash.
 const RuntimeConfigPath = "etc/containerd/config.toml"
+
+const containerdPath = "usr/bin/containerd"
 
 // runtimeFile is one file of the runtime: its path in the root, its mode, and where it is
 // on the build host.
@@ -72,8 +82,7 @@ type runtimeFile struct {
 
 func (r Runtime) files() []runtimeFile {
 	return []runtimeFile{
-		{"usr/bin/containerd", 0o755, r.Containerd},
-		{"usr/bin/containerd-shim-runc-v2", 0o755, r.Shim},
+		{containerdPath, 0o755, r.Containerd},
 		{"usr/bin/runc", 0o755, r.Runc},
 		{RuntimeConfigPath, 0o644, r.Config},
 	}
@@ -135,6 +144,7 @@ func (t Tree) WriteSquashfs(path string, mtime time.Time) error {
 			}
 			w.AddFile(f.Path, f.Mode, bytes.NewReader(data))
 		}
+		w.AddLink(ShimPath, containerdPath)
 	}
 	for _, f := range t.ESPPayload {
 		if !fs.ValidPath(f.Path) || f.Path == "." {

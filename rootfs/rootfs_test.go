@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -32,7 +33,7 @@ func fakeRuntime(t *testing.T, dir string) *Runtime {
 	for _, f := range []struct {
 		dst  *string
 		name string
-	}{{&r.Containerd, "containerd"}, {&r.Shim, "containerd-shim-runc-v2"}, {&r.Runc, "runc"}, {&r.Config, "config.toml"}} {
+	}{{&r.Containerd, "containerd"}, {&r.Runc, "runc"}, {&r.Config, "config.toml"}} {
 		*f.dst = filepath.Join(dir, f.name)
 		if err := os.WriteFile(*f.dst, []byte("fake "+f.name+"\n"), 0o600); err != nil {
 			t.Fatal(err)
@@ -54,6 +55,37 @@ func buildImages(t *testing.T) (sqsh, initramfs string) {
 		t.Fatal(err)
 	}
 	return sqsh, initramfs
+}
+
+// The root holds the shim's name as a hard link to /usr/bin/containerd: unsquashfs
+// extracts one inode with a link count of 2 and the binary's bytes under both names.
+func TestRootfsShimIsHardLink(t *testing.T) {
+	oracle.Require(t, "unsquashfs", "squashfs-tools")
+	sqsh, _ := buildImages(t)
+	dir := filepath.Join(t.TempDir(), "root")
+	if out, err := exec.Command("unsquashfs", "-no-progress", "-quiet", "-d", dir, sqsh).CombinedOutput(); err != nil {
+		t.Fatalf("unsquashfs: %v\n%s", err, out)
+	}
+	var inodes []uint64
+	for _, name := range []string{"usr/bin/containerd", ShimPath} {
+		p := filepath.Join(dir, name)
+		data, err := os.ReadFile(p)
+		if err != nil || string(data) != "fake containerd\n" {
+			t.Errorf("%s: %q, %v; want the containerd binary", name, data, err)
+		}
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		if st.Nlink != 2 {
+			t.Errorf("%s: link count %d, want 2", name, st.Nlink)
+		}
+		inodes = append(inodes, st.Ino)
+	}
+	if inodes[0] != inodes[1] {
+		t.Errorf("containerd and the shim are inodes %d and %d, want one", inodes[0], inodes[1])
+	}
 }
 
 // unsquashfs -lls reads the root tree back with the expected entries, modes and owners.

@@ -58,6 +58,9 @@ func (w *Writer) writeImage() error {
 	data.placeTree(w.root)
 	data.flushFragment()
 	w.layout = data
+	if err := w.resolveLinks(w.root); err != nil {
+		return err
+	}
 
 	next := uint32(1)
 	numberInodes(w.root, &next)

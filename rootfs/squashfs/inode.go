@@ -19,15 +19,23 @@ const (
 var le = binary.LittleEndian
 
 // numberInodes assigns inode numbers from *next in post-order, the order
-// tableWriter writes them: children before their directory, the root last.
+// tableWriter writes them: children before their directory, the root last. A
+// file with hard links is numbered at its first entry in that order.
 func numberInodes(dir *node, next *uint32) {
 	for _, child := range dir.list {
-		if child.kind == kindDir {
+		switch {
+		case child.kind == kindDir:
 			numberInodes(child, next)
-			continue
+		case child.kind == kindLink:
+			if child.link.ino == 0 {
+				child.link.ino = *next
+				*next++
+			}
+			child.ino = child.link.ino
+		case child.ino == 0:
+			child.ino = *next
+			*next++
 		}
-		child.ino = *next
-		*next++
 	}
 	dir.ino = *next
 	*next++
@@ -48,7 +56,10 @@ func (t *tableWriter) writeTree(dir *node, parentIno uint32) {
 		case kindDir:
 			t.writeTree(child, dir.ino)
 		case kindFile:
-			t.writeInode(child, fileInode(t.header(child, typeFile), child.file))
+			t.writeFile(child)
+		case kindLink:
+			t.writeFile(child.link)
+			child.ref = child.link.ref
 		case kindSymlink:
 			t.writeInode(child, symlinkInode(t.header(child, typeSymlink), child.target))
 		}
@@ -57,6 +68,14 @@ func (t *tableWriter) writeTree(dir *node, parentIno uint32) {
 	listing := appendListing(nil, dir.list)
 	t.dirs.write(listing)
 	t.writeInode(dir, dirInode(t.header(dir, typeDir), dir, parentIno, listingAt, len(listing)))
+}
+
+// writeFile writes a file's inode at its first entry, the link or the file.
+func (t *tableWriter) writeFile(f *node) {
+	if !f.written {
+		t.writeInode(f, fileInode(t.header(f, typeFile), f.file, f.nlink))
+		f.written = true
+	}
 }
 
 func (t *tableWriter) writeInode(n *node, inode []byte) {
@@ -75,9 +94,10 @@ func (t *tableWriter) header(n *node, typ uint16) []byte {
 	return le.AppendUint32(b, n.ino)
 }
 
-// fileInode uses the basic layout unless offset or size need 64 bits.
-func fileInode(b []byte, f *fileData) []byte {
-	if f.start <= math.MaxUint32 && f.size <= math.MaxUint32 {
+// fileInode uses the basic layout unless offset or size need 64 bits or the
+// file has hard links: the basic layout has no link count (it is 1).
+func fileInode(b []byte, f *fileData, nlink uint32) []byte {
+	if f.start <= math.MaxUint32 && f.size <= math.MaxUint32 && nlink == 1 {
 		b = le.AppendUint32(b, uint32(f.start))
 		b = le.AppendUint32(b, f.frag)
 		b = le.AppendUint32(b, f.fragOff)
@@ -87,7 +107,7 @@ func fileInode(b []byte, f *fileData) []byte {
 		b = le.AppendUint64(b, f.start)
 		b = le.AppendUint64(b, f.size)
 		b = le.AppendUint64(b, 0) // sparse bytes: none, blocks are never sparse
-		b = le.AppendUint32(b, 1) // nlink
+		b = le.AppendUint32(b, nlink)
 		b = le.AppendUint32(b, f.frag)
 		b = le.AppendUint32(b, f.fragOff)
 		b = le.AppendUint32(b, noXattr)

@@ -9,8 +9,9 @@
 //
 // Supported subset:
 //
-//   - directories, regular files and symbolic links; no hard links, device
-//     nodes, FIFOs or sockets
+//   - directories, regular files, symbolic links and hard links to regular
+//     files (AddLink: several entries of one inode, whose link count is
+//     stored); no device nodes, FIFOs or sockets
 //   - owner and group are always 0 (one id table entry); every inode and the
 //     superblock carry Options.ModTime
 //   - ZSTD (default) or GZIP (zlib) compression, with no compressor options
@@ -54,6 +55,7 @@ var (
 	ErrExist   = errors.New("squashfs: entry already exists")
 	ErrNotDir  = errors.New("squashfs: parent is not a directory")
 	ErrTarget  = errors.New("squashfs: invalid symlink target")
+	ErrLink    = errors.New("squashfs: hard link target is not a regular file of the image")
 	ErrClosed  = errors.New("squashfs: write after Close")
 )
 
@@ -148,6 +150,16 @@ func (w *Writer) AddSymlink(name, target string) error {
 		return w.err
 	}
 	return w.stick(w.addSymlink(name, target))
+}
+
+// AddLink adds name as a hard link to the regular file target, a path in the image: both
+// entries are one inode, with the same data, mode and inode number. target may be added
+// before or after the link; Close reports a target that is missing or not a regular file.
+func (w *Writer) AddLink(name, target string) error {
+	if w.err != nil {
+		return w.err
+	}
+	return w.stick(w.addLink(name, target))
 }
 
 // Close writes the image: superblock, data and fragment blocks, then the

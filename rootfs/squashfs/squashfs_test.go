@@ -196,11 +196,11 @@ func TestSplitRuns(t *testing.T) {
 func TestFileInodeLayouts(t *testing.T) {
 	header := func() []byte { return make([]byte, 16) }
 	small := &fileData{size: 5 << 20, start: 96, frag: noFragment, blocks: make([]dataBlock, 40)}
-	if b := fileInode(header(), small); binary.LittleEndian.Uint16(b) != 0 || len(b) != 16+16+40*4 {
+	if b := fileInode(header(), small, 1); binary.LittleEndian.Uint16(b) != 0 || len(b) != 16+16+40*4 {
 		t.Errorf("basic file inode: type %d, %d bytes", binary.LittleEndian.Uint16(b), len(b))
 	}
 	far := &fileData{size: 5 << 20, start: 5 << 30, frag: noFragment, blocks: make([]dataBlock, 40)}
-	if b := fileInode(header(), far); binary.LittleEndian.Uint16(b) != typeExtFile || len(b) != 16+40+40*4 {
+	if b := fileInode(header(), far, 1); binary.LittleEndian.Uint16(b) != typeExtFile || len(b) != 16+40+40*4 {
 		t.Errorf("file beyond 4 GiB: type %d, %d bytes, want extended", binary.LittleEndian.Uint16(b), len(b))
 	}
 }

@@ -20,6 +20,7 @@ const (
 	kindDir kind = iota + 1
 	kindFile
 	kindSymlink
+	kindLink // a hard link: another entry of the file inode link
 )
 
 // node is one entry of the tree collected by the Add calls.
@@ -31,7 +32,10 @@ type node struct {
 	children map[string]*node // directories
 	list     []*node          // children sorted by name, set by Close
 	file     *fileData        // regular files
-	target   string           // symlinks
+	target   string           // symlinks; the target's path for hard links
+	link     *node            // hard links: the file they name, set by Close
+	nlink    uint32           // regular files: entries of the inode, set by Close
+	written  bool             // the inode is in the inode table
 
 	ino uint32  // inode number, set by Close
 	ref metaRef // position of the inode in the inode table, set by Close
@@ -88,6 +92,57 @@ func (w *Writer) addSymlink(name, target string) error {
 	}
 	parent.children[base] = &node{name: base, kind: kindSymlink, perm: 0o777, target: target}
 	return nil
+}
+
+func (w *Writer) addLink(name, target string) error {
+	if _, err := splitPath(target); err != nil {
+		return &fs.PathError{Op: "link", Path: name, Err: fmt.Errorf("target %q: %w", target, err)}
+	}
+	parent, base, err := w.newEntry(name)
+	if err != nil {
+		return &fs.PathError{Op: "link", Path: name, Err: err}
+	}
+	parent.children[base] = &node{name: base, kind: kindLink, perm: 0o777, target: target}
+	return nil
+}
+
+// resolveLinks points every hard link of the tree at its file and counts each file's
+// entries.
+func (w *Writer) resolveLinks(dir *node) error {
+	for _, child := range dir.list {
+		switch child.kind {
+		case kindDir:
+			if err := w.resolveLinks(child); err != nil {
+				return err
+			}
+		case kindFile:
+			child.nlink++
+		case kindLink:
+			file, err := w.lookup(child.target)
+			if err != nil {
+				return &fs.PathError{Op: "link", Path: child.target, Err: err}
+			}
+			child.link = file
+			file.nlink++
+		}
+	}
+	return nil
+}
+
+// lookup returns the regular file at path.
+func (w *Writer) lookup(path string) (*node, error) {
+	elems, _ := splitPath(path) // checked by addLink
+	n := w.root
+	for _, name := range elems {
+		if n.kind != kindDir || n.children[name] == nil {
+			return nil, ErrLink
+		}
+		n = n.children[name]
+	}
+	if n.kind != kindFile {
+		return nil, ErrLink
+	}
+	return n, nil
 }
 
 // newEntry returns the directory that will hold name and name's last element,
