@@ -2,6 +2,7 @@ package containers
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -59,6 +60,10 @@ type Client struct {
 	importDir  string
 	runDir     string
 	resolvConf string
+
+	insecure    map[string]bool // registry hosts pulled from over plain HTTP
+	registryCAs *x509.CertPool  // nil: the node's CA bundle
+	pullLimit   int64           // bytes one pull may fetch; 0: MaxImportBytes
 
 	content    contentapi.ContentClient
 	images     imagesapi.ImagesClient
