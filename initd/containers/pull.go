@@ -76,10 +76,11 @@ func (c *Client) Pull(ctx context.Context, ref string) (Image, error) {
 		return Image{}, fmt.Errorf("pull %s: %w", ref, err)
 	}
 	defer f.Close()
-	p := &puller{reg: reg, a: &archive{file: f, blobs: map[digest.Digest]blobEntry{}}, left: c.pullLimit}
-	if p.left <= 0 {
-		p.left = MaxImportBytes
+	limit := c.pullLimit
+	if limit <= 0 {
+		limit = MaxImportBytes
 	}
+	p := &puller{reg: reg, a: &archive{file: f, blobs: map[digest.Digest]blobEntry{}}, limit: limit, left: limit}
 	img, err := p.fetch(ctx)
 	if err != nil {
 		return Image{}, fmt.Errorf("pull %s: %w", ref, err)
@@ -254,10 +255,11 @@ func (reg *registry) fetchToken(ctx context.Context, realm, service, scope strin
 
 // puller fetches one image into a's spool file.
 type puller struct {
-	reg  *registry
-	a    *archive
-	end  int64 // where the next blob goes in the spool file
-	left int64 // bytes the pull may still fetch
+	reg   *registry
+	a     *archive
+	end   int64 // where the next blob goes in the spool file
+	limit int64 // bytes the pull may fetch in all
+	left  int64 // of which still unused
 }
 
 // fetch resolves the reference to its linux/amd64 manifest, spools the manifest, its
@@ -400,7 +402,7 @@ func (p *puller) blob(ctx context.Context, desc ocispec.Descriptor) error {
 // reserve takes desc's size from what the pull may fetch.
 func (p *puller) reserve(desc ocispec.Descriptor) error {
 	if desc.Size < 0 || desc.Size > p.left {
-		return fmt.Errorf("%s: blob %s: %d bytes; the image would exceed %d bytes", p.reg.where(), desc.Digest, desc.Size, MaxImportBytes)
+		return fmt.Errorf("%s: blob %s: %d bytes; the image would exceed %d bytes", p.reg.where(), desc.Digest, desc.Size, p.limit)
 	}
 	p.left -= desc.Size
 	return nil

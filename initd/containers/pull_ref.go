@@ -75,11 +75,11 @@ func parseRef(s string) (imageRef, error) {
 	if r.host == "index.docker.io" {
 		r.host = dockerHub
 	}
-	if r.host == dockerHub && !strings.Contains(r.repo, "/") {
-		r.repo = dockerHubLibrary + r.repo
-	}
 	if r.repo == "" {
 		return r, fmt.Errorf("image reference %q: no repository name", s)
+	}
+	if r.host == dockerHub && !strings.Contains(r.repo, "/") {
+		r.repo = dockerHubLibrary + r.repo
 	}
 	for _, c := range strings.Split(r.repo, "/") {
 		if !nameComponent.MatchString(c) {
