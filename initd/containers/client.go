@@ -75,7 +75,8 @@ type Client struct {
 	version    versionapi.VersionClient
 
 	mu      sync.Mutex
-	running map[string]*running // started by this Client, by ID
+	running map[string]*running      // started by this Client, by ID
+	pulling map[string]chan struct{} // one pull at a time per reference (lockPull)
 }
 
 var _ Runtime = (*Client)(nil)

@@ -42,7 +42,8 @@ const maxIndexDepth = 2
 const maxTokenBody = 1 << 20
 
 // WithInsecureRegistries lets the client pull from these registry hosts (host or
-// host:port, as in the image reference) over plain HTTP. For tests and labs only.
+// host:port, as in the image reference) over plain HTTP, replacing an earlier list.
+// For tests and labs only; by default there are none.
 func WithInsecureRegistries(hosts ...string) Option {
 	return func(c *Client) {
 		c.insecure = map[string]bool{}
@@ -65,6 +66,16 @@ func (c *Client) Pull(ctx context.Context, ref string) (Image, error) {
 	r, err := parseRef(ref)
 	if err != nil {
 		return Image{}, fmt.Errorf("pull: %w", err)
+	}
+	unlock, waited, err := c.lockPull(ctx, ref)
+	if err != nil {
+		return Image{}, fmt.Errorf("pull %s: %w", ref, err)
+	}
+	defer unlock()
+	if waited { // another pull of ref just ended: it may have stored the image
+		if img, err := c.Image(ctx, ref); err == nil {
+			return img, nil
+		}
 	}
 	reg, err := c.registry(r)
 	if err != nil {
@@ -92,6 +103,32 @@ func (c *Client) Pull(ctx context.Context, ref string) (Image, error) {
 		return Image{}, err
 	}
 	return out[0], nil
+}
+
+// lockPull lets one pull of ref run at a time, so that containers sharing an image fetch
+// it once; waited says another pull held it first.
+func (c *Client) lockPull(ctx context.Context, ref string) (unlock func(), waited bool, err error) {
+	c.mu.Lock()
+	if c.pulling == nil {
+		c.pulling = map[string]chan struct{}{}
+	}
+	lock := c.pulling[ref]
+	if lock == nil {
+		lock = make(chan struct{}, 1)
+		c.pulling[ref] = lock
+	}
+	c.mu.Unlock()
+	select {
+	case lock <- struct{}{}:
+		return func() { <-lock }, false, nil
+	default:
+	}
+	select {
+	case lock <- struct{}{}:
+		return func() { <-lock }, true, nil
+	case <-ctx.Done():
+		return nil, true, ctx.Err()
+	}
 }
 
 // registry is one repository on one registry, over HTTP.
@@ -172,6 +209,9 @@ func (reg *registry) get(ctx context.Context, path, what string, accept []string
 				return nil, fmt.Errorf("%s: %s: %w", reg.where(), what, err)
 			}
 			continue
+		}
+		if resp.StatusCode == http.StatusUnauthorized {
+			return nil, fmt.Errorf("%s: %s: HTTP %s with an anonymous token; the machine config holds no registry credentials", reg.where(), what, resp.Status)
 		}
 		if resp.StatusCode == http.StatusNotFound {
 			return nil, fmt.Errorf("%s: %s: not found (HTTP %s)", reg.where(), what, resp.Status)
@@ -313,6 +353,9 @@ func (p *puller) platformManifest(ctx context.Context, desc ocispec.Descriptor, 
 	entry := idx.Manifests[i]
 	if err := entry.Digest.Validate(); err != nil {
 		return desc, nil, fmt.Errorf("%s: index %s: manifests[%d]: digest %q: %w", p.reg.where(), desc.Digest, i, entry.Digest, err)
+	}
+	if entry.Digest.Algorithm() != digest.SHA256 {
+		return desc, nil, fmt.Errorf("%s: index %s: manifests[%d]: %s: only sha256 digests are supported", p.reg.where(), desc.Digest, i, entry.Digest)
 	}
 	got, b, err := p.manifest(ctx, entry.Digest.String(), entry.Digest)
 	if err != nil {

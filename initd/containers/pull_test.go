@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/kiln-os/kiln/initd/containers/ocitest"
 	"github.com/opencontainers/go-digest"
@@ -523,5 +525,55 @@ func TestPullRefused(t *testing.T) {
 				t.Errorf("called containerd before the image was checked: %q", f.calls)
 			}
 		})
+	}
+}
+
+// Pulls of one reference run one at a time: a pull that waited for another finds the
+// image stored and fetches nothing.
+func TestPullSameRefTogether(t *testing.T) {
+	reg := newRegistry(t, true)
+	img := helloImage(t)
+	reg.add("1", img)
+	f, c := pullClient(t, reg)
+	ref := reg.host() + "/kiln/hello:1"
+	ctx := context.Background()
+	unlock, waited, err := c.lockPull(ctx, ref)
+	if err != nil || waited {
+		t.Fatalf("lockPull = %v, %v", waited, err)
+	}
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() {
+			_, err := c.Pull(ctx, ref)
+			errs <- err
+		}()
+	}
+	time.Sleep(20 * time.Millisecond) // both are waiting for the lock (a late one would fetch again: still correct)
+	unlock()
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := f.count("image create "); n != 1 {
+		t.Errorf("%d image records created: %q", n, f.writes())
+	}
+	manifests := 0
+	for _, p := range reg.asked() {
+		if strings.Contains(p, "/manifests/") {
+			manifests++
+		}
+	}
+	if manifests > 2 {
+		t.Errorf("%d manifest requests for two pulls", manifests)
+	}
+
+	// A pull waiting for the lock gives up with its context.
+	unlock, _, _ = c.lockPull(ctx, ref)
+	defer unlock()
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
+	defer cancel()
+	if _, err := c.Pull(cctx, ref); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Pull while locked = %v", err)
 	}
 }
