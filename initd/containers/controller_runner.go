@@ -111,7 +111,10 @@ func (r *runner) awaitImage(ctx context.Context) bool {
 					return false
 				}
 				if pulled {
-					continue // look again: the pull stored it
+					// Look again: the pull stored it. Should the image still be missing
+					// (deleted meanwhile), the next pull waits a recheck.
+					r.nextPull = time.Now().Add(r.recheck())
+					continue
 				}
 				if perr != nil {
 					delay := max(r.pullRetry.Next(), r.recheck())

@@ -577,3 +577,24 @@ func TestPullSameRefTogether(t *testing.T) {
 		t.Errorf("Pull while locked = %v", err)
 	}
 }
+
+// A pull that fails once writing has begun leaves no image record, and its lease goes.
+func TestPullStoreFailsLeavesNoImage(t *testing.T) {
+	reg := newRegistry(t, true)
+	reg.add("1", helloImage(t))
+	f, c := pullClient(t, reg)
+	f.failApply = true
+	ref := reg.host() + "/kiln/hello:1"
+	_, err := c.Pull(context.Background(), ref)
+	if err == nil || !strings.Contains(err.Error(), "disk full") || !strings.Contains(err.Error(), "pull "+ref) {
+		t.Fatalf("err = %v", err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.images) != 0 {
+		t.Errorf("images %v", f.images)
+	}
+	if last := f.calls[len(f.calls)-1]; !strings.HasPrefix(last, "lease delete kiln-pull-") {
+		t.Errorf("the pull's lease was not deleted last: %q", f.calls)
+	}
+}
