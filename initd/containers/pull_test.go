@@ -598,3 +598,26 @@ func TestPullStoreFailsLeavesNoImage(t *testing.T) {
 		t.Errorf("the pull's lease was not deleted last: %q", f.calls)
 	}
 }
+
+// The oracle: a pull from the in-process registry into a real containerd
+// (KILN_CONTAINERD_BIN_DIR, see realContainerd), with Docker's media types.
+func TestContainerdPull(t *testing.T) {
+	c := realContainerd(t)
+	reg := newRegistry(t, true)
+	img := helloImage(t).docker(t)
+	reg.add("", img)
+	reg.serve("1", mediaDockerList, indexOf(t, mediaDockerList, img.desc("linux/amd64")))
+	WithRegistryCAs(reg.pool())(c)
+	ref := reg.host() + "/kiln/hello:1"
+	got, err := c.Pull(context.Background(), ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Digest != digest.FromBytes(img.manifest).String() || got.Platform != wantPlatform {
+		t.Errorf("pulled %+v", got)
+	}
+	list, err := c.Images(context.Background())
+	if err != nil || len(list) != 1 || list[0].Name != ref {
+		t.Errorf("Images = %+v, %v", list, err)
+	}
+}
