@@ -71,15 +71,8 @@ type archive struct {
 // spool copies r into a new file under dir, failing as soon as it exceeds limit bytes.
 // The file is unlinked at once: it lives as long as the returned descriptor.
 func spool(dir string, r io.Reader, limit int64) (*os.File, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
-	}
-	f, err := os.CreateTemp(dir, "import-*.tar")
+	f, err := spoolFile(dir, "import-*.tar")
 	if err != nil {
-		return nil, err
-	}
-	if err := os.Remove(f.Name()); err != nil {
-		f.Close()
 		return nil, err
 	}
 	n, err := io.Copy(f, io.LimitReader(r, limit+1))
@@ -90,6 +83,23 @@ func spool(dir string, r io.Reader, limit int64) (*os.File, error) {
 	if n > limit {
 		f.Close()
 		return nil, fmt.Errorf("%w: archive exceeds %d bytes", ErrInvalidArchive, limit)
+	}
+	return f, nil
+}
+
+// spoolFile creates a private file under dir (made 0700 if missing) and unlinks it at
+// once: it lives as long as the returned descriptor, and a crash leaves nothing behind.
+func spoolFile(dir, pattern string) (*os.File, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	f, err := os.CreateTemp(dir, pattern)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Remove(f.Name()); err != nil {
+		f.Close()
+		return nil, err
 	}
 	return f, nil
 }
@@ -347,6 +357,16 @@ func (a *archive) resolve(desc ocispec.Descriptor, where string) (archiveImage, 
 // index: exactly one must exist. Other platforms' manifests need not be in the archive (a
 // platform-filtered export leaves them out).
 func (a *archive) pickPlatform(descs []ocispec.Descriptor, at []int, where string) (archiveImage, error) {
+	i, err := platformEntry(descs, at, where)
+	if err != nil {
+		return archiveImage{}, err
+	}
+	return a.resolve(descs[i], fmt.Sprintf("%s: manifests[%d]", where, i))
+}
+
+// platformEntry is the position of the one linux/amd64 entry among the descriptors at
+// positions at of an index; the error names the platforms found.
+func platformEntry(descs []ocispec.Descriptor, at []int, where string) (int, error) {
 	var found []string
 	var pick []int
 	for _, i := range at {
@@ -366,11 +386,11 @@ func (a *archive) pickPlatform(descs []ocispec.Descriptor, at []int, where strin
 	switch len(pick) {
 	case 0:
 		sort.Strings(found)
-		return archiveImage{}, fmt.Errorf("%s: no %s manifest (found %s)", where, wantPlatform, strings.Join(found, ", "))
+		return 0, fmt.Errorf("%s: no %s manifest (found %s)", where, wantPlatform, strings.Join(found, ", "))
 	case 1:
-		return a.resolve(descs[pick[0]], fmt.Sprintf("%s: manifests[%d]", where, pick[0]))
+		return pick[0], nil
 	default:
-		return archiveImage{}, fmt.Errorf("%s: %d %s manifests; an image must have exactly one", where, len(pick), wantPlatform)
+		return 0, fmt.Errorf("%s: %d %s manifests; an image must have exactly one", where, len(pick), wantPlatform)
 	}
 }
 

@@ -2,6 +2,7 @@ package containers
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -60,6 +61,10 @@ type Client struct {
 	runDir     string
 	resolvConf string
 
+	insecure    map[string]bool // registry hosts pulled from over plain HTTP
+	registryCAs *x509.CertPool  // nil: the node's CA bundle
+	pullLimit   int64           // bytes one pull may fetch; 0: MaxImportBytes
+
 	content    contentapi.ContentClient
 	images     imagesapi.ImagesClient
 	snapshots  snapshotsapi.SnapshotsClient
@@ -70,7 +75,8 @@ type Client struct {
 	version    versionapi.VersionClient
 
 	mu      sync.Mutex
-	running map[string]*running // started by this Client, by ID
+	running map[string]*running      // started by this Client, by ID
+	pulling map[string]chan struct{} // one pull at a time per reference (lockPull)
 }
 
 var _ Runtime = (*Client)(nil)

@@ -23,6 +23,10 @@ type fakeRuntime struct {
 	removed    []string
 	listed     int // Containers calls
 	pid        uint32
+	pullCalls  map[string]int
+	pullable   map[string]bool // Pull makes these appear
+	pullErr    error           // what Pull fails with otherwise
+	pullBlock  chan struct{}   // when set, Pull waits for it (or its context)
 }
 
 type fakeTask struct {
@@ -46,7 +50,8 @@ func (t *fakeTask) Wait(ctx context.Context) (Exit, error) {
 
 func newFakeRuntime(images ...string) *fakeRuntime {
 	f := &fakeRuntime{images: map[string]Image{}, tasks: map[string]*fakeTask{}, starts: map[string]int{},
-		specs: map[string]Spec{}, imageCalls: map[string]int{}, startErr: map[string]error{}, pid: 100}
+		specs: map[string]Spec{}, imageCalls: map[string]int{}, startErr: map[string]error{}, pid: 100,
+		pullCalls: map[string]int{}, pullable: map[string]bool{}}
 	for _, ref := range images {
 		f.addImage(ref)
 	}
@@ -159,4 +164,28 @@ func (f *fakeRuntime) Containers(context.Context) ([]string, error) {
 	defer f.mu.Unlock()
 	f.listed++
 	return slices.Sorted(maps.Keys(f.tasks)), nil
+}
+
+// Pull makes the image appear when the test queued it with pullable, else fails with
+// pullErr (or a no-registry error).
+func (f *fakeRuntime) Pull(ctx context.Context, ref string) (Image, error) {
+	f.mu.Lock()
+	f.pullCalls[ref]++
+	block, ok, err := f.pullBlock, f.pullable[ref], f.pullErr
+	f.mu.Unlock()
+	if block != nil {
+		select {
+		case <-block:
+		case <-ctx.Done():
+			return Image{}, ctx.Err()
+		}
+	}
+	if !ok {
+		if err == nil {
+			err = errors.New("registry docker.io: no network")
+		}
+		return Image{}, err
+	}
+	f.addImage(ref)
+	return f.Image(ctx, ref)
 }

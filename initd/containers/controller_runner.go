@@ -13,13 +13,18 @@ import (
 	"github.com/kiln-os/kiln/internal/backoff"
 )
 
+// pullTimeout bounds one pull of a missing image; the runner's goroutine waits for it,
+// no other container does.
+const pullTimeout = 5 * time.Minute
+
 // missingImageReason tells the operator what to do about a missing image.
-const missingImageReason = "the image is not on the node: import it (kilnctl image import FILE.tar) or let the node pull it"
+const missingImageReason = "the image is not on the node: import it (kilnctl image import FILE.tar), or it is pulled from its registry when the node reaches it"
 
 // runner runs one workload until its context ends:
 //
-//  1. resolve the image; while it is missing, wait (state "waiting for image") for
-//     ImagesChanged or the periodic recheck;
+//  1. resolve the image; while it is missing, pull it from its registry when a pull is
+//     due, else wait (state "waiting for image", a failed pull's error as the reason)
+//     for ImagesChanged or the periodic recheck;
 //  2. start it ("starting", then "running"), or on an error "failed" and back to 1
 //     after a backoff;
 //  3. wait for it to exit; its policy says whether it stays "exited" or goes
@@ -35,9 +40,11 @@ type runner struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	st      resources.ContainerStatusSpec
-	retry   backoff.Backoff
-	started bool // Start was called once: later starts count as restarts
+	st        resources.ContainerStatusSpec
+	retry     backoff.Backoff
+	pullRetry backoff.Backoff // failed pulls in a row
+	nextPull  time.Time       // no pull before this
+	started   bool            // Start was called once: later starts count as restarts
 }
 
 // start launches a runner for w.
@@ -45,8 +52,9 @@ func (c *Controller) start(rt Runtime, w Workload) *runner {
 	ctx, cancel := context.WithCancel(context.Background())
 	run := &runner{
 		c: c, rt: rt, w: w, out: io.Discard, cancel: cancel, done: make(chan struct{}),
-		st:    resources.ContainerStatusSpec{Name: w.Spec.ID, Image: w.Spec.Image, Restart: w.Restart},
-		retry: backoff.Backoff{Base: orDefault(c.BackoffBase, time.Second), Max: orDefault(c.BackoffMax, time.Minute)},
+		st:        resources.ContainerStatusSpec{Name: w.Spec.ID, Image: w.Spec.Image, Restart: w.Restart},
+		retry:     backoff.Backoff{Base: orDefault(c.BackoffBase, time.Second), Max: orDefault(c.BackoffMax, time.Minute)},
+		pullRetry: backoff.Backoff{Base: orDefault(c.BackoffBase, time.Second), Max: orDefault(c.BackoffMax, time.Minute)},
 	}
 	if c.Logs != nil {
 		if out := c.Logs(w.Spec.ID); out != nil {
@@ -81,7 +89,10 @@ func (r *runner) run(ctx context.Context) {
 	}
 }
 
-// awaitImage returns once the image resolves (true) or ctx ends (false).
+// awaitImage returns once the image resolves (true) or ctx ends (false). A missing image
+// is pulled from its registry when a pull is due: at once the first time, then after
+// each failure no sooner than the pull backoff and the recheck interval say. An import
+// (ImagesChanged) cuts a pull short and looks again.
 func (r *runner) awaitImage(ctx context.Context) bool {
 	for {
 		changed := r.c.images.wait()
@@ -94,6 +105,23 @@ func (r *runner) awaitImage(ctx context.Context) bool {
 			r.st.Digest = img.Digest
 			return true
 		case errors.Is(err, ErrImageNotFound):
+			if !time.Now().Before(r.nextPull) {
+				pulled, perr := r.pull(ctx, changed)
+				if ctx.Err() != nil {
+					return false
+				}
+				if pulled {
+					// Look again: the pull stored it. Should the image still be missing
+					// (deleted meanwhile), the next pull waits a recheck.
+					r.nextPull = time.Now().Add(r.recheck())
+					continue
+				}
+				if perr != nil {
+					delay := max(r.pullRetry.Next(), r.recheck())
+					r.nextPull = time.Now().Add(delay)
+					r.transition(resources.ContainerWaitingForImage, perr, map[string]string{"reason": perr.Error(), "retryIn": delay.String()})
+				}
+			}
 			if r.st.State != resources.ContainerWaitingForImage {
 				r.transition(resources.ContainerWaitingForImage, nil, map[string]string{"reason": missingImageReason})
 			}
@@ -110,8 +138,41 @@ func (r *runner) awaitImage(ctx context.Context) bool {
 	}
 }
 
+// pull runs one Pull of the image, bounded by pullTimeout and cut short when the images
+// change (changed closes). It says whether the image was pulled; err is nil when the
+// pull was cut short, which is not a failure.
+func (r *runner) pull(ctx context.Context, changed <-chan struct{}) (bool, error) {
+	pctx, cancel := context.WithTimeout(ctx, pullTimeout)
+	defer cancel()
+	var cut bool // written by the watcher, read once it is done
+	watch := make(chan struct{})
+	go func() {
+		defer close(watch)
+		select {
+		case <-changed:
+			cut = true
+			cancel()
+		case <-pctx.Done():
+		}
+	}()
+	img, err := r.rt.Pull(pctx, r.w.Spec.Image)
+	cancel()
+	<-watch
+	if err == nil {
+		r.pullRetry.Reset()
+		r.c.log().WithField("container", r.w.Spec.ID).WithField("image", r.w.Spec.Image).WithField("digest", img.Digest).Info("pulled the image")
+		return true, nil
+	}
+	if cut && ctx.Err() == nil {
+		return false, nil
+	}
+	return false, err
+}
+
+func (r *runner) recheck() time.Duration { return orDefault(r.c.ImageRecheck, 30*time.Second) }
+
 func (r *runner) waitForImages(ctx context.Context, changed <-chan struct{}) bool {
-	t := time.NewTimer(orDefault(r.c.ImageRecheck, 30*time.Second))
+	t := time.NewTimer(r.recheck())
 	defer t.Stop()
 	select {
 	case <-changed:

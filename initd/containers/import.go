@@ -60,24 +60,32 @@ func (c *Client) Import(ctx context.Context, r io.Reader, limit int64) ([]Image,
 	if err != nil { // the archive's fault: the spooled file itself was read
 		return nil, fmt.Errorf("import: %w: %w", ErrInvalidArchive, err)
 	}
-	ctx, done, err := c.withLease(ctx, "kiln-import-", true)
+	return c.storeArchive(ctx, a, "import")
+}
+
+// storeArchive stores and unpacks the checked images of a (an imported archive or a
+// pull's spooled blobs) and writes their image records last, all under one containerd
+// lease (named kiln-<op>-…) that is deleted at the end: what a failed store wrote is
+// garbage, and no image record points at it. Errors start with op.
+func (c *Client) storeArchive(ctx context.Context, a *archive, op string) ([]Image, error) {
+	ctx, done, err := c.withLease(ctx, "kiln-"+op+"-", true)
 	if err != nil {
-		return nil, fmt.Errorf("import: %w", err)
+		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 	defer done()
 	for _, img := range a.images {
 		if err := c.store(ctx, a, img); err != nil {
-			return nil, fmt.Errorf("import %s: %w", img.name, err)
+			return nil, fmt.Errorf("%s %s: %w", op, img.name, err)
 		}
 	}
 	if err := c.writeRecords(ctx, a.images); err != nil {
-		return nil, fmt.Errorf("import: %w", err)
+		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 	var out []Image
 	for _, img := range a.images {
 		i, err := c.Image(ctx, img.name)
 		if err != nil {
-			return nil, fmt.Errorf("import: %w", err)
+			return nil, fmt.Errorf("%s: %w", op, err)
 		}
 		out = append(out, i)
 	}

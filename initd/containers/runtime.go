@@ -75,6 +75,9 @@ type Runtime interface {
 	// whole (every blob's digest and size, platform linux/amd64) before it writes
 	// anything, then stores and unpacks its images. A rejected archive changes nothing.
 	Import(ctx context.Context, archive io.Reader, limit int64) ([]Image, error)
+	// Pull fetches ref's linux/amd64 image from its registry and stores it as Import
+	// does, under the name ref; a failed pull changes no image record.
+	Pull(ctx context.Context, ref string) (Image, error)
 	Images(ctx context.Context) ([]Image, error)
 	// Image resolves a reference; ErrImageNotFound when absent.
 	Image(ctx context.Context, ref string) (Image, error)
