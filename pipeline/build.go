@@ -138,6 +138,13 @@ func (b *Build) runSteps(ctx context.Context, epoch int64, staging string) (*Man
 	if err != nil {
 		return nil, err
 	}
+	sizes, err := runStep(ctx, log, "uki-sizes", stepUKISizes, ukiSizesIn{
+		UKI: uki.Path, Vmlinuz: kern.Vmlinuz, Initramfs: initrd.Initramfs, Squashfs: root.Squashfs, Stored: root.Stored,
+		MaxBytes: spec.UKI.MaxBytes, Dir: staging,
+	})
+	if err != nil {
+		return nil, err
+	}
 	media := mediaIn{
 		Name: spec.Name, Version: spec.Version, Epoch: epoch,
 		SystemdBoot: boot.SystemdBoot, UKI: uki.Path, Keys: keySet, Dir: staging,
@@ -155,6 +162,7 @@ func (b *Build) runSteps(ctx context.Context, epoch int64, staging string) (*Man
 		{"kernel-config", "kernel.config", kern.ConfigPath},
 		{"kspp-report", "kspp.json", report.JSON},
 		{"kspp-report-text", "kspp.txt", report.Text},
+		{"uki-sizes", "uki-sizes.json", sizes.Path},
 		{"machined", "machined", bins.Machined},
 		{"containerd", "containerd", runtime.Containerd},
 		{"runc", "runc", runtime.Runc},

@@ -31,8 +31,20 @@ type Spec struct {
 	SourceDateEpoch int64      `yaml:"sourceDateEpoch"`
 	Kernel          KernelSpec `yaml:"kernel"`
 	Rootfs          RootfsSpec `yaml:"rootfs"`
+	UKI             UKISpec    `yaml:"uki"`
 	Output          string     `yaml:"output"`
 }
+
+// UKISpec bounds the signed image.
+type UKISpec struct {
+	// MaxBytes is the UKI's size budget: the build fails above it, naming the largest
+	// parts. Firmware reads the whole file before it can check the signature, so every
+	// byte is boot time (DefaultUKIMaxBytes: issue 15's budget with the container runtime).
+	MaxBytes int64 `yaml:"maxBytes"`
+}
+
+// DefaultUKIMaxBytes is the UKI budget with containerd and runc in the image.
+const DefaultUKIMaxBytes = 25_000_000
 
 // KernelSpec says how to build and boot the kernel.
 type KernelSpec struct {
@@ -55,6 +67,7 @@ func Defaults() Spec {
 		Version: "0.1.0",
 		Kernel:  KernelSpec{Fragments: "kernel/config", Cmdline: DefaultCmdline},
 		Rootfs:  RootfsSpec{Compression: "zstd"},
+		UKI:     UKISpec{MaxBytes: DefaultUKIMaxBytes},
 		Output:  "_out",
 	}
 }
@@ -152,6 +165,8 @@ func (s Spec) validate(file string, root *yaml.Node) error {
 		return bad("kernel.fragments", "must name the directory of Kconfig fragments")
 	case s.Rootfs.Compression != "zstd":
 		return bad("rootfs.compression", fmt.Sprintf("%q is not supported (supported: zstd)", s.Rootfs.Compression))
+	case s.UKI.MaxBytes <= 0:
+		return bad("uki.maxBytes", fmt.Sprintf("%d must be a positive number of bytes", s.UKI.MaxBytes))
 	case s.Output == "":
 		return bad("output", "must name the output directory")
 	}

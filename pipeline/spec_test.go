@@ -51,6 +51,7 @@ func TestSpecErrors(t *testing.T) {
 		{"mapping for scalar", "version:\n  major: 1\n", "kiln.yaml:2: version: expected a string, got a mapping"},
 		{"scalar for mapping", "kernel: big\n", `kiln.yaml:1: kernel: expected a mapping (fragments, cmdline), got "big"`},
 		{"bad value", "rootfs:\n  compression: lz4\n", `kiln.yaml:2: rootfs.compression: "lz4" is not supported`},
+		{"budget not positive", "uki:\n  maxBytes: 0\n", `kiln.yaml:2: uki.maxBytes: 0 must be a positive number of bytes`},
 		{"plus in version", "version: 1.0+3\n", "kiln.yaml:1: version:"},
 		{"negative epoch", "sourceDateEpoch: -5\n", "kiln.yaml:1: sourceDateEpoch: must be >= 0"},
 		{"syntax", "name: kiln\n  bad indent: [\n", "kiln.yaml:"},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"os"
@@ -124,6 +125,9 @@ type rootfsIn struct {
 // rootfsOut holds the path of the squashfs, inside the cache.
 type rootfsOut struct {
 	Squashfs string
+	// Stored is a JSON list of each file's share of the squashfs (squashfs.FileStored),
+	// beside it in the cache: the UKI's size report reads it.
+	Stored string
 }
 
 // stepRootfs packs the root tree into a squashfs: everything but machined, which is the
@@ -149,16 +153,27 @@ func stepRootfs(ctx context.Context, in rootfsIn) (rootfsOut, error) {
 	}
 	// machined is not in the root (stage 1 binds the initramfs's /init over /sbin/init):
 	// a change to machined alone leaves the squashfs cached.
-	key := Key("rootfs-v6", fmt.Sprint(rootfs.BlockSize), string(tree.OSRelease), caSum, fmt.Sprint(in.Epoch), in.Compression, hex.EncodeToString(payload.Sum(nil)), runtimeSums)
+	key := Key("rootfs-v7", fmt.Sprint(rootfs.BlockSize), string(tree.OSRelease), caSum, fmt.Sprint(in.Epoch), in.Compression, hex.EncodeToString(payload.Sum(nil)), runtimeSums)
 	dir, hit, err := Cache{in.CacheDir}.Step("rootfs", key, func(dir string) error {
-		return tree.WriteSquashfs(filepath.Join(dir, "rootfs.sqsh"), time.Unix(in.Epoch, 0))
+		stored, err := tree.WriteSquashfs(filepath.Join(dir, "rootfs.sqsh"), time.Unix(in.Epoch, 0))
+		if err != nil {
+			return err
+		}
+		data, err := json.Marshal(stored)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dir, storedFile), data, 0o644)
 	})
 	if err != nil {
 		return rootfsOut{}, err
 	}
 	logHit(in.Log, "rootfs", hit)
-	return rootfsOut{Squashfs: filepath.Join(dir, "rootfs.sqsh")}, nil
+	return rootfsOut{Squashfs: filepath.Join(dir, "rootfs.sqsh"), Stored: filepath.Join(dir, storedFile)}, nil
 }
+
+// storedFile is the name of rootfsOut.Stored in the cache entry.
+const storedFile = "rootfs.stored.json"
 
 // fileSums is the SHA-256 of each file, in order, as one string.
 func fileSums(paths ...string) (string, error) {

@@ -108,11 +108,13 @@ HOME_URL="https://github.com/kiln-os/kiln"
 `, name, version, version)
 }
 
-// WriteSquashfs writes the tree as a squashfs image to path (atomically).
-func (t Tree) WriteSquashfs(path string, mtime time.Time) error {
+// WriteSquashfs writes the tree as a squashfs image to path (atomically) and returns
+// each regular file's share of the image, largest first (squashfs.Writer.Stored), for the
+// build's size report.
+func (t Tree) WriteSquashfs(path string, mtime time.Time) ([]squashfs.FileStored, error) {
 	ca, err := os.ReadFile(t.CABundle)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var img bytes.Buffer
 	// 1 MiB blocks, squashfs's largest: the root is mostly large binaries read whole,
@@ -140,7 +142,7 @@ func (t Tree) WriteSquashfs(path string, mtime time.Time) error {
 		for _, f := range t.Runtime.files() {
 			data, err := os.ReadFile(f.Src)
 			if err != nil {
-				return fmt.Errorf("rootfs: runtime: %w", err)
+				return nil, fmt.Errorf("rootfs: runtime: %w", err)
 			}
 			w.AddFile(f.Path, f.Mode, bytes.NewReader(data))
 		}
@@ -148,14 +150,14 @@ func (t Tree) WriteSquashfs(path string, mtime time.Time) error {
 	}
 	for _, f := range t.ESPPayload {
 		if !fs.ValidPath(f.Path) || f.Path == "." {
-			return fmt.Errorf("rootfs: ESP payload path %q is not a clean relative path", f.Path)
+			return nil, fmt.Errorf("rootfs: ESP payload path %q is not a clean relative path", f.Path)
 		}
 		w.AddFile(ESPPayloadDir+"/"+f.Path, 0o644, bytes.NewReader(f.Data))
 	}
 	if err := w.Close(); err != nil { // the writer's error is sticky: Close reports the first
-		return fmt.Errorf("rootfs: %w", err)
+		return nil, fmt.Errorf("rootfs: %w", err)
 	}
-	return atomicfile.Write(path, img.Bytes(), 0o644)
+	return w.Stored(), atomicfile.Write(path, img.Bytes(), 0o644)
 }
 
 // WriteInitramfs writes the initramfs to path: /init (machined), /rootfs.sqsh, the console

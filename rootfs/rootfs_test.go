@@ -47,7 +47,7 @@ func buildImages(t *testing.T) (sqsh, initramfs string) {
 	tree := Tree{OSRelease: OSRelease("kiln", "1.2.3"), CABundle: ca, Runtime: fakeRuntime(t, dir),
 		ESPPayload: []File{{Path: "EFI/BOOT/BOOTX64.EFI", Data: []byte("MZ systemd-boot")}, {Path: "loader/loader.conf", Data: []byte("timeout 0\n")}}}
 	sqsh = filepath.Join(dir, "rootfs.sqsh")
-	if err := tree.WriteSquashfs(sqsh, epoch); err != nil {
+	if _, err := tree.WriteSquashfs(sqsh, epoch); err != nil {
 		t.Fatal(err)
 	}
 	initramfs = filepath.Join(dir, "initramfs.cpio.zst")
@@ -204,7 +204,7 @@ func TestRootfsRefusesUncleanESPPayloadPath(t *testing.T) {
 	dir, _, ca := fakeInputs(t)
 	for _, bad := range []string{"../etc/passwd", "/loader/loader.conf", "loader//x", "."} {
 		tree := Tree{OSRelease: OSRelease("kiln", "1"), CABundle: ca, ESPPayload: []File{{Path: bad, Data: []byte("x")}}}
-		err := tree.WriteSquashfs(filepath.Join(dir, "r.sqsh"), epoch)
+		_, err := tree.WriteSquashfs(filepath.Join(dir, "r.sqsh"), epoch)
 		if err == nil || !strings.Contains(err.Error(), strconv.Quote(bad)) {
 			t.Errorf("payload path %q: %v, want an error naming it", bad, err)
 		}
@@ -219,7 +219,7 @@ func TestRootfsRuntimeFiles(t *testing.T) {
 	runtime := fakeRuntime(t, dir)
 	tree := Tree{OSRelease: OSRelease("kiln", "1"), CABundle: ca, Runtime: runtime}
 	sqsh := filepath.Join(dir, "rootfs.sqsh")
-	if err := tree.WriteSquashfs(sqsh, epoch); err != nil {
+	if _, err := tree.WriteSquashfs(sqsh, epoch); err != nil {
 		t.Fatal(err)
 	}
 	out := filepath.Join(t.TempDir(), "root")
@@ -243,7 +243,7 @@ func TestRootfsRuntimeFiles(t *testing.T) {
 	missing := *runtime
 	missing.Runc = filepath.Join(dir, "no-runc")
 	tree.Runtime = &missing
-	if err := tree.WriteSquashfs(filepath.Join(dir, "r2.sqsh"), epoch); err == nil || !strings.Contains(err.Error(), "no-runc") {
+	if _, err := tree.WriteSquashfs(filepath.Join(dir, "r2.sqsh"), epoch); err == nil || !strings.Contains(err.Error(), "no-runc") {
 		t.Errorf("missing runc: %v, want an error naming it", err)
 	}
 }
