@@ -53,11 +53,10 @@ func TestContainers(t *testing.T) {
 		qemu.WithUserNet(qemu.Forward{HostPort: apiPort, GuestPort: 50000}, qemu.Forward{HostPort: webPort, GuestPort: helloPort}),
 		qemu.WithExtraArgs("-fw_cfg", "name=opt/kiln/config,file="+nodeConfig))
 	waitBoot(t, ctx, vm, 0)
-	recordContainerdStart(t, img, vm.Events())
 	// containerd's own log, for the start time's make-up.
-	if out, err := c.run("logs", "containerd", "--tail", "-1"); err == nil {
-		os.WriteFile(filepath.Join(img.out, "qemu-logs", "containers.containerd.log"), []byte(out), 0o644)
-	}
+	ctrdLog, _ := c.run("logs", "containerd", "--tail", "-1")
+	os.WriteFile(filepath.Join(img.out, "qemu-logs", "containers.containerd.log"), []byte(ctrdLog), 0o644)
+	recordContainerdStart(t, img, vm.Events(), ctrdLog)
 	waitFor := func(what string, ok func() bool) {
 		t.Helper()
 		for deadline := time.Now().Add(3 * time.Minute); time.Now().Before(deadline); time.Sleep(2 * time.Second) {
@@ -258,23 +257,55 @@ func statsRow(table, kind, name, want string) bool {
 }
 
 // recordContainerdStart logs how long containerd took from the start of StartServices
-// to healthy: the issue's budget is 1.5 s under TCG (a benchmark, not an assertion).
-func recordContainerdStart(t *testing.T, img image, evs []events.Event) {
+// to healthy (the issue's budget is 1.5 s under TCG: a benchmark, not an assertion), and
+// what that time is made of: StartServices to the process running, the process to
+// containerd's first log line (exec, Go's runtime and package initialisation), its
+// plugins (containerd's own "booted in"), and the health probe's lag.
+func recordContainerdStart(t *testing.T, img image, evs []events.Event, ctrdLog string) {
 	t.Helper()
-	var begin, healthy time.Time
+	var begin, running, healthy time.Time
 	for _, e := range evs {
-		if e.Type == events.TypePhase && e.Name == "StartServices" && e.State == events.StateStarted && begin.IsZero() {
+		switch {
+		case e.Type == events.TypePhase && e.Name == "StartServices" && e.State == events.StateStarted && begin.IsZero():
 			begin = e.Time
-		}
-		if e.Type == events.TypeService && e.Name == "containerd" && e.State == "healthy" && healthy.IsZero() {
+		case e.Type == events.TypeService && e.Name == "containerd" && e.State == "running" && running.IsZero():
+			running = e.Time
+		case e.Type == events.TypeService && e.Name == "containerd" && e.State == "healthy" && healthy.IsZero():
 			healthy = e.Time
 		}
 	}
-	if begin.IsZero() || healthy.IsZero() {
-		t.Errorf("no StartServices start or containerd healthy event:\n%s", dump(evs))
+	if begin.IsZero() || running.IsZero() || healthy.IsZero() {
+		t.Errorf("no StartServices start, or containerd running and healthy events:\n%s", dump(evs))
 		return
 	}
-	took := healthy.Sub(begin)
-	t.Logf("containerd healthy %.2f s after StartServices began", took.Seconds())
-	recordTimes(t, img, "containerd", map[string]float64{"start_services_to_containerd_healthy_s": took.Seconds()})
+	figures := map[string]float64{
+		"start_services_to_containerd_healthy_s": healthy.Sub(begin).Seconds(),
+		"start_services_to_process_s":            running.Sub(begin).Seconds(),
+	}
+	// time="2026-12-07T07:07:30.440009220Z" level=info msg="starting containerd" ...
+	// ... msg="containerd successfully booted in 0.486143s"
+	for _, line := range strings.Split(ctrdLog, "\n") {
+		at, err := time.Parse(time.RFC3339Nano, between(line, `time="`, `"`))
+		switch {
+		case err == nil && strings.Contains(line, `msg="starting containerd"`):
+			figures["process_to_containerd_main_s"] = at.Sub(running).Seconds()
+		case err == nil && strings.Contains(line, "successfully booted in"):
+			if d, err := time.ParseDuration(between(line, "booted in ", `"`)); err == nil {
+				figures["containerd_plugins_s"] = d.Seconds()
+			}
+			figures["containerd_booted_to_healthy_s"] = healthy.Sub(at).Seconds()
+		}
+	}
+	t.Logf("containerd healthy %.2f s after StartServices began: %v", figures["start_services_to_containerd_healthy_s"], figures)
+	recordTimes(t, img, "containerd", figures)
+}
+
+// between is the text of s after the first from and before the next to; "" without them.
+func between(s, from, to string) string {
+	_, rest, ok := strings.Cut(s, from)
+	if !ok {
+		return ""
+	}
+	v, _, _ := strings.Cut(rest, to)
+	return v
 }
