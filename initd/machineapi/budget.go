@@ -1,6 +1,8 @@
 package machineapi
 
 import (
+	"strconv"
+
 	"google.golang.org/grpc"
 )
 
@@ -18,7 +20,7 @@ const MaxStreams = 64
 // budgetStreams is the stream interceptor that holds every stream to the budget before
 // its handler opens anything.
 func (s *Server) budgetStreams(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-	who := caller(ss.Context())
+	who := "caller " + strconv.Quote(caller(ss.Context()))
 	if err := s.streams.Take(who); err != nil {
 		return err
 	}

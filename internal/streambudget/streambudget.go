@@ -24,13 +24,14 @@ type Budget struct {
 }
 
 // Take reserves a stream for who, or returns the status that names the limit refusing it.
-// Every successful Take must be matched by one Give.
+// who is the caller as a refusal names it: `caller "CN"`, or `client ADDRESS`. Every
+// successful Take must be matched by one Give.
 func (b *Budget) Take(who string) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.perCaller[who] >= b.PerCaller {
 		return status.Errorf(codes.ResourceExhausted,
-			"caller %q already has %d streams open (logs, dmesg, events, watch, upgrade), %s's limit per caller; end one and try again",
+			"%s already has %d streams open (logs, dmesg, events, watch, upgrade), %s's limit per caller; end one and try again",
 			who, b.PerCaller, b.Server)
 	}
 	if b.total >= b.Total {

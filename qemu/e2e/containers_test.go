@@ -212,7 +212,9 @@ func containerStatus(t *testing.T, c ctl, name string) containerStatusView {
 	return res.Spec
 }
 
-func containerState(t *testing.T, c ctl, name string) string { return containerStatus(t, c, name).State }
+func containerState(t *testing.T, c ctl, name string) string {
+	return containerStatus(t, c, name).State
+}
 
 func findContainerEvent(evs []events.Event, name, state string) *events.Event {
 	for i := range evs {
