@@ -41,8 +41,9 @@ const (
 	stateMapper    = "kiln-state"
 	labelState     = layout.LabelState
 	labelEphemeral = layout.LabelEphemeral
-	// partitionWait bounds the wait for a disk: a machine booted from an ISO or over the
-	// network without a Kiln disk runs diskless after it.
+	// partitionWait bounds the wait for a disk while a driver still probes (partition.Wait
+	// returns at once when none does): a safety net, reached only when a controller never
+	// shows its disks; the machine then runs diskless.
 	partitionWait = 5 * time.Second
 	// TPMParam on the (signed) kernel command line makes a TPM mandatory: without one the
 	// boot stops instead of keeping STATE unencrypted. It is a kernel parameter, not a
@@ -100,7 +101,7 @@ func PolicyFromCmdline(params map[string]string) (Policy, error) {
 func MountState(ctx context.Context, log logrus.FieldLogger, emit func(events.Event), policy Policy) error {
 	dev, err := waitPartition(ctx, labelState)
 	if errors.Is(err, partition.ErrNotFound) {
-		return StateInRAM(log, emit, "no STATE partition")
+		return StateInRAM(log, emit, err.Error())
 	}
 	if err != nil {
 		return err
@@ -166,9 +167,9 @@ func MountEphemeral(ctx context.Context, log logrus.FieldLogger, emit func(event
 func waitPartition(ctx context.Context, label string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, partitionWait)
 	defer cancel()
-	dev, err := partition.Wait(ctx, partition.SysClassBlock, label)
+	dev, err := partition.Wait(ctx, partition.SysClass, label)
 	if err != nil && ctx.Err() != nil {
-		return "", fmt.Errorf("%s: %w", label, partition.ErrNotFound)
+		return "", fmt.Errorf("%w: %s did not appear within %s: %w", partition.ErrNotFound, label, partitionWait, err)
 	}
 	return dev, err
 }

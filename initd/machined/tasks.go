@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -116,12 +117,17 @@ func earlyMountTasks(after map[string]func(logrus.FieldLogger) error) []phase.Ta
 }
 
 // settleUSB waits until the set of USB devices stops changing for a second, so that a USB
-// install disk is there before storage is looked at. A machine without USB returns at once;
-// the task's timeout bounds a bus that never settles.
+// install disk is there before storage is looked at. A machine without a USB host
+// controller returns at once: every host controller registers a root hub (usbN) as it
+// probes, which built-in drivers finish before /init starts, so no root hub means no USB
+// device can appear. The task's timeout bounds a bus that never settles.
 func settleUSB(ctx context.Context, log logrus.FieldLogger) error {
-	const dir = "/sys/bus/usb/devices"
-	if _, err := os.Stat(dir); err != nil {
-		log.Info("no USB bus")
+	return settleUSBIn(ctx, log, "/sys/bus/usb/devices")
+}
+
+func settleUSBIn(ctx context.Context, log logrus.FieldLogger, dir string) error {
+	if roots, _ := filepath.Glob(filepath.Join(dir, "usb[0-9]*")); len(roots) == 0 {
+		log.Info("no USB host controller")
 		return nil
 	}
 	const quiet = time.Second

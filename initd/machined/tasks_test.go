@@ -189,3 +189,20 @@ func TestProcessStatsCountDescriptorsAndHeap(t *testing.T) {
 	cancel()
 	<-done
 }
+
+func TestSettleUSBWithoutHostControllerIsImmediate(t *testing.T) {
+	log, _ := test.NewNullLogger()
+	dir := t.TempDir() // usbcore built in, no host controller: the folder is empty
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := settleUSBIn(ctx, log, dir); err != nil {
+		t.Errorf("no root hub: %v, want done at once", err)
+	}
+	// A root hub: the bus is watched until it is quiet, which this context does not allow.
+	if err := os.Mkdir(filepath.Join(dir, "usb1"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := settleUSBIn(ctx, log, dir); err == nil || !strings.Contains(err.Error(), "did not settle") {
+		t.Errorf("with a root hub: %v, want it to wait for a quiet bus", err)
+	}
+}

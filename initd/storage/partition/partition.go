@@ -1,5 +1,6 @@
 // Package partition finds Kiln's partitions by GPT partition name (EFI, STATE,
-// EPHEMERAL) through sysfs, waits for them to appear, and reports block device sizes.
+// EPHEMERAL) through sysfs, waits for them while a disk driver is still probing, and
+// reports block device sizes.
 //
 // It is node-side and read-only: it never writes to a device or to sysfs.
 package partition
@@ -67,23 +68,111 @@ func readUevent(path string) (name, partName string) {
 	return name, partName
 }
 
-// PollInterval is how often Wait looks again.
+// SysClass is where the kernel lists devices by class: block/, nvme/, mmc_host/.
+const SysClass = "/sys/class"
+
+// PollInterval is how often Wait looks again when no uevent woke it.
 const PollInterval = 50 * time.Millisecond
 
-// Wait polls Find until the partition appears, ctx ends (the error then names the
-// label and ctx's error), or Find reports something other than "not found".
-func Wait(ctx context.Context, sysClassBlock, label string) (string, error) {
-	ticker := time.NewTicker(PollInterval)
-	defer ticker.Stop()
+// Wait returns the partition named label under sysClass/block as soon as it appears. It
+// does not wait out a timer: when the partition is absent and no disk driver is still
+// probing (Probing), it returns ErrNotFound at once, naming that evidence. While a driver
+// is probing it looks again on every kernel uevent (a disk or partition added) and every
+// PollInterval, until the partition appears, nothing probes any more, or ctx ends (the
+// caller's bound, a safety net; the error then names the label and what still probed).
+func Wait(ctx context.Context, sysClass, label string) (string, error) {
+	uevents := openUevents() // before the first look, so no add falls between the two
+	if uevents >= 0 {
+		defer unix.Close(uevents)
+	}
 	for {
-		dev, err := Find(sysClassBlock, label)
+		dev, err := Find(filepath.Join(sysClass, "block"), label)
 		if !errors.Is(err, ErrNotFound) {
 			return dev, err
 		}
+		probing := Probing(sysClass)
+		if len(probing) == 0 {
+			return "", fmt.Errorf("%w (no disk driver is still probing)", err)
+		}
+		if ctx.Err() != nil {
+			return "", fmt.Errorf("wait for partition %q: %w (%v; still probing: %s)", label, ctx.Err(), err, strings.Join(probing, ", "))
+		}
+		waitUevent(ctx, uevents)
+	}
+}
+
+// Probing names the disk controllers whose disks may still appear after /init starts.
+// Built-in drivers have probed by then, the asynchronous probes too (SCSI host scans,
+// libata ports): kernel_init runs async_synchronize_full() before it starts /init
+// (init/main.c). What comes later is work the drivers queue on their own:
+//   - an NVMe controller resets and then scans its namespaces in the nvme workqueues
+//     (drivers/nvme/host/core.c, nvme_scan_work), so a controller that is not "live", or
+//     is live with no namespace yet, is still probing;
+//   - an MMC host detects its card in its rescan work (drivers/mmc/core/core.c), so a host
+//     without a card is still probing (an empty SD slot costs the caller's bound).
+//
+// USB storage is WaitForUSB's, before Storage.
+func Probing(sysClass string) []string {
+	var probing []string
+	controllers, _ := filepath.Glob(filepath.Join(sysClass, "nvme", "nvme*"))
+	for _, c := range controllers {
+		name := filepath.Base(c)
+		state, err := os.ReadFile(filepath.Join(c, "state"))
+		if err != nil {
+			continue // gone
+		}
+		namespaces, _ := filepath.Glob(filepath.Join(c, name+"n*"))
+		switch st := strings.TrimSpace(string(state)); {
+		case st != "live":
+			probing = append(probing, fmt.Sprintf("NVMe %s (%s)", name, st))
+		case len(namespaces) == 0:
+			probing = append(probing, fmt.Sprintf("NVMe %s (no namespace yet)", name))
+		}
+	}
+	hosts, _ := filepath.Glob(filepath.Join(sysClass, "mmc_host", "mmc*"))
+	for _, h := range hosts {
+		name := filepath.Base(h)
+		if cards, _ := filepath.Glob(filepath.Join(h, name+":*")); len(cards) == 0 {
+			probing = append(probing, fmt.Sprintf("MMC %s (no card yet)", name))
+		}
+	}
+	return probing
+}
+
+// openUevents opens a kernel uevent socket (NETLINK_KOBJECT_UEVENT, the kernel's
+// multicast group 1), or returns -1 when it cannot: Wait then polls alone.
+func openUevents() int {
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, unix.NETLINK_KOBJECT_UEVENT)
+	if err != nil {
+		return -1
+	}
+	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: 1}); err != nil {
+		unix.Close(fd)
+		return -1
+	}
+	return fd
+}
+
+// waitUevent sleeps until a uevent arrives on fd (then drains it), PollInterval passes, or
+// ctx ends. Any uevent wakes it: Wait looks at sysfs again, which is cheap, rather than
+// parsing messages.
+func waitUevent(ctx context.Context, fd int) {
+	wait := PollInterval
+	if deadline, ok := ctx.Deadline(); ok {
+		wait = min(wait, max(time.Until(deadline), 0))
+	}
+	if fd < 0 {
 		select {
 		case <-ctx.Done():
-			return "", fmt.Errorf("wait for partition %q: %w (%v)", label, ctx.Err(), err)
-		case <-ticker.C:
+		case <-time.After(wait):
+		}
+		return
+	}
+	unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, int(wait/time.Millisecond))
+	buf := make([]byte, 8192)
+	for {
+		if _, _, err := unix.Recvfrom(fd, buf, unix.MSG_DONTWAIT); err != nil {
+			return
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -51,25 +52,78 @@ func TestFindRefusesDuplicates(t *testing.T) {
 	}
 }
 
-func TestWaitSeesLatePartition(t *testing.T) {
-	sys := fakeSys(t)
+// fakeClass is a /sys/class with fakeSys's disk under block/.
+func fakeClass(t *testing.T) string {
+	class := t.TempDir()
+	if err := os.Rename(fakeSys(t), filepath.Join(class, "block")); err != nil {
+		t.Fatal(err)
+	}
+	return class
+}
+
+// writeAttr writes one sysfs attribute under class, making its folders.
+func writeAttr(t *testing.T, class, path, value string) {
+	t.Helper()
+	os.MkdirAll(filepath.Join(class, filepath.Dir(path)), 0o755)
+	if err := os.WriteFile(filepath.Join(class, path), []byte(value+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestWaitSeesPartitionOfAProbingController(t *testing.T) {
+	class := fakeClass(t)
+	writeAttr(t, class, "nvme/nvme0/state", "resetting")
 	go func() {
 		time.Sleep(3 * PollInterval)
-		writeUevent(t, sys, "vda3", "DEVNAME=vda3\nPARTNAME=EPHEMERAL\n")
+		writeUevent(t, filepath.Join(class, "block"), "vda3", "DEVNAME=vda3\nPARTNAME=EPHEMERAL\n")
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if got, err := Wait(ctx, sys, "EPHEMERAL"); err != nil || got != "/dev/vda3" {
+	if got, err := Wait(ctx, class, "EPHEMERAL"); err != nil || got != "/dev/vda3" {
 		t.Errorf("Wait = %q, %v", got, err)
 	}
 }
 
-func TestWaitEndsWithContext(t *testing.T) {
+func TestWaitReturnsAtOnceWhenNothingProbes(t *testing.T) {
+	class := fakeClass(t)
+	writeAttr(t, class, "nvme/nvme0/state", "live")
+	os.MkdirAll(filepath.Join(class, "nvme", "nvme0", "nvme0n1"), 0o755)
+	started := time.Now()
+	_, err := Wait(context.Background(), class, "NOPE")
+	if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "no disk driver is still probing") {
+		t.Errorf("Wait = %v, want ErrNotFound naming the evidence", err)
+	}
+	// No timer on this path: far less than a poll interval (a generous margin for CI).
+	if took := time.Since(started); took >= PollInterval {
+		t.Errorf("Wait took %s with nothing probing", took)
+	}
+}
+
+func TestWaitEndsWithContextNamingWhatProbes(t *testing.T) {
+	class := fakeClass(t)
+	writeAttr(t, class, "nvme/nvme1/state", "connecting")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*PollInterval)
 	defer cancel()
-	_, err := Wait(ctx, fakeSys(t), "NOPE")
-	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), `"NOPE"`) {
+	_, err := Wait(ctx, class, "NOPE")
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), `"NOPE"`) || !strings.Contains(err.Error(), "NVMe nvme1 (connecting)") {
 		t.Errorf("Wait = %v", err)
+	}
+}
+
+func TestProbing(t *testing.T) {
+	class := t.TempDir()
+	if got := Probing(class); len(got) != 0 {
+		t.Errorf("no controllers: Probing = %v", got)
+	}
+	writeAttr(t, class, "nvme/nvme0/state", "live")
+	os.MkdirAll(filepath.Join(class, "nvme", "nvme0", "nvme0n1"), 0o755)
+	writeAttr(t, class, "nvme/nvme1/state", "live")      // live, namespaces not scanned yet
+	writeAttr(t, class, "nvme/nvme2/state", "resetting") // still resetting
+	os.MkdirAll(filepath.Join(class, "mmc_host", "mmc0", "mmc0:0001"), 0o755)
+	os.MkdirAll(filepath.Join(class, "mmc_host", "mmc1"), 0o755) // no card yet
+	want := []string{"NVMe nvme1 (no namespace yet)", "NVMe nvme2 (resetting)", "MMC mmc1 (no card yet)"}
+	if got := Probing(class); !slices.Equal(got, want) {
+		t.Errorf("Probing = %q, want %q", got, want)
 	}
 }
 
