@@ -100,6 +100,10 @@ func TestBootReadyAndPowerOff(t *testing.T) {
 	}
 	checkPhases(t, vm.Events())
 	checkKSPPInside(t, vm.Events())
+	// Diskless, Storage ends on evidence, not by waiting out its safety bound.
+	if e := findEvent(vm.Events(), events.TypeInfo, "state"); e == nil || e.State != "diskless" || !strings.Contains(e.Fields["reason"], "no disk driver is still probing") {
+		t.Errorf("diskless STATE event %+v: want the evidence that no disk can appear", e)
+	}
 	if findEvent(vm.Events(), events.TypeInfo, "watchdog") == nil {
 		t.Errorf("machined did not arm the watchdog during the boot")
 	}
