@@ -19,6 +19,7 @@ type bootloaderIn struct {
 // bootloaderOut holds the path of the signed systemd-boot, inside the cache.
 type bootloaderOut struct {
 	SystemdBoot string
+	cached
 }
 
 // stepBootloader signs systemd-boot with db.
@@ -39,5 +40,5 @@ func stepBootloader(ctx context.Context, in bootloaderIn) (bootloaderOut, error)
 		return bootloaderOut{}, err
 	}
 	logHit(in.Log, "bootloader", hit)
-	return bootloaderOut{SystemdBoot: filepath.Join(dir, "systemd-bootx64.efi")}, nil
+	return bootloaderOut{SystemdBoot: filepath.Join(dir, "systemd-bootx64.efi"), cached: cached{hit}}, nil
 }

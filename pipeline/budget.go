@@ -25,9 +25,9 @@ type UKISizes struct {
 	Parts    []Part `json:"parts"`
 }
 
-// ukiSizes splits the UKI: the kernel (.linux), machined (the initramfs but the squashfs
-// in it: the squashfs is compressed already, so the initramfs's compression leaves it
-// about as it is), every file of the root that takes a MB or more, the rest of the
+// ukiSizes splits the UKI: the kernel (.linux), machined (the initramfs but the squashfs,
+// which rides in it uncompressed: rootfs.WriteInitramfs), every file of the root that
+// takes a MB or more, the rest of the
 // root (small files and the squashfs's tables) and the rest of the PE (stub and small
 // sections).
 func ukiSizes(uki, vmlinuz, initramfs, squashfsBytes int64, stored []squashfs.FileStored, max int64) UKISizes {

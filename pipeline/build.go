@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,6 +29,12 @@ type Build struct {
 	// GenerateKeys makes a new key set when KeysDir has none, instead of failing.
 	GenerateKeys bool
 	Log          logrus.FieldLogger
+	// Summary, when set, gets one line per step at the end of Run (failed or not): how
+	// long it took and whether it came from the cache.
+	Summary io.Writer
+
+	// Steps are the steps Run went through, in order.
+	Steps []StepTime
 
 	// Manifest is what Run wrote to OutDir/manifest.json.
 	Manifest *Manifest
@@ -52,11 +59,13 @@ func (b *Build) Run(ctx context.Context) error {
 		return err
 	}
 	defer os.RemoveAll(staging)
+	started := time.Now()
+	defer func() { b.writeSummary(time.Since(started)) }()
 	m, err := b.runSteps(ctx, epoch, staging)
 	if err != nil {
 		return err
 	}
-	if err := publish(out, staging, m); err != nil {
+	if err := b.time("publish", func() error { return publish(out, staging, m) }); err != nil {
 		return err
 	}
 	b.Manifest = m
@@ -77,13 +86,13 @@ type stepEnv struct {
 // long straight list on purpose: it is the one place where the data flow can be read.
 func (b *Build) runSteps(ctx context.Context, epoch int64, staging string) (*Manifest, error) {
 	spec, log, env := b.Spec, b.Log, stepEnv{CacheDir: b.CacheDir, Log: b.Log}
-	keySet, err := runStep(ctx, log, "keys", stepKeys, keysIn{
+	keySet, err := runStep(ctx, b, "keys", stepKeys, keysIn{
 		Dir: b.keysDir(), Generate: b.GenerateKeys, Owner: "Kiln " + spec.Name, Epoch: epoch, Log: log,
 	})
 	if err != nil {
 		return nil, err
 	}
-	kern, err := runStep(ctx, log, "kernel", stepKernel, kernelIn{
+	kern, err := runStep(ctx, b, "kernel", stepKernel, kernelIn{
 		FragmentDir: filepath.Join(b.RepoDir, spec.Kernel.Fragments),
 		LogPath:     filepath.Join(b.outDir(), "logs", "kernel-build.log"),
 		stepEnv:     env,
@@ -91,46 +100,48 @@ func (b *Build) runSteps(ctx context.Context, epoch int64, staging string) (*Man
 	if err != nil {
 		return nil, err
 	}
-	report, err := runStep(ctx, log, "kspp-report", stepKSPPReport, ksppReportIn{
+	report, err := runStep(ctx, b, "kspp-report", stepKSPPReport, ksppReportIn{
 		Config: kern.KSPP, Cmdline: spec.Kernel.Cmdline, Dir: staging, Log: log,
 	})
 	if err != nil {
 		return nil, err
 	}
-	bins, err := runStep(ctx, log, "binaries", stepBinaries, binariesIn{
+	bins, err := runStep(ctx, b, "binaries", stepBinaries, binariesIn{
 		RepoDir: b.RepoDir, Name: spec.Name, Version: spec.Version, stepEnv: env,
 	})
 	if err != nil {
 		return nil, err
 	}
-	runtime, err := runStep(ctx, log, "runtime", stepRuntime, runtimeIn{
+	runtime, err := runStep(ctx, b, "runtime", stepRuntime, runtimeIn{
 		ModuleDir: filepath.Join(b.RepoDir, RuntimeModuleDir), stepEnv: env,
 	})
 	if err != nil {
 		return nil, err
 	}
-	boot, err := runStep(ctx, log, "bootloader", stepBootloader, bootloaderIn{DB: keySet.DB, stepEnv: env})
+	boot, err := runStep(ctx, b, "bootloader", stepBootloader, bootloaderIn{DB: keySet.DB, stepEnv: env})
 	if err != nil {
 		return nil, err
 	}
-	payload, err := espPayload(boot.SystemdBoot, keySet, epoch)
+	payload, err := runStep(ctx, b, "esp-payload", func(context.Context, struct{}) ([]rootfs.File, error) {
+		return espPayload(boot.SystemdBoot, keySet, epoch)
+	}, struct{}{})
 	if err != nil {
-		return nil, fmt.Errorf("step rootfs: ESP payload: %w", err)
+		return nil, err
 	}
-	root, err := runStep(ctx, log, "rootfs", stepRootfs, rootfsIn{
+	root, err := runStep(ctx, b, "rootfs", stepRootfs, rootfsIn{
 		Name: spec.Name, Version: spec.Version, CABundle: rootfs.DefaultCABundle,
 		ESPPayload: payload, Runtime: runtime.Files(), Compression: spec.Rootfs.Compression, Epoch: epoch, stepEnv: env,
 	})
 	if err != nil {
 		return nil, err
 	}
-	initrd, err := runStep(ctx, log, "initramfs", stepInitramfs, initramfsIn{
+	initrd, err := runStep(ctx, b, "initramfs", stepInitramfs, initramfsIn{
 		Machined: bins.Machined, Rootfs: root.Squashfs, Epoch: epoch, stepEnv: env,
 	})
 	if err != nil {
 		return nil, err
 	}
-	uki, err := runStep(ctx, log, "uki", stepUKI, ukiIn{
+	uki, err := runStep(ctx, b, "uki", stepUKI, ukiIn{
 		Vmlinuz: kern.Vmlinuz, Initramfs: initrd.Initramfs, KernelRelease: kern.Release,
 		Name: spec.Name, Version: spec.Version, Cmdline: spec.Kernel.Cmdline,
 		DB: keySet.DB, PCR: keySet.PCR, Epoch: epoch, stepEnv: env,
@@ -138,7 +149,7 @@ func (b *Build) runSteps(ctx context.Context, epoch int64, staging string) (*Man
 	if err != nil {
 		return nil, err
 	}
-	sizes, err := runStep(ctx, log, "uki-sizes", stepUKISizes, ukiSizesIn{
+	sizes, err := runStep(ctx, b, "uki-sizes", stepUKISizes, ukiSizesIn{
 		UKI: uki.Path, Vmlinuz: kern.Vmlinuz, Initramfs: initrd.Initramfs, Squashfs: root.Squashfs, Stored: root.Stored,
 		MaxBytes: spec.UKI.MaxBytes, Dir: staging,
 	})
@@ -149,34 +160,37 @@ func (b *Build) runSteps(ctx context.Context, epoch int64, staging string) (*Man
 		Name: spec.Name, Version: spec.Version, Epoch: epoch,
 		SystemdBoot: boot.SystemdBoot, UKI: uki.Path, Keys: keySet, Dir: staging,
 	}
-	disk, err := runStep(ctx, log, "disk", stepDisk, media)
+	disk, err := runStep(ctx, b, "disk", stepDisk, media)
 	if err != nil {
 		return nil, err
 	}
-	iso, err := runStep(ctx, log, "iso", stepISO, media)
+	iso, err := runStep(ctx, b, "iso", stepISO, media)
 	if err != nil {
 		return nil, err
 	}
-	artifacts, err := stageArtifacts(staging, []artifact{
-		{"vmlinuz", "vmlinuz", kern.Vmlinuz},
-		{"kernel-config", "kernel.config", kern.ConfigPath},
-		{"kspp-report", "kspp.json", report.JSON},
-		{"kspp-report-text", "kspp.txt", report.Text},
-		{"uki-sizes", "uki-sizes.json", sizes.Path},
-		{"machined", "machined", bins.Machined},
-		{"containerd", "containerd", runtime.Containerd},
-		{"runc", "runc", runtime.Runc},
-		{"rootfs", "rootfs.sqsh", root.Squashfs},
-		{"initramfs", "initramfs.cpio.zst", initrd.Initramfs},
-		{"uki", ukiName(spec.Version), uki.Path},
-		{"bootloader", "systemd-bootx64.efi", boot.SystemdBoot},
-		{"disk", "disk.raw", disk.Path},
-		{"iso", "kiln.iso", iso.Path},
-	})
+	// Staging hashes every artifact for the manifest.
+	artifacts, err := runStep(ctx, b, "stage+hash", func(context.Context, struct{}) (map[string]Artifact, error) {
+		return stageArtifacts(staging, []artifact{
+			{"vmlinuz", "vmlinuz", kern.Vmlinuz},
+			{"kernel-config", "kernel.config", kern.ConfigPath},
+			{"kspp-report", "kspp.json", report.JSON},
+			{"kspp-report-text", "kspp.txt", report.Text},
+			{"uki-sizes", "uki-sizes.json", sizes.Path},
+			{"machined", "machined", bins.Machined},
+			{"containerd", "containerd", runtime.Containerd},
+			{"runc", "runc", runtime.Runc},
+			{"rootfs", "rootfs.sqsh", root.Squashfs},
+			{"initramfs", "initramfs.cpio.zst", initrd.Initramfs},
+			{"uki", ukiName(spec.Version), uki.Path},
+			{"bootloader", "systemd-bootx64.efi", boot.SystemdBoot},
+			{"disk", "disk.raw", disk.Path},
+			{"iso", "kiln.iso", iso.Path},
+		})
+	}, struct{}{})
 	if err != nil {
 		return nil, err
 	}
-	return newManifest(manifestIn{Spec: spec, Epoch: epoch, Kernel: kern, UKI: uki, Runtime: runtime.Versions, Artifacts: artifacts}), nil
+	return newManifest(manifestIn{Spec: spec, Epoch: epoch, Kernel: kern.Result, UKI: uki, Runtime: runtime.Versions, Artifacts: artifacts}), nil
 }
 
 func (b *Build) defaults() {
@@ -196,15 +210,68 @@ func newStaging(out string) (string, error) {
 	return os.MkdirTemp(filepath.Dir(out), "."+filepath.Base(out)+".staging-")
 }
 
-// runStep runs one named step, names it in its error and logs how long it took.
-func runStep[In, Out any](ctx context.Context, log logrus.FieldLogger, name string, step func(context.Context, In) (Out, error), in In) (Out, error) {
+// runStep runs one named step, names it in its error, logs how long it took and records
+// it for the summary.
+func runStep[In, Out any](ctx context.Context, b *Build, name string, step func(context.Context, In) (Out, error), in In) (Out, error) {
 	start := time.Now()
 	out, err := step(ctx, in)
+	took := time.Since(start)
+	row := StepTime{Name: name, Took: took, Failed: err != nil}
+	if c, ok := any(out).(cacheReporter); ok && err == nil {
+		row.Cache = c.cacheWord()
+	}
+	b.Steps = append(b.Steps, row)
 	if err != nil {
 		return out, fmt.Errorf("step %s: %w", name, err)
 	}
-	log.WithFields(logrus.Fields{"step": name, "took": time.Since(start).Round(time.Millisecond)}).Info("step done")
+	b.Log.WithFields(logrus.Fields{"step": name, "took": took.Round(time.Millisecond)}).Info("step done")
 	return out, nil
+}
+
+// time runs an unnamed part of Run (publishing) as a step of the summary.
+func (b *Build) time(name string, f func() error) error {
+	_, err := runStep(context.Background(), b, name, func(context.Context, struct{}) (struct{}, error) { return struct{}{}, f() }, struct{}{})
+	return err
+}
+
+// StepTime is one step of a build: how long it took and where its output came from.
+type StepTime struct {
+	Name   string
+	Took   time.Duration
+	Cache  string // "hit" or "miss"; "" for a step that has no cache entry of its own
+	Failed bool
+}
+
+// cacheReporter is a step output that says whether it came from the cache.
+type cacheReporter interface{ cacheWord() string }
+
+// cached is embedded in the output of each step that has a cache entry.
+type cached struct{ hit bool }
+
+func (c cached) cacheWord() string {
+	if c.hit {
+		return "hit"
+	}
+	return "miss"
+}
+
+// writeSummary writes the step table to Summary: one line per step, then the total.
+func (b *Build) writeSummary(total time.Duration) {
+	if b.Summary == nil || len(b.Steps) == 0 {
+		return
+	}
+	fmt.Fprintf(b.Summary, "%-12s %9s  %s\n", "step", "took", "cache")
+	for _, s := range b.Steps {
+		state := s.Cache
+		switch {
+		case s.Failed:
+			state = "failed"
+		case state == "":
+			state = "-"
+		}
+		fmt.Fprintf(b.Summary, "%-12s %9s  %s\n", s.Name, s.Took.Round(time.Millisecond), state)
+	}
+	fmt.Fprintf(b.Summary, "%-12s %9s\n", "total", total.Round(time.Millisecond))
 }
 
 func (b *Build) outDir() string {

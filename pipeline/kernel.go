@@ -22,9 +22,19 @@ type kernelIn struct {
 
 // stepKernel builds the kernel (cached by kernel.Builder itself). The result's paths are
 // inside the cache.
-func stepKernel(ctx context.Context, in kernelIn) (*kernel.Result, error) {
+func stepKernel(ctx context.Context, in kernelIn) (kernelOut, error) {
 	kb := &kernel.Builder{FragmentDir: in.FragmentDir, CacheDir: in.CacheDir, LogPath: in.LogPath, Log: in.Log}
-	return kb.Build(ctx)
+	res, err := kb.Build(ctx)
+	if err != nil {
+		return kernelOut{}, err
+	}
+	return kernelOut{Result: res, cached: cached{res.CacheHit}}, nil
+}
+
+// kernelOut is the kernel build's result.
+type kernelOut struct {
+	*kernel.Result
+	cached
 }
 
 // kernelSource names the pinned kernel source package and version.

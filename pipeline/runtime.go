@@ -58,6 +58,7 @@ type runtimeIn struct {
 type runtimeOut struct {
 	Containerd, Runc, Config string
 	Versions                 RuntimeInfo
+	cached
 }
 
 // Files is what the root filesystem installs.
@@ -145,7 +146,7 @@ func stepRuntime(ctx context.Context, in runtimeIn) (runtimeOut, error) {
 	}
 	return runtimeOut{
 		Containerd: filepath.Join(dir, "containerd"), Runc: filepath.Join(dir, "runc"),
-		Config: filepath.Join(dir, "config.toml"), Versions: recorded,
+		Config: filepath.Join(dir, "config.toml"), Versions: recorded, cached: cached{hit},
 	}, nil
 }
 

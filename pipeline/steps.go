@@ -32,6 +32,7 @@ type binariesIn struct {
 // binariesOut holds the path of the machined binary, inside the cache.
 type binariesOut struct {
 	Machined string
+	cached
 }
 
 // stepBinaries builds the machined multi-call binary: static, trimmed paths, no build ID,
@@ -54,7 +55,7 @@ func stepBinaries(ctx context.Context, in binariesIn) (binariesOut, error) {
 		return binariesOut{}, err
 	}
 	logHit(in.Log, "machined", hit)
-	return binariesOut{Machined: filepath.Join(dir, "machined")}, nil
+	return binariesOut{Machined: filepath.Join(dir, "machined"), cached: cached{hit}}, nil
 }
 
 func goBuildMachined(ctx context.Context, repoDir, ldflags, dst string) error {
@@ -128,6 +129,7 @@ type rootfsOut struct {
 	// Stored is a JSON list of each file's share of the squashfs (squashfs.FileStored),
 	// beside it in the cache: the UKI's size report reads it.
 	Stored string
+	cached
 }
 
 // stepRootfs packs the root tree into a squashfs: everything but machined, which is the
@@ -169,7 +171,7 @@ func stepRootfs(ctx context.Context, in rootfsIn) (rootfsOut, error) {
 		return rootfsOut{}, err
 	}
 	logHit(in.Log, "rootfs", hit)
-	return rootfsOut{Squashfs: filepath.Join(dir, "rootfs.sqsh"), Stored: filepath.Join(dir, storedFile)}, nil
+	return rootfsOut{Squashfs: filepath.Join(dir, "rootfs.sqsh"), Stored: filepath.Join(dir, storedFile), cached: cached{hit}}, nil
 }
 
 // storedFile is the name of rootfsOut.Stored in the cache entry.
@@ -198,6 +200,7 @@ type initramfsIn struct {
 // initramfsOut holds the path of the compressed cpio, inside the cache.
 type initramfsOut struct {
 	Initramfs string
+	cached
 }
 
 // stepInitramfs packs /init (machined in stage-1 mode) and /rootfs.sqsh into a zstd newc cpio.
@@ -210,7 +213,7 @@ func stepInitramfs(ctx context.Context, in initramfsIn) (initramfsOut, error) {
 	if err != nil {
 		return initramfsOut{}, err
 	}
-	key := Key("initramfs-v2", machinedSum, rootfsSum, fmt.Sprint(in.Epoch))
+	key := Key("initramfs-v3", machinedSum, rootfsSum, fmt.Sprint(in.Epoch))
 	dir, hit, err := Cache{in.CacheDir}.Step("initramfs", key, func(dir string) error {
 		return rootfs.WriteInitramfs(filepath.Join(dir, "initramfs.cpio.zst"), in.Machined, in.Rootfs, time.Unix(in.Epoch, 0))
 	})
@@ -218,13 +221,9 @@ func stepInitramfs(ctx context.Context, in initramfsIn) (initramfsOut, error) {
 		return initramfsOut{}, err
 	}
 	logHit(in.Log, "initramfs", hit)
-	return initramfsOut{Initramfs: filepath.Join(dir, "initramfs.cpio.zst")}, nil
+	return initramfsOut{Initramfs: filepath.Join(dir, "initramfs.cpio.zst"), cached: cached{hit}}, nil
 }
 
 func logHit(log logrus.FieldLogger, step string, hit bool) {
-	word := "miss"
-	if hit {
-		word = "hit"
-	}
-	log.WithFields(logrus.Fields{"artifact": step, "cache": word}).Info("cache")
+	log.WithFields(logrus.Fields{"artifact": step, "cache": cached{hit}.cacheWord()}).Info("cache")
 }

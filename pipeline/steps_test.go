@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -67,8 +68,13 @@ func TestRunWithoutKeysFailsBeforeTheKernel(t *testing.T) {
 	spec := Defaults()
 	spec.SourceDateEpoch = testEpoch
 	log, _ := logtest.NewNullLogger()
-	b := &Build{Spec: spec, RepoDir: repo, CacheDir: filepath.Join(repo, "cache"), Log: log}
+	var summary strings.Builder
+	b := &Build{Spec: spec, RepoDir: repo, CacheDir: filepath.Join(repo, "cache"), Log: log, Summary: &summary}
 	err := b.Run(context.Background())
+	// The summary still comes, naming the step that failed.
+	if len(b.Steps) != 1 || b.Steps[0].Name != "keys" || !b.Steps[0].Failed || !regexp.MustCompile(`(?m)^ *keys +\S+ +failed$`).MatchString(summary.String()) {
+		t.Errorf("steps %+v, summary:\n%s", b.Steps, summary.String())
+	}
 	if !errors.Is(err, ErrKeys) || !strings.HasPrefix(err.Error(), "step keys: ") || !strings.Contains(err.Error(), keys.HowToGenerate) {
 		t.Fatalf("err = %v, want the keys step's ErrKeys saying how to generate them", err)
 	}

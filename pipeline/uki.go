@@ -53,6 +53,7 @@ type ukiOut struct {
 	Path  string
 	Info  UKIInfo
 	PCR11 pcrsig.Predictions
+	cached
 }
 
 // stepUKI assembles the unified kernel image on the pinned systemd-stub and signs it with db.
@@ -76,7 +77,7 @@ func stepUKI(ctx context.Context, in ukiIn) (ukiOut, error) {
 		return ukiOut{}, err
 	}
 	logHit(in.Log, "uki", hit)
-	return ukiOut{Path: filepath.Join(dir, "uki.efi"), Info: ukiInfo(sections, in.DB), PCR11: pcr11}, nil
+	return ukiOut{Path: filepath.Join(dir, "uki.efi"), Info: ukiInfo(sections, in.DB), PCR11: pcr11, cached: cached{hit}}, nil
 }
 
 // ukiKey is the cache key of a UKI: the stub, the signer, the epoch and every section.

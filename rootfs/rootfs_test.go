@@ -143,26 +143,43 @@ func TestRootfsOracleUnsquashfs(t *testing.T) {
 	}
 }
 
-// cpio -t reads the initramfs back (after zstd) with /init, /rootfs.sqsh and /dev/console.
+// splitInitramfs splits the initramfs as the kernel reads it: a zstd-compressed archive,
+// zeros up to a 4-byte boundary, then an uncompressed one. It returns both archives.
+func splitInitramfs(t *testing.T, data []byte) (first, second []byte) {
+	t.Helper()
+	dec, _ := zstd.NewReader(nil)
+	for i := 4; i+6 <= len(data); i += 4 {
+		if string(data[i:i+6]) != "070701" {
+			continue
+		}
+		if first, err := dec.DecodeAll(bytes.TrimRight(data[:i], "\x00"), nil); err == nil {
+			return first, data[i:]
+		}
+	}
+	t.Fatal("the initramfs is not a zstd archive followed by an uncompressed one at a 4-byte boundary")
+	return nil, nil
+}
+
+// cpio -t reads both archives of the initramfs back: /init, the mount points and
+// /dev/console compressed, then /rootfs.sqsh as it is.
 func TestInitramfsOracleCpio(t *testing.T) {
 	oracle.Require(t, "cpio", "cpio")
 	sqsh, initramfs := buildImages(t)
-	compressed, _ := os.ReadFile(initramfs)
-	dec, _ := zstd.NewReader(nil)
-	archive, err := dec.DecodeAll(compressed, nil)
-	if err != nil {
-		t.Fatalf("initramfs is not zstd: %v", err)
+	data, _ := os.ReadFile(initramfs)
+	first, second := splitInitramfs(t, data)
+	list := func(archive []byte) []string {
+		cmd := exec.Command("cpio", "-itv", "--quiet", "--numeric-uid-gid")
+		cmd.Stdin = bytes.NewReader(archive)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("cpio: %v\n%s", err, out)
+		}
+		return strings.Split(strings.TrimSpace(string(out)), "\n")
 	}
-	cmd := exec.Command("cpio", "-itv", "--quiet", "--numeric-uid-gid")
-	cmd.Stdin = bytes.NewReader(archive)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("cpio: %v\n%s", err, out)
-	}
+	lines := append(list(first), list(second)...)
 	want := map[string]string{"init": "-rwxr-xr-x", "rootfs.sqsh": "-r--r--r--", "dev/console": "crw-------", "newroot": "drwxr-xr-x", "dev": "drwxr-xr-x"}
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	if len(lines) != 7 {
-		t.Errorf("cpio lists %d entries, want 7:\n%s", len(lines), out)
+	if len(lines) != 7 || !strings.HasSuffix(lines[6], " rootfs.sqsh") {
+		t.Errorf("cpio lists %d entries, want 7 with rootfs.sqsh alone in the second archive:\n%s", len(lines), strings.Join(lines, "\n"))
 	}
 	for _, line := range lines {
 		f := strings.Fields(line)
@@ -176,7 +193,7 @@ func TestInitramfsOracleCpio(t *testing.T) {
 	}
 	// /rootfs.sqsh inside is the squashfs byte for byte.
 	extract := exec.Command("cpio", "-i", "--quiet", "--to-stdout", "rootfs.sqsh")
-	extract.Stdin = bytes.NewReader(archive)
+	extract.Stdin = bytes.NewReader(second)
 	got, err := extract.Output()
 	if err != nil {
 		t.Fatal(err)

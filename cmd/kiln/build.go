@@ -40,6 +40,7 @@ func cmdBuild(ctx context.Context, args []string, log *logrus.Logger) error {
 		return err
 	}
 	b.GenerateKeys, b.KeysDir = *generate, *keysDir
+	b.Summary = log.Out // one line per step at the end, beside the log
 	return b.Run(ctx)
 }
 
