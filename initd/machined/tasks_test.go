@@ -3,6 +3,7 @@ package machined
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -204,5 +205,22 @@ func TestSettleUSBWithoutHostControllerIsImmediate(t *testing.T) {
 	}
 	if err := settleUSBIn(ctx, log, dir); err == nil || !strings.Contains(err.Error(), "did not settle") {
 		t.Errorf("with a root hub: %v, want it to wait for a quiet bus", err)
+	}
+}
+
+func TestMemoryFields(t *testing.T) {
+	proc := t.TempDir()
+	os.MkdirAll(filepath.Join(proc, "self"), 0o755)
+	os.WriteFile(filepath.Join(proc, "meminfo"), []byte("MemTotal:       1000 kB\nMemFree:         300 kB\nMemAvailable:    600 kB\n"), 0o644)
+	os.WriteFile(filepath.Join(proc, "self", "statm"), []byte("5000 1200 300 100 0 900 0\n"), 0o644)
+	got := memoryFields(proc)
+	want := map[string]string{"memTotal": "1024000", "memUsed": "409600", "machinedRSS": fmt.Sprint(1200 * os.Getpagesize())}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %q, want %q", k, got[k], v)
+		}
+	}
+	if got := memoryFields(t.TempDir()); len(got) != 0 {
+		t.Errorf("nothing readable: %v, want no fields", got)
 	}
 }
