@@ -15,7 +15,14 @@
 #   7. PID 1 under a reader's abuse (qemu/e2e TestReaderAbuse): descriptors and heap
 #   8. what PAGE_TABLE_CHECK and mitigations=auto,nosmt cost: direct boots differing in
 #      one kernel parameter (qemu/e2e TestHardeningCost)
-#   9. with BENCH_BASE=<git revision>: the same direct boot of that revision, built and
+#   9. Kiln beside the bare path (the same kernel and firmware with an /init that only
+#      says it runs), interleaved, on four paths: medians, spreads, ratios, and where
+#      Kiln's time goes (qemu/e2e TestBootRatio)
+#  10. memory: what a diskless node uses at ready (all of it, and machined's resident set),
+#      and the smallest -m that still reaches ready (qemu/e2e TestMemoryFloor)
+#  11. the kernel before /init: one boot with initcall_debug, the slowest initcalls
+#      (qemu/e2e TestInitcalls)
+#  12. with BENCH_BASE=<git revision>: the same direct boot of that revision, built and
 #      booted in this run, beside this one (a before/after on the same loaded machine)
 set -euo pipefail
 . "$(dirname "$0")/docblock.sh"
@@ -67,6 +74,12 @@ KILN_E2E=1 go test -count=1 -v -timeout 30m -run 'TestReaderAbuse' ./qemu/e2e/ >
 	{ tail -50 "$work/abuse.log" >&2; echo "bench: reader abuse run failed (log above)" >&2; exit 1; }
 KILN_E2E=1 KILN_BENCH_HARDENING=1 go test -count=1 -v -timeout 60m -run 'TestHardeningCost' ./qemu/e2e/ >"$work/hardening.log" 2>&1 ||
 	{ tail -50 "$work/hardening.log" >&2; echo "bench: hardening cost boots failed (log above)" >&2; exit 1; }
+KILN_E2E=1 KILN_BENCH_RATIO=1 go test -count=1 -v -timeout 120m -run 'TestBootRatio' ./qemu/e2e/ >"$work/ratio.log" 2>&1 ||
+	{ tail -50 "$work/ratio.log" >&2; echo "bench: bare-path ratio boots failed (log above)" >&2; exit 1; }
+KILN_E2E=1 KILN_BENCH_MEMORY=1 go test -count=1 -v -timeout 60m -run 'TestMemoryFloor' ./qemu/e2e/ >"$work/memory.log" 2>&1 ||
+	{ tail -50 "$work/memory.log" >&2; echo "bench: memory floor boots failed (log above)" >&2; exit 1; }
+KILN_E2E=1 KILN_BENCH_INITCALLS=1 go test -count=1 -v -timeout 20m -run 'TestInitcalls' ./qemu/e2e/ >"$work/initcalls.log" 2>&1 ||
+	{ tail -50 "$work/initcalls.log" >&2; echo "bench: initcall_debug boot failed (log above)" >&2; exit 1; }
 if [ -n "${BENCH_BASE:-}" ]; then
 	base=$(git rev-parse --short=12 "$BENCH_BASE")
 	git clone -q . "$work/base" && git -C "$work/base" checkout -q "$base"
@@ -140,6 +153,66 @@ size() { jq -r --arg k "$1" '.artifacts[$k].size' _out/manifest.json; }
 	jq -r 'to_entries[] | "| install from the ISO (setup mode, swtpm): \(.key) | \(.value*1000|floor/1000) | TestInstall/FromISO |"' _out/qemu-logs/install-timing.json
 	jq -r 'to_entries[] | "| install after a PXE boot (kilnctl install): \(.key) | \(.value*1000|floor/1000) | TestNetbootInstall |"' _out/qemu-logs/netboot-install-timing.json
 	jq -r 'to_entries[] | "| containerd: \(.key) | \(.value*1000|floor/1000) | TestContainers |"' _out/qemu-logs/containerd
+	echo
+	echo "### Boot beside the bare path"
+	echo
+	echo "The bare path is the same kernel and firmware with an /init that writes one event and"
+	echo "powers off (qemu/e2e/testdata/bareinit); under UEFI it is a UKI of the same size"
+	echo "($(jq .bareUKIBytes _out/qemu-logs/boot-ratio.json) bytes against Kiln's $(jq .kilnUKIBytes _out/qemu-logs/boot-ratio.json)), signed with the same key, on a copy of the"
+	echo "same medium. $(jq .runs _out/qemu-logs/boot-ratio.json) boots of each side per path, interleaved; QEMU start → ready (the bare"
+	echo "init's event), median (min–max), seconds. Direct boot has no stub, so STATE stays plain"
+	echo "there; the sealed STATE is the UEFI disk path's. Targets are issue 16's."
+	echo
+	echo "| path | bare, s | Kiln, s | ratio | target |"
+	echo "|---|---:|---:|---:|---:|"
+	jq -r 'def f: (.*100|round/100|tostring); def sp: "\(.median|f) (\(.min|f)–\(.max|f))";
+		.paths[] | "| \(.name) | \(.summary.bare|sp) | \(.summary.kiln|sp) | \(.summary.ratio|f) | \({"direct boot, diskless": "≤ 1.25", "UEFI Secure Boot, disk (sealed STATE, swtpm)": "≤ 1.3"}[.name] // "—") |"' _out/qemu-logs/boot-ratio.json
+	echo
+	echo "Where Kiln's time goes, median seconds of the same runs (the bare path's in brackets):"
+	echo "before the kernel is QEMU start → ready less the kernel's uptime at ready (QEMU, and"
+	echo "firmware, systemd-boot and stub under UEFI); phases in boot order, tasks (inside the"
+	echo "phases) of 100 ms or more."
+	echo
+	jq -r 'def f: (.*100|round/100|tostring);
+		.paths as $p
+		| (reduce ($p[].summary.kilnPieces[].name) as $n ([]; if any(.[]; . == $n) then . else . + [$n] end)) as $names
+		| "| piece | " + ($p | map(.name) | join(" | ")) + " |",
+		  "|---|" + ($p | map("---:") | join("|")) + "|",
+		  ($names[] as $n | "| \($n) | " + ($p | map(
+			((first(.summary.kilnPieces[] | select(.name == $n) | .median | f)) // "—")
+			+ ((first(.summary.barePieces[] | select(.name == $n) | " (\(.median | f))")) // ""))
+			| join(" | ")) + " |")' _out/qemu-logs/boot-ratio.json
+	echo
+	echo "How the time before the kernel (OVMF, systemd-boot, systemd-stub) grows with the UKI's size:"
+	echo "the bare UKI padded to each size, booted from the same disk under Secure Boot, in the same"
+	echo "rounds. A line through the medians: **$(jq -r '.secondsPerMBBeforeKernel*1000|floor/1000' _out/qemu-logs/boot-ratio.json) s per MB**."
+	echo
+	echo "| UKI bytes | before the kernel, s | QEMU start → bare ready, s |"
+	echo "|---:|---:|---:|"
+	jq -r 'def f: (.*100|round/100|tostring); def sp: "\(.median|f) (\(.min|f)–\(.max|f))";
+		.ukiSize[] | "| \(.bytes) | \(.beforeKernelSeconds|sp) | \(.qemuStartToReadySeconds|sp) |"' _out/qemu-logs/boot-ratio.json
+	echo
+	echo "### The kernel before /init"
+	echo
+	echo "One direct boot with \`initcall_debug ignore_loglevel\` (qemu/e2e TestInitcalls): the kernel's clock"
+	echo "when it runs /init was $(jq -r '.kernelClockAtInitSeconds' _out/qemu-logs/initcalls.json) s, of which $(jq -r '.initcalls' _out/qemu-logs/initcalls.json) initcalls took"
+	echo "$(jq -r '.initcallsMillis/1000*100|floor/100' _out/qemu-logs/initcalls.json) s. The debug output itself slows this boot: these figures say where the time goes."
+	echo
+	echo "| initcall | ms |"
+	echo "|---|---:|"
+	jq -r '.slowest[] | "| \(.name) | \(.ms*10|floor/10) |"' _out/qemu-logs/initcalls.json
+	echo
+	echo "### Memory"
+	echo
+	echo "Diskless direct boots (\`/var\` is a tmpfs there), from machined's ready event: MemTotal less"
+	echo "MemAvailable, and machined's resident set (\`/proc/self/statm\`). Sizes tried from 1024 MiB"
+	echo "down until one does not reach ready (qemu/e2e TestMemoryFloor)."
+	echo
+	echo "| -m, MiB | ready | node memory used, MiB | machined RSS, MiB | why not |"
+	echo "|---:|---|---:|---:|---|"
+	jq -r '.attempts[] | "| \(.mib) | \(if .ready then "yes" else "no" end) | \(if .ready then (.memUsed/1048576*10|floor/10|tostring) else "—" end) | \(if .ready then (.machinedRSS/1048576*10|floor/10|tostring) else "—" end) | \(.error // "" | gsub("[|\n]"; " ") | .[0:120]) |"' _out/qemu-logs/memory.json
+	echo
+	echo "Smallest size that reached ready: **$(jq .smallestReadyMiB _out/qemu-logs/memory.json) MiB** (issue 16's target: ≤ 256 MiB)."
 	echo
 	echo "### PID 1 under a reader's abuse"
 	echo

@@ -90,6 +90,21 @@ func TestBootCountingFallsBack(t *testing.T) {
 // signed with the image's db key: a validly signed image that fails to boot.
 func rebuildUKI(t *testing.T, img image, uki []byte, cmdline func(string) string) []byte {
 	t.Helper()
+	return reassembleUKI(t, img, uki, func(name string, data []byte) []byte {
+		switch name {
+		case ".cmdline":
+			return []byte(cmdline(string(data)))
+		case ".osrel": // systemd-boot sorts UKIs by the version in .osrel first
+			return []byte(strings.ReplaceAll(string(data), img.manifest.Version, "99.0"))
+		}
+		return data
+	})
+}
+
+// reassembleUKI assembles a UKI from the boot sections of the built one, each passed
+// through edit, and signs it with the image's db key (no .pcrsig: its PCR 11 would differ).
+func reassembleUKI(t *testing.T, img image, uki []byte, edit func(name string, data []byte) []byte) []byte {
+	t.Helper()
 	f, err := pe.Parse(uki)
 	if err != nil {
 		t.Fatal(err)
@@ -104,13 +119,7 @@ func rebuildUKI(t *testing.T, img image, uki []byte, cmdline func(string) string
 		if s == nil {
 			t.Fatalf("UKI has no %s", name)
 		}
-		data := append([]byte(nil), f.SectionData(s)...)
-		switch name {
-		case ".cmdline":
-			data = []byte(cmdline(string(data)))
-		case ".osrel": // systemd-boot sorts UKIs by the version in .osrel first
-			data = []byte(strings.ReplaceAll(string(data), img.manifest.Version, "99.0"))
-		}
+		data := edit(name, append([]byte(nil), f.SectionData(s)...))
 		sections = append(sections, pe.Section{Name: name, Data: data})
 	}
 	image, err := pe.Assemble(pe.Options{Stub: stub, Sections: sections, Timestamp: uint32(img.manifest.SourceDateEpoch)})
