@@ -21,7 +21,7 @@ import (
 
 // ratioRuns is how many counted boots each side of each path gets, interleaved (issue 16:
 // at least 5), after one warm-up round.
-const ratioRuns = 1
+const ratioRuns = 5
 
 // extraTaskThreshold: tasks shorter than this are left out of where Kiln's time goes.
 const extraTaskThreshold = 100 * time.Millisecond
