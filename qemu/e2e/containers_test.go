@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -163,13 +162,7 @@ func TestContainers(t *testing.T) {
 // layer.
 func helloArchives(t *testing.T, work string) (good, wrongPlatform, corrupt string) {
 	t.Helper()
-	bin := filepath.Join(work, "hello")
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "./testdata/hello")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build the hello program: %v\n%s", err, out)
-	}
-	data, err := os.ReadFile(bin)
+	data, err := os.ReadFile(buildTestProgram(t, work, "hello"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -359,11 +359,18 @@ func summarize(bare, kiln []sideRun) ratioTable {
 // buildBareInit builds testdata/bareinit, static, as the bare path's /init.
 func buildBareInit(t *testing.T, work string) string {
 	t.Helper()
-	bin := filepath.Join(work, "bareinit")
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w -buildid=", "-o", bin, "./testdata/bareinit")
+	return buildTestProgram(t, work, "bareinit")
+}
+
+// buildTestProgram builds the program in testdata/NAME, static for linux/amd64, into
+// work/NAME.
+func buildTestProgram(t *testing.T, work, name string) string {
+	t.Helper()
+	bin := filepath.Join(work, name)
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w -buildid=", "-o", bin, "./testdata/"+name)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build the bare init: %v\n%s", err, out)
+		t.Fatalf("build testdata/%s: %v\n%s", name, err, out)
 	}
 	return bin
 }
