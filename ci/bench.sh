@@ -251,4 +251,6 @@ size() { jq -r --arg k "$1" '.artifacts[$k].size' _out/manifest.json; }
 } >"$work/block.md"
 
 replace_block "$doc" "$begin" "$end" "$work/block.md"
+# The ratios on the terminal too: Kiln beside the bare path, and where its time goes.
+sed -n '/^### Boot beside the bare path$/,/^### The kernel before \/init$/p' "$work/block.md" | sed '$d'
 echo "bench: wrote $doc (commit $commit)"
