@@ -121,7 +121,10 @@ func Probing(sysClass string) []string {
 		if err != nil {
 			continue // gone
 		}
+		// nvme0n1, or nvme0c0n1 for a path of a multipath namespace (NVME_MULTIPATH).
 		namespaces, _ := filepath.Glob(filepath.Join(c, name+"n*"))
+		paths, _ := filepath.Glob(filepath.Join(c, name+"c*n*"))
+		namespaces = append(namespaces, paths...)
 		switch st := strings.TrimSpace(string(state)); {
 		case st != "live":
 			probing = append(probing, fmt.Sprintf("NVMe %s (%s)", name, st))
