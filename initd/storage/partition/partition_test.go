@@ -117,6 +117,8 @@ func TestProbing(t *testing.T) {
 	}
 	writeAttr(t, class, "nvme/nvme0/state", "live")
 	os.MkdirAll(filepath.Join(class, "nvme", "nvme0", "nvme0n1"), 0o755)
+	writeAttr(t, class, "nvme/nvme3/state", "live") // a path of a multipath namespace
+	os.MkdirAll(filepath.Join(class, "nvme", "nvme3", "nvme3c3n1"), 0o755)
 	writeAttr(t, class, "nvme/nvme1/state", "live")      // live, namespaces not scanned yet
 	writeAttr(t, class, "nvme/nvme2/state", "resetting") // still resetting
 	os.MkdirAll(filepath.Join(class, "mmc_host", "mmc0", "mmc0:0001"), 0o755)
