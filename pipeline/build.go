@@ -65,7 +65,7 @@ func (b *Build) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := b.time("publish", func() error { return publish(out, staging, m) }); err != nil {
+	if _, err := runPart(ctx, b, "publish", func() (struct{}, error) { return struct{}{}, publish(out, staging, m) }); err != nil {
 		return err
 	}
 	b.Manifest = m
@@ -122,9 +122,9 @@ func (b *Build) runSteps(ctx context.Context, epoch int64, staging string) (*Man
 	if err != nil {
 		return nil, err
 	}
-	payload, err := runStep(ctx, b, "esp-payload", func(context.Context, struct{}) ([]rootfs.File, error) {
+	payload, err := runPart(ctx, b, "esp-payload", func() ([]rootfs.File, error) {
 		return espPayload(boot.SystemdBoot, keySet, epoch)
-	}, struct{}{})
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -169,7 +169,7 @@ func (b *Build) runSteps(ctx context.Context, epoch int64, staging string) (*Man
 		return nil, err
 	}
 	// Staging hashes every artifact for the manifest.
-	artifacts, err := runStep(ctx, b, "stage+hash", func(context.Context, struct{}) (map[string]Artifact, error) {
+	artifacts, err := runPart(ctx, b, "stage+hash", func() (map[string]Artifact, error) {
 		return stageArtifacts(staging, []artifact{
 			{"vmlinuz", "vmlinuz", kern.Vmlinuz},
 			{"kernel-config", "kernel.config", kern.ConfigPath},
@@ -186,7 +186,7 @@ func (b *Build) runSteps(ctx context.Context, epoch int64, staging string) (*Man
 			{"disk", "disk.raw", disk.Path},
 			{"iso", "kiln.iso", iso.Path},
 		})
-	}, struct{}{})
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -228,10 +228,10 @@ func runStep[In, Out any](ctx context.Context, b *Build, name string, step func(
 	return out, nil
 }
 
-// time runs an unnamed part of Run (publishing) as a step of the summary.
-func (b *Build) time(name string, f func() error) error {
-	_, err := runStep(context.Background(), b, name, func(context.Context, struct{}) (struct{}, error) { return struct{}{}, f() }, struct{}{})
-	return err
+// runPart runs a part of the build that has no input of its own (the ESP payload,
+// staging, publishing) as a step: timed, named in its error, in the summary.
+func runPart[Out any](ctx context.Context, b *Build, name string, part func() (Out, error)) (Out, error) {
+	return runStep(ctx, b, name, func(context.Context, struct{}) (Out, error) { return part() }, struct{}{})
 }
 
 // StepTime is one step of a build: how long it took and where its output came from.

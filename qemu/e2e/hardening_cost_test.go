@@ -106,16 +106,8 @@ func TestHardeningCost(t *testing.T) {
 			cancel()
 		}
 	}
-	median := func(v []float64) float64 {
-		if len(v) == 0 {
-			return 0
-		}
-		s := slices.Clone(v)
-		slices.Sort(s)
-		return s[len(s)/2]
-	}
 	for name, r := range results {
-		r.MedianMD, r.MedianReady = median(r.Machined), median(r.Ready)
+		r.MedianMD, r.MedianReady = spreadOf(r.Machined).Median, spreadOf(r.Ready).Median
 		t.Logf("%s: kernel→machined median %.2f s %v, kernel→ready median %.2f s %v, CPUs %s, SMT disabled %v",
 			name, r.MedianMD, r.Machined, r.MedianReady, r.Ready, r.CPUs, r.SMTDisabled)
 	}

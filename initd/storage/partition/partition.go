@@ -85,6 +85,7 @@ func Wait(ctx context.Context, sysClass, label string) (string, error) {
 	if uevents >= 0 {
 		defer unix.Close(uevents)
 	}
+	buf := make([]byte, 8192)
 	for {
 		dev, err := Find(filepath.Join(sysClass, "block"), label)
 		if !errors.Is(err, ErrNotFound) {
@@ -97,7 +98,7 @@ func Wait(ctx context.Context, sysClass, label string) (string, error) {
 		if ctx.Err() != nil {
 			return "", fmt.Errorf("wait for partition %q: %w (%v; still probing: %s)", label, ctx.Err(), err, strings.Join(probing, ", "))
 		}
-		waitUevent(ctx, uevents)
+		waitUevent(ctx, uevents, buf)
 	}
 }
 
@@ -156,10 +157,10 @@ func openUevents() int {
 	return fd
 }
 
-// waitUevent sleeps until a uevent arrives on fd (then drains it), PollInterval passes, or
-// ctx ends. Any uevent wakes it: Wait looks at sysfs again, which is cheap, rather than
-// parsing messages.
-func waitUevent(ctx context.Context, fd int) {
+// waitUevent sleeps until a uevent arrives on fd (then drains it into buf), PollInterval
+// passes, or ctx ends. Any uevent wakes it: Wait looks at sysfs again, which is cheap,
+// rather than parsing messages.
+func waitUevent(ctx context.Context, fd int, buf []byte) {
 	wait := PollInterval
 	if deadline, ok := ctx.Deadline(); ok {
 		wait = min(wait, max(time.Until(deadline), 0))
@@ -172,7 +173,6 @@ func waitUevent(ctx context.Context, fd int) {
 		return
 	}
 	unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, int(wait/time.Millisecond))
-	buf := make([]byte, 8192)
 	for {
 		if _, _, err := unix.Recvfrom(fd, buf, unix.MSG_DONTWAIT); err != nil {
 			return
