@@ -5,14 +5,14 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/kiln-os/kiln/initd/containers/ocitest"
+	"github.com/kiln-os/kiln/internal/ocilayout"
 )
 
 // FuzzReadArchive feeds untrusted archives to the checker: it must refuse or accept
 // without panicking, and what it accepts names an image with its layers' diff IDs.
 func FuzzReadArchive(f *testing.F) {
-	for _, opts := range [][]ocitest.Option{nil, {ocitest.WithNestedIndex()}, {ocitest.WithCorrupt(ocitest.ImageCfg)}} {
-		b, err := ocitest.Build("kiln.test/fuzz:1", helloFiles, ocitest.Config{Cmd: []string{"/bin/hello"}}, opts...) // hostdeps:node (a path in a container)
+	for _, opts := range [][]ocilayout.Option{nil, {ocilayout.WithNestedIndex()}, {ocilayout.WithCorrupt(ocilayout.ImageCfg)}} {
+		b, err := ocilayout.Build("kiln.test/fuzz:1", helloFiles, ocilayout.Config{Cmd: []string{"/bin/hello"}}, opts...) // hostdeps:node (a path in a container)
 		if err != nil {
 			f.Fatal(err)
 		}

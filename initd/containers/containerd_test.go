@@ -12,7 +12,7 @@ import (
 	"time"
 
 	snapshotsapi "github.com/containerd/containerd/api/services/snapshots/v1"
-	"github.com/kiln-os/kiln/initd/containers/ocitest"
+	"github.com/kiln-os/kiln/internal/ocilayout"
 )
 
 // The oracle: a real containerd, when KILN_CONTAINERD_BIN_DIR names a directory holding
@@ -77,7 +77,7 @@ func TestContainerdImport(t *testing.T) {
 	if err != nil || again[0].Digest != imgs[0].Digest {
 		t.Fatalf("second import: %+v, %v", again, err)
 	}
-	if _, err := c.Import(ctx, bytes.NewReader(helloArchive(t, "kiln.test/bad:1", ocitest.WithCorrupt(ocitest.Layer))), MaxImportBytes); err == nil {
+	if _, err := c.Import(ctx, bytes.NewReader(helloArchive(t, "kiln.test/bad:1", ocilayout.WithCorrupt(ocilayout.Layer))), MaxImportBytes); err == nil {
 		t.Fatal("imported a corrupt archive")
 	}
 	// The lease is gone and containerd has collected garbage (a synchronous lease delete):
@@ -125,7 +125,7 @@ func TestContainerdRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	archive, err := ocitest.Build("kiln.test/run:1", map[string]ocitest.File{"hello": {Mode: 0o755, Data: data}}, ocitest.Config{Entrypoint: []string{"/hello"}})
+	archive, err := ocilayout.Build("kiln.test/run:1", map[string]ocilayout.File{"hello": {Mode: 0o755, Data: data}}, ocilayout.Config{Entrypoint: []string{"/hello"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,21 +8,21 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kiln-os/kiln/initd/containers/ocitest"
+	"github.com/kiln-os/kiln/internal/ocilayout"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
-var helloFiles = map[string]ocitest.File{
+var helloFiles = map[string]ocilayout.File{
 	"bin/hello":  {Mode: 0o755, Data: []byte("\x7fELF not really")},
 	"etc/motd":   {Mode: 0o644, Data: []byte("hi\n")},
 	"bin/hi":     {Mode: fs.ModeSymlink, Data: []byte("hello")},
 	"empty/dir/": {Mode: fs.ModeDir | 0o700},
 }
 
-func helloArchive(t *testing.T, ref string, opts ...ocitest.Option) []byte {
+func helloArchive(t *testing.T, ref string, opts ...ocilayout.Option) []byte {
 	t.Helper()
-	b, err := ocitest.Build(ref, helloFiles, ocitest.Config{Entrypoint: []string{"/bin/hello"}, Env: []string{"A=1"}}, opts...) // hostdeps:node (a path in a container)
+	b, err := ocilayout.Build(ref, helloFiles, ocilayout.Config{Entrypoint: []string{"/bin/hello"}, Env: []string{"A=1"}}, opts...) // hostdeps:node (a path in a container)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +98,7 @@ func TestImportGood(t *testing.T) {
 
 func TestImportNested(t *testing.T) {
 	f, c := newFake(t)
-	if _, err := c.Import(context.Background(), bytes.NewReader(helloArchive(t, "kiln.test/hello:2", ocitest.WithNestedIndex())), MaxImportBytes); err != nil {
+	if _, err := c.Import(context.Background(), bytes.NewReader(helloArchive(t, "kiln.test/hello:2", ocilayout.WithNestedIndex())), MaxImportBytes); err != nil {
 		t.Fatal(err)
 	}
 	if f.count("image create kiln.test/hello:2") != 1 {
@@ -107,7 +107,7 @@ func TestImportNested(t *testing.T) {
 
 	// index.json listing the image's platforms side by side: linux/amd64 is taken, and
 	// the other platform's blobs need not be in the archive.
-	sideBySide := helloArchive(t, "kiln.test/hello:3", ocitest.WithEditIndex(func(i *ocispec.Index) {
+	sideBySide := helloArchive(t, "kiln.test/hello:3", ocilayout.WithEditIndex(func(i *ocispec.Index) {
 		i.Manifests[0].Platform = &ocispec.Platform{OS: "linux", Architecture: "amd64"}
 		arm := i.Manifests[0]
 		arm.Platform = &ocispec.Platform{OS: "linux", Architecture: "arm64"}
@@ -129,27 +129,27 @@ func TestImportRejects(t *testing.T) {
 		want    []string // all in the error
 	}{
 		{"truncated tar", good[:len(good)/2], MaxImportBytes, []string{"unexpected EOF"}},
-		{"missing layer", helloArchive(t, "kiln.test/a:1", ocitest.WithMissing(ocitest.Layer)), MaxImportBytes,
+		{"missing layer", helloArchive(t, "kiln.test/a:1", ocilayout.WithMissing(ocilayout.Layer)), MaxImportBytes,
 			[]string{"layers[0]", "is not in the archive", "blobs/sha256/"}},
-		{"missing manifest", helloArchive(t, "kiln.test/a:1", ocitest.WithMissing(ocitest.Manifest)), MaxImportBytes,
+		{"missing manifest", helloArchive(t, "kiln.test/a:1", ocilayout.WithMissing(ocilayout.Manifest)), MaxImportBytes,
 			[]string{"index.json: manifests[0]", "is not in the archive"}},
-		{"digest mismatch", helloArchive(t, "kiln.test/a:1", ocitest.WithCorrupt(ocitest.Layer)), MaxImportBytes,
+		{"digest mismatch", helloArchive(t, "kiln.test/a:1", ocilayout.WithCorrupt(ocilayout.Layer)), MaxImportBytes,
 			[]string{"blobs/sha256/", "digest mismatch"}},
 		{"over the limit", good, int64(len(good) - 1), []string{"archive exceeds"}},
-		{"arm64 only", helloArchive(t, "kiln.test/a:1", ocitest.WithPlatform("linux/arm64"), ocitest.WithNestedIndex()), MaxImportBytes,
+		{"arm64 only", helloArchive(t, "kiln.test/a:1", ocilayout.WithPlatform("linux/arm64"), ocilayout.WithNestedIndex()), MaxImportBytes,
 			[]string{"no linux/amd64 manifest (found linux/arm64)", "blobs/sha256/"}},
-		{"arm64 in index.json", helloArchive(t, "kiln.test/a:1", ocitest.WithEditIndex(func(i *ocispec.Index) {
+		{"arm64 in index.json", helloArchive(t, "kiln.test/a:1", ocilayout.WithEditIndex(func(i *ocispec.Index) {
 			i.Manifests[0].Platform = &ocispec.Platform{OS: "linux", Architecture: "arm64"}
 		})), MaxImportBytes, []string{"index.json: no linux/amd64 manifest (found linux/arm64)"}},
-		{"arm64 config", helloArchive(t, "kiln.test/a:1", ocitest.WithPlatform("linux/arm64")), MaxImportBytes,
+		{"arm64 config", helloArchive(t, "kiln.test/a:1", ocilayout.WithPlatform("linux/arm64")), MaxImportBytes,
 			[]string{"platform linux/arm64", "blobs/sha256/"}},
 		{"bare tag", helloArchive(t, "1"), MaxImportBytes, []string{"index.json: manifests[0]", `"1"`, "bare tag", "full reference"}},
 		{"no ref name", helloArchive(t, ""), MaxImportBytes, []string{"index.json: manifests[0]", "org.opencontainers.image.ref.name"}},
-		{"no manifests", helloArchive(t, "kiln.test/a:1", ocitest.WithEditIndex(func(i *ocispec.Index) { i.Manifests = nil })), MaxImportBytes,
+		{"no manifests", helloArchive(t, "kiln.test/a:1", ocilayout.WithEditIndex(func(i *ocispec.Index) { i.Manifests = nil })), MaxImportBytes,
 			[]string{"index.json: no manifests"}},
-		{"unknown media type", helloArchive(t, "kiln.test/a:1", ocitest.WithEditIndex(func(i *ocispec.Index) { i.Manifests[0].MediaType = "text/plain" })), MaxImportBytes,
+		{"unknown media type", helloArchive(t, "kiln.test/a:1", ocilayout.WithEditIndex(func(i *ocispec.Index) { i.Manifests[0].MediaType = "text/plain" })), MaxImportBytes,
 			[]string{"index.json: manifests[0]", `unknown media type "text/plain"`}},
-		{"wrong size", helloArchive(t, "kiln.test/a:1", ocitest.WithEditIndex(func(i *ocispec.Index) { i.Manifests[0].Size++ })), MaxImportBytes,
+		{"wrong size", helloArchive(t, "kiln.test/a:1", ocilayout.WithEditIndex(func(i *ocispec.Index) { i.Manifests[0].Size++ })), MaxImportBytes,
 			[]string{"blobs/sha256/", "index.json: manifests[0] references it with size"}},
 		{"not a tar", []byte("hello"), MaxImportBytes, []string{"archive:"}},
 		{"empty", nil, MaxImportBytes, []string{"oci-layout: missing"}},

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kiln-os/kiln/initd/containers/ocitest"
+	"github.com/kiln-os/kiln/internal/ocilayout"
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -38,8 +38,8 @@ func (i testImage) desc(platform string) ocispec.Descriptor {
 	return d
 }
 
-// helloImage takes the hello image's manifest and blobs out of an ocitest archive.
-func helloImage(t *testing.T, opts ...ocitest.Option) testImage {
+// helloImage takes the hello image's manifest and blobs out of an ocilayout archive.
+func helloImage(t *testing.T, opts ...ocilayout.Option) testImage {
 	t.Helper()
 	tr := tar.NewReader(bytes.NewReader(helloArchive(t, "kiln.test/hello:1", opts...)))
 	files := map[string][]byte{}
@@ -497,7 +497,7 @@ func TestPullRefused(t *testing.T) {
 			want:  []string{"repository kiln/hello", "blob sha256:", "would exceed"}},
 		{name: "platform in the config", tag: "1",
 			setup: func(r *testRegistry, _ *Client) {
-				r.add("1", helloImage(t, ocitest.WithPlatform("linux/arm64")))
+				r.add("1", helloImage(t, ocilayout.WithPlatform("linux/arm64")))
 			},
 			want: []string{"kiln/hello@sha256:", "platform linux/arm64"}},
 	} {

@@ -15,7 +15,7 @@ import (
 
 	containersapi "github.com/containerd/containerd/api/services/containers/v1"
 	tasksapi "github.com/containerd/containerd/api/services/tasks/v1"
-	"github.com/kiln-os/kiln/initd/containers/ocitest"
+	"github.com/kiln-os/kiln/internal/ocilayout"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -287,14 +287,14 @@ func TestStartUserName(t *testing.T) {
 		containersapi.RegisterContainersServer(reg, rt)
 		tasksapi.RegisterTasksServer(reg, fakeTasks{r: rt})
 	})
-	files := map[string]ocitest.File{
+	files := map[string]ocilayout.File{
 		"bin/hello":  {Mode: 0o755, Data: []byte("x")},
 		"etc/passwd": {Mode: 0o644, Data: []byte("root:x:0:0::/root:/bin/sh\nweb:x:1000:1001::/:/bin/false\n")},
 		"etc/group":  {Mode: 0o644, Data: []byte("root:x:0:\nstaff:x:50:\n")},
 	}
 	ctx := context.Background()
 	for _, user := range []string{"web", "web:staff", "nobody"} {
-		archive, err := ocitest.Build("kiln.test/named:1", files, ocitest.Config{Entrypoint: []string{"/bin/hello"}, User: user}) // hostdeps:node (a path in a container)
+		archive, err := ocilayout.Build("kiln.test/named:1", files, ocilayout.Config{Entrypoint: []string{"/bin/hello"}, User: user}) // hostdeps:node (a path in a container)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/kiln-os/kiln/config"
-	"github.com/kiln-os/kiln/initd/containers/ocitest"
+	"github.com/kiln-os/kiln/internal/ocilayout"
 	"github.com/kiln-os/kiln/initd/events"
 	"github.com/kiln-os/kiln/qemu"
 )
@@ -166,10 +166,10 @@ func helloArchives(t *testing.T, work string) (good, wrongPlatform, corrupt stri
 	if err != nil {
 		t.Fatal(err)
 	}
-	files := map[string]ocitest.File{"hello": {Mode: 0o755, Data: data}, "tmp": {Mode: fs.ModeDir | 0o1777}}
-	cfg := ocitest.Config{Entrypoint: []string{"/hello"}, Env: []string{"PATH=/"}, User: "65534:65534"}
-	write := func(name string, opts ...ocitest.Option) string {
-		archive, err := ocitest.Build(helloRef, files, cfg, opts...)
+	files := map[string]ocilayout.File{"hello": {Mode: 0o755, Data: data}, "tmp": {Mode: fs.ModeDir | 0o1777}}
+	cfg := ocilayout.Config{Entrypoint: []string{"/hello"}, Env: []string{"PATH=/"}, User: "65534:65534"}
+	write := func(name string, opts ...ocilayout.Option) string {
+		archive, err := ocilayout.Build(helloRef, files, cfg, opts...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -179,7 +179,7 @@ func helloArchives(t *testing.T, work string) (good, wrongPlatform, corrupt stri
 		}
 		return path
 	}
-	return write("hello.tar"), write("hello-arm64.tar", ocitest.WithPlatform("linux/arm64")), write("hello-corrupt.tar", ocitest.WithCorrupt(ocitest.Layer))
+	return write("hello.tar"), write("hello-arm64.tar", ocilayout.WithPlatform("linux/arm64")), write("hello-corrupt.tar", ocilayout.WithCorrupt(ocilayout.Layer))
 }
 
 // containerStatusView is the part of runtime/ContainerStatus the test reads.

@@ -1,4 +1,4 @@
-package ocitest
+package ocilayout
 
 import (
 	"archive/tar"

@@ -1,10 +1,11 @@
-// Package ocitest builds small OCI image layout archives (image-spec image-layout.md) for
-// tests: one gzip layer of given files, a config, a manifest and an index.json naming the
-// image, as a tar, byte for byte the same for the same inputs. Options break the archive
-// in the ways an import must refuse.
+// Package ocilayout builds small OCI image layout archives (image-spec image-layout.md):
+// one gzip layer of given files, a config, a manifest and an index.json naming the image,
+// as a tar, byte for byte the same for the same inputs. The pipeline builds the
+// Kubernetes payload's sandbox image with it; tests build their images with it, and its
+// options break an archive in the ways an import must refuse.
 //
-// It is for tests only; it holds the whole archive in memory.
-package ocitest
+// It holds the whole archive in memory: it is for images of a few megabytes.
+package ocilayout
 
 import (
 	"archive/tar"
@@ -210,7 +211,7 @@ func layerTar(files map[string]File) ([]byte, error) {
 	for name, f := range files {
 		clean := path.Clean(strings.TrimPrefix(name, "/"))
 		if clean == "." || strings.HasPrefix(clean, "../") || clean == ".." {
-			return nil, fmt.Errorf("ocitest: file %q: not a path inside the image", name)
+			return nil, fmt.Errorf("ocilayout: file %q: not a path inside the image", name)
 		}
 		all[clean] = f
 		for d := path.Dir(clean); d != "."; d = path.Dir(d) {
