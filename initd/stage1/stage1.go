@@ -56,12 +56,8 @@ func Run(logf func(format string, args ...any)) error {
 	}
 	var env []string
 	env = append(env, measurePhase(pcr.PhaseEnterInitrd, logf)...)
-	dev, err := attachLoop(RootImage)
+	root, err := mountRoot()
 	if err != nil {
-		return err
-	}
-	root := mount.Mount{Source: dev, Target: NewRoot, FSType: "squashfs", Flags: unix.MS_RDONLY | unix.MS_NODEV}
-	if err := root.Do(); err != nil {
 		return err
 	}
 	logf("mounted %s", root)
@@ -170,35 +166,12 @@ func switchRoot(dir string) error {
 	return nil
 }
 
-// attachLoop binds image to a free loop device, read-only, and returns the device path.
-func attachLoop(image string) (string, error) {
-	backing, err := os.Open(image)
+// mountRoot mounts the root image read-only on NewRoot, through a loop device.
+func mountRoot() (mount.Mount, error) {
+	backing, err := os.Open(RootImage)
 	if err != nil {
-		return "", fmt.Errorf("root image: %w", err)
+		return mount.Mount{}, fmt.Errorf("root image: %w", err)
 	}
 	defer backing.Close()
-	ctl, err := os.OpenFile("/dev/loop-control", os.O_RDWR, 0)
-	if err != nil {
-		return "", fmt.Errorf("loop devices (CONFIG_BLK_DEV_LOOP): %w", err)
-	}
-	defer ctl.Close()
-	n, err := unix.IoctlRetInt(int(ctl.Fd()), unix.LOOP_CTL_GET_FREE)
-	if err != nil {
-		return "", &os.PathError{Op: "ioctl LOOP_CTL_GET_FREE", Path: ctl.Name(), Err: err}
-	}
-	dev := fmt.Sprintf("/dev/loop%d", n)
-	loop, err := os.OpenFile(dev, os.O_RDONLY, 0)
-	if err != nil {
-		return "", err
-	}
-	defer loop.Close()
-	if err := unix.IoctlSetInt(int(loop.Fd()), unix.LOOP_SET_FD, int(backing.Fd())); err != nil {
-		return "", &os.PathError{Op: "ioctl LOOP_SET_FD " + image, Path: dev, Err: err}
-	}
-	info := &unix.LoopInfo64{Flags: unix.LO_FLAGS_READ_ONLY}
-	copy(info.File_name[:], image)
-	if err := unix.IoctlLoopSetStatus64(int(loop.Fd()), info); err != nil {
-		return "", &os.PathError{Op: "ioctl LOOP_SET_STATUS64", Path: dev, Err: err}
-	}
-	return dev, nil
+	return mount.Loop(backing, mount.Mount{Target: NewRoot, FSType: "squashfs", Flags: unix.MS_RDONLY | unix.MS_NODEV})
 }
