@@ -20,7 +20,9 @@ type GenerateInput struct {
 }
 
 // Generate builds a controlplane config holding the CA keys and a worker config holding
-// only the CA certificates, both from in.Secrets, and validates them.
+// only the CA certificates, both from in.Secrets, and validates them. With Kubernetes
+// secrets both carry the bootstrap token (so both run Kubernetes) and the etcd CA
+// certificate; the controlplane alone carries the keys.
 func Generate(in GenerateInput) (controlplane, worker *Config, err error) {
 	if in.Secrets == nil {
 		return nil, nil, errors.New("generate: no secrets given (call GenerateSecrets)")
@@ -57,6 +59,12 @@ func Generate(in GenerateInput) (controlplane, worker *Config, err error) {
 			ControlPlane: ControlPlane{Endpoint: in.Endpoint},
 			CA:           CA{Crt: in.Secrets.KubernetesCA.Crt},
 		},
+	}
+	if k := in.Secrets.Kubernetes; k != nil {
+		controlplane.Cluster.Token, worker.Cluster.Token = k.BootstrapToken, k.BootstrapToken
+		controlplane.Cluster.Etcd.CA, worker.Cluster.Etcd.CA = k.EtcdCA, CA{Crt: k.EtcdCA.Crt}
+		controlplane.Cluster.ServiceAccount.Key = k.ServiceAccountKey
+		controlplane.Cluster.SecretboxEncryptionSecret = k.SecretboxSecret
 	}
 	if err := controlplane.Validate(); err != nil {
 		return nil, nil, fmt.Errorf("generated controlplane config: %w", err)

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -38,6 +39,21 @@ type Secrets struct {
 	KubernetesCA CA
 	// Token is the join token nodes present to trustd.
 	Token string
+	// Kubernetes holds the cluster's Kubernetes secrets; nil for a cluster without
+	// Kubernetes.
+	Kubernetes *KubernetesSecrets
+}
+
+// KubernetesSecrets are the secrets of a cluster's Kubernetes beside its CA.
+type KubernetesSecrets struct {
+	// BootstrapToken is the token kubelets join with (cluster.token).
+	BootstrapToken string
+	// EtcdCA signs etcd's certificates.
+	EtcdCA CA
+	// ServiceAccountKey signs service account tokens (PEM).
+	ServiceAccountKey string
+	// SecretboxSecret encrypts Secrets at rest (32 bytes, base64).
+	SecretboxSecret string
 }
 
 // GenerateSecrets makes two ECDSA P-256 self-signed CAs valid for CALifetime from now,
@@ -56,6 +72,36 @@ func GenerateSecrets(now time.Time) (*Secrets, error) {
 		return nil, err
 	}
 	return &Secrets{OSCA: osCA, KubernetesCA: kubernetesCA, Token: token}, nil
+}
+
+// GenerateKubernetesSecrets makes the Kubernetes secrets: a bootstrap token, an etcd CA
+// (ECDSA P-256, valid for CALifetime from now), a P-256 service account key and a 32-byte
+// secretbox key.
+func GenerateKubernetesSecrets(now time.Time) (*KubernetesSecrets, error) {
+	token, err := newToken()
+	if err != nil {
+		return nil, err
+	}
+	etcdCA, err := newCA("etcd", now)
+	if err != nil {
+		return nil, err
+	}
+	saKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	saPEM, err := encodeKey(saKey)
+	if err != nil {
+		return nil, err
+	}
+	secretbox := make([]byte, 32)
+	if _, err := rand.Read(secretbox); err != nil {
+		return nil, err
+	}
+	return &KubernetesSecrets{
+		BootstrapToken: token, EtcdCA: etcdCA, ServiceAccountKey: string(saPEM),
+		SecretboxSecret: base64.StdEncoding.EncodeToString(secretbox),
+	}, nil
 }
 
 func newCA(commonName string, now time.Time) (CA, error) {

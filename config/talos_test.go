@@ -58,7 +58,7 @@ func TestTalosSeedExampleDecodesAndValidates(t *testing.T) {
 
 func TestTalosFieldsNotSupported(t *testing.T) {
 	for _, tc := range []struct{ yaml, path string }{
-		{"machine:\n  kubelet: {image: x}\n", "machine.kubelet"},
+		{"machine:\n  kubelet: {image: x}\n", "machine.kubelet.image"},
 		{"machine:\n  files: []\n", "machine.files"},
 		{"machine:\n  features: {rbac: true}\n", "machine.features"},
 		{"machine:\n  registries: {}\n", "machine.registries"},
@@ -66,7 +66,7 @@ func TestTalosFieldsNotSupported(t *testing.T) {
 		{"machine:\n  install:\n    extraKernelArgs: [quiet]\n", "machine.install.extraKernelArgs"},
 		{"machine:\n  network:\n    interfaces:\n      - interface: eth0\n      - interface: eth1\n        vip: {ip: 10.0.0.1}\n", "machine.network.interfaces[1].vip"},
 		{"machine:\n  network:\n    interfaces:\n      - interface: eth0\n        routes: [{network: 0.0.0.0/0, source: 10.0.0.2}]\n", "machine.network.interfaces[0].routes[0].source"},
-		{"cluster:\n  network: {dnsDomain: cluster.local}\n", "cluster.network"},
+		{"cluster:\n  network: {cni: {name: flannel}}\n", "cluster.network.cni"},
 		{"cluster:\n  proxy: {disabled: true}\n", "cluster.proxy"},
 		{"debug: false\n", "debug"},
 	} {

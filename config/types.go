@@ -14,9 +14,12 @@ const (
 // Defaults used by consumers when a field is left empty. The config itself keeps the
 // empty value, so that encoding what was decoded gives the same document.
 const (
-	DefaultClusterName = "kiln"
-	DefaultRouteMetric = 1024
-	DefaultTimeServer  = "pool.ntp.org"
+	DefaultClusterName   = "kiln"
+	DefaultRouteMetric   = 1024
+	DefaultTimeServer    = "pool.ntp.org"
+	DefaultDNSDomain     = "cluster.local"
+	DefaultPodSubnet     = "10.244.0.0/16"
+	DefaultServiceSubnet = "10.96.0.0/12"
 )
 
 // Struct tags beside yaml and json describe the JSON Schema (config/schema.json):
@@ -62,6 +65,8 @@ type Machine struct {
 	// Containers are workloads containerd runs on this node, outside any Kubernetes: a
 	// change is live (added ones start, removed ones stop, changed ones are replaced).
 	Containers []Container `yaml:"containers,omitempty" json:"containers,omitempty" kiln:"live"`
+	// Kubelet configures the kubelet, which runs when the config has a cluster.token.
+	Kubelet Kubelet `yaml:"kubelet,omitempty" json:"kubelet,omitempty" kiln:"reboot"`
 }
 
 // Container is one workload run by the node's containerd, in the host's network
@@ -194,6 +199,68 @@ type Cluster struct {
 	ControlPlane ControlPlane `yaml:"controlPlane" json:"controlPlane" required:"true" kiln:"reboot"`
 	// CA is the Kubernetes certificate authority (PEM); its key is present on controlplane nodes only.
 	CA CA `yaml:"ca" json:"ca" required:"true" kiln:"reboot"`
+	// Token is the Kubernetes bootstrap token (6 and 16 lower-case letters or digits joined by a dot) with which kubelets join the cluster. A config with a token runs Kubernetes on the node (etcd and the control plane on a controlplane, the kubelet everywhere); without one the node runs only its own services and machine.containers.
+	Token string `yaml:"token,omitempty" json:"token,omitempty" pattern:"^[a-z0-9]{6}\\.[a-z0-9]{16}$" kiln:"reboot,secret"`
+	// SecretboxEncryptionSecret is the key (32 bytes, base64) with which the API server encrypts Secrets in etcd; controlplane nodes only.
+	SecretboxEncryptionSecret string `yaml:"secretboxEncryptionSecret,omitempty" json:"secretboxEncryptionSecret,omitempty" kiln:"reboot,secret"`
+	// ServiceAccount holds the key that signs service account tokens; controlplane nodes only.
+	ServiceAccount ServiceAccount `yaml:"serviceAccount,omitempty" json:"serviceAccount,omitempty" kiln:"reboot"`
+	// Network is the cluster's pod and service networks.
+	Network ClusterNetwork `yaml:"network,omitempty" json:"network,omitempty" kiln:"reboot"`
+	// Etcd configures etcd on controlplane nodes: its CA (the key on controlplanes only) and extra flags.
+	Etcd Etcd `yaml:"etcd,omitempty" json:"etcd,omitempty" kiln:"reboot"`
+	// APIServer configures kube-apiserver on controlplane nodes.
+	APIServer APIServer `yaml:"apiServer,omitempty" json:"apiServer,omitempty" kiln:"reboot"`
+	// ControllerManager configures kube-controller-manager on controlplane nodes.
+	ControllerManager Component `yaml:"controllerManager,omitempty" json:"controllerManager,omitempty" kiln:"reboot"`
+	// Scheduler configures kube-scheduler on controlplane nodes.
+	Scheduler Component `yaml:"scheduler,omitempty" json:"scheduler,omitempty" kiln:"reboot"`
+	// AllowSchedulingOnControlPlanes lets pods run on controlplane nodes (no NoSchedule taint); default false.
+	AllowSchedulingOnControlPlanes bool `yaml:"allowSchedulingOnControlPlanes,omitempty" json:"allowSchedulingOnControlPlanes,omitempty" default:"false" kiln:"reboot"`
+}
+
+// ServiceAccount holds the service account signing key.
+type ServiceAccount struct {
+	// Key is the private key (PEM, EC or PKCS#8) that signs service account tokens.
+	Key string `yaml:"key,omitempty" json:"key,omitempty" kiln:"reboot,secret"`
+}
+
+// ClusterNetwork is the cluster's pod and service networks.
+type ClusterNetwork struct {
+	// DNSDomain is the cluster's DNS domain; empty means cluster.local.
+	DNSDomain string `yaml:"dnsDomain,omitempty" json:"dnsDomain,omitempty" default:"cluster.local" kiln:"reboot"`
+	// PodSubnets are the pod networks (one IPv4 CIDR); empty means 10.244.0.0/16. Each node gets a /24 of it.
+	PodSubnets []string `yaml:"podSubnets,omitempty" json:"podSubnets,omitempty" kiln:"reboot"`
+	// ServiceSubnets are the service networks (one IPv4 CIDR); empty means 10.96.0.0/12.
+	ServiceSubnets []string `yaml:"serviceSubnets,omitempty" json:"serviceSubnets,omitempty" kiln:"reboot"`
+}
+
+// Etcd configures etcd.
+type Etcd struct {
+	// CA is etcd's certificate authority (PEM): it signs the members' peer and server certificates and the API server's client certificate. The key is on controlplane nodes only.
+	CA CA `yaml:"ca,omitempty" json:"ca,omitempty" kiln:"reboot"`
+	// ExtraArgs are etcd flags (name without dashes: value) added to, or replacing, the ones Kiln sets.
+	ExtraArgs map[string]string `yaml:"extraArgs,omitempty" json:"extraArgs,omitempty" pattern:"^[a-z0-9][a-z0-9-]*$" kiln:"reboot"`
+}
+
+// APIServer configures kube-apiserver.
+type APIServer struct {
+	// CertSANs are extra subject alternative names (IP addresses or DNS names) for the API server's certificate.
+	CertSANs []string `yaml:"certSANs,omitempty" json:"certSANs,omitempty" kiln:"reboot"`
+	// ExtraArgs are kube-apiserver flags (name without dashes: value) added to, or replacing, the ones Kiln sets.
+	ExtraArgs map[string]string `yaml:"extraArgs,omitempty" json:"extraArgs,omitempty" pattern:"^[a-z0-9][a-z0-9-]*$" kiln:"reboot"`
+}
+
+// Component configures a control plane program.
+type Component struct {
+	// ExtraArgs are the program's flags (name without dashes: value) added to, or replacing, the ones Kiln sets.
+	ExtraArgs map[string]string `yaml:"extraArgs,omitempty" json:"extraArgs,omitempty" pattern:"^[a-z0-9][a-z0-9-]*$" kiln:"reboot"`
+}
+
+// Kubelet configures the kubelet.
+type Kubelet struct {
+	// ExtraArgs are kubelet flags (name without dashes: value) added to, or replacing, the ones Kiln sets.
+	ExtraArgs map[string]string `yaml:"extraArgs,omitempty" json:"extraArgs,omitempty" pattern:"^[a-z0-9][a-z0-9-]*$" kiln:"reboot"`
 }
 
 // ControlPlane says where the control plane is reached.

@@ -38,6 +38,7 @@ func (c *Config) Validate() error {
 	c.Machine.validate(&l, "machine")
 	c.Cluster.validate(&l, "cluster")
 	c.validateKeysByType(&l)
+	c.validateKubernetes(&l)
 	return l.err()
 }
 

@@ -35,7 +35,7 @@ func cmdGen(e *env, args []string) error {
 type genConfigFlags struct {
 	name, endpoint, out, installDisk string
 	adminTTL                         time.Duration
-	force                            bool
+	force, kubernetes                bool
 	patches                          configPatchFlags
 }
 
@@ -48,6 +48,7 @@ func cmdGenConfig(e *env, args []string) error {
 	fs.StringVar(&f.installDisk, "install-disk", "", "disk the installer writes Kiln to (e.g. /dev/vda)")
 	fs.DurationVar(&f.adminTTL, "admin-ttl", defaultCertTTL, "lifetime of the admin client certificate")
 	fs.BoolVar(&f.force, "force", false, "overwrite existing machine configs")
+	fs.BoolVar(&f.kubernetes, "kubernetes", true, "generate the Kubernetes secrets (bootstrap token, etcd CA, service account key, secretbox key): the nodes run Kubernetes")
 	f.patches.register(fs)
 	if _, err := parseArgs(fs, args, 0, 0); err != nil {
 		return err
@@ -93,6 +94,11 @@ func generateConfigs(f genConfigFlags, now time.Time) (controlplane, worker *con
 	secrets, err := config.GenerateSecrets(now)
 	if err != nil {
 		return nil, nil, err
+	}
+	if f.kubernetes {
+		if secrets.Kubernetes, err = config.GenerateKubernetesSecrets(now); err != nil {
+			return nil, nil, err
+		}
 	}
 	return config.Generate(config.GenerateInput{
 		Secrets:     secrets,

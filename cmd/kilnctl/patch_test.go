@@ -55,7 +55,7 @@ func TestGenConfigRefusesABadPatchAndWritesNothing(t *testing.T) {
 	}{
 		{"--config-patch-worker", `{machine: {network: {interfaces: [{interface: eth0, dhcp: maybe}]}}}`,
 			[]string{"worker.yaml: the patched config:", "machine.network.interfaces[0].dhcp"}},
-		{"--config-patch", `{machine: {kubelet: {image: x}}}`, []string{"controlplane.yaml", "machine.kubelet: Talos v1alpha1 field not supported by Kiln"}},
+		{"--config-patch", `{machine: {kubelet: {image: x}}}`, []string{"controlplane.yaml", "machine.kubelet.image: Talos v1alpha1 field not supported by Kiln"}},
 		{"--config-patch-control-plane", `[{"op": "remove", "path": "/machine/nothing"}]`,
 			[]string{"controlplane.yaml: --config-patch-control-plane (inline, number 1): patch operation 0 (remove /machine/nothing)"}},
 		{"--config-patch", "@/nonexistent/patch.yaml", []string{"--config-patch @/nonexistent/patch.yaml", "no such file"}},

@@ -66,7 +66,7 @@ func TestReaderAbuse(t *testing.T) {
 	c := ctl{t: t, bin: buildKilnctl(t, work), config: filepath.Join(work, "kiln-config")}
 	hostPort := freePort(t)
 	c.node = fmt.Sprintf("127.0.0.1:%d", hostPort)
-	c.must("gen", "config", "--name", "e2e", "--endpoint", "https://10.0.2.15:6443", "--out", work)
+	c.must("gen", "config", "--kubernetes=false", "--name", "e2e", "--endpoint", "https://10.0.2.15:6443", "--out", work)
 	nodeConfig := writeNodeConfig(t, work)
 	disk := filepath.Join(work, "disk.raw")
 	copySparse(t, artifact(t, img, "disk"), disk)

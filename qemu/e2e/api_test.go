@@ -137,7 +137,7 @@ func TestMachineAPI(t *testing.T) {
 	var hostPort int
 	fmt.Sscan(port, &hostPort)
 	trustdAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	c.must("gen", "config", "--name", "e2e", "--endpoint", "https://10.0.2.15:6443", "--out", work)
+	c.must("gen", "config", "--kubernetes=false", "--name", "e2e", "--endpoint", "https://10.0.2.15:6443", "--out", work)
 	nodeConfig := writeNodeConfig(t, work)
 	disk := filepath.Join(work, "disk.raw")
 	copySparse(t, artifact(t, img, "disk"), disk)

@@ -40,7 +40,7 @@ func TestContainers(t *testing.T) {
 	c := ctl{t: t, bin: buildKilnctl(t, work), config: filepath.Join(work, "kiln-config")}
 	apiPort, webPort := freePort(t), freePort(t)
 	c.node = fmt.Sprintf("127.0.0.1:%d", apiPort)
-	c.must("gen", "config", "--name", "e2e", "--endpoint", "https://10.0.2.15:6443", "--out", work)
+	c.must("gen", "config", "--kubernetes=false", "--name", "e2e", "--endpoint", "https://10.0.2.15:6443", "--out", work)
 	nodeConfig := writeNodeConfig(t, work)
 	good, wrongPlatform, corrupt := helloArchives(t, work)
 	disk := filepath.Join(work, "disk.raw")

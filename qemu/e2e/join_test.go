@@ -23,7 +23,7 @@ func TestWorkerJoin(t *testing.T) {
 	work := t.TempDir()
 	cpAddr, workerAddr, badAddr := labAddr(t, 10), labAddr(t, 11), labAddr(t, 12)
 	c := ctl{t: t, bin: buildKilnctl(t, work), config: filepath.Join(work, "kiln-config"), lab: l, node: cpAddr}
-	c.must("gen", "config", "--name", "e2e", "--endpoint", "https://"+cpAddr+":6443", "--out", work)
+	c.must("gen", "config", "--kubernetes=false", "--name", "e2e", "--endpoint", "https://"+cpAddr+":6443", "--out", work)
 	cp, worker := loadConfig(t, work, "controlplane.yaml"), loadConfig(t, work, "worker.yaml")
 	staticAddress(cp, cpAddr)
 	staticAddress(worker, workerAddr)

@@ -464,7 +464,7 @@ func netbootForInstall(t *testing.T, img image, l *lab.Lab, work, kiln, kilnctl,
 		t.Fatal(err)
 	}
 	c := ctl{t: t, bin: kilnctl, config: filepath.Join(secrets, "kiln-config"), lab: l, node: node + ":50000"}
-	c.must("gen", "config", "--name", "e2e", "--endpoint", "https://"+node+":6443", "--out", secrets)
+	c.must("gen", "config", "--kubernetes=false", "--name", "e2e", "--endpoint", "https://"+node+":6443", "--out", secrets)
 	return vm, c, m, srv
 }
 

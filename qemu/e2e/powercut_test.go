@@ -64,7 +64,7 @@ func TestPowerCut(t *testing.T) {
 	p.c = ctl{t: t, bin: buildKilnctl(t, work), config: filepath.Join(work, "kiln-config")}
 	p.hostPort = freePort(t)
 	p.c.node = fmt.Sprintf("127.0.0.1:%d", p.hostPort)
-	p.c.must("gen", "config", "--name", "e2e", "--endpoint", "https://10.0.2.15:6443", "--out", work)
+	p.c.must("gen", "config", "--kubernetes=false", "--name", "e2e", "--endpoint", "https://10.0.2.15:6443", "--out", work)
 	p.nodeConfig = writeNodeConfig(t, work)
 	p.makePristine()
 
