@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/kiln-os/kiln/config"
-	"github.com/kiln-os/kiln/internal/ocilayout"
 	"github.com/kiln-os/kiln/initd/events"
+	"github.com/kiln-os/kiln/internal/ocilayout"
 	"github.com/kiln-os/kiln/qemu"
 )
 
