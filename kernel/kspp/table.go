@@ -109,7 +109,6 @@ var kconfigRules = []Rule{
 	n("CONFIG_LDISC_AUTOLOAD", "no line discipline loading by unprivileged users"),
 	n("CONFIG_USELIB", "removes the uselib syscall"),
 	n("CONFIG_IO_URING", "io_uring has had many privilege escalations; nothing in Kiln needs it"),
-	n("CONFIG_INET_DIAG", "hides socket details used to find kernel addresses"),
 	n("CONFIG_ACPI_CUSTOM_METHOD", "no ACPI method injection"),
 	n("CONFIG_MAGIC_SYSRQ", "no SysRq on a machine without a local operator"),
 	n("CONFIG_DEBUG_FS", "debugfs exposes kernel internals"),
@@ -133,6 +132,8 @@ var kconfigRules = []Rule{
 
 	except(y("CONFIG_BPF_JIT_ALWAYS_ON", "removes the BPF interpreter, a Spectre v2 gadget"),
 		"in 6.1 BPF_JIT depends on MODULES; without modules there is no JIT, and unprivileged BPF is off (BPF_UNPRIV_DEFAULT_OFF, sysctl unprivileged_bpf_disabled=1)"),
+	except(n("CONFIG_INET_DIAG", "hides socket details used to find kernel addresses"),
+		"Kubernetes needs socket diagnostics (issue 18, kernel/config/20-kubernetes.config); KSPP's reason is Linux before 4.1 (\"assists heap memory attacks\"), whose replies derived socket cookies from kernel addresses; 6.1 generates them"),
 	except(y("CONFIG_GCC_PLUGIN_STACKLEAK", "clears the kernel stack on syscall return"), gccPlugin),
 	except(y("CONFIG_RANDSTRUCT_FULL", "randomizes the layout of sensitive structures"),
 		"Kiln images are public and reproducible, so any seed ships with the image and gives no secrecy against someone holding it; "+gccPlugin),
