@@ -118,6 +118,10 @@ func (b *Build) runSteps(ctx context.Context, epoch int64, staging string) (*Man
 	if err != nil {
 		return nil, err
 	}
+	kube, err := b.kubernetes(ctx, env, epoch)
+	if err != nil {
+		return nil, err
+	}
 	boot, err := runStep(ctx, b, "bootloader", stepBootloader, bootloaderIn{DB: keySet.DB, stepEnv: env})
 	if err != nil {
 		return nil, err
@@ -130,7 +134,7 @@ func (b *Build) runSteps(ctx context.Context, epoch int64, staging string) (*Man
 	}
 	root, err := runStep(ctx, b, "rootfs", stepRootfs, rootfsIn{
 		Name: spec.Name, Version: spec.Version, CABundle: rootfs.DefaultCABundle,
-		ESPPayload: payload, Runtime: runtime.Files(), Compression: spec.Rootfs.Compression, Epoch: epoch, stepEnv: env,
+		ESPPayload: payload, Runtime: runtime.Files(), KubernetesPin: kube.pin(), Compression: spec.Rootfs.Compression, Epoch: epoch, stepEnv: env,
 	})
 	if err != nil {
 		return nil, err
@@ -160,6 +164,9 @@ func (b *Build) runSteps(ctx context.Context, epoch int64, staging string) (*Man
 		Name: spec.Name, Version: spec.Version, Epoch: epoch,
 		SystemdBoot: boot.SystemdBoot, UKI: uki.Path, Keys: keySet, Dir: staging,
 	}
+	if kube != nil {
+		media.KubePayload, media.KubePayloadName = kube.Path, kube.Pin.File
+	}
 	disk, err := runStep(ctx, b, "disk", stepDisk, media)
 	if err != nil {
 		return nil, err
@@ -170,7 +177,7 @@ func (b *Build) runSteps(ctx context.Context, epoch int64, staging string) (*Man
 	}
 	// Staging hashes every artifact for the manifest.
 	artifacts, err := runPart(ctx, b, "stage+hash", func() (map[string]Artifact, error) {
-		return stageArtifacts(staging, []artifact{
+		return stageArtifacts(staging, append(kube.artifacts(), []artifact{
 			{"vmlinuz", "vmlinuz", kern.Vmlinuz},
 			{"kernel-config", "kernel.config", kern.ConfigPath},
 			{"kspp-report", "kspp.json", report.JSON},
@@ -185,12 +192,33 @@ func (b *Build) runSteps(ctx context.Context, epoch int64, staging string) (*Man
 			{"bootloader", "systemd-bootx64.efi", boot.SystemdBoot},
 			{"disk", "disk.raw", disk.Path},
 			{"iso", "kiln.iso", iso.Path},
-		})
+		}...))
 	})
 	if err != nil {
 		return nil, err
 	}
-	return newManifest(manifestIn{Spec: spec, Epoch: epoch, Kernel: kern.Result, UKI: uki, Runtime: runtime.Versions, Artifacts: artifacts}), nil
+	return newManifest(manifestIn{Spec: spec, Epoch: epoch, Kernel: kern.Result, UKI: uki, Runtime: runtime.Versions, Kubernetes: kube.versions(), Artifacts: artifacts}), nil
+}
+
+// kubernetes builds the Kubernetes programs and packs them into the payload, when the
+// spec asks for it; nil otherwise.
+func (b *Build) kubernetes(ctx context.Context, env stepEnv, epoch int64) (*kubePayloadOut, error) {
+	if !b.Spec.Kubernetes.Payload {
+		return nil, nil
+	}
+	programs, err := runStep(ctx, b, "kubernetes", stepKubernetes, kubernetesIn{
+		ModuleDir: filepath.Join(b.RepoDir, KubernetesModuleDir), RuntimeModuleDir: filepath.Join(b.RepoDir, RuntimeModuleDir), stepEnv: env,
+	})
+	if err != nil {
+		return nil, err
+	}
+	payload, err := runStep(ctx, b, "kube-payload", stepKubePayload, kubePayloadIn{
+		Programs: programs, ModuleDir: filepath.Join(b.RepoDir, KubernetesModuleDir), Epoch: epoch, stepEnv: env,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &payload, nil
 }
 
 func (b *Build) defaults() {

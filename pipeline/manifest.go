@@ -31,6 +31,9 @@ type Manifest struct {
 	// Runtime names the container runtime's versions (containerd, runc, the Go that built
 	// them, the libseccomp linked into runc).
 	Runtime *RuntimeInfo `json:"runtime,omitempty"`
+	// Kubernetes names the Kubernetes payload's versions; the payload itself is the
+	// artifact "kubernetes-payload".
+	Kubernetes *KubernetesInfo `json:"kubernetes,omitempty"`
 	// PCR11 is the predicted PCR 11 by bank ("sha256", "sha384") and phase ("uki" after
 	// the stub's measurements, then each of pcr.Phases), in hex.
 	PCR11     map[string]PhaseValues `json:"pcr11,omitempty"`
@@ -71,23 +74,25 @@ type Artifact struct {
 // manifestIn is what the manifest is assembled from: the spec, the epoch, the outputs of
 // the kernel and UKI steps, and the staged artifacts.
 type manifestIn struct {
-	Spec      Spec
-	Epoch     int64
-	Kernel    *kernel.Result
-	UKI       ukiOut
-	Runtime   RuntimeInfo
-	Artifacts map[string]Artifact
+	Spec       Spec
+	Epoch      int64
+	Kernel     *kernel.Result
+	UKI        ukiOut
+	Runtime    RuntimeInfo
+	Kubernetes *KubernetesInfo
+	Artifacts  map[string]Artifact
 }
 
 func newManifest(in manifestIn) *Manifest {
 	uki, runtime := in.UKI.Info, in.Runtime
 	return &Manifest{
 		Name: in.Spec.Name, Version: in.Spec.Version, SourceDateEpoch: in.Epoch, Cmdline: in.Spec.Kernel.Cmdline,
-		Kernel:    KernelInfo{Release: in.Kernel.Release, Source: kernelSource(), SourceSHA: kernel.SourceSHA256, BuildKey: in.Kernel.Key},
-		UKI:       &uki,
-		Runtime:   &runtime,
-		PCR11:     pcr11JSON(in.UKI.PCR11),
-		Artifacts: in.Artifacts,
+		Kernel:     KernelInfo{Release: in.Kernel.Release, Source: kernelSource(), SourceSHA: kernel.SourceSHA256, BuildKey: in.Kernel.Key},
+		UKI:        &uki,
+		Runtime:    &runtime,
+		Kubernetes: in.Kubernetes,
+		PCR11:      pcr11JSON(in.UKI.PCR11),
+		Artifacts:  in.Artifacts,
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/kiln-os/kiln/bootloader"
 	"github.com/kiln-os/kiln/bootloader/entry"
 	"github.com/kiln-os/kiln/bootloader/keys"
+	"github.com/kiln-os/kiln/internal/kubepayload"
 	"github.com/kiln-os/kiln/pipeline/disk/fat"
 	"github.com/kiln-os/kiln/pipeline/disk/iso"
 	"github.com/kiln-os/kiln/pipeline/disk/layout"
@@ -37,6 +38,9 @@ type mediaIn struct {
 	// SystemdBoot and UKI are the signed binaries; Keys' certificates are enrolled.
 	SystemdBoot, UKI string
 	Keys             *keys.Set
+	// KubePayload is the Kubernetes payload file, put on the ESP under
+	// kubepayload.ESPDir as KubePayloadName; "" for an image without it.
+	KubePayload, KubePayloadName string
 	// Dir is where the image is written.
 	Dir string
 }
@@ -46,8 +50,8 @@ type mediaOut struct {
 	Path string
 }
 
-// espFiles is the ESP tree: signed systemd-boot, loader.conf, the enrolment files, and the
-// UKI under ukiName.
+// espFiles is the ESP tree: signed systemd-boot, loader.conf, the enrolment files, the
+// UKI under ukiName, and the Kubernetes payload its root pins.
 func (in mediaIn) espFiles(ukiName string) ([]fat.File, error) {
 	uki, err := os.ReadFile(in.UKI)
 	if err != nil {
@@ -57,9 +61,16 @@ func (in mediaIn) espFiles(ukiName string) ([]fat.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]fat.File, len(files))
+	out := make([]fat.File, len(files), len(files)+1)
 	for i, f := range files {
 		out[i] = fat.File{Path: f.Path, Data: f.Data}
+	}
+	if in.KubePayload != "" {
+		data, err := os.ReadFile(in.KubePayload)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, fat.File{Path: kubepayload.ESPDir + "/" + in.KubePayloadName, Data: data})
 	}
 	return out, nil
 }

@@ -140,8 +140,8 @@ func stepRuntime(ctx context.Context, in runtimeIn) (runtimeOut, error) {
 		return runtimeOut{}, err
 	}
 	logHit(in.Log, "runtime", hit)
-	recorded, err := readRuntimeInfo(filepath.Join(dir, runtimeInfoFile))
-	if err != nil {
+	var recorded RuntimeInfo
+	if err := readJSON(filepath.Join(dir, runtimeInfoFile), &recorded); err != nil {
 		return runtimeOut{}, err
 	}
 	return runtimeOut{
@@ -285,20 +285,11 @@ func checkShim(ctx context.Context, shim, want string) error {
 }
 
 // moduleVersions reads containerd's and runc's versions from the runtime module's go.mod
-// (through go list, which applies replace directives) and the Go toolchain's.
+// and the Go toolchain's.
 func moduleVersions(ctx context.Context, moduleDir string) (RuntimeInfo, error) {
-	cmd := exec.CommandContext(ctx, "go", "list", "-m", "-f", "{{.Path}} {{.Version}}", containerdModule, runcModule)
-	cmd.Dir = moduleDir
-	cmd.Env = append(os.Environ(), "GOWORK=off", "GOTOOLCHAIN=local", "GOFLAGS=-mod=readonly")
-	out, err := cmd.Output()
+	versions, err := listModules(ctx, moduleDir, containerdModule, runcModule)
 	if err != nil {
-		return RuntimeInfo{}, fmt.Errorf("go list -m in %s: %w", moduleDir, commandError(err))
-	}
-	versions := map[string]string{}
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		if path, version, ok := strings.Cut(line, " "); ok {
-			versions[path] = version
-		}
+		return RuntimeInfo{}, err
 	}
 	goVersion, err := exec.CommandContext(ctx, "go", "env", "GOVERSION").Output()
 	if err != nil {
@@ -306,9 +297,28 @@ func moduleVersions(ctx context.Context, moduleDir string) (RuntimeInfo, error) 
 	}
 	info := RuntimeInfo{Containerd: versions[containerdModule], Runc: versions[runcModule], Go: strings.TrimSpace(string(goVersion))}
 	if info.Containerd == "" || info.Runc == "" {
-		return RuntimeInfo{}, fmt.Errorf("%s/go.mod must require %s and %s (got %q)", moduleDir, containerdModule, runcModule, out)
+		return RuntimeInfo{}, fmt.Errorf("%s/go.mod must require %s and %s (got %v)", moduleDir, containerdModule, runcModule, versions)
 	}
 	return info, nil
+}
+
+// listModules returns the versions the module at moduleDir builds with (through go list,
+// which applies replace directives), by module path.
+func listModules(ctx context.Context, moduleDir string, modules ...string) (map[string]string, error) {
+	cmd := exec.CommandContext(ctx, "go", append([]string{"list", "-m", "-f", "{{.Path}} {{.Version}}"}, modules...)...)
+	cmd.Dir = moduleDir
+	cmd.Env = append(os.Environ(), "GOWORK=off", "GOTOOLCHAIN=local", "GOFLAGS=-mod=readonly")
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("go list -m in %s: %w", moduleDir, commandError(err))
+	}
+	versions := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if path, version, ok := strings.Cut(line, " "); ok {
+			versions[path] = version
+		}
+	}
+	return versions, nil
 }
 
 // commandError adds a failed command's stderr to its error.
@@ -318,18 +328,6 @@ func commandError(err error) error {
 		return fmt.Errorf("%w: %s", err, bytes.TrimSpace(exit.Stderr))
 	}
 	return err
-}
-
-func readRuntimeInfo(path string) (RuntimeInfo, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return RuntimeInfo{}, err
-	}
-	var info RuntimeInfo
-	if err := json.Unmarshal(data, &info); err != nil {
-		return RuntimeInfo{}, fmt.Errorf("%s: %w", path, err)
-	}
-	return info, nil
 }
 
 // hashTree hashes every regular file under dir (path and content, in path order): all of

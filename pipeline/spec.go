@@ -32,7 +32,16 @@ type Spec struct {
 	Kernel          KernelSpec `yaml:"kernel"`
 	Rootfs          RootfsSpec `yaml:"rootfs"`
 	UKI             UKISpec    `yaml:"uki"`
+	Kubernetes      KubeSpec   `yaml:"kubernetes"`
 	Output          string     `yaml:"output"`
+}
+
+// KubeSpec says whether the image carries Kubernetes.
+type KubeSpec struct {
+	// Payload builds the Kubernetes payload (etcd, the control plane, the kubelet, the
+	// CRI containerd, CNI plugins; docs/kubernetes.md), puts it on the disk's and the ISO's
+	// ESP and pins its digest in the root. Without it a node cannot join a cluster.
+	Payload bool `yaml:"payload"`
 }
 
 // UKISpec bounds the signed image.
@@ -63,12 +72,13 @@ type RootfsSpec struct {
 // Defaults returns the spec of an empty kiln.yaml.
 func Defaults() Spec {
 	return Spec{
-		Name:    "kiln",
-		Version: "0.1.0",
-		Kernel:  KernelSpec{Fragments: "kernel/config", Cmdline: DefaultCmdline},
-		Rootfs:  RootfsSpec{Compression: "zstd"},
-		UKI:     UKISpec{MaxBytes: DefaultUKIMaxBytes},
-		Output:  "_out",
+		Name:       "kiln",
+		Version:    "0.1.0",
+		Kernel:     KernelSpec{Fragments: "kernel/config", Cmdline: DefaultCmdline},
+		Rootfs:     RootfsSpec{Compression: "zstd"},
+		UKI:        UKISpec{MaxBytes: DefaultUKIMaxBytes},
+		Kubernetes: KubeSpec{Payload: true},
+		Output:     "_out",
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/kiln-os/kiln/internal/kubepayload"
 	"github.com/kiln-os/kiln/rootfs"
 )
 
@@ -117,9 +118,11 @@ type rootfsIn struct {
 	// ESPPayload is the ESP without its UKI, for the installer (rootfs.Tree.ESPPayload).
 	ESPPayload []rootfs.File
 	// Runtime is the container runtime's binaries and config (stepRuntime).
-	Runtime     rootfs.Runtime
-	Compression string
-	Epoch       int64
+	Runtime rootfs.Runtime
+	// KubernetesPin pins the Kubernetes payload (stepKubePayload); nil for an image without it.
+	KubernetesPin *kubepayload.Pin
+	Compression   string
+	Epoch         int64
 	stepEnv
 }
 
@@ -141,6 +144,13 @@ func stepRootfs(ctx context.Context, in rootfsIn) (rootfsOut, error) {
 		ESPPayload: in.ESPPayload,
 		Runtime:    &in.Runtime,
 	}
+	if in.KubernetesPin != nil {
+		pin, err := json.MarshalIndent(in.KubernetesPin, "", "  ")
+		if err != nil {
+			return rootfsOut{}, err
+		}
+		tree.KubernetesPin = append(pin, '\n')
+	}
 	runtimeSums, err := fileSums(in.Runtime.Containerd, in.Runtime.Runc, in.Runtime.Config)
 	if err != nil {
 		return rootfsOut{}, fmt.Errorf("runtime: %w", err)
@@ -155,7 +165,7 @@ func stepRootfs(ctx context.Context, in rootfsIn) (rootfsOut, error) {
 	}
 	// machined is not in the root (stage 1 binds the initramfs's /init over /sbin/init):
 	// a change to machined alone leaves the squashfs cached.
-	key := Key("rootfs-v7", fmt.Sprint(rootfs.BlockSize), string(tree.OSRelease), caSum, fmt.Sprint(in.Epoch), in.Compression, hex.EncodeToString(payload.Sum(nil)), runtimeSums)
+	key := Key("rootfs-v8", fmt.Sprint(rootfs.BlockSize), string(tree.OSRelease), caSum, fmt.Sprint(in.Epoch), in.Compression, hex.EncodeToString(payload.Sum(nil)), runtimeSums, string(tree.KubernetesPin))
 	dir, hit, err := Cache{in.CacheDir}.Step("rootfs", key, func(dir string) error {
 		stored, err := tree.WriteSquashfs(filepath.Join(dir, "rootfs.sqsh"), time.Unix(in.Epoch, 0))
 		if err != nil {

@@ -1,5 +1,6 @@
 // Package rootfs assembles Kiln's root filesystem and initramfs: the tree (os-release, the
-// CA bundle, the container runtime, empty mount points, and an empty /sbin/init) packed as
+// CA bundle, the container runtime, the Kubernetes payload's pin, empty mount points, and
+// an empty /sbin/init) packed as
 // squashfs, and the initramfs (/init = machined, /rootfs.sqsh, /dev/console) as a zstd
 // newc cpio. machined is in the image once, as /init: stage 1 binds it over the root's
 // /sbin/init (initd/stage1).
@@ -18,6 +19,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/kiln-os/kiln/internal/atomicfile"
+	"github.com/kiln-os/kiln/internal/kubepayload"
 	"github.com/kiln-os/kiln/rootfs/cpio"
 	"github.com/kiln-os/kiln/rootfs/squashfs"
 )
@@ -50,6 +52,9 @@ type Tree struct {
 	ESPPayload []File
 	// Runtime is the container runtime; nil leaves it out.
 	Runtime *Runtime
+	// KubernetesPin is the Kubernetes payload's pin (kubepayload.Pin as JSON), installed at
+	// kubepayload.PinPath beside the payload's empty mount point; nil leaves both out.
+	KubernetesPin []byte
 }
 
 // Runtime is the container runtime's files on the build host. Containerd, the multi-call
@@ -147,6 +152,10 @@ func (t Tree) WriteSquashfs(path string, mtime time.Time) ([]squashfs.FileStored
 			w.AddFile(f.Path, f.Mode, bytes.NewReader(data))
 		}
 		w.AddLink(ShimPath, containerdPath)
+	}
+	if t.KubernetesPin != nil {
+		w.AddDir(kubepayload.MountPoint, 0o755)
+		w.AddFile(kubepayload.PinPath, 0o644, bytes.NewReader(t.KubernetesPin))
 	}
 	for _, f := range t.ESPPayload {
 		if !fs.ValidPath(f.Path) || f.Path == "." {
