@@ -44,7 +44,7 @@ func (s *Server) serviceCall(ctx context.Context, action, name string) error {
 	if s.Services == nil || s.Services() == nil {
 		return errNotYet
 	}
-	call := s.Services().Hold
+	call := func(name string) error { return s.Services().Hold(name, "stopped by "+caller(ctx)) }
 	if action == "start" {
 		call = s.Services().Release
 	}

@@ -42,7 +42,7 @@ const Socket = "/run/kiln/machined.sock"
 type Services interface {
 	Snapshot() []supervisor.Status
 	Restart(name string) error
-	Hold(name string) error
+	Hold(name, why string) error
 	Release(name string) error
 }
 
@@ -82,6 +82,8 @@ type Server struct {
 	Upgrades *Upgrades
 	// Containers serves ImageList and ImageImport; nil before StartServices.
 	Containers *Containers
+	// Cluster serves Bootstrap, Kubeconfig, EtcdMembers and EtcdSnapshot.
+	Cluster Cluster
 	// Diag is where Processes, Memory, Mounts, Disks, Netstat, ListFiles and ReadFile
 	// read; nil reads the running node (diag.Default).
 	Diag *diag.Roots

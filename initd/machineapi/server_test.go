@@ -30,7 +30,7 @@ import (
 
 type fakeServices struct{ restarted, held, released []string }
 
-func (f *fakeServices) Hold(name string) error {
+func (f *fakeServices) Hold(name, why string) error {
 	if name != "trustd" {
 		return supervisor.ErrUnknownService
 	}

@@ -64,7 +64,7 @@ func waitServicesHealthy(ctx context.Context, store *resources.Store) ([]string,
 }
 
 // unhealthyServices reads the service set (nil before there is one) and describes the
-// services in it that are not healthy.
+// services in it that are not healthy, leaving out the optional ones.
 func unhealthyServices(store *resources.Store) (names, pending []string) {
 	res, err := store.Get(resources.NamespaceRuntime, resources.TypeServiceSet, resources.ServiceSetID)
 	if err != nil {
@@ -75,11 +75,24 @@ func unhealthyServices(store *resources.Store) (names, pending []string) {
 		return nil, nil
 	}
 	for _, name := range set.Names {
+		if optional(store, name) {
+			continue // Kubernetes: the node is ready without it, and says why
+		}
 		if desc := serviceTrouble(store, name); desc != "" {
 			pending = append(pending, desc)
 		}
 	}
 	return set.Names, pending
+}
+
+// optional reports whether Ready does not wait for the service.
+func optional(store *resources.Store, name string) bool {
+	res, err := store.Get(resources.NamespaceRuntime, resources.TypeServiceSpec, name)
+	if err != nil {
+		return false
+	}
+	spec, _ := res.Spec.(*resources.ServiceSpecSpec)
+	return spec != nil && spec.Optional
 }
 
 // serviceTrouble is "" for a healthy service, else its name, state and last error.

@@ -110,4 +110,17 @@ type ServiceSpecSpec struct {
 	// Generation changes when the service must restart to pick up new inputs (a new
 	// certificate), though its command line stays the same.
 	Generation string `json:"generation,omitempty"`
+	// Optional services do not hold back Ready: the node is ready, and says why, when
+	// Kubernetes cannot run.
+	Optional bool `json:"optional,omitempty"`
+	// Hold, when set, keeps the service stopped and says why (etcd until the cluster is
+	// bootstrapped, every Kubernetes service while the payload is refused).
+	Hold string `json:"hold,omitempty"`
+}
+
+// KubernetesServicesSpec is the services Kubernetes adds to the node's set (id
+// KubernetesServicesID), written by the Kubernetes controller: the service spec
+// controller adds them to the set, so one supervisor runs them all.
+type KubernetesServicesSpec struct {
+	Services []ServiceSpecSpec `json:"services"`
 }

@@ -117,7 +117,7 @@ func wholeSet(r *controller.Runtime, want map[string]resources.ServiceSpecSpec) 
 }
 
 // sameCommands reports whether two spec sets name the same services with the same
-// commands, differing at most in their generations.
+// commands, differing at most in their generations and holds.
 func sameCommands(a, b map[string]resources.ServiceSpecSpec) bool {
 	if !slices.Equal(slices.Sorted(maps.Keys(a)), slices.Sorted(maps.Keys(b))) {
 		return false
@@ -125,6 +125,7 @@ func sameCommands(a, b map[string]resources.ServiceSpecSpec) bool {
 	for name, sa := range a {
 		sb := b[name]
 		sa.Generation, sb.Generation = "", ""
+		sa.Hold, sb.Hold = "", ""
 		if !reflect.DeepEqual(sa, sb) {
 			return false
 		}
@@ -134,6 +135,10 @@ func sameCommands(a, b map[string]resources.ServiceSpecSpec) bool {
 
 func (c *Controller) restartChanged(sup *supervisor.Supervisor, want map[string]resources.ServiceSpecSpec) {
 	for _, name := range slices.Sorted(maps.Keys(want)) {
+		if want[name].Hold != c.running[name].Hold {
+			c.applyHold(sup, want[name])
+			continue
+		}
 		if want[name].Generation == c.running[name].Generation {
 			continue
 		}
@@ -158,6 +163,11 @@ func (c *Controller) replace(want map[string]resources.ServiceSpecSpec) error {
 	if err != nil {
 		return err
 	}
+	for _, name := range slices.Sorted(maps.Keys(want)) {
+		if want[name].Hold != "" {
+			c.applyHold(sup, want[name])
+		}
+	}
 	if old := c.sup.Load(); old != nil {
 		c.stop(old)
 	}
@@ -169,6 +179,17 @@ func (c *Controller) replace(want map[string]resources.ServiceSpecSpec) error {
 	c.running = want
 	c.republish()
 	return nil
+}
+
+// applyHold holds a service with its spec's reason, or releases it.
+func (c *Controller) applyHold(sup *supervisor.Supervisor, spec resources.ServiceSpecSpec) {
+	err := sup.Release(spec.Name)
+	if spec.Hold != "" {
+		err = sup.Hold(spec.Name, spec.Hold)
+	}
+	if err != nil {
+		c.Log.WithError(err).WithField("service", spec.Name).Warn("hold or release")
+	}
 }
 
 func (c *Controller) beforeFirstStart() {

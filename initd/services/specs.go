@@ -19,7 +19,9 @@ const Self = "/sbin/init"
 var servicePath = []string{"PATH=/sbin:/usr/sbin:/bin:/usr/bin"}
 
 // SpecController derives the services of this machine: apid always, trustd on a control
-// plane node (the one that holds the CA key), watchdogd when the machine has a watchdog.
+// plane node (the one that holds the CA key), watchdogd when the machine has a watchdog,
+// and, when the config runs Kubernetes, the services the Kubernetes controller lists
+// (k8s/KubernetesServices).
 // It waits for the API certificate and for the boot to reach StartServices, so that a
 // boot that fails earlier runs no service.
 type SpecController struct {
@@ -34,6 +36,7 @@ func (c *SpecController) Inputs() []controller.Input {
 		configstate.Input,
 		{Namespace: resources.NamespaceSecrets, Type: resources.TypeAPICertificate},
 		{Namespace: resources.NamespaceRuntime, Type: resources.TypeMachineStatus},
+		{Namespace: resources.NamespaceK8s, Type: resources.TypeKubernetesServices},
 	}
 }
 
@@ -84,6 +87,17 @@ func (c *SpecController) wanted(r *controller.Runtime) ([]*resources.ServiceSpec
 	}
 	if c.Watchdog {
 		specs = append(specs, watchdogd())
+	}
+	if cfg.Config.Kubernetes() {
+		// The set waits for Kubernetes' services: a set that grew later would replace the
+		// supervisor, and restart apid under its callers.
+		kube, err := controller.Spec[resources.KubernetesServicesSpec](r, resources.NamespaceK8s, resources.TypeKubernetesServices, resources.KubernetesServicesID)
+		if err != nil || kube == nil {
+			return nil, err
+		}
+		for i := range kube.Services {
+			specs = append(specs, &kube.Services[i])
+		}
 	}
 	return specs, nil
 }

@@ -224,17 +224,28 @@ func (s *Supervisor) Restart(name string) error {
 }
 
 // Hold stops the named service and keeps it stopped (state stopped, with the field
-// reason=requested) until Release or Restart; it returns once the request is queued.
-// Dependents keep running.
-func (s *Supervisor) Hold(name string) error {
+// reason=why) until Release or Restart; it returns once the request is queued.
+// Dependents keep running. Before Start it only marks the service: it will not start.
+// Holding a held service again changes the reason it shows.
+func (s *Supervisor) Hold(name, why string) error {
+	if why == "" {
+		why = "requested"
+	}
 	u, err := s.unit(name)
 	if err != nil {
 		return err
 	}
 	s.mu.Lock()
-	u.held = true
+	wasHeld, started := u.hold != "", s.started
+	u.hold = why
+	if wasHeld {
+		close(s.changed) // the unit waiting in waitReleased shows the new reason
+		s.changed = make(chan struct{})
+	}
 	s.mu.Unlock()
-	requestEnd(u)
+	if started && !wasHeld {
+		requestEnd(u)
+	}
 	return nil
 }
 
@@ -251,8 +262,8 @@ func (s *Supervisor) Release(name string) error {
 func (s *Supervisor) release(u *unit) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if u.held {
-		u.held = false
+	if u.hold != "" {
+		u.hold = ""
 		close(s.changed)
 		s.changed = make(chan struct{})
 	}

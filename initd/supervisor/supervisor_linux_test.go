@@ -298,7 +298,7 @@ func TestHoldKeepsAServiceStopped(t *testing.T) {
 	sup := startSupervisor(t, testConfig(t, rec), svc, dependent)
 	waitHealthy(t, sup)
 	first, dependentPid := svc.Pid(), dependent.Pid()
-	if err := sup.Hold("trustd"); err != nil {
+	if err := sup.Hold("trustd", ""); err != nil {
 		t.Fatal(err)
 	}
 	waitUntil(t, "trustd stopped", func() bool { return rec.count("trustd", StateStopped) >= 1 })
@@ -320,7 +320,7 @@ func TestHoldKeepsAServiceStopped(t *testing.T) {
 	}
 	waitUntil(t, "trustd running again", func() bool { p := svc.Pid(); return p != 0 && p != first })
 	waitHealthy(t, sup)
-	for _, err := range []error{sup.Hold("nope"), sup.Release("nope")} {
+	for _, err := range []error{sup.Hold("nope", ""), sup.Release("nope")} {
 		if !errors.Is(err, ErrUnknownService) {
 			t.Errorf("unknown service: err = %v", err)
 		}

@@ -25,7 +25,7 @@ type unit struct {
 	restart    chan struct{}      // a pending Restart request (buffered, one slot)
 
 	// Guarded by Supervisor.mu.
-	held     bool // Hold asked for the service to stay stopped until Release
+	hold     string // why Hold asked for the service to stay stopped until Release; "" when it did not
 	state    string
 	restarts int
 	lastErr  error
@@ -76,17 +76,17 @@ func (s *Supervisor) supervise(ctx context.Context, u *unit) {
 // waitReleased blocks while the service is held (Hold), in state stopped; false when ctx
 // ended first.
 func (s *Supervisor) waitReleased(ctx context.Context, u *unit) bool {
-	announced := false
+	announced := ""
 	for {
 		s.mu.Lock()
-		held, changed := u.held, s.changed
+		hold, changed := u.hold, s.changed
 		s.mu.Unlock()
-		if !held {
+		if hold == "" {
 			return true
 		}
-		if !announced {
-			s.setState(u, StateStopped, nil, map[string]string{"reason": "requested"})
-			announced = true
+		if hold != announced {
+			s.setState(u, StateStopped, nil, map[string]string{"reason": hold})
+			announced = hold
 			continue // setState replaced s.changed
 		}
 		select {
@@ -100,7 +100,7 @@ func (s *Supervisor) waitReleased(ctx context.Context, u *unit) bool {
 func (s *Supervisor) isHeld(u *unit) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return u.held
+	return u.hold != ""
 }
 
 // waitDependencies blocks until every dependency is healthy; false when ctx ended first.
