@@ -114,3 +114,18 @@ func onePEMBlock(text string) (*pem.Block, error) {
 	}
 	return block, nil
 }
+
+// PublicKeyPEM returns the public half of a PEM private key as a PKIX "PUBLIC KEY" PEM
+// block (the service account key's public half, which the API server verifies tokens
+// with).
+func PublicKeyPEM(keyPEM string) ([]byte, error) {
+	key, err := parsePrivateKeyPEM(keyPEM)
+	if err != nil {
+		return nil, err
+	}
+	der, err := x509.MarshalPKIXPublicKey(key.Public())
+	if err != nil {
+		return nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), nil
+}

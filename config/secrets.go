@@ -18,9 +18,11 @@ import (
 
 // Roles a client certificate carries as its Organization; apid maps each RPC to one.
 const (
-	RoleAdmin    = "os:admin"
-	RoleOperator = "os:operator"
-	RoleReader   = "os:reader"
+	RoleAdmin = "os:admin"
+	// RoleEtcdBackup may read what a reader reads and take etcd snapshots.
+	RoleEtcdBackup = "os:etcd:backup"
+	RoleOperator   = "os:operator"
+	RoleReader     = "os:reader"
 )
 
 // CALifetime is how long a generated CA is valid.
@@ -145,33 +147,48 @@ func newToken() (string, error) {
 }
 
 // IssueClientCert signs a client certificate for cn with roles as its Organization
-// (RoleAdmin, RoleOperator, RoleReader) and ClientAuth as its only extended key usage.
+// (RoleAdmin, RoleOperator, RoleReader, RoleEtcdBackup) and ClientAuth as its only
+// extended key usage.
 func IssueClientCert(ca CA, cn string, roles []string, ttl time.Duration, now time.Time) (certPEM, keyPEM []byte, err error) {
 	if len(roles) == 0 {
 		return nil, nil, errors.New("client certificate needs at least one role")
 	}
 	for _, role := range roles {
-		if !slices.Contains([]string{RoleAdmin, RoleOperator, RoleReader}, role) {
-			return nil, nil, fmt.Errorf("unknown role %q: use %s, %s or %s", role, RoleAdmin, RoleOperator, RoleReader)
+		if !slices.Contains([]string{RoleAdmin, RoleOperator, RoleReader, RoleEtcdBackup}, role) {
+			return nil, nil, fmt.Errorf("unknown role %q: use %s, %s, %s or %s", role, RoleAdmin, RoleOperator, RoleReader, RoleEtcdBackup)
 		}
 	}
-	template, err := certificateTemplate(cn, now, ttl)
-	if err != nil {
-		return nil, nil, err
-	}
-	template.Subject.Organization = roles
-	template.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
-	return issue(ca, template)
+	return IssueCertificate(ca, CertRequest{CommonName: cn, Organization: roles, Client: true, TTL: ttl}, now)
 }
 
 // IssueServerCert signs a server certificate for cn whose subject alternative names are
 // sans (IP addresses and DNS names), with ServerAuth as its only extended key usage.
 func IssueServerCert(ca CA, cn string, sans []string, ttl time.Duration, now time.Time) (certPEM, keyPEM []byte, err error) {
-	template, err := certificateTemplate(cn, now, ttl)
+	return IssueCertificate(ca, CertRequest{CommonName: cn, SANs: sans, Server: true, TTL: ttl}, now)
+}
+
+// CertRequest is what a certificate says: its subject, its names and what it is for.
+type CertRequest struct {
+	CommonName   string
+	Organization []string
+	// SANs are IP addresses and DNS names.
+	SANs []string
+	// Client and Server are its extended key usages (one at least).
+	Client, Server bool
+	TTL            time.Duration
+}
+
+// IssueCertificate signs a leaf certificate for req with ca, on a fresh P-256 key.
+func IssueCertificate(ca CA, req CertRequest, now time.Time) (certPEM, keyPEM []byte, err error) {
+	if !req.Client && !req.Server {
+		return nil, nil, fmt.Errorf("certificate %q: neither client nor server", req.CommonName)
+	}
+	template, err := certificateTemplate(req.CommonName, now, req.TTL)
 	if err != nil {
 		return nil, nil, err
 	}
-	for _, san := range sans {
+	template.Subject.Organization = req.Organization
+	for _, san := range req.SANs {
 		if ip, err := netip.ParseAddr(san); err == nil {
 			template.IPAddresses = append(template.IPAddresses, ip.AsSlice())
 			continue
@@ -181,7 +198,12 @@ func IssueServerCert(ca CA, cn string, sans []string, ttl time.Duration, now tim
 		}
 		template.DNSNames = append(template.DNSNames, san)
 	}
-	template.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+	if req.Server {
+		template.ExtKeyUsage = append(template.ExtKeyUsage, x509.ExtKeyUsageServerAuth)
+	}
+	if req.Client {
+		template.ExtKeyUsage = append(template.ExtKeyUsage, x509.ExtKeyUsageClientAuth)
+	}
 	return issue(ca, template)
 }
 

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -44,13 +45,22 @@ func neededRole(method string) string {
 	switch name {
 	case "ServiceRestart", "ServiceStop", "ServiceStart", "ListFiles", "ReadFile", "Reboot", "Shutdown", "ImageImport":
 		return "os:operator"
-	case "ApplyConfiguration", "Reset", "Upgrade", "Rollback":
+	case "ApplyConfiguration", "Reset", "Upgrade", "Rollback", "Bootstrap", "Kubeconfig":
 		return "os:admin"
+	case "EtcdSnapshot":
+		return "os:etcd:backup"
 	}
 	return "os:reader"
 }
 
-var roleRank = map[string]int{"os:reader": 1, "os:operator": 2, "os:admin": 3}
+// grants lists what each role may do: os:etcd:backup is a reader that may also take etcd
+// snapshots, which an operator may not.
+var grants = map[string][]string{
+	"os:reader":      {"os:reader"},
+	"os:operator":    {"os:reader", "os:operator"},
+	"os:etcd:backup": {"os:reader", "os:etcd:backup"},
+	"os:admin":       {"os:reader", "os:operator", "os:etcd:backup", "os:admin"},
+}
 
 type fixture struct {
 	ca    testCA
@@ -75,12 +85,12 @@ func TestRoleMatrixOverEveryRPC(t *testing.T) {
 	f := newFixture(t, Limits{RatePerSecond: 1e6, Burst: 1e6})
 	ctx := context.Background()
 	allowed := 0
-	for _, role := range []string{"os:reader", "os:operator", "os:admin"} {
+	for _, role := range []string{"os:reader", "os:operator", "os:etcd:backup", "os:admin"} {
 		conn := f.clientAs(t, strings.TrimPrefix(role, "os:"), role)
 		for _, method := range rpcNames(t) {
 			err := call(ctx, conn, method)
 			need := neededRole(method)
-			if roleRank[role] >= roleRank[need] {
+			if slices.Contains(grants[role], need) {
 				allowed++
 				if err != nil {
 					t.Errorf("%s calling %s: %v, want success", role, method, err)

@@ -78,7 +78,7 @@ func (x ResourceEvent_Type) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ResourceEvent_Type.Descriptor instead.
 func (ResourceEvent_Type) EnumDescriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{30, 0}
+	return file_machine_machine_proto_rawDescGZIP(), []int{39, 0}
 }
 
 type ApplyConfigurationRequest_Mode int32
@@ -129,7 +129,404 @@ func (x ApplyConfigurationRequest_Mode) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ApplyConfigurationRequest_Mode.Descriptor instead.
 func (ApplyConfigurationRequest_Mode) EnumDescriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{31, 0}
+	return file_machine_machine_proto_rawDescGZIP(), []int{40, 0}
+}
+
+type BootstrapRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BootstrapRequest) Reset() {
+	*x = BootstrapRequest{}
+	mi := &file_machine_machine_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BootstrapRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BootstrapRequest) ProtoMessage() {}
+
+func (x *BootstrapRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_machine_machine_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BootstrapRequest.ProtoReflect.Descriptor instead.
+func (*BootstrapRequest) Descriptor() ([]byte, []int) {
+	return file_machine_machine_proto_rawDescGZIP(), []int{0}
+}
+
+type BootstrapResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BootstrapResponse) Reset() {
+	*x = BootstrapResponse{}
+	mi := &file_machine_machine_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BootstrapResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BootstrapResponse) ProtoMessage() {}
+
+func (x *BootstrapResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_machine_machine_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BootstrapResponse.ProtoReflect.Descriptor instead.
+func (*BootstrapResponse) Descriptor() ([]byte, []int) {
+	return file_machine_machine_proto_rawDescGZIP(), []int{1}
+}
+
+type KubeconfigRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Lifetime of the client certificate; 0 means a year.
+	TtlSeconds    int64 `protobuf:"varint,1,opt,name=ttl_seconds,json=ttlSeconds,proto3" json:"ttl_seconds,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KubeconfigRequest) Reset() {
+	*x = KubeconfigRequest{}
+	mi := &file_machine_machine_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KubeconfigRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KubeconfigRequest) ProtoMessage() {}
+
+func (x *KubeconfigRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_machine_machine_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KubeconfigRequest.ProtoReflect.Descriptor instead.
+func (*KubeconfigRequest) Descriptor() ([]byte, []int) {
+	return file_machine_machine_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *KubeconfigRequest) GetTtlSeconds() int64 {
+	if x != nil {
+		return x.TtlSeconds
+	}
+	return 0
+}
+
+type KubeconfigResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kubeconfig    []byte                 `protobuf:"bytes,1,opt,name=kubeconfig,proto3" json:"kubeconfig,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KubeconfigResponse) Reset() {
+	*x = KubeconfigResponse{}
+	mi := &file_machine_machine_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KubeconfigResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KubeconfigResponse) ProtoMessage() {}
+
+func (x *KubeconfigResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_machine_machine_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KubeconfigResponse.ProtoReflect.Descriptor instead.
+func (*KubeconfigResponse) Descriptor() ([]byte, []int) {
+	return file_machine_machine_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *KubeconfigResponse) GetKubeconfig() []byte {
+	if x != nil {
+		return x.Kubeconfig
+	}
+	return nil
+}
+
+type EtcdMembersRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EtcdMembersRequest) Reset() {
+	*x = EtcdMembersRequest{}
+	mi := &file_machine_machine_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EtcdMembersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EtcdMembersRequest) ProtoMessage() {}
+
+func (x *EtcdMembersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_machine_machine_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EtcdMembersRequest.ProtoReflect.Descriptor instead.
+func (*EtcdMembersRequest) Descriptor() ([]byte, []int) {
+	return file_machine_machine_proto_rawDescGZIP(), []int{4}
+}
+
+type EtcdMember struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"` // hex
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	PeerUrls      []string               `protobuf:"bytes,3,rep,name=peer_urls,json=peerUrls,proto3" json:"peer_urls,omitempty"`
+	ClientUrls    []string               `protobuf:"bytes,4,rep,name=client_urls,json=clientUrls,proto3" json:"client_urls,omitempty"`
+	Learner       bool                   `protobuf:"varint,5,opt,name=learner,proto3" json:"learner,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EtcdMember) Reset() {
+	*x = EtcdMember{}
+	mi := &file_machine_machine_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EtcdMember) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EtcdMember) ProtoMessage() {}
+
+func (x *EtcdMember) ProtoReflect() protoreflect.Message {
+	mi := &file_machine_machine_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EtcdMember.ProtoReflect.Descriptor instead.
+func (*EtcdMember) Descriptor() ([]byte, []int) {
+	return file_machine_machine_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *EtcdMember) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *EtcdMember) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *EtcdMember) GetPeerUrls() []string {
+	if x != nil {
+		return x.PeerUrls
+	}
+	return nil
+}
+
+func (x *EtcdMember) GetClientUrls() []string {
+	if x != nil {
+		return x.ClientUrls
+	}
+	return nil
+}
+
+func (x *EtcdMember) GetLearner() bool {
+	if x != nil {
+		return x.Learner
+	}
+	return false
+}
+
+type EtcdMembersResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Members       []*EtcdMember          `protobuf:"bytes,1,rep,name=members,proto3" json:"members,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EtcdMembersResponse) Reset() {
+	*x = EtcdMembersResponse{}
+	mi := &file_machine_machine_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EtcdMembersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EtcdMembersResponse) ProtoMessage() {}
+
+func (x *EtcdMembersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_machine_machine_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EtcdMembersResponse.ProtoReflect.Descriptor instead.
+func (*EtcdMembersResponse) Descriptor() ([]byte, []int) {
+	return file_machine_machine_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *EtcdMembersResponse) GetMembers() []*EtcdMember {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+type EtcdSnapshotRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EtcdSnapshotRequest) Reset() {
+	*x = EtcdSnapshotRequest{}
+	mi := &file_machine_machine_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EtcdSnapshotRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EtcdSnapshotRequest) ProtoMessage() {}
+
+func (x *EtcdSnapshotRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_machine_machine_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EtcdSnapshotRequest.ProtoReflect.Descriptor instead.
+func (*EtcdSnapshotRequest) Descriptor() ([]byte, []int) {
+	return file_machine_machine_proto_rawDescGZIP(), []int{7}
+}
+
+type EtcdSnapshotChunk struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Data          []byte                 `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"` // at most 1 MiB
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EtcdSnapshotChunk) Reset() {
+	*x = EtcdSnapshotChunk{}
+	mi := &file_machine_machine_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EtcdSnapshotChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EtcdSnapshotChunk) ProtoMessage() {}
+
+func (x *EtcdSnapshotChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_machine_machine_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EtcdSnapshotChunk.ProtoReflect.Descriptor instead.
+func (*EtcdSnapshotChunk) Descriptor() ([]byte, []int) {
+	return file_machine_machine_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *EtcdSnapshotChunk) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
 }
 
 type StatsRequest struct {
@@ -140,7 +537,7 @@ type StatsRequest struct {
 
 func (x *StatsRequest) Reset() {
 	*x = StatsRequest{}
-	mi := &file_machine_machine_proto_msgTypes[0]
+	mi := &file_machine_machine_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -152,7 +549,7 @@ func (x *StatsRequest) String() string {
 func (*StatsRequest) ProtoMessage() {}
 
 func (x *StatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[0]
+	mi := &file_machine_machine_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -165,7 +562,7 @@ func (x *StatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatsRequest.ProtoReflect.Descriptor instead.
 func (*StatsRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{0}
+	return file_machine_machine_proto_rawDescGZIP(), []int{9}
 }
 
 type StatsResponse struct {
@@ -177,7 +574,7 @@ type StatsResponse struct {
 
 func (x *StatsResponse) Reset() {
 	*x = StatsResponse{}
-	mi := &file_machine_machine_proto_msgTypes[1]
+	mi := &file_machine_machine_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -189,7 +586,7 @@ func (x *StatsResponse) String() string {
 func (*StatsResponse) ProtoMessage() {}
 
 func (x *StatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[1]
+	mi := &file_machine_machine_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -202,7 +599,7 @@ func (x *StatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatsResponse.ProtoReflect.Descriptor instead.
 func (*StatsResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{1}
+	return file_machine_machine_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *StatsResponse) GetStats() []*CgroupStats {
@@ -235,7 +632,7 @@ type CgroupStats struct {
 
 func (x *CgroupStats) Reset() {
 	*x = CgroupStats{}
-	mi := &file_machine_machine_proto_msgTypes[2]
+	mi := &file_machine_machine_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -247,7 +644,7 @@ func (x *CgroupStats) String() string {
 func (*CgroupStats) ProtoMessage() {}
 
 func (x *CgroupStats) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[2]
+	mi := &file_machine_machine_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -260,7 +657,7 @@ func (x *CgroupStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CgroupStats.ProtoReflect.Descriptor instead.
 func (*CgroupStats) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{2}
+	return file_machine_machine_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *CgroupStats) GetKind() string {
@@ -327,7 +724,7 @@ type ImageListRequest struct {
 
 func (x *ImageListRequest) Reset() {
 	*x = ImageListRequest{}
-	mi := &file_machine_machine_proto_msgTypes[3]
+	mi := &file_machine_machine_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -339,7 +736,7 @@ func (x *ImageListRequest) String() string {
 func (*ImageListRequest) ProtoMessage() {}
 
 func (x *ImageListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[3]
+	mi := &file_machine_machine_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -352,7 +749,7 @@ func (x *ImageListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImageListRequest.ProtoReflect.Descriptor instead.
 func (*ImageListRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{3}
+	return file_machine_machine_proto_rawDescGZIP(), []int{12}
 }
 
 type ImageListResponse struct {
@@ -364,7 +761,7 @@ type ImageListResponse struct {
 
 func (x *ImageListResponse) Reset() {
 	*x = ImageListResponse{}
-	mi := &file_machine_machine_proto_msgTypes[4]
+	mi := &file_machine_machine_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -376,7 +773,7 @@ func (x *ImageListResponse) String() string {
 func (*ImageListResponse) ProtoMessage() {}
 
 func (x *ImageListResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[4]
+	mi := &file_machine_machine_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -389,7 +786,7 @@ func (x *ImageListResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImageListResponse.ProtoReflect.Descriptor instead.
 func (*ImageListResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{4}
+	return file_machine_machine_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ImageListResponse) GetImages() []*Image {
@@ -416,7 +813,7 @@ type Image struct {
 
 func (x *Image) Reset() {
 	*x = Image{}
-	mi := &file_machine_machine_proto_msgTypes[5]
+	mi := &file_machine_machine_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -428,7 +825,7 @@ func (x *Image) String() string {
 func (*Image) ProtoMessage() {}
 
 func (x *Image) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[5]
+	mi := &file_machine_machine_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -441,7 +838,7 @@ func (x *Image) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Image.ProtoReflect.Descriptor instead.
 func (*Image) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{5}
+	return file_machine_machine_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Image) GetName() string {
@@ -482,14 +879,19 @@ func (x *Image) GetCreated() *timestamppb.Timestamp {
 type ImageImportRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// chunk is the next part of the archive, at most 1 MiB.
-	Chunk         []byte `protobuf:"bytes,1,opt,name=chunk,proto3" json:"chunk,omitempty"`
+	Chunk []byte `protobuf:"bytes,1,opt,name=chunk,proto3" json:"chunk,omitempty"`
+	// runtime, read from the first message, is where the images go: "" (the node's
+	// containerd, for machine.containers) or "kubernetes" (the CRI containerd, for pods).
+	// A Kubernetes payload (a squashfs) is recognised by its content and goes to the
+	// node's payload store, whatever this says.
+	Runtime       string `protobuf:"bytes,2,opt,name=runtime,proto3" json:"runtime,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ImageImportRequest) Reset() {
 	*x = ImageImportRequest{}
-	mi := &file_machine_machine_proto_msgTypes[6]
+	mi := &file_machine_machine_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -501,7 +903,7 @@ func (x *ImageImportRequest) String() string {
 func (*ImageImportRequest) ProtoMessage() {}
 
 func (x *ImageImportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[6]
+	mi := &file_machine_machine_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -514,7 +916,7 @@ func (x *ImageImportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImageImportRequest.ProtoReflect.Descriptor instead.
 func (*ImageImportRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{6}
+	return file_machine_machine_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ImageImportRequest) GetChunk() []byte {
@@ -522,6 +924,13 @@ func (x *ImageImportRequest) GetChunk() []byte {
 		return x.Chunk
 	}
 	return nil
+}
+
+func (x *ImageImportRequest) GetRuntime() string {
+	if x != nil {
+		return x.Runtime
+	}
+	return ""
 }
 
 type ImageImportResponse struct {
@@ -534,7 +943,7 @@ type ImageImportResponse struct {
 
 func (x *ImageImportResponse) Reset() {
 	*x = ImageImportResponse{}
-	mi := &file_machine_machine_proto_msgTypes[7]
+	mi := &file_machine_machine_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -546,7 +955,7 @@ func (x *ImageImportResponse) String() string {
 func (*ImageImportResponse) ProtoMessage() {}
 
 func (x *ImageImportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[7]
+	mi := &file_machine_machine_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -559,7 +968,7 @@ func (x *ImageImportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImageImportResponse.ProtoReflect.Descriptor instead.
 func (*ImageImportResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{7}
+	return file_machine_machine_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ImageImportResponse) GetImages() []*Image {
@@ -577,7 +986,7 @@ type VersionRequest struct {
 
 func (x *VersionRequest) Reset() {
 	*x = VersionRequest{}
-	mi := &file_machine_machine_proto_msgTypes[8]
+	mi := &file_machine_machine_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -589,7 +998,7 @@ func (x *VersionRequest) String() string {
 func (*VersionRequest) ProtoMessage() {}
 
 func (x *VersionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[8]
+	mi := &file_machine_machine_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -602,7 +1011,7 @@ func (x *VersionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VersionRequest.ProtoReflect.Descriptor instead.
 func (*VersionRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{8}
+	return file_machine_machine_proto_rawDescGZIP(), []int{17}
 }
 
 type VersionResponse struct {
@@ -619,7 +1028,7 @@ type VersionResponse struct {
 
 func (x *VersionResponse) Reset() {
 	*x = VersionResponse{}
-	mi := &file_machine_machine_proto_msgTypes[9]
+	mi := &file_machine_machine_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -631,7 +1040,7 @@ func (x *VersionResponse) String() string {
 func (*VersionResponse) ProtoMessage() {}
 
 func (x *VersionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[9]
+	mi := &file_machine_machine_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -644,7 +1053,7 @@ func (x *VersionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VersionResponse.ProtoReflect.Descriptor instead.
 func (*VersionResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{9}
+	return file_machine_machine_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *VersionResponse) GetVersion() string {
@@ -683,7 +1092,7 @@ type ServiceListRequest struct {
 
 func (x *ServiceListRequest) Reset() {
 	*x = ServiceListRequest{}
-	mi := &file_machine_machine_proto_msgTypes[10]
+	mi := &file_machine_machine_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -695,7 +1104,7 @@ func (x *ServiceListRequest) String() string {
 func (*ServiceListRequest) ProtoMessage() {}
 
 func (x *ServiceListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[10]
+	mi := &file_machine_machine_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -708,7 +1117,7 @@ func (x *ServiceListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceListRequest.ProtoReflect.Descriptor instead.
 func (*ServiceListRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{10}
+	return file_machine_machine_proto_rawDescGZIP(), []int{19}
 }
 
 type ServiceListResponse struct {
@@ -720,7 +1129,7 @@ type ServiceListResponse struct {
 
 func (x *ServiceListResponse) Reset() {
 	*x = ServiceListResponse{}
-	mi := &file_machine_machine_proto_msgTypes[11]
+	mi := &file_machine_machine_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -732,7 +1141,7 @@ func (x *ServiceListResponse) String() string {
 func (*ServiceListResponse) ProtoMessage() {}
 
 func (x *ServiceListResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[11]
+	mi := &file_machine_machine_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -745,7 +1154,7 @@ func (x *ServiceListResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceListResponse.ProtoReflect.Descriptor instead.
 func (*ServiceListResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{11}
+	return file_machine_machine_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ServiceListResponse) GetServices() []*ServiceInfo {
@@ -773,7 +1182,7 @@ type ServiceInfo struct {
 
 func (x *ServiceInfo) Reset() {
 	*x = ServiceInfo{}
-	mi := &file_machine_machine_proto_msgTypes[12]
+	mi := &file_machine_machine_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -785,7 +1194,7 @@ func (x *ServiceInfo) String() string {
 func (*ServiceInfo) ProtoMessage() {}
 
 func (x *ServiceInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[12]
+	mi := &file_machine_machine_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -798,7 +1207,7 @@ func (x *ServiceInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceInfo.ProtoReflect.Descriptor instead.
 func (*ServiceInfo) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{12}
+	return file_machine_machine_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ServiceInfo) GetName() string {
@@ -852,7 +1261,7 @@ type ServiceRestartRequest struct {
 
 func (x *ServiceRestartRequest) Reset() {
 	*x = ServiceRestartRequest{}
-	mi := &file_machine_machine_proto_msgTypes[13]
+	mi := &file_machine_machine_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -864,7 +1273,7 @@ func (x *ServiceRestartRequest) String() string {
 func (*ServiceRestartRequest) ProtoMessage() {}
 
 func (x *ServiceRestartRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[13]
+	mi := &file_machine_machine_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -877,7 +1286,7 @@ func (x *ServiceRestartRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceRestartRequest.ProtoReflect.Descriptor instead.
 func (*ServiceRestartRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{13}
+	return file_machine_machine_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ServiceRestartRequest) GetName() string {
@@ -895,7 +1304,7 @@ type ServiceRestartResponse struct {
 
 func (x *ServiceRestartResponse) Reset() {
 	*x = ServiceRestartResponse{}
-	mi := &file_machine_machine_proto_msgTypes[14]
+	mi := &file_machine_machine_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -907,7 +1316,7 @@ func (x *ServiceRestartResponse) String() string {
 func (*ServiceRestartResponse) ProtoMessage() {}
 
 func (x *ServiceRestartResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[14]
+	mi := &file_machine_machine_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -920,7 +1329,7 @@ func (x *ServiceRestartResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceRestartResponse.ProtoReflect.Descriptor instead.
 func (*ServiceRestartResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{14}
+	return file_machine_machine_proto_rawDescGZIP(), []int{23}
 }
 
 type ServiceStopRequest struct {
@@ -932,7 +1341,7 @@ type ServiceStopRequest struct {
 
 func (x *ServiceStopRequest) Reset() {
 	*x = ServiceStopRequest{}
-	mi := &file_machine_machine_proto_msgTypes[15]
+	mi := &file_machine_machine_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -944,7 +1353,7 @@ func (x *ServiceStopRequest) String() string {
 func (*ServiceStopRequest) ProtoMessage() {}
 
 func (x *ServiceStopRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[15]
+	mi := &file_machine_machine_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -957,7 +1366,7 @@ func (x *ServiceStopRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceStopRequest.ProtoReflect.Descriptor instead.
 func (*ServiceStopRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{15}
+	return file_machine_machine_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ServiceStopRequest) GetName() string {
@@ -975,7 +1384,7 @@ type ServiceStopResponse struct {
 
 func (x *ServiceStopResponse) Reset() {
 	*x = ServiceStopResponse{}
-	mi := &file_machine_machine_proto_msgTypes[16]
+	mi := &file_machine_machine_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -987,7 +1396,7 @@ func (x *ServiceStopResponse) String() string {
 func (*ServiceStopResponse) ProtoMessage() {}
 
 func (x *ServiceStopResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[16]
+	mi := &file_machine_machine_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1000,7 +1409,7 @@ func (x *ServiceStopResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceStopResponse.ProtoReflect.Descriptor instead.
 func (*ServiceStopResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{16}
+	return file_machine_machine_proto_rawDescGZIP(), []int{25}
 }
 
 type ServiceStartRequest struct {
@@ -1012,7 +1421,7 @@ type ServiceStartRequest struct {
 
 func (x *ServiceStartRequest) Reset() {
 	*x = ServiceStartRequest{}
-	mi := &file_machine_machine_proto_msgTypes[17]
+	mi := &file_machine_machine_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1024,7 +1433,7 @@ func (x *ServiceStartRequest) String() string {
 func (*ServiceStartRequest) ProtoMessage() {}
 
 func (x *ServiceStartRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[17]
+	mi := &file_machine_machine_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1037,7 +1446,7 @@ func (x *ServiceStartRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceStartRequest.ProtoReflect.Descriptor instead.
 func (*ServiceStartRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{17}
+	return file_machine_machine_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ServiceStartRequest) GetName() string {
@@ -1055,7 +1464,7 @@ type ServiceStartResponse struct {
 
 func (x *ServiceStartResponse) Reset() {
 	*x = ServiceStartResponse{}
-	mi := &file_machine_machine_proto_msgTypes[18]
+	mi := &file_machine_machine_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1067,7 +1476,7 @@ func (x *ServiceStartResponse) String() string {
 func (*ServiceStartResponse) ProtoMessage() {}
 
 func (x *ServiceStartResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[18]
+	mi := &file_machine_machine_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1080,7 +1489,7 @@ func (x *ServiceStartResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceStartResponse.ProtoReflect.Descriptor instead.
 func (*ServiceStartResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{18}
+	return file_machine_machine_proto_rawDescGZIP(), []int{27}
 }
 
 type LogsRequest struct {
@@ -1097,7 +1506,7 @@ type LogsRequest struct {
 
 func (x *LogsRequest) Reset() {
 	*x = LogsRequest{}
-	mi := &file_machine_machine_proto_msgTypes[19]
+	mi := &file_machine_machine_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1109,7 +1518,7 @@ func (x *LogsRequest) String() string {
 func (*LogsRequest) ProtoMessage() {}
 
 func (x *LogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[19]
+	mi := &file_machine_machine_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1122,7 +1531,7 @@ func (x *LogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogsRequest.ProtoReflect.Descriptor instead.
 func (*LogsRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{19}
+	return file_machine_machine_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *LogsRequest) GetService() string {
@@ -1166,7 +1575,7 @@ type DmesgRequest struct {
 
 func (x *DmesgRequest) Reset() {
 	*x = DmesgRequest{}
-	mi := &file_machine_machine_proto_msgTypes[20]
+	mi := &file_machine_machine_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1178,7 +1587,7 @@ func (x *DmesgRequest) String() string {
 func (*DmesgRequest) ProtoMessage() {}
 
 func (x *DmesgRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[20]
+	mi := &file_machine_machine_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1191,7 +1600,7 @@ func (x *DmesgRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DmesgRequest.ProtoReflect.Descriptor instead.
 func (*DmesgRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{20}
+	return file_machine_machine_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *DmesgRequest) GetFollow() bool {
@@ -1226,7 +1635,7 @@ type LogLine struct {
 
 func (x *LogLine) Reset() {
 	*x = LogLine{}
-	mi := &file_machine_machine_proto_msgTypes[21]
+	mi := &file_machine_machine_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1238,7 +1647,7 @@ func (x *LogLine) String() string {
 func (*LogLine) ProtoMessage() {}
 
 func (x *LogLine) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[21]
+	mi := &file_machine_machine_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1251,7 +1660,7 @@ func (x *LogLine) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogLine.ProtoReflect.Descriptor instead.
 func (*LogLine) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{21}
+	return file_machine_machine_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *LogLine) GetTime() *timestamppb.Timestamp {
@@ -1286,7 +1695,7 @@ type EventsRequest struct {
 
 func (x *EventsRequest) Reset() {
 	*x = EventsRequest{}
-	mi := &file_machine_machine_proto_msgTypes[22]
+	mi := &file_machine_machine_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1298,7 +1707,7 @@ func (x *EventsRequest) String() string {
 func (*EventsRequest) ProtoMessage() {}
 
 func (x *EventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[22]
+	mi := &file_machine_machine_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1311,7 +1720,7 @@ func (x *EventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventsRequest.ProtoReflect.Descriptor instead.
 func (*EventsRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{22}
+	return file_machine_machine_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *EventsRequest) GetFollow() bool {
@@ -1345,7 +1754,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_machine_machine_proto_msgTypes[23]
+	mi := &file_machine_machine_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1357,7 +1766,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[23]
+	mi := &file_machine_machine_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1370,7 +1779,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{23}
+	return file_machine_machine_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *Event) GetSeq() uint64 {
@@ -1439,7 +1848,7 @@ type ResourceMetadata struct {
 
 func (x *ResourceMetadata) Reset() {
 	*x = ResourceMetadata{}
-	mi := &file_machine_machine_proto_msgTypes[24]
+	mi := &file_machine_machine_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1451,7 +1860,7 @@ func (x *ResourceMetadata) String() string {
 func (*ResourceMetadata) ProtoMessage() {}
 
 func (x *ResourceMetadata) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[24]
+	mi := &file_machine_machine_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1464,7 +1873,7 @@ func (x *ResourceMetadata) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResourceMetadata.ProtoReflect.Descriptor instead.
 func (*ResourceMetadata) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{24}
+	return file_machine_machine_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ResourceMetadata) GetNamespace() string {
@@ -1527,7 +1936,7 @@ type Resource struct {
 
 func (x *Resource) Reset() {
 	*x = Resource{}
-	mi := &file_machine_machine_proto_msgTypes[25]
+	mi := &file_machine_machine_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1539,7 +1948,7 @@ func (x *Resource) String() string {
 func (*Resource) ProtoMessage() {}
 
 func (x *Resource) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[25]
+	mi := &file_machine_machine_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1552,7 +1961,7 @@ func (x *Resource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Resource.ProtoReflect.Descriptor instead.
 func (*Resource) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{25}
+	return file_machine_machine_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *Resource) GetMetadata() *ResourceMetadata {
@@ -1580,7 +1989,7 @@ type ResourceGetRequest struct {
 
 func (x *ResourceGetRequest) Reset() {
 	*x = ResourceGetRequest{}
-	mi := &file_machine_machine_proto_msgTypes[26]
+	mi := &file_machine_machine_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1592,7 +2001,7 @@ func (x *ResourceGetRequest) String() string {
 func (*ResourceGetRequest) ProtoMessage() {}
 
 func (x *ResourceGetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[26]
+	mi := &file_machine_machine_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1605,7 +2014,7 @@ func (x *ResourceGetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResourceGetRequest.ProtoReflect.Descriptor instead.
 func (*ResourceGetRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{26}
+	return file_machine_machine_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ResourceGetRequest) GetNamespace() string {
@@ -1639,7 +2048,7 @@ type ResourceListRequest struct {
 
 func (x *ResourceListRequest) Reset() {
 	*x = ResourceListRequest{}
-	mi := &file_machine_machine_proto_msgTypes[27]
+	mi := &file_machine_machine_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1651,7 +2060,7 @@ func (x *ResourceListRequest) String() string {
 func (*ResourceListRequest) ProtoMessage() {}
 
 func (x *ResourceListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[27]
+	mi := &file_machine_machine_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1664,7 +2073,7 @@ func (x *ResourceListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResourceListRequest.ProtoReflect.Descriptor instead.
 func (*ResourceListRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{27}
+	return file_machine_machine_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ResourceListRequest) GetNamespace() string {
@@ -1690,7 +2099,7 @@ type ResourceListResponse struct {
 
 func (x *ResourceListResponse) Reset() {
 	*x = ResourceListResponse{}
-	mi := &file_machine_machine_proto_msgTypes[28]
+	mi := &file_machine_machine_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1702,7 +2111,7 @@ func (x *ResourceListResponse) String() string {
 func (*ResourceListResponse) ProtoMessage() {}
 
 func (x *ResourceListResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[28]
+	mi := &file_machine_machine_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1715,7 +2124,7 @@ func (x *ResourceListResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResourceListResponse.ProtoReflect.Descriptor instead.
 func (*ResourceListResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{28}
+	return file_machine_machine_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ResourceListResponse) GetResources() []*Resource {
@@ -1739,7 +2148,7 @@ type ResourceWatchRequest struct {
 
 func (x *ResourceWatchRequest) Reset() {
 	*x = ResourceWatchRequest{}
-	mi := &file_machine_machine_proto_msgTypes[29]
+	mi := &file_machine_machine_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1751,7 +2160,7 @@ func (x *ResourceWatchRequest) String() string {
 func (*ResourceWatchRequest) ProtoMessage() {}
 
 func (x *ResourceWatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[29]
+	mi := &file_machine_machine_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1764,7 +2173,7 @@ func (x *ResourceWatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResourceWatchRequest.ProtoReflect.Descriptor instead.
 func (*ResourceWatchRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{29}
+	return file_machine_machine_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ResourceWatchRequest) GetNamespace() string {
@@ -1806,7 +2215,7 @@ type ResourceEvent struct {
 
 func (x *ResourceEvent) Reset() {
 	*x = ResourceEvent{}
-	mi := &file_machine_machine_proto_msgTypes[30]
+	mi := &file_machine_machine_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1818,7 +2227,7 @@ func (x *ResourceEvent) String() string {
 func (*ResourceEvent) ProtoMessage() {}
 
 func (x *ResourceEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[30]
+	mi := &file_machine_machine_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1831,7 +2240,7 @@ func (x *ResourceEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResourceEvent.ProtoReflect.Descriptor instead.
 func (*ResourceEvent) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{30}
+	return file_machine_machine_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ResourceEvent) GetType() ResourceEvent_Type {
@@ -1861,7 +2270,7 @@ type ApplyConfigurationRequest struct {
 
 func (x *ApplyConfigurationRequest) Reset() {
 	*x = ApplyConfigurationRequest{}
-	mi := &file_machine_machine_proto_msgTypes[31]
+	mi := &file_machine_machine_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1873,7 +2282,7 @@ func (x *ApplyConfigurationRequest) String() string {
 func (*ApplyConfigurationRequest) ProtoMessage() {}
 
 func (x *ApplyConfigurationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[31]
+	mi := &file_machine_machine_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1886,7 +2295,7 @@ func (x *ApplyConfigurationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyConfigurationRequest.ProtoReflect.Descriptor instead.
 func (*ApplyConfigurationRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{31}
+	return file_machine_machine_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ApplyConfigurationRequest) GetData() []byte {
@@ -1927,7 +2336,7 @@ type ApplyConfigurationResponse struct {
 
 func (x *ApplyConfigurationResponse) Reset() {
 	*x = ApplyConfigurationResponse{}
-	mi := &file_machine_machine_proto_msgTypes[32]
+	mi := &file_machine_machine_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1939,7 +2348,7 @@ func (x *ApplyConfigurationResponse) String() string {
 func (*ApplyConfigurationResponse) ProtoMessage() {}
 
 func (x *ApplyConfigurationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[32]
+	mi := &file_machine_machine_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1952,7 +2361,7 @@ func (x *ApplyConfigurationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyConfigurationResponse.ProtoReflect.Descriptor instead.
 func (*ApplyConfigurationResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{32}
+	return file_machine_machine_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ApplyConfigurationResponse) GetDiff() string {
@@ -1999,7 +2408,7 @@ type ConfigChange struct {
 
 func (x *ConfigChange) Reset() {
 	*x = ConfigChange{}
-	mi := &file_machine_machine_proto_msgTypes[33]
+	mi := &file_machine_machine_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2011,7 +2420,7 @@ func (x *ConfigChange) String() string {
 func (*ConfigChange) ProtoMessage() {}
 
 func (x *ConfigChange) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[33]
+	mi := &file_machine_machine_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2024,7 +2433,7 @@ func (x *ConfigChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigChange.ProtoReflect.Descriptor instead.
 func (*ConfigChange) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{33}
+	return file_machine_machine_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ConfigChange) GetPath() string {
@@ -2069,7 +2478,7 @@ type UpgradeRequest struct {
 
 func (x *UpgradeRequest) Reset() {
 	*x = UpgradeRequest{}
-	mi := &file_machine_machine_proto_msgTypes[34]
+	mi := &file_machine_machine_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2081,7 +2490,7 @@ func (x *UpgradeRequest) String() string {
 func (*UpgradeRequest) ProtoMessage() {}
 
 func (x *UpgradeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[34]
+	mi := &file_machine_machine_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2094,7 +2503,7 @@ func (x *UpgradeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpgradeRequest.ProtoReflect.Descriptor instead.
 func (*UpgradeRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{34}
+	return file_machine_machine_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *UpgradeRequest) GetPayload() isUpgradeRequest_Payload {
@@ -2158,7 +2567,7 @@ type UpgradeOptions struct {
 
 func (x *UpgradeOptions) Reset() {
 	*x = UpgradeOptions{}
-	mi := &file_machine_machine_proto_msgTypes[35]
+	mi := &file_machine_machine_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2170,7 +2579,7 @@ func (x *UpgradeOptions) String() string {
 func (*UpgradeOptions) ProtoMessage() {}
 
 func (x *UpgradeOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[35]
+	mi := &file_machine_machine_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2183,7 +2592,7 @@ func (x *UpgradeOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpgradeOptions.ProtoReflect.Descriptor instead.
 func (*UpgradeOptions) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{35}
+	return file_machine_machine_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *UpgradeOptions) GetStage() bool {
@@ -2243,7 +2652,7 @@ type UpgradeResponse struct {
 
 func (x *UpgradeResponse) Reset() {
 	*x = UpgradeResponse{}
-	mi := &file_machine_machine_proto_msgTypes[36]
+	mi := &file_machine_machine_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2255,7 +2664,7 @@ func (x *UpgradeResponse) String() string {
 func (*UpgradeResponse) ProtoMessage() {}
 
 func (x *UpgradeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[36]
+	mi := &file_machine_machine_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2268,7 +2677,7 @@ func (x *UpgradeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpgradeResponse.ProtoReflect.Descriptor instead.
 func (*UpgradeResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{36}
+	return file_machine_machine_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *UpgradeResponse) GetEntry() string {
@@ -2328,7 +2737,7 @@ type RollbackRequest struct {
 
 func (x *RollbackRequest) Reset() {
 	*x = RollbackRequest{}
-	mi := &file_machine_machine_proto_msgTypes[37]
+	mi := &file_machine_machine_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2340,7 +2749,7 @@ func (x *RollbackRequest) String() string {
 func (*RollbackRequest) ProtoMessage() {}
 
 func (x *RollbackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[37]
+	mi := &file_machine_machine_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2353,7 +2762,7 @@ func (x *RollbackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackRequest.ProtoReflect.Descriptor instead.
 func (*RollbackRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{37}
+	return file_machine_machine_proto_rawDescGZIP(), []int{46}
 }
 
 type RollbackResponse struct {
@@ -2369,7 +2778,7 @@ type RollbackResponse struct {
 
 func (x *RollbackResponse) Reset() {
 	*x = RollbackResponse{}
-	mi := &file_machine_machine_proto_msgTypes[38]
+	mi := &file_machine_machine_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2381,7 +2790,7 @@ func (x *RollbackResponse) String() string {
 func (*RollbackResponse) ProtoMessage() {}
 
 func (x *RollbackResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[38]
+	mi := &file_machine_machine_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2394,7 +2803,7 @@ func (x *RollbackResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackResponse.ProtoReflect.Descriptor instead.
 func (*RollbackResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{38}
+	return file_machine_machine_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *RollbackResponse) GetMarkedBad() string {
@@ -2426,7 +2835,7 @@ type RebootRequest struct {
 
 func (x *RebootRequest) Reset() {
 	*x = RebootRequest{}
-	mi := &file_machine_machine_proto_msgTypes[39]
+	mi := &file_machine_machine_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2438,7 +2847,7 @@ func (x *RebootRequest) String() string {
 func (*RebootRequest) ProtoMessage() {}
 
 func (x *RebootRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[39]
+	mi := &file_machine_machine_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2451,7 +2860,7 @@ func (x *RebootRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebootRequest.ProtoReflect.Descriptor instead.
 func (*RebootRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{39}
+	return file_machine_machine_proto_rawDescGZIP(), []int{48}
 }
 
 type RebootResponse struct {
@@ -2462,7 +2871,7 @@ type RebootResponse struct {
 
 func (x *RebootResponse) Reset() {
 	*x = RebootResponse{}
-	mi := &file_machine_machine_proto_msgTypes[40]
+	mi := &file_machine_machine_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2474,7 +2883,7 @@ func (x *RebootResponse) String() string {
 func (*RebootResponse) ProtoMessage() {}
 
 func (x *RebootResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[40]
+	mi := &file_machine_machine_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2487,7 +2896,7 @@ func (x *RebootResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebootResponse.ProtoReflect.Descriptor instead.
 func (*RebootResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{40}
+	return file_machine_machine_proto_rawDescGZIP(), []int{49}
 }
 
 type ShutdownRequest struct {
@@ -2498,7 +2907,7 @@ type ShutdownRequest struct {
 
 func (x *ShutdownRequest) Reset() {
 	*x = ShutdownRequest{}
-	mi := &file_machine_machine_proto_msgTypes[41]
+	mi := &file_machine_machine_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2510,7 +2919,7 @@ func (x *ShutdownRequest) String() string {
 func (*ShutdownRequest) ProtoMessage() {}
 
 func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[41]
+	mi := &file_machine_machine_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2523,7 +2932,7 @@ func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownRequest.ProtoReflect.Descriptor instead.
 func (*ShutdownRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{41}
+	return file_machine_machine_proto_rawDescGZIP(), []int{50}
 }
 
 type ShutdownResponse struct {
@@ -2534,7 +2943,7 @@ type ShutdownResponse struct {
 
 func (x *ShutdownResponse) Reset() {
 	*x = ShutdownResponse{}
-	mi := &file_machine_machine_proto_msgTypes[42]
+	mi := &file_machine_machine_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2546,7 +2955,7 @@ func (x *ShutdownResponse) String() string {
 func (*ShutdownResponse) ProtoMessage() {}
 
 func (x *ShutdownResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[42]
+	mi := &file_machine_machine_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2559,7 +2968,7 @@ func (x *ShutdownResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownResponse.ProtoReflect.Descriptor instead.
 func (*ShutdownResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{42}
+	return file_machine_machine_proto_rawDescGZIP(), []int{51}
 }
 
 type ResetRequest struct {
@@ -2576,7 +2985,7 @@ type ResetRequest struct {
 
 func (x *ResetRequest) Reset() {
 	*x = ResetRequest{}
-	mi := &file_machine_machine_proto_msgTypes[43]
+	mi := &file_machine_machine_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2588,7 +2997,7 @@ func (x *ResetRequest) String() string {
 func (*ResetRequest) ProtoMessage() {}
 
 func (x *ResetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[43]
+	mi := &file_machine_machine_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2601,7 +3010,7 @@ func (x *ResetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetRequest.ProtoReflect.Descriptor instead.
 func (*ResetRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{43}
+	return file_machine_machine_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ResetRequest) GetReboot() bool {
@@ -2633,7 +3042,7 @@ type ResetResponse struct {
 
 func (x *ResetResponse) Reset() {
 	*x = ResetResponse{}
-	mi := &file_machine_machine_proto_msgTypes[44]
+	mi := &file_machine_machine_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2645,7 +3054,7 @@ func (x *ResetResponse) String() string {
 func (*ResetResponse) ProtoMessage() {}
 
 func (x *ResetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[44]
+	mi := &file_machine_machine_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2658,7 +3067,7 @@ func (x *ResetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetResponse.ProtoReflect.Descriptor instead.
 func (*ResetResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{44}
+	return file_machine_machine_proto_rawDescGZIP(), []int{53}
 }
 
 type PCRReadRequest struct {
@@ -2676,7 +3085,7 @@ type PCRReadRequest struct {
 
 func (x *PCRReadRequest) Reset() {
 	*x = PCRReadRequest{}
-	mi := &file_machine_machine_proto_msgTypes[45]
+	mi := &file_machine_machine_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2688,7 +3097,7 @@ func (x *PCRReadRequest) String() string {
 func (*PCRReadRequest) ProtoMessage() {}
 
 func (x *PCRReadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[45]
+	mi := &file_machine_machine_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2701,7 +3110,7 @@ func (x *PCRReadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PCRReadRequest.ProtoReflect.Descriptor instead.
 func (*PCRReadRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{45}
+	return file_machine_machine_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *PCRReadRequest) GetBanks() []string {
@@ -2736,7 +3145,7 @@ type PCRBank struct {
 
 func (x *PCRBank) Reset() {
 	*x = PCRBank{}
-	mi := &file_machine_machine_proto_msgTypes[46]
+	mi := &file_machine_machine_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2748,7 +3157,7 @@ func (x *PCRBank) String() string {
 func (*PCRBank) ProtoMessage() {}
 
 func (x *PCRBank) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[46]
+	mi := &file_machine_machine_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2761,7 +3170,7 @@ func (x *PCRBank) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PCRBank.ProtoReflect.Descriptor instead.
 func (*PCRBank) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{46}
+	return file_machine_machine_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *PCRBank) GetBank() string {
@@ -2797,7 +3206,7 @@ type PCRReadResponse struct {
 
 func (x *PCRReadResponse) Reset() {
 	*x = PCRReadResponse{}
-	mi := &file_machine_machine_proto_msgTypes[47]
+	mi := &file_machine_machine_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2809,7 +3218,7 @@ func (x *PCRReadResponse) String() string {
 func (*PCRReadResponse) ProtoMessage() {}
 
 func (x *PCRReadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[47]
+	mi := &file_machine_machine_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2822,7 +3231,7 @@ func (x *PCRReadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PCRReadResponse.ProtoReflect.Descriptor instead.
 func (*PCRReadResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{47}
+	return file_machine_machine_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *PCRReadResponse) GetBanks() []*PCRBank {
@@ -2868,7 +3277,7 @@ type InspectControllersRequest struct {
 
 func (x *InspectControllersRequest) Reset() {
 	*x = InspectControllersRequest{}
-	mi := &file_machine_machine_proto_msgTypes[48]
+	mi := &file_machine_machine_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2880,7 +3289,7 @@ func (x *InspectControllersRequest) String() string {
 func (*InspectControllersRequest) ProtoMessage() {}
 
 func (x *InspectControllersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[48]
+	mi := &file_machine_machine_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2893,7 +3302,7 @@ func (x *InspectControllersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InspectControllersRequest.ProtoReflect.Descriptor instead.
 func (*InspectControllersRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{48}
+	return file_machine_machine_proto_rawDescGZIP(), []int{57}
 }
 
 type InspectControllersResponse struct {
@@ -2905,7 +3314,7 @@ type InspectControllersResponse struct {
 
 func (x *InspectControllersResponse) Reset() {
 	*x = InspectControllersResponse{}
-	mi := &file_machine_machine_proto_msgTypes[49]
+	mi := &file_machine_machine_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2917,7 +3326,7 @@ func (x *InspectControllersResponse) String() string {
 func (*InspectControllersResponse) ProtoMessage() {}
 
 func (x *InspectControllersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[49]
+	mi := &file_machine_machine_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2930,7 +3339,7 @@ func (x *InspectControllersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InspectControllersResponse.ProtoReflect.Descriptor instead.
 func (*InspectControllersResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{49}
+	return file_machine_machine_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *InspectControllersResponse) GetControllers() []*ControllerInfo {
@@ -2953,7 +3362,7 @@ type ControllerInfo struct {
 
 func (x *ControllerInfo) Reset() {
 	*x = ControllerInfo{}
-	mi := &file_machine_machine_proto_msgTypes[50]
+	mi := &file_machine_machine_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2965,7 +3374,7 @@ func (x *ControllerInfo) String() string {
 func (*ControllerInfo) ProtoMessage() {}
 
 func (x *ControllerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[50]
+	mi := &file_machine_machine_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2978,7 +3387,7 @@ func (x *ControllerInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControllerInfo.ProtoReflect.Descriptor instead.
 func (*ControllerInfo) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{50}
+	return file_machine_machine_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *ControllerInfo) GetName() string {
@@ -3012,7 +3421,7 @@ type ResourceKind struct {
 
 func (x *ResourceKind) Reset() {
 	*x = ResourceKind{}
-	mi := &file_machine_machine_proto_msgTypes[51]
+	mi := &file_machine_machine_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3024,7 +3433,7 @@ func (x *ResourceKind) String() string {
 func (*ResourceKind) ProtoMessage() {}
 
 func (x *ResourceKind) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[51]
+	mi := &file_machine_machine_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3037,7 +3446,7 @@ func (x *ResourceKind) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResourceKind.ProtoReflect.Descriptor instead.
 func (*ResourceKind) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{51}
+	return file_machine_machine_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *ResourceKind) GetNamespace() string {
@@ -3062,7 +3471,7 @@ type ProcessesRequest struct {
 
 func (x *ProcessesRequest) Reset() {
 	*x = ProcessesRequest{}
-	mi := &file_machine_machine_proto_msgTypes[52]
+	mi := &file_machine_machine_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3074,7 +3483,7 @@ func (x *ProcessesRequest) String() string {
 func (*ProcessesRequest) ProtoMessage() {}
 
 func (x *ProcessesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[52]
+	mi := &file_machine_machine_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3087,7 +3496,7 @@ func (x *ProcessesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessesRequest.ProtoReflect.Descriptor instead.
 func (*ProcessesRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{52}
+	return file_machine_machine_proto_rawDescGZIP(), []int{61}
 }
 
 type ProcessesResponse struct {
@@ -3099,7 +3508,7 @@ type ProcessesResponse struct {
 
 func (x *ProcessesResponse) Reset() {
 	*x = ProcessesResponse{}
-	mi := &file_machine_machine_proto_msgTypes[53]
+	mi := &file_machine_machine_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3111,7 +3520,7 @@ func (x *ProcessesResponse) String() string {
 func (*ProcessesResponse) ProtoMessage() {}
 
 func (x *ProcessesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[53]
+	mi := &file_machine_machine_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3124,7 +3533,7 @@ func (x *ProcessesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessesResponse.ProtoReflect.Descriptor instead.
 func (*ProcessesResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{53}
+	return file_machine_machine_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *ProcessesResponse) GetProcesses() []*ProcessInfo {
@@ -3156,7 +3565,7 @@ type ProcessInfo struct {
 
 func (x *ProcessInfo) Reset() {
 	*x = ProcessInfo{}
-	mi := &file_machine_machine_proto_msgTypes[54]
+	mi := &file_machine_machine_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3168,7 +3577,7 @@ func (x *ProcessInfo) String() string {
 func (*ProcessInfo) ProtoMessage() {}
 
 func (x *ProcessInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[54]
+	mi := &file_machine_machine_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3181,7 +3590,7 @@ func (x *ProcessInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessInfo.ProtoReflect.Descriptor instead.
 func (*ProcessInfo) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{54}
+	return file_machine_machine_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *ProcessInfo) GetPid() int32 {
@@ -3255,7 +3664,7 @@ type MemoryRequest struct {
 
 func (x *MemoryRequest) Reset() {
 	*x = MemoryRequest{}
-	mi := &file_machine_machine_proto_msgTypes[55]
+	mi := &file_machine_machine_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3267,7 +3676,7 @@ func (x *MemoryRequest) String() string {
 func (*MemoryRequest) ProtoMessage() {}
 
 func (x *MemoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[55]
+	mi := &file_machine_machine_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3280,7 +3689,7 @@ func (x *MemoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemoryRequest.ProtoReflect.Descriptor instead.
 func (*MemoryRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{55}
+	return file_machine_machine_proto_rawDescGZIP(), []int{64}
 }
 
 // MemoryResponse holds /proc/meminfo values in bytes.
@@ -3300,7 +3709,7 @@ type MemoryResponse struct {
 
 func (x *MemoryResponse) Reset() {
 	*x = MemoryResponse{}
-	mi := &file_machine_machine_proto_msgTypes[56]
+	mi := &file_machine_machine_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3312,7 +3721,7 @@ func (x *MemoryResponse) String() string {
 func (*MemoryResponse) ProtoMessage() {}
 
 func (x *MemoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[56]
+	mi := &file_machine_machine_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3325,7 +3734,7 @@ func (x *MemoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemoryResponse.ProtoReflect.Descriptor instead.
 func (*MemoryResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{56}
+	return file_machine_machine_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *MemoryResponse) GetTotal() uint64 {
@@ -3392,7 +3801,7 @@ type MountsRequest struct {
 
 func (x *MountsRequest) Reset() {
 	*x = MountsRequest{}
-	mi := &file_machine_machine_proto_msgTypes[57]
+	mi := &file_machine_machine_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3404,7 +3813,7 @@ func (x *MountsRequest) String() string {
 func (*MountsRequest) ProtoMessage() {}
 
 func (x *MountsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[57]
+	mi := &file_machine_machine_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3417,7 +3826,7 @@ func (x *MountsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MountsRequest.ProtoReflect.Descriptor instead.
 func (*MountsRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{57}
+	return file_machine_machine_proto_rawDescGZIP(), []int{66}
 }
 
 type MountsResponse struct {
@@ -3429,7 +3838,7 @@ type MountsResponse struct {
 
 func (x *MountsResponse) Reset() {
 	*x = MountsResponse{}
-	mi := &file_machine_machine_proto_msgTypes[58]
+	mi := &file_machine_machine_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3441,7 +3850,7 @@ func (x *MountsResponse) String() string {
 func (*MountsResponse) ProtoMessage() {}
 
 func (x *MountsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[58]
+	mi := &file_machine_machine_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3454,7 +3863,7 @@ func (x *MountsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MountsResponse.ProtoReflect.Descriptor instead.
 func (*MountsResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{58}
+	return file_machine_machine_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *MountsResponse) GetMounts() []*MountInfo {
@@ -3481,7 +3890,7 @@ type MountInfo struct {
 
 func (x *MountInfo) Reset() {
 	*x = MountInfo{}
-	mi := &file_machine_machine_proto_msgTypes[59]
+	mi := &file_machine_machine_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3493,7 +3902,7 @@ func (x *MountInfo) String() string {
 func (*MountInfo) ProtoMessage() {}
 
 func (x *MountInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[59]
+	mi := &file_machine_machine_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3506,7 +3915,7 @@ func (x *MountInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MountInfo.ProtoReflect.Descriptor instead.
 func (*MountInfo) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{59}
+	return file_machine_machine_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *MountInfo) GetSource() string {
@@ -3559,7 +3968,7 @@ type DisksRequest struct {
 
 func (x *DisksRequest) Reset() {
 	*x = DisksRequest{}
-	mi := &file_machine_machine_proto_msgTypes[60]
+	mi := &file_machine_machine_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3571,7 +3980,7 @@ func (x *DisksRequest) String() string {
 func (*DisksRequest) ProtoMessage() {}
 
 func (x *DisksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[60]
+	mi := &file_machine_machine_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3584,7 +3993,7 @@ func (x *DisksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisksRequest.ProtoReflect.Descriptor instead.
 func (*DisksRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{60}
+	return file_machine_machine_proto_rawDescGZIP(), []int{69}
 }
 
 type DisksResponse struct {
@@ -3596,7 +4005,7 @@ type DisksResponse struct {
 
 func (x *DisksResponse) Reset() {
 	*x = DisksResponse{}
-	mi := &file_machine_machine_proto_msgTypes[61]
+	mi := &file_machine_machine_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3608,7 +4017,7 @@ func (x *DisksResponse) String() string {
 func (*DisksResponse) ProtoMessage() {}
 
 func (x *DisksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[61]
+	mi := &file_machine_machine_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3621,7 +4030,7 @@ func (x *DisksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisksResponse.ProtoReflect.Descriptor instead.
 func (*DisksResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{61}
+	return file_machine_machine_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *DisksResponse) GetDisks() []*DiskInfo {
@@ -3647,7 +4056,7 @@ type DiskInfo struct {
 
 func (x *DiskInfo) Reset() {
 	*x = DiskInfo{}
-	mi := &file_machine_machine_proto_msgTypes[62]
+	mi := &file_machine_machine_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3659,7 +4068,7 @@ func (x *DiskInfo) String() string {
 func (*DiskInfo) ProtoMessage() {}
 
 func (x *DiskInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[62]
+	mi := &file_machine_machine_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3672,7 +4081,7 @@ func (x *DiskInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiskInfo.ProtoReflect.Descriptor instead.
 func (*DiskInfo) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{62}
+	return file_machine_machine_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *DiskInfo) GetName() string {
@@ -3730,7 +4139,7 @@ type PartitionInfo struct {
 
 func (x *PartitionInfo) Reset() {
 	*x = PartitionInfo{}
-	mi := &file_machine_machine_proto_msgTypes[63]
+	mi := &file_machine_machine_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3742,7 +4151,7 @@ func (x *PartitionInfo) String() string {
 func (*PartitionInfo) ProtoMessage() {}
 
 func (x *PartitionInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[63]
+	mi := &file_machine_machine_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3755,7 +4164,7 @@ func (x *PartitionInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionInfo.ProtoReflect.Descriptor instead.
 func (*PartitionInfo) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{63}
+	return file_machine_machine_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *PartitionInfo) GetName() string {
@@ -3794,7 +4203,7 @@ type NetstatRequest struct {
 
 func (x *NetstatRequest) Reset() {
 	*x = NetstatRequest{}
-	mi := &file_machine_machine_proto_msgTypes[64]
+	mi := &file_machine_machine_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3806,7 +4215,7 @@ func (x *NetstatRequest) String() string {
 func (*NetstatRequest) ProtoMessage() {}
 
 func (x *NetstatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[64]
+	mi := &file_machine_machine_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3819,7 +4228,7 @@ func (x *NetstatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NetstatRequest.ProtoReflect.Descriptor instead.
 func (*NetstatRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{64}
+	return file_machine_machine_proto_rawDescGZIP(), []int{73}
 }
 
 type NetstatResponse struct {
@@ -3831,7 +4240,7 @@ type NetstatResponse struct {
 
 func (x *NetstatResponse) Reset() {
 	*x = NetstatResponse{}
-	mi := &file_machine_machine_proto_msgTypes[65]
+	mi := &file_machine_machine_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3843,7 +4252,7 @@ func (x *NetstatResponse) String() string {
 func (*NetstatResponse) ProtoMessage() {}
 
 func (x *NetstatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[65]
+	mi := &file_machine_machine_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3856,7 +4265,7 @@ func (x *NetstatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NetstatResponse.ProtoReflect.Descriptor instead.
 func (*NetstatResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{65}
+	return file_machine_machine_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *NetstatResponse) GetSockets() []*SocketInfo {
@@ -3886,7 +4295,7 @@ type SocketInfo struct {
 
 func (x *SocketInfo) Reset() {
 	*x = SocketInfo{}
-	mi := &file_machine_machine_proto_msgTypes[66]
+	mi := &file_machine_machine_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3898,7 +4307,7 @@ func (x *SocketInfo) String() string {
 func (*SocketInfo) ProtoMessage() {}
 
 func (x *SocketInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[66]
+	mi := &file_machine_machine_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3911,7 +4320,7 @@ func (x *SocketInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SocketInfo.ProtoReflect.Descriptor instead.
 func (*SocketInfo) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{66}
+	return file_machine_machine_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *SocketInfo) GetProtocol() string {
@@ -3972,7 +4381,7 @@ type ListFilesRequest struct {
 
 func (x *ListFilesRequest) Reset() {
 	*x = ListFilesRequest{}
-	mi := &file_machine_machine_proto_msgTypes[67]
+	mi := &file_machine_machine_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3984,7 +4393,7 @@ func (x *ListFilesRequest) String() string {
 func (*ListFilesRequest) ProtoMessage() {}
 
 func (x *ListFilesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[67]
+	mi := &file_machine_machine_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3997,7 +4406,7 @@ func (x *ListFilesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFilesRequest.ProtoReflect.Descriptor instead.
 func (*ListFilesRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{67}
+	return file_machine_machine_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *ListFilesRequest) GetPath() string {
@@ -4018,7 +4427,7 @@ type ListFilesResponse struct {
 
 func (x *ListFilesResponse) Reset() {
 	*x = ListFilesResponse{}
-	mi := &file_machine_machine_proto_msgTypes[68]
+	mi := &file_machine_machine_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4030,7 +4439,7 @@ func (x *ListFilesResponse) String() string {
 func (*ListFilesResponse) ProtoMessage() {}
 
 func (x *ListFilesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[68]
+	mi := &file_machine_machine_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4043,7 +4452,7 @@ func (x *ListFilesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFilesResponse.ProtoReflect.Descriptor instead.
 func (*ListFilesResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{68}
+	return file_machine_machine_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *ListFilesResponse) GetPath() string {
@@ -4077,7 +4486,7 @@ type FileInfo struct {
 
 func (x *FileInfo) Reset() {
 	*x = FileInfo{}
-	mi := &file_machine_machine_proto_msgTypes[69]
+	mi := &file_machine_machine_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4089,7 +4498,7 @@ func (x *FileInfo) String() string {
 func (*FileInfo) ProtoMessage() {}
 
 func (x *FileInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[69]
+	mi := &file_machine_machine_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4102,7 +4511,7 @@ func (x *FileInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileInfo.ProtoReflect.Descriptor instead.
 func (*FileInfo) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{69}
+	return file_machine_machine_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *FileInfo) GetName() string {
@@ -4163,7 +4572,7 @@ type ReadFileRequest struct {
 
 func (x *ReadFileRequest) Reset() {
 	*x = ReadFileRequest{}
-	mi := &file_machine_machine_proto_msgTypes[70]
+	mi := &file_machine_machine_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4175,7 +4584,7 @@ func (x *ReadFileRequest) String() string {
 func (*ReadFileRequest) ProtoMessage() {}
 
 func (x *ReadFileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[70]
+	mi := &file_machine_machine_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4188,7 +4597,7 @@ func (x *ReadFileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadFileRequest.ProtoReflect.Descriptor instead.
 func (*ReadFileRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{70}
+	return file_machine_machine_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *ReadFileRequest) GetPath() string {
@@ -4207,7 +4616,7 @@ type ReadFileResponse struct {
 
 func (x *ReadFileResponse) Reset() {
 	*x = ReadFileResponse{}
-	mi := &file_machine_machine_proto_msgTypes[71]
+	mi := &file_machine_machine_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4219,7 +4628,7 @@ func (x *ReadFileResponse) String() string {
 func (*ReadFileResponse) ProtoMessage() {}
 
 func (x *ReadFileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[71]
+	mi := &file_machine_machine_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4232,7 +4641,7 @@ func (x *ReadFileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadFileResponse.ProtoReflect.Descriptor instead.
 func (*ReadFileResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{71}
+	return file_machine_machine_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *ReadFileResponse) GetData() []byte {
@@ -4246,7 +4655,30 @@ var File_machine_machine_proto protoreflect.FileDescriptor
 
 const file_machine_machine_proto_rawDesc = "" +
 	"\n" +
-	"\x15machine/machine.proto\x12\x0fkiln.machine.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x0e\n" +
+	"\x15machine/machine.proto\x12\x0fkiln.machine.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x12\n" +
+	"\x10BootstrapRequest\"\x13\n" +
+	"\x11BootstrapResponse\"4\n" +
+	"\x11KubeconfigRequest\x12\x1f\n" +
+	"\vttl_seconds\x18\x01 \x01(\x03R\n" +
+	"ttlSeconds\"4\n" +
+	"\x12KubeconfigResponse\x12\x1e\n" +
+	"\n" +
+	"kubeconfig\x18\x01 \x01(\fR\n" +
+	"kubeconfig\"\x14\n" +
+	"\x12EtcdMembersRequest\"\x88\x01\n" +
+	"\n" +
+	"EtcdMember\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1b\n" +
+	"\tpeer_urls\x18\x03 \x03(\tR\bpeerUrls\x12\x1f\n" +
+	"\vclient_urls\x18\x04 \x03(\tR\n" +
+	"clientUrls\x12\x18\n" +
+	"\alearner\x18\x05 \x01(\bR\alearner\"L\n" +
+	"\x13EtcdMembersResponse\x125\n" +
+	"\amembers\x18\x01 \x03(\v2\x1b.kiln.machine.v1.EtcdMemberR\amembers\"\x15\n" +
+	"\x13EtcdSnapshotRequest\"'\n" +
+	"\x11EtcdSnapshotChunk\x12\x12\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\"\x0e\n" +
 	"\fStatsRequest\"C\n" +
 	"\rStatsResponse\x122\n" +
 	"\x05stats\x18\x01 \x03(\v2\x1c.kiln.machine.v1.CgroupStatsR\x05stats\"\x84\x02\n" +
@@ -4267,9 +4699,10 @@ const file_machine_machine_proto_rawDesc = "" +
 	"\x06digest\x18\x02 \x01(\tR\x06digest\x12\x12\n" +
 	"\x04size\x18\x03 \x01(\x03R\x04size\x12\x1a\n" +
 	"\bplatform\x18\x04 \x01(\tR\bplatform\x124\n" +
-	"\acreated\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\acreated\"*\n" +
+	"\acreated\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\acreated\"D\n" +
 	"\x12ImageImportRequest\x12\x14\n" +
-	"\x05chunk\x18\x01 \x01(\fR\x05chunk\"E\n" +
+	"\x05chunk\x18\x01 \x01(\fR\x05chunk\x12\x18\n" +
+	"\aruntime\x18\x02 \x01(\tR\aruntime\"E\n" +
 	"\x13ImageImportResponse\x12.\n" +
 	"\x06images\x18\x01 \x03(\v2\x16.kiln.machine.v1.ImageR\x06images\"\x10\n" +
 	"\x0eVersionRequest\"\x93\x01\n" +
@@ -4526,7 +4959,7 @@ const file_machine_machine_proto_rawDesc = "" +
 	"\x0fReadFileRequest\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\"&\n" +
 	"\x10ReadFileResponse\x12\x12\n" +
-	"\x04data\x18\x01 \x01(\fR\x04data2\xf0\x12\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data2\xd1\x15\n" +
 	"\x0eMachineService\x12L\n" +
 	"\aVersion\x12\x1f.kiln.machine.v1.VersionRequest\x1a .kiln.machine.v1.VersionResponse\x12X\n" +
 	"\vServiceList\x12#.kiln.machine.v1.ServiceListRequest\x1a$.kiln.machine.v1.ServiceListResponse\x12a\n" +
@@ -4556,7 +4989,12 @@ const file_machine_machine_proto_rawDesc = "" +
 	"\bReadFile\x12 .kiln.machine.v1.ReadFileRequest\x1a!.kiln.machine.v1.ReadFileResponse\x12F\n" +
 	"\x05Stats\x12\x1d.kiln.machine.v1.StatsRequest\x1a\x1e.kiln.machine.v1.StatsResponse\x12R\n" +
 	"\tImageList\x12!.kiln.machine.v1.ImageListRequest\x1a\".kiln.machine.v1.ImageListResponse\x12Z\n" +
-	"\vImageImport\x12#.kiln.machine.v1.ImageImportRequest\x1a$.kiln.machine.v1.ImageImportResponse(\x01B-Z+github.com/kiln-os/kiln/api/machine;machineb\x06proto3"
+	"\vImageImport\x12#.kiln.machine.v1.ImageImportRequest\x1a$.kiln.machine.v1.ImageImportResponse(\x01\x12R\n" +
+	"\tBootstrap\x12!.kiln.machine.v1.BootstrapRequest\x1a\".kiln.machine.v1.BootstrapResponse\x12U\n" +
+	"\n" +
+	"Kubeconfig\x12\".kiln.machine.v1.KubeconfigRequest\x1a#.kiln.machine.v1.KubeconfigResponse\x12X\n" +
+	"\vEtcdMembers\x12#.kiln.machine.v1.EtcdMembersRequest\x1a$.kiln.machine.v1.EtcdMembersResponse\x12Z\n" +
+	"\fEtcdSnapshot\x12$.kiln.machine.v1.EtcdSnapshotRequest\x1a\".kiln.machine.v1.EtcdSnapshotChunk0\x01B-Z+github.com/kiln-os/kiln/api/machine;machineb\x06proto3"
 
 var (
 	file_machine_machine_proto_rawDescOnce sync.Once
@@ -4571,182 +5009,200 @@ func file_machine_machine_proto_rawDescGZIP() []byte {
 }
 
 var file_machine_machine_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_machine_machine_proto_msgTypes = make([]protoimpl.MessageInfo, 74)
+var file_machine_machine_proto_msgTypes = make([]protoimpl.MessageInfo, 83)
 var file_machine_machine_proto_goTypes = []any{
 	(ResourceEvent_Type)(0),             // 0: kiln.machine.v1.ResourceEvent.Type
 	(ApplyConfigurationRequest_Mode)(0), // 1: kiln.machine.v1.ApplyConfigurationRequest.Mode
-	(*StatsRequest)(nil),                // 2: kiln.machine.v1.StatsRequest
-	(*StatsResponse)(nil),               // 3: kiln.machine.v1.StatsResponse
-	(*CgroupStats)(nil),                 // 4: kiln.machine.v1.CgroupStats
-	(*ImageListRequest)(nil),            // 5: kiln.machine.v1.ImageListRequest
-	(*ImageListResponse)(nil),           // 6: kiln.machine.v1.ImageListResponse
-	(*Image)(nil),                       // 7: kiln.machine.v1.Image
-	(*ImageImportRequest)(nil),          // 8: kiln.machine.v1.ImageImportRequest
-	(*ImageImportResponse)(nil),         // 9: kiln.machine.v1.ImageImportResponse
-	(*VersionRequest)(nil),              // 10: kiln.machine.v1.VersionRequest
-	(*VersionResponse)(nil),             // 11: kiln.machine.v1.VersionResponse
-	(*ServiceListRequest)(nil),          // 12: kiln.machine.v1.ServiceListRequest
-	(*ServiceListResponse)(nil),         // 13: kiln.machine.v1.ServiceListResponse
-	(*ServiceInfo)(nil),                 // 14: kiln.machine.v1.ServiceInfo
-	(*ServiceRestartRequest)(nil),       // 15: kiln.machine.v1.ServiceRestartRequest
-	(*ServiceRestartResponse)(nil),      // 16: kiln.machine.v1.ServiceRestartResponse
-	(*ServiceStopRequest)(nil),          // 17: kiln.machine.v1.ServiceStopRequest
-	(*ServiceStopResponse)(nil),         // 18: kiln.machine.v1.ServiceStopResponse
-	(*ServiceStartRequest)(nil),         // 19: kiln.machine.v1.ServiceStartRequest
-	(*ServiceStartResponse)(nil),        // 20: kiln.machine.v1.ServiceStartResponse
-	(*LogsRequest)(nil),                 // 21: kiln.machine.v1.LogsRequest
-	(*DmesgRequest)(nil),                // 22: kiln.machine.v1.DmesgRequest
-	(*LogLine)(nil),                     // 23: kiln.machine.v1.LogLine
-	(*EventsRequest)(nil),               // 24: kiln.machine.v1.EventsRequest
-	(*Event)(nil),                       // 25: kiln.machine.v1.Event
-	(*ResourceMetadata)(nil),            // 26: kiln.machine.v1.ResourceMetadata
-	(*Resource)(nil),                    // 27: kiln.machine.v1.Resource
-	(*ResourceGetRequest)(nil),          // 28: kiln.machine.v1.ResourceGetRequest
-	(*ResourceListRequest)(nil),         // 29: kiln.machine.v1.ResourceListRequest
-	(*ResourceListResponse)(nil),        // 30: kiln.machine.v1.ResourceListResponse
-	(*ResourceWatchRequest)(nil),        // 31: kiln.machine.v1.ResourceWatchRequest
-	(*ResourceEvent)(nil),               // 32: kiln.machine.v1.ResourceEvent
-	(*ApplyConfigurationRequest)(nil),   // 33: kiln.machine.v1.ApplyConfigurationRequest
-	(*ApplyConfigurationResponse)(nil),  // 34: kiln.machine.v1.ApplyConfigurationResponse
-	(*ConfigChange)(nil),                // 35: kiln.machine.v1.ConfigChange
-	(*UpgradeRequest)(nil),              // 36: kiln.machine.v1.UpgradeRequest
-	(*UpgradeOptions)(nil),              // 37: kiln.machine.v1.UpgradeOptions
-	(*UpgradeResponse)(nil),             // 38: kiln.machine.v1.UpgradeResponse
-	(*RollbackRequest)(nil),             // 39: kiln.machine.v1.RollbackRequest
-	(*RollbackResponse)(nil),            // 40: kiln.machine.v1.RollbackResponse
-	(*RebootRequest)(nil),               // 41: kiln.machine.v1.RebootRequest
-	(*RebootResponse)(nil),              // 42: kiln.machine.v1.RebootResponse
-	(*ShutdownRequest)(nil),             // 43: kiln.machine.v1.ShutdownRequest
-	(*ShutdownResponse)(nil),            // 44: kiln.machine.v1.ShutdownResponse
-	(*ResetRequest)(nil),                // 45: kiln.machine.v1.ResetRequest
-	(*ResetResponse)(nil),               // 46: kiln.machine.v1.ResetResponse
-	(*PCRReadRequest)(nil),              // 47: kiln.machine.v1.PCRReadRequest
-	(*PCRBank)(nil),                     // 48: kiln.machine.v1.PCRBank
-	(*PCRReadResponse)(nil),             // 49: kiln.machine.v1.PCRReadResponse
-	(*InspectControllersRequest)(nil),   // 50: kiln.machine.v1.InspectControllersRequest
-	(*InspectControllersResponse)(nil),  // 51: kiln.machine.v1.InspectControllersResponse
-	(*ControllerInfo)(nil),              // 52: kiln.machine.v1.ControllerInfo
-	(*ResourceKind)(nil),                // 53: kiln.machine.v1.ResourceKind
-	(*ProcessesRequest)(nil),            // 54: kiln.machine.v1.ProcessesRequest
-	(*ProcessesResponse)(nil),           // 55: kiln.machine.v1.ProcessesResponse
-	(*ProcessInfo)(nil),                 // 56: kiln.machine.v1.ProcessInfo
-	(*MemoryRequest)(nil),               // 57: kiln.machine.v1.MemoryRequest
-	(*MemoryResponse)(nil),              // 58: kiln.machine.v1.MemoryResponse
-	(*MountsRequest)(nil),               // 59: kiln.machine.v1.MountsRequest
-	(*MountsResponse)(nil),              // 60: kiln.machine.v1.MountsResponse
-	(*MountInfo)(nil),                   // 61: kiln.machine.v1.MountInfo
-	(*DisksRequest)(nil),                // 62: kiln.machine.v1.DisksRequest
-	(*DisksResponse)(nil),               // 63: kiln.machine.v1.DisksResponse
-	(*DiskInfo)(nil),                    // 64: kiln.machine.v1.DiskInfo
-	(*PartitionInfo)(nil),               // 65: kiln.machine.v1.PartitionInfo
-	(*NetstatRequest)(nil),              // 66: kiln.machine.v1.NetstatRequest
-	(*NetstatResponse)(nil),             // 67: kiln.machine.v1.NetstatResponse
-	(*SocketInfo)(nil),                  // 68: kiln.machine.v1.SocketInfo
-	(*ListFilesRequest)(nil),            // 69: kiln.machine.v1.ListFilesRequest
-	(*ListFilesResponse)(nil),           // 70: kiln.machine.v1.ListFilesResponse
-	(*FileInfo)(nil),                    // 71: kiln.machine.v1.FileInfo
-	(*ReadFileRequest)(nil),             // 72: kiln.machine.v1.ReadFileRequest
-	(*ReadFileResponse)(nil),            // 73: kiln.machine.v1.ReadFileResponse
-	nil,                                 // 74: kiln.machine.v1.Event.FieldsEntry
-	nil,                                 // 75: kiln.machine.v1.PCRBank.ValuesEntry
-	(*timestamppb.Timestamp)(nil),       // 76: google.protobuf.Timestamp
+	(*BootstrapRequest)(nil),            // 2: kiln.machine.v1.BootstrapRequest
+	(*BootstrapResponse)(nil),           // 3: kiln.machine.v1.BootstrapResponse
+	(*KubeconfigRequest)(nil),           // 4: kiln.machine.v1.KubeconfigRequest
+	(*KubeconfigResponse)(nil),          // 5: kiln.machine.v1.KubeconfigResponse
+	(*EtcdMembersRequest)(nil),          // 6: kiln.machine.v1.EtcdMembersRequest
+	(*EtcdMember)(nil),                  // 7: kiln.machine.v1.EtcdMember
+	(*EtcdMembersResponse)(nil),         // 8: kiln.machine.v1.EtcdMembersResponse
+	(*EtcdSnapshotRequest)(nil),         // 9: kiln.machine.v1.EtcdSnapshotRequest
+	(*EtcdSnapshotChunk)(nil),           // 10: kiln.machine.v1.EtcdSnapshotChunk
+	(*StatsRequest)(nil),                // 11: kiln.machine.v1.StatsRequest
+	(*StatsResponse)(nil),               // 12: kiln.machine.v1.StatsResponse
+	(*CgroupStats)(nil),                 // 13: kiln.machine.v1.CgroupStats
+	(*ImageListRequest)(nil),            // 14: kiln.machine.v1.ImageListRequest
+	(*ImageListResponse)(nil),           // 15: kiln.machine.v1.ImageListResponse
+	(*Image)(nil),                       // 16: kiln.machine.v1.Image
+	(*ImageImportRequest)(nil),          // 17: kiln.machine.v1.ImageImportRequest
+	(*ImageImportResponse)(nil),         // 18: kiln.machine.v1.ImageImportResponse
+	(*VersionRequest)(nil),              // 19: kiln.machine.v1.VersionRequest
+	(*VersionResponse)(nil),             // 20: kiln.machine.v1.VersionResponse
+	(*ServiceListRequest)(nil),          // 21: kiln.machine.v1.ServiceListRequest
+	(*ServiceListResponse)(nil),         // 22: kiln.machine.v1.ServiceListResponse
+	(*ServiceInfo)(nil),                 // 23: kiln.machine.v1.ServiceInfo
+	(*ServiceRestartRequest)(nil),       // 24: kiln.machine.v1.ServiceRestartRequest
+	(*ServiceRestartResponse)(nil),      // 25: kiln.machine.v1.ServiceRestartResponse
+	(*ServiceStopRequest)(nil),          // 26: kiln.machine.v1.ServiceStopRequest
+	(*ServiceStopResponse)(nil),         // 27: kiln.machine.v1.ServiceStopResponse
+	(*ServiceStartRequest)(nil),         // 28: kiln.machine.v1.ServiceStartRequest
+	(*ServiceStartResponse)(nil),        // 29: kiln.machine.v1.ServiceStartResponse
+	(*LogsRequest)(nil),                 // 30: kiln.machine.v1.LogsRequest
+	(*DmesgRequest)(nil),                // 31: kiln.machine.v1.DmesgRequest
+	(*LogLine)(nil),                     // 32: kiln.machine.v1.LogLine
+	(*EventsRequest)(nil),               // 33: kiln.machine.v1.EventsRequest
+	(*Event)(nil),                       // 34: kiln.machine.v1.Event
+	(*ResourceMetadata)(nil),            // 35: kiln.machine.v1.ResourceMetadata
+	(*Resource)(nil),                    // 36: kiln.machine.v1.Resource
+	(*ResourceGetRequest)(nil),          // 37: kiln.machine.v1.ResourceGetRequest
+	(*ResourceListRequest)(nil),         // 38: kiln.machine.v1.ResourceListRequest
+	(*ResourceListResponse)(nil),        // 39: kiln.machine.v1.ResourceListResponse
+	(*ResourceWatchRequest)(nil),        // 40: kiln.machine.v1.ResourceWatchRequest
+	(*ResourceEvent)(nil),               // 41: kiln.machine.v1.ResourceEvent
+	(*ApplyConfigurationRequest)(nil),   // 42: kiln.machine.v1.ApplyConfigurationRequest
+	(*ApplyConfigurationResponse)(nil),  // 43: kiln.machine.v1.ApplyConfigurationResponse
+	(*ConfigChange)(nil),                // 44: kiln.machine.v1.ConfigChange
+	(*UpgradeRequest)(nil),              // 45: kiln.machine.v1.UpgradeRequest
+	(*UpgradeOptions)(nil),              // 46: kiln.machine.v1.UpgradeOptions
+	(*UpgradeResponse)(nil),             // 47: kiln.machine.v1.UpgradeResponse
+	(*RollbackRequest)(nil),             // 48: kiln.machine.v1.RollbackRequest
+	(*RollbackResponse)(nil),            // 49: kiln.machine.v1.RollbackResponse
+	(*RebootRequest)(nil),               // 50: kiln.machine.v1.RebootRequest
+	(*RebootResponse)(nil),              // 51: kiln.machine.v1.RebootResponse
+	(*ShutdownRequest)(nil),             // 52: kiln.machine.v1.ShutdownRequest
+	(*ShutdownResponse)(nil),            // 53: kiln.machine.v1.ShutdownResponse
+	(*ResetRequest)(nil),                // 54: kiln.machine.v1.ResetRequest
+	(*ResetResponse)(nil),               // 55: kiln.machine.v1.ResetResponse
+	(*PCRReadRequest)(nil),              // 56: kiln.machine.v1.PCRReadRequest
+	(*PCRBank)(nil),                     // 57: kiln.machine.v1.PCRBank
+	(*PCRReadResponse)(nil),             // 58: kiln.machine.v1.PCRReadResponse
+	(*InspectControllersRequest)(nil),   // 59: kiln.machine.v1.InspectControllersRequest
+	(*InspectControllersResponse)(nil),  // 60: kiln.machine.v1.InspectControllersResponse
+	(*ControllerInfo)(nil),              // 61: kiln.machine.v1.ControllerInfo
+	(*ResourceKind)(nil),                // 62: kiln.machine.v1.ResourceKind
+	(*ProcessesRequest)(nil),            // 63: kiln.machine.v1.ProcessesRequest
+	(*ProcessesResponse)(nil),           // 64: kiln.machine.v1.ProcessesResponse
+	(*ProcessInfo)(nil),                 // 65: kiln.machine.v1.ProcessInfo
+	(*MemoryRequest)(nil),               // 66: kiln.machine.v1.MemoryRequest
+	(*MemoryResponse)(nil),              // 67: kiln.machine.v1.MemoryResponse
+	(*MountsRequest)(nil),               // 68: kiln.machine.v1.MountsRequest
+	(*MountsResponse)(nil),              // 69: kiln.machine.v1.MountsResponse
+	(*MountInfo)(nil),                   // 70: kiln.machine.v1.MountInfo
+	(*DisksRequest)(nil),                // 71: kiln.machine.v1.DisksRequest
+	(*DisksResponse)(nil),               // 72: kiln.machine.v1.DisksResponse
+	(*DiskInfo)(nil),                    // 73: kiln.machine.v1.DiskInfo
+	(*PartitionInfo)(nil),               // 74: kiln.machine.v1.PartitionInfo
+	(*NetstatRequest)(nil),              // 75: kiln.machine.v1.NetstatRequest
+	(*NetstatResponse)(nil),             // 76: kiln.machine.v1.NetstatResponse
+	(*SocketInfo)(nil),                  // 77: kiln.machine.v1.SocketInfo
+	(*ListFilesRequest)(nil),            // 78: kiln.machine.v1.ListFilesRequest
+	(*ListFilesResponse)(nil),           // 79: kiln.machine.v1.ListFilesResponse
+	(*FileInfo)(nil),                    // 80: kiln.machine.v1.FileInfo
+	(*ReadFileRequest)(nil),             // 81: kiln.machine.v1.ReadFileRequest
+	(*ReadFileResponse)(nil),            // 82: kiln.machine.v1.ReadFileResponse
+	nil,                                 // 83: kiln.machine.v1.Event.FieldsEntry
+	nil,                                 // 84: kiln.machine.v1.PCRBank.ValuesEntry
+	(*timestamppb.Timestamp)(nil),       // 85: google.protobuf.Timestamp
 }
 var file_machine_machine_proto_depIdxs = []int32{
-	4,  // 0: kiln.machine.v1.StatsResponse.stats:type_name -> kiln.machine.v1.CgroupStats
-	7,  // 1: kiln.machine.v1.ImageListResponse.images:type_name -> kiln.machine.v1.Image
-	76, // 2: kiln.machine.v1.Image.created:type_name -> google.protobuf.Timestamp
-	7,  // 3: kiln.machine.v1.ImageImportResponse.images:type_name -> kiln.machine.v1.Image
-	14, // 4: kiln.machine.v1.ServiceListResponse.services:type_name -> kiln.machine.v1.ServiceInfo
-	76, // 5: kiln.machine.v1.ServiceInfo.since:type_name -> google.protobuf.Timestamp
-	76, // 6: kiln.machine.v1.LogsRequest.since:type_name -> google.protobuf.Timestamp
-	76, // 7: kiln.machine.v1.DmesgRequest.since:type_name -> google.protobuf.Timestamp
-	76, // 8: kiln.machine.v1.LogLine.time:type_name -> google.protobuf.Timestamp
-	76, // 9: kiln.machine.v1.Event.time:type_name -> google.protobuf.Timestamp
-	74, // 10: kiln.machine.v1.Event.fields:type_name -> kiln.machine.v1.Event.FieldsEntry
-	76, // 11: kiln.machine.v1.ResourceMetadata.created:type_name -> google.protobuf.Timestamp
-	76, // 12: kiln.machine.v1.ResourceMetadata.updated:type_name -> google.protobuf.Timestamp
-	26, // 13: kiln.machine.v1.Resource.metadata:type_name -> kiln.machine.v1.ResourceMetadata
-	27, // 14: kiln.machine.v1.ResourceListResponse.resources:type_name -> kiln.machine.v1.Resource
-	0,  // 15: kiln.machine.v1.ResourceEvent.type:type_name -> kiln.machine.v1.ResourceEvent.Type
-	27, // 16: kiln.machine.v1.ResourceEvent.resource:type_name -> kiln.machine.v1.Resource
-	1,  // 17: kiln.machine.v1.ApplyConfigurationRequest.mode:type_name -> kiln.machine.v1.ApplyConfigurationRequest.Mode
-	35, // 18: kiln.machine.v1.ApplyConfigurationResponse.changes:type_name -> kiln.machine.v1.ConfigChange
-	37, // 19: kiln.machine.v1.UpgradeRequest.options:type_name -> kiln.machine.v1.UpgradeOptions
-	75, // 20: kiln.machine.v1.PCRBank.values:type_name -> kiln.machine.v1.PCRBank.ValuesEntry
-	48, // 21: kiln.machine.v1.PCRReadResponse.banks:type_name -> kiln.machine.v1.PCRBank
-	52, // 22: kiln.machine.v1.InspectControllersResponse.controllers:type_name -> kiln.machine.v1.ControllerInfo
-	53, // 23: kiln.machine.v1.ControllerInfo.inputs:type_name -> kiln.machine.v1.ResourceKind
-	53, // 24: kiln.machine.v1.ControllerInfo.outputs:type_name -> kiln.machine.v1.ResourceKind
-	56, // 25: kiln.machine.v1.ProcessesResponse.processes:type_name -> kiln.machine.v1.ProcessInfo
-	61, // 26: kiln.machine.v1.MountsResponse.mounts:type_name -> kiln.machine.v1.MountInfo
-	64, // 27: kiln.machine.v1.DisksResponse.disks:type_name -> kiln.machine.v1.DiskInfo
-	65, // 28: kiln.machine.v1.DiskInfo.partitions:type_name -> kiln.machine.v1.PartitionInfo
-	68, // 29: kiln.machine.v1.NetstatResponse.sockets:type_name -> kiln.machine.v1.SocketInfo
-	71, // 30: kiln.machine.v1.ListFilesResponse.files:type_name -> kiln.machine.v1.FileInfo
-	76, // 31: kiln.machine.v1.FileInfo.modified:type_name -> google.protobuf.Timestamp
-	10, // 32: kiln.machine.v1.MachineService.Version:input_type -> kiln.machine.v1.VersionRequest
-	12, // 33: kiln.machine.v1.MachineService.ServiceList:input_type -> kiln.machine.v1.ServiceListRequest
-	15, // 34: kiln.machine.v1.MachineService.ServiceRestart:input_type -> kiln.machine.v1.ServiceRestartRequest
-	17, // 35: kiln.machine.v1.MachineService.ServiceStop:input_type -> kiln.machine.v1.ServiceStopRequest
-	19, // 36: kiln.machine.v1.MachineService.ServiceStart:input_type -> kiln.machine.v1.ServiceStartRequest
-	21, // 37: kiln.machine.v1.MachineService.Logs:input_type -> kiln.machine.v1.LogsRequest
-	22, // 38: kiln.machine.v1.MachineService.Dmesg:input_type -> kiln.machine.v1.DmesgRequest
-	24, // 39: kiln.machine.v1.MachineService.Events:input_type -> kiln.machine.v1.EventsRequest
-	28, // 40: kiln.machine.v1.MachineService.ResourceGet:input_type -> kiln.machine.v1.ResourceGetRequest
-	29, // 41: kiln.machine.v1.MachineService.ResourceList:input_type -> kiln.machine.v1.ResourceListRequest
-	31, // 42: kiln.machine.v1.MachineService.ResourceWatch:input_type -> kiln.machine.v1.ResourceWatchRequest
-	33, // 43: kiln.machine.v1.MachineService.ApplyConfiguration:input_type -> kiln.machine.v1.ApplyConfigurationRequest
-	36, // 44: kiln.machine.v1.MachineService.Upgrade:input_type -> kiln.machine.v1.UpgradeRequest
-	39, // 45: kiln.machine.v1.MachineService.Rollback:input_type -> kiln.machine.v1.RollbackRequest
-	41, // 46: kiln.machine.v1.MachineService.Reboot:input_type -> kiln.machine.v1.RebootRequest
-	43, // 47: kiln.machine.v1.MachineService.Shutdown:input_type -> kiln.machine.v1.ShutdownRequest
-	45, // 48: kiln.machine.v1.MachineService.Reset:input_type -> kiln.machine.v1.ResetRequest
-	47, // 49: kiln.machine.v1.MachineService.PCRRead:input_type -> kiln.machine.v1.PCRReadRequest
-	50, // 50: kiln.machine.v1.MachineService.InspectControllers:input_type -> kiln.machine.v1.InspectControllersRequest
-	54, // 51: kiln.machine.v1.MachineService.Processes:input_type -> kiln.machine.v1.ProcessesRequest
-	57, // 52: kiln.machine.v1.MachineService.Memory:input_type -> kiln.machine.v1.MemoryRequest
-	59, // 53: kiln.machine.v1.MachineService.Mounts:input_type -> kiln.machine.v1.MountsRequest
-	62, // 54: kiln.machine.v1.MachineService.Disks:input_type -> kiln.machine.v1.DisksRequest
-	66, // 55: kiln.machine.v1.MachineService.Netstat:input_type -> kiln.machine.v1.NetstatRequest
-	69, // 56: kiln.machine.v1.MachineService.ListFiles:input_type -> kiln.machine.v1.ListFilesRequest
-	72, // 57: kiln.machine.v1.MachineService.ReadFile:input_type -> kiln.machine.v1.ReadFileRequest
-	2,  // 58: kiln.machine.v1.MachineService.Stats:input_type -> kiln.machine.v1.StatsRequest
-	5,  // 59: kiln.machine.v1.MachineService.ImageList:input_type -> kiln.machine.v1.ImageListRequest
-	8,  // 60: kiln.machine.v1.MachineService.ImageImport:input_type -> kiln.machine.v1.ImageImportRequest
-	11, // 61: kiln.machine.v1.MachineService.Version:output_type -> kiln.machine.v1.VersionResponse
-	13, // 62: kiln.machine.v1.MachineService.ServiceList:output_type -> kiln.machine.v1.ServiceListResponse
-	16, // 63: kiln.machine.v1.MachineService.ServiceRestart:output_type -> kiln.machine.v1.ServiceRestartResponse
-	18, // 64: kiln.machine.v1.MachineService.ServiceStop:output_type -> kiln.machine.v1.ServiceStopResponse
-	20, // 65: kiln.machine.v1.MachineService.ServiceStart:output_type -> kiln.machine.v1.ServiceStartResponse
-	23, // 66: kiln.machine.v1.MachineService.Logs:output_type -> kiln.machine.v1.LogLine
-	23, // 67: kiln.machine.v1.MachineService.Dmesg:output_type -> kiln.machine.v1.LogLine
-	25, // 68: kiln.machine.v1.MachineService.Events:output_type -> kiln.machine.v1.Event
-	27, // 69: kiln.machine.v1.MachineService.ResourceGet:output_type -> kiln.machine.v1.Resource
-	30, // 70: kiln.machine.v1.MachineService.ResourceList:output_type -> kiln.machine.v1.ResourceListResponse
-	32, // 71: kiln.machine.v1.MachineService.ResourceWatch:output_type -> kiln.machine.v1.ResourceEvent
-	34, // 72: kiln.machine.v1.MachineService.ApplyConfiguration:output_type -> kiln.machine.v1.ApplyConfigurationResponse
-	38, // 73: kiln.machine.v1.MachineService.Upgrade:output_type -> kiln.machine.v1.UpgradeResponse
-	40, // 74: kiln.machine.v1.MachineService.Rollback:output_type -> kiln.machine.v1.RollbackResponse
-	42, // 75: kiln.machine.v1.MachineService.Reboot:output_type -> kiln.machine.v1.RebootResponse
-	44, // 76: kiln.machine.v1.MachineService.Shutdown:output_type -> kiln.machine.v1.ShutdownResponse
-	46, // 77: kiln.machine.v1.MachineService.Reset:output_type -> kiln.machine.v1.ResetResponse
-	49, // 78: kiln.machine.v1.MachineService.PCRRead:output_type -> kiln.machine.v1.PCRReadResponse
-	51, // 79: kiln.machine.v1.MachineService.InspectControllers:output_type -> kiln.machine.v1.InspectControllersResponse
-	55, // 80: kiln.machine.v1.MachineService.Processes:output_type -> kiln.machine.v1.ProcessesResponse
-	58, // 81: kiln.machine.v1.MachineService.Memory:output_type -> kiln.machine.v1.MemoryResponse
-	60, // 82: kiln.machine.v1.MachineService.Mounts:output_type -> kiln.machine.v1.MountsResponse
-	63, // 83: kiln.machine.v1.MachineService.Disks:output_type -> kiln.machine.v1.DisksResponse
-	67, // 84: kiln.machine.v1.MachineService.Netstat:output_type -> kiln.machine.v1.NetstatResponse
-	70, // 85: kiln.machine.v1.MachineService.ListFiles:output_type -> kiln.machine.v1.ListFilesResponse
-	73, // 86: kiln.machine.v1.MachineService.ReadFile:output_type -> kiln.machine.v1.ReadFileResponse
-	3,  // 87: kiln.machine.v1.MachineService.Stats:output_type -> kiln.machine.v1.StatsResponse
-	6,  // 88: kiln.machine.v1.MachineService.ImageList:output_type -> kiln.machine.v1.ImageListResponse
-	9,  // 89: kiln.machine.v1.MachineService.ImageImport:output_type -> kiln.machine.v1.ImageImportResponse
-	61, // [61:90] is the sub-list for method output_type
-	32, // [32:61] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	7,  // 0: kiln.machine.v1.EtcdMembersResponse.members:type_name -> kiln.machine.v1.EtcdMember
+	13, // 1: kiln.machine.v1.StatsResponse.stats:type_name -> kiln.machine.v1.CgroupStats
+	16, // 2: kiln.machine.v1.ImageListResponse.images:type_name -> kiln.machine.v1.Image
+	85, // 3: kiln.machine.v1.Image.created:type_name -> google.protobuf.Timestamp
+	16, // 4: kiln.machine.v1.ImageImportResponse.images:type_name -> kiln.machine.v1.Image
+	23, // 5: kiln.machine.v1.ServiceListResponse.services:type_name -> kiln.machine.v1.ServiceInfo
+	85, // 6: kiln.machine.v1.ServiceInfo.since:type_name -> google.protobuf.Timestamp
+	85, // 7: kiln.machine.v1.LogsRequest.since:type_name -> google.protobuf.Timestamp
+	85, // 8: kiln.machine.v1.DmesgRequest.since:type_name -> google.protobuf.Timestamp
+	85, // 9: kiln.machine.v1.LogLine.time:type_name -> google.protobuf.Timestamp
+	85, // 10: kiln.machine.v1.Event.time:type_name -> google.protobuf.Timestamp
+	83, // 11: kiln.machine.v1.Event.fields:type_name -> kiln.machine.v1.Event.FieldsEntry
+	85, // 12: kiln.machine.v1.ResourceMetadata.created:type_name -> google.protobuf.Timestamp
+	85, // 13: kiln.machine.v1.ResourceMetadata.updated:type_name -> google.protobuf.Timestamp
+	35, // 14: kiln.machine.v1.Resource.metadata:type_name -> kiln.machine.v1.ResourceMetadata
+	36, // 15: kiln.machine.v1.ResourceListResponse.resources:type_name -> kiln.machine.v1.Resource
+	0,  // 16: kiln.machine.v1.ResourceEvent.type:type_name -> kiln.machine.v1.ResourceEvent.Type
+	36, // 17: kiln.machine.v1.ResourceEvent.resource:type_name -> kiln.machine.v1.Resource
+	1,  // 18: kiln.machine.v1.ApplyConfigurationRequest.mode:type_name -> kiln.machine.v1.ApplyConfigurationRequest.Mode
+	44, // 19: kiln.machine.v1.ApplyConfigurationResponse.changes:type_name -> kiln.machine.v1.ConfigChange
+	46, // 20: kiln.machine.v1.UpgradeRequest.options:type_name -> kiln.machine.v1.UpgradeOptions
+	84, // 21: kiln.machine.v1.PCRBank.values:type_name -> kiln.machine.v1.PCRBank.ValuesEntry
+	57, // 22: kiln.machine.v1.PCRReadResponse.banks:type_name -> kiln.machine.v1.PCRBank
+	61, // 23: kiln.machine.v1.InspectControllersResponse.controllers:type_name -> kiln.machine.v1.ControllerInfo
+	62, // 24: kiln.machine.v1.ControllerInfo.inputs:type_name -> kiln.machine.v1.ResourceKind
+	62, // 25: kiln.machine.v1.ControllerInfo.outputs:type_name -> kiln.machine.v1.ResourceKind
+	65, // 26: kiln.machine.v1.ProcessesResponse.processes:type_name -> kiln.machine.v1.ProcessInfo
+	70, // 27: kiln.machine.v1.MountsResponse.mounts:type_name -> kiln.machine.v1.MountInfo
+	73, // 28: kiln.machine.v1.DisksResponse.disks:type_name -> kiln.machine.v1.DiskInfo
+	74, // 29: kiln.machine.v1.DiskInfo.partitions:type_name -> kiln.machine.v1.PartitionInfo
+	77, // 30: kiln.machine.v1.NetstatResponse.sockets:type_name -> kiln.machine.v1.SocketInfo
+	80, // 31: kiln.machine.v1.ListFilesResponse.files:type_name -> kiln.machine.v1.FileInfo
+	85, // 32: kiln.machine.v1.FileInfo.modified:type_name -> google.protobuf.Timestamp
+	19, // 33: kiln.machine.v1.MachineService.Version:input_type -> kiln.machine.v1.VersionRequest
+	21, // 34: kiln.machine.v1.MachineService.ServiceList:input_type -> kiln.machine.v1.ServiceListRequest
+	24, // 35: kiln.machine.v1.MachineService.ServiceRestart:input_type -> kiln.machine.v1.ServiceRestartRequest
+	26, // 36: kiln.machine.v1.MachineService.ServiceStop:input_type -> kiln.machine.v1.ServiceStopRequest
+	28, // 37: kiln.machine.v1.MachineService.ServiceStart:input_type -> kiln.machine.v1.ServiceStartRequest
+	30, // 38: kiln.machine.v1.MachineService.Logs:input_type -> kiln.machine.v1.LogsRequest
+	31, // 39: kiln.machine.v1.MachineService.Dmesg:input_type -> kiln.machine.v1.DmesgRequest
+	33, // 40: kiln.machine.v1.MachineService.Events:input_type -> kiln.machine.v1.EventsRequest
+	37, // 41: kiln.machine.v1.MachineService.ResourceGet:input_type -> kiln.machine.v1.ResourceGetRequest
+	38, // 42: kiln.machine.v1.MachineService.ResourceList:input_type -> kiln.machine.v1.ResourceListRequest
+	40, // 43: kiln.machine.v1.MachineService.ResourceWatch:input_type -> kiln.machine.v1.ResourceWatchRequest
+	42, // 44: kiln.machine.v1.MachineService.ApplyConfiguration:input_type -> kiln.machine.v1.ApplyConfigurationRequest
+	45, // 45: kiln.machine.v1.MachineService.Upgrade:input_type -> kiln.machine.v1.UpgradeRequest
+	48, // 46: kiln.machine.v1.MachineService.Rollback:input_type -> kiln.machine.v1.RollbackRequest
+	50, // 47: kiln.machine.v1.MachineService.Reboot:input_type -> kiln.machine.v1.RebootRequest
+	52, // 48: kiln.machine.v1.MachineService.Shutdown:input_type -> kiln.machine.v1.ShutdownRequest
+	54, // 49: kiln.machine.v1.MachineService.Reset:input_type -> kiln.machine.v1.ResetRequest
+	56, // 50: kiln.machine.v1.MachineService.PCRRead:input_type -> kiln.machine.v1.PCRReadRequest
+	59, // 51: kiln.machine.v1.MachineService.InspectControllers:input_type -> kiln.machine.v1.InspectControllersRequest
+	63, // 52: kiln.machine.v1.MachineService.Processes:input_type -> kiln.machine.v1.ProcessesRequest
+	66, // 53: kiln.machine.v1.MachineService.Memory:input_type -> kiln.machine.v1.MemoryRequest
+	68, // 54: kiln.machine.v1.MachineService.Mounts:input_type -> kiln.machine.v1.MountsRequest
+	71, // 55: kiln.machine.v1.MachineService.Disks:input_type -> kiln.machine.v1.DisksRequest
+	75, // 56: kiln.machine.v1.MachineService.Netstat:input_type -> kiln.machine.v1.NetstatRequest
+	78, // 57: kiln.machine.v1.MachineService.ListFiles:input_type -> kiln.machine.v1.ListFilesRequest
+	81, // 58: kiln.machine.v1.MachineService.ReadFile:input_type -> kiln.machine.v1.ReadFileRequest
+	11, // 59: kiln.machine.v1.MachineService.Stats:input_type -> kiln.machine.v1.StatsRequest
+	14, // 60: kiln.machine.v1.MachineService.ImageList:input_type -> kiln.machine.v1.ImageListRequest
+	17, // 61: kiln.machine.v1.MachineService.ImageImport:input_type -> kiln.machine.v1.ImageImportRequest
+	2,  // 62: kiln.machine.v1.MachineService.Bootstrap:input_type -> kiln.machine.v1.BootstrapRequest
+	4,  // 63: kiln.machine.v1.MachineService.Kubeconfig:input_type -> kiln.machine.v1.KubeconfigRequest
+	6,  // 64: kiln.machine.v1.MachineService.EtcdMembers:input_type -> kiln.machine.v1.EtcdMembersRequest
+	9,  // 65: kiln.machine.v1.MachineService.EtcdSnapshot:input_type -> kiln.machine.v1.EtcdSnapshotRequest
+	20, // 66: kiln.machine.v1.MachineService.Version:output_type -> kiln.machine.v1.VersionResponse
+	22, // 67: kiln.machine.v1.MachineService.ServiceList:output_type -> kiln.machine.v1.ServiceListResponse
+	25, // 68: kiln.machine.v1.MachineService.ServiceRestart:output_type -> kiln.machine.v1.ServiceRestartResponse
+	27, // 69: kiln.machine.v1.MachineService.ServiceStop:output_type -> kiln.machine.v1.ServiceStopResponse
+	29, // 70: kiln.machine.v1.MachineService.ServiceStart:output_type -> kiln.machine.v1.ServiceStartResponse
+	32, // 71: kiln.machine.v1.MachineService.Logs:output_type -> kiln.machine.v1.LogLine
+	32, // 72: kiln.machine.v1.MachineService.Dmesg:output_type -> kiln.machine.v1.LogLine
+	34, // 73: kiln.machine.v1.MachineService.Events:output_type -> kiln.machine.v1.Event
+	36, // 74: kiln.machine.v1.MachineService.ResourceGet:output_type -> kiln.machine.v1.Resource
+	39, // 75: kiln.machine.v1.MachineService.ResourceList:output_type -> kiln.machine.v1.ResourceListResponse
+	41, // 76: kiln.machine.v1.MachineService.ResourceWatch:output_type -> kiln.machine.v1.ResourceEvent
+	43, // 77: kiln.machine.v1.MachineService.ApplyConfiguration:output_type -> kiln.machine.v1.ApplyConfigurationResponse
+	47, // 78: kiln.machine.v1.MachineService.Upgrade:output_type -> kiln.machine.v1.UpgradeResponse
+	49, // 79: kiln.machine.v1.MachineService.Rollback:output_type -> kiln.machine.v1.RollbackResponse
+	51, // 80: kiln.machine.v1.MachineService.Reboot:output_type -> kiln.machine.v1.RebootResponse
+	53, // 81: kiln.machine.v1.MachineService.Shutdown:output_type -> kiln.machine.v1.ShutdownResponse
+	55, // 82: kiln.machine.v1.MachineService.Reset:output_type -> kiln.machine.v1.ResetResponse
+	58, // 83: kiln.machine.v1.MachineService.PCRRead:output_type -> kiln.machine.v1.PCRReadResponse
+	60, // 84: kiln.machine.v1.MachineService.InspectControllers:output_type -> kiln.machine.v1.InspectControllersResponse
+	64, // 85: kiln.machine.v1.MachineService.Processes:output_type -> kiln.machine.v1.ProcessesResponse
+	67, // 86: kiln.machine.v1.MachineService.Memory:output_type -> kiln.machine.v1.MemoryResponse
+	69, // 87: kiln.machine.v1.MachineService.Mounts:output_type -> kiln.machine.v1.MountsResponse
+	72, // 88: kiln.machine.v1.MachineService.Disks:output_type -> kiln.machine.v1.DisksResponse
+	76, // 89: kiln.machine.v1.MachineService.Netstat:output_type -> kiln.machine.v1.NetstatResponse
+	79, // 90: kiln.machine.v1.MachineService.ListFiles:output_type -> kiln.machine.v1.ListFilesResponse
+	82, // 91: kiln.machine.v1.MachineService.ReadFile:output_type -> kiln.machine.v1.ReadFileResponse
+	12, // 92: kiln.machine.v1.MachineService.Stats:output_type -> kiln.machine.v1.StatsResponse
+	15, // 93: kiln.machine.v1.MachineService.ImageList:output_type -> kiln.machine.v1.ImageListResponse
+	18, // 94: kiln.machine.v1.MachineService.ImageImport:output_type -> kiln.machine.v1.ImageImportResponse
+	3,  // 95: kiln.machine.v1.MachineService.Bootstrap:output_type -> kiln.machine.v1.BootstrapResponse
+	5,  // 96: kiln.machine.v1.MachineService.Kubeconfig:output_type -> kiln.machine.v1.KubeconfigResponse
+	8,  // 97: kiln.machine.v1.MachineService.EtcdMembers:output_type -> kiln.machine.v1.EtcdMembersResponse
+	10, // 98: kiln.machine.v1.MachineService.EtcdSnapshot:output_type -> kiln.machine.v1.EtcdSnapshotChunk
+	66, // [66:99] is the sub-list for method output_type
+	33, // [33:66] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_machine_machine_proto_init() }
@@ -4754,8 +5210,8 @@ func file_machine_machine_proto_init() {
 	if File_machine_machine_proto != nil {
 		return
 	}
-	file_machine_machine_proto_msgTypes[29].OneofWrappers = []any{}
-	file_machine_machine_proto_msgTypes[34].OneofWrappers = []any{
+	file_machine_machine_proto_msgTypes[38].OneofWrappers = []any{}
+	file_machine_machine_proto_msgTypes[43].OneofWrappers = []any{
 		(*UpgradeRequest_Options)(nil),
 		(*UpgradeRequest_Chunk)(nil),
 	}
@@ -4765,7 +5221,7 @@ func file_machine_machine_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_machine_machine_proto_rawDesc), len(file_machine_machine_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   74,
+			NumMessages:   83,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

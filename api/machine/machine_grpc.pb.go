@@ -54,6 +54,10 @@ const (
 	MachineService_Stats_FullMethodName              = "/kiln.machine.v1.MachineService/Stats"
 	MachineService_ImageList_FullMethodName          = "/kiln.machine.v1.MachineService/ImageList"
 	MachineService_ImageImport_FullMethodName        = "/kiln.machine.v1.MachineService/ImageImport"
+	MachineService_Bootstrap_FullMethodName          = "/kiln.machine.v1.MachineService/Bootstrap"
+	MachineService_Kubeconfig_FullMethodName         = "/kiln.machine.v1.MachineService/Kubeconfig"
+	MachineService_EtcdMembers_FullMethodName        = "/kiln.machine.v1.MachineService/EtcdMembers"
+	MachineService_EtcdSnapshot_FullMethodName       = "/kiln.machine.v1.MachineService/EtcdSnapshot"
 )
 
 // MachineServiceClient is the client API for MachineService service.
@@ -131,6 +135,19 @@ type MachineServiceClient interface {
 	// (every blob's digest, the linux/amd64 platform) before it stores anything; a refusal
 	// is InvalidArgument and changes nothing. Containers waiting for an imported image start.
 	ImageImport(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[ImageImportRequest, ImageImportResponse], error)
+	// Bootstrap starts a new etcd cluster on this controlplane (the config runs
+	// Kubernetes): once per cluster. A node whose etcd holds data already refuses,
+	// AlreadyExists; a node that cannot (a worker, no Kubernetes, payload refused) says why,
+	// FailedPrecondition.
+	Bootstrap(ctx context.Context, in *BootstrapRequest, opts ...grpc.CallOption) (*BootstrapResponse, error)
+	// Kubeconfig returns an administrator's kubeconfig for the cluster (a client certificate
+	// in system:masters, made on this controlplane from the cluster CA).
+	Kubeconfig(ctx context.Context, in *KubeconfigRequest, opts ...grpc.CallOption) (*KubeconfigResponse, error)
+	// EtcdMembers lists the etcd cluster's members, as this controlplane's etcd knows them.
+	EtcdMembers(ctx context.Context, in *EtcdMembersRequest, opts ...grpc.CallOption) (*EtcdMembersResponse, error)
+	// EtcdSnapshot streams a snapshot of etcd's database (every Secret of the cluster: its
+	// own role, os:etcd:backup).
+	EtcdSnapshot(ctx context.Context, in *EtcdSnapshotRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[EtcdSnapshotChunk], error)
 }
 
 type machineServiceClient struct {
@@ -473,6 +490,55 @@ func (c *machineServiceClient) ImageImport(ctx context.Context, opts ...grpc.Cal
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type MachineService_ImageImportClient = grpc.ClientStreamingClient[ImageImportRequest, ImageImportResponse]
 
+func (c *machineServiceClient) Bootstrap(ctx context.Context, in *BootstrapRequest, opts ...grpc.CallOption) (*BootstrapResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BootstrapResponse)
+	err := c.cc.Invoke(ctx, MachineService_Bootstrap_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *machineServiceClient) Kubeconfig(ctx context.Context, in *KubeconfigRequest, opts ...grpc.CallOption) (*KubeconfigResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(KubeconfigResponse)
+	err := c.cc.Invoke(ctx, MachineService_Kubeconfig_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *machineServiceClient) EtcdMembers(ctx context.Context, in *EtcdMembersRequest, opts ...grpc.CallOption) (*EtcdMembersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(EtcdMembersResponse)
+	err := c.cc.Invoke(ctx, MachineService_EtcdMembers_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *machineServiceClient) EtcdSnapshot(ctx context.Context, in *EtcdSnapshotRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[EtcdSnapshotChunk], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &MachineService_ServiceDesc.Streams[6], MachineService_EtcdSnapshot_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[EtcdSnapshotRequest, EtcdSnapshotChunk]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type MachineService_EtcdSnapshotClient = grpc.ServerStreamingClient[EtcdSnapshotChunk]
+
 // MachineServiceServer is the server API for MachineService service.
 // All implementations must embed UnimplementedMachineServiceServer
 // for forward compatibility.
@@ -548,6 +614,19 @@ type MachineServiceServer interface {
 	// (every blob's digest, the linux/amd64 platform) before it stores anything; a refusal
 	// is InvalidArgument and changes nothing. Containers waiting for an imported image start.
 	ImageImport(grpc.ClientStreamingServer[ImageImportRequest, ImageImportResponse]) error
+	// Bootstrap starts a new etcd cluster on this controlplane (the config runs
+	// Kubernetes): once per cluster. A node whose etcd holds data already refuses,
+	// AlreadyExists; a node that cannot (a worker, no Kubernetes, payload refused) says why,
+	// FailedPrecondition.
+	Bootstrap(context.Context, *BootstrapRequest) (*BootstrapResponse, error)
+	// Kubeconfig returns an administrator's kubeconfig for the cluster (a client certificate
+	// in system:masters, made on this controlplane from the cluster CA).
+	Kubeconfig(context.Context, *KubeconfigRequest) (*KubeconfigResponse, error)
+	// EtcdMembers lists the etcd cluster's members, as this controlplane's etcd knows them.
+	EtcdMembers(context.Context, *EtcdMembersRequest) (*EtcdMembersResponse, error)
+	// EtcdSnapshot streams a snapshot of etcd's database (every Secret of the cluster: its
+	// own role, os:etcd:backup).
+	EtcdSnapshot(*EtcdSnapshotRequest, grpc.ServerStreamingServer[EtcdSnapshotChunk]) error
 	mustEmbedUnimplementedMachineServiceServer()
 }
 
@@ -644,6 +723,18 @@ func (UnimplementedMachineServiceServer) ImageList(context.Context, *ImageListRe
 }
 func (UnimplementedMachineServiceServer) ImageImport(grpc.ClientStreamingServer[ImageImportRequest, ImageImportResponse]) error {
 	return status.Error(codes.Unimplemented, "method ImageImport not implemented")
+}
+func (UnimplementedMachineServiceServer) Bootstrap(context.Context, *BootstrapRequest) (*BootstrapResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Bootstrap not implemented")
+}
+func (UnimplementedMachineServiceServer) Kubeconfig(context.Context, *KubeconfigRequest) (*KubeconfigResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Kubeconfig not implemented")
+}
+func (UnimplementedMachineServiceServer) EtcdMembers(context.Context, *EtcdMembersRequest) (*EtcdMembersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method EtcdMembers not implemented")
+}
+func (UnimplementedMachineServiceServer) EtcdSnapshot(*EtcdSnapshotRequest, grpc.ServerStreamingServer[EtcdSnapshotChunk]) error {
+	return status.Error(codes.Unimplemented, "method EtcdSnapshot not implemented")
 }
 func (UnimplementedMachineServiceServer) mustEmbedUnimplementedMachineServiceServer() {}
 func (UnimplementedMachineServiceServer) testEmbeddedByValue()                        {}
@@ -1138,6 +1229,71 @@ func _MachineService_ImageImport_Handler(srv interface{}, stream grpc.ServerStre
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type MachineService_ImageImportServer = grpc.ClientStreamingServer[ImageImportRequest, ImageImportResponse]
 
+func _MachineService_Bootstrap_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BootstrapRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MachineServiceServer).Bootstrap(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MachineService_Bootstrap_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MachineServiceServer).Bootstrap(ctx, req.(*BootstrapRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MachineService_Kubeconfig_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(KubeconfigRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MachineServiceServer).Kubeconfig(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MachineService_Kubeconfig_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MachineServiceServer).Kubeconfig(ctx, req.(*KubeconfigRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MachineService_EtcdMembers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(EtcdMembersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MachineServiceServer).EtcdMembers(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MachineService_EtcdMembers_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MachineServiceServer).EtcdMembers(ctx, req.(*EtcdMembersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MachineService_EtcdSnapshot_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(EtcdSnapshotRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(MachineServiceServer).EtcdSnapshot(m, &grpc.GenericServerStream[EtcdSnapshotRequest, EtcdSnapshotChunk]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type MachineService_EtcdSnapshotServer = grpc.ServerStreamingServer[EtcdSnapshotChunk]
+
 // MachineService_ServiceDesc is the grpc.ServiceDesc for MachineService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1237,6 +1393,18 @@ var MachineService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "ImageList",
 			Handler:    _MachineService_ImageList_Handler,
 		},
+		{
+			MethodName: "Bootstrap",
+			Handler:    _MachineService_Bootstrap_Handler,
+		},
+		{
+			MethodName: "Kubeconfig",
+			Handler:    _MachineService_Kubeconfig_Handler,
+		},
+		{
+			MethodName: "EtcdMembers",
+			Handler:    _MachineService_EtcdMembers_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
@@ -1268,6 +1436,11 @@ var MachineService_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "ImageImport",
 			Handler:       _MachineService_ImageImport_Handler,
 			ClientStreams: true,
+		},
+		{
+			StreamName:    "EtcdSnapshot",
+			Handler:       _MachineService_EtcdSnapshot_Handler,
+			ServerStreams: true,
 		},
 	},
 	Metadata: "machine/machine.proto",

@@ -1,9 +1,11 @@
 // Package rbac is apid's authorization table: the least role each gRPC method needs, and
 // the roles a verified client certificate carries (its Subject.Organization).
 //
-// Roles nest: os:admin can do what os:operator can, which can do what os:reader can. A
-// method missing from the table is denied to everyone, so a new RPC stays closed until
-// someone decides who may call it. The package decides only; it does not log, count or
+// Roles nest: os:admin can do what os:operator can, which can do what os:reader can.
+// os:etcd:backup stands beside os:operator: a reader that may also take etcd snapshots
+// (they hold every Secret of the cluster, which an operator must not read); os:admin
+// includes it. A method missing from the table is denied to everyone, so a new RPC stays
+// closed until someone decides who may call it. The package decides only; it does not log, count or
 // talk gRPC status codes (apid does, at the edge), and it never verifies certificates:
 // the TLS handshake has done that before a certificate reaches Roles.
 package rbac
@@ -11,6 +13,7 @@ package rbac
 import (
 	"crypto/x509"
 	"fmt"
+	"slices"
 
 	"google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/reflection/grpc_reflection_v1alpha"
@@ -23,13 +26,19 @@ type Role string
 
 // The roles, least to most.
 const (
-	Reader   Role = "os:reader"
-	Operator Role = "os:operator"
-	Admin    Role = "os:admin"
+	Reader     Role = "os:reader"
+	Operator   Role = "os:operator"
+	EtcdBackup Role = "os:etcd:backup"
+	Admin      Role = "os:admin"
 )
 
-// rank orders the roles; a role includes every role of a lower or equal rank.
-var rank = map[Role]int{Reader: 1, Operator: 2, Admin: 3}
+// includes lists, for each role, every role whose rights it has (itself among them).
+var includes = map[Role][]Role{
+	Reader:     {Reader},
+	Operator:   {Reader, Operator},
+	EtcdBackup: {Reader, EtcdBackup},
+	Admin:      {Reader, Operator, EtcdBackup, Admin},
+}
 
 // Methods maps a full gRPC method name to the least role allowed to call it.
 var Methods = map[string]Role{
@@ -50,6 +59,7 @@ var Methods = map[string]Role{
 	machine.MachineService_Netstat_FullMethodName:            Reader,
 	machine.MachineService_Stats_FullMethodName:              Reader,
 	machine.MachineService_ImageList_FullMethodName:          Reader,
+	machine.MachineService_EtcdMembers_FullMethodName:        Reader,
 
 	machine.MachineService_ServiceRestart_FullMethodName: Operator,
 	machine.MachineService_ServiceStop_FullMethodName:    Operator,
@@ -64,10 +74,16 @@ var Methods = map[string]Role{
 	// runs is the config's (admin). An operator deploys the images an admin's config names.
 	machine.MachineService_ImageImport_FullMethodName: Operator,
 
+	// A snapshot is the cluster's whole state, Secrets included.
+	machine.MachineService_EtcdSnapshot_FullMethodName: EtcdBackup,
+
 	machine.MachineService_ApplyConfiguration_FullMethodName: Admin,
-	machine.MachineService_Reset_FullMethodName:              Admin,
-	machine.MachineService_Upgrade_FullMethodName:            Admin,
-	machine.MachineService_Rollback_FullMethodName:           Admin,
+	// Bootstrap starts a cluster; a kubeconfig is a cluster administrator's credential.
+	machine.MachineService_Bootstrap_FullMethodName:  Admin,
+	machine.MachineService_Kubeconfig_FullMethodName: Admin,
+	machine.MachineService_Reset_FullMethodName:      Admin,
+	machine.MachineService_Upgrade_FullMethodName:    Admin,
+	machine.MachineService_Rollback_FullMethodName:   Admin,
 	// Reflection lists every service and message: useful to an administrator debugging
 	// with grpcurl, nothing a reader needs.
 	grpc_reflection_v1.ServerReflection_ServerReflectionInfo_FullMethodName:      Admin,
@@ -76,8 +92,7 @@ var Methods = map[string]Role{
 
 // Includes reports whether r grants everything need grants. Unknown roles include nothing.
 func (r Role) Includes(need Role) bool {
-	have, ok := rank[r]
-	return ok && have >= rank[need]
+	return slices.Contains(includes[r], need)
 }
 
 // Roles returns the known roles in cert's Subject.Organization, in the certificate's
@@ -85,7 +100,7 @@ func (r Role) Includes(need Role) bool {
 func Roles(cert *x509.Certificate) []Role {
 	var roles []Role
 	for _, org := range cert.Subject.Organization {
-		if _, ok := rank[Role(org)]; ok {
+		if _, ok := includes[Role(org)]; ok {
 			roles = append(roles, Role(org))
 		}
 	}
@@ -109,7 +124,7 @@ func Authorize(method string, roles []Role) error {
 
 func describe(roles []Role) string {
 	if len(roles) == 0 {
-		return "no role (Subject.Organization names none of os:reader, os:operator, os:admin)"
+		return "no role (Subject.Organization names none of os:reader, os:operator, os:etcd:backup, os:admin)"
 	}
 	return fmt.Sprintf("%v", roles)
 }

@@ -57,6 +57,9 @@ func TestRolesNest(t *testing.T) {
 		{Admin, Admin, true}, {Admin, Operator, true}, {Admin, Reader, true},
 		{Operator, Admin, false}, {Operator, Operator, true}, {Operator, Reader, true},
 		{Reader, Admin, false}, {Reader, Operator, false}, {Reader, Reader, true},
+		// os:etcd:backup is a reader that may snapshot etcd; an operator may not.
+		{EtcdBackup, EtcdBackup, true}, {EtcdBackup, Reader, true}, {EtcdBackup, Operator, false}, {EtcdBackup, Admin, false},
+		{Operator, EtcdBackup, false}, {Reader, EtcdBackup, false}, {Admin, EtcdBackup, true},
 		{Role("os:root"), Reader, false}, {Role(""), Reader, false},
 	}
 	for _, c := range cases {

@@ -29,11 +29,17 @@ func cmdImage(e *env, args []string) error {
 			return api.ImageList(ctx, &machine.ImageListRequest{})
 		}, func(resp *machine.ImageListResponse) error { return e.printImages(resp.GetImages()) })
 	case "import":
-		pos, err := parseArgs(e.flagSet("image import"), args[1:], 1, 1)
+		fs := e.flagSet("image import")
+		kube := fs.Bool("kubernetes", false, "import into the CRI containerd, for pods (default: the node's containerd, for machine.containers)")
+		pos, err := parseArgs(fs, args[1:], 1, 1)
 		if err != nil {
 			return err
 		}
-		return e.importImage(pos[0])
+		runtime := ""
+		if *kube {
+			runtime = "kubernetes"
+		}
+		return e.importImage(pos[0], runtime)
 	}
 	return fmt.Errorf("%w: image %q: want list or import", errUsage, args[0])
 }
@@ -60,7 +66,7 @@ func shortDigest(d string) string {
 }
 
 // importImage streams an OCI image layout archive to the node in chunkSize pieces.
-func (e *env) importImage(path string) error {
+func (e *env) importImage(path, runtime string) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("image import: %w", err)
@@ -88,7 +94,7 @@ func (e *env) importImage(path string) error {
 	for {
 		n, rerr := io.ReadFull(f, buf)
 		if n > 0 {
-			if err := stream.Send(&machine.ImageImportRequest{Chunk: buf[:n]}); err != nil {
+			if err := stream.Send(&machine.ImageImportRequest{Chunk: buf[:n], Runtime: runtime}); err != nil {
 				break // the node ended the call: CloseAndRecv has its status
 			}
 			sent += int64(n)

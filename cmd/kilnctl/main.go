@@ -40,9 +40,19 @@ commands:
                                     service and each container (cgroup v2)
   containers                        the config's containers: state, image, restarts
   image list                        the images in the node's containerd
-  image import FILE.tar             store an OCI image layout archive on the node
+  image import [--kubernetes] FILE  store an OCI image layout archive on the node
                                     (operator); it is checked whole before anything is
-                                    stored, and containers waiting for it start
+                                    stored, and containers waiting for it start;
+                                    --kubernetes: into the CRI containerd, for pods. A
+                                    Kubernetes payload (.sqsh) goes to the payload store
+                                    if the node's image pins it
+  bootstrap                         start the cluster's etcd on this controlplane (admin,
+                                    once per cluster)
+  kubeconfig [PATH|-] [--ttl D] [--force]
+                                    an administrator's kubeconfig (admin), to PATH
+                                    (default ./kubeconfig, mode 0600) or stdout
+  etcd members                      etcd's members, as this controlplane sees them
+  etcd snapshot FILE                a snapshot of etcd's database (os:etcd:backup)
   time                              time sync: server, offset measured, error
   ls PATH                           list a directory on the node (operator)
   read PATH                         print a file of the node, at most 1 MiB (operator);
@@ -183,6 +193,9 @@ func init() {
 		"image":        cmdImage,
 		"containers":   cmdContainers,
 		"stats":        cmdStats,
+		"bootstrap":    cmdBootstrap,
+		"kubeconfig":   cmdKubeconfig,
+		"etcd":         cmdEtcd,
 	}
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/kiln-os/kiln/api/machine"
@@ -22,7 +23,20 @@ func (e *env) resourceArgs(name string, args []string, maxArgs int) (resourceFla
 		fs.IntVar(&rf.tail, "tail", 0, "past events to send first; -1 sends all kept")
 	}
 	pos, err := parseArgs(fs, args, 1, maxArgs)
+	if err == nil {
+		rf, pos[0] = qualifiedType(rf, pos[0])
+	}
 	return rf, pos, err
+}
+
+// qualifiedType reads NAMESPACE.TYPE (Talos's way of naming a type: etcd.Spec,
+// k8s.KubeletSpec) as --namespace NAMESPACE and TYPE.
+func qualifiedType(rf resourceFlags, typ string) (resourceFlags, string) {
+	if ns, t, ok := strings.Cut(typ, "."); ok && rf.namespace == "" && ns != "" && t != "" {
+		rf.namespace = ns
+		return rf, t
+	}
+	return rf, typ
 }
 
 func cmdGet(e *env, args []string) error {

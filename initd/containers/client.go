@@ -45,6 +45,10 @@ const namespaceKey = "containerd-namespace"
 // Option changes a Client's defaults.
 type Option func(*Client)
 
+// WithNamespace makes every call in a containerd namespace other than Kiln's (the CRI
+// containerd's pods and images are in k8s.io).
+func WithNamespace(namespace string) Option { return func(c *Client) { c.namespace = namespace } }
+
 // WithImportDir sets the directory archives are spooled to.
 func WithImportDir(dir string) Option { return func(c *Client) { c.importDir = dir } }
 
@@ -57,6 +61,7 @@ func WithResolvConf(path string) Option { return func(c *Client) { c.resolvConf 
 // Client is a Runtime on containerd's gRPC API.
 type Client struct {
 	conn       *grpc.ClientConn
+	namespace  string // containerd's namespace of every call: Namespace unless WithNamespace
 	importDir  string
 	runDir     string
 	resolvConf string
@@ -92,6 +97,7 @@ func New(socket string, opts ...Option) (*Client, error) {
 	}
 	c := &Client{
 		conn:       conn,
+		namespace:  Namespace,
 		importDir:  DefaultImportDir,
 		runDir:     DefaultRunDir,
 		resolvConf: DefaultResolvConf,
@@ -124,16 +130,16 @@ func (c *Client) Close() error {
 	return c.conn.Close()
 }
 
-// ns adds Kiln's containerd namespace to ctx.
-func ns(ctx context.Context) context.Context {
-	return metadata.AppendToOutgoingContext(ctx, namespaceKey, Namespace)
+// ns adds the client's containerd namespace to ctx.
+func (c *Client) ns(ctx context.Context) context.Context {
+	return metadata.AppendToOutgoingContext(ctx, namespaceKey, c.namespace)
 }
 
 func isNotFound(err error) bool { return status.Code(err) == codes.NotFound }
 
 // Version answers containerd's version.
 func (c *Client) Version(ctx context.Context) (string, error) {
-	v, err := c.version.Version(ns(ctx), &emptypb.Empty{})
+	v, err := c.version.Version(c.ns(ctx), &emptypb.Empty{})
 	if err != nil {
 		return "", fmt.Errorf("containerd version: %w", err)
 	}
@@ -142,7 +148,7 @@ func (c *Client) Version(ctx context.Context) (string, error) {
 
 // Containers lists the IDs of the containers in Namespace, sorted.
 func (c *Client) Containers(ctx context.Context) ([]string, error) {
-	resp, err := c.containers.List(ns(ctx), &containersapi.ListContainersRequest{})
+	resp, err := c.containers.List(c.ns(ctx), &containersapi.ListContainersRequest{})
 	if err != nil {
 		return nil, fmt.Errorf("containerd list containers: %w", err)
 	}
@@ -156,7 +162,7 @@ func (c *Client) Containers(ctx context.Context) ([]string, error) {
 
 // Images lists the images in Namespace, sorted by name.
 func (c *Client) Images(ctx context.Context) ([]Image, error) {
-	resp, err := c.images.List(ns(ctx), &imagesapi.ListImagesRequest{})
+	resp, err := c.images.List(c.ns(ctx), &imagesapi.ListImagesRequest{})
 	if err != nil {
 		return nil, fmt.Errorf("containerd list images: %w", err)
 	}
@@ -182,7 +188,7 @@ func (c *Client) Image(ctx context.Context, ref string) (Image, error) {
 }
 
 func (c *Client) imageRecord(ctx context.Context, ref string) (*imagesapi.Image, error) {
-	resp, err := c.images.Get(ns(ctx), &imagesapi.GetImageRequest{Name: ref})
+	resp, err := c.images.Get(c.ns(ctx), &imagesapi.GetImageRequest{Name: ref})
 	if isNotFound(err) {
 		return nil, fmt.Errorf("%w: %s", ErrImageNotFound, ref)
 	}
@@ -211,7 +217,7 @@ func (c *Client) describe(ctx context.Context, img *imagesapi.Image) (Image, err
 		return Image{}, err
 	}
 	for _, d := range append([]string{man.Config.Digest.String()}, layerDigests(man)...) {
-		info, err := c.content.Info(ns(ctx), &contentapi.InfoRequest{Digest: d})
+		info, err := c.content.Info(c.ns(ctx), &contentapi.InfoRequest{Digest: d})
 		if err != nil {
 			return Image{}, fmt.Errorf("image %s: content %s: %w", img.GetName(), d, err)
 		}
@@ -223,7 +229,7 @@ func (c *Client) describe(ctx context.Context, img *imagesapi.Image) (Image, err
 
 // readContent reads a whole blob of at most max bytes from the content store.
 func (c *Client) readContent(ctx context.Context, dgst string, max int64) ([]byte, error) {
-	stream, err := c.content.Read(ns(ctx), &contentapi.ReadContentRequest{Digest: dgst})
+	stream, err := c.content.Read(c.ns(ctx), &contentapi.ReadContentRequest{Digest: dgst})
 	if err != nil {
 		return nil, err
 	}

@@ -91,7 +91,7 @@ func TestContainerdImport(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, id := range chain {
-		if _, err := c.snapshots.Stat(ns(ctx), &snapshotsapi.StatSnapshotRequest{Snapshotter: Snapshotter, Key: id.String()}); err != nil {
+		if _, err := c.snapshots.Stat(c.ns(ctx), &snapshotsapi.StatSnapshotRequest{Snapshotter: Snapshotter, Key: id.String()}); err != nil {
 			t.Errorf("snapshot %s: %v", id, err)
 		}
 	}
@@ -176,7 +176,7 @@ func TestContainerdStartFails(t *testing.T) {
 	if ids, err := c.Containers(ctx); err != nil || len(ids) != 0 {
 		t.Errorf("Containers = %v, %v", ids, err)
 	}
-	if _, err := c.snapshots.Stat(ns(ctx), &snapshotsapi.StatSnapshotRequest{Snapshotter: Snapshotter, Key: "hello"}); !isNotFound(err) {
+	if _, err := c.snapshots.Stat(c.ns(ctx), &snapshotsapi.StatSnapshotRequest{Snapshotter: Snapshotter, Key: "hello"}); !isNotFound(err) {
 		t.Errorf("snapshot hello: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(c.runDir, "hello")); !os.IsNotExist(err) {

@@ -101,7 +101,7 @@ func (c *Client) withLease(ctx context.Context, prefix string, sync bool) (conte
 		return nil, nil, err
 	}
 	id := prefix + hex.EncodeToString(b[:])
-	_, err := c.leases.Create(ns(ctx), &leasesapi.CreateRequest{ID: id, Labels: map[string]string{
+	_, err := c.leases.Create(c.ns(ctx), &leasesapi.CreateRequest{ID: id, Labels: map[string]string{
 		labelExpire: time.Now().Add(24 * time.Hour).UTC().Format(time.RFC3339),
 	}})
 	if err != nil {
@@ -111,7 +111,7 @@ func (c *Client) withLease(ctx context.Context, prefix string, sync bool) (conte
 		// Deleted even when ctx has ended: the expiry label is only the fallback.
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		c.leases.Delete(ns(dctx), &leasesapi.DeleteRequest{ID: id, Sync: sync}) //nolint:errcheck // expires anyway
+		c.leases.Delete(c.ns(dctx), &leasesapi.DeleteRequest{ID: id, Sync: sync}) //nolint:errcheck // expires anyway
 	}
 	return metadata.AppendToOutgoingContext(ctx, leaseKey, id), done, nil
 }
@@ -159,7 +159,7 @@ func chainIDs(layers []layer) []digest.Digest {
 // writeBlob stores desc's blob from the archive with labels, or only sets the labels
 // when the content store already holds it.
 func (c *Client) writeBlob(ctx context.Context, a *archive, desc ocispec.Descriptor, labels map[string]string) error {
-	_, err := c.content.Info(ns(ctx), &contentapi.InfoRequest{Digest: desc.Digest.String()})
+	_, err := c.content.Info(c.ns(ctx), &contentapi.InfoRequest{Digest: desc.Digest.String()})
 	if err == nil {
 		return c.labelBlob(ctx, desc, labels)
 	}
@@ -181,7 +181,7 @@ func (c *Client) writeBlob(ctx context.Context, a *archive, desc ocispec.Descrip
 // digest and size, then a commit, reading the answer to each message (containerd
 // answers every message; unread answers would stall the stream).
 func (c *Client) sendBlob(ctx context.Context, r io.Reader, desc ocispec.Descriptor, labels map[string]string) error {
-	stream, err := c.content.Write(ns(ctx))
+	stream, err := c.content.Write(c.ns(ctx))
 	if err != nil {
 		return fmt.Errorf("content write %s: %w", desc.Digest, err)
 	}
@@ -234,7 +234,7 @@ func (c *Client) labelBlob(ctx context.Context, desc ocispec.Descriptor, labels 
 	for k := range labels {
 		mask.Paths = append(mask.Paths, "labels."+k)
 	}
-	_, err := c.content.Update(ns(ctx), &contentapi.UpdateRequest{
+	_, err := c.content.Update(c.ns(ctx), &contentapi.UpdateRequest{
 		Info:       &contentapi.Info{Digest: desc.Digest.String(), Labels: labels},
 		UpdateMask: mask,
 	})
@@ -248,7 +248,7 @@ func (c *Client) labelBlob(ctx context.Context, desc ocispec.Descriptor, labels 
 // a layer already unpacked (its chain ID's snapshot exists) is skipped.
 func (c *Client) unpackLayer(ctx context.Context, l layer, chain []digest.Digest, i int) error {
 	name := chain[i].String()
-	_, err := c.snapshots.Stat(ns(ctx), &snapshotsapi.StatSnapshotRequest{Snapshotter: Snapshotter, Key: name})
+	_, err := c.snapshots.Stat(c.ns(ctx), &snapshotsapi.StatSnapshotRequest{Snapshotter: Snapshotter, Key: name})
 	if err == nil {
 		return nil
 	}
@@ -266,19 +266,19 @@ func (c *Client) unpackLayer(ctx context.Context, l layer, chain []digest.Digest
 		return err
 	}
 	key := "kiln-unpack-" + hex.EncodeToString(b[:]) + "-" + l.desc.Digest.Encoded()
-	prep, err := c.snapshots.Prepare(ns(ctx), &snapshotsapi.PrepareSnapshotRequest{Snapshotter: Snapshotter, Key: key, Parent: parent})
+	prep, err := c.snapshots.Prepare(c.ns(ctx), &snapshotsapi.PrepareSnapshotRequest{Snapshotter: Snapshotter, Key: key, Parent: parent})
 	if err != nil {
 		return fmt.Errorf("snapshot prepare %s: %w", name, err)
 	}
 	if err := c.applyAndCommit(ctx, l, prep.GetMounts(), key, name, parent); err != nil {
-		c.snapshots.Remove(ns(ctx), &snapshotsapi.RemoveSnapshotRequest{Snapshotter: Snapshotter, Key: key}) //nolint:errcheck // the lease collects it otherwise
+		c.snapshots.Remove(c.ns(ctx), &snapshotsapi.RemoveSnapshotRequest{Snapshotter: Snapshotter, Key: key}) //nolint:errcheck // the lease collects it otherwise
 		return err
 	}
 	return nil
 }
 
 func (c *Client) applyAndCommit(ctx context.Context, l layer, mounts []*types.Mount, key, name, parent string) error {
-	applied, err := c.diff.Apply(ns(ctx), &diffapi.ApplyRequest{
+	applied, err := c.diff.Apply(c.ns(ctx), &diffapi.ApplyRequest{
 		Diff:   &types.Descriptor{MediaType: l.desc.MediaType, Digest: l.desc.Digest.String(), Size: l.desc.Size},
 		Mounts: mounts,
 	})
@@ -288,9 +288,9 @@ func (c *Client) applyAndCommit(ctx context.Context, l layer, mounts []*types.Mo
 	if got := applied.GetApplied().GetDigest(); got != l.diffID.String() {
 		return fmt.Errorf("apply layer %s: containerd applied %s, want diff ID %s", l.desc.Digest, got, l.diffID)
 	}
-	_, err = c.snapshots.Commit(ns(ctx), &snapshotsapi.CommitSnapshotRequest{Snapshotter: Snapshotter, Name: name, Key: key, Parent: parent})
+	_, err = c.snapshots.Commit(c.ns(ctx), &snapshotsapi.CommitSnapshotRequest{Snapshotter: Snapshotter, Name: name, Key: key, Parent: parent})
 	if status.Code(err) == codes.AlreadyExists { // unpacked meanwhile
-		c.snapshots.Remove(ns(ctx), &snapshotsapi.RemoveSnapshotRequest{Snapshotter: Snapshotter, Key: key}) //nolint:errcheck
+		c.snapshots.Remove(c.ns(ctx), &snapshotsapi.RemoveSnapshotRequest{Snapshotter: Snapshotter, Key: key}) //nolint:errcheck
 		return nil
 	}
 	if err != nil {
@@ -319,10 +319,10 @@ func (c *Client) writeRecords(ctx context.Context, imgs []archiveImage) error {
 func (c *Client) writeRecord(ctx context.Context, img archiveImage) (undo func(), err error) {
 	target := &types.Descriptor{MediaType: img.manifest.MediaType, Digest: img.manifest.Digest.String(), Size: img.manifest.Size}
 	uctx := context.WithoutCancel(ctx)
-	_, err = c.images.Create(ns(ctx), &imagesapi.CreateImageRequest{Image: &imagesapi.Image{Name: img.name, Target: target}})
+	_, err = c.images.Create(c.ns(ctx), &imagesapi.CreateImageRequest{Image: &imagesapi.Image{Name: img.name, Target: target}})
 	if err == nil {
 		return func() {
-			c.images.Delete(ns(uctx), &imagesapi.DeleteImageRequest{Name: img.name}) //nolint:errcheck // best effort undo
+			c.images.Delete(c.ns(uctx), &imagesapi.DeleteImageRequest{Name: img.name}) //nolint:errcheck // best effort undo
 		}, nil
 	}
 	if status.Code(err) != codes.AlreadyExists {
@@ -333,12 +333,12 @@ func (c *Client) writeRecord(ctx context.Context, img archiveImage) (undo func()
 		return nil, err
 	}
 	mask := &fieldmaskpb.FieldMask{Paths: []string{"target"}}
-	_, err = c.images.Update(ns(ctx), &imagesapi.UpdateImageRequest{Image: &imagesapi.Image{Name: img.name, Target: target}, UpdateMask: mask})
+	_, err = c.images.Update(c.ns(ctx), &imagesapi.UpdateImageRequest{Image: &imagesapi.Image{Name: img.name, Target: target}, UpdateMask: mask})
 	if err != nil {
 		return nil, err
 	}
 	return func() {
-		c.images.Update(ns(uctx), &imagesapi.UpdateImageRequest{Image: old, UpdateMask: mask}) //nolint:errcheck // best effort undo
+		c.images.Update(c.ns(uctx), &imagesapi.UpdateImageRequest{Image: old, UpdateMask: mask}) //nolint:errcheck // best effort undo
 	}, nil
 }
 

@@ -124,7 +124,7 @@ func (c *Client) create(ctx context.Context, spec Spec, rs *specs.Spec, chain []
 	if len(chain) > 0 {
 		parent = chain[len(chain)-1].String()
 	}
-	prep, err := c.snapshots.Prepare(ns(ctx), &snapshotsapi.PrepareSnapshotRequest{Snapshotter: Snapshotter, Key: spec.ID, Parent: parent})
+	prep, err := c.snapshots.Prepare(c.ns(ctx), &snapshotsapi.PrepareSnapshotRequest{Snapshotter: Snapshotter, Key: spec.ID, Parent: parent})
 	if err != nil {
 		return nil, fmt.Errorf("snapshot prepare: %w", err)
 	}
@@ -132,7 +132,7 @@ func (c *Client) create(ctx context.Context, spec Spec, rs *specs.Spec, chain []
 	if err != nil {
 		return nil, err
 	}
-	_, err = c.containers.Create(ns(ctx), &containersapi.CreateContainerRequest{Container: &containersapi.Container{
+	_, err = c.containers.Create(c.ns(ctx), &containersapi.CreateContainerRequest{Container: &containersapi.Container{
 		ID:          spec.ID,
 		Image:       spec.Image,
 		Runtime:     &containersapi.Container_Runtime{Name: runcShim},
@@ -150,14 +150,14 @@ func (c *Client) create(ctx context.Context, spec Spec, rs *specs.Spec, chain []
 	c.mu.Lock()
 	c.running[spec.ID] = r
 	c.mu.Unlock()
-	_, err = c.tasks.Create(ns(ctx), &tasksapi.CreateTaskRequest{
+	_, err = c.tasks.Create(c.ns(ctx), &tasksapi.CreateTaskRequest{
 		ContainerID: spec.ID, Rootfs: prep.GetMounts(),
 		Stdout: r.stdoutPath, Stderr: r.stderrPath,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("task create: %w", err)
 	}
-	started, err := c.tasks.Start(ns(ctx), &tasksapi.StartRequest{ContainerID: spec.ID})
+	started, err := c.tasks.Start(c.ns(ctx), &tasksapi.StartRequest{ContainerID: spec.ID})
 	if err != nil {
 		return nil, fmt.Errorf("task start: %w", err)
 	}
@@ -204,7 +204,7 @@ func (t *task) finish(exit Exit, err error) {
 // wait blocks on containerd's tasks Wait until the task exits or its output is stopped
 // (Remove, Close), then ends the output copy.
 func (c *Client) wait(t *task, r *running) {
-	resp, err := c.tasks.Wait(ns(r.ctx), &tasksapi.WaitRequest{ContainerID: t.id})
+	resp, err := c.tasks.Wait(c.ns(r.ctx), &tasksapi.WaitRequest{ContainerID: t.id})
 	if err != nil {
 		t.finish(Exit{}, fmt.Errorf("container %s: wait: %w", t.id, err))
 	} else {
@@ -223,7 +223,7 @@ func (c *Client) Remove(ctx context.Context, id string, grace time.Duration) err
 	if err := c.stopTask(ctx, id, grace); err != nil {
 		return fmt.Errorf("container %s: %w", id, err)
 	}
-	deleted, err := c.tasks.Delete(ns(ctx), &tasksapi.DeleteTaskRequest{ContainerID: id})
+	deleted, err := c.tasks.Delete(c.ns(ctx), &tasksapi.DeleteTaskRequest{ContainerID: id})
 	if err != nil && !isNotFound(err) {
 		return fmt.Errorf("container %s: task delete: %w", id, err)
 	}
@@ -242,10 +242,10 @@ func (c *Client) Remove(ctx context.Context, id string, grace time.Duration) err
 	if r != nil {
 		r.stop()
 	}
-	if _, err := c.containers.Delete(ns(ctx), &containersapi.DeleteContainerRequest{ID: id}); err != nil && !isNotFound(err) {
+	if _, err := c.containers.Delete(c.ns(ctx), &containersapi.DeleteContainerRequest{ID: id}); err != nil && !isNotFound(err) {
 		return fmt.Errorf("container %s: delete: %w", id, err)
 	}
-	_, err = c.snapshots.Remove(ns(ctx), &snapshotsapi.RemoveSnapshotRequest{Snapshotter: Snapshotter, Key: id})
+	_, err = c.snapshots.Remove(c.ns(ctx), &snapshotsapi.RemoveSnapshotRequest{Snapshotter: Snapshotter, Key: id})
 	if err != nil && !isNotFound(err) {
 		return fmt.Errorf("container %s: snapshot remove: %w", id, err)
 	}
@@ -264,7 +264,7 @@ func (c *Client) stopTask(ctx context.Context, id string, grace time.Duration) e
 			return err
 		}
 		wctx, cancel := context.WithTimeout(ctx, grace)
-		_, err = c.tasks.Wait(ns(wctx), &tasksapi.WaitRequest{ContainerID: id})
+		_, err = c.tasks.Wait(c.ns(wctx), &tasksapi.WaitRequest{ContainerID: id})
 		cancel()
 		if err == nil || isNotFound(err) {
 			return nil
@@ -277,7 +277,7 @@ func (c *Client) stopTask(ctx context.Context, id string, grace time.Duration) e
 	if err != nil || done {
 		return err
 	}
-	if _, err := c.tasks.Wait(ns(ctx), &tasksapi.WaitRequest{ContainerID: id}); err != nil && !isNotFound(err) {
+	if _, err := c.tasks.Wait(c.ns(ctx), &tasksapi.WaitRequest{ContainerID: id}); err != nil && !isNotFound(err) {
 		return fmt.Errorf("wait: %w", err)
 	}
 	return nil
@@ -287,7 +287,7 @@ func (c *Client) stopTask(ctx context.Context, id string, grace time.Duration) e
 // running task (none, or it has exited: containerd answers NotFound or
 // FailedPrecondition).
 func (c *Client) signal(ctx context.Context, id string, sig syscall.Signal) (done bool, err error) {
-	_, err = c.tasks.Kill(ns(ctx), &tasksapi.KillRequest{ContainerID: id, Signal: uint32(sig), All: true})
+	_, err = c.tasks.Kill(c.ns(ctx), &tasksapi.KillRequest{ContainerID: id, Signal: uint32(sig), All: true})
 	switch status.Code(err) {
 	case codes.OK:
 		return false, nil

@@ -238,7 +238,7 @@ func decompress(mediaType string, r io.Reader) (io.Reader, error) {
 // contentReader streams a blob from the content store.
 func (c *Client) contentReader(ctx context.Context, dgst string) (io.ReadCloser, error) {
 	ctx, cancel := context.WithCancel(ctx)
-	stream, err := c.content.Read(ns(ctx), &contentapi.ReadContentRequest{Digest: dgst})
+	stream, err := c.content.Read(c.ns(ctx), &contentapi.ReadContentRequest{Digest: dgst})
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("content %s: %w", dgst, err)

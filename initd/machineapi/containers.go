@@ -1,6 +1,7 @@
 package machineapi
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -23,6 +24,10 @@ type Containers struct {
 	Runtime func() containers.Runtime
 	// Imported wakes the containers that wait for an image.
 	Imported func()
+	// CRI is the CRI containerd's client (namespace k8s.io), nil while it does not run.
+	CRI func() containers.Runtime
+	// Payload stores a Kubernetes payload read from r, if it is the one the root pins.
+	Payload func(ctx context.Context, r io.Reader) error
 }
 
 func (s *Server) runtime() (containers.Runtime, error) {
@@ -59,17 +64,32 @@ func (s *Server) ImageList(ctx context.Context, _ *machine.ImageListRequest) (*m
 }
 
 // ImageImport streams the chunks into containers.Runtime.Import, which checks the whole
-// archive before it stores anything.
+// archive before it stores anything: into the node's containerd, or the CRI containerd
+// when the first message asks for runtime "kubernetes". A Kubernetes payload (squashfs
+// magic) goes to the payload store instead, which keeps it only if the root pins it.
 func (s *Server) ImageImport(stream grpc.ClientStreamingServer[machine.ImageImportRequest, machine.ImageImportResponse]) error {
-	rt, err := s.runtime()
+	first, err := stream.Recv()
 	if err != nil {
-		return err
+		return status.Error(codes.InvalidArgument, "image import: no data")
 	}
 	who := caller(stream.Context())
 	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(copyImportChunks(stream, pw)) }()
+	go func() {
+		if _, err := pw.Write(first.GetChunk()); err != nil {
+			pw.CloseWithError(err)
+			return
+		}
+		pw.CloseWithError(copyImportChunks(stream, pw))
+	}()
+	defer pr.CloseWithError(errors.New("import ended")) // unblocks the copier if the import stopped early
+	if bytes.HasPrefix(first.GetChunk(), squashfsMagic) {
+		return s.importPayload(stream, pr, who)
+	}
+	rt, err := s.importRuntime(first.GetRuntime())
+	if err != nil {
+		return err
+	}
 	images, err := rt.Import(stream.Context(), pr, containers.MaxImportBytes)
-	pr.CloseWithError(errors.New("import ended")) // unblocks the copier if Import stopped early
 	if err != nil {
 		s.Log.WithField("caller", who).WithError(err).Warn("image import refused")
 		s.emit(events.Event{Type: events.TypeInfo, Name: "image-import", State: "refused", Error: err.Error(), Fields: map[string]string{"caller": who}})
@@ -82,12 +102,47 @@ func (s *Server) ImageImport(stream grpc.ClientStreamingServer[machine.ImageImpo
 	for i, im := range images {
 		names[i] = im.Name + "@" + im.Digest
 	}
-	s.Log.WithField("caller", who).WithField("images", strings.Join(names, ",")).Info("images imported")
-	s.emit(events.Event{Type: events.TypeInfo, Name: "image-import", State: "imported", Fields: map[string]string{"caller": who, "images": strings.Join(names, ",")}})
+	s.Log.WithField("caller", who).WithField("images", strings.Join(names, ",")).WithField("runtime", first.GetRuntime()).Info("images imported")
+	s.emit(events.Event{Type: events.TypeInfo, Name: "image-import", State: "imported", Fields: map[string]string{"caller": who, "images": strings.Join(names, ","), "runtime": first.GetRuntime()}})
 	if s.Containers.Imported != nil {
 		s.Containers.Imported()
 	}
 	return stream.SendAndClose(&machine.ImageImportResponse{Images: imagesProto(images)})
+}
+
+// squashfsMagic starts every squashfs image ("hsqs", little-endian 0x73717368).
+var squashfsMagic = []byte("hsqs")
+
+// importRuntime is the containerd an import goes to.
+func (s *Server) importRuntime(name string) (containers.Runtime, error) {
+	switch name {
+	case "", "system":
+		return s.runtime()
+	case "kubernetes":
+		if s.Containers == nil || s.Containers.CRI == nil {
+			return nil, errNotYet
+		}
+		if rt := s.Containers.CRI(); rt != nil {
+			return rt, nil
+		}
+		return nil, status.Error(codes.Unavailable, "the CRI containerd is not running (the config runs no Kubernetes, or it has not started yet: kilnctl services)")
+	}
+	return nil, status.Errorf(codes.InvalidArgument, "runtime %q: want \"\" (the node's containerd) or \"kubernetes\"", name)
+}
+
+// importPayload stores a Kubernetes payload sent with image import.
+func (s *Server) importPayload(stream grpc.ClientStreamingServer[machine.ImageImportRequest, machine.ImageImportResponse], r io.Reader, who string) error {
+	if s.Containers == nil || s.Containers.Payload == nil {
+		return errNotYet
+	}
+	if err := s.Containers.Payload(stream.Context(), r); err != nil {
+		s.Log.WithField("caller", who).WithError(err).Warn("Kubernetes payload import refused")
+		s.emit(events.Event{Type: events.TypeInfo, Name: "image-import", State: "refused", Error: err.Error(), Fields: map[string]string{"caller": who, "kind": "kubernetes-payload"}})
+		return status.Error(codes.InvalidArgument, err.Error())
+	}
+	s.Log.WithField("caller", who).Info("Kubernetes payload imported")
+	s.emit(events.Event{Type: events.TypeInfo, Name: "image-import", State: "imported", Fields: map[string]string{"caller": who, "kind": "kubernetes-payload"}})
+	return stream.SendAndClose(&machine.ImageImportResponse{})
 }
 
 // copyImportChunks writes the stream's chunks to w until the client half-closes.

@@ -40,8 +40,10 @@ func (m *Machined) serveMachineAPI(ctx context.Context, log logrus.FieldLogger) 
 		TPM:         machineapi.DefaultTPM,
 		Controllers: m.controllers.Controllers,
 		Upgrades:    m.upgrades(),
-		Containers:  &machineapi.Containers{Runtime: m.containerRuntime, Imported: m.containers.ImagesChanged},
-		Diag:        diagRoots(),
+		Containers: &machineapi.Containers{Runtime: m.containerRuntime, Imported: m.containers.ImagesChanged,
+			CRI: m.criRuntime, Payload: m.importPayload},
+		Diag:    diagRoots(),
+		Cluster: m.kubeAdmin(),
 	}
 	go func() {
 		if err := srv.Serve(context.Background(), l); err != nil {

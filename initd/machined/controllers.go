@@ -40,6 +40,7 @@ func (m *Machined) registerControllers() error {
 		Logs:    func(name string) io.Writer { return m.Logs.Get(containers.LogSource(name)) },
 		Store:   m.Resources,
 	}
+	kubePayload, kube := m.kubernetesControllers()
 	for _, c := range []controller.Controller{
 		netctl.SpecController{},
 		&netctl.Controller{Store: m.Resources, Log: m.Log.WithField("component", "network"), Emit: m.Sink.Emit, ResolvConf: ResolvConf},
@@ -48,6 +49,8 @@ func (m *Machined) registerControllers() error {
 		&services.SpecController{Watchdog: hasWatchdog(), MachinedSocket: machineapi.Socket},
 		m.services,
 		m.containers,
+		kubePayload,
+		kube,
 	} {
 		if err := m.controllers.Register(c); err != nil {
 			return err
@@ -61,6 +64,7 @@ func (m *Machined) registerControllers() error {
 // wait until PCR 11 has moved past the value STATE is sealed to.
 func (m *Machined) startControllers() {
 	m.startCtl.Do(func() {
+		m.startKubernetesHealth()
 		go func() {
 			if err := m.controllers.Run(context.Background()); err != nil {
 				m.Log.WithError(err).Error("controllers stopped")

@@ -66,6 +66,7 @@ import (
 	"github.com/kiln-os/kiln/initd/disks"
 	"github.com/kiln-os/kiln/initd/events"
 	"github.com/kiln-os/kiln/initd/eventsink"
+	"github.com/kiln-os/kiln/initd/k8s"
 	"github.com/kiln-os/kiln/initd/logbuf"
 	"github.com/kiln-os/kiln/initd/phase"
 	"github.com/kiln-os/kiln/initd/power"
@@ -118,6 +119,9 @@ type Machined struct {
 	containers    *containers.Controller // runs machine.containers on containerd
 	ctrOnce       sync.Once
 	ctrClient     *containers.Client // containerd's, made by containerRuntime
+	criOnce       sync.Once
+	criClient     *containers.Client // the CRI containerd's, made by criRuntime
+	kubePayload   k8s.Payload        // the pinned Kubernetes payload (kubernetesControllers)
 	startCtl      sync.Once          // the controllers start in LoadConfig
 	wd            *watchdog.Keeper   // nil without a watchdog
 	requests      chan request

@@ -12,55 +12,73 @@ const (
 	NamespaceNetwork = "network"
 	NamespaceRuntime = "runtime"
 	NamespaceSecrets = "secrets"
+	// NamespaceK8s and NamespaceEtcd hold what the Kubernetes controllers derive and
+	// observe (initd/k8s); the names are Talos's (k8s.KubeletSpec, etcd.Spec).
+	NamespaceK8s  = "k8s"
+	NamespaceEtcd = "etcd"
 )
 
 // Resource types. A type lives in one namespace (see Definitions).
 const (
-	TypeMachineConfig    = "MachineConfig"
-	TypeLinkSpec         = "LinkSpec"
-	TypeAddressSpec      = "AddressSpec"
-	TypeRouteSpec        = "RouteSpec"
-	TypeHostnameSpec     = "HostnameSpec"
-	TypeResolverSpec     = "ResolverSpec"
-	TypeTimeServerSpec   = "TimeServerSpec"
-	TypeNetworkStatus    = "NetworkStatus"
-	TypeLinkStatus       = "LinkStatus"
-	TypeAddressStatus    = "AddressStatus"
-	TypeRouteStatus      = "RouteStatus"
-	TypeHostnameStatus   = "HostnameStatus"
-	TypeResolverStatus   = "ResolverStatus"
-	TypeBootServerStatus = "BootServerStatus"
-	TypeTimeStatus       = "TimeStatus"
-	TypeSysctlStatus     = "SysctlStatus"
-	TypeServiceSpec      = "ServiceSpec"
-	TypeServiceSet       = "ServiceSet"
-	TypeService          = "Service"
-	TypeAPICertificate   = "API"
-	TypeSecureBootStatus = "SecureBootStatus"
-	TypeMachineStatus    = "MachineStatus"
-	TypePCR11            = "PCR11"
-	TypeProcessStats     = "ProcessStats"
-	TypeBootStatus       = "BootStatus"
-	TypeContainerStatus  = "ContainerStatus"
+	TypeMachineConfig      = "MachineConfig"
+	TypeLinkSpec           = "LinkSpec"
+	TypeAddressSpec        = "AddressSpec"
+	TypeRouteSpec          = "RouteSpec"
+	TypeHostnameSpec       = "HostnameSpec"
+	TypeResolverSpec       = "ResolverSpec"
+	TypeTimeServerSpec     = "TimeServerSpec"
+	TypeNetworkStatus      = "NetworkStatus"
+	TypeLinkStatus         = "LinkStatus"
+	TypeAddressStatus      = "AddressStatus"
+	TypeRouteStatus        = "RouteStatus"
+	TypeHostnameStatus     = "HostnameStatus"
+	TypeResolverStatus     = "ResolverStatus"
+	TypeBootServerStatus   = "BootServerStatus"
+	TypeTimeStatus         = "TimeStatus"
+	TypeSysctlStatus       = "SysctlStatus"
+	TypeServiceSpec        = "ServiceSpec"
+	TypeServiceSet         = "ServiceSet"
+	TypeService            = "Service"
+	TypeAPICertificate     = "API"
+	TypeSecureBootStatus   = "SecureBootStatus"
+	TypeMachineStatus      = "MachineStatus"
+	TypePCR11              = "PCR11"
+	TypeProcessStats       = "ProcessStats"
+	TypeBootStatus         = "BootStatus"
+	TypeContainerStatus    = "ContainerStatus"
+	TypePayloadStatus      = "PayloadStatus"
+	TypeKubeletSpec        = "KubeletSpec"
+	TypeEtcdSpec           = "Spec"
+	TypeKubernetesStatus   = "KubernetesStatus"
+	TypeKubernetesServices = "KubernetesServices"
+	TypeEtcdBootstrap      = "Bootstrap"
+	TypePayloadImport      = "PayloadImport"
 )
 
 // IDs of the types that have exactly one resource.
 const (
-	MachineConfigID    = "v1alpha1"
-	HostnameStatusID   = "hostname"
-	ResolverStatusID   = "resolvers"
-	APICertificateID   = "api"
-	SecureBootStatusID = "secureboot"
-	MachineStatusID    = "machine"
-	HostnameSpecID     = "hostname"
-	ResolverSpecID     = "resolvers"
-	TimeServerSpecID   = "timeservers"
-	NetworkStatusID    = "network"
-	TimeStatusID       = "node"
-	SysctlStatusID     = "sysctls"
-	ServiceSetID       = "services"
-	ProcessStatsID     = "machined"
-	BootStatusID       = "boot"
+	MachineConfigID      = "v1alpha1"
+	HostnameStatusID     = "hostname"
+	ResolverStatusID     = "resolvers"
+	APICertificateID     = "api"
+	SecureBootStatusID   = "secureboot"
+	MachineStatusID      = "machine"
+	HostnameSpecID       = "hostname"
+	ResolverSpecID       = "resolvers"
+	TimeServerSpecID     = "timeservers"
+	NetworkStatusID      = "network"
+	TimeStatusID         = "node"
+	SysctlStatusID       = "sysctls"
+	PayloadStatusID      = "payload"
+	KubeletSpecID        = "kubelet"
+	EtcdSpecID           = "etcd"
+	KubernetesStatusID   = "kubernetes"
+	KubernetesServicesID = "kubernetes"
+	EtcdBootstrapID      = "etcd"
+	PayloadImportID      = "payload"
+	ServiceSetID         = "services"
+	ProcessStatsID       = "machined"
+	BootStatusID         = "boot"
 )
 
 // Where the machine config came from (DESIGN.md "LoadConfig").
@@ -161,6 +179,77 @@ type ContainerStatusSpec struct {
 	Since     time.Time `json:"since"`               // when State was entered
 	LastError string    `json:"lastError,omitempty"` // the last start or wait error, kept after recovery
 	Restart   string    `json:"restart"`             // the restart policy: always, on-failure or never
+}
+
+// PayloadStatusSpec is the Kubernetes payload on this node (id PayloadStatusID).
+type PayloadStatusSpec struct {
+	// State is one of the Payload states.
+	State  string `json:"state"`
+	Reason string `json:"reason,omitempty"` // why it is not mounted
+	File   string `json:"file"`             // the pinned file name
+	SHA256 string `json:"sha256"`           // the pinned digest
+	// Source is where the mounted copy was taken from in this boot ("" for the stored one).
+	Source   string            `json:"source,omitempty"`
+	Versions map[string]string `json:"versions,omitempty"`
+}
+
+// Payload states.
+const (
+	PayloadMounted  = "mounted"  // verified and mounted read-only
+	PayloadRefused  = "refused"  // missing, or bytes that differ from the pin: not run
+	PayloadAbsent   = "absent"   // the image carries no Kubernetes
+	PayloadDisabled = "disabled" // the config runs no Kubernetes (no cluster.token)
+)
+
+// PayloadImportSpec records that a payload arrived through the API (id PayloadImportID):
+// the payload controller looks at the store again.
+type PayloadImportSpec struct {
+	Imported time.Time `json:"imported"`
+	SHA256   string    `json:"sha256"`
+}
+
+// KubeletSpecSpec is how the kubelet runs on this node (id KubeletSpecID): derived from
+// the config and the node's addresses. It holds no secret (resources are readable by
+// every API role): the bootstrap kubeconfig is a file.
+type KubeletSpecSpec struct {
+	NodeName      string            `json:"nodeName"`
+	NodeIP        string            `json:"nodeIP"`
+	Endpoint      string            `json:"endpoint"` // the API server the kubelet joins
+	ClusterDomain string            `json:"clusterDomain"`
+	ClusterDNS    []string          `json:"clusterDNS,omitempty"`
+	Taints        []string          `json:"taints,omitempty"`
+	Args          []string          `json:"args"` // its command line
+	ExtraArgs     map[string]string `json:"extraArgs,omitempty"`
+}
+
+// EtcdSpecSpec is how etcd runs on this controlplane node (id EtcdSpecID).
+type EtcdSpecSpec struct {
+	Name string `json:"name"` // the member name: the node's hostname
+	// AdvertisePeerURL and AdvertiseClientURL are what other members and clients use.
+	AdvertisePeerURL   string `json:"advertisePeerURL"`
+	AdvertiseClientURL string `json:"advertiseClientURL"`
+	// Bootstrapped says whether this node has an etcd to run: it was bootstrapped here
+	// (kilnctl bootstrap) or its data directory holds a member. Until then etcd waits.
+	Bootstrapped bool              `json:"bootstrapped"`
+	DataDir      string            `json:"dataDir"`
+	Args         []string          `json:"args"`
+	ExtraArgs    map[string]string `json:"extraArgs,omitempty"`
+}
+
+// EtcdBootstrapSpec records that kilnctl bootstrap asked this node to start a new etcd
+// cluster (id EtcdBootstrapID), until etcd's data directory holds the member.
+type EtcdBootstrapSpec struct {
+	Requested time.Time `json:"requested"`
+	By        string    `json:"by"` // the caller's certificate name
+}
+
+// KubernetesStatusSpec is the health of Kubernetes as this node sees it (id
+// KubernetesStatusID): each check, "" when it passes, else why not.
+type KubernetesStatusSpec struct {
+	Etcd      string    `json:"etcd"`      // controlplane: etcd answers its health check
+	APIServer string    `json:"apiServer"` // controlplane: /readyz answers ok
+	Node      string    `json:"node"`      // the node's Ready condition is True
+	Checked   time.Time `json:"checked"`
 }
 
 // APICertificateSpec is the public half of apid's serving certificate (id
@@ -271,6 +360,13 @@ type Definition struct {
 // Definitions lists every resource type machined produces, sorted by namespace and type.
 var Definitions = []Definition{
 	{NamespaceConfig, TypeMachineConfig, func() any { return new(MachineConfigSpec) }},
+	{NamespaceEtcd, TypeEtcdBootstrap, func() any { return new(EtcdBootstrapSpec) }},
+	{NamespaceEtcd, TypeEtcdSpec, func() any { return new(EtcdSpecSpec) }},
+	{NamespaceK8s, TypeKubeletSpec, func() any { return new(KubeletSpecSpec) }},
+	{NamespaceK8s, TypeKubernetesServices, func() any { return new(KubernetesServicesSpec) }},
+	{NamespaceK8s, TypeKubernetesStatus, func() any { return new(KubernetesStatusSpec) }},
+	{NamespaceK8s, TypePayloadImport, func() any { return new(PayloadImportSpec) }},
+	{NamespaceK8s, TypePayloadStatus, func() any { return new(PayloadStatusSpec) }},
 	{NamespaceNetwork, TypeAddressSpec, func() any { return new(AddressSpecSpec) }},
 	{NamespaceNetwork, TypeAddressStatus, func() any { return new(AddressStatusSpec) }},
 	{NamespaceNetwork, TypeBootServerStatus, func() any { return new(BootServerStatusSpec) }},

@@ -1,0 +1,235 @@
+package k8s
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/kiln-os/kiln/config"
+	"github.com/kiln-os/kiln/initd/resources"
+)
+
+// Errors of the cluster operations; the API maps them to gRPC codes.
+var (
+	// ErrPrecondition: the node cannot do it now (no Kubernetes in its config, not a
+	// controlplane, payload not mounted, etcd not running).
+	ErrPrecondition = errors.New("k8s: precondition")
+	// ErrAlreadyBootstrapped: this node's etcd was bootstrapped already.
+	ErrAlreadyBootstrapped = errors.New("k8s: already bootstrapped")
+)
+
+// Runner runs a program to its end with stdin as its input: stdout to out when given,
+// else returned (supervisor.Reaper.Command).
+type Runner func(ctx context.Context, argv, env []string, stdin []byte, out io.Writer) ([]byte, error)
+
+// Admin is the cluster operations of the node API: bootstrap, kubeconfig, etcd members
+// and snapshot. It reads the node's state from resources and runs the payload's etcdctl
+// and kubectl; it never talks to etcd or the API server itself.
+type Admin struct {
+	Store *resources.Store
+	Run   Runner
+	Now   func() time.Time
+	// Owner writes etcd/Bootstrap (machined).
+	Owner string
+	// DataDir is etcd's data directory (EtcdDataDir).
+	DataDir string
+}
+
+// controlPlane returns the cluster of a controlplane whose payload is mounted.
+func (a *Admin) controlPlane() (*Cluster, error) {
+	res, err := a.Store.Get(resources.NamespaceConfig, resources.TypeMachineConfig, resources.MachineConfigID)
+	if err != nil {
+		return nil, fmt.Errorf("%w: the node has no config yet", ErrPrecondition)
+	}
+	spec, _ := res.Spec.(*resources.MachineConfigSpec)
+	if spec == nil || spec.Config == nil || !spec.Config.Kubernetes() {
+		return nil, fmt.Errorf("%w: the node's config runs no Kubernetes (it has no cluster.token)", ErrPrecondition)
+	}
+	if spec.Config.Machine.Type != config.TypeControlPlane {
+		return nil, fmt.Errorf("%w: this node is a %s; ask a controlplane", ErrPrecondition, spec.Config.Machine.Type)
+	}
+	if st := a.payload(); st.State != resources.PayloadMounted {
+		return nil, fmt.Errorf("%w: the Kubernetes payload is %s: %s", ErrPrecondition, st.State, st.Reason)
+	}
+	return ClusterOf(spec.Config)
+}
+
+func (a *Admin) payload() resources.PayloadStatusSpec {
+	res, err := a.Store.Get(resources.NamespaceK8s, resources.TypePayloadStatus, resources.PayloadStatusID)
+	if err != nil {
+		return resources.PayloadStatusSpec{State: "unknown", Reason: "not checked yet"}
+	}
+	st, _ := res.Spec.(*resources.PayloadStatusSpec)
+	if st == nil {
+		return resources.PayloadStatusSpec{State: "unknown"}
+	}
+	return *st
+}
+
+// Bootstrap starts a new etcd cluster on this controlplane, once: a node whose etcd
+// was bootstrapped already, in this boot or an earlier one (its data directory holds a
+// member), refuses.
+func (a *Admin) Bootstrap(ctx context.Context, by string) error {
+	if _, err := a.controlPlane(); err != nil {
+		return err
+	}
+	if _, err := a.Store.Get(resources.NamespaceEtcd, resources.TypeEtcdBootstrap, resources.EtcdBootstrapID); err == nil || HasMember(a.DataDir) {
+		return fmt.Errorf("%w: etcd on this node was bootstrapped already (its data is in %s); bootstrap runs once per cluster", ErrAlreadyBootstrapped, a.DataDir)
+	}
+	_, err := a.Store.Set(ctx, resources.NamespaceEtcd, resources.TypeEtcdBootstrap, resources.EtcdBootstrapID, a.Owner,
+		&resources.EtcdBootstrapSpec{Requested: a.Now().UTC(), By: by})
+	return err
+}
+
+// Kubeconfig is an administrator's kubeconfig for the cluster: a client certificate in
+// system:masters for user, valid for ttl.
+func (a *Admin) Kubeconfig(user string, ttl time.Duration) ([]byte, error) {
+	c, err := a.controlPlane()
+	if err != nil {
+		return nil, err
+	}
+	return c.AdminKubeconfig(user, ttl, a.Now())
+}
+
+// Member is one etcd cluster member.
+type Member struct {
+	ID         string
+	Name       string
+	PeerURLs   []string
+	ClientURLs []string
+	Learner    bool
+}
+
+// etcdctl runs the payload's etcdctl against the local member with machined's client
+// certificate.
+func (a *Admin) etcdctl(ctx context.Context, out io.Writer, args ...string) ([]byte, error) {
+	if _, err := a.controlPlane(); err != nil {
+		return nil, err
+	}
+	argv := append([]string{BinDir + "/etcdctl", "--endpoints=https://127.0.0.1:" + etcdClientPort,
+		"--cacert=" + pki("etcd/ca.crt"), "--cert=" + pki("etcd/machined.crt"), "--key=" + pki("etcd/machined.key"),
+		"--dial-timeout=5s", "--command-timeout=60s"}, args...)
+	out2, err := a.Run(ctx, argv, servicePath, nil, out)
+	if err != nil {
+		return nil, fmt.Errorf("%w: etcd does not answer (is the cluster bootstrapped? kilnctl services): %w", ErrPrecondition, err)
+	}
+	return out2, nil
+}
+
+// EtcdMembers lists the cluster's members as the local etcd knows them.
+func (a *Admin) EtcdMembers(ctx context.Context) ([]Member, error) {
+	out, err := a.etcdctl(ctx, nil, "member", "list", "--write-out=json", "--hex")
+	if err != nil {
+		return nil, err
+	}
+	return parseMembers(out)
+}
+
+// parseMembers reads etcdctl member list --write-out=json --hex.
+func parseMembers(data []byte) ([]Member, error) {
+	var list struct {
+		Members []struct {
+			ID         json.RawMessage `json:"ID"`
+			Name       string          `json:"name"`
+			PeerURLs   []string        `json:"peerURLs"`
+			ClientURLs []string        `json:"clientURLs"`
+			IsLearner  bool            `json:"isLearner"`
+		} `json:"members"`
+	}
+	if err := json.Unmarshal(data, &list); err != nil {
+		return nil, fmt.Errorf("etcdctl member list: %w", err)
+	}
+	members := make([]Member, 0, len(list.Members))
+	for _, m := range list.Members {
+		members = append(members, Member{ID: strings.Trim(string(m.ID), `"`), Name: m.Name, PeerURLs: m.PeerURLs, ClientURLs: m.ClientURLs, Learner: m.IsLearner})
+	}
+	return members, nil
+}
+
+// EtcdSnapshot writes a snapshot of the local member's database to w: etcdctl's
+// snapshot pipe, which streams it without a copy on the node's disk.
+func (a *Admin) EtcdSnapshot(ctx context.Context, w io.Writer) error {
+	var counted countingWriter
+	counted.w = w
+	if _, err := a.etcdctl(ctx, &counted, "snapshot", "pipe"); err != nil {
+		return err
+	}
+	if counted.n == 0 {
+		return fmt.Errorf("%w: etcd sent an empty snapshot", ErrPrecondition)
+	}
+	return nil
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// ApplyManifests applies what a new cluster needs for nodes to join, with the
+// payload's kubectl and machined's kubeconfig: the bootstrap token as a Secret, and the
+// bindings that let its holders ask for node certificates and have them approved
+// (kubelet TLS bootstrapping), and nodes renew theirs. kubectl apply makes it idempotent:
+// every controlplane applies it at every start of its API server.
+func (a *Admin) ApplyManifests(ctx context.Context, token string) error {
+	id, secret, ok := strings.Cut(token, ".")
+	if !ok {
+		return fmt.Errorf("cluster.token %q: want ID.SECRET", token)
+	}
+	_, err := a.Run(ctx, []string{BinDir + "/kubectl", "--kubeconfig=" + Dir + "/admin.kubeconfig", "apply", "--server-side", "--force-conflicts", "--field-manager=kiln", "-f", "-"},
+		servicePath, bootstrapManifests(id, secret), nil)
+	return err
+}
+
+// bootstrapManifests are the objects ApplyManifests applies.
+func bootstrapManifests(id, secret string) []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, `apiVersion: v1
+kind: Secret
+metadata:
+  name: bootstrap-token-%[1]s
+  namespace: kube-system
+type: bootstrap.kubernetes.io/token
+stringData:
+  token-id: %[1]q
+  token-secret: %[2]q
+  usage-bootstrap-authentication: "true"
+  usage-bootstrap-signing: "true"
+  auth-extra-groups: %[3]s
+`, id, secret, bootstrapGroup)
+	for _, binding := range []struct{ name, role, group string }{
+		{"kiln:node-bootstrapper", "system:node-bootstrapper", bootstrapGroup},
+		{"kiln:node-autoapprove-bootstrap", "system:certificates.k8s.io:certificatesigningrequests:nodeclient", bootstrapGroup},
+		{"kiln:node-autoapprove-certificate-rotation", "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient", "system:nodes"},
+	} {
+		fmt.Fprintf(&b, `---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: %s
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: %s
+subjects:
+  - apiGroup: rbac.authorization.k8s.io
+    kind: Group
+    name: %s
+`, binding.name, binding.role, binding.group)
+	}
+	return b.Bytes()
+}
+
+// bootstrapGroup is the group the bootstrap token authenticates into (the bootstrap
+// token authenticator requires the system:bootstrappers: prefix).
+const bootstrapGroup = "system:bootstrappers:kiln:default-node-token"

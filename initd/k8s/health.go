@@ -1,0 +1,267 @@
+package k8s
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/kiln-os/kiln/config"
+	"github.com/kiln-os/kiln/initd/containers"
+	"github.com/kiln-os/kiln/initd/resources"
+	"github.com/kiln-os/kiln/internal/kubepayload"
+)
+
+// Health checks Kubernetes from this node every Interval and publishes
+// k8s/KubernetesStatus: on a controlplane etcd's /health and the API server's /readyz,
+// and on every node its Node's Ready condition. It also does what must follow a service
+// coming up, once per boot: the sandbox image goes into the CRI containerd once it
+// answers, and the bootstrap manifests (Admin.ApplyManifests) into the API server once it
+// is ready. It speaks HTTPS with the node's own certificates; it needs no Kubernetes
+// client library.
+type Health struct {
+	Store    *resources.Store
+	Admin    *Admin
+	Owner    string
+	Interval time.Duration
+	Log      logrus.FieldLogger
+
+	applied  bool // the manifests went in during this boot
+	imported bool // the sandbox image went into the CRI containerd during this boot
+}
+
+// Run checks until ctx ends.
+func (h *Health) Run(ctx context.Context) {
+	tick := time.NewTicker(h.Interval)
+	defer tick.Stop()
+	for {
+		h.check(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func (h *Health) check(ctx context.Context) {
+	cfg := h.config()
+	if cfg == nil || !cfg.Kubernetes() {
+		return
+	}
+	kubelet, err := h.Store.Get(resources.NamespaceK8s, resources.TypeKubeletSpec, resources.KubeletSpecID)
+	if err != nil {
+		return
+	}
+	spec, _ := kubelet.Spec.(*resources.KubeletSpecSpec)
+	if spec == nil {
+		return
+	}
+	st := &resources.KubernetesStatusSpec{Checked: time.Now().UTC()}
+	ctx, cancel := context.WithTimeout(ctx, h.Interval)
+	defer cancel()
+	if !h.imported && h.serviceHealthy(ServiceCRI) {
+		if err := importSandbox(ctx); err != nil {
+			h.Log.WithError(err).Warn("import the sandbox image into the CRI containerd (retrying)")
+		} else {
+			h.imported = true
+			h.Log.Info("sandbox image imported")
+		}
+	}
+	if cfg.Machine.Type == config.TypeControlPlane {
+		st.Etcd = problem(etcdHealthy(ctx))
+		st.APIServer = problem(apiServerReady(ctx))
+		if st.APIServer == "" && !h.applied {
+			if err := h.Admin.ApplyManifests(ctx, cfg.Cluster.Token); err != nil {
+				h.Log.WithError(err).Warn("apply the bootstrap manifests (retrying)")
+			} else {
+				h.applied = true
+				h.Log.Info("bootstrap manifests applied")
+			}
+		}
+		st.Node = problem(nodeReady(ctx, "https://127.0.0.1:"+apiServerPort, spec.NodeName, pki("ca.crt"), Dir+"/admin-client"))
+	} else {
+		st.Node = problem(nodeReady(ctx, spec.Endpoint, spec.NodeName, Dir+"/kubelet/ca.crt", KubeletDir+"/pki/kubelet-client-current.pem"))
+	}
+	if _, err := h.Store.Set(ctx, resources.NamespaceK8s, resources.TypeKubernetesStatus, resources.KubernetesStatusID, h.Owner, st); err != nil {
+		h.Log.WithError(err).Warn("publish the Kubernetes status")
+	}
+}
+
+func (h *Health) serviceHealthy(name string) bool {
+	res, err := h.Store.Get(resources.NamespaceRuntime, resources.TypeService, name)
+	if err != nil {
+		return false
+	}
+	st, _ := res.Spec.(*resources.ServiceSpec)
+	return st != nil && st.Healthy
+}
+
+// importSandbox puts the payload's sandbox image into the CRI containerd's k8s.io
+// namespace, where the CRI plugin looks for its pinned sandbox image.
+func importSandbox(ctx context.Context) error {
+	f, err := os.Open(PayloadDir + "/" + kubepayload.SandboxImage)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	client, err := containers.New(CRISocket, containers.WithNamespace(criNamespace))
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	_, err = client.Import(ctx, f, 64<<20)
+	return err
+}
+
+// criNamespace is the containerd namespace of CRI's pods and images.
+const criNamespace = "k8s.io"
+
+func (h *Health) config() *config.Config {
+	res, err := h.Store.Get(resources.NamespaceConfig, resources.TypeMachineConfig, resources.MachineConfigID)
+	if err != nil {
+		return nil
+	}
+	spec, _ := res.Spec.(*resources.MachineConfigSpec)
+	if spec == nil {
+		return nil
+	}
+	return spec.Config
+}
+
+func problem(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// httpsClient trusts caFile and presents the certificate and key in certFile and keyFile
+// (one file holding both when keyFile is "").
+func httpsClient(caFile, certFile, keyFile string) (*http.Client, error) {
+	ca, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(ca) {
+		return nil, fmt.Errorf("%s: no certificate", caFile)
+	}
+	if keyFile == "" {
+		keyFile = certFile
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, err
+	}
+	return &http.Client{Transport: &http.Transport{
+		TLSClientConfig:   &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		DisableKeepAlives: true,
+	}}, nil
+}
+
+func get(ctx context.Context, client *http.Client, url string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s: %s", url, resp.Status, strings.TrimSpace(string(body)))
+	}
+	return body, nil
+}
+
+// etcdHealthy asks the local member's /health (etcd's client port, machined's client
+// certificate).
+func etcdHealthy(ctx context.Context) error {
+	client, err := httpsClient(pki("etcd/ca.crt"), pki("etcd/machined.crt"), pki("etcd/machined.key"))
+	if err != nil {
+		return err
+	}
+	body, err := get(ctx, client, "https://127.0.0.1:"+etcdClientPort+"/health")
+	if err != nil {
+		return err
+	}
+	var health struct {
+		Health string `json:"health"`
+		Reason string `json:"reason"`
+	}
+	if err := json.Unmarshal(body, &health); err != nil {
+		return fmt.Errorf("etcd /health: %w", err)
+	}
+	if health.Health != "true" {
+		return fmt.Errorf("etcd is not healthy: %s", health.Reason)
+	}
+	return nil
+}
+
+// apiServerReady asks the local API server's /readyz.
+func apiServerReady(ctx context.Context) error {
+	client, err := httpsClient(pki("ca.crt"), Dir+"/admin-client.crt", Dir+"/admin-client.key")
+	if err != nil {
+		return err
+	}
+	_, err = get(ctx, client, "https://127.0.0.1:"+apiServerPort+"/readyz")
+	return err
+}
+
+// nodeReady reads the Node's Ready condition from the API server at server.
+func nodeReady(ctx context.Context, server, name, caFile, credentials string) error {
+	certFile, keyFile := credentials, ""
+	if !strings.HasSuffix(credentials, ".pem") {
+		certFile, keyFile = credentials+".crt", credentials+".key"
+	}
+	client, err := httpsClient(caFile, certFile, keyFile)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("the kubelet has no client certificate yet (it joins with the bootstrap token): %w", err)
+		}
+		return err
+	}
+	body, err := get(ctx, client, strings.TrimSuffix(server, "/")+"/api/v1/nodes/"+name)
+	if err != nil {
+		return err
+	}
+	return readyCondition(body)
+}
+
+// readyCondition is nil when a Node object's Ready condition is True.
+func readyCondition(node []byte) error {
+	var n struct {
+		Status struct {
+			Conditions []struct {
+				Type, Status, Reason, Message string
+			} `json:"conditions"`
+		} `json:"status"`
+	}
+	if err := json.Unmarshal(node, &n); err != nil {
+		return fmt.Errorf("node object: %w", err)
+	}
+	for _, c := range n.Status.Conditions {
+		if c.Type == "Ready" {
+			if c.Status == "True" {
+				return nil
+			}
+			return fmt.Errorf("node not ready: %s: %s", c.Reason, c.Message)
+		}
+	}
+	return errors.New("node has no Ready condition yet")
+}
