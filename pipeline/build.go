@@ -118,7 +118,7 @@ func (b *Build) runSteps(ctx context.Context, epoch int64, staging string) (*Man
 	if err != nil {
 		return nil, err
 	}
-	kube, err := b.kubernetes(ctx, env, epoch)
+	kube, err := b.kubernetes(ctx, env)
 	if err != nil {
 		return nil, err
 	}
@@ -202,7 +202,7 @@ func (b *Build) runSteps(ctx context.Context, epoch int64, staging string) (*Man
 
 // kubernetes builds the Kubernetes programs and packs them into the payload, when the
 // spec asks for it; nil otherwise.
-func (b *Build) kubernetes(ctx context.Context, env stepEnv, epoch int64) (*kubePayloadOut, error) {
+func (b *Build) kubernetes(ctx context.Context, env stepEnv) (*kubePayloadOut, error) {
 	if !b.Spec.Kubernetes.Payload {
 		return nil, nil
 	}
@@ -213,7 +213,7 @@ func (b *Build) kubernetes(ctx context.Context, env stepEnv, epoch int64) (*kube
 		return nil, err
 	}
 	payload, err := runStep(ctx, b, "kube-payload", stepKubePayload, kubePayloadIn{
-		Programs: programs, ModuleDir: filepath.Join(b.RepoDir, KubernetesModuleDir), Epoch: epoch, stepEnv: env,
+		Programs: programs, ModuleDir: filepath.Join(b.RepoDir, KubernetesModuleDir), stepEnv: env,
 	})
 	if err != nil {
 		return nil, err

@@ -16,14 +16,19 @@ import (
 	"github.com/kiln-os/kiln/rootfs/squashfs"
 )
 
-// kubePayloadIn is what the payload image is made of: the built programs, the CRI
-// containerd's config and CNI template from the kubernetes module, and the epoch.
+// kubePayloadIn is what the payload image is made of: the built programs and the CRI
+// containerd's config and CNI template from the kubernetes module.
 type kubePayloadIn struct {
 	Programs  kubernetesOut
 	ModuleDir string
-	Epoch     int64
 	stepEnv
 }
+
+// payloadTime stamps every entry of the payload. It is not the image's
+// SOURCE_DATE_EPOCH: a payload depends on its programs alone, so commits that do not touch
+// Kubernetes keep its bytes, its digest and its cache entry, and two OS versions can pin
+// the same payload.
+var payloadTime = time.Unix(0, 0).UTC()
 
 // kubePayloadOut is the payload image, inside the cache, and its pin for the root.
 type kubePayloadOut struct {
@@ -45,7 +50,7 @@ func stepKubePayload(ctx context.Context, in kubePayloadIn) (kubePayloadOut, err
 	if err != nil {
 		return kubePayloadOut{}, err
 	}
-	parts := []string{"kube-payload-v1", fmt.Sprint(in.Epoch)}
+	parts := []string{"kube-payload-v2"}
 	for _, f := range files {
 		sum, _, err := FileSHA256(f.src)
 		if err != nil {
@@ -54,7 +59,7 @@ func stepKubePayload(ctx context.Context, in kubePayloadIn) (kubePayloadOut, err
 		parts = append(parts, f.path, sum)
 	}
 	dir, hit, err := Cache{in.CacheDir}.Step("kube-payload", Key(parts...), func(dir string) error {
-		return writePayload(filepath.Join(dir, "payload.sqsh"), files, in.Programs.Versions, time.Unix(in.Epoch, 0).UTC())
+		return writePayload(filepath.Join(dir, "payload.sqsh"), files, in.Programs.Versions, payloadTime)
 	})
 	if err != nil {
 		return kubePayloadOut{}, err

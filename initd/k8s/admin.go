@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -38,6 +39,8 @@ type Admin struct {
 	Owner string
 	// DataDir is etcd's data directory (EtcdDataDir).
 	DataDir string
+	// SnapshotDir holds a snapshot while it is sent (on EPHEMERAL).
+	SnapshotDir string
 }
 
 // controlPlane returns the cluster of a controlplane whose payload is mounted.
@@ -151,29 +154,33 @@ func parseMembers(data []byte) ([]Member, error) {
 	return members, nil
 }
 
-// EtcdSnapshot writes a snapshot of the local member's database to w: etcdctl's
-// snapshot pipe, which streams it without a copy on the node's disk.
+// EtcdSnapshot writes a snapshot of the local member's database to w. etcdctl saves it
+// to a file under SnapshotDir (it checks the snapshot's integrity as it saves), which is
+// streamed and removed.
 func (a *Admin) EtcdSnapshot(ctx context.Context, w io.Writer) error {
-	var counted countingWriter
-	counted.w = w
-	if _, err := a.etcdctl(ctx, &counted, "snapshot", "pipe"); err != nil {
+	if err := os.MkdirAll(a.SnapshotDir, 0o700); err != nil {
 		return err
 	}
-	if counted.n == 0 {
-		return fmt.Errorf("%w: etcd sent an empty snapshot", ErrPrecondition)
+	tmp, err := os.CreateTemp(a.SnapshotDir, "snapshot-*.db")
+	if err != nil {
+		return err
 	}
-	return nil
-}
-
-type countingWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
+	tmp.Close()
+	defer os.Remove(tmp.Name())
+	defer os.Remove(tmp.Name() + ".part") // etcdctl writes there first
+	if _, err := a.etcdctl(ctx, io.Discard, "snapshot", "save", tmp.Name()); err != nil {
+		return err
+	}
+	f, err := os.Open(tmp.Name())
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	n, err := io.Copy(w, f)
+	if err == nil && n == 0 {
+		err = fmt.Errorf("%w: etcd wrote an empty snapshot", ErrPrecondition)
+	}
+	return err
 }
 
 // ApplyManifests applies what a new cluster needs for nodes to join, with the

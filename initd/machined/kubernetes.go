@@ -106,7 +106,8 @@ func (f espFile) Close() error {
 
 // kubeAdmin is the node's side of the cluster calls; its programs run under the reaper.
 func (m *Machined) kubeAdmin() *k8s.Admin {
-	return &k8s.Admin{Store: m.Resources, Run: m.Reaper.Command, Now: time.Now, Owner: owner, DataDir: k8s.EtcdDataDir}
+	return &k8s.Admin{Store: m.Resources, Run: m.Reaper.Command, Now: time.Now, Owner: owner, DataDir: k8s.EtcdDataDir,
+		SnapshotDir: filepath.Join(disks.EphemeralMount, "lib", "kiln", "etcd-snapshots")}
 }
 
 // startKubernetesHealth checks Kubernetes every 10 s for the rest of the boot (it does
