@@ -37,7 +37,7 @@ test: check-deps unit-test qemu-test ## unit, oracle and QEMU end-to-end tests
 unit-test: ## unit and oracle tests (no VM)
 	$(GO) vet ./...
 	$(GO) test -count=1 $(UNIT_PKGS)
-	cd kubernetes && $(GO) vet ./mountcmd/ && $(GO) test -count=1 ./mountcmd/
+	cd kubernetes && $(GO) vet ./mountcmd/ ./nftcmd/ && $(GO) test -count=1 ./mountcmd/ ./nftcmd/
 
 qemu-test: image ## boot _out/ in QEMU and check it end to end (serial logs in _out/qemu-logs/)
 	KILN_E2E=1 $(GO) test -count=1 -timeout 120m -v $(E2E_PKGS)

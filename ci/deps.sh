@@ -10,7 +10,8 @@ set -euo pipefail
 #
 # Build: the kernel (make, gcc and friends) from Debian's pinned source package; runc
 # (containerd/) with cgo, linked statically against libseccomp-dev's libseccomp.a (cgo finds
-# it through pkgconf).
+# it through pkgconf); the Kubernetes payload carries nftables' nft with the libraries it
+# loads (kube-proxy's nftables mode runs it; pipeline/nft.go).
 # Boot: QEMU, OVMF, swtpm, systemd-boot + systemd-stub; iproute2 for the lab network (qemu/lab),
 # and dnsmasq as the lab's plain DHCP server beside `kiln pxe serve --proxy`.
 # Oracles: the real tools that check what our Go writers produce.
@@ -19,7 +20,7 @@ set -euo pipefail
 # the test that the generated code is current.
 PACKAGES=(
 	build-essential make gcc binutils bc bison flex libelf-dev libssl-dev pahole cpio kmod rsync xz-utils zstd tar perl-base pkgconf diffutils libc-bin
-	libseccomp-dev
+	libseccomp-dev nftables libc6
 	linux-source-6.1
 	qemu-system-x86 qemu-utils ovmf iproute2 swtpm swtpm-tools libtss2-esys-3.0.2-0 libtss2-tcti-swtpm0 libtss2-rc0 libtss2-mu0
 	systemd-boot-efi systemd-boot systemd dnsmasq-base

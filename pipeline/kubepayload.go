@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/kiln-os/kiln/internal/atomicfile"
@@ -99,6 +101,17 @@ func payloadFiles(programs, moduleDir string) ([]payloadFile, error) {
 	for _, p := range CNIPlugins {
 		files = append(files, payloadFile{kubepayload.CNIBinDir + "/" + p, 0o755, filepath.Join(programs, "cni", p)})
 	}
+	nft, err := nftClosure()
+	if err != nil {
+		return nil, err
+	}
+	for _, path := range nft {
+		name := filepath.Base(path)
+		if path == NFTBinary {
+			name = "nft"
+		}
+		files = append(files, payloadFile{kubepayload.NFTDir + "/" + name, 0o755, path})
+	}
 	files = append(files,
 		payloadFile{kubepayload.CNITemplate, 0o644, filepath.Join(moduleDir, "cni-bridge.conflist.tmpl")},
 		payloadFile{kubepayload.CRIConfig, 0o644, filepath.Join(moduleDir, "containerd-cri.toml")},
@@ -113,7 +126,7 @@ func writePayload(path string, files []payloadFile, versions KubernetesInfo, mti
 	var img bytes.Buffer
 	w := squashfs.NewWriter(&img, squashfs.Options{Compression: squashfs.ZSTD, BlockSize: payloadBlockSize, ModTime: mtime})
 	w.AddDir(".", 0o755)
-	for _, d := range []string{"bin", "cni", "cni/bin", "etc", "images"} {
+	for _, d := range []string{"bin", "cni", "cni/bin", "etc", "images", "lib", kubepayload.NFTDir} {
 		w.AddDir(d, 0o755)
 	}
 	for _, f := range files {
@@ -131,10 +144,23 @@ func writePayload(path string, files []payloadFile, versions KubernetesInfo, mti
 		}
 		w.AddFile(f.path, f.mode, bytes.NewReader(data))
 	}
-	for _, p := range KubePrograms {
+	for _, p := range append(slices.Clone(KubePrograms), "nft") {
 		w.AddLink(kubepayload.BinDir+"/"+p, kubepayload.BinDir+"/kube")
 	}
-	info, err := json.MarshalIndent(versions, "", "  ")
+	var host []string
+	for _, f := range files {
+		if strings.HasPrefix(f.path, kubepayload.NFTDir+"/") {
+			host = append(host, f.src)
+		}
+	}
+	debian, err := debianVersions(host)
+	if err != nil {
+		return err
+	}
+	info, err := json.MarshalIndent(struct {
+		KubernetesInfo
+		Debian map[string]string `json:"debian"` // the packages nft and its libraries come from
+	}{versions, debian}, "", "  ")
 	if err != nil {
 		return err
 	}

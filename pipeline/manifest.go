@@ -129,8 +129,14 @@ func publish(out, staging string, m *Manifest) error {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
+	stale := staleArtifacts(out, m)
 	if err := os.Remove(filepath.Join(out, ManifestName)); err != nil && !os.IsNotExist(err) {
 		return err
+	}
+	for _, path := range stale {
+		if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
+			return err
+		}
 	}
 	for _, a := range m.Artifacts {
 		if err := os.Rename(filepath.Join(staging, a.Path), filepath.Join(out, a.Path)); err != nil {
@@ -142,6 +148,31 @@ func publish(out, staging string, m *Manifest) error {
 		return err
 	}
 	return atomicfile.Write(filepath.Join(out, ManifestName), append(data, '\n'), 0o644)
+}
+
+// staleArtifacts are the files the manifest in out names that m does not (a payload or a
+// UKI under an earlier name): publishing removes them, so that out holds one build. Only
+// files an earlier manifest named are removed, never anything else a user put there.
+func staleArtifacts(out string, m *Manifest) []string {
+	data, err := os.ReadFile(filepath.Join(out, ManifestName))
+	if err != nil {
+		return nil
+	}
+	var old Manifest
+	if json.Unmarshal(data, &old) != nil {
+		return nil
+	}
+	keep := map[string]bool{}
+	for _, a := range m.Artifacts {
+		keep[a.Path] = true
+	}
+	var stale []string
+	for _, a := range old.Artifacts {
+		if !keep[a.Path] && filepath.IsLocal(a.Path) {
+			stale = append(stale, filepath.Join(out, a.Path))
+		}
+	}
+	return stale
 }
 
 // PhaseValues is one bank's PCR 11 by phase word. It is written in boot order ("uki",

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/kiln-os/kiln/kernel"
@@ -119,5 +120,29 @@ func TestManifestNamesRuntimeVersions(t *testing.T) {
 		if !bytes.Contains(raw, []byte(key)) {
 			t.Errorf("manifest.json lacks %s:\n%s", key, raw)
 		}
+	}
+}
+
+// Publishing removes the files the previous manifest named and the new one does not (a
+// payload under its old digest name), and leaves other files alone.
+func TestPublishRemovesStaleArtifacts(t *testing.T) {
+	out, staging := t.TempDir(), t.TempDir()
+	for _, name := range []string{"kubernetes-aaaa.sqsh", "notes.txt"} {
+		os.WriteFile(filepath.Join(out, name), []byte("old"), 0o644)
+	}
+	old := &Manifest{Artifacts: map[string]Artifact{"kubernetes-payload": {Path: "kubernetes-aaaa.sqsh"}, "escape": {Path: "../outside"}}}
+	data, _ := json.Marshal(old)
+	os.WriteFile(filepath.Join(out, ManifestName), data, 0o644)
+	os.WriteFile(filepath.Join(staging, "kubernetes-bbbb.sqsh"), []byte("new"), 0o644)
+	if err := publish(out, staging, &Manifest{Artifacts: map[string]Artifact{"kubernetes-payload": {Path: "kubernetes-bbbb.sqsh"}}}); err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(out)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if strings.Join(names, " ") != "kubernetes-bbbb.sqsh manifest.json notes.txt" {
+		t.Errorf("out holds %v", names)
 	}
 }

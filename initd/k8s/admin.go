@@ -193,7 +193,7 @@ func (a *Admin) ApplyManifests(ctx context.Context, token string) error {
 	if !ok {
 		return fmt.Errorf("cluster.token %q: want ID.SECRET", token)
 	}
-	_, err := a.Run(ctx, []string{BinDir + "/kubectl", "--kubeconfig=" + Dir + "/admin.kubeconfig", "apply", "--server-side", "--force-conflicts", "--field-manager=kiln", "-f", "-"},
+	_, err := a.Run(ctx, []string{BinDir + "/kubectl", "--kubeconfig=" + Dir + "/admin.kubeconfig", "--request-timeout=60s", "apply", "--server-side", "--force-conflicts", "--field-manager=kiln", "-f", "-"},
 		servicePath, bootstrapManifests(id, secret), nil)
 	return err
 }
@@ -218,6 +218,8 @@ stringData:
 		{"kiln:node-bootstrapper", "system:node-bootstrapper", bootstrapGroup},
 		{"kiln:node-autoapprove-bootstrap", "system:certificates.k8s.io:certificatesigningrequests:nodeclient", bootstrapGroup},
 		{"kiln:node-autoapprove-certificate-rotation", "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient", "system:nodes"},
+		// kube-proxy runs with the kubelet's credentials (k8s.Cluster.proxyArgs).
+		{"kiln:node-proxier", "system:node-proxier", "system:nodes"},
 	} {
 		fmt.Fprintf(&b, `---
 apiVersion: rbac.authorization.k8s.io/v1

@@ -34,6 +34,9 @@ type PayloadController struct {
 	PinErr error
 	Log    logrus.FieldLogger
 	Emit   func(events.Event)
+
+	source  string // where this boot's mounted copy came from
+	mounted bool   // the payload was mounted in this boot
 }
 
 func (c *PayloadController) Name() string { return "KubernetesPayloadController" }
@@ -72,6 +75,10 @@ func (c *PayloadController) Reconcile(ctx context.Context, r *controller.Runtime
 
 // mount mounts the payload (idempotent) and records the outcome in st.
 func (c *PayloadController) mount(st *resources.PayloadStatusSpec) {
+	if c.mounted {
+		st.State, st.Source = resources.PayloadMounted, c.source
+		return
+	}
 	start := time.Now()
 	m, err := c.Payload.Mount()
 	if err != nil {
@@ -80,7 +87,8 @@ func (c *PayloadController) mount(st *resources.PayloadStatusSpec) {
 		c.Emit(events.Event{Type: events.TypeInfo, Name: "kubernetes-payload", State: resources.PayloadRefused, Error: err.Error()})
 		return
 	}
-	st.State, st.Source = resources.PayloadMounted, m.Copied
+	c.source, c.mounted = m.Copied, true
+	st.State, st.Source = resources.PayloadMounted, c.source
 	c.Log.WithFields(logrus.Fields{"file": m.Path, "copied from": m.Copied, "took": time.Since(start).Round(time.Millisecond)}).Info("Kubernetes payload mounted")
 	c.Emit(events.Event{Type: events.TypeInfo, Name: "kubernetes-payload", State: resources.PayloadMounted,
 		Fields: map[string]string{"sha256": st.SHA256, "source": m.Copied, "seconds": fmt.Sprintf("%.3f", time.Since(start).Seconds())}})

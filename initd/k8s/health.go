@@ -67,10 +67,8 @@ func (h *Health) check(ctx context.Context) {
 		return
 	}
 	st := &resources.KubernetesStatusSpec{Checked: time.Now().UTC()}
-	ctx, cancel := context.WithTimeout(ctx, h.Interval)
-	defer cancel()
 	if !h.imported && h.serviceHealthy(ServiceCRI) {
-		if err := importSandbox(ctx); err != nil {
+		if err := within(ctx, importSandbox); err != nil {
 			h.Log.WithError(err).Warn("import the sandbox image into the CRI containerd (retrying)")
 		} else {
 			h.imported = true
@@ -78,21 +76,26 @@ func (h *Health) check(ctx context.Context) {
 		}
 	}
 	if cfg.Machine.Type == config.TypeControlPlane {
-		st.Etcd = problem(etcdHealthy(ctx))
-		st.APIServer = problem(apiServerReady(ctx))
+		st.Etcd = problem(within(ctx, etcdHealthy))
+		st.APIServer = problem(within(ctx, apiServerReady))
 		if st.APIServer == "" && !h.applied {
-			if err := h.Admin.ApplyManifests(ctx, cfg.Cluster.Token); err != nil {
+			if err := h.Admin.ApplyManifests(ctx, cfg.Cluster.Token); err != nil { // kubectl: its own --request-timeout
 				h.Log.WithError(err).Warn("apply the bootstrap manifests (retrying)")
 			} else {
 				h.applied = true
 				h.Log.Info("bootstrap manifests applied")
 			}
 		}
-		st.Node = problem(nodeReady(ctx, "https://127.0.0.1:"+apiServerPort, spec.NodeName, pki("ca.crt"), Dir+"/admin-client"))
+		st.Node = problem(within(ctx, func(ctx context.Context) error {
+			return nodeReady(ctx, "https://127.0.0.1:"+apiServerPort, spec.NodeName, pki("ca.crt"), Dir+"/admin-client")
+		}))
 	} else {
-		st.Node = problem(nodeReady(ctx, spec.Endpoint, spec.NodeName, Dir+"/kubelet/ca.crt", KubeletDir+"/pki/kubelet-client-current.pem"))
+		st.Node = problem(within(ctx, func(ctx context.Context) error {
+			return nodeReady(ctx, spec.Endpoint, spec.NodeName, Dir+"/kubelet/ca.crt", KubeletDir+"/pki/kubelet-client-current.pem")
+		}))
 	}
-	if _, err := h.Store.Set(ctx, resources.NamespaceK8s, resources.TypeKubernetesStatus, resources.KubernetesStatusID, h.Owner, st); err != nil {
+	// Not ctx: slow checks may have used it up, and the status must still go out.
+	if _, err := h.Store.Set(context.Background(), resources.NamespaceK8s, resources.TypeKubernetesStatus, resources.KubernetesStatusID, h.Owner, st); err != nil {
 		h.Log.WithError(err).Warn("publish the Kubernetes status")
 	}
 }
@@ -136,6 +139,15 @@ func (h *Health) config() *config.Config {
 		return nil
 	}
 	return spec.Config
+}
+
+// checkTimeout bounds one check.
+const checkTimeout = 5 * time.Second
+
+func within(ctx context.Context, check func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
+	defer cancel()
+	return check(ctx)
 }
 
 func problem(err error) string {

@@ -67,7 +67,7 @@ func TestServices(t *testing.T) {
 	cp, worker := configs(t)
 	c := cluster(t, cp)
 	svcs := c.Services(node, c.EtcdSpec(node, false), c.KubeletSpec(node), "", "g1")
-	want := []string{ServiceCRI, ServiceKubelet, ServiceEtcd, ServiceAPIServer, ServiceController, ServiceScheduler}
+	want := []string{ServiceCRI, ServiceKubelet, ServiceProxy, ServiceEtcd, ServiceAPIServer, ServiceController, ServiceScheduler}
 	if got := names(svcs); !slices.Equal(got, want) {
 		t.Errorf("controlplane services %v, want %v", got, want)
 	}
@@ -79,7 +79,7 @@ func TestServices(t *testing.T) {
 			t.Errorf("%s: hold %q; only etcd waits, for kilnctl bootstrap", s.Name, s.Hold)
 		}
 	}
-	if got := c.Services(node, c.EtcdSpec(node, true), c.KubeletSpec(node), "", "g1"); got[2].Hold != "" {
+	if got := c.Services(node, c.EtcdSpec(node, true), c.KubeletSpec(node), "", "g1"); got[3].Hold != "" {
 		t.Errorf("a bootstrapped etcd is held: %q", got[2].Hold)
 	}
 	held := c.Services(node, c.EtcdSpec(node, true), c.KubeletSpec(node), "payload refused: digest", "g1")
@@ -89,7 +89,7 @@ func TestServices(t *testing.T) {
 		}
 	}
 	w := cluster(t, worker)
-	if got := names(w.Services(node, resources.EtcdSpecSpec{}, w.KubeletSpec(node), "", "g")); !slices.Equal(got, []string{ServiceCRI, ServiceKubelet}) {
+	if got := names(w.Services(node, resources.EtcdSpecSpec{}, w.KubeletSpec(node), "", "g")); !slices.Equal(got, []string{ServiceCRI, ServiceKubelet, ServiceProxy}) {
 		t.Errorf("worker services %v", got)
 	}
 }

@@ -24,15 +24,24 @@ const CRISocket = "/run/containerd-cri/containerd.sock"
 // it, the CRI containerd finds the runc shim and runc in the root after it.
 var servicePath = []string{"PATH=" + BinDir + ":/sbin:/usr/sbin:/bin:/usr/bin"}
 
-// Ports the services' health checks dial.
+// Ports the services listen on, and their health endpoints (loopback only).
 const (
 	etcdClientPort = "2379"
 	etcdPeerPort   = "2380"
+	etcdMetrics    = "127.0.0.1:2381"
 	apiServerPort  = "6443"
 	controllerPort = "10257"
 	schedulerPort  = "10259"
 	kubeletHealthz = "10248"
+	proxyHealthz   = "127.0.0.1:10256"
+	proxyMetrics   = "127.0.0.1:10249"
 )
+
+// startTimeout is how long a Kubernetes service may take to be healthy before its run is
+// restarted. Generous: under emulation (TCG) on two cores the API server is ready minutes
+// after it starts; a post-start hook that failed (its readiness never comes) still gets
+// it restarted.
+const startTimeout = 10 * 60
 
 // Service names.
 const (
@@ -42,6 +51,7 @@ const (
 	ServiceScheduler  = "kube-scheduler"
 	ServiceCRI        = "containerd-cri"
 	ServiceKubelet    = "kubelet"
+	ServiceProxy      = "kube-proxy"
 )
 
 // args renders flags as --name=value, sorted by name, after applying extra (the config's
@@ -80,7 +90,7 @@ func (c *Cluster) EtcdSpec(node Node, bootstrapped bool) resources.EtcdSpecSpec 
 		"peer-trusted-ca-file":        pki("etcd/ca.crt"),
 		"peer-cert-file":              pki("etcd/peer.crt"),
 		"peer-key-file":               pki("etcd/peer.key"),
-		"listen-metrics-urls":         "http://127.0.0.1:2381",
+		"listen-metrics-urls":         "http://" + etcdMetrics,
 	}
 	extra := c.cfg.Cluster.Etcd.ExtraArgs
 	return resources.EtcdSpecSpec{
@@ -221,22 +231,47 @@ healthzPort: %s
 // the cluster is bootstrapped here.
 func (c *Cluster) Services(node Node, etcd resources.EtcdSpecSpec, kubelet resources.KubeletSpecSpec, hold, generation string) []resources.ServiceSpecSpec {
 	svc := func(name string, argv []string, health string, deps ...string) resources.ServiceSpecSpec {
-		return resources.ServiceSpecSpec{Name: name, Argv: argv, Env: servicePath, Output: name, HealthTCP: health,
-			DependsOn: deps, Optional: true, Hold: hold, Generation: generation}
+		return resources.ServiceSpecSpec{Name: name, Argv: argv, Env: servicePath, Output: name, HealthHTTP: health,
+			DependsOn: deps, Optional: true, Hold: hold, Generation: generation, StartTimeoutSeconds: startTimeout}
 	}
 	cri := svc(ServiceCRI, []string{BinDir + "/containerd", "--config", PayloadDir + "/" + kubepayload.CRIConfig}, "")
 	cri.HealthContainerd = CRISocket
-	list := []resources.ServiceSpecSpec{cri, svc(ServiceKubelet, kubelet.Args, "127.0.0.1:"+kubeletHealthz, ServiceCRI)}
+	list := []resources.ServiceSpecSpec{
+		cri,
+		svc(ServiceKubelet, kubelet.Args, "http://127.0.0.1:"+kubeletHealthz+"/healthz", ServiceCRI),
+		svc(ServiceProxy, c.proxyArgs(node), "http://"+proxyHealthz+"/healthz", ServiceKubelet),
+	}
 	if !c.ControlPlane {
 		return list
 	}
-	etcdSvc := svc(ServiceEtcd, etcd.Args, "127.0.0.1:"+etcdClientPort)
+	etcdSvc := svc(ServiceEtcd, etcd.Args, "http://"+etcdMetrics+"/health")
 	if etcdSvc.Hold == "" && !etcd.Bootstrapped {
 		etcdSvc.Hold = "waiting for the cluster to be bootstrapped: kilnctl bootstrap (once, on one controlplane)"
 	}
 	return append(list, etcdSvc,
-		svc(ServiceAPIServer, c.apiServerArgs(node), "127.0.0.1:"+apiServerPort, ServiceEtcd),
-		svc(ServiceController, c.controllerManagerArgs(), "127.0.0.1:"+controllerPort, ServiceAPIServer),
-		svc(ServiceScheduler, c.schedulerArgs(), "127.0.0.1:"+schedulerPort, ServiceAPIServer),
+		svc(ServiceAPIServer, c.apiServerArgs(node), "https://127.0.0.1:"+apiServerPort+"/readyz", ServiceEtcd),
+		svc(ServiceController, c.controllerManagerArgs(), "https://127.0.0.1:"+controllerPort+"/healthz", ServiceAPIServer),
+		svc(ServiceScheduler, c.schedulerArgs(), "https://127.0.0.1:"+schedulerPort+"/healthz", ServiceAPIServer),
 	)
+}
+
+// proxyArgs runs kube-proxy in its nftables mode (the payload's nft) with the kubelet's
+// own credentials (the node's identity, which the bootstrap manifests bind to
+// system:node-proxier), so that a worker needs no certificate of its own for it. It
+// leaves the conntrack sysctls as they are.
+func (c *Cluster) proxyArgs(node Node) []string {
+	flags := map[string]string{
+		"proxy-mode":                        "nftables",
+		"kubeconfig":                        KubeletDir + "/kubeconfig",
+		"hostname-override":                 node.Name,
+		"cluster-cidr":                      c.PodSubnet.String(),
+		"healthz-bind-address":              proxyHealthz,
+		"metrics-bind-address":              proxyMetrics,
+		"conntrack-max-per-core":            "0",
+		"conntrack-tcp-timeout-established": "0",
+		"conntrack-tcp-timeout-close-wait":  "0",
+		"nodeport-addresses":                "primary",
+		"profiling":                         "false",
+	}
+	return args("kube-proxy", flags, nil)
 }

@@ -107,6 +107,13 @@ type ServiceSpecSpec struct {
 	HealthFile string `json:"healthFile,omitempty"`
 	// HealthContainerd, if set, is containerd's socket: healthy once its API answers.
 	HealthContainerd string `json:"healthContainerd,omitempty"`
+	// HealthHTTP, if set, is an http or https URL on loopback that answers 200 once the
+	// service is healthy (its certificate is not checked: the check is about the service,
+	// and the service's own clients check it).
+	HealthHTTP string `json:"healthHTTP,omitempty"`
+	// StartTimeoutSeconds, when set, is how long the service may take to become healthy
+	// before its run is ended and restarted; 0 means the supervisor's minute.
+	StartTimeoutSeconds int `json:"startTimeoutSeconds,omitempty"`
 	// Generation changes when the service must restart to pick up new inputs (a new
 	// certificate), though its command line stays the same.
 	Generation string `json:"generation,omitempty"`

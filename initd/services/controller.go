@@ -2,11 +2,15 @@ package services
 
 import (
 	"context"
+	"crypto/tls"
+	"fmt"
 	"io"
 	"maps"
 	"net"
+	"net/http"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -210,7 +214,8 @@ func (c *Controller) stop(sup *supervisor.Supervisor) {
 
 // processSpec turns a service spec into what the supervisor runs.
 func (c Runner) processSpec(s resources.ServiceSpecSpec) supervisor.ProcessSpec {
-	p := supervisor.ProcessSpec{Name: s.Name, Argv: s.Argv, Env: s.Env, DependsOn: s.DependsOn, Reaper: c.Reaper, Output: c.Console, Cgroups: c.Cgroups}
+	p := supervisor.ProcessSpec{Name: s.Name, Argv: s.Argv, Env: s.Env, DependsOn: s.DependsOn, Reaper: c.Reaper, Output: c.Console, Cgroups: c.Cgroups,
+		StartTimeout: time.Duration(s.StartTimeoutSeconds) * time.Second}
 	if s.Output != "" {
 		p.Output = c.Logs.Get(s.Output)
 	}
@@ -224,6 +229,8 @@ func (c Runner) processSpec(s resources.ServiceSpecSpec) supervisor.ProcessSpec 
 		p.Health = func(context.Context) error { return watchdog.Healthy(s.HealthFile) }
 	case s.HealthContainerd != "":
 		p.Health = func(ctx context.Context) error { return ContainerdAnswers(ctx, s.HealthContainerd) }
+	case s.HealthHTTP != "":
+		p.Health = func(ctx context.Context) error { return HTTPOK(ctx, s.HealthHTTP) }
 	}
 	return p
 }
@@ -241,6 +248,31 @@ func ContainerdAnswers(ctx context.Context, socket string) error {
 	}
 	defer conn.Close()
 	return conn.Invoke(ctx, containerdVersion, &emptypb.Empty{}, &emptypb.Empty{})
+}
+
+// healthClient checks services on loopback: it does not verify their certificates (their
+// clients do) and keeps no connection between checks.
+var healthClient = &http.Client{Transport: &http.Transport{
+	TLSClientConfig:   &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // a loopback health probe, not a client of the service's data
+	DisableKeepAlives: true,
+}}
+
+// HTTPOK reports whether url answers 200.
+func HTTPOK(ctx context.Context, url string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := healthClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s: %s", url, resp.Status, strings.TrimSpace(string(body)))
+	}
+	return nil
 }
 
 // Dialable reports whether addr accepts a TCP connection.

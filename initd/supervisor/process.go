@@ -40,6 +40,9 @@ type ProcessSpec struct {
 	// Health checks the service beyond "its process runs"; nil means running is healthy.
 	Health      func(ctx context.Context) error
 	StopTimeout time.Duration // SIGTERM to SIGKILL; DefaultStopTimeout when zero
+	// StartTimeout, when set, replaces the supervisor's StartTimeout for this service
+	// (Kubernetes' API server takes minutes to be ready under emulation).
+	StartTimeout time.Duration
 	// Reaper collects the exit status. PID 1 must set it (see the package doc); nil makes
 	// the service wait for its own pid.
 	Reaper *Reaper
@@ -298,6 +301,9 @@ func signalGroup(pid int, sig unix.Signal) error {
 
 // Health reports ErrNotRunning (or the exit) when the process is gone, else the result of
 // the spec's Health.
+// StartTimeout is the service's own start timeout; 0 means the supervisor's.
+func (p *ProcessService) StartTimeout() time.Duration { return p.spec.StartTimeout }
+
 func (p *ProcessService) Health(ctx context.Context) error {
 	child := p.current()
 	if child == nil {

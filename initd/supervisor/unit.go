@@ -171,7 +171,11 @@ func (s *Supervisor) watch(ctx context.Context, u *unit) (time.Duration, error) 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	exitc := watchExit(runCtx, u.svc)
-	health := healthTracker{started: time.Now(), startTimeout: s.cfg.StartTimeout, threshold: s.cfg.FailureThreshold}
+	startTimeout := s.cfg.StartTimeout
+	if own, ok := u.svc.(interface{ StartTimeout() time.Duration }); ok && own.StartTimeout() > 0 {
+		startTimeout = own.StartTimeout()
+	}
+	health := healthTracker{started: time.Now(), startTimeout: startTimeout, threshold: s.cfg.FailureThreshold}
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {

@@ -43,6 +43,9 @@ const (
 	// SandboxImage is the pod sandbox image (the pause program) as an OCI image layout
 	// archive, imported into the CRI containerd before the kubelet starts.
 	SandboxImage = "images/sandbox.tar"
+	// NFTDir holds Debian's nft, the shared libraries it loads and their loader: the kube
+	// binary's nft program (bin/nft) runs it from there, for kube-proxy.
+	NFTDir = "lib/nft"
 	// VersionsFile says what the payload was built from.
 	VersionsFile = "versions.json"
 )

@@ -1,10 +1,10 @@
 // Command kube is the Kubernetes payload's one multi-call binary: etcd and etcdctl,
 // kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy and
 // kubectl, built from the pinned upstream modules, and the mount and umount programs the
-// kubelet's volume code runs (mountcmd). The payload holds it once and names each program
-// as a hard link to it; the name the binary was started by (argv[0]'s base name) picks the
-// program, and "kube PROGRAM ARGS..." does the same for a caller that cannot choose
-// argv[0].
+// kubelet's volume code runs (mountcmd) and the nft that kube-proxy runs (nftcmd). The
+// payload holds it once and names each program as a hard link to it; the name the binary
+// was started by (argv[0]'s base name) picks the program, and "kube PROGRAM ARGS..." does
+// the same for a caller that cannot choose argv[0].
 //
 // One binary instead of eight: the programs share most of their packages (client-go,
 // apimachinery, grpc, protobuf, etcd's client), so the payload holds them once, and the
@@ -34,6 +34,7 @@ import (
 	kubelet "k8s.io/kubernetes/cmd/kubelet/app"
 
 	"github.com/kiln-os/kiln/kubernetes/mountcmd"
+	"github.com/kiln-os/kiln/kubernetes/nftcmd"
 )
 
 // programs maps a program's name to its main; each returns the process's exit code.
@@ -50,6 +51,7 @@ var programs = map[string]func(args []string) int{
 		return 0
 	},
 	"mount":          mountcmd.Mount,
+	"nft":            nftcmd.Main,
 	"umount":         mountcmd.Umount,
 	"kube-apiserver": func([]string) int { return cli.Run(apiserver.NewAPIServerCommand()) },
 	"kube-controller-manager": func([]string) int {
