@@ -10,7 +10,7 @@ E2E_PKGS     := ./qemu/e2e/...
 UNIT_PKGS     = $(shell $(GO) list ./... | grep -v /qemu/e2e)
 
 .DEFAULT_GOAL := image
-.PHONY: image deps check-deps kernel kernel-config kernel-repro test unit-test qemu-test powercut repro bench generate clean help
+.PHONY: image deps check-deps kernel kernel-config kernel-repro test unit-test qemu-test powercut repro bench kube-bench cluster-test generate clean help
 
 image: check-deps ## build the default image into _out/ (kernel cached under $KILN_CACHE)
 	$(KILN) build -f kiln.yaml --generate-keys
@@ -55,6 +55,9 @@ kernel-repro: check-deps ## two cold kernel builds in two fresh caches must give
 
 bench: image ## measure build, sizes, machined's make-up and boot into docs/benchmarks.md (BENCH_BASE=rev: that boot beside)
 	bash ci/bench.sh
+
+kube-bench: image ## the Kubernetes payload built cold, its sizes, and one controlplane to node Ready, into docs/benchmarks.md
+	bash ci/kube-bench.sh
 
 generate: ## regenerate the gRPC Go code from api/**/*.proto (protoc + plugins pinned in go.mod)
 	bash api/generate.sh

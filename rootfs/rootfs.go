@@ -113,6 +113,12 @@ HOME_URL="https://github.com/kiln-os/kiln"
 `, name, version, version)
 }
 
+// passwd and group are the root's /etc/passwd and /etc/group (passwd(5), group(5)).
+const (
+	passwd = "root:x:0:0:root:/:/sbin/nologin\nnobody:x:65534:65534:nobody:/:/sbin/nologin\n"
+	group  = "root:x:0:\nnogroup:x:65534:\n"
+)
+
 // WriteSquashfs writes the tree as a squashfs image to path (atomically) and returns
 // each regular file's share of the image, largest first (squashfs.Writer.Stored), for the
 // build's size report.
@@ -140,6 +146,11 @@ func (t Tree) WriteSquashfs(path string, mtime time.Time) ([]squashfs.FileStored
 	// The root is read-only; machined writes the resolvers it learns to a tmpfs readable by
 	// every user (/system is root-only).
 	w.AddSymlink("etc/resolv.conf", "/run/kiln/resolv.conf")
+	// The users of the node: programs that look users up (the kubelet maps user
+	// namespaces from them) find root and nobody; machined's service users are not
+	// login users and are not listed.
+	w.AddFile("etc/passwd", 0o644, bytes.NewReader([]byte(passwd)))
+	w.AddFile("etc/group", 0o644, bytes.NewReader([]byte(group)))
 	w.AddFile("etc/ssl/certs/ca-certificates.crt", 0o644, bytes.NewReader(ca))
 	if t.Runtime != nil {
 		w.AddDir("usr/bin", 0o755)

@@ -198,9 +198,34 @@ func (a *Admin) ApplyManifests(ctx context.Context, token string) error {
 	return err
 }
 
-// bootstrapManifests are the objects ApplyManifests applies.
+// bootstrapManifests are the objects ApplyManifests applies: the bindings first, the
+// token last. A kubelet that authenticates with the token as soon as its Secret exists
+// sends a certificate request at once, and the controller manager's approver checks it
+// once, against the bindings there are then.
 func bootstrapManifests(id, secret string) []byte {
 	var b bytes.Buffer
+	for _, binding := range []struct{ name, role, group string }{
+		{"kiln:node-bootstrapper", "system:node-bootstrapper", bootstrapGroup},
+		{"kiln:node-autoapprove-bootstrap", "system:certificates.k8s.io:certificatesigningrequests:nodeclient", bootstrapGroup},
+		{"kiln:node-autoapprove-certificate-rotation", "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient", "system:nodes"},
+		// kube-proxy runs with the kubelet's credentials (k8s.Cluster.proxyArgs).
+		{"kiln:node-proxier", "system:node-proxier", "system:nodes"},
+	} {
+		fmt.Fprintf(&b, `apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: %s
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: %s
+subjects:
+  - apiGroup: rbac.authorization.k8s.io
+    kind: Group
+    name: %s
+---
+`, binding.name, binding.role, binding.group)
+	}
 	fmt.Fprintf(&b, `apiVersion: v1
 kind: Secret
 metadata:
@@ -214,28 +239,6 @@ stringData:
   usage-bootstrap-signing: "true"
   auth-extra-groups: %[3]s
 `, id, secret, bootstrapGroup)
-	for _, binding := range []struct{ name, role, group string }{
-		{"kiln:node-bootstrapper", "system:node-bootstrapper", bootstrapGroup},
-		{"kiln:node-autoapprove-bootstrap", "system:certificates.k8s.io:certificatesigningrequests:nodeclient", bootstrapGroup},
-		{"kiln:node-autoapprove-certificate-rotation", "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient", "system:nodes"},
-		// kube-proxy runs with the kubelet's credentials (k8s.Cluster.proxyArgs).
-		{"kiln:node-proxier", "system:node-proxier", "system:nodes"},
-	} {
-		fmt.Fprintf(&b, `---
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata:
-  name: %s
-roleRef:
-  apiGroup: rbac.authorization.k8s.io
-  kind: ClusterRole
-  name: %s
-subjects:
-  - apiGroup: rbac.authorization.k8s.io
-    kind: Group
-    name: %s
-`, binding.name, binding.role, binding.group)
-	}
 	return b.Bytes()
 }
 

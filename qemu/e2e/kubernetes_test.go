@@ -20,7 +20,8 @@ import (
 // comes off the ESP, verified, and the node is ready before Kubernetes is; bootstrap
 // starts etcd and the control plane (a second bootstrap is refused); a reader gets no
 // kubeconfig, an admin does; the real kubectl (the payload's) sees the node Ready, runs a
-// pod from the test's own image (imported into the CRI containerd) and reads its logs.
+// pod from the test's own image (imported into the CRI containerd), reads its logs, and
+// reaches it through a Service (a NodePort, kube-proxy's nftables rules).
 // The seed's resources k8s.KubeletSpec and etcd.Spec are visible through kilnctl get.
 // Timings (boot → node Ready) go to _out/qemu-logs/kubernetes.json for make bench.
 func TestKubernetes(t *testing.T) {
@@ -29,7 +30,7 @@ func TestKubernetes(t *testing.T) {
 	payload := artifact(t, img, "kubernetes-payload")
 	work := t.TempDir()
 	c := ctl{t: t, bin: buildKilnctl(t, work), config: filepath.Join(work, "kiln-config")}
-	apiPort, kubePort := freePort(t), freePort(t)
+	apiPort, kubePort, webPort := freePort(t), freePort(t), freePort(t)
 	c.node = fmt.Sprintf("127.0.0.1:%d", apiPort)
 	c.must("gen", "config", "--name", "e2e", "--endpoint", "https://10.0.2.15:6443", "--out", work)
 	nodeConfig := kubernetesConfig(t, work)
@@ -43,7 +44,8 @@ func TestKubernetes(t *testing.T) {
 	started := time.Now()
 	vm := start(t, ctx, img, "kubernetes", img.cmdline, qemu.WithDisk(disk), qemu.WithTPM(filepath.Join(work, "tpm")),
 		qemu.WithMemory(3072), qemu.WithCPUs(2),
-		qemu.WithUserNet(qemu.Forward{HostPort: apiPort, GuestPort: 50000}, qemu.Forward{HostPort: kubePort, GuestPort: 6443}),
+		qemu.WithUserNet(qemu.Forward{HostPort: apiPort, GuestPort: 50000}, qemu.Forward{HostPort: kubePort, GuestPort: 6443},
+			qemu.Forward{HostPort: webPort, GuestPort: helloNodePort}),
 		qemu.WithExtraArgs("-fw_cfg", "name=opt/kiln/config,file="+nodeConfig))
 	waitBoot(t, ctx, vm, 0)
 	ready := time.Since(started)
@@ -114,12 +116,37 @@ func TestKubernetes(t *testing.T) {
 		out, err := k("logs", "hello")
 		return err == nil && strings.Contains(out, "tick")
 	})
+	// A Service reaches it: a NodePort, through kube-proxy's nftables rules, from outside
+	// the node.
+	service := filepath.Join(work, "service.yaml")
+	os.WriteFile(service, fmt.Appendf(nil, `apiVersion: v1
+kind: Service
+metadata:
+  name: hello
+spec:
+  type: NodePort
+  selector:
+    run: hello
+  ports:
+    - port: 80
+      targetPort: %d
+      nodePort: %d
+`, helloPort, helloNodePort), 0o644)
+	if _, err := k("apply", "-f", service); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil("the Service reaches the pod", 3*time.Minute, func() bool {
+		return get(fmt.Sprintf("http://127.0.0.1:%d/", webPort)) == "hello from kiln\n"
+	})
 	record := map[string]float64{"bootToReady": ready.Seconds(), "bootstrapToNodeReady": nodeReadyAt.Sub(bootstrapped).Seconds(),
 		"bootToNodeReady": nodeReadyAt.Sub(started).Seconds()}
 	data, _ := json.Marshal(record)
 	os.WriteFile(filepath.Join(img.out, "qemu-logs", "kubernetes.json"), data, 0o644)
 	t.Logf("timings: %s", data)
 }
+
+// helloNodePort is the node port of the test's Service.
+const helloNodePort = 30080
 
 // kubernetesConfig is the controlplane config for one node: pods may run on it, and
 // etcd's timings suit TCG (a loaded 2-core host can stall the guest for seconds).
