@@ -165,7 +165,7 @@ func stepRootfs(ctx context.Context, in rootfsIn) (rootfsOut, error) {
 	}
 	// machined is not in the root (stage 1 binds the initramfs's /init over /sbin/init):
 	// a change to machined alone leaves the squashfs cached.
-	key := Key("rootfs-v9", fmt.Sprint(rootfs.BlockSize), string(tree.OSRelease), caSum, fmt.Sprint(in.Epoch), in.Compression, hex.EncodeToString(payload.Sum(nil)), runtimeSums, string(tree.KubernetesPin))
+	key := Key("rootfs-v10", fmt.Sprint(rootfs.BlockSize), string(tree.OSRelease), caSum, fmt.Sprint(in.Epoch), in.Compression, hex.EncodeToString(payload.Sum(nil)), runtimeSums, string(tree.KubernetesPin))
 	dir, hit, err := Cache{in.CacheDir}.Step("rootfs", key, func(dir string) error {
 		stored, err := tree.WriteSquashfs(filepath.Join(dir, "rootfs.sqsh"), time.Unix(in.Epoch, 0))
 		if err != nil {

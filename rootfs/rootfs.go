@@ -113,10 +113,12 @@ HOME_URL="https://github.com/kiln-os/kiln"
 `, name, version, version)
 }
 
-// passwd and group are the root's /etc/passwd and /etc/group (passwd(5), group(5)).
+// passwd, group and hosts are the root's /etc/passwd, /etc/group and /etc/hosts
+// (passwd(5), group(5), hosts(5)).
 const (
 	passwd = "root:x:0:0:root:/:/sbin/nologin\nnobody:x:65534:65534:nobody:/:/sbin/nologin\n"
 	group  = "root:x:0:\nnogroup:x:65534:\n"
+	hosts  = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
 )
 
 // WriteSquashfs writes the tree as a squashfs image to path (atomically) and returns
@@ -151,6 +153,9 @@ func (t Tree) WriteSquashfs(path string, mtime time.Time) ([]squashfs.FileStored
 	// login users and are not listed.
 	w.AddFile("etc/passwd", 0o644, bytes.NewReader([]byte(passwd)))
 	w.AddFile("etc/group", 0o644, bytes.NewReader([]byte(group)))
+	// The names every host has for loopback (hosts(5)); the CRI containerd copies the
+	// host's file into each pod sandbox.
+	w.AddFile("etc/hosts", 0o644, bytes.NewReader([]byte(hosts)))
 	w.AddFile("etc/ssl/certs/ca-certificates.crt", 0o644, bytes.NewReader(ca))
 	if t.Runtime != nil {
 		w.AddDir("usr/bin", 0o755)

@@ -185,10 +185,14 @@ func TestReadyCondition(t *testing.T) {
 
 func TestBootstrapManifests(t *testing.T) {
 	m := string(bootstrapManifests("abcdef", "0123456789abcdef"))
-	for _, want := range []string{"name: bootstrap-token-abcdef", `token-secret: "0123456789abcdef"`, "system:certificates.k8s.io:certificatesigningrequests:nodeclient", bootstrapGroup} {
+	for _, want := range []string{"name: bootstrap-token-abcdef", `token-secret: "0123456789abcdef"`, "system:certificates.k8s.io:certificatesigningrequests:nodeclient", "system:node-proxier", bootstrapGroup} {
 		if !strings.Contains(m, want) {
 			t.Errorf("manifests lack %q", want)
 		}
+	}
+	// The token comes last: a kubelet's first request must find the approving bindings.
+	if strings.Index(m, "kind: Secret") < strings.LastIndex(m, "kind: ClusterRoleBinding") {
+		t.Error("the token's Secret comes before a binding")
 	}
 }
 
