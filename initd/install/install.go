@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/kiln-os/kiln/pipeline/disk/fat"
@@ -46,6 +48,9 @@ type Options struct {
 	// PayloadDir holds the ESP's other files at their ESP paths: on a node the signed
 	// rootfs's /usr/lib/kiln/esp (the constant PayloadDir), read with ReadPayload.
 	PayloadDir string
+	// Extra are further ESP files, checked by the caller: the Kubernetes payload the
+	// UKI pins, taken from the live medium (kubepayload.ESPDir).
+	Extra []fat.File
 	// ModTime stamps the ESP's files and directories (the image's SOURCE_DATE_EPOCH).
 	ModTime time.Time
 	// Rand seeds the disk's GPT GUIDs and the ESP's volume ID; nil means crypto/rand.
@@ -120,6 +125,8 @@ func Install(ctx context.Context, dev Device, size int64, opts Options) (*Result
 	if err != nil {
 		return nil, err
 	}
+	files = append(files, opts.Extra...)
+	slices.SortFunc(files, func(a, b fat.File) int { return strings.Compare(a.Path, b.Path) })
 	esp := table.Partitions[0]
 	fatOpts := fat.Options{Size: esp.Size, Type: fat.FAT32, Label: layout.ESPVolumeLabel, VolumeID: volumeID(seed), ModTime: opts.ModTime}
 

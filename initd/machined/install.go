@@ -25,9 +25,13 @@ import (
 	"github.com/kiln-os/kiln/initd/disks"
 	"github.com/kiln-os/kiln/initd/events"
 	"github.com/kiln-os/kiln/initd/install"
+	"github.com/kiln-os/kiln/initd/k8s"
 	"github.com/kiln-os/kiln/initd/resources"
 	"github.com/kiln-os/kiln/initd/upgrade"
+	"github.com/kiln-os/kiln/internal/digest"
+	"github.com/kiln-os/kiln/internal/kubepayload"
 	"github.com/kiln-os/kiln/internal/version"
+	"github.com/kiln-os/kiln/pipeline/disk/fat"
 	"github.com/kiln-os/kiln/pipeline/disk/layout"
 )
 
@@ -88,7 +92,7 @@ func (m *Machined) install(ctx context.Context, log logrus.FieldLogger, cfg *con
 		return false
 	}
 	defer m.installing.Unlock()
-	inst := &installer{log: log, emit: m.emit, medium: m.medium.Medium, store: m.Resources}
+	inst := &installer{log: log, emit: m.emit, medium: m.medium.Medium, store: m.Resources, kube: m.kubePayload}
 	if err := inst.run(ctx, cfg); err != nil {
 		log.WithError(err).Error("install refused")
 		m.emit(events.Event{Type: events.TypeInfo, Name: "install", State: "refused", Error: err.Error(), Fields: inst.fields()})
@@ -106,6 +110,8 @@ type installer struct {
 	store  *resources.Store
 	target install.Disk
 	source string // where the UKI came from
+	// kube is the Kubernetes payload this image pins (a zero Pin: none).
+	kube k8s.Payload
 }
 
 func (in *installer) fields() map[string]string {
@@ -159,7 +165,7 @@ func (in *installer) run(ctx context.Context, cfg *config.Config) error {
 		return fmt.Errorf("the UKI from %s: %w", in.source, err)
 	}
 	res, err := install.Install(ctx, dev, in.target.Size, install.Options{Wipe: spec.Wipe, UKI: verified.Image, UKIName: verified.Name,
-		PayloadDir: install.PayloadDir, ModTime: time.Now().UTC(), Logf: in.log.Infof})
+		PayloadDir: install.PayloadDir, Extra: in.kubernetesFiles(), ModTime: time.Now().UTC(), Logf: in.log.Infof})
 	if err != nil {
 		return err
 	}
@@ -225,6 +231,45 @@ func (in *installer) image(ctx context.Context, spec config.Install, liveDisk st
 		return fetchImage(ctx, url, "")
 	}
 	return nil, errors.New("no UKI to install: the boot medium holds none, machine.install.image is not set, and no DHCP server named a boot URL")
+}
+
+// kubernetesFiles is the Kubernetes payload this image pins, for the installed ESP
+// (kubepayload.ESPDir), as disk.raw carries it: off the live ISO the UKI came from, else
+// from this node's verified store. It is checked against the pin; without a good copy
+// the install goes on without it, and the installed node asks for an import.
+func (in *installer) kubernetesFiles() []fat.File {
+	pin := in.kube.Pin
+	if pin.SHA256 == "" {
+		return nil
+	}
+	var data []byte
+	var err error
+	if in.medium == bootmedium.CDROM && strings.HasPrefix(in.source, "/dev/") {
+		data, err = fileFromISO(in.source, kubepayload.ESPDir+"/"+pin.File, pin.Size)
+	} else {
+		data, err = os.ReadFile(filepath.Join(in.kube.StoreDir, pin.File))
+	}
+	if err == nil && (int64(len(data)) != pin.Size || digest.Bytes(data) != pin.SHA256) {
+		err = fmt.Errorf("%w: the copy has other bytes", k8s.ErrTampered)
+	}
+	if err != nil {
+		in.log.WithError(err).Warn("the installed disk will not carry the Kubernetes payload (kilnctl image import brings it)")
+		return nil
+	}
+	return []fat.File{{Path: kubepayload.ESPDir + "/" + pin.File, Data: data}}
+}
+
+func fileFromISO(path, name string, max int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	size, err := f.Seek(0, io.SeekEnd)
+	if err != nil {
+		return nil, err
+	}
+	return install.FileFromISO(f, size, name, max)
 }
 
 // cdDevices are the optical drives (/dev/sr*).
