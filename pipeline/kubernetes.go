@@ -43,7 +43,7 @@ type KubernetesInfo struct {
 // KubePrograms are the programs of the kube multi-call binary (kubernetes/cmd/kube); the
 // payload holds each as a hard link to it.
 var KubePrograms = []string{
-	"etcd", "etcdctl", "kube-apiserver", "kube-controller-manager", "kube-proxy", "kube-scheduler", "kubectl", "kubelet",
+	"etcd", "etcdctl", "etcdutl", "kube-apiserver", "kube-controller-manager", "kube-proxy", "kube-scheduler", "kubectl", "kubelet",
 	"mount", "umount",
 }
 
@@ -211,6 +211,7 @@ func checkKubernetes(ctx context.Context, dir string, v KubernetesInfo) error {
 		{[]string{kube, "kubelet", "--version"}, nil, "Kubernetes " + v.Kubernetes},
 		{[]string{kube, "kube-apiserver", "--version"}, nil, "Kubernetes " + v.Kubernetes},
 		{[]string{kube, "etcd", "--version"}, nil, "etcd Version: " + strings.TrimPrefix(v.Etcd, "v")},
+		{[]string{kube, "etcdutl", "version"}, nil, "etcdutl version: " + strings.TrimPrefix(v.Etcd, "v")},
 		{[]string{filepath.Join(dir, "containerd"), "--version"}, nil, " " + v.Containerd + " "},
 		{[]string{filepath.Join(dir, "cni", "bridge")}, []string{"CNI_COMMAND=VERSION"}, `"cniVersion"`},
 	}

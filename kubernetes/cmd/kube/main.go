@@ -1,4 +1,4 @@
-// Command kube is the Kubernetes payload's one multi-call binary: etcd and etcdctl,
+// Command kube is the Kubernetes payload's one multi-call binary: etcd, etcdctl and etcdutl,
 // kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy and
 // kubectl, built from the pinned upstream modules, and the mount and umount programs the
 // kubelet's volume code runs (mountcmd) and the nft that kube-proxy runs (nftcmd). The
@@ -19,8 +19,11 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"time"
 
+	"github.com/spf13/cobra"
 	"go.etcd.io/etcd/etcdctl/v3/ctlv3"
+	"go.etcd.io/etcd/etcdutl/v3/etcdutl"
 	"go.etcd.io/etcd/server/v3/etcdmain"
 	"k8s.io/component-base/cli"
 	_ "k8s.io/component-base/logs/json/register"          // JSON log format, as upstream's mains
@@ -50,6 +53,7 @@ var programs = map[string]func(args []string) int{
 		}
 		return 0
 	},
+	"etcdutl":        etcdutlMain,
 	"mount":          mountcmd.Mount,
 	"nft":            nftcmd.Main,
 	"umount":         mountcmd.Umount,
@@ -68,6 +72,21 @@ var programs = map[string]func(args []string) int{
 		}
 		return 0
 	},
+}
+
+// etcdutlMain is etcdutl, the offline tool for an etcd data directory: snapshot restore
+// (a member's data directory made from "etcdctl snapshot save"'s file), snapshot status,
+// defrag. Upstream's etcdutl main is a package main; its commands are importable, so the
+// root command is assembled here with the flags those commands read.
+func etcdutlMain([]string) int {
+	root := &cobra.Command{Use: "etcdutl", Short: "offline administration of an etcd data directory", SilenceUsage: true}
+	root.PersistentFlags().DurationVar(&etcdutl.FlockTimeout, "timeout", 10*time.Second, "how long to wait for the lock on the db file (0: forever)")
+	root.PersistentFlags().StringVarP(&etcdutl.OutputFormat, "write-out", "w", "simple", "output format: fields, json, protobuf, simple or table")
+	root.AddCommand(etcdutl.NewSnapshotCommand(), etcdutl.NewDefragCommand(), etcdutl.NewHashKVCommand(), etcdutl.NewVersionCommand())
+	if err := root.Execute(); err != nil {
+		return 1 // cobra printed the error
+	}
+	return 0
 }
 
 func main() {
