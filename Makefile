@@ -37,7 +37,7 @@ test: check-deps unit-test qemu-test ## unit, oracle and QEMU end-to-end tests
 unit-test: ## unit and oracle tests (no VM)
 	$(GO) vet ./...
 	$(GO) test -count=1 $(UNIT_PKGS)
-	cd kubernetes && $(GO) vet ./mountcmd/ ./nftcmd/ && $(GO) test -count=1 ./mountcmd/ ./nftcmd/
+	cd kubernetes && $(GO) vet ./mountcmd/ ./nftcmd/ ./podroutes/ && $(GO) test -count=1 ./mountcmd/ ./nftcmd/ ./podroutes/
 
 qemu-test: image ## boot _out/ in QEMU and check it end to end (serial logs in _out/qemu-logs/)
 	KILN_E2E=1 $(GO) test -count=1 -timeout 120m -v $(E2E_PKGS)
@@ -58,6 +58,9 @@ bench: image ## measure build, sizes, machined's make-up and boot into docs/benc
 
 kube-bench: image ## the Kubernetes payload built cold, its sizes, and one controlplane to node Ready, into docs/benchmarks.md
 	bash ci/kube-bench.sh
+
+cluster-test: image ## three VMs on a lab network form one Kubernetes cluster (by hand, ~30 min), into docs/benchmarks.md
+	bash ci/cluster-test.sh
 
 generate: ## regenerate the gRPC Go code from api/**/*.proto (protoc + plugins pinned in go.mod)
 	bash api/generate.sh

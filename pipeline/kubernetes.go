@@ -44,7 +44,7 @@ type KubernetesInfo struct {
 // payload holds each as a hard link to it.
 var KubePrograms = []string{
 	"etcd", "etcdctl", "etcdutl", "kube-apiserver", "kube-controller-manager", "kube-proxy", "kube-scheduler", "kubectl", "kubelet",
-	"mount", "umount",
+	"mount", "pod-routes", "umount",
 }
 
 // CNIPlugins are the CNI plugins the payload carries: the bridge with host-local IPAM

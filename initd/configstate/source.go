@@ -14,6 +14,7 @@ import (
 
 	"github.com/kiln-os/kiln/config"
 	"github.com/kiln-os/kiln/initd/resources"
+	"github.com/kiln-os/kiln/internal/httpget"
 )
 
 // Where the machine config comes from (DESIGN.md "PID 1", LoadConfig), in this order.
@@ -151,17 +152,5 @@ func fetch(ctx context.Context, client *http.Client, u configURL, log logrus.Fie
 }
 
 func fetchOnce(ctx context.Context, client *http.Client, url string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
-	return readAtMost(resp.Body, "GET "+url)
+	return httpget.Get(ctx, client, url, func(r io.Reader) ([]byte, error) { return readAtMost(r, "GET "+url) })
 }

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	"github.com/kiln-os/kiln/config"
 	"github.com/kiln-os/kiln/initd/containers"
 	"github.com/kiln-os/kiln/initd/resources"
+	"github.com/kiln-os/kiln/internal/httpget"
 	"github.com/kiln-os/kiln/internal/kubepayload"
 )
 
@@ -181,26 +181,6 @@ func httpsClient(caFile, certFile, keyFile string) (*http.Client, error) {
 	}}, nil
 }
 
-func get(ctx context.Context, client *http.Client, url string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s: %s", url, resp.Status, strings.TrimSpace(string(body)))
-	}
-	return body, nil
-}
-
 // etcdHealthy asks the local member's /health (etcd's client port, machined's client
 // certificate).
 func etcdHealthy(ctx context.Context) error {
@@ -208,7 +188,7 @@ func etcdHealthy(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	body, err := get(ctx, client, "https://127.0.0.1:"+etcdClientPort+"/health")
+	body, err := httpget.Get(ctx, client, "https://127.0.0.1:"+etcdClientPort+"/health", httpget.Upto(1<<20))
 	if err != nil {
 		return err
 	}
@@ -231,7 +211,7 @@ func apiServerReady(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	_, err = get(ctx, client, "https://127.0.0.1:"+apiServerPort+"/readyz")
+	_, err = httpget.Get(ctx, client, "https://127.0.0.1:"+apiServerPort+"/readyz", httpget.Upto(1<<20))
 	return err
 }
 
@@ -248,7 +228,7 @@ func nodeReady(ctx context.Context, server, name, caFile, credentials string) er
 		}
 		return err
 	}
-	body, err := get(ctx, client, strings.TrimSuffix(server, "/")+"/api/v1/nodes/"+name)
+	body, err := httpget.Get(ctx, client, strings.TrimSuffix(server, "/")+"/api/v1/nodes/"+name, httpget.Upto(1<<20))
 	if err != nil {
 		return err
 	}

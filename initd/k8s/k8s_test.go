@@ -67,7 +67,7 @@ func TestServices(t *testing.T) {
 	cp, worker := configs(t)
 	c := cluster(t, cp)
 	svcs := c.Services(node, c.EtcdSpec(node, false), c.KubeletSpec(node), "", "g1")
-	want := []string{ServiceCRI, ServiceKubelet, ServiceProxy, ServiceEtcd, ServiceAPIServer, ServiceController, ServiceScheduler}
+	want := []string{ServiceCRI, ServiceKubelet, ServiceProxy, ServiceRoutes, ServiceEtcd, ServiceAPIServer, ServiceController, ServiceScheduler}
 	if got := names(svcs); !slices.Equal(got, want) {
 		t.Errorf("controlplane services %v, want %v", got, want)
 	}
@@ -89,7 +89,7 @@ func TestServices(t *testing.T) {
 		}
 	}
 	w := cluster(t, worker)
-	if got := names(w.Services(node, resources.EtcdSpecSpec{}, w.KubeletSpec(node), "", "g")); !slices.Equal(got, []string{ServiceCRI, ServiceKubelet, ServiceProxy}) {
+	if got := names(w.Services(node, resources.EtcdSpecSpec{}, w.KubeletSpec(node), "", "g")); !slices.Equal(got, []string{ServiceCRI, ServiceKubelet, ServiceProxy, ServiceRoutes}) {
 		t.Errorf("worker services %v", got)
 	}
 }

@@ -8,6 +8,7 @@
 package k8s
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -16,6 +17,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -175,6 +177,89 @@ func (p Payload) copyFrom(src Source) error {
 		return fmt.Errorf("%w: %s holds %s with %d bytes; the signed image pins %d", ErrTampered, src, p.Pin.File, size, p.Pin.Size)
 	}
 	return p.Store(r, src.String())
+}
+
+// Payloads of other releases kept in the store beside the pinned one: the next release's
+// (imported before an upgrade) and the previous one's (a rollback boots it again). A
+// release's payload is about 60 MB; stagedMaxBytes bounds one the root does not pin.
+const (
+	stagedMax      = 2
+	stagedMaxBytes = 1 << 30
+)
+
+// Imported is what Import stored.
+type Imported struct {
+	File, SHA256 string
+	Size         int64
+	Pinned       bool // this release's payload; else kept for the release that pins it
+}
+
+// Import stores a payload sent over the API (kilnctl image import). This release's is
+// stored as Store stores it. Any other payload is kept for the release that pins it (an
+// upgrade: import its payload, then upgrade), under the name the build gives it
+// (kubepayload.FileName of its digest), without trust: that release hashes it whole
+// against its own pin before it mounts it, as any copy. Only the stagedMax newest of
+// those are kept. Nothing is left behind when the stream fails.
+func (p Payload) Import(r io.Reader) (Imported, error) {
+	if err := os.MkdirAll(p.StoreDir, 0o700); err != nil {
+		return Imported{}, err
+	}
+	tmp, err := os.CreateTemp(p.StoreDir, ".import-*")
+	if err != nil {
+		return Imported{}, err
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(tmp, h), io.LimitReader(r, max(stagedMaxBytes, p.Pin.Size)+1))
+	if err != nil {
+		return Imported{}, fmt.Errorf("read the imported payload: %w", err)
+	}
+	if n > max(stagedMaxBytes, p.Pin.Size) {
+		return Imported{}, fmt.Errorf("the imported payload is over %d bytes", max(stagedMaxBytes, p.Pin.Size))
+	}
+	sum := hex.EncodeToString(h.Sum(nil))
+	imp := Imported{File: kubepayload.FileName(sum), SHA256: sum, Size: n, Pinned: sum == p.Pin.SHA256 && n == p.Pin.Size}
+	if err := tmp.Sync(); err != nil {
+		return Imported{}, err
+	}
+	if err := os.Rename(tmp.Name(), filepath.Join(p.StoreDir, imp.File)); err != nil {
+		return Imported{}, err
+	}
+	if err := syncDir(p.StoreDir); err != nil {
+		return Imported{}, err
+	}
+	return imp, p.pruneStaged()
+}
+
+// pruneStaged removes the payloads of other releases but the stagedMax newest.
+func (p Payload) pruneStaged() error {
+	entries, err := os.ReadDir(p.StoreDir)
+	if err != nil {
+		return err
+	}
+	type staged struct {
+		name string
+		mod  int64
+	}
+	var others []staged
+	for _, e := range entries {
+		name := e.Name()
+		if name == p.Pin.File || !strings.HasPrefix(name, "kubernetes-") || !strings.HasSuffix(name, ".sqsh") {
+			continue
+		}
+		if info, err := e.Info(); err == nil {
+			others = append(others, staged{name, info.ModTime().UnixNano()})
+		}
+	}
+	slices.SortFunc(others, func(a, b staged) int { return cmp.Compare(b.mod, a.mod) })
+	var errs []error
+	for _, o := range others[min(stagedMax, len(others)):] {
+		if err := os.Remove(filepath.Join(p.StoreDir, o.name)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Store writes a payload read from r into the store, if and only if it matches the pin:

@@ -10,8 +10,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"testing/iotest"
+	"time"
 
 	"github.com/kiln-os/kiln/internal/kubepayload"
 )
@@ -145,5 +148,59 @@ func TestStore(t *testing.T) {
 		if leftovers, _ := filepath.Glob(filepath.Join(store, ".import-*")); len(leftovers) != 0 {
 			t.Errorf("%s: left %v", tc.name, leftovers)
 		}
+	}
+}
+
+// Import stores this release's payload under its pin, and another release's (an
+// upgrade's) under the name its digest gives, untrusted until that release mounts it;
+// only the newest two of those stay, and the pinned one is never pruned.
+func TestImport(t *testing.T) {
+	current := []byte("this release's payload")
+	p := Payload{Pin: pinFor(current), StoreDir: t.TempDir()}
+	imp, err := p.Import(bytes.NewReader(current))
+	if err != nil || !imp.Pinned || imp.File != p.Pin.File {
+		t.Fatalf("import of the pinned payload: %+v, %v", imp, err)
+	}
+	if f, err := p.verifiedStore(); err != nil {
+		t.Fatalf("the imported payload is not in the store: %v", err)
+	} else {
+		f.Close()
+	}
+	var names []string
+	for i := range 3 {
+		next := fmt.Appendf(nil, "payload of release %d", i)
+		imp, err := p.Import(bytes.NewReader(next))
+		if err != nil || imp.Pinned || imp.File != pinFor(next).File || imp.SHA256 != pinFor(next).SHA256 {
+			t.Fatalf("import of another release's payload: %+v, %v", imp, err)
+		}
+		names = append(names, imp.File)
+		// The next release finds it in the store and checks it against its own pin.
+		if f, err := (Payload{Pin: pinFor(next), StoreDir: p.StoreDir}).verifiedStore(); err != nil {
+			t.Errorf("release %d's payload is not usable from the store: %v", i, err)
+		} else {
+			f.Close()
+		}
+		// Distinct modification times order them.
+		os.Chtimes(filepath.Join(p.StoreDir, imp.File), time.Now(), time.Now().Add(time.Duration(i)*time.Second))
+	}
+	if err := p.pruneStaged(); err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(p.StoreDir)
+	var left []string
+	for _, e := range entries {
+		left = append(left, e.Name())
+	}
+	want := []string{p.Pin.File, names[1], names[2]}
+	slices.Sort(want)
+	if !slices.Equal(left, want) {
+		t.Errorf("store holds %v, want %v (the pinned one and the newest two others)", left, want)
+	}
+	// A stream that fails leaves nothing.
+	if _, err := p.Import(io.MultiReader(strings.NewReader("partial"), iotest.ErrReader(errors.New("connection reset")))); err == nil {
+		t.Error("a failed stream was imported")
+	}
+	if after, _ := os.ReadDir(p.StoreDir); len(after) != len(entries) {
+		t.Errorf("a failed import left files: %d entries, had %d", len(after), len(entries))
 	}
 }

@@ -35,6 +35,7 @@ const (
 	kubeletHealthz = "10248"
 	proxyHealthz   = "127.0.0.1:10256"
 	proxyMetrics   = "127.0.0.1:10249"
+	routesHealthz  = "127.0.0.1:10266"
 )
 
 // startTimeout is how long a Kubernetes service may take to be healthy before its run is
@@ -52,6 +53,7 @@ const (
 	ServiceCRI        = "containerd-cri"
 	ServiceKubelet    = "kubelet"
 	ServiceProxy      = "kube-proxy"
+	ServiceRoutes     = "pod-routes"
 )
 
 // args renders flags as --name=value, sorted by name, after applying extra (the config's
@@ -224,8 +226,8 @@ healthzPort: %s
 `, Dir, CRISocket, c.DNSDomain, c.ClusterDNS, KubeletDir, kubeletHealthz)
 }
 
-// Services are the node's Kubernetes services: the CRI containerd and the kubelet
-// everywhere, and on a controlplane etcd, the API server, the controller manager and the
+// Services are the node's Kubernetes services: the CRI containerd, the kubelet,
+// kube-proxy and pod-routes (the other nodes' pod CIDRs through them) everywhere, and on a controlplane etcd, the API server, the controller manager and the
 // scheduler. All are optional (Ready does not wait for them). hold, when set, keeps
 // every one stopped and says why (the payload is not mounted); etcd is also held until
 // the cluster is bootstrapped here.
@@ -240,6 +242,8 @@ func (c *Cluster) Services(node Node, etcd resources.EtcdSpecSpec, kubelet resou
 		cri,
 		svc(ServiceKubelet, kubelet.Args, "http://127.0.0.1:"+kubeletHealthz+"/healthz", ServiceCRI),
 		svc(ServiceProxy, c.proxyArgs(node), "http://"+proxyHealthz+"/healthz", ServiceKubelet),
+		svc(ServiceRoutes, []string{BinDir + "/pod-routes", "--kubeconfig=" + KubeletDir + "/kubeconfig",
+			"--node-name=" + node.Name, "--healthz=" + routesHealthz}, "http://"+routesHealthz+"/healthz", ServiceKubelet),
 	}
 	if !c.ControlPlane {
 		return list

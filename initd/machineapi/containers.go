@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/sirupsen/logrus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -26,8 +27,9 @@ type Containers struct {
 	Imported func()
 	// CRI is the CRI containerd's client (namespace k8s.io), nil while it does not run.
 	CRI func() containers.Runtime
-	// Payload stores a Kubernetes payload read from r, if it is the one the root pins.
-	Payload func(ctx context.Context, r io.Reader) error
+	// Payload stores a Kubernetes payload read from r: this release's, or one kept for
+	// the release that pins it. The Image names the file stored and says which.
+	Payload func(ctx context.Context, r io.Reader) (containers.Image, error)
 }
 
 func (s *Server) runtime() (containers.Runtime, error) {
@@ -135,14 +137,16 @@ func (s *Server) importPayload(stream grpc.ClientStreamingServer[machine.ImageIm
 	if s.Containers == nil || s.Containers.Payload == nil {
 		return errNotYet
 	}
-	if err := s.Containers.Payload(stream.Context(), r); err != nil {
+	stored, err := s.Containers.Payload(stream.Context(), r)
+	if err != nil {
 		s.Log.WithField("caller", who).WithError(err).Warn("Kubernetes payload import refused")
 		s.emit(events.Event{Type: events.TypeInfo, Name: "image-import", State: "refused", Error: err.Error(), Fields: map[string]string{"caller": who, "kind": "kubernetes-payload"}})
 		return status.Error(codes.InvalidArgument, err.Error())
 	}
-	s.Log.WithField("caller", who).Info("Kubernetes payload imported")
-	s.emit(events.Event{Type: events.TypeInfo, Name: "image-import", State: "imported", Fields: map[string]string{"caller": who, "kind": "kubernetes-payload"}})
-	return stream.SendAndClose(&machine.ImageImportResponse{})
+	s.Log.WithFields(logrus.Fields{"caller": who, "payload": stored.Name, "digest": stored.Digest}).Info("Kubernetes payload imported")
+	s.emit(events.Event{Type: events.TypeInfo, Name: "image-import", State: "imported",
+		Fields: map[string]string{"caller": who, "kind": "kubernetes-payload", "payload": stored.Name, "digest": stored.Digest}})
+	return stream.SendAndClose(&machine.ImageImportResponse{Images: imagesProto([]containers.Image{stored})})
 }
 
 // copyImportChunks writes the stream's chunks to w until the client half-closes.

@@ -33,18 +33,26 @@ func (m *Machined) kubernetesControllers() (*k8s.PayloadController, *k8s.Control
 		&k8s.Controller{Dir: k8s.Dir, Now: time.Now, Log: log}
 }
 
-// importPayload stores a payload sent over the API (kilnctl image import), if it is the
-// one the root pins, and has the payload controller look again.
-func (m *Machined) importPayload(ctx context.Context, r io.Reader) error {
+// importPayload stores a payload sent over the API (kilnctl image import): this
+// release's, and the payload controller looks again; or one for another release, kept
+// in the store for the upgrade to it.
+func (m *Machined) importPayload(ctx context.Context, r io.Reader) (containers.Image, error) {
 	if m.kubePayload.Pin.SHA256 == "" {
-		return errors.New("this image pins no Kubernetes payload (it was built without one)")
+		return containers.Image{}, errors.New("this image pins no Kubernetes payload (it was built without one)")
 	}
-	if err := m.kubePayload.Store(r, "the imported file"); err != nil {
-		return err
+	imp, err := m.kubePayload.Import(r)
+	if err != nil {
+		return containers.Image{}, err
 	}
-	_, err := m.Resources.Set(ctx, resources.NamespaceK8s, resources.TypePayloadImport, resources.PayloadImportID, owner,
-		&resources.PayloadImportSpec{Imported: time.Now().UTC(), SHA256: m.kubePayload.Pin.SHA256})
-	return err
+	stored := containers.Image{Digest: "sha256:" + imp.SHA256, Size: imp.Size}
+	if !imp.Pinned {
+		stored.Name = fmt.Sprintf("%s (not this release's, which pins %s: kept for the release that pins it)", imp.File, m.kubePayload.Pin.File)
+		return stored, nil
+	}
+	stored.Name = imp.File + " (this release's Kubernetes payload)"
+	_, err = m.Resources.Set(ctx, resources.NamespaceK8s, resources.TypePayloadImport, resources.PayloadImportID, owner,
+		&resources.PayloadImportSpec{Imported: time.Now().UTC(), SHA256: imp.SHA256})
+	return stored, err
 }
 
 // criRuntime is the CRI containerd's client (namespace k8s.io), made at the first call.

@@ -3,14 +3,12 @@ package services
 import (
 	"context"
 	"crypto/tls"
-	"fmt"
 	"io"
 	"maps"
 	"net"
 	"net/http"
 	"reflect"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -28,6 +26,7 @@ import (
 	"github.com/kiln-os/kiln/initd/resources/controller"
 	"github.com/kiln-os/kiln/initd/supervisor"
 	"github.com/kiln-os/kiln/initd/watchdog"
+	"github.com/kiln-os/kiln/internal/httpget"
 )
 
 // replaceBudget bounds the stop of the old supervisor when the set of services changes.
@@ -259,20 +258,8 @@ var healthClient = &http.Client{Transport: &http.Transport{
 
 // HTTPOK reports whether url answers 200.
 func HTTPOK(ctx context.Context, url string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := healthClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s: %s", url, resp.Status, strings.TrimSpace(string(body)))
-	}
-	return nil
+	_, err := httpget.Get(ctx, healthClient, url, httpget.Upto(512))
+	return err
 }
 
 // Dialable reports whether addr accepts a TCP connection.

@@ -7,11 +7,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/kiln-os/kiln/config"
+	"github.com/kiln-os/kiln/initd/events"
+	"github.com/kiln-os/kiln/initd/resources"
 	"github.com/kiln-os/kiln/internal/oracle"
 	"github.com/kiln-os/kiln/qemu"
 )
@@ -185,4 +188,78 @@ func resourceSpec(c ctl, typ, id string) map[string]any {
 		return nil
 	}
 	return res.Spec
+}
+
+// TestKubernetesPayloadRefused boots a controlplane whose ESP holds the pinned payload
+// with one byte changed: the node is ready all the same, k8s.PayloadStatus and an event
+// say the payload is refused and why, and every Kubernetes service is held with that
+// reason; nothing of the bad copy is kept. Importing the good payload over the API
+// (kilnctl image import) mends the node without a reboot.
+func TestKubernetesPayloadRefused(t *testing.T) {
+	img := requireImage(t)
+	oracle.Require(t, "mcopy", "mtools")
+	payload := artifact(t, img, "kubernetes-payload")
+	work := t.TempDir()
+	c := ctl{t: t, bin: buildKilnctl(t, work), config: filepath.Join(work, "kiln-config")}
+	apiPort := freePort(t)
+	c.node = fmt.Sprintf("127.0.0.1:%d", apiPort)
+	c.must("gen", "config", "--name", "e2e", "--endpoint", "https://10.0.2.15:6443", "--out", work)
+	nodeConfig := kubernetesConfig(t, work)
+	disk := filepath.Join(work, "disk.raw")
+	copySparse(t, artifact(t, img, "disk"), disk)
+	data, err := os.ReadFile(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)/2] ^= 0x01 // same size, other bytes: only the digest can tell
+	tampered := filepath.Join(work, filepath.Base(payload))
+	os.WriteFile(tampered, data, 0o644)
+	mtools(t, "mcopy", "-o", "-i", disk+espOffset, tampered, "::/EFI/kiln/"+filepath.Base(payload))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	vm := start(t, ctx, img, "kubernetes-refused", img.cmdline, qemu.WithDisk(disk), qemu.WithTPM(filepath.Join(work, "tpm")),
+		qemu.WithMemory(2048), qemu.WithUserNet(qemu.Forward{HostPort: apiPort, GuestPort: 50000}),
+		qemu.WithExtraArgs("-fw_cfg", "name=opt/kiln/config,file="+nodeConfig))
+	waitBoot(t, ctx, vm, 0) // ready: the payload is not the node's business
+	refused, err := waitFor(ctx, vm, 3*time.Minute, qemu.Match(events.TypeInfo, "kubernetes-payload", resources.PayloadRefused))
+	if err != nil {
+		t.Fatalf("no refusal event: %v\n%s", err, dump(vm.Events()))
+	}
+	if !strings.Contains(refused.Error, "the signed image pins") || !strings.Contains(refused.Error, "ESP") {
+		t.Errorf("refusal event says %q, want the digest mismatch and where", refused.Error)
+	}
+	st := resourceSpec(c, "k8s.PayloadStatus", "payload")
+	if st["state"] != resources.PayloadRefused || !strings.Contains(fmt.Sprint(st["reason"]), "the signed image pins") {
+		t.Errorf("k8s.PayloadStatus %v, want refused with the reason", st)
+	}
+	// Every Kubernetes service says it is held for the payload; none ran.
+	var held []string
+	for _, e := range vm.Events() {
+		if strings.HasPrefix(e.Fields["reason"], "Kubernetes payload refused") {
+			held = append(held, e.Name)
+		}
+		if e.Name == "kubelet" && e.State == "running" {
+			t.Errorf("the kubelet ran from a refused payload: %+v", e)
+		}
+	}
+	for _, svc := range []string{"containerd-cri", "kubelet", "kube-proxy", "kube-apiserver"} {
+		if !slices.Contains(held, svc) {
+			t.Errorf("service %s not held for the payload (held: %v)", svc, held)
+		}
+	}
+
+	// The good payload over the API: stored, mounted, the services released.
+	n := len(vm.Events())
+	c.must("image", "import", payload)
+	mounted, err := waitFor(ctx, vm, 3*time.Minute, after(n, qemu.Match(events.TypeInfo, "kubernetes-payload", resources.PayloadMounted)))
+	if err != nil {
+		t.Fatalf("not mounted after the import: %v\n%s", err, dump(vm.Events()[n:]))
+	}
+	if mounted.Fields["sha256"] == "" {
+		t.Errorf("mounted event without the digest: %+v", mounted)
+	}
+	if _, err := waitFor(ctx, vm, 3*time.Minute, after(n, qemu.Match(events.TypeService, "kubelet", "running"))); err != nil {
+		t.Errorf("the kubelet did not start after the import: %v", err)
+	}
 }

@@ -46,9 +46,11 @@
 //
 // CRI is not compiled in: its imports are gone, not behind a build tag, so that there is one
 // configuration to build and test. The node's containerd is the system instance: it runs the
-// workloads of the machine config and never serves CRI. Kubernetes (a later issue) runs
-// its own CRI instance from its own payload, which lives outside the signed UKI with its
-// digests pinned inside it, as Talos runs a system and a CRI containerd. CRI and what it
+// workloads of the machine config and never serves CRI. Kubernetes runs its own CRI
+// instance from the Kubernetes payload, which lives outside the signed UKI with its digest
+// pinned inside it, as Talos runs a system and a CRI containerd. That instance is
+// upstream's own main, CRI included, built from this module too (its go.mod's tool line,
+// pipeline/kubernetes.go), so both run the same pinned containerd. CRI and what it
 // pulls in (the pod sandbox controller, NRI, transfer, CNI, streaming) measured 3.85 MB
 // (zstd -19) of the 10.68 MB containerd.
 package main

@@ -1,7 +1,8 @@
-// Command kube is the Kubernetes payload's one multi-call binary: etcd, etcdctl and etcdutl,
-// kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy and
-// kubectl, built from the pinned upstream modules, and the mount and umount programs the
-// kubelet's volume code runs (mountcmd) and the nft that kube-proxy runs (nftcmd). The
+// Command kube is the Kubernetes payload's one multi-call binary: etcd, etcdctl and
+// etcdutl, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy
+// and kubectl, built from the pinned upstream modules; Kiln's pod-routes (podroutes); the
+// mount and umount programs the kubelet's volume code runs (mountcmd) and the nft that
+// kube-proxy runs (nftcmd). The
 // payload holds it once and names each program as a hard link to it; the name the binary
 // was started by (argv[0]'s base name) picks the program, and "kube PROGRAM ARGS..." does
 // the same for a caller that cannot choose argv[0].
@@ -38,6 +39,7 @@ import (
 
 	"github.com/kiln-os/kiln/kubernetes/mountcmd"
 	"github.com/kiln-os/kiln/kubernetes/nftcmd"
+	"github.com/kiln-os/kiln/kubernetes/podroutes"
 )
 
 // programs maps a program's name to its main; each returns the process's exit code.
@@ -56,6 +58,7 @@ var programs = map[string]func(args []string) int{
 	"etcdutl":        etcdutlMain,
 	"mount":          mountcmd.Mount,
 	"nft":            nftcmd.Main,
+	"pod-routes":     podroutes.Main,
 	"umount":         mountcmd.Umount,
 	"kube-apiserver": func([]string) int { return cli.Run(apiserver.NewAPIServerCommand()) },
 	"kube-controller-manager": func([]string) int {
