@@ -208,7 +208,9 @@ func bootstrapManifests(id, secret string) []byte {
 		{"kiln:node-bootstrapper", "system:node-bootstrapper", bootstrapGroup},
 		{"kiln:node-autoapprove-bootstrap", "system:certificates.k8s.io:certificatesigningrequests:nodeclient", bootstrapGroup},
 		{"kiln:node-autoapprove-certificate-rotation", "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient", "system:nodes"},
-		// kube-proxy runs with the kubelet's credentials (k8s.Cluster.proxyArgs).
+		// kube-proxy and pod-routes run with the kubelet's credentials (k8s.Cluster.Services);
+		// system:node-proxier lets them list and watch every Node (the Node authorizer
+		// alone would let a node read only its own).
 		{"kiln:node-proxier", "system:node-proxier", "system:nodes"},
 	} {
 		fmt.Fprintf(&b, `apiVersion: rbac.authorization.k8s.io/v1
