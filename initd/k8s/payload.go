@@ -28,10 +28,10 @@ import (
 
 // Errors of the payload.
 var (
-	// ErrNoPayload: no copy of the pinned payload was found anywhere.
-	ErrNoPayload = errors.New("k8s: Kubernetes payload not found")
+	// ErrNoPayload: no good copy of the pinned payload was found anywhere.
+	ErrNoPayload = errors.New("no good copy of the Kubernetes payload")
 	// ErrTampered: a payload's bytes differ from the pin.
-	ErrTampered = errors.New("k8s: Kubernetes payload does not match its pin")
+	ErrTampered = errors.New("other bytes than the pin")
 )
 
 // Source is a place a missing payload is copied from: the ESP of the booted disk, the
@@ -94,7 +94,10 @@ func (p Payload) Open() (f *os.File, copied string, err error) {
 	}
 	stored := err
 	if copied, err = p.copyFromSources(); err != nil {
-		return nil, "", fmt.Errorf("%w; %w", stored, err)
+		if errors.Is(stored, fs.ErrNotExist) {
+			return nil, "", err // no stored copy yet: what the sources held is the news
+		}
+		return nil, "", fmt.Errorf("the stored copy: %w; %w", stored, err)
 	}
 	f, err = p.verifiedStore()
 	return f, copied, err

@@ -250,7 +250,7 @@ func (in *installer) kubernetesFiles() []fat.File {
 		data, err = os.ReadFile(filepath.Join(in.kube.StoreDir, pin.File))
 	}
 	if err == nil && (int64(len(data)) != pin.Size || digest.Bytes(data) != pin.SHA256) {
-		err = fmt.Errorf("%w: the copy has other bytes", k8s.ErrTampered)
+		err = fmt.Errorf("the payload to copy to the ESP: %w", k8s.ErrTampered)
 	}
 	if err != nil {
 		in.log.WithError(err).Warn("the installed disk will not carry the Kubernetes payload (kilnctl image import brings it)")
