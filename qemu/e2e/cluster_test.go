@@ -46,7 +46,7 @@ func TestCluster(t *testing.T) {
 	names := []string{"cp", "w1", "w2"}
 	addrs := map[string]string{"cp": labAddr(t, 10), "w1": labAddr(t, 11), "w2": labAddr(t, 12)}
 	c := ctl{t: t, bin: buildKilnctl(t, work), config: filepath.Join(work, "kiln-config"), lab: l, node: addrs["cp"]}
-	c.must("gen", "config", "--name", "lab", "--endpoint", "https://"+addrs["cp"]+":6443", "--out", work)
+	c.must("gen", "config", "--name", "e2e", "--endpoint", "https://"+addrs["cp"]+":6443", "--out", work) // ctl uses the context e2e
 	configs := map[string]string{}
 	for _, name := range names {
 		file := "worker.yaml"
