@@ -44,6 +44,13 @@ const (
 // it restarted.
 const startTimeout = 10 * 60
 
+// failureThreshold is how many failed health checks in a row (5 s apart) restart a
+// Kubernetes service that was healthy: 80 s, as kubeadm's liveness probes (8 × 10 s). A
+// control plane under load misses checks; the default 3 restarted a healthy API server
+// when workers joined under TCG, and its restart (minutes of post-start hooks) made the
+// load worse until the hooks timed out (make cluster-test, 2026-12-07).
+const failureThreshold = 16
+
 // Service names.
 const (
 	ServiceEtcd       = "etcd"
@@ -234,7 +241,8 @@ healthzPort: %s
 func (c *Cluster) Services(node Node, etcd resources.EtcdSpecSpec, kubelet resources.KubeletSpecSpec, hold, generation string) []resources.ServiceSpecSpec {
 	svc := func(name string, argv []string, health string, deps ...string) resources.ServiceSpecSpec {
 		return resources.ServiceSpecSpec{Name: name, Argv: argv, Env: servicePath, Output: name, HealthHTTP: health,
-			DependsOn: deps, Optional: true, Hold: hold, Generation: generation, StartTimeoutSeconds: startTimeout}
+			DependsOn: deps, Optional: true, Hold: hold, Generation: generation, StartTimeoutSeconds: startTimeout,
+			FailureThreshold: failureThreshold}
 	}
 	cri := svc(ServiceCRI, []string{BinDir + "/containerd", "--config", PayloadDir + "/" + kubepayload.CRIConfig}, "")
 	cri.HealthContainerd = CRISocket

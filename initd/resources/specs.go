@@ -114,6 +114,9 @@ type ServiceSpecSpec struct {
 	// StartTimeoutSeconds, when set, is how long the service may take to become healthy
 	// before its run is ended and restarted; 0 means the supervisor's minute.
 	StartTimeoutSeconds int `json:"startTimeoutSeconds,omitempty"`
+	// FailureThreshold, when set, is how many failed health checks in a row restart the
+	// service once it was healthy, instead of the supervisor's default.
+	FailureThreshold int `json:"failureThreshold,omitempty"`
 	// Generation changes when the service must restart to pick up new inputs (a new
 	// certificate), though its command line stays the same.
 	Generation string `json:"generation,omitempty"`

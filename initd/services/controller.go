@@ -214,7 +214,7 @@ func (c *Controller) stop(sup *supervisor.Supervisor) {
 // processSpec turns a service spec into what the supervisor runs.
 func (c Runner) processSpec(s resources.ServiceSpecSpec) supervisor.ProcessSpec {
 	p := supervisor.ProcessSpec{Name: s.Name, Argv: s.Argv, Env: s.Env, DependsOn: s.DependsOn, Reaper: c.Reaper, Output: c.Console, Cgroups: c.Cgroups,
-		StartTimeout: time.Duration(s.StartTimeoutSeconds) * time.Second}
+		StartTimeout: time.Duration(s.StartTimeoutSeconds) * time.Second, FailureThreshold: s.FailureThreshold}
 	if s.Output != "" {
 		p.Output = c.Logs.Get(s.Output)
 	}

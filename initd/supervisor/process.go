@@ -43,6 +43,10 @@ type ProcessSpec struct {
 	// StartTimeout, when set, replaces the supervisor's StartTimeout for this service
 	// (Kubernetes' API server takes minutes to be ready under emulation).
 	StartTimeout time.Duration
+	// FailureThreshold, when set, replaces the supervisor's FailureThreshold for this
+	// service: how many failed checks in a row restart it once it was healthy (a busy API
+	// server misses a few checks; restarting it makes it busier).
+	FailureThreshold int
 	// Reaper collects the exit status. PID 1 must set it (see the package doc); nil makes
 	// the service wait for its own pid.
 	Reaper *Reaper
@@ -303,6 +307,9 @@ func signalGroup(pid int, sig unix.Signal) error {
 // the spec's Health.
 // StartTimeout is the service's own start timeout; 0 means the supervisor's.
 func (p *ProcessService) StartTimeout() time.Duration { return p.spec.StartTimeout }
+
+// FailureThreshold is the service's own failure threshold; 0 means the supervisor's.
+func (p *ProcessService) FailureThreshold() int { return p.spec.FailureThreshold }
 
 func (p *ProcessService) Health(ctx context.Context) error {
 	child := p.current()

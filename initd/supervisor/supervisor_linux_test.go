@@ -383,3 +383,24 @@ func waitEscaped(t *testing.T, out *syncBuffer, n int) int {
 	pid, _ := strconv.Atoi(escapedLine.FindAllStringSubmatch(out.String(), -1)[n-1][1])
 	return pid
 }
+
+// A service's own FailureThreshold replaces the supervisor's: with the supervisor's (1)
+// a healthy service is restarted at its first failed check; with its own (4) it rides out
+// a failed check and is restarted only at the fourth failure in a row.
+func TestServiceFailureThreshold(t *testing.T) {
+	var checks atomic.Int32
+	// Check 1 healthy, check 2 failed, checks 3–5 healthy, then only failures.
+	health := func(context.Context) error {
+		if n := checks.Add(1); n == 2 || n >= 6 {
+			return errors.New("busy")
+		}
+		return nil
+	}
+	rec := &recorder{}
+	svc := newProcess(t, ProcessSpec{Name: "patient", Argv: sh("exec sleep 30"), Health: health, FailureThreshold: 4})
+	startSupervisor(t, testConfig(t, rec), svc)
+	waitUntil(t, "a restart", func() bool { return rec.count("patient", StateRestarting) >= 1 })
+	if n := checks.Load(); n < 9 {
+		t.Errorf("restarted after %d checks, want the fourth failure in a row (check 9) at the earliest", n)
+	}
+}

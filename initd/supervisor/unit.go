@@ -175,7 +175,11 @@ func (s *Supervisor) watch(ctx context.Context, u *unit) (time.Duration, error) 
 	if own, ok := u.svc.(interface{ StartTimeout() time.Duration }); ok && own.StartTimeout() > 0 {
 		startTimeout = own.StartTimeout()
 	}
-	health := healthTracker{started: time.Now(), startTimeout: startTimeout, threshold: s.cfg.FailureThreshold}
+	threshold := s.cfg.FailureThreshold
+	if own, ok := u.svc.(interface{ FailureThreshold() int }); ok && own.FailureThreshold() > 0 {
+		threshold = own.FailureThreshold()
+	}
+	health := healthTracker{started: time.Now(), startTimeout: startTimeout, threshold: threshold}
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
