@@ -95,9 +95,14 @@ func TestCluster(t *testing.T) {
 	}
 	timings := map[string]float64{}
 	started := time.Now()
+	// Each step's time is written as it is taken: a failed run still reports how far it
+	// got and how long that took.
+	record := filepath.Join(img.out, "qemu-logs", "cluster.json")
 	mark := func(name string, since time.Time) {
 		timings[name] = time.Since(since).Seconds()
 		t.Logf("timing %s: %.1f s", name, timings[name])
+		data, _ := json.MarshalIndent(timings, "", "  ")
+		os.WriteFile(record, data, 0o644)
 	}
 
 	// The controlplane first, bootstrapped, to its node Ready; only then the workers: under
@@ -227,9 +232,6 @@ func TestCluster(t *testing.T) {
 		return labGet(web, url) == "hello from kiln\n"
 	})
 	mark("total", started)
-	data, _ := json.MarshalIndent(timings, "", "  ")
-	os.WriteFile(filepath.Join(img.out, "qemu-logs", "cluster.json"), data, 0o644)
-	t.Logf("timings: %s", data)
 }
 
 // clusterWorkload is TestCluster's Deployment (two replicas, never two on one node) and
