@@ -122,18 +122,24 @@ func TestCluster(t *testing.T) {
 		t.Logf("kubectl %s\n%s", strings.Join(args, " "), truncate(string(out), 1500))
 		return string(out), err
 	}
-	readyNodes := func() []string {
-		out, err := k("get", "nodes", "-o", `jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}`)
+	// withState lists the NAME of each NAME=STATE line of kubectl's output whose STATE is
+	// state (nothing when kubectl failed).
+	withState := func(state string, args ...string) []string {
+		out, err := k(args...)
 		if err != nil {
 			return nil
 		}
-		var ready []string
+		var names []string
 		for _, line := range strings.Fields(out) {
-			if name, ok := strings.CutSuffix(line, "=True"); ok {
-				ready = append(ready, name)
+			if name, ok := strings.CutSuffix(line, "="+state); ok {
+				names = append(names, name)
 			}
 		}
-		return ready
+		slices.Sort(names)
+		return names
+	}
+	readyNodes := func() []string {
+		return withState("True", "get", "nodes", "-o", `jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}`)
 	}
 	waitUntil("the controlplane's node Ready", 20*time.Minute, func() bool { return len(readyNodes()) == 1 })
 	mark("bootstrapToControlplaneNodeReady", bootstrapped)
@@ -165,19 +171,8 @@ func TestCluster(t *testing.T) {
 	if _, err := k("apply", "-f", manifest); err != nil {
 		t.Fatal(err)
 	}
-	podNodes := func() []string {
-		out, err := k("get", "pods", "-l", "app=hello", "-o", `jsonpath={range .items[*]}{.spec.nodeName}={.status.phase}{"\n"}{end}`)
-		if err != nil {
-			return nil
-		}
-		var running []string
-		for _, line := range strings.Fields(out) {
-			if name, ok := strings.CutSuffix(line, "=Running"); ok {
-				running = append(running, name)
-			}
-		}
-		slices.Sort(running)
-		return running
+	podNodes := func() []string { // the nodes of the Running hello pods
+		return withState("Running", "get", "pods", "-l", "app=hello", "-o", `jsonpath={range .items[*]}{.spec.nodeName}={.status.phase}{"\n"}{end}`)
 	}
 	waitUntil("a hello pod Running on each worker", 10*time.Minute, func() bool {
 		got := podNodes()
