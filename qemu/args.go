@@ -101,6 +101,9 @@ func (c *config) userNetForwards() []Forward {
 // hides, and swtpm stays outside.
 func (c *config) command(accel string, p runtimePaths) []string {
 	argv := append([]string{c.binary}, c.args(accel, p)...)
+	if c.nice != 0 {
+		argv = append([]string{"nice", "-n", strconv.Itoa(c.nice)}, argv...)
+	}
 	if c.labNIC != nil {
 		argv = append(append(slices.Clone(netnsExec), c.labNIC.netns), argv...)
 	}

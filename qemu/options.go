@@ -28,6 +28,7 @@ type config struct {
 	logDir    string
 	memoryMiB int
 	cpus      int
+	nice      int
 	accel     string // "" means Accel()
 	noReboot  bool
 	kernel    *directKernel
@@ -114,6 +115,10 @@ func WithMemory(mib int) Option { return func(c *config) { c.memoryMiB = mib } }
 
 // WithCPUs sets the number of virtual CPUs.
 func WithCPUs(n int) Option { return func(c *config) { c.cpus = n } }
+
+// WithNice runs QEMU (all its threads: nice(1) sets it before QEMU starts) at niceness
+// n, so that a VM that can wait yields the host's cores to one that cannot.
+func WithNice(n int) Option { return func(c *config) { c.nice = n } }
 
 // WithLogDir sets the folder for <name>.log and its siblings (default DefaultLogDir,
 // relative to the module root when there is one).

@@ -261,7 +261,11 @@ func (c *Cluster) Services(node Node, etcd resources.EtcdSpecSpec, kubelet resou
 		etcdSvc.Hold = "waiting for the cluster to be bootstrapped: kilnctl bootstrap (once, on one controlplane)"
 	}
 	return append(list, etcdSvc,
-		svc(ServiceAPIServer, c.apiServerArgs(node), "https://127.0.0.1:"+apiServerPort+"/readyz", ServiceEtcd),
+		// /livez, not /readyz: the supervisor restarts a service whose check fails, and an
+		// API server that is alive but not ready (etcd slow, informers resyncing) gets
+		// worse from a restart; Kubernetes' own probes restart on livez only. Readiness
+		// is k8s.KubernetesStatus's check.
+		svc(ServiceAPIServer, c.apiServerArgs(node), "https://127.0.0.1:"+apiServerPort+"/livez", ServiceEtcd),
 		svc(ServiceController, c.controllerManagerArgs(), "https://127.0.0.1:"+controllerPort+"/healthz", ServiceAPIServer),
 		svc(ServiceScheduler, c.schedulerArgs(), "https://127.0.0.1:"+schedulerPort+"/healthz", ServiceAPIServer),
 	)

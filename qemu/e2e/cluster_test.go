@@ -81,7 +81,9 @@ func TestCluster(t *testing.T) {
 				qemu.WithMemory(3072), qemu.WithCPUs(2))...)
 			return
 		}
-		vms[name] = start(t, ctx, img, "cluster-"+name, img.cmdline, append(opts, qemu.WithMemory(2048))...)
+		// Niced: a worker's kubelet can wait, the controlplane's etcd and API server
+		// cannot (starved, they miss their deadlines and restart).
+		vms[name] = start(t, ctx, img, "cluster-"+name, img.cmdline, append(opts, qemu.WithMemory(2048), qemu.WithNice(10))...)
 	}
 	on := func(name string) ctl { n := c; n.node = addrs[name]; return n }
 	waitUntil := func(what string, d time.Duration, ok func() bool) {
