@@ -34,7 +34,8 @@ trap 'rm -f "$work"' EXIT
 		echo "The failure, from $log:"
 		echo
 		echo '```'
-		grep -E -- '--- FAIL|_test.go:[0-9]+:' "$log" | grep -v 'kubectl \|kilnctl \|timing ' | head -15
+		# The last lines the test wrote before it failed: the failing step says why there.
+		grep -E -- '--- FAIL|_test.go:[0-9]+:' "$log" | grep -v 'timing ' | tail -6 | cut -c1-300
 		echo '```'
 	fi
 	if [ -s "$timings" ]; then

@@ -165,7 +165,7 @@ func TestCluster(t *testing.T) {
 	// The workload: two replicas, one per worker (the controlplane is tainted), from the
 	// test's own image imported into each worker's CRI containerd.
 	for _, w := range []string{"w1", "w2"} {
-		on(w).must("image", "import", "--kubernetes", good)
+		runLong(t, on(w), 10*time.Minute, "image", "import", "--kubernetes", good) // a niced one-vCPU worker takes minutes
 	}
 	manifest := filepath.Join(work, "hello.yaml")
 	os.WriteFile(manifest, fmt.Appendf(nil, clusterWorkload, helloRef, helloPort, helloPort, helloNodePort), 0o644)
