@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kiln-os/kiln/initd/mount"
+	"github.com/kiln-os/kiln/internal/atomicfile"
 	"github.com/kiln-os/kiln/internal/kubepayload"
 )
 
@@ -207,29 +208,23 @@ func (p Payload) Import(r io.Reader) (Imported, error) {
 	if err := os.MkdirAll(p.StoreDir, 0o700); err != nil {
 		return Imported{}, err
 	}
-	tmp, err := os.CreateTemp(p.StoreDir, ".import-*")
+	pending, err := atomicfile.Create(p.StoreDir, "import")
 	if err != nil {
 		return Imported{}, err
 	}
-	defer os.Remove(tmp.Name())
-	defer tmp.Close()
+	defer pending.Discard()
+	limit := max(stagedMaxBytes, p.Pin.Size)
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(tmp, h), io.LimitReader(r, max(stagedMaxBytes, p.Pin.Size)+1))
+	n, err := io.Copy(io.MultiWriter(pending, h), io.LimitReader(r, limit+1))
 	if err != nil {
 		return Imported{}, fmt.Errorf("read the imported payload: %w", err)
 	}
-	if n > max(stagedMaxBytes, p.Pin.Size) {
-		return Imported{}, fmt.Errorf("the imported payload is over %d bytes", max(stagedMaxBytes, p.Pin.Size))
+	if n > limit {
+		return Imported{}, fmt.Errorf("the imported payload is over %d bytes", limit)
 	}
 	sum := hex.EncodeToString(h.Sum(nil))
 	imp := Imported{File: kubepayload.FileName(sum), SHA256: sum, Size: n, Pinned: sum == p.Pin.SHA256 && n == p.Pin.Size}
-	if err := tmp.Sync(); err != nil {
-		return Imported{}, err
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(p.StoreDir, imp.File)); err != nil {
-		return Imported{}, err
-	}
-	if err := syncDir(p.StoreDir); err != nil {
+	if err := pending.Commit(imp.File, 0o600); err != nil {
 		return Imported{}, err
 	}
 	return imp, p.pruneStaged()
@@ -266,38 +261,22 @@ func (p Payload) pruneStaged() error {
 }
 
 // Store writes a payload read from r into the store, if and only if it matches the pin:
-// it is written to a temporary file, hashed on the way, synced and renamed into place.
-// what names r in errors. Import uses it too.
+// it is hashed on the way into a pending file that becomes the stored copy only then.
+// what names r in errors.
 func (p Payload) Store(r io.Reader, what string) error {
 	if err := os.MkdirAll(p.StoreDir, 0o700); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(p.StoreDir, ".import-*")
+	pending, err := atomicfile.Create(p.StoreDir, "store")
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name())
-	defer tmp.Close()
+	defer pending.Discard()
 	// One byte past the pinned size, so that a longer stream shows as one.
-	if err := p.check(io.TeeReader(io.LimitReader(r, p.Pin.Size+1), tmp), what); err != nil {
+	if err := p.check(io.TeeReader(io.LimitReader(r, p.Pin.Size+1), pending), what); err != nil {
 		return err
 	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), p.storePath()); err != nil {
-		return err
-	}
-	return syncDir(p.StoreDir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return pending.Commit(p.Pin.File, 0o600)
 }
 
 // isMountPoint reports whether dir is a mount point (its device differs from its

@@ -149,7 +149,7 @@ func TestStore(t *testing.T) {
 		if tc.ok != (err == nil) || tc.ok != (statErr == nil) {
 			t.Errorf("%s: Store = %v, stored: %v", tc.name, err, statErr == nil)
 		}
-		if leftovers, _ := filepath.Glob(filepath.Join(store, ".import-*")); len(leftovers) != 0 {
+		if leftovers, _ := filepath.Glob(filepath.Join(store, ".*")); len(leftovers) != 0 {
 			t.Errorf("%s: left %v", tc.name, leftovers)
 		}
 	}

@@ -234,10 +234,11 @@ healthzPort: %s
 }
 
 // Services are the node's Kubernetes services: the CRI containerd, the kubelet,
-// kube-proxy and pod-routes (the other nodes' pod CIDRs through them) everywhere, and on a controlplane etcd, the API server, the controller manager and the
-// scheduler. All are optional (Ready does not wait for them). hold, when set, keeps
-// every one stopped and says why (the payload is not mounted); etcd is also held until
-// the cluster is bootstrapped here.
+// kube-proxy and pod-routes (the other nodes' pod CIDRs through them) everywhere, and
+// on a controlplane etcd, the API server, the controller manager and the scheduler. All
+// are optional (Ready does not wait for them). hold, when set, keeps every one stopped
+// and says why (the payload is not mounted); etcd is also held until the cluster is
+// bootstrapped here.
 func (c *Cluster) Services(node Node, etcd resources.EtcdSpecSpec, kubelet resources.KubeletSpecSpec, hold, generation string) []resources.ServiceSpecSpec {
 	svc := func(name string, argv []string, health string, deps ...string) resources.ServiceSpecSpec {
 		return resources.ServiceSpecSpec{Name: name, Argv: argv, Env: servicePath, Output: name, HealthHTTP: health,

@@ -41,6 +41,7 @@ func (m *Machined) registerControllers() error {
 		Store:   m.Resources,
 	}
 	kubePayload, kube := m.kubernetesControllers()
+	m.kubePayload = kubePayload.Payload // what importPayload stores into
 	for _, c := range []controller.Controller{
 		netctl.SpecController{},
 		&netctl.Controller{Store: m.Resources, Log: m.Log.WithField("component", "network"), Emit: m.Sink.Emit, ResolvConf: ResolvConf},

@@ -28,7 +28,6 @@ func (m *Machined) kubernetesControllers() (*k8s.PayloadController, *k8s.Control
 	payload := k8s.Payload{Pin: pin, StoreDir: kubePayloadStore, MountPoint: k8s.PayloadDir,
 		Sources: []k8s.Source{espSource{live: func() bool { return m.medium.Medium.Live() }}}}
 	log := m.Log.WithField("component", "kubernetes")
-	m.kubePayload = payload
 	return &k8s.PayloadController{Payload: payload, PinErr: pinErr, Log: log, Emit: m.Sink.Emit},
 		&k8s.Controller{Dir: k8s.Dir, Now: time.Now, Log: log}
 }

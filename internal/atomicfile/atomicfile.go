@@ -17,18 +17,64 @@ func Write(path string, data []byte, mode os.FileMode) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	p, err := Create(dir, filepath.Base(path))
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name()) // no-op after a successful rename
-	if err := writeSync(tmp, data, mode); err != nil {
+	defer p.Discard()
+	if _, err := p.Write(data); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	return p.Commit(filepath.Base(path), mode)
+}
+
+// Pending is a file being written beside its target: nothing at the target changes until
+// Commit, and Discard (deferred by the caller) removes it when Commit never came. For
+// contents that are streamed, or whose name is known only once they are read (a digest).
+type Pending struct {
+	f         *os.File
+	dir       string
+	committed bool
+}
+
+// Create starts a pending file in dir; hint goes into the temporary name.
+func Create(dir, hint string) (*Pending, error) {
+	f, err := os.CreateTemp(dir, "."+hint+".tmp*")
+	if err != nil {
+		return nil, err
+	}
+	return &Pending{f: f, dir: dir}, nil
+}
+
+// Write appends to the pending file.
+func (p *Pending) Write(b []byte) (int, error) { return p.f.Write(b) }
+
+// Commit gives the pending file its mode, syncs it and renames it to name in its
+// directory, then syncs the directory.
+func (p *Pending) Commit(name string, mode os.FileMode) error {
+	if err := p.f.Chmod(mode); err != nil {
 		return err
 	}
-	return SyncDir(dir)
+	if err := p.f.Sync(); err != nil {
+		return err
+	}
+	if err := p.f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(p.f.Name(), filepath.Join(p.dir, name)); err != nil {
+		return err
+	}
+	p.committed = true
+	return SyncDir(p.dir)
+}
+
+// Discard removes the pending file unless it was committed.
+func (p *Pending) Discard() {
+	if p.committed {
+		return
+	}
+	p.f.Close()
+	os.Remove(p.f.Name())
 }
 
 // Copy replaces dst with the contents of src.
@@ -38,22 +84,6 @@ func Copy(dst, src string, mode os.FileMode) error {
 		return err
 	}
 	return Write(dst, data, mode)
-}
-
-func writeSync(f *os.File, data []byte, mode os.FileMode) error {
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }
 
 // SyncDir fsyncs a directory so that a rename inside it is durable.

@@ -86,15 +86,7 @@ func TestCluster(t *testing.T) {
 		vms[name] = start(t, ctx, img, "cluster-"+name, img.cmdline, append(opts, qemu.WithMemory(2048), qemu.WithNice(10))...)
 	}
 	on := func(name string) ctl { n := c; n.node = addrs[name]; return n }
-	waitUntil := func(what string, d time.Duration, ok func() bool) {
-		t.Helper()
-		for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(5 * time.Second) {
-			if ok() {
-				return
-			}
-		}
-		t.Fatalf("%s: not within %s (serial logs in %s)", what, d, filepath.Join(img.out, "qemu-logs"))
-	}
+	logs := filepath.Join(img.out, "qemu-logs")
 	timings := map[string]float64{}
 	started := time.Now()
 	// Each step's time is written as it is taken: a failed run still reports how far it
@@ -143,7 +135,7 @@ func TestCluster(t *testing.T) {
 	readyNodes := func() []string {
 		return withState("True", "get", "nodes", "-o", `jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}`)
 	}
-	waitUntil("the controlplane's node Ready", 20*time.Minute, func() bool { return len(readyNodes()) == 1 })
+	waitUntil(t, "the controlplane's node Ready", logs, 5*time.Second, 20*time.Minute, func() bool { return len(readyNodes()) == 1 })
 	mark("bootstrapToControlplaneNodeReady", bootstrapped)
 	cpNode := readyNodes()[0]
 
@@ -158,7 +150,7 @@ func TestCluster(t *testing.T) {
 	if out := c.must("-n", addrs["w1"]+","+addrs["w2"], "version"); strings.Count(out, ": VERSION ") != 2 {
 		t.Fatalf("kilnctl version on both workers:\n%s", out)
 	}
-	waitUntil("three nodes Ready", 20*time.Minute, func() bool { return len(readyNodes()) == 3 })
+	waitUntil(t, "three nodes Ready", logs, 5*time.Second, 20*time.Minute, func() bool { return len(readyNodes()) == 3 })
 	mark("workersBootToThreeNodesReady", workersStarted)
 	mark("bootstrapToThreeNodesReady", bootstrapped)
 
@@ -176,7 +168,7 @@ func TestCluster(t *testing.T) {
 	podNodes := func() []string { // the nodes of the Running hello pods
 		return withState("Running", "get", "pods", "-l", "app=hello", "-o", `jsonpath={range .items[*]}{.spec.nodeName}={.status.phase}{"\n"}{end}`)
 	}
-	waitUntil("a hello pod Running on each worker", 10*time.Minute, func() bool {
+	waitUntil(t, "a hello pod Running on each worker", logs, 5*time.Second, 10*time.Minute, func() bool {
 		got := podNodes()
 		return len(got) == 2 && got[0] != got[1]
 	})
@@ -189,7 +181,7 @@ func TestCluster(t *testing.T) {
 	// CIDR), and both pods answer.
 	web := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: l.DialContext, DisableKeepAlives: true}}
 	url := fmt.Sprintf("http://%s:%d/", addrs["cp"], helloNodePort)
-	waitUntil("the NodePort on the controlplane reaches the workers' pods", 5*time.Minute, func() bool {
+	waitUntil(t, "the NodePort on the controlplane reaches the workers' pods", logs, 5*time.Second, 5*time.Minute, func() bool {
 		return labGet(web, url) == "hello from kiln\n"
 	})
 	for i := 0; i < 10; i++ {
@@ -217,7 +209,7 @@ func TestCluster(t *testing.T) {
 	if out, err := c.run("bootstrap"); err == nil || !strings.Contains(out, "already") {
 		t.Errorf("bootstrap after the upgrade: %v, want a refusal (the etcd data is still there)\n%s", err, out)
 	}
-	waitUntil("the API server back with the same cluster", 20*time.Minute, func() bool {
+	waitUntil(t, "the API server back with the same cluster", logs, 5*time.Second, 20*time.Minute, func() bool {
 		out, err := k("get", "deployment", "hello", "-o", "jsonpath={.status.readyReplicas}")
 		return err == nil && strings.TrimSpace(out) == "2" && len(readyNodes()) == 3
 	})
@@ -225,7 +217,7 @@ func TestCluster(t *testing.T) {
 	if n := readyNodes(); !slices.Contains(n, cpNode) {
 		t.Errorf("nodes after the upgrade %v, want the controlplane %s back", n, cpNode)
 	}
-	waitUntil("the NodePort on the upgraded controlplane", 5*time.Minute, func() bool {
+	waitUntil(t, "the NodePort on the upgraded controlplane", logs, 5*time.Second, 5*time.Minute, func() bool {
 		return labGet(web, url) == "hello from kiln\n"
 	})
 	mark("total", started)

@@ -56,15 +56,6 @@ func TestContainers(t *testing.T) {
 	ctrdLog, _ := c.run("logs", "containerd", "--tail", "-1")
 	os.WriteFile(filepath.Join(img.out, "qemu-logs", "containers.containerd.log"), []byte(ctrdLog), 0o644)
 	recordContainerdStart(t, img, vm.Events(), ctrdLog)
-	waitFor := func(what string, ok func() bool) {
-		t.Helper()
-		for deadline := time.Now().Add(3 * time.Minute); time.Now().Before(deadline); time.Sleep(2 * time.Second) {
-			if ok() {
-				return
-			}
-		}
-		t.Fatalf("%s: not within 3 minutes (serial %s)", what, vm.LogPath())
-	}
 
 	// containerd's socket: root's, no access for anyone else (apid and trustd run as their
 	// own users, in no group of root's).
@@ -107,7 +98,7 @@ func TestContainers(t *testing.T) {
 	withContainers := saveConfig(t, work, "containers.yaml", cfg)
 	readyBefore := countReady(vm.Events())
 	c.must("apply-config", "-f", withContainers, "--mode", "no-reboot")
-	waitFor("hello running", func() bool { return containerState(t, c, "hello") == "running" })
+	waitUntil(t, "hello running", vm.LogPath(), 2*time.Second, 3*time.Minute, func() bool { return containerState(t, c, "hello") == "running" })
 	if st := containerState(t, c, "ghost"); st != "waiting for image" {
 		t.Errorf("ghost: %q, want waiting for image", st)
 	}
@@ -119,7 +110,7 @@ func TestContainers(t *testing.T) {
 	}
 
 	// Its output, its confinement, its port, its memory.
-	waitFor("tick lines in kilnctl logs hello", func() bool { return strings.Contains(c.must("logs", "hello"), "tick 2") })
+	waitUntil(t, "tick lines in kilnctl logs hello", vm.LogPath(), 2*time.Second, 3*time.Minute, func() bool { return strings.Contains(c.must("logs", "hello"), "tick 2") })
 	logs := c.must("logs", "hello")
 	for _, want := range []string{"check: /system/state not visible", "check: root filesystem read-only", "check: effective capabilities\t0000000000000000"} {
 		if !strings.Contains(logs, want) {
@@ -127,7 +118,7 @@ func TestContainers(t *testing.T) {
 		}
 	}
 	web := fmt.Sprintf("http://127.0.0.1:%d/", webPort)
-	waitFor("hello answers on its port", func() bool { return get(web) == "hello from kiln\n" })
+	waitUntil(t, "hello answers on its port", vm.LogPath(), 2*time.Second, 3*time.Minute, func() bool { return get(web) == "hello from kiln\n" })
 	stats := c.must("stats")
 	if !statsRow(stats, "container", "hello", "64.0 MiB") {
 		t.Errorf("kilnctl stats has no row for container hello with its 64 MiB limit:\n%s", stats)
@@ -135,7 +126,7 @@ func TestContainers(t *testing.T) {
 
 	// It exits (status 3): restarted, per its policy (always).
 	get(web + "exit")
-	waitFor("hello restarted", func() bool {
+	waitUntil(t, "hello restarted", vm.LogPath(), 2*time.Second, 3*time.Minute, func() bool {
 		st := containerStatus(t, c, "hello")
 		return st.State == "running" && st.Restarts >= 1 && st.ExitCode != nil && *st.ExitCode == 3
 	})
@@ -147,13 +138,13 @@ func TestContainers(t *testing.T) {
 	if out := c.must("image", "list"); !strings.Contains(out, helloRef) {
 		t.Errorf("after a reboot the image is gone:\n%s", out)
 	}
-	waitFor("hello running after the reboot", func() bool { return containerState(t, c, "hello") == "running" })
-	waitFor("hello answers after the reboot", func() bool { return get(web) == "hello from kiln\n" })
+	waitUntil(t, "hello running after the reboot", vm.LogPath(), 2*time.Second, 3*time.Minute, func() bool { return containerState(t, c, "hello") == "running" })
+	waitUntil(t, "hello answers after the reboot", vm.LogPath(), 2*time.Second, 3*time.Minute, func() bool { return get(web) == "hello from kiln\n" })
 
 	// Removed from the config: stopped, its status gone, its port closed.
 	cfg.Machine.Containers = nil
 	c.must("apply-config", "-f", saveConfig(t, work, "none.yaml", cfg), "--mode", "no-reboot")
-	waitFor("hello stopped", func() bool { return containerState(t, c, "hello") == "" && get(web) == "" })
+	waitUntil(t, "hello stopped", vm.LogPath(), 2*time.Second, 3*time.Minute, func() bool { return containerState(t, c, "hello") == "" && get(web) == "" })
 	powerOff(t, ctx, vm)
 }
 

@@ -184,6 +184,18 @@ func waitFor(ctx context.Context, vm *qemu.VM, d time.Duration, match func(event
 	return vm.WaitEvent(ctx, match)
 }
 
+// waitUntil checks ok every `every` until it holds; after d the test fails, naming what it
+// waited for and where the logs are.
+func waitUntil(t *testing.T, what, logs string, every, d time.Duration, ok func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(every) {
+		if ok() {
+			return
+		}
+	}
+	t.Fatalf("%s: not within %s (logs in %s)", what, d, logs)
+}
+
 func waitReady(t *testing.T, ctx context.Context, vm *qemu.VM) {
 	t.Helper()
 	e, err := waitFor(ctx, vm, bootTimeout, qemu.Any(

@@ -61,16 +61,7 @@ func TestEtcdThreeMembers(t *testing.T) {
 		return string(out), err
 	}
 	all := members[0].client + "," + members[1].client + "," + members[2].client
-	waitUntil := func(what string, ok func() bool) {
-		t.Helper()
-		for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(time.Second) {
-			if ok() {
-				return
-			}
-		}
-		t.Fatalf("%s: not within 2 minutes (logs in %s)", what, work)
-	}
-	waitUntil("three healthy members", func() bool {
+	waitUntil(t, "three healthy members", work, time.Second, 2*time.Minute, func() bool {
 		out, err := etcdctl(all, "endpoint", "health")
 		return err == nil && strings.Count(out, "is healthy") == 3
 	})
@@ -86,7 +77,7 @@ func TestEtcdThreeMembers(t *testing.T) {
 	// leader).
 	members[2].cmd.Process.Kill()
 	members[2].cmd.Wait()
-	waitUntil("a write with one member stopped", func() bool {
+	waitUntil(t, "a write with one member stopped", work, time.Second, 2*time.Minute, func() bool {
 		_, err := etcdctl(members[0].client, "put", "/kiln/after-stop", "still-served")
 		return err == nil
 	})
@@ -126,7 +117,7 @@ func TestEtcdThreeMembers(t *testing.T) {
 		t.Fatalf("etcdutl snapshot restore: %v\n%s", err, out)
 	}
 	startEtcd("r0", client, peer, "r0="+peer, "new", restored)
-	waitUntil("the restored member healthy", func() bool {
+	waitUntil(t, "the restored member healthy", work, time.Second, 2*time.Minute, func() bool {
 		out, err := etcdctl(client, "endpoint", "health")
 		return err == nil && strings.Contains(out, "is healthy")
 	})

@@ -52,18 +52,9 @@ func TestKubernetes(t *testing.T) {
 		qemu.WithExtraArgs("-fw_cfg", "name=opt/kiln/config,file="+nodeConfig))
 	waitBoot(t, ctx, vm, 0)
 	ready := time.Since(started)
-	waitUntil := func(what string, d time.Duration, ok func() bool) {
-		t.Helper()
-		for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(3 * time.Second) {
-			if ok() {
-				return
-			}
-		}
-		t.Fatalf("%s: not within %s (serial %s)", what, d, vm.LogPath())
-	}
 
 	// The payload is mounted, copied off the ESP and checked against the pin.
-	waitUntil("payload mounted", 3*time.Minute, func() bool { return resourceSpec(c, "k8s.PayloadStatus", "payload")["state"] == "mounted" })
+	waitUntil(t, "payload mounted", vm.LogPath(), 3*time.Second, 3*time.Minute, func() bool { return resourceSpec(c, "k8s.PayloadStatus", "payload")["state"] == "mounted" })
 	if src := resourceSpec(c, "k8s.PayloadStatus", "payload")["source"]; src != "the ESP" {
 		t.Errorf("payload source %v, want the ESP", src)
 	}
@@ -93,12 +84,12 @@ func TestKubernetes(t *testing.T) {
 		t.Logf("kubectl %s\n%s", strings.Join(args, " "), truncate(string(out), 1500))
 		return string(out), err
 	}
-	waitUntil("node Ready", 15*time.Minute, func() bool {
+	waitUntil(t, "node Ready", vm.LogPath(), 3*time.Second, 15*time.Minute, func() bool {
 		out, err := k("get", "nodes", "-o", "jsonpath={.items[*].status.conditions[?(@.type==\"Ready\")].status}")
 		return err == nil && strings.TrimSpace(out) == "True"
 	})
 	nodeReadyAt := time.Now()
-	waitUntil("k8s.KubernetesStatus sees etcd, the API server and the node healthy", 2*time.Minute, func() bool {
+	waitUntil(t, "k8s.KubernetesStatus sees etcd, the API server and the node healthy", vm.LogPath(), 3*time.Second, 2*time.Minute, func() bool {
 		st := resourceSpec(c, "k8s.KubernetesStatus", "kubernetes")
 		return st["etcd"] == "" && st["apiServer"] == "" && st["node"] == "" && st["checked"] != nil
 	})
@@ -111,11 +102,11 @@ func TestKubernetes(t *testing.T) {
 	if _, err := k("run", "hello", "--image", helloRef, "--image-pull-policy", "Never", "--restart", "Never", "--env", fmt.Sprintf("PORT=%d", helloPort)); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil("pod hello running", 5*time.Minute, func() bool {
+	waitUntil(t, "pod hello running", vm.LogPath(), 3*time.Second, 5*time.Minute, func() bool {
 		out, err := k("get", "pod", "hello", "-o", "jsonpath={.status.phase}")
 		return err == nil && out == "Running"
 	})
-	waitUntil("pod logs through kubectl", 3*time.Minute, func() bool {
+	waitUntil(t, "pod logs through kubectl", vm.LogPath(), 3*time.Second, 3*time.Minute, func() bool {
 		out, err := k("logs", "hello")
 		return err == nil && strings.Contains(out, "tick")
 	})
@@ -138,7 +129,7 @@ spec:
 	if _, err := k("apply", "-f", service); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil("the Service reaches the pod", 3*time.Minute, func() bool {
+	waitUntil(t, "the Service reaches the pod", vm.LogPath(), 3*time.Second, 3*time.Minute, func() bool {
 		return get(fmt.Sprintf("http://127.0.0.1:%d/", webPort)) == "hello from kiln\n"
 	})
 	record := map[string]float64{"bootToReady": ready.Seconds(), "bootstrapToNodeReady": nodeReadyAt.Sub(bootstrapped).Seconds(),
