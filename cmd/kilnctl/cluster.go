@@ -108,12 +108,11 @@ func (e *env) etcdSnapshot(path string) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	pending, err := atomicfile.Create(filepath.Dir(path), filepath.Base(path))
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name())
-	defer tmp.Close()
+	defer pending.Discard()
 	var n int64
 	for {
 		chunk, err := stream.Recv()
@@ -123,7 +122,7 @@ func (e *env) etcdSnapshot(path string) error {
 		if err != nil {
 			return err
 		}
-		w, err := tmp.Write(chunk.GetData())
+		w, err := pending.Write(chunk.GetData())
 		if err != nil {
 			return err
 		}
@@ -132,13 +131,7 @@ func (e *env) etcdSnapshot(path string) error {
 	if n == 0 {
 		return errors.New("the node sent an empty snapshot")
 	}
-	if err := tmp.Chmod(0o600); err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := pending.Commit(filepath.Base(path), 0o600); err != nil {
 		return err
 	}
 	_, err = fmt.Fprintf(e.stdout, "wrote %s (%s)\n", path, bytesText(uint64(n)))
