@@ -23,20 +23,14 @@ import (
 
 // Health checks Kubernetes from this node every Interval and publishes
 // k8s/KubernetesStatus: on a controlplane etcd's /health and the API server's /readyz,
-// and on every node its Node's Ready condition. It also does what must follow a service
-// coming up, once per boot: the sandbox image goes into the CRI containerd once it
-// answers, and the bootstrap manifests (Admin.ApplyManifests) into the API server once it
-// is ready. It speaks HTTPS with the node's own certificates; it needs no Kubernetes
-// client library.
+// and on every node its Node's Ready condition. It speaks HTTPS with the node's own
+// certificates; it needs no Kubernetes client library. What must follow a service coming
+// up is SetupController's.
 type Health struct {
 	Store    *resources.Store
-	Admin    *Admin
 	Owner    string
 	Interval time.Duration
 	Log      logrus.FieldLogger
-
-	applied  bool // the manifests went in during this boot
-	imported bool // the sandbox image went into the CRI containerd during this boot
 }
 
 // Run checks until ctx ends.
@@ -67,25 +61,9 @@ func (h *Health) check(ctx context.Context) {
 		return
 	}
 	st := &resources.KubernetesStatusSpec{Checked: time.Now().UTC()}
-	if !h.imported && h.serviceHealthy(ServiceCRI) {
-		if err := within(ctx, importSandbox); err != nil {
-			h.Log.WithError(err).Warn("import the sandbox image into the CRI containerd (retrying)")
-		} else {
-			h.imported = true
-			h.Log.Info("sandbox image imported")
-		}
-	}
 	if cfg.Machine.Type == config.TypeControlPlane {
 		st.Etcd = problem(within(ctx, etcdHealthy))
 		st.APIServer = problem(within(ctx, apiServerReady))
-		if st.APIServer == "" && !h.applied {
-			if err := h.Admin.ApplyManifests(ctx, cfg.Cluster.Token); err != nil { // kubectl: its own --request-timeout
-				h.Log.WithError(err).Warn("apply the bootstrap manifests (retrying)")
-			} else {
-				h.applied = true
-				h.Log.Info("bootstrap manifests applied")
-			}
-		}
 		st.Node = problem(within(ctx, func(ctx context.Context) error {
 			return nodeReady(ctx, "https://127.0.0.1:"+apiServerPort, spec.NodeName, pki("ca.crt"), Dir+"/admin-client")
 		}))
@@ -100,18 +78,9 @@ func (h *Health) check(ctx context.Context) {
 	}
 }
 
-func (h *Health) serviceHealthy(name string) bool {
-	res, err := h.Store.Get(resources.NamespaceRuntime, resources.TypeService, name)
-	if err != nil {
-		return false
-	}
-	st, _ := res.Spec.(*resources.ServiceSpec)
-	return st != nil && st.Healthy
-}
-
-// importSandbox puts the payload's sandbox image into the CRI containerd's k8s.io
+// ImportSandbox puts the payload's sandbox image into the CRI containerd's k8s.io
 // namespace, where the CRI plugin looks for its pinned sandbox image.
-func importSandbox(ctx context.Context) error {
+func ImportSandbox(ctx context.Context) error {
 	f, err := os.Open(PayloadDir + "/" + kubepayload.SandboxImage)
 	if err != nil {
 		return err

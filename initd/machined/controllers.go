@@ -40,7 +40,7 @@ func (m *Machined) registerControllers() error {
 		Logs:    func(name string) io.Writer { return m.Logs.Get(containers.LogSource(name)) },
 		Store:   m.Resources,
 	}
-	kubePayload, kube := m.kubernetesControllers()
+	kubePayload, kube, kubeSetup := m.kubernetesControllers()
 	m.kubePayload = kubePayload.Payload // what importPayload stores into
 	for _, c := range []controller.Controller{
 		netctl.SpecController{},
@@ -52,6 +52,7 @@ func (m *Machined) registerControllers() error {
 		m.containers,
 		kubePayload,
 		kube,
+		kubeSetup,
 	} {
 		if err := m.controllers.Register(c); err != nil {
 			return err

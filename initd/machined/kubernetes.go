@@ -20,16 +20,17 @@ import (
 // kubePayloadStore holds verified copies of the Kubernetes payload, on EPHEMERAL.
 var kubePayloadStore = filepath.Join(disks.EphemeralMount, "lib", "kiln", "kubernetes")
 
-// kubernetesControllers are the Kubernetes payload and spec controllers for this boot:
-// the payload is the one the root pins, copied (when the store lacks it) from the ESP of
-// the disk this node booted from.
-func (m *Machined) kubernetesControllers() (*k8s.PayloadController, *k8s.Controller) {
+// kubernetesControllers are the Kubernetes payload, spec and setup controllers for this
+// boot: the payload is the one the root pins, copied (when the store lacks it) from the
+// ESP of the disk this node booted from.
+func (m *Machined) kubernetesControllers() (*k8s.PayloadController, *k8s.Controller, *k8s.SetupController) {
 	pin, pinErr := k8s.ReadPin("/")
 	payload := k8s.Payload{Pin: pin, StoreDir: kubePayloadStore, MountPoint: k8s.PayloadDir,
 		Sources: []k8s.Source{espSource{live: func() bool { return m.medium.Medium.Live() }}}}
 	log := m.Log.WithField("component", "kubernetes")
 	return &k8s.PayloadController{Payload: payload, PinErr: pinErr, Log: log, Emit: m.Sink.Emit},
-		&k8s.Controller{Dir: k8s.Dir, Now: time.Now, Log: log}
+		&k8s.Controller{Dir: k8s.Dir, Now: time.Now, Log: log},
+		&k8s.SetupController{ImportSandbox: k8s.ImportSandbox, ApplyManifests: m.kubeAdmin().ApplyManifests, Log: log}
 }
 
 // importPayload stores a payload sent over the API (kilnctl image import): this
@@ -120,7 +121,7 @@ func (m *Machined) kubeAdmin() *k8s.Admin {
 // startKubernetesHealth checks Kubernetes every 10 s for the rest of the boot (it does
 // nothing while the config runs no Kubernetes).
 func (m *Machined) startKubernetesHealth() {
-	h := &k8s.Health{Store: m.Resources, Admin: m.kubeAdmin(), Owner: "KubernetesHealth", Interval: 10 * time.Second,
+	h := &k8s.Health{Store: m.Resources, Owner: "KubernetesHealth", Interval: 10 * time.Second,
 		Log: m.Log.WithField("component", "kubernetes")}
 	go h.Run(context.Background())
 }
