@@ -45,7 +45,7 @@ func neededRole(method string) string {
 	switch name {
 	case "ServiceRestart", "ServiceStop", "ServiceStart", "ListFiles", "ReadFile", "Reboot", "Shutdown", "ImageImport":
 		return "os:operator"
-	case "ApplyConfiguration", "Reset", "Upgrade", "Rollback", "Bootstrap", "Kubeconfig":
+	case "ApplyConfiguration", "Reset", "Upgrade", "Rollback", "Bootstrap", "EtcdRecover", "Kubeconfig":
 		return "os:admin"
 	case "EtcdSnapshot":
 		return "os:etcd:backup"

@@ -78,7 +78,7 @@ func (x ResourceEvent_Type) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ResourceEvent_Type.Descriptor instead.
 func (ResourceEvent_Type) EnumDescriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{39, 0}
+	return file_machine_machine_proto_rawDescGZIP(), []int{41, 0}
 }
 
 type ApplyConfigurationRequest_Mode int32
@@ -129,7 +129,7 @@ func (x ApplyConfigurationRequest_Mode) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ApplyConfigurationRequest_Mode.Descriptor instead.
 func (ApplyConfigurationRequest_Mode) EnumDescriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{40, 0}
+	return file_machine_machine_proto_rawDescGZIP(), []int{42, 0}
 }
 
 type BootstrapRequest struct {
@@ -529,6 +529,102 @@ func (x *EtcdSnapshotChunk) GetData() []byte {
 	return nil
 }
 
+type EtcdRecoverRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Chunk         []byte                 `protobuf:"bytes,1,opt,name=chunk,proto3" json:"chunk,omitempty"` // at most 1 MiB
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EtcdRecoverRequest) Reset() {
+	*x = EtcdRecoverRequest{}
+	mi := &file_machine_machine_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EtcdRecoverRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EtcdRecoverRequest) ProtoMessage() {}
+
+func (x *EtcdRecoverRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_machine_machine_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EtcdRecoverRequest.ProtoReflect.Descriptor instead.
+func (*EtcdRecoverRequest) Descriptor() ([]byte, []int) {
+	return file_machine_machine_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *EtcdRecoverRequest) GetChunk() []byte {
+	if x != nil {
+		return x.Chunk
+	}
+	return nil
+}
+
+type EtcdRecoverResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Bytes         int64                  `protobuf:"varint,1,opt,name=bytes,proto3" json:"bytes,omitempty"`  // the snapshot's size
+	Sha256        string                 `protobuf:"bytes,2,opt,name=sha256,proto3" json:"sha256,omitempty"` // its digest, hex
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EtcdRecoverResponse) Reset() {
+	*x = EtcdRecoverResponse{}
+	mi := &file_machine_machine_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EtcdRecoverResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EtcdRecoverResponse) ProtoMessage() {}
+
+func (x *EtcdRecoverResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_machine_machine_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EtcdRecoverResponse.ProtoReflect.Descriptor instead.
+func (*EtcdRecoverResponse) Descriptor() ([]byte, []int) {
+	return file_machine_machine_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *EtcdRecoverResponse) GetBytes() int64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
+func (x *EtcdRecoverResponse) GetSha256() string {
+	if x != nil {
+		return x.Sha256
+	}
+	return ""
+}
+
 type StatsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -537,7 +633,7 @@ type StatsRequest struct {
 
 func (x *StatsRequest) Reset() {
 	*x = StatsRequest{}
-	mi := &file_machine_machine_proto_msgTypes[9]
+	mi := &file_machine_machine_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -549,7 +645,7 @@ func (x *StatsRequest) String() string {
 func (*StatsRequest) ProtoMessage() {}
 
 func (x *StatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[9]
+	mi := &file_machine_machine_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -562,7 +658,7 @@ func (x *StatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatsRequest.ProtoReflect.Descriptor instead.
 func (*StatsRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{9}
+	return file_machine_machine_proto_rawDescGZIP(), []int{11}
 }
 
 type StatsResponse struct {
@@ -574,7 +670,7 @@ type StatsResponse struct {
 
 func (x *StatsResponse) Reset() {
 	*x = StatsResponse{}
-	mi := &file_machine_machine_proto_msgTypes[10]
+	mi := &file_machine_machine_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -586,7 +682,7 @@ func (x *StatsResponse) String() string {
 func (*StatsResponse) ProtoMessage() {}
 
 func (x *StatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[10]
+	mi := &file_machine_machine_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -599,7 +695,7 @@ func (x *StatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatsResponse.ProtoReflect.Descriptor instead.
 func (*StatsResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{10}
+	return file_machine_machine_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *StatsResponse) GetStats() []*CgroupStats {
@@ -632,7 +728,7 @@ type CgroupStats struct {
 
 func (x *CgroupStats) Reset() {
 	*x = CgroupStats{}
-	mi := &file_machine_machine_proto_msgTypes[11]
+	mi := &file_machine_machine_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -644,7 +740,7 @@ func (x *CgroupStats) String() string {
 func (*CgroupStats) ProtoMessage() {}
 
 func (x *CgroupStats) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[11]
+	mi := &file_machine_machine_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -657,7 +753,7 @@ func (x *CgroupStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CgroupStats.ProtoReflect.Descriptor instead.
 func (*CgroupStats) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{11}
+	return file_machine_machine_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CgroupStats) GetKind() string {
@@ -724,7 +820,7 @@ type ImageListRequest struct {
 
 func (x *ImageListRequest) Reset() {
 	*x = ImageListRequest{}
-	mi := &file_machine_machine_proto_msgTypes[12]
+	mi := &file_machine_machine_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -736,7 +832,7 @@ func (x *ImageListRequest) String() string {
 func (*ImageListRequest) ProtoMessage() {}
 
 func (x *ImageListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[12]
+	mi := &file_machine_machine_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -749,7 +845,7 @@ func (x *ImageListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImageListRequest.ProtoReflect.Descriptor instead.
 func (*ImageListRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{12}
+	return file_machine_machine_proto_rawDescGZIP(), []int{14}
 }
 
 type ImageListResponse struct {
@@ -761,7 +857,7 @@ type ImageListResponse struct {
 
 func (x *ImageListResponse) Reset() {
 	*x = ImageListResponse{}
-	mi := &file_machine_machine_proto_msgTypes[13]
+	mi := &file_machine_machine_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -773,7 +869,7 @@ func (x *ImageListResponse) String() string {
 func (*ImageListResponse) ProtoMessage() {}
 
 func (x *ImageListResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[13]
+	mi := &file_machine_machine_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -786,7 +882,7 @@ func (x *ImageListResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImageListResponse.ProtoReflect.Descriptor instead.
 func (*ImageListResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{13}
+	return file_machine_machine_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ImageListResponse) GetImages() []*Image {
@@ -813,7 +909,7 @@ type Image struct {
 
 func (x *Image) Reset() {
 	*x = Image{}
-	mi := &file_machine_machine_proto_msgTypes[14]
+	mi := &file_machine_machine_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -825,7 +921,7 @@ func (x *Image) String() string {
 func (*Image) ProtoMessage() {}
 
 func (x *Image) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[14]
+	mi := &file_machine_machine_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -838,7 +934,7 @@ func (x *Image) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Image.ProtoReflect.Descriptor instead.
 func (*Image) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{14}
+	return file_machine_machine_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Image) GetName() string {
@@ -891,7 +987,7 @@ type ImageImportRequest struct {
 
 func (x *ImageImportRequest) Reset() {
 	*x = ImageImportRequest{}
-	mi := &file_machine_machine_proto_msgTypes[15]
+	mi := &file_machine_machine_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -903,7 +999,7 @@ func (x *ImageImportRequest) String() string {
 func (*ImageImportRequest) ProtoMessage() {}
 
 func (x *ImageImportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[15]
+	mi := &file_machine_machine_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -916,7 +1012,7 @@ func (x *ImageImportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImageImportRequest.ProtoReflect.Descriptor instead.
 func (*ImageImportRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{15}
+	return file_machine_machine_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ImageImportRequest) GetChunk() []byte {
@@ -943,7 +1039,7 @@ type ImageImportResponse struct {
 
 func (x *ImageImportResponse) Reset() {
 	*x = ImageImportResponse{}
-	mi := &file_machine_machine_proto_msgTypes[16]
+	mi := &file_machine_machine_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -955,7 +1051,7 @@ func (x *ImageImportResponse) String() string {
 func (*ImageImportResponse) ProtoMessage() {}
 
 func (x *ImageImportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[16]
+	mi := &file_machine_machine_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -968,7 +1064,7 @@ func (x *ImageImportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImageImportResponse.ProtoReflect.Descriptor instead.
 func (*ImageImportResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{16}
+	return file_machine_machine_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ImageImportResponse) GetImages() []*Image {
@@ -986,7 +1082,7 @@ type VersionRequest struct {
 
 func (x *VersionRequest) Reset() {
 	*x = VersionRequest{}
-	mi := &file_machine_machine_proto_msgTypes[17]
+	mi := &file_machine_machine_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -998,7 +1094,7 @@ func (x *VersionRequest) String() string {
 func (*VersionRequest) ProtoMessage() {}
 
 func (x *VersionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[17]
+	mi := &file_machine_machine_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1011,7 +1107,7 @@ func (x *VersionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VersionRequest.ProtoReflect.Descriptor instead.
 func (*VersionRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{17}
+	return file_machine_machine_proto_rawDescGZIP(), []int{19}
 }
 
 type VersionResponse struct {
@@ -1028,7 +1124,7 @@ type VersionResponse struct {
 
 func (x *VersionResponse) Reset() {
 	*x = VersionResponse{}
-	mi := &file_machine_machine_proto_msgTypes[18]
+	mi := &file_machine_machine_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1040,7 +1136,7 @@ func (x *VersionResponse) String() string {
 func (*VersionResponse) ProtoMessage() {}
 
 func (x *VersionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[18]
+	mi := &file_machine_machine_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1053,7 +1149,7 @@ func (x *VersionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VersionResponse.ProtoReflect.Descriptor instead.
 func (*VersionResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{18}
+	return file_machine_machine_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *VersionResponse) GetVersion() string {
@@ -1092,7 +1188,7 @@ type ServiceListRequest struct {
 
 func (x *ServiceListRequest) Reset() {
 	*x = ServiceListRequest{}
-	mi := &file_machine_machine_proto_msgTypes[19]
+	mi := &file_machine_machine_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1104,7 +1200,7 @@ func (x *ServiceListRequest) String() string {
 func (*ServiceListRequest) ProtoMessage() {}
 
 func (x *ServiceListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[19]
+	mi := &file_machine_machine_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1117,7 +1213,7 @@ func (x *ServiceListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceListRequest.ProtoReflect.Descriptor instead.
 func (*ServiceListRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{19}
+	return file_machine_machine_proto_rawDescGZIP(), []int{21}
 }
 
 type ServiceListResponse struct {
@@ -1129,7 +1225,7 @@ type ServiceListResponse struct {
 
 func (x *ServiceListResponse) Reset() {
 	*x = ServiceListResponse{}
-	mi := &file_machine_machine_proto_msgTypes[20]
+	mi := &file_machine_machine_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1141,7 +1237,7 @@ func (x *ServiceListResponse) String() string {
 func (*ServiceListResponse) ProtoMessage() {}
 
 func (x *ServiceListResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[20]
+	mi := &file_machine_machine_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1154,7 +1250,7 @@ func (x *ServiceListResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceListResponse.ProtoReflect.Descriptor instead.
 func (*ServiceListResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{20}
+	return file_machine_machine_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ServiceListResponse) GetServices() []*ServiceInfo {
@@ -1182,7 +1278,7 @@ type ServiceInfo struct {
 
 func (x *ServiceInfo) Reset() {
 	*x = ServiceInfo{}
-	mi := &file_machine_machine_proto_msgTypes[21]
+	mi := &file_machine_machine_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1194,7 +1290,7 @@ func (x *ServiceInfo) String() string {
 func (*ServiceInfo) ProtoMessage() {}
 
 func (x *ServiceInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[21]
+	mi := &file_machine_machine_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1207,7 +1303,7 @@ func (x *ServiceInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceInfo.ProtoReflect.Descriptor instead.
 func (*ServiceInfo) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{21}
+	return file_machine_machine_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ServiceInfo) GetName() string {
@@ -1261,7 +1357,7 @@ type ServiceRestartRequest struct {
 
 func (x *ServiceRestartRequest) Reset() {
 	*x = ServiceRestartRequest{}
-	mi := &file_machine_machine_proto_msgTypes[22]
+	mi := &file_machine_machine_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1273,7 +1369,7 @@ func (x *ServiceRestartRequest) String() string {
 func (*ServiceRestartRequest) ProtoMessage() {}
 
 func (x *ServiceRestartRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[22]
+	mi := &file_machine_machine_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1286,7 +1382,7 @@ func (x *ServiceRestartRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceRestartRequest.ProtoReflect.Descriptor instead.
 func (*ServiceRestartRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{22}
+	return file_machine_machine_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ServiceRestartRequest) GetName() string {
@@ -1304,7 +1400,7 @@ type ServiceRestartResponse struct {
 
 func (x *ServiceRestartResponse) Reset() {
 	*x = ServiceRestartResponse{}
-	mi := &file_machine_machine_proto_msgTypes[23]
+	mi := &file_machine_machine_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1316,7 +1412,7 @@ func (x *ServiceRestartResponse) String() string {
 func (*ServiceRestartResponse) ProtoMessage() {}
 
 func (x *ServiceRestartResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[23]
+	mi := &file_machine_machine_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1329,7 +1425,7 @@ func (x *ServiceRestartResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceRestartResponse.ProtoReflect.Descriptor instead.
 func (*ServiceRestartResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{23}
+	return file_machine_machine_proto_rawDescGZIP(), []int{25}
 }
 
 type ServiceStopRequest struct {
@@ -1341,7 +1437,7 @@ type ServiceStopRequest struct {
 
 func (x *ServiceStopRequest) Reset() {
 	*x = ServiceStopRequest{}
-	mi := &file_machine_machine_proto_msgTypes[24]
+	mi := &file_machine_machine_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1353,7 +1449,7 @@ func (x *ServiceStopRequest) String() string {
 func (*ServiceStopRequest) ProtoMessage() {}
 
 func (x *ServiceStopRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[24]
+	mi := &file_machine_machine_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1366,7 +1462,7 @@ func (x *ServiceStopRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceStopRequest.ProtoReflect.Descriptor instead.
 func (*ServiceStopRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{24}
+	return file_machine_machine_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ServiceStopRequest) GetName() string {
@@ -1384,7 +1480,7 @@ type ServiceStopResponse struct {
 
 func (x *ServiceStopResponse) Reset() {
 	*x = ServiceStopResponse{}
-	mi := &file_machine_machine_proto_msgTypes[25]
+	mi := &file_machine_machine_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1396,7 +1492,7 @@ func (x *ServiceStopResponse) String() string {
 func (*ServiceStopResponse) ProtoMessage() {}
 
 func (x *ServiceStopResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[25]
+	mi := &file_machine_machine_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1409,7 +1505,7 @@ func (x *ServiceStopResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceStopResponse.ProtoReflect.Descriptor instead.
 func (*ServiceStopResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{25}
+	return file_machine_machine_proto_rawDescGZIP(), []int{27}
 }
 
 type ServiceStartRequest struct {
@@ -1421,7 +1517,7 @@ type ServiceStartRequest struct {
 
 func (x *ServiceStartRequest) Reset() {
 	*x = ServiceStartRequest{}
-	mi := &file_machine_machine_proto_msgTypes[26]
+	mi := &file_machine_machine_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1433,7 +1529,7 @@ func (x *ServiceStartRequest) String() string {
 func (*ServiceStartRequest) ProtoMessage() {}
 
 func (x *ServiceStartRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[26]
+	mi := &file_machine_machine_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1446,7 +1542,7 @@ func (x *ServiceStartRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceStartRequest.ProtoReflect.Descriptor instead.
 func (*ServiceStartRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{26}
+	return file_machine_machine_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ServiceStartRequest) GetName() string {
@@ -1464,7 +1560,7 @@ type ServiceStartResponse struct {
 
 func (x *ServiceStartResponse) Reset() {
 	*x = ServiceStartResponse{}
-	mi := &file_machine_machine_proto_msgTypes[27]
+	mi := &file_machine_machine_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1476,7 +1572,7 @@ func (x *ServiceStartResponse) String() string {
 func (*ServiceStartResponse) ProtoMessage() {}
 
 func (x *ServiceStartResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[27]
+	mi := &file_machine_machine_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1489,7 +1585,7 @@ func (x *ServiceStartResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceStartResponse.ProtoReflect.Descriptor instead.
 func (*ServiceStartResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{27}
+	return file_machine_machine_proto_rawDescGZIP(), []int{29}
 }
 
 type LogsRequest struct {
@@ -1506,7 +1602,7 @@ type LogsRequest struct {
 
 func (x *LogsRequest) Reset() {
 	*x = LogsRequest{}
-	mi := &file_machine_machine_proto_msgTypes[28]
+	mi := &file_machine_machine_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1518,7 +1614,7 @@ func (x *LogsRequest) String() string {
 func (*LogsRequest) ProtoMessage() {}
 
 func (x *LogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[28]
+	mi := &file_machine_machine_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1531,7 +1627,7 @@ func (x *LogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogsRequest.ProtoReflect.Descriptor instead.
 func (*LogsRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{28}
+	return file_machine_machine_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *LogsRequest) GetService() string {
@@ -1575,7 +1671,7 @@ type DmesgRequest struct {
 
 func (x *DmesgRequest) Reset() {
 	*x = DmesgRequest{}
-	mi := &file_machine_machine_proto_msgTypes[29]
+	mi := &file_machine_machine_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1587,7 +1683,7 @@ func (x *DmesgRequest) String() string {
 func (*DmesgRequest) ProtoMessage() {}
 
 func (x *DmesgRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[29]
+	mi := &file_machine_machine_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1600,7 +1696,7 @@ func (x *DmesgRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DmesgRequest.ProtoReflect.Descriptor instead.
 func (*DmesgRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{29}
+	return file_machine_machine_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *DmesgRequest) GetFollow() bool {
@@ -1635,7 +1731,7 @@ type LogLine struct {
 
 func (x *LogLine) Reset() {
 	*x = LogLine{}
-	mi := &file_machine_machine_proto_msgTypes[30]
+	mi := &file_machine_machine_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1647,7 +1743,7 @@ func (x *LogLine) String() string {
 func (*LogLine) ProtoMessage() {}
 
 func (x *LogLine) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[30]
+	mi := &file_machine_machine_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1660,7 +1756,7 @@ func (x *LogLine) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogLine.ProtoReflect.Descriptor instead.
 func (*LogLine) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{30}
+	return file_machine_machine_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *LogLine) GetTime() *timestamppb.Timestamp {
@@ -1695,7 +1791,7 @@ type EventsRequest struct {
 
 func (x *EventsRequest) Reset() {
 	*x = EventsRequest{}
-	mi := &file_machine_machine_proto_msgTypes[31]
+	mi := &file_machine_machine_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1707,7 +1803,7 @@ func (x *EventsRequest) String() string {
 func (*EventsRequest) ProtoMessage() {}
 
 func (x *EventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[31]
+	mi := &file_machine_machine_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1720,7 +1816,7 @@ func (x *EventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventsRequest.ProtoReflect.Descriptor instead.
 func (*EventsRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{31}
+	return file_machine_machine_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *EventsRequest) GetFollow() bool {
@@ -1754,7 +1850,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_machine_machine_proto_msgTypes[32]
+	mi := &file_machine_machine_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1766,7 +1862,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[32]
+	mi := &file_machine_machine_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1779,7 +1875,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{32}
+	return file_machine_machine_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *Event) GetSeq() uint64 {
@@ -1848,7 +1944,7 @@ type ResourceMetadata struct {
 
 func (x *ResourceMetadata) Reset() {
 	*x = ResourceMetadata{}
-	mi := &file_machine_machine_proto_msgTypes[33]
+	mi := &file_machine_machine_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1860,7 +1956,7 @@ func (x *ResourceMetadata) String() string {
 func (*ResourceMetadata) ProtoMessage() {}
 
 func (x *ResourceMetadata) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[33]
+	mi := &file_machine_machine_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1873,7 +1969,7 @@ func (x *ResourceMetadata) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResourceMetadata.ProtoReflect.Descriptor instead.
 func (*ResourceMetadata) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{33}
+	return file_machine_machine_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ResourceMetadata) GetNamespace() string {
@@ -1936,7 +2032,7 @@ type Resource struct {
 
 func (x *Resource) Reset() {
 	*x = Resource{}
-	mi := &file_machine_machine_proto_msgTypes[34]
+	mi := &file_machine_machine_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1948,7 +2044,7 @@ func (x *Resource) String() string {
 func (*Resource) ProtoMessage() {}
 
 func (x *Resource) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[34]
+	mi := &file_machine_machine_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1961,7 +2057,7 @@ func (x *Resource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Resource.ProtoReflect.Descriptor instead.
 func (*Resource) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{34}
+	return file_machine_machine_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *Resource) GetMetadata() *ResourceMetadata {
@@ -1989,7 +2085,7 @@ type ResourceGetRequest struct {
 
 func (x *ResourceGetRequest) Reset() {
 	*x = ResourceGetRequest{}
-	mi := &file_machine_machine_proto_msgTypes[35]
+	mi := &file_machine_machine_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2001,7 +2097,7 @@ func (x *ResourceGetRequest) String() string {
 func (*ResourceGetRequest) ProtoMessage() {}
 
 func (x *ResourceGetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[35]
+	mi := &file_machine_machine_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2014,7 +2110,7 @@ func (x *ResourceGetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResourceGetRequest.ProtoReflect.Descriptor instead.
 func (*ResourceGetRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{35}
+	return file_machine_machine_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ResourceGetRequest) GetNamespace() string {
@@ -2048,7 +2144,7 @@ type ResourceListRequest struct {
 
 func (x *ResourceListRequest) Reset() {
 	*x = ResourceListRequest{}
-	mi := &file_machine_machine_proto_msgTypes[36]
+	mi := &file_machine_machine_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2060,7 +2156,7 @@ func (x *ResourceListRequest) String() string {
 func (*ResourceListRequest) ProtoMessage() {}
 
 func (x *ResourceListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[36]
+	mi := &file_machine_machine_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2073,7 +2169,7 @@ func (x *ResourceListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResourceListRequest.ProtoReflect.Descriptor instead.
 func (*ResourceListRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{36}
+	return file_machine_machine_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ResourceListRequest) GetNamespace() string {
@@ -2099,7 +2195,7 @@ type ResourceListResponse struct {
 
 func (x *ResourceListResponse) Reset() {
 	*x = ResourceListResponse{}
-	mi := &file_machine_machine_proto_msgTypes[37]
+	mi := &file_machine_machine_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2111,7 +2207,7 @@ func (x *ResourceListResponse) String() string {
 func (*ResourceListResponse) ProtoMessage() {}
 
 func (x *ResourceListResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[37]
+	mi := &file_machine_machine_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2124,7 +2220,7 @@ func (x *ResourceListResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResourceListResponse.ProtoReflect.Descriptor instead.
 func (*ResourceListResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{37}
+	return file_machine_machine_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ResourceListResponse) GetResources() []*Resource {
@@ -2148,7 +2244,7 @@ type ResourceWatchRequest struct {
 
 func (x *ResourceWatchRequest) Reset() {
 	*x = ResourceWatchRequest{}
-	mi := &file_machine_machine_proto_msgTypes[38]
+	mi := &file_machine_machine_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2160,7 +2256,7 @@ func (x *ResourceWatchRequest) String() string {
 func (*ResourceWatchRequest) ProtoMessage() {}
 
 func (x *ResourceWatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[38]
+	mi := &file_machine_machine_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2173,7 +2269,7 @@ func (x *ResourceWatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResourceWatchRequest.ProtoReflect.Descriptor instead.
 func (*ResourceWatchRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{38}
+	return file_machine_machine_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ResourceWatchRequest) GetNamespace() string {
@@ -2215,7 +2311,7 @@ type ResourceEvent struct {
 
 func (x *ResourceEvent) Reset() {
 	*x = ResourceEvent{}
-	mi := &file_machine_machine_proto_msgTypes[39]
+	mi := &file_machine_machine_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2227,7 +2323,7 @@ func (x *ResourceEvent) String() string {
 func (*ResourceEvent) ProtoMessage() {}
 
 func (x *ResourceEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[39]
+	mi := &file_machine_machine_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2240,7 +2336,7 @@ func (x *ResourceEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResourceEvent.ProtoReflect.Descriptor instead.
 func (*ResourceEvent) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{39}
+	return file_machine_machine_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ResourceEvent) GetType() ResourceEvent_Type {
@@ -2270,7 +2366,7 @@ type ApplyConfigurationRequest struct {
 
 func (x *ApplyConfigurationRequest) Reset() {
 	*x = ApplyConfigurationRequest{}
-	mi := &file_machine_machine_proto_msgTypes[40]
+	mi := &file_machine_machine_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2282,7 +2378,7 @@ func (x *ApplyConfigurationRequest) String() string {
 func (*ApplyConfigurationRequest) ProtoMessage() {}
 
 func (x *ApplyConfigurationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[40]
+	mi := &file_machine_machine_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2295,7 +2391,7 @@ func (x *ApplyConfigurationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyConfigurationRequest.ProtoReflect.Descriptor instead.
 func (*ApplyConfigurationRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{40}
+	return file_machine_machine_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ApplyConfigurationRequest) GetData() []byte {
@@ -2336,7 +2432,7 @@ type ApplyConfigurationResponse struct {
 
 func (x *ApplyConfigurationResponse) Reset() {
 	*x = ApplyConfigurationResponse{}
-	mi := &file_machine_machine_proto_msgTypes[41]
+	mi := &file_machine_machine_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2348,7 +2444,7 @@ func (x *ApplyConfigurationResponse) String() string {
 func (*ApplyConfigurationResponse) ProtoMessage() {}
 
 func (x *ApplyConfigurationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[41]
+	mi := &file_machine_machine_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2361,7 +2457,7 @@ func (x *ApplyConfigurationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyConfigurationResponse.ProtoReflect.Descriptor instead.
 func (*ApplyConfigurationResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{41}
+	return file_machine_machine_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ApplyConfigurationResponse) GetDiff() string {
@@ -2408,7 +2504,7 @@ type ConfigChange struct {
 
 func (x *ConfigChange) Reset() {
 	*x = ConfigChange{}
-	mi := &file_machine_machine_proto_msgTypes[42]
+	mi := &file_machine_machine_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2420,7 +2516,7 @@ func (x *ConfigChange) String() string {
 func (*ConfigChange) ProtoMessage() {}
 
 func (x *ConfigChange) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[42]
+	mi := &file_machine_machine_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2433,7 +2529,7 @@ func (x *ConfigChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigChange.ProtoReflect.Descriptor instead.
 func (*ConfigChange) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{42}
+	return file_machine_machine_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ConfigChange) GetPath() string {
@@ -2478,7 +2574,7 @@ type UpgradeRequest struct {
 
 func (x *UpgradeRequest) Reset() {
 	*x = UpgradeRequest{}
-	mi := &file_machine_machine_proto_msgTypes[43]
+	mi := &file_machine_machine_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2490,7 +2586,7 @@ func (x *UpgradeRequest) String() string {
 func (*UpgradeRequest) ProtoMessage() {}
 
 func (x *UpgradeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[43]
+	mi := &file_machine_machine_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2503,7 +2599,7 @@ func (x *UpgradeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpgradeRequest.ProtoReflect.Descriptor instead.
 func (*UpgradeRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{43}
+	return file_machine_machine_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *UpgradeRequest) GetPayload() isUpgradeRequest_Payload {
@@ -2567,7 +2663,7 @@ type UpgradeOptions struct {
 
 func (x *UpgradeOptions) Reset() {
 	*x = UpgradeOptions{}
-	mi := &file_machine_machine_proto_msgTypes[44]
+	mi := &file_machine_machine_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2579,7 +2675,7 @@ func (x *UpgradeOptions) String() string {
 func (*UpgradeOptions) ProtoMessage() {}
 
 func (x *UpgradeOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[44]
+	mi := &file_machine_machine_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2592,7 +2688,7 @@ func (x *UpgradeOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpgradeOptions.ProtoReflect.Descriptor instead.
 func (*UpgradeOptions) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{44}
+	return file_machine_machine_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *UpgradeOptions) GetStage() bool {
@@ -2652,7 +2748,7 @@ type UpgradeResponse struct {
 
 func (x *UpgradeResponse) Reset() {
 	*x = UpgradeResponse{}
-	mi := &file_machine_machine_proto_msgTypes[45]
+	mi := &file_machine_machine_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2664,7 +2760,7 @@ func (x *UpgradeResponse) String() string {
 func (*UpgradeResponse) ProtoMessage() {}
 
 func (x *UpgradeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[45]
+	mi := &file_machine_machine_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2677,7 +2773,7 @@ func (x *UpgradeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpgradeResponse.ProtoReflect.Descriptor instead.
 func (*UpgradeResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{45}
+	return file_machine_machine_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *UpgradeResponse) GetEntry() string {
@@ -2737,7 +2833,7 @@ type RollbackRequest struct {
 
 func (x *RollbackRequest) Reset() {
 	*x = RollbackRequest{}
-	mi := &file_machine_machine_proto_msgTypes[46]
+	mi := &file_machine_machine_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2749,7 +2845,7 @@ func (x *RollbackRequest) String() string {
 func (*RollbackRequest) ProtoMessage() {}
 
 func (x *RollbackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[46]
+	mi := &file_machine_machine_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2762,7 +2858,7 @@ func (x *RollbackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackRequest.ProtoReflect.Descriptor instead.
 func (*RollbackRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{46}
+	return file_machine_machine_proto_rawDescGZIP(), []int{48}
 }
 
 type RollbackResponse struct {
@@ -2778,7 +2874,7 @@ type RollbackResponse struct {
 
 func (x *RollbackResponse) Reset() {
 	*x = RollbackResponse{}
-	mi := &file_machine_machine_proto_msgTypes[47]
+	mi := &file_machine_machine_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2790,7 +2886,7 @@ func (x *RollbackResponse) String() string {
 func (*RollbackResponse) ProtoMessage() {}
 
 func (x *RollbackResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[47]
+	mi := &file_machine_machine_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2803,7 +2899,7 @@ func (x *RollbackResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackResponse.ProtoReflect.Descriptor instead.
 func (*RollbackResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{47}
+	return file_machine_machine_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *RollbackResponse) GetMarkedBad() string {
@@ -2835,7 +2931,7 @@ type RebootRequest struct {
 
 func (x *RebootRequest) Reset() {
 	*x = RebootRequest{}
-	mi := &file_machine_machine_proto_msgTypes[48]
+	mi := &file_machine_machine_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2847,7 +2943,7 @@ func (x *RebootRequest) String() string {
 func (*RebootRequest) ProtoMessage() {}
 
 func (x *RebootRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[48]
+	mi := &file_machine_machine_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2860,7 +2956,7 @@ func (x *RebootRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebootRequest.ProtoReflect.Descriptor instead.
 func (*RebootRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{48}
+	return file_machine_machine_proto_rawDescGZIP(), []int{50}
 }
 
 type RebootResponse struct {
@@ -2871,7 +2967,7 @@ type RebootResponse struct {
 
 func (x *RebootResponse) Reset() {
 	*x = RebootResponse{}
-	mi := &file_machine_machine_proto_msgTypes[49]
+	mi := &file_machine_machine_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2883,7 +2979,7 @@ func (x *RebootResponse) String() string {
 func (*RebootResponse) ProtoMessage() {}
 
 func (x *RebootResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[49]
+	mi := &file_machine_machine_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2896,7 +2992,7 @@ func (x *RebootResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebootResponse.ProtoReflect.Descriptor instead.
 func (*RebootResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{49}
+	return file_machine_machine_proto_rawDescGZIP(), []int{51}
 }
 
 type ShutdownRequest struct {
@@ -2907,7 +3003,7 @@ type ShutdownRequest struct {
 
 func (x *ShutdownRequest) Reset() {
 	*x = ShutdownRequest{}
-	mi := &file_machine_machine_proto_msgTypes[50]
+	mi := &file_machine_machine_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2919,7 +3015,7 @@ func (x *ShutdownRequest) String() string {
 func (*ShutdownRequest) ProtoMessage() {}
 
 func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[50]
+	mi := &file_machine_machine_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2932,7 +3028,7 @@ func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownRequest.ProtoReflect.Descriptor instead.
 func (*ShutdownRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{50}
+	return file_machine_machine_proto_rawDescGZIP(), []int{52}
 }
 
 type ShutdownResponse struct {
@@ -2943,7 +3039,7 @@ type ShutdownResponse struct {
 
 func (x *ShutdownResponse) Reset() {
 	*x = ShutdownResponse{}
-	mi := &file_machine_machine_proto_msgTypes[51]
+	mi := &file_machine_machine_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2955,7 +3051,7 @@ func (x *ShutdownResponse) String() string {
 func (*ShutdownResponse) ProtoMessage() {}
 
 func (x *ShutdownResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[51]
+	mi := &file_machine_machine_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2968,7 +3064,7 @@ func (x *ShutdownResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownResponse.ProtoReflect.Descriptor instead.
 func (*ShutdownResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{51}
+	return file_machine_machine_proto_rawDescGZIP(), []int{53}
 }
 
 type ResetRequest struct {
@@ -2985,7 +3081,7 @@ type ResetRequest struct {
 
 func (x *ResetRequest) Reset() {
 	*x = ResetRequest{}
-	mi := &file_machine_machine_proto_msgTypes[52]
+	mi := &file_machine_machine_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2997,7 +3093,7 @@ func (x *ResetRequest) String() string {
 func (*ResetRequest) ProtoMessage() {}
 
 func (x *ResetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[52]
+	mi := &file_machine_machine_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3010,7 +3106,7 @@ func (x *ResetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetRequest.ProtoReflect.Descriptor instead.
 func (*ResetRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{52}
+	return file_machine_machine_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ResetRequest) GetReboot() bool {
@@ -3042,7 +3138,7 @@ type ResetResponse struct {
 
 func (x *ResetResponse) Reset() {
 	*x = ResetResponse{}
-	mi := &file_machine_machine_proto_msgTypes[53]
+	mi := &file_machine_machine_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3054,7 +3150,7 @@ func (x *ResetResponse) String() string {
 func (*ResetResponse) ProtoMessage() {}
 
 func (x *ResetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[53]
+	mi := &file_machine_machine_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3067,7 +3163,7 @@ func (x *ResetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetResponse.ProtoReflect.Descriptor instead.
 func (*ResetResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{53}
+	return file_machine_machine_proto_rawDescGZIP(), []int{55}
 }
 
 type PCRReadRequest struct {
@@ -3085,7 +3181,7 @@ type PCRReadRequest struct {
 
 func (x *PCRReadRequest) Reset() {
 	*x = PCRReadRequest{}
-	mi := &file_machine_machine_proto_msgTypes[54]
+	mi := &file_machine_machine_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3097,7 +3193,7 @@ func (x *PCRReadRequest) String() string {
 func (*PCRReadRequest) ProtoMessage() {}
 
 func (x *PCRReadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[54]
+	mi := &file_machine_machine_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3110,7 +3206,7 @@ func (x *PCRReadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PCRReadRequest.ProtoReflect.Descriptor instead.
 func (*PCRReadRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{54}
+	return file_machine_machine_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *PCRReadRequest) GetBanks() []string {
@@ -3145,7 +3241,7 @@ type PCRBank struct {
 
 func (x *PCRBank) Reset() {
 	*x = PCRBank{}
-	mi := &file_machine_machine_proto_msgTypes[55]
+	mi := &file_machine_machine_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3157,7 +3253,7 @@ func (x *PCRBank) String() string {
 func (*PCRBank) ProtoMessage() {}
 
 func (x *PCRBank) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[55]
+	mi := &file_machine_machine_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3170,7 +3266,7 @@ func (x *PCRBank) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PCRBank.ProtoReflect.Descriptor instead.
 func (*PCRBank) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{55}
+	return file_machine_machine_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *PCRBank) GetBank() string {
@@ -3206,7 +3302,7 @@ type PCRReadResponse struct {
 
 func (x *PCRReadResponse) Reset() {
 	*x = PCRReadResponse{}
-	mi := &file_machine_machine_proto_msgTypes[56]
+	mi := &file_machine_machine_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3218,7 +3314,7 @@ func (x *PCRReadResponse) String() string {
 func (*PCRReadResponse) ProtoMessage() {}
 
 func (x *PCRReadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[56]
+	mi := &file_machine_machine_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3231,7 +3327,7 @@ func (x *PCRReadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PCRReadResponse.ProtoReflect.Descriptor instead.
 func (*PCRReadResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{56}
+	return file_machine_machine_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *PCRReadResponse) GetBanks() []*PCRBank {
@@ -3277,7 +3373,7 @@ type InspectControllersRequest struct {
 
 func (x *InspectControllersRequest) Reset() {
 	*x = InspectControllersRequest{}
-	mi := &file_machine_machine_proto_msgTypes[57]
+	mi := &file_machine_machine_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3289,7 +3385,7 @@ func (x *InspectControllersRequest) String() string {
 func (*InspectControllersRequest) ProtoMessage() {}
 
 func (x *InspectControllersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[57]
+	mi := &file_machine_machine_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3302,7 +3398,7 @@ func (x *InspectControllersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InspectControllersRequest.ProtoReflect.Descriptor instead.
 func (*InspectControllersRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{57}
+	return file_machine_machine_proto_rawDescGZIP(), []int{59}
 }
 
 type InspectControllersResponse struct {
@@ -3314,7 +3410,7 @@ type InspectControllersResponse struct {
 
 func (x *InspectControllersResponse) Reset() {
 	*x = InspectControllersResponse{}
-	mi := &file_machine_machine_proto_msgTypes[58]
+	mi := &file_machine_machine_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3326,7 +3422,7 @@ func (x *InspectControllersResponse) String() string {
 func (*InspectControllersResponse) ProtoMessage() {}
 
 func (x *InspectControllersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[58]
+	mi := &file_machine_machine_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3339,7 +3435,7 @@ func (x *InspectControllersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InspectControllersResponse.ProtoReflect.Descriptor instead.
 func (*InspectControllersResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{58}
+	return file_machine_machine_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *InspectControllersResponse) GetControllers() []*ControllerInfo {
@@ -3362,7 +3458,7 @@ type ControllerInfo struct {
 
 func (x *ControllerInfo) Reset() {
 	*x = ControllerInfo{}
-	mi := &file_machine_machine_proto_msgTypes[59]
+	mi := &file_machine_machine_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3374,7 +3470,7 @@ func (x *ControllerInfo) String() string {
 func (*ControllerInfo) ProtoMessage() {}
 
 func (x *ControllerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[59]
+	mi := &file_machine_machine_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3387,7 +3483,7 @@ func (x *ControllerInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControllerInfo.ProtoReflect.Descriptor instead.
 func (*ControllerInfo) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{59}
+	return file_machine_machine_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *ControllerInfo) GetName() string {
@@ -3421,7 +3517,7 @@ type ResourceKind struct {
 
 func (x *ResourceKind) Reset() {
 	*x = ResourceKind{}
-	mi := &file_machine_machine_proto_msgTypes[60]
+	mi := &file_machine_machine_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3433,7 +3529,7 @@ func (x *ResourceKind) String() string {
 func (*ResourceKind) ProtoMessage() {}
 
 func (x *ResourceKind) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[60]
+	mi := &file_machine_machine_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3446,7 +3542,7 @@ func (x *ResourceKind) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResourceKind.ProtoReflect.Descriptor instead.
 func (*ResourceKind) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{60}
+	return file_machine_machine_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *ResourceKind) GetNamespace() string {
@@ -3471,7 +3567,7 @@ type ProcessesRequest struct {
 
 func (x *ProcessesRequest) Reset() {
 	*x = ProcessesRequest{}
-	mi := &file_machine_machine_proto_msgTypes[61]
+	mi := &file_machine_machine_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3483,7 +3579,7 @@ func (x *ProcessesRequest) String() string {
 func (*ProcessesRequest) ProtoMessage() {}
 
 func (x *ProcessesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[61]
+	mi := &file_machine_machine_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3496,7 +3592,7 @@ func (x *ProcessesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessesRequest.ProtoReflect.Descriptor instead.
 func (*ProcessesRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{61}
+	return file_machine_machine_proto_rawDescGZIP(), []int{63}
 }
 
 type ProcessesResponse struct {
@@ -3508,7 +3604,7 @@ type ProcessesResponse struct {
 
 func (x *ProcessesResponse) Reset() {
 	*x = ProcessesResponse{}
-	mi := &file_machine_machine_proto_msgTypes[62]
+	mi := &file_machine_machine_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3520,7 +3616,7 @@ func (x *ProcessesResponse) String() string {
 func (*ProcessesResponse) ProtoMessage() {}
 
 func (x *ProcessesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[62]
+	mi := &file_machine_machine_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3533,7 +3629,7 @@ func (x *ProcessesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessesResponse.ProtoReflect.Descriptor instead.
 func (*ProcessesResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{62}
+	return file_machine_machine_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *ProcessesResponse) GetProcesses() []*ProcessInfo {
@@ -3565,7 +3661,7 @@ type ProcessInfo struct {
 
 func (x *ProcessInfo) Reset() {
 	*x = ProcessInfo{}
-	mi := &file_machine_machine_proto_msgTypes[63]
+	mi := &file_machine_machine_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3577,7 +3673,7 @@ func (x *ProcessInfo) String() string {
 func (*ProcessInfo) ProtoMessage() {}
 
 func (x *ProcessInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[63]
+	mi := &file_machine_machine_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3590,7 +3686,7 @@ func (x *ProcessInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessInfo.ProtoReflect.Descriptor instead.
 func (*ProcessInfo) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{63}
+	return file_machine_machine_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *ProcessInfo) GetPid() int32 {
@@ -3664,7 +3760,7 @@ type MemoryRequest struct {
 
 func (x *MemoryRequest) Reset() {
 	*x = MemoryRequest{}
-	mi := &file_machine_machine_proto_msgTypes[64]
+	mi := &file_machine_machine_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3676,7 +3772,7 @@ func (x *MemoryRequest) String() string {
 func (*MemoryRequest) ProtoMessage() {}
 
 func (x *MemoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[64]
+	mi := &file_machine_machine_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3689,7 +3785,7 @@ func (x *MemoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemoryRequest.ProtoReflect.Descriptor instead.
 func (*MemoryRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{64}
+	return file_machine_machine_proto_rawDescGZIP(), []int{66}
 }
 
 // MemoryResponse holds /proc/meminfo values in bytes.
@@ -3709,7 +3805,7 @@ type MemoryResponse struct {
 
 func (x *MemoryResponse) Reset() {
 	*x = MemoryResponse{}
-	mi := &file_machine_machine_proto_msgTypes[65]
+	mi := &file_machine_machine_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3721,7 +3817,7 @@ func (x *MemoryResponse) String() string {
 func (*MemoryResponse) ProtoMessage() {}
 
 func (x *MemoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[65]
+	mi := &file_machine_machine_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3734,7 +3830,7 @@ func (x *MemoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemoryResponse.ProtoReflect.Descriptor instead.
 func (*MemoryResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{65}
+	return file_machine_machine_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *MemoryResponse) GetTotal() uint64 {
@@ -3801,7 +3897,7 @@ type MountsRequest struct {
 
 func (x *MountsRequest) Reset() {
 	*x = MountsRequest{}
-	mi := &file_machine_machine_proto_msgTypes[66]
+	mi := &file_machine_machine_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3813,7 +3909,7 @@ func (x *MountsRequest) String() string {
 func (*MountsRequest) ProtoMessage() {}
 
 func (x *MountsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[66]
+	mi := &file_machine_machine_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3826,7 +3922,7 @@ func (x *MountsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MountsRequest.ProtoReflect.Descriptor instead.
 func (*MountsRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{66}
+	return file_machine_machine_proto_rawDescGZIP(), []int{68}
 }
 
 type MountsResponse struct {
@@ -3838,7 +3934,7 @@ type MountsResponse struct {
 
 func (x *MountsResponse) Reset() {
 	*x = MountsResponse{}
-	mi := &file_machine_machine_proto_msgTypes[67]
+	mi := &file_machine_machine_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3850,7 +3946,7 @@ func (x *MountsResponse) String() string {
 func (*MountsResponse) ProtoMessage() {}
 
 func (x *MountsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[67]
+	mi := &file_machine_machine_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3863,7 +3959,7 @@ func (x *MountsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MountsResponse.ProtoReflect.Descriptor instead.
 func (*MountsResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{67}
+	return file_machine_machine_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *MountsResponse) GetMounts() []*MountInfo {
@@ -3890,7 +3986,7 @@ type MountInfo struct {
 
 func (x *MountInfo) Reset() {
 	*x = MountInfo{}
-	mi := &file_machine_machine_proto_msgTypes[68]
+	mi := &file_machine_machine_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3902,7 +3998,7 @@ func (x *MountInfo) String() string {
 func (*MountInfo) ProtoMessage() {}
 
 func (x *MountInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[68]
+	mi := &file_machine_machine_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3915,7 +4011,7 @@ func (x *MountInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MountInfo.ProtoReflect.Descriptor instead.
 func (*MountInfo) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{68}
+	return file_machine_machine_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *MountInfo) GetSource() string {
@@ -3968,7 +4064,7 @@ type DisksRequest struct {
 
 func (x *DisksRequest) Reset() {
 	*x = DisksRequest{}
-	mi := &file_machine_machine_proto_msgTypes[69]
+	mi := &file_machine_machine_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3980,7 +4076,7 @@ func (x *DisksRequest) String() string {
 func (*DisksRequest) ProtoMessage() {}
 
 func (x *DisksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[69]
+	mi := &file_machine_machine_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3993,7 +4089,7 @@ func (x *DisksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisksRequest.ProtoReflect.Descriptor instead.
 func (*DisksRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{69}
+	return file_machine_machine_proto_rawDescGZIP(), []int{71}
 }
 
 type DisksResponse struct {
@@ -4005,7 +4101,7 @@ type DisksResponse struct {
 
 func (x *DisksResponse) Reset() {
 	*x = DisksResponse{}
-	mi := &file_machine_machine_proto_msgTypes[70]
+	mi := &file_machine_machine_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4017,7 +4113,7 @@ func (x *DisksResponse) String() string {
 func (*DisksResponse) ProtoMessage() {}
 
 func (x *DisksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[70]
+	mi := &file_machine_machine_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4030,7 +4126,7 @@ func (x *DisksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisksResponse.ProtoReflect.Descriptor instead.
 func (*DisksResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{70}
+	return file_machine_machine_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *DisksResponse) GetDisks() []*DiskInfo {
@@ -4056,7 +4152,7 @@ type DiskInfo struct {
 
 func (x *DiskInfo) Reset() {
 	*x = DiskInfo{}
-	mi := &file_machine_machine_proto_msgTypes[71]
+	mi := &file_machine_machine_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4068,7 +4164,7 @@ func (x *DiskInfo) String() string {
 func (*DiskInfo) ProtoMessage() {}
 
 func (x *DiskInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[71]
+	mi := &file_machine_machine_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4081,7 +4177,7 @@ func (x *DiskInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiskInfo.ProtoReflect.Descriptor instead.
 func (*DiskInfo) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{71}
+	return file_machine_machine_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *DiskInfo) GetName() string {
@@ -4139,7 +4235,7 @@ type PartitionInfo struct {
 
 func (x *PartitionInfo) Reset() {
 	*x = PartitionInfo{}
-	mi := &file_machine_machine_proto_msgTypes[72]
+	mi := &file_machine_machine_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4151,7 +4247,7 @@ func (x *PartitionInfo) String() string {
 func (*PartitionInfo) ProtoMessage() {}
 
 func (x *PartitionInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[72]
+	mi := &file_machine_machine_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4164,7 +4260,7 @@ func (x *PartitionInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionInfo.ProtoReflect.Descriptor instead.
 func (*PartitionInfo) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{72}
+	return file_machine_machine_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *PartitionInfo) GetName() string {
@@ -4203,7 +4299,7 @@ type NetstatRequest struct {
 
 func (x *NetstatRequest) Reset() {
 	*x = NetstatRequest{}
-	mi := &file_machine_machine_proto_msgTypes[73]
+	mi := &file_machine_machine_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4215,7 +4311,7 @@ func (x *NetstatRequest) String() string {
 func (*NetstatRequest) ProtoMessage() {}
 
 func (x *NetstatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[73]
+	mi := &file_machine_machine_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4228,7 +4324,7 @@ func (x *NetstatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NetstatRequest.ProtoReflect.Descriptor instead.
 func (*NetstatRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{73}
+	return file_machine_machine_proto_rawDescGZIP(), []int{75}
 }
 
 type NetstatResponse struct {
@@ -4240,7 +4336,7 @@ type NetstatResponse struct {
 
 func (x *NetstatResponse) Reset() {
 	*x = NetstatResponse{}
-	mi := &file_machine_machine_proto_msgTypes[74]
+	mi := &file_machine_machine_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4252,7 +4348,7 @@ func (x *NetstatResponse) String() string {
 func (*NetstatResponse) ProtoMessage() {}
 
 func (x *NetstatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[74]
+	mi := &file_machine_machine_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4265,7 +4361,7 @@ func (x *NetstatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NetstatResponse.ProtoReflect.Descriptor instead.
 func (*NetstatResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{74}
+	return file_machine_machine_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *NetstatResponse) GetSockets() []*SocketInfo {
@@ -4295,7 +4391,7 @@ type SocketInfo struct {
 
 func (x *SocketInfo) Reset() {
 	*x = SocketInfo{}
-	mi := &file_machine_machine_proto_msgTypes[75]
+	mi := &file_machine_machine_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4307,7 +4403,7 @@ func (x *SocketInfo) String() string {
 func (*SocketInfo) ProtoMessage() {}
 
 func (x *SocketInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[75]
+	mi := &file_machine_machine_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4320,7 +4416,7 @@ func (x *SocketInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SocketInfo.ProtoReflect.Descriptor instead.
 func (*SocketInfo) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{75}
+	return file_machine_machine_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *SocketInfo) GetProtocol() string {
@@ -4381,7 +4477,7 @@ type ListFilesRequest struct {
 
 func (x *ListFilesRequest) Reset() {
 	*x = ListFilesRequest{}
-	mi := &file_machine_machine_proto_msgTypes[76]
+	mi := &file_machine_machine_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4393,7 +4489,7 @@ func (x *ListFilesRequest) String() string {
 func (*ListFilesRequest) ProtoMessage() {}
 
 func (x *ListFilesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[76]
+	mi := &file_machine_machine_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4406,7 +4502,7 @@ func (x *ListFilesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFilesRequest.ProtoReflect.Descriptor instead.
 func (*ListFilesRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{76}
+	return file_machine_machine_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *ListFilesRequest) GetPath() string {
@@ -4427,7 +4523,7 @@ type ListFilesResponse struct {
 
 func (x *ListFilesResponse) Reset() {
 	*x = ListFilesResponse{}
-	mi := &file_machine_machine_proto_msgTypes[77]
+	mi := &file_machine_machine_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4439,7 +4535,7 @@ func (x *ListFilesResponse) String() string {
 func (*ListFilesResponse) ProtoMessage() {}
 
 func (x *ListFilesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[77]
+	mi := &file_machine_machine_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4452,7 +4548,7 @@ func (x *ListFilesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFilesResponse.ProtoReflect.Descriptor instead.
 func (*ListFilesResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{77}
+	return file_machine_machine_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *ListFilesResponse) GetPath() string {
@@ -4486,7 +4582,7 @@ type FileInfo struct {
 
 func (x *FileInfo) Reset() {
 	*x = FileInfo{}
-	mi := &file_machine_machine_proto_msgTypes[78]
+	mi := &file_machine_machine_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4498,7 +4594,7 @@ func (x *FileInfo) String() string {
 func (*FileInfo) ProtoMessage() {}
 
 func (x *FileInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[78]
+	mi := &file_machine_machine_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4511,7 +4607,7 @@ func (x *FileInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileInfo.ProtoReflect.Descriptor instead.
 func (*FileInfo) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{78}
+	return file_machine_machine_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *FileInfo) GetName() string {
@@ -4572,7 +4668,7 @@ type ReadFileRequest struct {
 
 func (x *ReadFileRequest) Reset() {
 	*x = ReadFileRequest{}
-	mi := &file_machine_machine_proto_msgTypes[79]
+	mi := &file_machine_machine_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4584,7 +4680,7 @@ func (x *ReadFileRequest) String() string {
 func (*ReadFileRequest) ProtoMessage() {}
 
 func (x *ReadFileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[79]
+	mi := &file_machine_machine_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4597,7 +4693,7 @@ func (x *ReadFileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadFileRequest.ProtoReflect.Descriptor instead.
 func (*ReadFileRequest) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{79}
+	return file_machine_machine_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *ReadFileRequest) GetPath() string {
@@ -4616,7 +4712,7 @@ type ReadFileResponse struct {
 
 func (x *ReadFileResponse) Reset() {
 	*x = ReadFileResponse{}
-	mi := &file_machine_machine_proto_msgTypes[80]
+	mi := &file_machine_machine_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4628,7 +4724,7 @@ func (x *ReadFileResponse) String() string {
 func (*ReadFileResponse) ProtoMessage() {}
 
 func (x *ReadFileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_machine_proto_msgTypes[80]
+	mi := &file_machine_machine_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4641,7 +4737,7 @@ func (x *ReadFileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadFileResponse.ProtoReflect.Descriptor instead.
 func (*ReadFileResponse) Descriptor() ([]byte, []int) {
-	return file_machine_machine_proto_rawDescGZIP(), []int{80}
+	return file_machine_machine_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *ReadFileResponse) GetData() []byte {
@@ -4678,7 +4774,12 @@ const file_machine_machine_proto_rawDesc = "" +
 	"\amembers\x18\x01 \x03(\v2\x1b.kiln.machine.v1.EtcdMemberR\amembers\"\x15\n" +
 	"\x13EtcdSnapshotRequest\"'\n" +
 	"\x11EtcdSnapshotChunk\x12\x12\n" +
-	"\x04data\x18\x01 \x01(\fR\x04data\"\x0e\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\"*\n" +
+	"\x12EtcdRecoverRequest\x12\x14\n" +
+	"\x05chunk\x18\x01 \x01(\fR\x05chunk\"C\n" +
+	"\x13EtcdRecoverResponse\x12\x14\n" +
+	"\x05bytes\x18\x01 \x01(\x03R\x05bytes\x12\x16\n" +
+	"\x06sha256\x18\x02 \x01(\tR\x06sha256\"\x0e\n" +
 	"\fStatsRequest\"C\n" +
 	"\rStatsResponse\x122\n" +
 	"\x05stats\x18\x01 \x03(\v2\x1c.kiln.machine.v1.CgroupStatsR\x05stats\"\x84\x02\n" +
@@ -4959,7 +5060,7 @@ const file_machine_machine_proto_rawDesc = "" +
 	"\x0fReadFileRequest\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\"&\n" +
 	"\x10ReadFileResponse\x12\x12\n" +
-	"\x04data\x18\x01 \x01(\fR\x04data2\xd1\x15\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data2\xad\x16\n" +
 	"\x0eMachineService\x12L\n" +
 	"\aVersion\x12\x1f.kiln.machine.v1.VersionRequest\x1a .kiln.machine.v1.VersionResponse\x12X\n" +
 	"\vServiceList\x12#.kiln.machine.v1.ServiceListRequest\x1a$.kiln.machine.v1.ServiceListResponse\x12a\n" +
@@ -4994,7 +5095,8 @@ const file_machine_machine_proto_rawDesc = "" +
 	"\n" +
 	"Kubeconfig\x12\".kiln.machine.v1.KubeconfigRequest\x1a#.kiln.machine.v1.KubeconfigResponse\x12X\n" +
 	"\vEtcdMembers\x12#.kiln.machine.v1.EtcdMembersRequest\x1a$.kiln.machine.v1.EtcdMembersResponse\x12Z\n" +
-	"\fEtcdSnapshot\x12$.kiln.machine.v1.EtcdSnapshotRequest\x1a\".kiln.machine.v1.EtcdSnapshotChunk0\x01B-Z+github.com/kiln-os/kiln/api/machine;machineb\x06proto3"
+	"\fEtcdSnapshot\x12$.kiln.machine.v1.EtcdSnapshotRequest\x1a\".kiln.machine.v1.EtcdSnapshotChunk0\x01\x12Z\n" +
+	"\vEtcdRecover\x12#.kiln.machine.v1.EtcdRecoverRequest\x1a$.kiln.machine.v1.EtcdRecoverResponse(\x01B-Z+github.com/kiln-os/kiln/api/machine;machineb\x06proto3"
 
 var (
 	file_machine_machine_proto_rawDescOnce sync.Once
@@ -5009,7 +5111,7 @@ func file_machine_machine_proto_rawDescGZIP() []byte {
 }
 
 var file_machine_machine_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_machine_machine_proto_msgTypes = make([]protoimpl.MessageInfo, 83)
+var file_machine_machine_proto_msgTypes = make([]protoimpl.MessageInfo, 85)
 var file_machine_machine_proto_goTypes = []any{
 	(ResourceEvent_Type)(0),             // 0: kiln.machine.v1.ResourceEvent.Type
 	(ApplyConfigurationRequest_Mode)(0), // 1: kiln.machine.v1.ApplyConfigurationRequest.Mode
@@ -5022,184 +5124,188 @@ var file_machine_machine_proto_goTypes = []any{
 	(*EtcdMembersResponse)(nil),         // 8: kiln.machine.v1.EtcdMembersResponse
 	(*EtcdSnapshotRequest)(nil),         // 9: kiln.machine.v1.EtcdSnapshotRequest
 	(*EtcdSnapshotChunk)(nil),           // 10: kiln.machine.v1.EtcdSnapshotChunk
-	(*StatsRequest)(nil),                // 11: kiln.machine.v1.StatsRequest
-	(*StatsResponse)(nil),               // 12: kiln.machine.v1.StatsResponse
-	(*CgroupStats)(nil),                 // 13: kiln.machine.v1.CgroupStats
-	(*ImageListRequest)(nil),            // 14: kiln.machine.v1.ImageListRequest
-	(*ImageListResponse)(nil),           // 15: kiln.machine.v1.ImageListResponse
-	(*Image)(nil),                       // 16: kiln.machine.v1.Image
-	(*ImageImportRequest)(nil),          // 17: kiln.machine.v1.ImageImportRequest
-	(*ImageImportResponse)(nil),         // 18: kiln.machine.v1.ImageImportResponse
-	(*VersionRequest)(nil),              // 19: kiln.machine.v1.VersionRequest
-	(*VersionResponse)(nil),             // 20: kiln.machine.v1.VersionResponse
-	(*ServiceListRequest)(nil),          // 21: kiln.machine.v1.ServiceListRequest
-	(*ServiceListResponse)(nil),         // 22: kiln.machine.v1.ServiceListResponse
-	(*ServiceInfo)(nil),                 // 23: kiln.machine.v1.ServiceInfo
-	(*ServiceRestartRequest)(nil),       // 24: kiln.machine.v1.ServiceRestartRequest
-	(*ServiceRestartResponse)(nil),      // 25: kiln.machine.v1.ServiceRestartResponse
-	(*ServiceStopRequest)(nil),          // 26: kiln.machine.v1.ServiceStopRequest
-	(*ServiceStopResponse)(nil),         // 27: kiln.machine.v1.ServiceStopResponse
-	(*ServiceStartRequest)(nil),         // 28: kiln.machine.v1.ServiceStartRequest
-	(*ServiceStartResponse)(nil),        // 29: kiln.machine.v1.ServiceStartResponse
-	(*LogsRequest)(nil),                 // 30: kiln.machine.v1.LogsRequest
-	(*DmesgRequest)(nil),                // 31: kiln.machine.v1.DmesgRequest
-	(*LogLine)(nil),                     // 32: kiln.machine.v1.LogLine
-	(*EventsRequest)(nil),               // 33: kiln.machine.v1.EventsRequest
-	(*Event)(nil),                       // 34: kiln.machine.v1.Event
-	(*ResourceMetadata)(nil),            // 35: kiln.machine.v1.ResourceMetadata
-	(*Resource)(nil),                    // 36: kiln.machine.v1.Resource
-	(*ResourceGetRequest)(nil),          // 37: kiln.machine.v1.ResourceGetRequest
-	(*ResourceListRequest)(nil),         // 38: kiln.machine.v1.ResourceListRequest
-	(*ResourceListResponse)(nil),        // 39: kiln.machine.v1.ResourceListResponse
-	(*ResourceWatchRequest)(nil),        // 40: kiln.machine.v1.ResourceWatchRequest
-	(*ResourceEvent)(nil),               // 41: kiln.machine.v1.ResourceEvent
-	(*ApplyConfigurationRequest)(nil),   // 42: kiln.machine.v1.ApplyConfigurationRequest
-	(*ApplyConfigurationResponse)(nil),  // 43: kiln.machine.v1.ApplyConfigurationResponse
-	(*ConfigChange)(nil),                // 44: kiln.machine.v1.ConfigChange
-	(*UpgradeRequest)(nil),              // 45: kiln.machine.v1.UpgradeRequest
-	(*UpgradeOptions)(nil),              // 46: kiln.machine.v1.UpgradeOptions
-	(*UpgradeResponse)(nil),             // 47: kiln.machine.v1.UpgradeResponse
-	(*RollbackRequest)(nil),             // 48: kiln.machine.v1.RollbackRequest
-	(*RollbackResponse)(nil),            // 49: kiln.machine.v1.RollbackResponse
-	(*RebootRequest)(nil),               // 50: kiln.machine.v1.RebootRequest
-	(*RebootResponse)(nil),              // 51: kiln.machine.v1.RebootResponse
-	(*ShutdownRequest)(nil),             // 52: kiln.machine.v1.ShutdownRequest
-	(*ShutdownResponse)(nil),            // 53: kiln.machine.v1.ShutdownResponse
-	(*ResetRequest)(nil),                // 54: kiln.machine.v1.ResetRequest
-	(*ResetResponse)(nil),               // 55: kiln.machine.v1.ResetResponse
-	(*PCRReadRequest)(nil),              // 56: kiln.machine.v1.PCRReadRequest
-	(*PCRBank)(nil),                     // 57: kiln.machine.v1.PCRBank
-	(*PCRReadResponse)(nil),             // 58: kiln.machine.v1.PCRReadResponse
-	(*InspectControllersRequest)(nil),   // 59: kiln.machine.v1.InspectControllersRequest
-	(*InspectControllersResponse)(nil),  // 60: kiln.machine.v1.InspectControllersResponse
-	(*ControllerInfo)(nil),              // 61: kiln.machine.v1.ControllerInfo
-	(*ResourceKind)(nil),                // 62: kiln.machine.v1.ResourceKind
-	(*ProcessesRequest)(nil),            // 63: kiln.machine.v1.ProcessesRequest
-	(*ProcessesResponse)(nil),           // 64: kiln.machine.v1.ProcessesResponse
-	(*ProcessInfo)(nil),                 // 65: kiln.machine.v1.ProcessInfo
-	(*MemoryRequest)(nil),               // 66: kiln.machine.v1.MemoryRequest
-	(*MemoryResponse)(nil),              // 67: kiln.machine.v1.MemoryResponse
-	(*MountsRequest)(nil),               // 68: kiln.machine.v1.MountsRequest
-	(*MountsResponse)(nil),              // 69: kiln.machine.v1.MountsResponse
-	(*MountInfo)(nil),                   // 70: kiln.machine.v1.MountInfo
-	(*DisksRequest)(nil),                // 71: kiln.machine.v1.DisksRequest
-	(*DisksResponse)(nil),               // 72: kiln.machine.v1.DisksResponse
-	(*DiskInfo)(nil),                    // 73: kiln.machine.v1.DiskInfo
-	(*PartitionInfo)(nil),               // 74: kiln.machine.v1.PartitionInfo
-	(*NetstatRequest)(nil),              // 75: kiln.machine.v1.NetstatRequest
-	(*NetstatResponse)(nil),             // 76: kiln.machine.v1.NetstatResponse
-	(*SocketInfo)(nil),                  // 77: kiln.machine.v1.SocketInfo
-	(*ListFilesRequest)(nil),            // 78: kiln.machine.v1.ListFilesRequest
-	(*ListFilesResponse)(nil),           // 79: kiln.machine.v1.ListFilesResponse
-	(*FileInfo)(nil),                    // 80: kiln.machine.v1.FileInfo
-	(*ReadFileRequest)(nil),             // 81: kiln.machine.v1.ReadFileRequest
-	(*ReadFileResponse)(nil),            // 82: kiln.machine.v1.ReadFileResponse
-	nil,                                 // 83: kiln.machine.v1.Event.FieldsEntry
-	nil,                                 // 84: kiln.machine.v1.PCRBank.ValuesEntry
-	(*timestamppb.Timestamp)(nil),       // 85: google.protobuf.Timestamp
+	(*EtcdRecoverRequest)(nil),          // 11: kiln.machine.v1.EtcdRecoverRequest
+	(*EtcdRecoverResponse)(nil),         // 12: kiln.machine.v1.EtcdRecoverResponse
+	(*StatsRequest)(nil),                // 13: kiln.machine.v1.StatsRequest
+	(*StatsResponse)(nil),               // 14: kiln.machine.v1.StatsResponse
+	(*CgroupStats)(nil),                 // 15: kiln.machine.v1.CgroupStats
+	(*ImageListRequest)(nil),            // 16: kiln.machine.v1.ImageListRequest
+	(*ImageListResponse)(nil),           // 17: kiln.machine.v1.ImageListResponse
+	(*Image)(nil),                       // 18: kiln.machine.v1.Image
+	(*ImageImportRequest)(nil),          // 19: kiln.machine.v1.ImageImportRequest
+	(*ImageImportResponse)(nil),         // 20: kiln.machine.v1.ImageImportResponse
+	(*VersionRequest)(nil),              // 21: kiln.machine.v1.VersionRequest
+	(*VersionResponse)(nil),             // 22: kiln.machine.v1.VersionResponse
+	(*ServiceListRequest)(nil),          // 23: kiln.machine.v1.ServiceListRequest
+	(*ServiceListResponse)(nil),         // 24: kiln.machine.v1.ServiceListResponse
+	(*ServiceInfo)(nil),                 // 25: kiln.machine.v1.ServiceInfo
+	(*ServiceRestartRequest)(nil),       // 26: kiln.machine.v1.ServiceRestartRequest
+	(*ServiceRestartResponse)(nil),      // 27: kiln.machine.v1.ServiceRestartResponse
+	(*ServiceStopRequest)(nil),          // 28: kiln.machine.v1.ServiceStopRequest
+	(*ServiceStopResponse)(nil),         // 29: kiln.machine.v1.ServiceStopResponse
+	(*ServiceStartRequest)(nil),         // 30: kiln.machine.v1.ServiceStartRequest
+	(*ServiceStartResponse)(nil),        // 31: kiln.machine.v1.ServiceStartResponse
+	(*LogsRequest)(nil),                 // 32: kiln.machine.v1.LogsRequest
+	(*DmesgRequest)(nil),                // 33: kiln.machine.v1.DmesgRequest
+	(*LogLine)(nil),                     // 34: kiln.machine.v1.LogLine
+	(*EventsRequest)(nil),               // 35: kiln.machine.v1.EventsRequest
+	(*Event)(nil),                       // 36: kiln.machine.v1.Event
+	(*ResourceMetadata)(nil),            // 37: kiln.machine.v1.ResourceMetadata
+	(*Resource)(nil),                    // 38: kiln.machine.v1.Resource
+	(*ResourceGetRequest)(nil),          // 39: kiln.machine.v1.ResourceGetRequest
+	(*ResourceListRequest)(nil),         // 40: kiln.machine.v1.ResourceListRequest
+	(*ResourceListResponse)(nil),        // 41: kiln.machine.v1.ResourceListResponse
+	(*ResourceWatchRequest)(nil),        // 42: kiln.machine.v1.ResourceWatchRequest
+	(*ResourceEvent)(nil),               // 43: kiln.machine.v1.ResourceEvent
+	(*ApplyConfigurationRequest)(nil),   // 44: kiln.machine.v1.ApplyConfigurationRequest
+	(*ApplyConfigurationResponse)(nil),  // 45: kiln.machine.v1.ApplyConfigurationResponse
+	(*ConfigChange)(nil),                // 46: kiln.machine.v1.ConfigChange
+	(*UpgradeRequest)(nil),              // 47: kiln.machine.v1.UpgradeRequest
+	(*UpgradeOptions)(nil),              // 48: kiln.machine.v1.UpgradeOptions
+	(*UpgradeResponse)(nil),             // 49: kiln.machine.v1.UpgradeResponse
+	(*RollbackRequest)(nil),             // 50: kiln.machine.v1.RollbackRequest
+	(*RollbackResponse)(nil),            // 51: kiln.machine.v1.RollbackResponse
+	(*RebootRequest)(nil),               // 52: kiln.machine.v1.RebootRequest
+	(*RebootResponse)(nil),              // 53: kiln.machine.v1.RebootResponse
+	(*ShutdownRequest)(nil),             // 54: kiln.machine.v1.ShutdownRequest
+	(*ShutdownResponse)(nil),            // 55: kiln.machine.v1.ShutdownResponse
+	(*ResetRequest)(nil),                // 56: kiln.machine.v1.ResetRequest
+	(*ResetResponse)(nil),               // 57: kiln.machine.v1.ResetResponse
+	(*PCRReadRequest)(nil),              // 58: kiln.machine.v1.PCRReadRequest
+	(*PCRBank)(nil),                     // 59: kiln.machine.v1.PCRBank
+	(*PCRReadResponse)(nil),             // 60: kiln.machine.v1.PCRReadResponse
+	(*InspectControllersRequest)(nil),   // 61: kiln.machine.v1.InspectControllersRequest
+	(*InspectControllersResponse)(nil),  // 62: kiln.machine.v1.InspectControllersResponse
+	(*ControllerInfo)(nil),              // 63: kiln.machine.v1.ControllerInfo
+	(*ResourceKind)(nil),                // 64: kiln.machine.v1.ResourceKind
+	(*ProcessesRequest)(nil),            // 65: kiln.machine.v1.ProcessesRequest
+	(*ProcessesResponse)(nil),           // 66: kiln.machine.v1.ProcessesResponse
+	(*ProcessInfo)(nil),                 // 67: kiln.machine.v1.ProcessInfo
+	(*MemoryRequest)(nil),               // 68: kiln.machine.v1.MemoryRequest
+	(*MemoryResponse)(nil),              // 69: kiln.machine.v1.MemoryResponse
+	(*MountsRequest)(nil),               // 70: kiln.machine.v1.MountsRequest
+	(*MountsResponse)(nil),              // 71: kiln.machine.v1.MountsResponse
+	(*MountInfo)(nil),                   // 72: kiln.machine.v1.MountInfo
+	(*DisksRequest)(nil),                // 73: kiln.machine.v1.DisksRequest
+	(*DisksResponse)(nil),               // 74: kiln.machine.v1.DisksResponse
+	(*DiskInfo)(nil),                    // 75: kiln.machine.v1.DiskInfo
+	(*PartitionInfo)(nil),               // 76: kiln.machine.v1.PartitionInfo
+	(*NetstatRequest)(nil),              // 77: kiln.machine.v1.NetstatRequest
+	(*NetstatResponse)(nil),             // 78: kiln.machine.v1.NetstatResponse
+	(*SocketInfo)(nil),                  // 79: kiln.machine.v1.SocketInfo
+	(*ListFilesRequest)(nil),            // 80: kiln.machine.v1.ListFilesRequest
+	(*ListFilesResponse)(nil),           // 81: kiln.machine.v1.ListFilesResponse
+	(*FileInfo)(nil),                    // 82: kiln.machine.v1.FileInfo
+	(*ReadFileRequest)(nil),             // 83: kiln.machine.v1.ReadFileRequest
+	(*ReadFileResponse)(nil),            // 84: kiln.machine.v1.ReadFileResponse
+	nil,                                 // 85: kiln.machine.v1.Event.FieldsEntry
+	nil,                                 // 86: kiln.machine.v1.PCRBank.ValuesEntry
+	(*timestamppb.Timestamp)(nil),       // 87: google.protobuf.Timestamp
 }
 var file_machine_machine_proto_depIdxs = []int32{
 	7,  // 0: kiln.machine.v1.EtcdMembersResponse.members:type_name -> kiln.machine.v1.EtcdMember
-	13, // 1: kiln.machine.v1.StatsResponse.stats:type_name -> kiln.machine.v1.CgroupStats
-	16, // 2: kiln.machine.v1.ImageListResponse.images:type_name -> kiln.machine.v1.Image
-	85, // 3: kiln.machine.v1.Image.created:type_name -> google.protobuf.Timestamp
-	16, // 4: kiln.machine.v1.ImageImportResponse.images:type_name -> kiln.machine.v1.Image
-	23, // 5: kiln.machine.v1.ServiceListResponse.services:type_name -> kiln.machine.v1.ServiceInfo
-	85, // 6: kiln.machine.v1.ServiceInfo.since:type_name -> google.protobuf.Timestamp
-	85, // 7: kiln.machine.v1.LogsRequest.since:type_name -> google.protobuf.Timestamp
-	85, // 8: kiln.machine.v1.DmesgRequest.since:type_name -> google.protobuf.Timestamp
-	85, // 9: kiln.machine.v1.LogLine.time:type_name -> google.protobuf.Timestamp
-	85, // 10: kiln.machine.v1.Event.time:type_name -> google.protobuf.Timestamp
-	83, // 11: kiln.machine.v1.Event.fields:type_name -> kiln.machine.v1.Event.FieldsEntry
-	85, // 12: kiln.machine.v1.ResourceMetadata.created:type_name -> google.protobuf.Timestamp
-	85, // 13: kiln.machine.v1.ResourceMetadata.updated:type_name -> google.protobuf.Timestamp
-	35, // 14: kiln.machine.v1.Resource.metadata:type_name -> kiln.machine.v1.ResourceMetadata
-	36, // 15: kiln.machine.v1.ResourceListResponse.resources:type_name -> kiln.machine.v1.Resource
+	15, // 1: kiln.machine.v1.StatsResponse.stats:type_name -> kiln.machine.v1.CgroupStats
+	18, // 2: kiln.machine.v1.ImageListResponse.images:type_name -> kiln.machine.v1.Image
+	87, // 3: kiln.machine.v1.Image.created:type_name -> google.protobuf.Timestamp
+	18, // 4: kiln.machine.v1.ImageImportResponse.images:type_name -> kiln.machine.v1.Image
+	25, // 5: kiln.machine.v1.ServiceListResponse.services:type_name -> kiln.machine.v1.ServiceInfo
+	87, // 6: kiln.machine.v1.ServiceInfo.since:type_name -> google.protobuf.Timestamp
+	87, // 7: kiln.machine.v1.LogsRequest.since:type_name -> google.protobuf.Timestamp
+	87, // 8: kiln.machine.v1.DmesgRequest.since:type_name -> google.protobuf.Timestamp
+	87, // 9: kiln.machine.v1.LogLine.time:type_name -> google.protobuf.Timestamp
+	87, // 10: kiln.machine.v1.Event.time:type_name -> google.protobuf.Timestamp
+	85, // 11: kiln.machine.v1.Event.fields:type_name -> kiln.machine.v1.Event.FieldsEntry
+	87, // 12: kiln.machine.v1.ResourceMetadata.created:type_name -> google.protobuf.Timestamp
+	87, // 13: kiln.machine.v1.ResourceMetadata.updated:type_name -> google.protobuf.Timestamp
+	37, // 14: kiln.machine.v1.Resource.metadata:type_name -> kiln.machine.v1.ResourceMetadata
+	38, // 15: kiln.machine.v1.ResourceListResponse.resources:type_name -> kiln.machine.v1.Resource
 	0,  // 16: kiln.machine.v1.ResourceEvent.type:type_name -> kiln.machine.v1.ResourceEvent.Type
-	36, // 17: kiln.machine.v1.ResourceEvent.resource:type_name -> kiln.machine.v1.Resource
+	38, // 17: kiln.machine.v1.ResourceEvent.resource:type_name -> kiln.machine.v1.Resource
 	1,  // 18: kiln.machine.v1.ApplyConfigurationRequest.mode:type_name -> kiln.machine.v1.ApplyConfigurationRequest.Mode
-	44, // 19: kiln.machine.v1.ApplyConfigurationResponse.changes:type_name -> kiln.machine.v1.ConfigChange
-	46, // 20: kiln.machine.v1.UpgradeRequest.options:type_name -> kiln.machine.v1.UpgradeOptions
-	84, // 21: kiln.machine.v1.PCRBank.values:type_name -> kiln.machine.v1.PCRBank.ValuesEntry
-	57, // 22: kiln.machine.v1.PCRReadResponse.banks:type_name -> kiln.machine.v1.PCRBank
-	61, // 23: kiln.machine.v1.InspectControllersResponse.controllers:type_name -> kiln.machine.v1.ControllerInfo
-	62, // 24: kiln.machine.v1.ControllerInfo.inputs:type_name -> kiln.machine.v1.ResourceKind
-	62, // 25: kiln.machine.v1.ControllerInfo.outputs:type_name -> kiln.machine.v1.ResourceKind
-	65, // 26: kiln.machine.v1.ProcessesResponse.processes:type_name -> kiln.machine.v1.ProcessInfo
-	70, // 27: kiln.machine.v1.MountsResponse.mounts:type_name -> kiln.machine.v1.MountInfo
-	73, // 28: kiln.machine.v1.DisksResponse.disks:type_name -> kiln.machine.v1.DiskInfo
-	74, // 29: kiln.machine.v1.DiskInfo.partitions:type_name -> kiln.machine.v1.PartitionInfo
-	77, // 30: kiln.machine.v1.NetstatResponse.sockets:type_name -> kiln.machine.v1.SocketInfo
-	80, // 31: kiln.machine.v1.ListFilesResponse.files:type_name -> kiln.machine.v1.FileInfo
-	85, // 32: kiln.machine.v1.FileInfo.modified:type_name -> google.protobuf.Timestamp
-	19, // 33: kiln.machine.v1.MachineService.Version:input_type -> kiln.machine.v1.VersionRequest
-	21, // 34: kiln.machine.v1.MachineService.ServiceList:input_type -> kiln.machine.v1.ServiceListRequest
-	24, // 35: kiln.machine.v1.MachineService.ServiceRestart:input_type -> kiln.machine.v1.ServiceRestartRequest
-	26, // 36: kiln.machine.v1.MachineService.ServiceStop:input_type -> kiln.machine.v1.ServiceStopRequest
-	28, // 37: kiln.machine.v1.MachineService.ServiceStart:input_type -> kiln.machine.v1.ServiceStartRequest
-	30, // 38: kiln.machine.v1.MachineService.Logs:input_type -> kiln.machine.v1.LogsRequest
-	31, // 39: kiln.machine.v1.MachineService.Dmesg:input_type -> kiln.machine.v1.DmesgRequest
-	33, // 40: kiln.machine.v1.MachineService.Events:input_type -> kiln.machine.v1.EventsRequest
-	37, // 41: kiln.machine.v1.MachineService.ResourceGet:input_type -> kiln.machine.v1.ResourceGetRequest
-	38, // 42: kiln.machine.v1.MachineService.ResourceList:input_type -> kiln.machine.v1.ResourceListRequest
-	40, // 43: kiln.machine.v1.MachineService.ResourceWatch:input_type -> kiln.machine.v1.ResourceWatchRequest
-	42, // 44: kiln.machine.v1.MachineService.ApplyConfiguration:input_type -> kiln.machine.v1.ApplyConfigurationRequest
-	45, // 45: kiln.machine.v1.MachineService.Upgrade:input_type -> kiln.machine.v1.UpgradeRequest
-	48, // 46: kiln.machine.v1.MachineService.Rollback:input_type -> kiln.machine.v1.RollbackRequest
-	50, // 47: kiln.machine.v1.MachineService.Reboot:input_type -> kiln.machine.v1.RebootRequest
-	52, // 48: kiln.machine.v1.MachineService.Shutdown:input_type -> kiln.machine.v1.ShutdownRequest
-	54, // 49: kiln.machine.v1.MachineService.Reset:input_type -> kiln.machine.v1.ResetRequest
-	56, // 50: kiln.machine.v1.MachineService.PCRRead:input_type -> kiln.machine.v1.PCRReadRequest
-	59, // 51: kiln.machine.v1.MachineService.InspectControllers:input_type -> kiln.machine.v1.InspectControllersRequest
-	63, // 52: kiln.machine.v1.MachineService.Processes:input_type -> kiln.machine.v1.ProcessesRequest
-	66, // 53: kiln.machine.v1.MachineService.Memory:input_type -> kiln.machine.v1.MemoryRequest
-	68, // 54: kiln.machine.v1.MachineService.Mounts:input_type -> kiln.machine.v1.MountsRequest
-	71, // 55: kiln.machine.v1.MachineService.Disks:input_type -> kiln.machine.v1.DisksRequest
-	75, // 56: kiln.machine.v1.MachineService.Netstat:input_type -> kiln.machine.v1.NetstatRequest
-	78, // 57: kiln.machine.v1.MachineService.ListFiles:input_type -> kiln.machine.v1.ListFilesRequest
-	81, // 58: kiln.machine.v1.MachineService.ReadFile:input_type -> kiln.machine.v1.ReadFileRequest
-	11, // 59: kiln.machine.v1.MachineService.Stats:input_type -> kiln.machine.v1.StatsRequest
-	14, // 60: kiln.machine.v1.MachineService.ImageList:input_type -> kiln.machine.v1.ImageListRequest
-	17, // 61: kiln.machine.v1.MachineService.ImageImport:input_type -> kiln.machine.v1.ImageImportRequest
+	46, // 19: kiln.machine.v1.ApplyConfigurationResponse.changes:type_name -> kiln.machine.v1.ConfigChange
+	48, // 20: kiln.machine.v1.UpgradeRequest.options:type_name -> kiln.machine.v1.UpgradeOptions
+	86, // 21: kiln.machine.v1.PCRBank.values:type_name -> kiln.machine.v1.PCRBank.ValuesEntry
+	59, // 22: kiln.machine.v1.PCRReadResponse.banks:type_name -> kiln.machine.v1.PCRBank
+	63, // 23: kiln.machine.v1.InspectControllersResponse.controllers:type_name -> kiln.machine.v1.ControllerInfo
+	64, // 24: kiln.machine.v1.ControllerInfo.inputs:type_name -> kiln.machine.v1.ResourceKind
+	64, // 25: kiln.machine.v1.ControllerInfo.outputs:type_name -> kiln.machine.v1.ResourceKind
+	67, // 26: kiln.machine.v1.ProcessesResponse.processes:type_name -> kiln.machine.v1.ProcessInfo
+	72, // 27: kiln.machine.v1.MountsResponse.mounts:type_name -> kiln.machine.v1.MountInfo
+	75, // 28: kiln.machine.v1.DisksResponse.disks:type_name -> kiln.machine.v1.DiskInfo
+	76, // 29: kiln.machine.v1.DiskInfo.partitions:type_name -> kiln.machine.v1.PartitionInfo
+	79, // 30: kiln.machine.v1.NetstatResponse.sockets:type_name -> kiln.machine.v1.SocketInfo
+	82, // 31: kiln.machine.v1.ListFilesResponse.files:type_name -> kiln.machine.v1.FileInfo
+	87, // 32: kiln.machine.v1.FileInfo.modified:type_name -> google.protobuf.Timestamp
+	21, // 33: kiln.machine.v1.MachineService.Version:input_type -> kiln.machine.v1.VersionRequest
+	23, // 34: kiln.machine.v1.MachineService.ServiceList:input_type -> kiln.machine.v1.ServiceListRequest
+	26, // 35: kiln.machine.v1.MachineService.ServiceRestart:input_type -> kiln.machine.v1.ServiceRestartRequest
+	28, // 36: kiln.machine.v1.MachineService.ServiceStop:input_type -> kiln.machine.v1.ServiceStopRequest
+	30, // 37: kiln.machine.v1.MachineService.ServiceStart:input_type -> kiln.machine.v1.ServiceStartRequest
+	32, // 38: kiln.machine.v1.MachineService.Logs:input_type -> kiln.machine.v1.LogsRequest
+	33, // 39: kiln.machine.v1.MachineService.Dmesg:input_type -> kiln.machine.v1.DmesgRequest
+	35, // 40: kiln.machine.v1.MachineService.Events:input_type -> kiln.machine.v1.EventsRequest
+	39, // 41: kiln.machine.v1.MachineService.ResourceGet:input_type -> kiln.machine.v1.ResourceGetRequest
+	40, // 42: kiln.machine.v1.MachineService.ResourceList:input_type -> kiln.machine.v1.ResourceListRequest
+	42, // 43: kiln.machine.v1.MachineService.ResourceWatch:input_type -> kiln.machine.v1.ResourceWatchRequest
+	44, // 44: kiln.machine.v1.MachineService.ApplyConfiguration:input_type -> kiln.machine.v1.ApplyConfigurationRequest
+	47, // 45: kiln.machine.v1.MachineService.Upgrade:input_type -> kiln.machine.v1.UpgradeRequest
+	50, // 46: kiln.machine.v1.MachineService.Rollback:input_type -> kiln.machine.v1.RollbackRequest
+	52, // 47: kiln.machine.v1.MachineService.Reboot:input_type -> kiln.machine.v1.RebootRequest
+	54, // 48: kiln.machine.v1.MachineService.Shutdown:input_type -> kiln.machine.v1.ShutdownRequest
+	56, // 49: kiln.machine.v1.MachineService.Reset:input_type -> kiln.machine.v1.ResetRequest
+	58, // 50: kiln.machine.v1.MachineService.PCRRead:input_type -> kiln.machine.v1.PCRReadRequest
+	61, // 51: kiln.machine.v1.MachineService.InspectControllers:input_type -> kiln.machine.v1.InspectControllersRequest
+	65, // 52: kiln.machine.v1.MachineService.Processes:input_type -> kiln.machine.v1.ProcessesRequest
+	68, // 53: kiln.machine.v1.MachineService.Memory:input_type -> kiln.machine.v1.MemoryRequest
+	70, // 54: kiln.machine.v1.MachineService.Mounts:input_type -> kiln.machine.v1.MountsRequest
+	73, // 55: kiln.machine.v1.MachineService.Disks:input_type -> kiln.machine.v1.DisksRequest
+	77, // 56: kiln.machine.v1.MachineService.Netstat:input_type -> kiln.machine.v1.NetstatRequest
+	80, // 57: kiln.machine.v1.MachineService.ListFiles:input_type -> kiln.machine.v1.ListFilesRequest
+	83, // 58: kiln.machine.v1.MachineService.ReadFile:input_type -> kiln.machine.v1.ReadFileRequest
+	13, // 59: kiln.machine.v1.MachineService.Stats:input_type -> kiln.machine.v1.StatsRequest
+	16, // 60: kiln.machine.v1.MachineService.ImageList:input_type -> kiln.machine.v1.ImageListRequest
+	19, // 61: kiln.machine.v1.MachineService.ImageImport:input_type -> kiln.machine.v1.ImageImportRequest
 	2,  // 62: kiln.machine.v1.MachineService.Bootstrap:input_type -> kiln.machine.v1.BootstrapRequest
 	4,  // 63: kiln.machine.v1.MachineService.Kubeconfig:input_type -> kiln.machine.v1.KubeconfigRequest
 	6,  // 64: kiln.machine.v1.MachineService.EtcdMembers:input_type -> kiln.machine.v1.EtcdMembersRequest
 	9,  // 65: kiln.machine.v1.MachineService.EtcdSnapshot:input_type -> kiln.machine.v1.EtcdSnapshotRequest
-	20, // 66: kiln.machine.v1.MachineService.Version:output_type -> kiln.machine.v1.VersionResponse
-	22, // 67: kiln.machine.v1.MachineService.ServiceList:output_type -> kiln.machine.v1.ServiceListResponse
-	25, // 68: kiln.machine.v1.MachineService.ServiceRestart:output_type -> kiln.machine.v1.ServiceRestartResponse
-	27, // 69: kiln.machine.v1.MachineService.ServiceStop:output_type -> kiln.machine.v1.ServiceStopResponse
-	29, // 70: kiln.machine.v1.MachineService.ServiceStart:output_type -> kiln.machine.v1.ServiceStartResponse
-	32, // 71: kiln.machine.v1.MachineService.Logs:output_type -> kiln.machine.v1.LogLine
-	32, // 72: kiln.machine.v1.MachineService.Dmesg:output_type -> kiln.machine.v1.LogLine
-	34, // 73: kiln.machine.v1.MachineService.Events:output_type -> kiln.machine.v1.Event
-	36, // 74: kiln.machine.v1.MachineService.ResourceGet:output_type -> kiln.machine.v1.Resource
-	39, // 75: kiln.machine.v1.MachineService.ResourceList:output_type -> kiln.machine.v1.ResourceListResponse
-	41, // 76: kiln.machine.v1.MachineService.ResourceWatch:output_type -> kiln.machine.v1.ResourceEvent
-	43, // 77: kiln.machine.v1.MachineService.ApplyConfiguration:output_type -> kiln.machine.v1.ApplyConfigurationResponse
-	47, // 78: kiln.machine.v1.MachineService.Upgrade:output_type -> kiln.machine.v1.UpgradeResponse
-	49, // 79: kiln.machine.v1.MachineService.Rollback:output_type -> kiln.machine.v1.RollbackResponse
-	51, // 80: kiln.machine.v1.MachineService.Reboot:output_type -> kiln.machine.v1.RebootResponse
-	53, // 81: kiln.machine.v1.MachineService.Shutdown:output_type -> kiln.machine.v1.ShutdownResponse
-	55, // 82: kiln.machine.v1.MachineService.Reset:output_type -> kiln.machine.v1.ResetResponse
-	58, // 83: kiln.machine.v1.MachineService.PCRRead:output_type -> kiln.machine.v1.PCRReadResponse
-	60, // 84: kiln.machine.v1.MachineService.InspectControllers:output_type -> kiln.machine.v1.InspectControllersResponse
-	64, // 85: kiln.machine.v1.MachineService.Processes:output_type -> kiln.machine.v1.ProcessesResponse
-	67, // 86: kiln.machine.v1.MachineService.Memory:output_type -> kiln.machine.v1.MemoryResponse
-	69, // 87: kiln.machine.v1.MachineService.Mounts:output_type -> kiln.machine.v1.MountsResponse
-	72, // 88: kiln.machine.v1.MachineService.Disks:output_type -> kiln.machine.v1.DisksResponse
-	76, // 89: kiln.machine.v1.MachineService.Netstat:output_type -> kiln.machine.v1.NetstatResponse
-	79, // 90: kiln.machine.v1.MachineService.ListFiles:output_type -> kiln.machine.v1.ListFilesResponse
-	82, // 91: kiln.machine.v1.MachineService.ReadFile:output_type -> kiln.machine.v1.ReadFileResponse
-	12, // 92: kiln.machine.v1.MachineService.Stats:output_type -> kiln.machine.v1.StatsResponse
-	15, // 93: kiln.machine.v1.MachineService.ImageList:output_type -> kiln.machine.v1.ImageListResponse
-	18, // 94: kiln.machine.v1.MachineService.ImageImport:output_type -> kiln.machine.v1.ImageImportResponse
-	3,  // 95: kiln.machine.v1.MachineService.Bootstrap:output_type -> kiln.machine.v1.BootstrapResponse
-	5,  // 96: kiln.machine.v1.MachineService.Kubeconfig:output_type -> kiln.machine.v1.KubeconfigResponse
-	8,  // 97: kiln.machine.v1.MachineService.EtcdMembers:output_type -> kiln.machine.v1.EtcdMembersResponse
-	10, // 98: kiln.machine.v1.MachineService.EtcdSnapshot:output_type -> kiln.machine.v1.EtcdSnapshotChunk
-	66, // [66:99] is the sub-list for method output_type
-	33, // [33:66] is the sub-list for method input_type
+	11, // 66: kiln.machine.v1.MachineService.EtcdRecover:input_type -> kiln.machine.v1.EtcdRecoverRequest
+	22, // 67: kiln.machine.v1.MachineService.Version:output_type -> kiln.machine.v1.VersionResponse
+	24, // 68: kiln.machine.v1.MachineService.ServiceList:output_type -> kiln.machine.v1.ServiceListResponse
+	27, // 69: kiln.machine.v1.MachineService.ServiceRestart:output_type -> kiln.machine.v1.ServiceRestartResponse
+	29, // 70: kiln.machine.v1.MachineService.ServiceStop:output_type -> kiln.machine.v1.ServiceStopResponse
+	31, // 71: kiln.machine.v1.MachineService.ServiceStart:output_type -> kiln.machine.v1.ServiceStartResponse
+	34, // 72: kiln.machine.v1.MachineService.Logs:output_type -> kiln.machine.v1.LogLine
+	34, // 73: kiln.machine.v1.MachineService.Dmesg:output_type -> kiln.machine.v1.LogLine
+	36, // 74: kiln.machine.v1.MachineService.Events:output_type -> kiln.machine.v1.Event
+	38, // 75: kiln.machine.v1.MachineService.ResourceGet:output_type -> kiln.machine.v1.Resource
+	41, // 76: kiln.machine.v1.MachineService.ResourceList:output_type -> kiln.machine.v1.ResourceListResponse
+	43, // 77: kiln.machine.v1.MachineService.ResourceWatch:output_type -> kiln.machine.v1.ResourceEvent
+	45, // 78: kiln.machine.v1.MachineService.ApplyConfiguration:output_type -> kiln.machine.v1.ApplyConfigurationResponse
+	49, // 79: kiln.machine.v1.MachineService.Upgrade:output_type -> kiln.machine.v1.UpgradeResponse
+	51, // 80: kiln.machine.v1.MachineService.Rollback:output_type -> kiln.machine.v1.RollbackResponse
+	53, // 81: kiln.machine.v1.MachineService.Reboot:output_type -> kiln.machine.v1.RebootResponse
+	55, // 82: kiln.machine.v1.MachineService.Shutdown:output_type -> kiln.machine.v1.ShutdownResponse
+	57, // 83: kiln.machine.v1.MachineService.Reset:output_type -> kiln.machine.v1.ResetResponse
+	60, // 84: kiln.machine.v1.MachineService.PCRRead:output_type -> kiln.machine.v1.PCRReadResponse
+	62, // 85: kiln.machine.v1.MachineService.InspectControllers:output_type -> kiln.machine.v1.InspectControllersResponse
+	66, // 86: kiln.machine.v1.MachineService.Processes:output_type -> kiln.machine.v1.ProcessesResponse
+	69, // 87: kiln.machine.v1.MachineService.Memory:output_type -> kiln.machine.v1.MemoryResponse
+	71, // 88: kiln.machine.v1.MachineService.Mounts:output_type -> kiln.machine.v1.MountsResponse
+	74, // 89: kiln.machine.v1.MachineService.Disks:output_type -> kiln.machine.v1.DisksResponse
+	78, // 90: kiln.machine.v1.MachineService.Netstat:output_type -> kiln.machine.v1.NetstatResponse
+	81, // 91: kiln.machine.v1.MachineService.ListFiles:output_type -> kiln.machine.v1.ListFilesResponse
+	84, // 92: kiln.machine.v1.MachineService.ReadFile:output_type -> kiln.machine.v1.ReadFileResponse
+	14, // 93: kiln.machine.v1.MachineService.Stats:output_type -> kiln.machine.v1.StatsResponse
+	17, // 94: kiln.machine.v1.MachineService.ImageList:output_type -> kiln.machine.v1.ImageListResponse
+	20, // 95: kiln.machine.v1.MachineService.ImageImport:output_type -> kiln.machine.v1.ImageImportResponse
+	3,  // 96: kiln.machine.v1.MachineService.Bootstrap:output_type -> kiln.machine.v1.BootstrapResponse
+	5,  // 97: kiln.machine.v1.MachineService.Kubeconfig:output_type -> kiln.machine.v1.KubeconfigResponse
+	8,  // 98: kiln.machine.v1.MachineService.EtcdMembers:output_type -> kiln.machine.v1.EtcdMembersResponse
+	10, // 99: kiln.machine.v1.MachineService.EtcdSnapshot:output_type -> kiln.machine.v1.EtcdSnapshotChunk
+	12, // 100: kiln.machine.v1.MachineService.EtcdRecover:output_type -> kiln.machine.v1.EtcdRecoverResponse
+	67, // [67:101] is the sub-list for method output_type
+	33, // [33:67] is the sub-list for method input_type
 	33, // [33:33] is the sub-list for extension type_name
 	33, // [33:33] is the sub-list for extension extendee
 	0,  // [0:33] is the sub-list for field type_name
@@ -5210,8 +5316,8 @@ func file_machine_machine_proto_init() {
 	if File_machine_machine_proto != nil {
 		return
 	}
-	file_machine_machine_proto_msgTypes[38].OneofWrappers = []any{}
-	file_machine_machine_proto_msgTypes[43].OneofWrappers = []any{
+	file_machine_machine_proto_msgTypes[40].OneofWrappers = []any{}
+	file_machine_machine_proto_msgTypes[45].OneofWrappers = []any{
 		(*UpgradeRequest_Options)(nil),
 		(*UpgradeRequest_Chunk)(nil),
 	}
@@ -5221,7 +5327,7 @@ func file_machine_machine_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_machine_machine_proto_rawDesc), len(file_machine_machine_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   83,
+			NumMessages:   85,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

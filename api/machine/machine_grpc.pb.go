@@ -58,6 +58,7 @@ const (
 	MachineService_Kubeconfig_FullMethodName         = "/kiln.machine.v1.MachineService/Kubeconfig"
 	MachineService_EtcdMembers_FullMethodName        = "/kiln.machine.v1.MachineService/EtcdMembers"
 	MachineService_EtcdSnapshot_FullMethodName       = "/kiln.machine.v1.MachineService/EtcdSnapshot"
+	MachineService_EtcdRecover_FullMethodName        = "/kiln.machine.v1.MachineService/EtcdRecover"
 )
 
 // MachineServiceClient is the client API for MachineService service.
@@ -148,6 +149,11 @@ type MachineServiceClient interface {
 	// EtcdSnapshot streams a snapshot of etcd's database (every Secret of the cluster: its
 	// own role, os:etcd:backup).
 	EtcdSnapshot(ctx context.Context, in *EtcdSnapshotRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[EtcdSnapshotChunk], error)
+	// EtcdRecover bootstraps this controlplane's etcd from a snapshot (EtcdSnapshot of the
+	// lost cluster) instead of an empty database: chunks of at most 1 MiB, 8 GiB in all.
+	// Once per cluster, like Bootstrap, with its refusals; a snapshot etcd refuses (cut,
+	// changed, not a snapshot) is InvalidArgument and leaves nothing behind.
+	EtcdRecover(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[EtcdRecoverRequest, EtcdRecoverResponse], error)
 }
 
 type machineServiceClient struct {
@@ -539,6 +545,19 @@ func (c *machineServiceClient) EtcdSnapshot(ctx context.Context, in *EtcdSnapsho
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type MachineService_EtcdSnapshotClient = grpc.ServerStreamingClient[EtcdSnapshotChunk]
 
+func (c *machineServiceClient) EtcdRecover(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[EtcdRecoverRequest, EtcdRecoverResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &MachineService_ServiceDesc.Streams[7], MachineService_EtcdRecover_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[EtcdRecoverRequest, EtcdRecoverResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type MachineService_EtcdRecoverClient = grpc.ClientStreamingClient[EtcdRecoverRequest, EtcdRecoverResponse]
+
 // MachineServiceServer is the server API for MachineService service.
 // All implementations must embed UnimplementedMachineServiceServer
 // for forward compatibility.
@@ -627,6 +646,11 @@ type MachineServiceServer interface {
 	// EtcdSnapshot streams a snapshot of etcd's database (every Secret of the cluster: its
 	// own role, os:etcd:backup).
 	EtcdSnapshot(*EtcdSnapshotRequest, grpc.ServerStreamingServer[EtcdSnapshotChunk]) error
+	// EtcdRecover bootstraps this controlplane's etcd from a snapshot (EtcdSnapshot of the
+	// lost cluster) instead of an empty database: chunks of at most 1 MiB, 8 GiB in all.
+	// Once per cluster, like Bootstrap, with its refusals; a snapshot etcd refuses (cut,
+	// changed, not a snapshot) is InvalidArgument and leaves nothing behind.
+	EtcdRecover(grpc.ClientStreamingServer[EtcdRecoverRequest, EtcdRecoverResponse]) error
 	mustEmbedUnimplementedMachineServiceServer()
 }
 
@@ -735,6 +759,9 @@ func (UnimplementedMachineServiceServer) EtcdMembers(context.Context, *EtcdMembe
 }
 func (UnimplementedMachineServiceServer) EtcdSnapshot(*EtcdSnapshotRequest, grpc.ServerStreamingServer[EtcdSnapshotChunk]) error {
 	return status.Error(codes.Unimplemented, "method EtcdSnapshot not implemented")
+}
+func (UnimplementedMachineServiceServer) EtcdRecover(grpc.ClientStreamingServer[EtcdRecoverRequest, EtcdRecoverResponse]) error {
+	return status.Error(codes.Unimplemented, "method EtcdRecover not implemented")
 }
 func (UnimplementedMachineServiceServer) mustEmbedUnimplementedMachineServiceServer() {}
 func (UnimplementedMachineServiceServer) testEmbeddedByValue()                        {}
@@ -1294,6 +1321,13 @@ func _MachineService_EtcdSnapshot_Handler(srv interface{}, stream grpc.ServerStr
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type MachineService_EtcdSnapshotServer = grpc.ServerStreamingServer[EtcdSnapshotChunk]
 
+func _MachineService_EtcdRecover_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(MachineServiceServer).EtcdRecover(&grpc.GenericServerStream[EtcdRecoverRequest, EtcdRecoverResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type MachineService_EtcdRecoverServer = grpc.ClientStreamingServer[EtcdRecoverRequest, EtcdRecoverResponse]
+
 // MachineService_ServiceDesc is the grpc.ServiceDesc for MachineService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1441,6 +1475,11 @@ var MachineService_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "EtcdSnapshot",
 			Handler:       _MachineService_EtcdSnapshot_Handler,
 			ServerStreams: true,
+		},
+		{
+			StreamName:    "EtcdRecover",
+			Handler:       _MachineService_EtcdRecover_Handler,
+			ClientStreams: true,
 		},
 	},
 	Metadata: "machine/machine.proto",

@@ -78,12 +78,14 @@ var Methods = map[string]Role{
 	machine.MachineService_EtcdSnapshot_FullMethodName: EtcdBackup,
 
 	machine.MachineService_ApplyConfiguration_FullMethodName: Admin,
-	// Bootstrap starts a cluster; a kubeconfig is a cluster administrator's credential.
-	machine.MachineService_Bootstrap_FullMethodName:  Admin,
-	machine.MachineService_Kubeconfig_FullMethodName: Admin,
-	machine.MachineService_Reset_FullMethodName:      Admin,
-	machine.MachineService_Upgrade_FullMethodName:    Admin,
-	machine.MachineService_Rollback_FullMethodName:   Admin,
+	// Bootstrap starts a cluster (a recovery, from a snapshot: every Secret it held); a
+	// kubeconfig is a cluster administrator's credential.
+	machine.MachineService_Bootstrap_FullMethodName:   Admin,
+	machine.MachineService_EtcdRecover_FullMethodName: Admin,
+	machine.MachineService_Kubeconfig_FullMethodName:  Admin,
+	machine.MachineService_Reset_FullMethodName:       Admin,
+	machine.MachineService_Upgrade_FullMethodName:     Admin,
+	machine.MachineService_Rollback_FullMethodName:    Admin,
 	// Reflection lists every service and message: useful to an administrator debugging
 	// with grpcurl, nothing a reader needs.
 	grpc_reflection_v1.ServerReflection_ServerReflectionInfo_FullMethodName:      Admin,

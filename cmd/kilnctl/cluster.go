@@ -13,10 +13,16 @@ import (
 	"github.com/kiln-os/kiln/internal/atomicfile"
 )
 
-// cmdBootstrap runs "bootstrap": etcd starts a new cluster on the node (admin, once).
+// cmdBootstrap runs "bootstrap [--recover-from FILE]": etcd starts a new cluster on the
+// node (admin, once), empty or from a snapshot of a lost cluster.
 func cmdBootstrap(e *env, args []string) error {
-	if _, err := parseArgs(e.flagSet("bootstrap"), args, 0, 0); err != nil {
+	fs := e.flagSet("bootstrap")
+	from := fs.String("recover-from", "", "an etcd snapshot (kilnctl etcd snapshot) to start the cluster from")
+	if _, err := parseArgs(fs, args, 0, 0); err != nil {
 		return err
+	}
+	if *from != "" {
+		return e.recoverEtcd(*from)
 	}
 	return call(e, func(ctx context.Context, api machine.MachineServiceClient) (*machine.BootstrapResponse, error) {
 		return api.Bootstrap(ctx, &machine.BootstrapRequest{})
@@ -25,6 +31,49 @@ func cmdBootstrap(e *env, args []string) error {
 		return err
 	})
 }
+
+// recoverEtcd streams the snapshot at path to EtcdRecover.
+func (e *env) recoverEtcd(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("bootstrap --recover-from: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("bootstrap --recover-from: %w", err)
+	}
+	if !fi.Mode().IsRegular() || fi.Size() == 0 || fi.Size() > maxSnapshotSize {
+		return fmt.Errorf("bootstrap --recover-from %s: %d bytes, not a snapshot (a regular file of 1 byte to 8 GiB)", path, fi.Size())
+	}
+	api, done, err := e.dial()
+	if err != nil {
+		return err
+	}
+	defer done()
+	stream, err := api.EtcdRecover(e.ctx)
+	if err != nil {
+		return err
+	}
+	if err := e.sendChunks(f, fi.Size(), func(chunk []byte) error {
+		return stream.Send(&machine.EtcdRecoverRequest{Chunk: chunk})
+	}); err != nil {
+		return fmt.Errorf("bootstrap --recover-from %s: %w", path, err)
+	}
+	resp, err := stream.CloseAndRecv()
+	if err != nil {
+		return err
+	}
+	if e.structured() {
+		return e.printMessage(resp)
+	}
+	_, err = fmt.Fprintf(e.stdout, "recovered from %s (%s, sha256:%s): etcd starts with its data on this node alone; watch it with kilnctl services\n",
+		path, bytesText(uint64(resp.GetBytes())), resp.GetSha256())
+	return err
+}
+
+// maxSnapshotSize is the node's bound on a snapshot to recover from (k8s.MaxSnapshotBytes).
+const maxSnapshotSize = 8 << 30
 
 // cmdKubeconfig runs "kubeconfig [PATH]": an administrator's kubeconfig, written to PATH
 // (mode 0600, refusing to replace a file without --force) or, for "-", to stdout.

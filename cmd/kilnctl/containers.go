@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"time"
 
@@ -88,27 +86,11 @@ func (e *env) importImage(path, runtime string) error {
 	if err != nil {
 		return err
 	}
-	progress := e.progress(fi.Size())
-	buf := make([]byte, chunkSize)
-	var sent int64
-	for {
-		n, rerr := io.ReadFull(f, buf)
-		if n > 0 {
-			if err := stream.Send(&machine.ImageImportRequest{Chunk: buf[:n], Runtime: runtime}); err != nil {
-				break // the node ended the call: CloseAndRecv has its status
-			}
-			sent += int64(n)
-			progress(sent)
-		}
-		if errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF) {
-			break
-		}
-		if rerr != nil {
-			progress(-1)
-			return fmt.Errorf("image import %s: %w", path, rerr)
-		}
+	if err := e.sendChunks(f, fi.Size(), func(chunk []byte) error {
+		return stream.Send(&machine.ImageImportRequest{Chunk: chunk, Runtime: runtime})
+	}); err != nil {
+		return fmt.Errorf("image import %s: %w", path, err)
 	}
-	progress(-1)
 	resp, err := stream.CloseAndRecv()
 	if err != nil {
 		return err

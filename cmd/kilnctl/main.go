@@ -46,8 +46,9 @@ commands:
                                     --kubernetes: into the CRI containerd, for pods. A
                                     Kubernetes payload (.sqsh) goes to the payload store
                                     if the node's image pins it
-  bootstrap                         start the cluster's etcd on this controlplane (admin,
-                                    once per cluster)
+  bootstrap [--recover-from FILE]   start the cluster's etcd on this controlplane (admin,
+                                    once per cluster); from an etcd snapshot of a lost
+                                    cluster when given
   kubeconfig [PATH|-] [--ttl D] [--force]
                                     an administrator's kubeconfig (admin), to PATH
                                     (default ./kubeconfig, mode 0600) or stdout

@@ -135,29 +135,39 @@ func (e *env) sendUpgrade(api machine.MachineServiceClient, opts *machine.Upgrad
 		return stream.CloseAndRecv() // the node ended the call: its status says why
 	}
 	if image != nil {
-		progress := e.progress(size)
-		buf := make([]byte, chunkSize)
-		var sent int64
-		for {
-			n, err := io.ReadFull(image, buf)
-			if n > 0 {
-				if err := stream.Send(&machine.UpgradeRequest{Payload: &machine.UpgradeRequest_Chunk{Chunk: buf[:n]}}); err != nil {
-					progress(-1)
-					return stream.CloseAndRecv()
-				}
-				sent += int64(n)
-				progress(sent)
-			}
-			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-				break
-			}
-			if err != nil {
-				return nil, fmt.Errorf("upgrade --image: %w", err)
-			}
+		if err := e.sendChunks(image, size, func(chunk []byte) error {
+			return stream.Send(&machine.UpgradeRequest{Payload: &machine.UpgradeRequest_Chunk{Chunk: chunk}})
+		}); err != nil {
+			return nil, fmt.Errorf("upgrade --image: %w", err)
 		}
-		progress(-1)
 	}
 	return stream.CloseAndRecv()
+}
+
+// sendChunks reads r to its end and sends it in chunkSize pieces, showing progress
+// against size. It returns read errors only: a failed send ends it quietly, and the
+// caller's CloseAndRecv has the node's status, which says why.
+func (e *env) sendChunks(r io.Reader, size int64, send func([]byte) error) error {
+	progress := e.progress(size)
+	defer progress(-1)
+	buf := make([]byte, chunkSize)
+	var sent int64
+	for {
+		n, err := io.ReadFull(r, buf)
+		if n > 0 {
+			if send(buf[:n]) != nil {
+				return nil
+			}
+			sent += int64(n)
+			progress(sent)
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
 }
 
 // progress returns a function that shows how much was sent, on a terminal only; -1

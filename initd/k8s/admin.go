@@ -3,16 +3,21 @@ package k8s
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/kiln-os/kiln/config"
 	"github.com/kiln-os/kiln/initd/resources"
+	"github.com/kiln-os/kiln/internal/atomicfile"
 )
 
 // Errors of the cluster operations; the API maps them to gRPC codes.
@@ -22,6 +27,8 @@ var (
 	ErrPrecondition = errors.New("k8s: precondition")
 	// ErrAlreadyBootstrapped: this node's etcd was bootstrapped already.
 	ErrAlreadyBootstrapped = errors.New("k8s: already bootstrapped")
+	// ErrBadSnapshot: etcd refuses the snapshot to recover from (cut, changed, not one).
+	ErrBadSnapshot = errors.New("k8s: bad snapshot")
 )
 
 // Runner runs a program to its end with stdin as its input: stdout to out when given,
@@ -39,8 +46,10 @@ type Admin struct {
 	Owner string
 	// DataDir is etcd's data directory (EtcdDataDir).
 	DataDir string
-	// SnapshotDir holds a snapshot while it is sent (on EPHEMERAL).
+	// SnapshotDir holds a snapshot while it is sent or restored (on EPHEMERAL).
 	SnapshotDir string
+
+	bootstrapMu sync.Mutex // one Bootstrap or Recover at a time
 }
 
 // controlPlane returns the cluster of a controlplane whose payload is mounted.
@@ -78,15 +87,132 @@ func (a *Admin) payload() resources.PayloadStatusSpec {
 // was bootstrapped already, in this boot or an earlier one (its data directory holds a
 // member), refuses.
 func (a *Admin) Bootstrap(ctx context.Context, by string) error {
+	a.bootstrapMu.Lock()
+	defer a.bootstrapMu.Unlock()
+	if err := a.mayBootstrap(); err != nil {
+		return err
+	}
+	return a.requestBootstrap(ctx, by, "")
+}
+
+// mayBootstrap refuses unless this is a controlplane whose etcd was never bootstrapped.
+func (a *Admin) mayBootstrap() error {
 	if _, err := a.controlPlane(); err != nil {
 		return err
 	}
 	if _, err := a.Store.Get(resources.NamespaceEtcd, resources.TypeEtcdBootstrap, resources.EtcdBootstrapID); err == nil || HasMember(a.DataDir) {
 		return fmt.Errorf("%w: etcd on this node was bootstrapped already (its data is in %s); bootstrap runs once per cluster", ErrAlreadyBootstrapped, a.DataDir)
 	}
+	return nil
+}
+
+// etcdSpec is how etcd runs here: its member name and peer URL.
+func (a *Admin) etcdSpec() (*resources.EtcdSpecSpec, error) {
+	res, err := a.Store.Get(resources.NamespaceEtcd, resources.TypeEtcdSpec, resources.EtcdSpecID)
+	if err != nil {
+		return nil, fmt.Errorf("%w: etcd's spec is not derived yet (the node needs its hostname and an address: kilnctl get etcd.Spec)", ErrPrecondition)
+	}
+	spec, _ := res.Spec.(*resources.EtcdSpecSpec)
+	if spec == nil || spec.Name == "" || spec.AdvertisePeerURL == "" {
+		return nil, fmt.Errorf("%w: %s names no etcd member and peer URL", ErrPrecondition, res.Metadata)
+	}
+	return spec, nil
+}
+
+// requestBootstrap records the bootstrap; the spec controller then lets etcd start.
+func (a *Admin) requestBootstrap(ctx context.Context, by, snapshot string) error {
 	_, err := a.Store.Set(ctx, resources.NamespaceEtcd, resources.TypeEtcdBootstrap, resources.EtcdBootstrapID, a.Owner,
-		&resources.EtcdBootstrapSpec{Requested: a.Now().UTC(), By: by})
+		&resources.EtcdBootstrapSpec{Requested: a.Now().UTC(), By: by, Snapshot: snapshot})
 	return err
+}
+
+// MaxSnapshotBytes bounds a snapshot sent to Recover: etcd's largest backend quota.
+const MaxSnapshotBytes = 8 << 30
+
+// bumpRevision is how far a recovery moves etcd's revision past the snapshot's, with
+// every older revision marked compacted: clients that watched the lost cluster (the
+// API servers' informers) see their revisions gone and list afresh instead of missing
+// what changed after the snapshot. etcd's disaster recovery guide for Kubernetes
+// suggests a billion, more than any cluster writes between a snapshot and its restore.
+const bumpRevision = "1000000000"
+
+// Recover bootstraps this controlplane's etcd from a snapshot of a lost cluster (kilnctl
+// etcd snapshot) instead of an empty database: once, with Bootstrap's refusals. The
+// snapshot is saved under SnapshotDir and restored by the payload's etcdutl, which
+// checks its integrity hash, into a directory beside DataDir that becomes DataDir only
+// when the restore succeeded: a refused snapshot leaves nothing behind. The restored
+// cluster has this node as its one member, under its own name and peer URL; it returns
+// the snapshot's size and SHA-256.
+func (a *Admin) Recover(ctx context.Context, r io.Reader, by string) (int64, string, error) {
+	a.bootstrapMu.Lock()
+	defer a.bootstrapMu.Unlock()
+	if err := a.mayBootstrap(); err != nil {
+		return 0, "", err
+	}
+	etcd, err := a.etcdSpec()
+	if err != nil {
+		return 0, "", err
+	}
+	snapshot, n, sum, err := a.saveSnapshot(r)
+	if err != nil {
+		return 0, "", err
+	}
+	defer os.Remove(snapshot)
+	restore := a.DataDir + ".restore"
+	if err := os.RemoveAll(restore); err != nil { // a restore cut short (power lost)
+		return 0, "", err
+	}
+	peer := etcd.AdvertisePeerURL
+	if _, err := a.Run(ctx, []string{BinDir + "/etcdutl", "snapshot", "restore", snapshot, "--data-dir=" + restore,
+		"--name=" + etcd.Name, "--initial-cluster=" + etcd.Name + "=" + peer, "--initial-advertise-peer-urls=" + peer,
+		"--bump-revision=" + bumpRevision, "--mark-compacted"}, servicePath, nil, nil); err != nil {
+		os.RemoveAll(restore)
+		if ctx.Err() != nil {
+			return 0, "", ctx.Err()
+		}
+		return 0, "", fmt.Errorf("%w: the snapshot (%d bytes, SHA-256 %s) is refused: %w", ErrBadSnapshot, n, sum, err)
+	}
+	// No member there (mayBootstrap): at most an empty directory of a held etcd.
+	if err := os.RemoveAll(a.DataDir); err != nil {
+		return 0, "", err
+	}
+	if err := os.Rename(restore, a.DataDir); err != nil {
+		return 0, "", err
+	}
+	if err := atomicfile.SyncDir(filepath.Dir(a.DataDir)); err != nil {
+		return 0, "", err
+	}
+	return n, sum, a.requestBootstrap(ctx, by, sum)
+}
+
+// saveSnapshot writes r, at most MaxSnapshotBytes, to a new file under SnapshotDir.
+func (a *Admin) saveSnapshot(r io.Reader) (path string, n int64, sum string, err error) {
+	if err := os.MkdirAll(a.SnapshotDir, 0o700); err != nil {
+		return "", 0, "", err
+	}
+	f, err := os.CreateTemp(a.SnapshotDir, "recover-*.db")
+	if err != nil {
+		return "", 0, "", err
+	}
+	defer func() {
+		if cerr := f.Close(); err == nil && cerr != nil {
+			err = cerr
+		}
+		if err != nil {
+			os.Remove(f.Name())
+		}
+	}()
+	h := sha256.New()
+	n, err = io.Copy(io.MultiWriter(f, h), io.LimitReader(r, MaxSnapshotBytes+1))
+	switch {
+	case err != nil:
+		return "", 0, "", fmt.Errorf("receive the snapshot: %w", err)
+	case n == 0:
+		return "", 0, "", fmt.Errorf("%w: the snapshot is empty", ErrBadSnapshot)
+	case n > MaxSnapshotBytes:
+		return "", 0, "", fmt.Errorf("%w: the snapshot is over %d bytes", ErrBadSnapshot, int64(MaxSnapshotBytes))
+	}
+	return f.Name(), n, hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // Kubeconfig is an administrator's kubeconfig for the cluster: a client certificate in

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"io"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -201,7 +203,7 @@ func adminWith(t *testing.T, cfg *config.Config, payload string) *Admin {
 	store := resources.New(resources.Config{})
 	resourcetest.Set(t, store, resources.NamespaceConfig, resources.TypeMachineConfig, resources.MachineConfigID, &resources.MachineConfigSpec{Config: cfg})
 	resourcetest.Set(t, store, resources.NamespaceK8s, resources.TypePayloadStatus, resources.PayloadStatusID, &resources.PayloadStatusSpec{State: payload, Reason: "digest differs"})
-	return &Admin{Store: store, Now: time.Now, Owner: "machined", DataDir: t.TempDir(),
+	return &Admin{Store: store, Now: time.Now, Owner: "machined", DataDir: filepath.Join(t.TempDir(), "etcd"),
 		Run: func(context.Context, []string, []string, []byte, io.Writer) ([]byte, error) {
 			return nil, errors.New("not here")
 		}}
@@ -227,5 +229,82 @@ func TestBootstrap(t *testing.T) {
 	kc, err := a.Kubeconfig("alice", time.Hour)
 	if err != nil || !strings.Contains(string(kc), "server: \"https://10.5.0.2:6443\"") {
 		t.Errorf("kubeconfig: %v\n%s", err, kc)
+	}
+}
+
+// Recover restores a snapshot with the payload's etcdutl into a directory that becomes
+// etcd's data directory only when the restore succeeded; a refused snapshot leaves
+// nothing behind and the node may still be bootstrapped.
+func TestRecover(t *testing.T) {
+	cp, _ := configs(t)
+	a := adminWith(t, cp, resources.PayloadMounted)
+	a.SnapshotDir = t.TempDir()
+	resourcetest.Set(t, a.Store, resources.NamespaceEtcd, resources.TypeEtcdSpec, resources.EtcdSpecID,
+		&resources.EtcdSpecSpec{Name: "cp1", AdvertisePeerURL: "https://10.5.0.2:2380"})
+	var argv []string
+	refuse := true
+	a.Run = func(_ context.Context, cmd []string, _ []string, _ []byte, _ io.Writer) ([]byte, error) {
+		argv = cmd
+		var dataDir string
+		for _, arg := range cmd {
+			if v, ok := strings.CutPrefix(arg, "--data-dir="); ok {
+				dataDir = v
+			}
+		}
+		// etcdutl writes the member directory as it goes, even when it then fails.
+		if err := os.MkdirAll(filepath.Join(dataDir, "member", "snap"), 0o700); err != nil {
+			return nil, err
+		}
+		if refuse {
+			return nil, errors.New("etcdutl: snapshot file integrity check failed")
+		}
+		return nil, nil
+	}
+	leftovers := func() []string {
+		var left []string
+		for _, dir := range []string{a.SnapshotDir, filepath.Dir(a.DataDir)} {
+			entries, _ := os.ReadDir(dir)
+			for _, e := range entries {
+				left = append(left, e.Name())
+			}
+		}
+		return left
+	}
+
+	if _, _, err := a.Recover(context.Background(), strings.NewReader(""), "admin"); !errors.Is(err, ErrBadSnapshot) {
+		t.Errorf("empty snapshot: %v, want ErrBadSnapshot", err)
+	}
+	if _, _, err := a.Recover(context.Background(), strings.NewReader("changed snapshot"), "admin"); !errors.Is(err, ErrBadSnapshot) || !strings.Contains(err.Error(), "integrity") {
+		t.Errorf("refused snapshot: %v, want ErrBadSnapshot with etcdutl's reason", err)
+	}
+	if HasMember(a.DataDir) || len(leftovers()) != 0 {
+		t.Errorf("a refused snapshot left %v", leftovers())
+	}
+	if _, err := a.Store.Get(resources.NamespaceEtcd, resources.TypeEtcdBootstrap, resources.EtcdBootstrapID); err == nil {
+		t.Error("a refused snapshot recorded a bootstrap")
+	}
+
+	refuse = false
+	n, sum, err := a.Recover(context.Background(), strings.NewReader("good snapshot"), "admin")
+	if err != nil || n != int64(len("good snapshot")) {
+		t.Fatalf("Recover = %d, %v", n, err)
+	}
+	for _, want := range []string{"snapshot", "restore", "--name=cp1", "--initial-cluster=cp1=https://10.5.0.2:2380", "--initial-advertise-peer-urls=https://10.5.0.2:2380", "--mark-compacted"} {
+		if !slices.Contains(argv, want) {
+			t.Errorf("etcdutl %q lacks %q", argv, want)
+		}
+	}
+	if !HasMember(a.DataDir) {
+		t.Error("the data directory holds no member after the recovery")
+	}
+	if left := leftovers(); len(left) != 1 || left[0] != filepath.Base(a.DataDir) {
+		t.Errorf("after the recovery: %v, want only the data directory", left)
+	}
+	res, err := a.Store.Get(resources.NamespaceEtcd, resources.TypeEtcdBootstrap, resources.EtcdBootstrapID)
+	if spec, _ := res.Spec.(*resources.EtcdBootstrapSpec); err != nil || spec == nil || spec.Snapshot != sum || spec.By != "admin" {
+		t.Errorf("bootstrap record %+v, %v; want the snapshot's digest %s", res.Spec, err, sum)
+	}
+	if _, _, err := a.Recover(context.Background(), strings.NewReader("good snapshot"), "admin"); !errors.Is(err, ErrAlreadyBootstrapped) {
+		t.Errorf("second recovery: %v, want ErrAlreadyBootstrapped", err)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"io"
 	"time"
 
+	"github.com/sirupsen/logrus"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -19,6 +21,7 @@ type Cluster interface {
 	Kubeconfig(user string, ttl time.Duration) ([]byte, error)
 	EtcdMembers(ctx context.Context) ([]k8s.Member, error)
 	EtcdSnapshot(ctx context.Context, w io.Writer) error
+	Recover(ctx context.Context, r io.Reader, by string) (size int64, sha256 string, err error)
 }
 
 // defaultKubeconfigTTL is a kubeconfig's lifetime when the caller names none.
@@ -87,6 +90,54 @@ func (s *Server) EtcdSnapshot(_ *machine.EtcdSnapshotRequest, stream machine.Mac
 	}
 	s.Log.WithField("caller", caller(stream.Context())).WithField("bytes", w.sent).Info("etcd snapshot sent")
 	return nil
+}
+
+// EtcdRecover bootstraps this controlplane's etcd from the snapshot the client streams.
+func (s *Server) EtcdRecover(stream grpc.ClientStreamingServer[machine.EtcdRecoverRequest, machine.EtcdRecoverResponse]) error {
+	if s.Cluster == nil {
+		return errNotYet
+	}
+	who := caller(stream.Context())
+	r := &chunkReader{recv: func() ([]byte, error) {
+		msg, err := stream.Recv()
+		if len(msg.GetChunk()) > 1<<20 {
+			return nil, status.Errorf(codes.InvalidArgument, "a chunk of %d bytes: at most 1 MiB", len(msg.GetChunk()))
+		}
+		return msg.GetChunk(), err
+	}}
+	n, sum, err := s.Cluster.Recover(stream.Context(), r, who)
+	if err != nil {
+		s.Log.WithField("caller", who).WithError(err).Warn("etcd recovery refused")
+		if errors.Is(err, k8s.ErrBadSnapshot) {
+			return status.Error(codes.InvalidArgument, err.Error())
+		}
+		if _, ok := status.FromError(err); ok {
+			return err
+		}
+		return clusterError(err)
+	}
+	s.Log.WithFields(logrus.Fields{"caller": who, "bytes": n, "sha256": sum}).Info("etcd recovered from a snapshot; bootstrap requested")
+	return stream.SendAndClose(&machine.EtcdRecoverResponse{Bytes: n, Sha256: sum})
+}
+
+// chunkReader reads the chunks recv returns, until its error (io.EOF at the client's
+// half-close).
+type chunkReader struct {
+	recv func() ([]byte, error)
+	buf  []byte
+}
+
+func (c *chunkReader) Read(p []byte) (int, error) {
+	for len(c.buf) == 0 {
+		b, err := c.recv()
+		if err != nil {
+			return 0, err
+		}
+		c.buf = b
+	}
+	n := copy(p, c.buf)
+	c.buf = c.buf[n:]
+	return n, nil
 }
 
 // chunkWriter sends what is written to it in chunks of at most 1 MiB.

@@ -241,6 +241,9 @@ type EtcdSpecSpec struct {
 type EtcdBootstrapSpec struct {
 	Requested time.Time `json:"requested"`
 	By        string    `json:"by"` // the caller's certificate name
+	// Snapshot is the SHA-256 of the snapshot the data was restored from (kilnctl
+	// bootstrap --recover-from); "" for a new, empty cluster.
+	Snapshot string `json:"snapshot,omitempty"`
 }
 
 // KubernetesStatusSpec is the health of Kubernetes as this node sees it (id

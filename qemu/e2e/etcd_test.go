@@ -1,23 +1,31 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/kiln-os/kiln/config"
+	"github.com/kiln-os/kiln/initd/k8s"
+	"github.com/kiln-os/kiln/initd/resources"
 	"github.com/kiln-os/kiln/internal/oracle"
 )
 
 // TestEtcdThreeMembers runs the payload's etcd as three native processes on loopback (no
 // VM): the members form one cluster, it keeps serving with one member stopped, a snapshot
 // saved the way a node saves it (etcdctl snapshot save, as kilnctl etcd snapshot does) is
-// restored with the payload's etcdutl into a new one-member cluster that has every key,
-// and a snapshot with one byte changed is refused by the restore.
+// recovered the way a node recovers (k8s.Admin.Recover, the payload's etcdutl) into a new
+// one-member cluster that has every key, and a snapshot with one byte changed is refused
+// and leaves nothing behind.
 func TestEtcdThreeMembers(t *testing.T) {
 	img := requireImage(t)
 	oracle.Require(t, "unsquashfs", "squashfs-tools")
@@ -89,38 +97,51 @@ func TestEtcdThreeMembers(t *testing.T) {
 	if out, err := exec.CommandContext(ctx, kube, "etcdutl", "snapshot", "status", snap, "-w", "table").CombinedOutput(); err != nil {
 		t.Fatalf("etcdutl snapshot status: %v\n%s", err, out)
 	}
-	// A changed byte: the restore checks the snapshot's SHA-256 trailer and refuses it.
-	bad := filepath.Join(work, "bad.snapshot")
-	data, err := os.ReadFile(snap)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data[len(data)/2] ^= 0xff
-	os.WriteFile(bad, data, 0o600)
-	if out, err := exec.CommandContext(ctx, kube, "etcdutl", "snapshot", "restore", bad, "--data-dir", filepath.Join(work, "bad-restore")).CombinedOutput(); err == nil {
-		t.Errorf("etcdutl restored a changed snapshot:\n%s", out)
-	} else if !strings.Contains(string(out), "expected sha256") {
-		t.Errorf("etcdutl's refusal does not say why:\n%s", out)
-	}
-	// (The refused restore leaves a partial data directory behind: a restore on a node
-	// must go into a new directory renamed into place only once it succeeded.)
-
-	// The restore: a new one-member cluster from the snapshot.
+	// The recovery as a node does it (kilnctl bootstrap --recover-from): k8s.Admin.Recover,
+	// with the payload's etcdutl, into a new one-member cluster.
 	for _, m := range members[:2] {
 		m.cmd.Process.Kill()
 		m.cmd.Wait()
 	}
 	client, peer := fmt.Sprintf("http://127.0.0.1:%d", freePort(t)), fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
-	restored := filepath.Join(work, "restored")
-	if out, err := exec.CommandContext(ctx, kube, "etcdutl", "snapshot", "restore", snap, "--data-dir", restored,
-		"--name", "r0", "--initial-cluster", "r0="+peer, "--initial-advertise-peer-urls", peer, "--initial-cluster-token", "kiln-restored").CombinedOutput(); err != nil {
-		t.Fatalf("etcdutl snapshot restore: %v\n%s", err, out)
+	admin := recoveryAdmin(t, kube, "r0", peer)
+
+	// A changed byte: etcdutl checks the snapshot's SHA-256 trailer and refuses it, and
+	// the refused restore leaves nothing behind.
+	data, err := os.ReadFile(snap)
+	if err != nil {
+		t.Fatal(err)
 	}
-	startEtcd("r0", client, peer, "r0="+peer, "new", restored)
+	data[len(data)/2] ^= 0xff
+	if _, _, err := admin.Recover(ctx, bytes.NewReader(data), "admin"); !errors.Is(err, k8s.ErrBadSnapshot) || !strings.Contains(err.Error(), "expected sha256") {
+		t.Errorf("recovery from a changed snapshot: %v; want ErrBadSnapshot saying why", err)
+	}
+	if left, _ := filepath.Glob(admin.DataDir + "*"); len(left) != 0 {
+		t.Errorf("the refused recovery left %v", left)
+	}
+	if left, _ := os.ReadDir(admin.SnapshotDir); len(left) != 0 {
+		t.Errorf("the refused recovery left %v in %s", left, admin.SnapshotDir)
+	}
+
+	f, err := os.Open(snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, _, err := admin.Recover(ctx, f, "admin"); err != nil {
+		t.Fatalf("recovery: %v", err)
+	}
+	startEtcd("r0", client, peer, "r0="+peer, "new", admin.DataDir)
 	waitUntil(t, "the restored member healthy", work, time.Second, 2*time.Minute, func() bool {
 		out, err := etcdctl(client, "endpoint", "health")
 		return err == nil && strings.Contains(out, "is healthy")
 	})
+	// The revision moved past the snapshot's, so that watchers list afresh.
+	if out, err := etcdctl(client, "endpoint", "status", "-w", "json"); err != nil {
+		t.Errorf("endpoint status: %v\n%s", err, out)
+	} else if rev := jsonInt(out, "revision"); rev < 1_000_000_000 {
+		t.Errorf("revision %d after the recovery, want it bumped past 1e9:\n%s", rev, out)
+	}
 	out, err := etcdctl(client, "get", "/kiln/", "--prefix", "--keys-only")
 	if err != nil {
 		t.Fatalf("get after the restore: %v\n%s", err, out)
@@ -131,4 +152,58 @@ func TestEtcdThreeMembers(t *testing.T) {
 	if out, _ := etcdctl(client, "member", "list"); strings.Count(out, "started") != 1 {
 		t.Errorf("the restored cluster's members, want one:\n%s", out)
 	}
+}
+
+// recoveryAdmin is a k8s.Admin of a controlplane whose payload programs are kube's
+// (the payload's multi-call binary, run natively), with etcd named name at peer.
+func recoveryAdmin(t *testing.T, kube, name, peer string) *k8s.Admin {
+	t.Helper()
+	secrets, err := config.GenerateSecrets(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if secrets.Kubernetes, err = config.GenerateKubernetesSecrets(time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	cp, _, err := config.Generate(config.GenerateInput{Secrets: secrets, ClusterName: "recover", Endpoint: "https://127.0.0.1:6443"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := resources.New(resources.Config{})
+	for _, r := range []struct {
+		ns, typ, id string
+		spec        any
+	}{
+		{resources.NamespaceConfig, resources.TypeMachineConfig, resources.MachineConfigID, &resources.MachineConfigSpec{Config: cp}},
+		{resources.NamespaceK8s, resources.TypePayloadStatus, resources.PayloadStatusID, &resources.PayloadStatusSpec{State: resources.PayloadMounted}},
+		{resources.NamespaceEtcd, resources.TypeEtcdSpec, resources.EtcdSpecID, &resources.EtcdSpecSpec{Name: name, AdvertisePeerURL: peer}},
+	} {
+		if _, err := store.Set(context.Background(), r.ns, r.typ, r.id, "test", r.spec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	work := t.TempDir()
+	return &k8s.Admin{Store: store, Now: time.Now, Owner: "test", DataDir: filepath.Join(work, "etcd"), SnapshotDir: filepath.Join(work, "snapshots"),
+		Run: func(ctx context.Context, argv, _ []string, _ []byte, _ io.Writer) ([]byte, error) {
+			args := append([]string{strings.TrimPrefix(argv[0], k8s.BinDir+"/")}, argv[1:]...)
+			out, err := exec.CommandContext(ctx, kube, args...).CombinedOutput()
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w: %s", strings.Join(args, " "), err, out)
+			}
+			return out, nil
+		}}
+}
+
+// jsonInt finds the first "key":number in out.
+func jsonInt(out, key string) int64 {
+	_, rest, ok := strings.Cut(out, `"`+key+`":`)
+	if !ok {
+		return -1
+	}
+	end := strings.IndexFunc(rest, func(r rune) bool { return r < '0' || r > '9' })
+	if end < 0 {
+		end = len(rest)
+	}
+	n, _ := strconv.ParseInt(rest[:end], 10, 64)
+	return n
 }
