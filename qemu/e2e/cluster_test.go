@@ -279,7 +279,7 @@ func labGet(c *http.Client, url string) string {
 
 // importOnto imports the image archive into a worker's CRI containerd: a niced one-vCPU
 // worker takes minutes. Its API refused a connection once right after its node became
-// Ready (caea5ea's run; not understood: apid kept its pid and turned healthy again), so
+// Ready (the run at 6557fd3; not understood: apid kept its pid and turned healthy again), so
 // a failed import is tried twice more; the worker's services and sockets are shown when
 // it never succeeds.
 func importOnto(t *testing.T, c ctl, archive string) {
