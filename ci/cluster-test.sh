@@ -34,8 +34,10 @@ trap 'rm -f "$work"' EXIT
 		echo "The failure, from $log:"
 		echo
 		echo '```'
-		# The last lines the test wrote before it failed: the failing step says why there.
-		grep -E -- '--- FAIL|_test.go:[0-9]+:' "$log" | grep -v 'timing ' | tail -6 | cut -c1-300
+		# The failing step says why in the last lines the test wrote, with the indented
+		# output lines that belong to them (kilnctl's error).
+		awk '/--- FAIL|_test.go:[0-9]+:/ { keep = !/timing /; if (keep) print; next }
+			/^        / { if (keep) print; next } { keep = 0 }' "$log" | tail -8 | cut -c1-300
 		echo '```'
 	fi
 	if [ -s "$timings" ]; then
