@@ -38,18 +38,7 @@ type ctl struct {
 
 func (c ctl) run(args ...string) (string, error) {
 	c.t.Helper()
-	// The admin context unless args name another (the last --context wins): gen cert
-	// --merge makes the context it adds the current one.
-	full := append([]string{"--kiln-config", c.config, "-n", c.node, "--timeout", "20s", "--context", "e2e"}, args...)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, c.bin, full...)
-	if c.lab != nil {
-		cmd = c.lab.Command(ctx, c.bin, full...)
-	}
-	out, err := cmd.CombinedOutput()
-	c.t.Logf("kilnctl %s\n%s", strings.Join(args, " "), truncate(string(out), 1500))
-	return string(out), err
+	return runKilnctl(c, 2*time.Minute, args...)
 }
 
 func (c ctl) must(args ...string) string {

@@ -249,13 +249,20 @@ func runLong(t *testing.T, c ctl, d time.Duration, args ...string) string {
 	return out
 }
 
-// runKilnctl runs kilnctl bounded by d, logs its output and returns it with its error.
+// runKilnctl runs kilnctl bounded by d, inside the lab network's namespace when c has
+// one, logs its output and returns it with its error. The admin context unless args
+// name another (the last --context wins): gen cert --merge makes the context it adds
+// the current one.
 func runKilnctl(c ctl, d time.Duration, args ...string) (string, error) {
 	c.t.Helper()
 	full := append([]string{"--kiln-config", c.config, "-n", c.node, "--timeout", "20s", "--context", "e2e"}, args...)
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, c.bin, full...).CombinedOutput()
+	cmd := exec.CommandContext(ctx, c.bin, full...)
+	if c.lab != nil {
+		cmd = c.lab.Command(ctx, c.bin, full...)
+	}
+	out, err := cmd.CombinedOutput()
 	c.t.Logf("kilnctl %s\n%s", strings.Join(args, " "), truncate(string(out), 3000))
 	return string(out), err
 }
