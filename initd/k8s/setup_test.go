@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/sirupsen/logrus"
 
@@ -27,8 +28,12 @@ type setupHarness struct {
 func newSetupHarness(t *testing.T, cfg *config.Config) *setupHarness {
 	h := &setupHarness{t: t, store: resources.New(resources.Config{})}
 	h.ctl = &SetupController{Log: logrus.New(),
-		ImportSandbox: func(context.Context) error {
+		ImportSandbox: func(ctx context.Context) error {
 			h.imports++
+			// An import, not a check: a slow node needs minutes, not the checks' seconds.
+			if deadline, ok := ctx.Deadline(); !ok || time.Until(deadline) < time.Minute {
+				t.Errorf("the sandbox import may take until %v, want minutes", deadline)
+			}
 			if h.importFails {
 				return errors.New("containerd not answering")
 			}
