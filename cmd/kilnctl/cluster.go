@@ -34,18 +34,11 @@ func cmdBootstrap(e *env, args []string) error {
 
 // recoverEtcd streams the snapshot at path to EtcdRecover.
 func (e *env) recoverEtcd(path string) error {
-	f, err := os.Open(path)
+	f, size, err := openUpload("bootstrap --recover-from", path, 1, maxSnapshotSize, "8 GiB")
 	if err != nil {
-		return fmt.Errorf("bootstrap --recover-from: %w", err)
+		return err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("bootstrap --recover-from: %w", err)
-	}
-	if !fi.Mode().IsRegular() || fi.Size() == 0 || fi.Size() > maxSnapshotSize {
-		return fmt.Errorf("bootstrap --recover-from %s: %d bytes, not a snapshot (a regular file of 1 byte to 8 GiB)", path, fi.Size())
-	}
 	api, done, err := e.dial()
 	if err != nil {
 		return err
@@ -55,7 +48,7 @@ func (e *env) recoverEtcd(path string) error {
 	if err != nil {
 		return err
 	}
-	if err := e.sendChunks(f, fi.Size(), func(chunk []byte) error {
+	if err := e.sendChunks(f, size, func(chunk []byte) error {
 		return stream.Send(&machine.EtcdRecoverRequest{Chunk: chunk})
 	}); err != nil {
 		return fmt.Errorf("bootstrap --recover-from %s: %w", path, err)

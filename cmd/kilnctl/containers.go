@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/kiln-os/kiln/api/machine"
@@ -65,18 +64,11 @@ func shortDigest(d string) string {
 
 // importImage streams an OCI image layout archive to the node in chunkSize pieces.
 func (e *env) importImage(path, runtime string) error {
-	f, err := os.Open(path)
+	f, size, err := openUpload("image import", path, 1, maxImportSize, "2 GiB")
 	if err != nil {
-		return fmt.Errorf("image import: %w", err)
+		return err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("image import: %w", err)
-	}
-	if !fi.Mode().IsRegular() || fi.Size() > maxImportSize {
-		return fmt.Errorf("image import %s: %d bytes, not a regular file of at most %d bytes (2 GiB, the node's limit)", path, fi.Size(), int64(maxImportSize))
-	}
 	api, done, err := e.dial()
 	if err != nil {
 		return err
@@ -86,7 +78,7 @@ func (e *env) importImage(path, runtime string) error {
 	if err != nil {
 		return err
 	}
-	if err := e.sendChunks(f, fi.Size(), func(chunk []byte) error {
+	if err := e.sendChunks(f, size, func(chunk []byte) error {
 		return stream.Send(&machine.ImageImportRequest{Chunk: chunk, Runtime: runtime})
 	}); err != nil {
 		return fmt.Errorf("image import %s: %w", path, err)

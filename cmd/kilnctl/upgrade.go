@@ -109,18 +109,25 @@ func (o upgradeFlags) options() (*machine.UpgradeOptions, error) {
 
 // openImage opens a UKI file and refuses one larger than the node accepts.
 func openImage(path string) (*os.File, int64, error) {
+	return openUpload("upgrade --image", path, 1, maxImageSize, "256 MiB")
+}
+
+// openUpload opens a file to send to the node, refusing what the node would refuse: not
+// a regular file, or a size outside [least, most] (limit names most for people). what
+// names the command in errors.
+func openUpload(what, path string, least, most int64, limit string) (*os.File, int64, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, 0, fmt.Errorf("upgrade --image: %w", err)
+		return nil, 0, fmt.Errorf("%s: %w", what, err)
 	}
 	fi, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, 0, fmt.Errorf("upgrade --image: %w", err)
+		return nil, 0, fmt.Errorf("%s: %w", what, err)
 	}
-	if !fi.Mode().IsRegular() || fi.Size() > maxImageSize {
+	if !fi.Mode().IsRegular() || fi.Size() < least || fi.Size() > most {
 		f.Close()
-		return nil, 0, fmt.Errorf("upgrade --image %s: %d bytes, not a regular file of at most %d bytes (256 MiB, the node's limit)", path, fi.Size(), maxImageSize)
+		return nil, 0, fmt.Errorf("%s %s: %d bytes, not a regular file of %d bytes to %s (the node's limit)", what, path, fi.Size(), least, limit)
 	}
 	return f, fi.Size(), nil
 }
