@@ -1,5 +1,6 @@
 // Package sysctl is the controller that writes the machine config's kernel parameters
-// (machine.sysctls) under /proc/sys whenever the config changes, and publishes what it
+// (machine.sysctls, and what Kubernetes needs when the config runs it) under /proc/sys
+// whenever the config changes, and publishes what it
 // read back as runtime/SysctlStatus. The KSPP hardening sysctls are not its business:
 // EnforceKSPPRequirements writes those at boot (package hardening), and configstate
 // refuses a config that would weaken them.
@@ -18,6 +19,14 @@ import (
 	"github.com/kiln-os/kiln/initd/resources"
 	"github.com/kiln-os/kiln/initd/resources/controller"
 )
+
+// kubernetesSysctls are written on a node whose config runs Kubernetes, unless the
+// config sets them itself. Forwarding: a node port or a Service on one node reaches a
+// pod on another only through the node's forwarding (kube-proxy's DNAT, then the route
+// to that node's pod CIDR), and a node without a pod never gets it from the bridge CNI
+// plugin, which turns it on only as a pod's gateway (kubeadm's preflight checks the
+// same file). Found by make cluster-test: the controlplane's node port timed out.
+var kubernetesSysctls = map[string]string{"net.ipv4.ip_forward": "1"}
 
 // Controller writes the config's sysctls.
 type Controller struct {
@@ -42,6 +51,10 @@ func (c *Controller) Reconcile(ctx context.Context, r *controller.Runtime) error
 	}
 	status := &resources.SysctlStatusSpec{ConfigSHA256: cfg.SHA256}
 	sysctls := cfg.Config.Machine.Sysctls
+	if cfg.Config.Kubernetes() {
+		sysctls = maps.Clone(kubernetesSysctls)
+		maps.Copy(sysctls, cfg.Config.Machine.Sysctls) // the config's own win
+	}
 	for _, name := range slices.Sorted(maps.Keys(sysctls)) {
 		if err := hardening.WriteSysctl(c.ProcSys, name, sysctls[name]); err != nil {
 			status.Errors = setKey(status.Errors, name, err.Error())

@@ -88,3 +88,44 @@ func TestRefusesNonCanonicalNames(t *testing.T) {
 		t.Errorf("status %+v, want both names refused", st)
 	}
 }
+
+// A config that runs Kubernetes turns forwarding on, unless it says otherwise itself.
+func TestKubernetesTurnsForwardingOn(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		sysctls map[string]string
+		want    string
+	}{
+		{"kubernetes", nil, "1\n"},
+		{"kubernetes, the config says 0", map[string]string{"net.ipv4.ip_forward": "0"}, "0\n"},
+	} {
+		proc := t.TempDir()
+		os.MkdirAll(filepath.Join(proc, "net/ipv4"), 0o755)
+		os.WriteFile(filepath.Join(proc, "net/ipv4/ip_forward"), []byte("0\n"), 0o644)
+		s := resources.New(resources.Config{})
+		cfg := &config.Config{Version: config.Version1Alpha1, Machine: config.Machine{Sysctls: tc.sysctls}, Cluster: config.Cluster{Token: "abcdef.0123456789abcdef"}}
+		if _, err := s.Set(context.Background(), resources.NamespaceConfig, resources.TypeMachineConfig, resources.MachineConfigID, "machined", &resources.MachineConfigSpec{Config: cfg, SHA256: "k"}); err != nil {
+			t.Fatal(err)
+		}
+		c := &Controller{ProcSys: proc}
+		if err := c.Reconcile(context.Background(), controller.NewRuntime(s, c)); err != nil {
+			t.Fatal(err)
+		}
+		if data, _ := os.ReadFile(filepath.Join(proc, "net/ipv4/ip_forward")); string(data) != tc.want {
+			t.Errorf("%s: ip_forward = %q, want %q", tc.name, data, tc.want)
+		}
+	}
+	// Without Kubernetes nothing is written that the config does not name.
+	proc := t.TempDir()
+	os.MkdirAll(filepath.Join(proc, "net/ipv4"), 0o755)
+	os.WriteFile(filepath.Join(proc, "net/ipv4/ip_forward"), []byte("0\n"), 0o644)
+	s := resources.New(resources.Config{})
+	publish(t, s, "plain", nil)
+	c := &Controller{ProcSys: proc}
+	if err := c.Reconcile(context.Background(), controller.NewRuntime(s, c)); err != nil {
+		t.Fatal(err)
+	}
+	if data, _ := os.ReadFile(filepath.Join(proc, "net/ipv4/ip_forward")); string(data) != "0\n" {
+		t.Errorf("without Kubernetes: ip_forward = %q", data)
+	}
+}
